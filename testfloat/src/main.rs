@@ -1,0 +1,2 @@
+//! testfloat: runs TestFloat vector files through x87float.
+fn main() {}
