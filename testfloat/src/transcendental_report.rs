@@ -1,0 +1,5 @@
+//! Placeholder.
+/// Runs the report.
+pub fn main() -> i32 {
+    0
+}
