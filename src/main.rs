@@ -1,1 +1,66 @@
-fn main() {}
+//! `strata`: the command-line program.
+//!
+//! `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux executable on the tier-0
+//! interpreter; its exit status becomes strata's.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Strata: a portable x86 PC emulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a static x86-64 Linux program in user mode.
+    User {
+        /// Guest RAM for the process, in MiB.
+        #[arg(long, default_value_t = 4096)]
+        mem_mib: u64,
+        /// Print retired instructions and run time to stderr at exit.
+        #[arg(long)]
+        stats: bool,
+        /// The program.
+        program: String,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::User { mem_mib, stats, program, args } => {
+            let mut argv = vec![program.clone()];
+            argv.extend(args);
+            let envp: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+            let start = std::time::Instant::now();
+            let mut p = match emu::user::Process::load(&program, &argv, &envp, mem_mib << 20) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(127);
+                }
+            };
+            let end = p.run();
+            if stats {
+                let n = p.interp.cpu.retired;
+                let t = start.elapsed().as_secs_f64();
+                eprintln!(
+                    "strata: {n} instructions in {t:.3} s ({:.1} MIPS), {} blocks decoded, {} invalidated",
+                    n as f64 / t / 1e6,
+                    p.interp.cache.decoded,
+                    p.interp.cache.invalidated
+                );
+            }
+            match end {
+                emu::user::ProcessEnd::Exited(code) => ExitCode::from(code as u8),
+                emu::user::ProcessEnd::Signaled(sig) => ExitCode::from(128 + sig as u8),
+            }
+        }
+    }
+}

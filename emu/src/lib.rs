@@ -1,1 +1,28 @@
-//! emu
+//! emu: Strata's CPU and machine.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `state` | `CpuState`: the one architectural state every engine shares |
+//! | `flags` | lazy arithmetic flags and the operand-width trait |
+//! | `mem` | guest physical RAM (one anonymous mapping) |
+//! | `mmu` | page walk, software TLB, memory access fast and slow paths |
+//! | `cpu` | `Cpu`: state + RAM + TLB + code-page marks + I/O bus |
+//! | `decode` | iced-x86 -> compact `Instr` entries; the handler table |
+//! | `cache` | decoded-block cache, self-modifying-code invalidation |
+//! | `interp` | tier 0: the run loop and one file per instruction family |
+//! | `exception` | guest faults and stop reasons |
+//! | `user` | the Linux user-mode runner (ELF loading, system calls) |
+
+pub mod cache;
+pub mod cpu;
+pub mod decode;
+pub mod exception;
+pub mod flags;
+pub mod interp;
+pub mod mem;
+pub mod mmu;
+pub mod state;
+pub mod user;
+
+pub use cpu::Cpu;
+pub use interp::{Exit, Interp};

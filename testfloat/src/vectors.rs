@@ -282,6 +282,8 @@ mod tests {
         let e =
             parse_line(Op::Add, b"3FFF8000000000000000 3FFF8000000000000000 00", 7).unwrap_err();
         assert_eq!(e.line, 7);
+        assert!(e.message.contains("digits"), "{e}");
+        let e = parse_line(Op::Add, b"3FFF8000000000000000 3FFF8000000000000000", 9).unwrap_err();
         assert!(e.message.contains("fields"), "{e}");
         let e =
             parse_line(Op::Sqrt, b"3FFF80000000000000G0 3FFF8000000000000000 00", 3).unwrap_err();

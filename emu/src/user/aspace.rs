@@ -1,0 +1,230 @@
+//! The user-mode process's address space, kept the way a kernel keeps it: real x86-64 4-level
+//! page tables in guest RAM (so the same MMU code and the same TLB serve user mode and the
+//! virtual PC, and a KVM vCPU can run on the same tables), plus a map of regions (VMAs) that
+//! says what each range may become. Pages are allocated on first touch: the runner handles the
+//! guest's #PF by allocating a frame if the region allows the access.
+
+use crate::flags::W64;
+use crate::mem::GuestRam;
+use std::collections::BTreeMap;
+
+pub const PAGE: u64 = 4096;
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+
+const PTE_P: u64 = 1;
+const PTE_RW: u64 = 2;
+const PTE_US: u64 = 4;
+const PTE_NX: u64 = 1 << 63;
+const ADDR: u64 = 0x000f_ffff_ffff_f000;
+
+/// Lowest and highest user addresses (47-bit canonical lower half).
+pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+
+/// A mapped range and its protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub end: u64,
+    pub prot: u32,
+}
+
+/// Page tables, physical frame allocation and the region map.
+pub struct AddressSpace {
+    pub pml4: u64,
+    next_frame: u64,
+    free_frames: Vec<u64>,
+    /// start -> region; regions never overlap.
+    pub regions: BTreeMap<u64, Region>,
+}
+
+impl AddressSpace {
+    /// Creates empty page tables in `ram`.
+    pub fn new(ram: &mut GuestRam) -> Self {
+        let mut a = AddressSpace { pml4: 0, next_frame: PAGE, free_frames: Vec::new(), regions: BTreeMap::new() };
+        a.pml4 = a.alloc_frame(ram).unwrap_or(PAGE);
+        a
+    }
+
+    /// A zeroed physical frame, or `None` when guest RAM is exhausted.
+    pub fn alloc_frame(&mut self, ram: &mut GuestRam) -> Option<u64> {
+        let f = match self.free_frames.pop() {
+            Some(f) => f,
+            None => {
+                if self.next_frame + PAGE > ram.len() {
+                    return None;
+                }
+                self.next_frame += PAGE;
+                self.next_frame - PAGE
+            }
+        };
+        ram.slice_mut(f, PAGE as usize)?.fill(0);
+        Some(f)
+    }
+
+    /// Physical frames in use (for statistics).
+    pub fn frames_used(&self) -> u64 {
+        self.next_frame / PAGE - self.free_frames.len() as u64
+    }
+
+    fn pte_addr(&mut self, ram: &mut GuestRam, va: u64, create: bool) -> Option<u64> {
+        let mut table = self.pml4;
+        for level in (1..4).rev() {
+            let idx = (va >> (12 + 9 * level)) & 0x1ff;
+            let ea = table + idx * 8;
+            let e = ram.read::<W64>(ea);
+            if e & PTE_P == 0 {
+                if !create {
+                    return None;
+                }
+                let f = self.alloc_frame(ram)?;
+                ram.write::<W64>(ea, f | PTE_P | PTE_RW | PTE_US);
+                table = f;
+            } else {
+                table = e & ADDR;
+            }
+        }
+        Some(table + ((va >> 12) & 0x1ff) * 8)
+    }
+
+    /// The physical frame mapped at `va`, if any.
+    pub fn lookup(&mut self, ram: &mut GuestRam, va: u64) -> Option<u64> {
+        let pa = self.pte_addr(ram, va, false)?;
+        let e = ram.read::<W64>(pa);
+        (e & PTE_P != 0).then_some(e & ADDR)
+    }
+
+    fn pte_flags(prot: u32) -> u64 {
+        let mut f = PTE_P | PTE_US;
+        if prot & PROT_WRITE != 0 {
+            f |= PTE_RW;
+        }
+        if prot & PROT_EXEC == 0 {
+            f |= PTE_NX;
+        }
+        f
+    }
+
+    /// Maps a fresh zeroed frame at page `va` with `prot`. Returns the frame.
+    pub fn populate(&mut self, ram: &mut GuestRam, va: u64, prot: u32) -> Option<u64> {
+        let frame = self.alloc_frame(ram)?;
+        let pte = self.pte_addr(ram, va, true)?;
+        ram.write::<W64>(pte, frame | Self::pte_flags(prot));
+        Some(frame)
+    }
+
+    /// The region containing `va`.
+    pub fn region_at(&self, va: u64) -> Option<(u64, Region)> {
+        let (&start, &r) = self.regions.range(..=va).next_back()?;
+        (va < r.end).then_some((start, r))
+    }
+
+    /// Records `[start, end)` with `prot`, replacing whatever was there (mmap MAP_FIXED
+    /// semantics). Frames of replaced pages are returned to the caller for code invalidation.
+    pub fn add_region(&mut self, ram: &mut GuestRam, start: u64, end: u64, prot: u32) -> Vec<u64> {
+        let freed = self.remove_range(ram, start, end);
+        self.regions.insert(start, Region { end, prot });
+        freed
+    }
+
+    /// Unmaps `[start, end)`: splits regions, frees frames. Returns the freed frames.
+    pub fn remove_range(&mut self, ram: &mut GuestRam, start: u64, end: u64) -> Vec<u64> {
+        let overlapping: Vec<(u64, Region)> =
+            self.regions.range(..end).filter(|(&s, r)| r.end > start && s < end).map(|(&s, &r)| (s, r)).collect();
+        let mut freed = Vec::new();
+        for (s, r) in overlapping {
+            self.regions.remove(&s);
+            if s < start {
+                self.regions.insert(s, Region { end: start, prot: r.prot });
+            }
+            if r.end > end {
+                self.regions.insert(end, Region { end: r.end, prot: r.prot });
+            }
+            let (lo, hi) = (s.max(start), r.end.min(end));
+            let mut va = lo;
+            while va < hi {
+                if let Some(pte) = self.pte_addr(ram, va, false) {
+                    let e = ram.read::<W64>(pte);
+                    if e & PTE_P != 0 {
+                        ram.write::<W64>(pte, 0);
+                        self.free_frames.push(e & ADDR);
+                        freed.push(e & ADDR);
+                    }
+                }
+                va += PAGE;
+            }
+        }
+        freed
+    }
+
+    /// Changes the protection of `[start, end)` (mprotect), updating present PTEs.
+    /// Returns false if part of the range is unmapped (the call then fails with ENOMEM).
+    pub fn protect(&mut self, ram: &mut GuestRam, start: u64, end: u64, prot: u32) -> bool {
+        let mut va = start;
+        while va < end {
+            match self.region_at(va) {
+                Some((_, r)) => va = r.end,
+                None => return false,
+            }
+        }
+        let pieces: Vec<(u64, Region)> =
+            self.regions.range(..end).filter(|(&s, r)| r.end > start && s < end).map(|(&s, &r)| (s, r)).collect();
+        for (s, r) in pieces {
+            self.regions.remove(&s);
+            if s < start {
+                self.regions.insert(s, Region { end: start, prot: r.prot });
+            }
+            if r.end > end {
+                self.regions.insert(end, Region { end: r.end, prot: r.prot });
+            }
+            self.regions.insert(s.max(start), Region { end: r.end.min(end), prot });
+        }
+        let mut va = start;
+        while va < end {
+            if let Some(pte) = self.pte_addr(ram, va, false) {
+                let e = ram.read::<W64>(pte);
+                if e & PTE_P != 0 {
+                    ram.write::<W64>(pte, (e & ADDR) | Self::pte_flags(prot));
+                }
+            }
+            va += PAGE;
+        }
+        true
+    }
+
+    /// Finds a free range of `len` bytes below `below`, searching downwards (mmap without a hint).
+    pub fn find_free(&self, len: u64, below: u64) -> Option<u64> {
+        let mut top = below;
+        for (&s, r) in self.regions.range(..below).rev() {
+            if r.end <= top && top - r.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(s);
+        }
+        (top >= len + 0x1_0000).then(|| top - len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_split_and_merge_like_munmap_and_mprotect() {
+        let mut ram = GuestRam::new(1 << 22).unwrap();
+        let mut a = AddressSpace::new(&mut ram);
+        a.add_region(&mut ram, 0x10000, 0x20000, PROT_READ | PROT_WRITE);
+        a.populate(&mut ram, 0x11000, PROT_READ | PROT_WRITE).unwrap();
+        assert!(a.lookup(&mut ram, 0x11000).is_some());
+        let freed = a.remove_range(&mut ram, 0x11000, 0x12000);
+        assert_eq!(freed.len(), 1);
+        assert!(a.lookup(&mut ram, 0x11000).is_none());
+        assert_eq!(a.region_at(0x10000).map(|(s, r)| (s, r.end)), Some((0x10000, 0x11000)));
+        assert_eq!(a.region_at(0x12000).map(|(s, r)| (s, r.end)), Some((0x12000, 0x20000)));
+        assert!(a.region_at(0x11800).is_none());
+        assert!(a.protect(&mut ram, 0x13000, 0x14000, PROT_READ));
+        assert_eq!(a.region_at(0x13000).unwrap().1.prot, PROT_READ);
+        assert_eq!(a.region_at(0x14000).unwrap().1.prot, PROT_READ | PROT_WRITE);
+        assert!(!a.protect(&mut ram, 0x10000, 0x12000, PROT_READ), "hole at 0x11000");
+    }
+}

@@ -1,0 +1,267 @@
+//! The Linux user-mode runner: `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux
+//! executable on tier 0, acting as its kernel.
+//!
+//! The process lives in a real x86-64 address space (`aspace.rs`: page tables in guest RAM, pages
+//! allocated on first touch); the CPU runs at CPL 3; SYSCALL stops the interpreter and
+//! `syscall.rs` carries the call out with arguments translated (never passed through as host
+//! memory), so the runner works the same on an aarch64 host.
+
+pub mod aspace;
+pub mod elf;
+pub mod syscall;
+
+use crate::cpu::Cpu;
+use crate::exception::{pf_error, vector, Stop};
+use crate::interp::{Exit, Interp};
+use crate::mem::GuestRam;
+use crate::state::{ctrl, gpr, Segment};
+use aspace::{AddressSpace, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
+use thiserror::Error;
+
+/// Load address of a position-independent (static-pie) executable.
+pub const PIE_BASE: u64 = 0x5555_5555_4000;
+/// Top of the initial stack and its reserved size.
+pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
+pub const STACK_SIZE: u64 = 8 << 20;
+/// mmap allocations without a hint go below this address.
+pub const MMAP_TOP: u64 = 0x7fff_f000_0000;
+
+#[derive(Debug, Error)]
+pub enum UserError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Elf { path: String, source: elf::ElfError },
+    #[error("cannot allocate guest RAM: {0}")]
+    Ram(std::io::Error),
+    #[error("guest RAM exhausted while loading")]
+    OutOfMemory,
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessEnd {
+    /// exit/exit_group with this status.
+    Exited(i32),
+    /// Killed by this signal (the runner exits with 128 + signal, as a shell reports it).
+    Signaled(i32),
+}
+
+/// A running user-mode process.
+pub struct Process {
+    pub interp: Interp,
+    pub aspace: AddressSpace,
+    pub sys: syscall::SysState,
+}
+
+impl Process {
+    /// Loads `path` with `argv` and `envp`.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not a static x86-64 executable, or guest RAM is too small.
+    pub fn load(path: &str, argv: &[String], envp: &[String], ram_size: u64) -> Result<Process, UserError> {
+        let data = std::fs::read(path).map_err(|source| UserError::Read { path: path.into(), source })?;
+        let elf = elf::Elf::parse(&data).map_err(|source| UserError::Elf { path: path.into(), source })?;
+        let mut ram = GuestRam::new(ram_size).map_err(UserError::Ram)?;
+        let mut aspace = AddressSpace::new(&mut ram);
+        let mut cpu = Cpu::new(ram);
+        cpu.config.user_mode_syscalls = true;
+        setup_long_mode_user(&mut cpu, aspace.pml4);
+        let bias = if elf.pie { PIE_BASE } else { 0 };
+        let mut brk = 0;
+        for ph in elf.phdrs.iter().filter(|p| p.p_type == elf::PT_LOAD) {
+            let start = (ph.vaddr + bias) & !(PAGE - 1);
+            let end = (ph.vaddr + bias + ph.memsz).div_ceil(PAGE) * PAGE;
+            let prot = prot_of(ph.flags);
+            aspace.add_region(&mut cpu.ram, start, end, prot);
+            // Copy the file bytes page by page into fresh frames (the region may be read-only
+            // to the guest, so this goes around the MMU).
+            let file = &data[ph.offset as usize..(ph.offset + ph.filesz) as usize];
+            let mut done = 0usize;
+            while done < file.len() {
+                let va = ph.vaddr + bias + done as u64;
+                let page = va & !(PAGE - 1);
+                let pa = match aspace.lookup(&mut cpu.ram, page) {
+                    Some(f) => f,
+                    None => aspace.populate(&mut cpu.ram, page, prot).ok_or(UserError::OutOfMemory)?,
+                };
+                let off = (va - page) as usize;
+                let n = (PAGE as usize - off).min(file.len() - done);
+                cpu.ram
+                    .slice_mut(pa + off as u64, n)
+                    .ok_or(UserError::OutOfMemory)?
+                    .copy_from_slice(&file[done..done + n]);
+                done += n;
+            }
+            brk = brk.max(end);
+        }
+        let stack_prot = PROT_READ | PROT_WRITE | if elf.exec_stack { PROT_EXEC } else { 0 };
+        aspace.add_region(&mut cpu.ram, STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot);
+        let mut p = Process { interp: Interp::new(cpu), aspace, sys: syscall::SysState::new(brk) };
+        let phdr = elf.phdr_vaddr().map(|v| v + bias).unwrap_or(0);
+        let rsp = syscall::build_initial_stack(&mut p, path, argv, envp, phdr, elf.phnum, elf.entry + bias)
+            .ok_or(UserError::OutOfMemory)?;
+        let st = &mut p.interp.cpu.state;
+        st.gpr[gpr::RSP] = rsp;
+        st.rip = elf.entry + bias;
+        Ok(p)
+    }
+
+    /// Runs until the process exits or is killed.
+    pub fn run(&mut self) -> ProcessEnd {
+        loop {
+            match self.interp.run(u64::MAX) {
+                Exit::Stop(Stop::Syscall) => {
+                    if let Some(end) = syscall::dispatch(self) {
+                        return end;
+                    }
+                }
+                Exit::Stop(Stop::Fault(f)) if f.vector == vector::PF => {
+                    let addr = self.interp.cpu.fault_addr;
+                    if !self.demand_page(addr, f.error_code) {
+                        if let Some(end) = syscall::deliver_fault_signal(self, syscall::SIGSEGV, addr, f.error_code) {
+                            return end;
+                        }
+                    }
+                }
+                Exit::Stop(Stop::Fault(f)) => {
+                    let sig = match f.vector {
+                        vector::DE | vector::MF | vector::XM => syscall::SIGFPE,
+                        vector::UD => syscall::SIGILL,
+                        vector::BP | vector::DB => syscall::SIGTRAP,
+                        _ => syscall::SIGSEGV,
+                    };
+                    if let Some(end) = syscall::deliver_fault_signal(self, sig, 0, 0) {
+                        return end;
+                    }
+                }
+                Exit::Stop(Stop::Halt) => {
+                    // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
+                }
+                Exit::Stop(Stop::Yield) | Exit::Budget => {}
+            }
+        }
+    }
+
+    /// Handles a #PF by allocating the page if its region allows the access. Returns false when
+    /// the fault is the program's (SIGSEGV).
+    fn demand_page(&mut self, addr: u64, error: u32) -> bool {
+        if error & pf_error::PRESENT != 0 {
+            return false; // a protection violation, not a missing page
+        }
+        let Some((_, region)) = self.aspace.region_at(addr) else { return false };
+        let need = if error & pf_error::WRITE != 0 {
+            PROT_WRITE
+        } else if error & pf_error::FETCH != 0 {
+            PROT_EXEC
+        } else {
+            PROT_READ
+        };
+        if region.prot & need == 0 && !(need == PROT_READ && region.prot & PROT_WRITE != 0) {
+            return false;
+        }
+        let cpu = &mut self.interp.cpu;
+        self.aspace.populate(&mut cpu.ram, addr & !(PAGE - 1), region.prot).is_some()
+    }
+
+    /// Reads a NUL-terminated string from guest memory (at most `max` bytes).
+    pub fn read_cstr(&mut self, mut la: u64, max: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let b = self.read_mem_byte(la)?;
+            if b == 0 {
+                return Some(out);
+            }
+            out.push(b);
+            la += 1;
+        }
+        None
+    }
+
+    /// Reads guest memory as the kernel would (copy_from_user): pages are brought in on demand.
+    pub fn read_mem(&mut self, la: u64, buf: &mut [u8]) -> Option<()> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.read_mem_byte(la.wrapping_add(i as u64))?;
+        }
+        Some(())
+    }
+
+    fn read_mem_byte(&mut self, la: u64) -> Option<u8> {
+        let mut tmp = [0u8];
+        if self.interp.cpu.read_bytes(la, &mut tmp).is_err() {
+            if !self.demand_page(la, 0) {
+                return None;
+            }
+            self.interp.cpu.read_bytes(la, &mut tmp).ok()?;
+        }
+        Some(tmp[0])
+    }
+
+    /// Writes guest memory as the kernel would (copy_to_user).
+    pub fn write_mem(&mut self, la: u64, data: &[u8]) -> Option<()> {
+        for (i, b) in data.iter().enumerate() {
+            let a = la.wrapping_add(i as u64);
+            if self.interp.cpu.write_bytes(a, &[*b]).is_err() {
+                if !self.demand_page(a, pf_error::WRITE) {
+                    return None;
+                }
+                self.interp.cpu.write_bytes(a, &[*b]).ok()?;
+            }
+        }
+        Some(())
+    }
+
+    pub fn write_u64(&mut self, la: u64, v: u64) -> Option<()> {
+        self.write_mem(la, &v.to_le_bytes())
+    }
+
+    pub fn read_u64(&mut self, la: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.read_mem(la, &mut b)?;
+        Some(u64::from_le_bytes(b))
+    }
+
+    /// After changing page tables: flush the TLB and drop code on the freed frames.
+    pub fn mappings_changed(&mut self, freed: &[u64]) {
+        self.interp.cpu.tlb.flush_all();
+        for &f in freed {
+            if self.interp.cpu.is_code_page(f) {
+                self.interp.cache.invalidate_page(f);
+                self.interp.cpu.clear_code_page(f);
+            }
+        }
+    }
+}
+
+fn prot_of(flags: u32) -> u32 {
+    let mut p = 0;
+    if flags & elf::PF_R != 0 {
+        p |= PROT_READ;
+    }
+    if flags & elf::PF_W != 0 {
+        p |= PROT_WRITE;
+    }
+    if flags & elf::PF_X != 0 {
+        p |= PROT_EXEC;
+    }
+    p
+}
+
+/// Puts the CPU in 64-bit mode at CPL 3 on page tables rooted at `pml4`, as Linux leaves a
+/// process: flat CS 0x33 / SS 0x2b, paging with NX and WP, SSE enabled.
+pub fn setup_long_mode_user(cpu: &mut Cpu, pml4: u64) {
+    let s = &mut cpu.state;
+    s.cr0 = ctrl::CR0_PE | ctrl::CR0_MP | ctrl::CR0_ET | ctrl::CR0_NE | ctrl::CR0_WP | ctrl::CR0_PG;
+    s.cr4 = ctrl::CR4_PAE | ctrl::CR4_PGE | ctrl::CR4_OSFXSR | ctrl::CR4_OSXMMEXCPT;
+    s.efer = ctrl::EFER_SCE | ctrl::EFER_LME | ctrl::EFER_LMA | ctrl::EFER_NXE;
+    s.cr3 = pml4;
+    s.segs[1] = Segment::flat_code64(0x33, 3);
+    for i in [0, 2, 3] {
+        s.segs[i] = Segment::flat_data(0x2b, 3);
+    }
+    s.segs[4] = Segment::flat_data(0, 3);
+    s.segs[5] = Segment::flat_data(0, 3);
+    s.cpl = 3;
+    s.set_rflags(0x202);
+    cpu.tlb.flush_all();
+}
