@@ -4,3 +4,6 @@
 use crate::decode::table::Row;
 
 pub(crate) const ROWS: &[&[Row]] = &[];
+
+/// CPUID.1:EDX bits for what this file implements (FPU is bit 0, reported in `misc.rs`).
+pub const CPUID1_EDX: u32 = 0;
