@@ -2,7 +2,8 @@
 //! the transcendental report and the benchmarks. x86-64 only.
 //!
 //! This is the only module with `unsafe`. Every routine follows the pattern of
-//! `/work/shared/testfloat/reference/x87ref.c`: load the FCW, FNCLEX, load the operands, run
+//! `/work/shared/testfloat/reference/x87ref.c`: FNINIT (unlike FNCLEX it also clears C0–C3,
+//! so condition codes an instruction leaves alone read as 0), load the FCW, load the operands, run
 //! one instruction, FNSTSW right after it, store the result(s), and leave the register stack
 //! empty (the x86-64 ABI requires an empty x87 stack between functions). Callers must pass a
 //! control word with all six exceptions masked: an unmasked exception would fault (#MF, a
@@ -55,7 +56,7 @@ macro_rules! binary {
             check_cw(cw);
             let (a, b, mut r) = (m80(a), m80(b), [0u8; 16]);
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+            x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
                  $insn, "fnstsw ax", "fstp tbyte ptr [{r}]", "fstp st(0)";
                  cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(),
                  r = in(reg) r.as_mut_ptr(), out("ax") sw);
@@ -90,7 +91,7 @@ macro_rules! binary_pop {
             check_cw(cw);
             let (a, b, mut r) = (m80(a), m80(b), [0u8; 16]);
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+            x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
                  $insn, "fnstsw ax", "fstp tbyte ptr [{r}]";
                  cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(),
                  r = in(reg) r.as_mut_ptr(), out("ax") sw);
@@ -117,7 +118,7 @@ macro_rules! unary {
             check_cw(cw);
             let (a, mut r) = (m80(a), [0u8; 16]);
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{a}]",
+            x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{a}]",
                  $insn, "fnstsw ax", "fstp tbyte ptr [{r}]";
                  cw = in(reg) &cw, a = in(reg) a.as_ptr(), r = in(reg) r.as_mut_ptr(), out("ax") sw);
             (f80(&r), sw)
@@ -148,7 +149,7 @@ macro_rules! unary2 {
             check_cw(cw);
             let (a, mut r0, mut r1) = (m80(a), [0u8; 16], [0u8; 16]);
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{a}]",
+            x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{a}]",
                  $insn, "fnstsw ax", "fstp tbyte ptr [{r0}]", "fstp tbyte ptr [{r1}]";
                  cw = in(reg) &cw, a = in(reg) a.as_ptr(), r0 = in(reg) r0.as_mut_ptr(),
                  r1 = in(reg) r1.as_mut_ptr(), out("ax") sw);
@@ -173,11 +174,11 @@ pub fn fcom(a: F80, b: F80, quiet: bool) -> u16 {
     let (a, b) = (m80(a), m80(b));
     let sw: u16;
     if quiet {
-        x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+        x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
              "fucom st(1)", "fnstsw ax", "fstp st(0)", "fstp st(0)";
              cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(), out("ax") sw);
     } else {
-        x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+        x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
              "fcom st(1)", "fnstsw ax", "fstp st(0)", "fstp st(0)";
              cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(), out("ax") sw);
     }
@@ -191,13 +192,13 @@ pub fn fcomi(a: F80, b: F80, quiet: bool) -> (bool, bool, bool, u16) {
     let sw: u16;
     let (zf, pf, cf): (u8, u8, u8);
     if quiet {
-        x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+        x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
              "fucomi st(0), st(1)", "setz {zf}", "setp {pf}", "setc {cf}", "fnstsw ax",
              "fstp st(0)", "fstp st(0)";
              cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(), out("ax") sw,
              zf = out(reg_byte) zf, pf = out(reg_byte) pf, cf = out(reg_byte) cf);
     } else {
-        x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
+        x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{b}]", "fld tbyte ptr [{a}]",
              "fcomi st(0), st(1)", "setz {zf}", "setp {pf}", "setc {cf}", "fnstsw ax",
              "fstp st(0)", "fstp st(0)";
              cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(), out("ax") sw,
@@ -213,7 +214,7 @@ macro_rules! load {
             check_cw(cw);
             let mut r = [0u8; 16];
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", $insn, "fnstsw ax", "fstp tbyte ptr [{r}]";
+            x87!("fninit", "fldcw word ptr [{cw}]", $insn, "fnstsw ax", "fstp tbyte ptr [{r}]";
                  cw = in(reg) &cw, p = in(reg) &v, r = in(reg) r.as_mut_ptr(), out("ax") sw);
             (f80(&r), sw)
         }
@@ -236,7 +237,7 @@ macro_rules! store {
             let a = m80(a);
             let mut r: $t = $fill;
             let sw: u16;
-            x87!("fldcw word ptr [{cw}]", "fnclex", "fld tbyte ptr [{a}]", $insn, "fnstsw ax";
+            x87!("fninit", "fldcw word ptr [{cw}]", "fld tbyte ptr [{a}]", $insn, "fnstsw ax";
                  cw = in(reg) &cw, a = in(reg) a.as_ptr(), p = in(reg) &mut r, out("ax") sw);
             (r, sw)
         }

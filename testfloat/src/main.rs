@@ -20,11 +20,8 @@ fn default_dir() -> PathBuf {
 }
 
 fn collect(args: &[String]) -> Result<Vec<PathBuf>, String> {
-    let roots: Vec<PathBuf> = if args.is_empty() {
-        vec![default_dir()]
-    } else {
-        args.iter().map(PathBuf::from).collect()
-    };
+    let roots: Vec<PathBuf> =
+        if args.is_empty() { vec![default_dir()] } else { args.iter().map(PathBuf::from).collect() };
     let mut files = Vec::new();
     for r in roots {
         if r.is_dir() {
@@ -54,10 +51,7 @@ fn fmt_val(f: Field, v: u128) -> String {
 
 /// Checks one file under all its configurations; returns its report and whether it passed.
 fn check_file(path: &Path) -> (String, bool, u64) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let spec = match parse_file_name(&name) {
         Ok(s) => s,
         Err(e) => return (format!("{name}: FAIL {e}\n"), false, 0),
@@ -97,11 +91,7 @@ fn check_file(path: &Path) -> (String, bool, u64) {
         );
         ok &= !bad;
         for (c, v, f) in &t.examples {
-            let ops: Vec<String> = [c.a, c.b]
-                .iter()
-                .zip(inputs)
-                .map(|(x, t)| fmt_val(*t, *x))
-                .collect();
+            let ops: Vec<String> = [c.a, c.b].iter().zip(inputs).map(|(x, t)| fmt_val(*t, *x)).collect();
             out += &format!(
                 "    {} => expected {} {:02X}, got {} {:02X}\n",
                 ops.join(" "),
@@ -123,10 +113,7 @@ fn main() {
     let files = match collect(&args) {
         Ok(f) if !f.is_empty() => f,
         Ok(_) => {
-            eprintln!(
-                "testfloat: no .txt.xz files found (looked in {})",
-                default_dir().display()
-            );
+            eprintln!("testfloat: no .txt.xz files found (looked in {})", default_dir().display());
             std::process::exit(1);
         }
         Err(e) => {
@@ -137,10 +124,7 @@ fn main() {
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, String, bool, u64)>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(files.len());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -167,9 +151,5 @@ fn main() {
         files.len(),
         start.elapsed().as_secs_f64()
     );
-    std::process::exit(if failed == 0 && results.len() == files.len() {
-        0
-    } else {
-        1
-    });
+    std::process::exit(if failed == 0 && results.len() == files.len() { 0 } else { 1 });
 }

@@ -32,43 +32,23 @@ impl Config {
 /// PC=24 and PC=53; compares also through FCOMI; `rminMag` integer conversions also as FISTTP
 /// (which ignores RC, so it runs under every RC).
 pub fn configs(spec: &FileSpec) -> Vec<Config> {
-    let all_rc = [
-        Rounding::Nearest,
-        Rounding::Down,
-        Rounding::Up,
-        Rounding::Zero,
-    ];
+    let all_rc = [Rounding::Nearest, Rounding::Down, Rounding::Up, Rounding::Zero];
     let rcs: Vec<Rounding> = match spec.rounding {
         Some(r) => vec![r],
         None => all_rc.to_vec(),
     };
-    let pcs: Vec<u32> = if spec.op.uses_pc() {
-        vec![spec.precision]
-    } else {
-        vec![64, 24, 53]
-    };
+    let pcs: Vec<u32> = if spec.op.uses_pc() { vec![spec.precision] } else { vec![64, 24, 53] };
     let mut out = Vec::new();
     for &precision in &pcs {
         for &rounding in &rcs {
-            out.push(Config {
-                rounding,
-                precision,
-                form: Form::Main,
-            });
+            out.push(Config { rounding, precision, form: Form::Main });
         }
     }
-    let is_cmp = matches!(
-        spec.op,
-        Op::Eq | Op::Le | Op::Lt | Op::EqSignaling | Op::LeQuiet | Op::LtQuiet
-    );
+    let is_cmp = matches!(spec.op, Op::Eq | Op::Le | Op::Lt | Op::EqSignaling | Op::LeQuiet | Op::LtQuiet);
     if is_cmp {
         for &precision in &pcs {
             for &rounding in &rcs {
-                out.push(Config {
-                    rounding,
-                    precision,
-                    form: Form::Alt,
-                });
+                out.push(Config { rounding, precision, form: Form::Alt });
             }
         }
     }
@@ -76,11 +56,7 @@ pub fn configs(spec: &FileSpec) -> Vec<Config> {
     if is_int && spec.rounding == Some(Rounding::Zero) {
         for &precision in &pcs {
             for &rounding in &all_rc {
-                out.push(Config {
-                    rounding,
-                    precision,
-                    form: Form::Alt,
-                });
+                out.push(Config { rounding, precision, form: Form::Alt });
             }
         }
     }
@@ -186,10 +162,7 @@ pub struct Tally {
 
 /// Runs all cases under one configuration.
 pub fn run(op: Op, cases: &[Case], cfg: &Config, keep: usize) -> Tally {
-    let mut t = Tally {
-        cases: cases.len() as u64,
-        ..Tally::default()
-    };
+    let mut t = Tally { cases: cases.len() as u64, ..Tally::default() };
     for c in cases {
         let (v, f) = run_case(op, c, cfg);
         let vbad = v != c.expected;

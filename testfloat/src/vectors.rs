@@ -90,9 +90,7 @@ impl Op {
         match self {
             Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Rem => (&[F80, F80], F80),
             Op::Sqrt | Op::RoundToInt => (&[F80], F80),
-            Op::Eq | Op::Le | Op::Lt | Op::EqSignaling | Op::LeQuiet | Op::LtQuiet => {
-                (&[F80, F80], Bool)
-            }
+            Op::Eq | Op::Le | Op::Lt | Op::EqSignaling | Op::LeQuiet | Op::LtQuiet => (&[F80, F80], Bool),
             Op::I32ToF80 => (&[I32], F80),
             Op::I64ToF80 => (&[I64], F80),
             Op::F32ToF80 => (&[F32], F80),
@@ -124,9 +122,7 @@ pub struct FileSpec {
 pub fn parse_file_name(name: &str) -> Result<FileSpec, String> {
     let mut parts = name.split('.');
     let (Some(op), Some(r), Some(p)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!(
-            "file name {name:?} is not <op>.<rounding>.<precision>.txt.xz"
-        ));
+        return Err(format!("file name {name:?} is not <op>.<rounding>.<precision>.txt.xz"));
     };
     let op = Op::from_name(op).ok_or_else(|| format!("unknown operation {op:?}"))?;
     let rounding = match r {
@@ -143,11 +139,7 @@ pub fn parse_file_name(name: &str) -> Result<FileSpec, String> {
         "p80" => 64,
         _ => return Err(format!("unknown precision tag {p:?}")),
     };
-    Ok(FileSpec {
-        op,
-        rounding,
-        precision,
-    })
+    Ok(FileSpec { op, rounding, precision })
 }
 
 /// One vector line: up to two operands, the expected result and the expected flags.
@@ -174,11 +166,7 @@ impl fmt::Display for ParseError {
 
 fn hex(tok: &[u8], digits: usize) -> Result<u128, String> {
     if tok.len() != digits {
-        return Err(format!(
-            "field {:?} has {} digits, expected {digits}",
-            String::from_utf8_lossy(tok),
-            tok.len()
-        ));
+        return Err(format!("field {:?} has {} digits, expected {digits}", String::from_utf8_lossy(tok), tok.len()));
     }
     let mut v: u128 = 0;
     for &c in tok {
@@ -195,10 +183,7 @@ fn hex(tok: &[u8], digits: usize) -> Result<u128, String> {
 
 /// Parses one line for `op`.
 pub fn parse_line(op: Op, line: &[u8], number: usize) -> Result<Case, ParseError> {
-    let err = |message: String| ParseError {
-        line: number,
-        message,
-    };
+    let err = |message: String| ParseError { line: number, message };
     let (inputs, output) = op.signature();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut toks = line.split(|&c| c == b' ').filter(|t| !t.is_empty());
@@ -212,9 +197,7 @@ pub fn parse_line(op: Op, line: &[u8], number: usize) -> Result<Case, ParseError
         } else {
             2
         };
-        let tok = toks
-            .next()
-            .ok_or_else(|| err(format!("{} fields, expected {want}", i)))?;
+        let tok = toks.next().ok_or_else(|| err(format!("{} fields, expected {want}", i)))?;
         *slot = hex(tok, digits).map_err(&err)?;
     }
     if toks.next().is_some() {
@@ -222,12 +205,7 @@ pub fn parse_line(op: Op, line: &[u8], number: usize) -> Result<Case, ParseError
     }
     let n = inputs.len();
     let (a, b) = (vals[0], if n == 2 { vals[1] } else { 0 });
-    Ok(Case {
-        a,
-        b,
-        expected: vals[n],
-        flags: vals[n + 1] as u8,
-    })
+    Ok(Case { a, b, expected: vals[n], flags: vals[n + 1] as u8 })
 }
 
 /// Reads every case from decompressed text; stops at the first malformed line or read error.
@@ -241,12 +219,7 @@ pub fn read_cases<R: BufRead>(op: Op, mut input: R) -> Result<Vec<Case>, ParseEr
         match input.read_until(b'\n', &mut buf) {
             Ok(0) => return Ok(cases),
             Ok(_) => {}
-            Err(e) => {
-                return Err(ParseError {
-                    line: number,
-                    message: format!("read error: {e}"),
-                })
-            }
+            Err(e) => return Err(ParseError { line: number, message: format!("read error: {e}") }),
         }
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         if line.is_empty() || line[0] == b'#' {
@@ -263,12 +236,7 @@ mod tests {
     // Lines from the README's examples.
     #[test]
     fn good_lines() {
-        let c = parse_line(
-            Op::Mul,
-            b"3FE3FFFDFFFFFFFFFFF0 00007FFFFFBFFFFFFFFB 00000000000FFFDFF800 03",
-            1,
-        )
-        .unwrap();
+        let c = parse_line(Op::Mul, b"3FE3FFFDFFFFFFFFFFF0 00007FFFFFBFFFFFFFFB 00000000000FFFDFF800 03", 1).unwrap();
         assert_eq!(c.a, 0x3FE3_FFFD_FFFF_FFFF_FFF0);
         assert_eq!(c.flags, 3);
         let c = parse_line(Op::Eq, b"B687801003FFFFFFFFFE C04CFFFFFFFFFFFFBFF7 0 00", 1).unwrap();
@@ -279,21 +247,14 @@ mod tests {
 
     #[test]
     fn bad_lines_report_line_numbers() {
-        let e =
-            parse_line(Op::Add, b"3FFF8000000000000000 3FFF8000000000000000 00", 7).unwrap_err();
+        let e = parse_line(Op::Add, b"3FFF8000000000000000 3FFF8000000000000000 00", 7).unwrap_err();
         assert_eq!(e.line, 7);
         assert!(e.message.contains("digits"), "{e}");
         let e = parse_line(Op::Add, b"3FFF8000000000000000 3FFF8000000000000000", 9).unwrap_err();
         assert!(e.message.contains("fields"), "{e}");
-        let e =
-            parse_line(Op::Sqrt, b"3FFF80000000000000G0 3FFF8000000000000000 00", 3).unwrap_err();
+        let e = parse_line(Op::Sqrt, b"3FFF80000000000000G0 3FFF8000000000000000 00", 3).unwrap_err();
         assert!(e.message.contains("hex"), "{e}");
-        assert!(parse_line(
-            Op::Sqrt,
-            b"3FFF8000000000000000 3FFF8000000000000000 00 00",
-            3
-        )
-        .is_err());
+        assert!(parse_line(Op::Sqrt, b"3FFF8000000000000000 3FFF8000000000000000 00 00", 3).is_err());
         assert!(parse_line(Op::I32ToF80, b"123 3FFF8000000000000000 00", 3).is_err());
         let text = b"3FFF8000000000000000 3FFF8000000000000000 00\n\nzz\n";
         let e = read_cases(Op::Sqrt, &text[..]).unwrap_err();
@@ -305,27 +266,20 @@ mod tests {
         use std::io::{BufReader, Write};
         let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
         for _ in 0..2000 {
-            enc.write_all(b"3FFF8000000000000000 3FFF8000000000000000 00\n")
-                .unwrap();
+            enc.write_all(b"3FFF8000000000000000 3FFF8000000000000000 00\n").unwrap();
         }
         let data = enc.finish().unwrap();
         let cut = &data[..data.len() / 2];
         let r = read_cases(Op::Sqrt, BufReader::new(xz2::read::XzDecoder::new(cut)));
         assert!(r.is_err());
-        let full = read_cases(
-            Op::Sqrt,
-            BufReader::new(xz2::read::XzDecoder::new(&data[..])),
-        );
+        let full = read_cases(Op::Sqrt, BufReader::new(xz2::read::XzDecoder::new(&data[..])));
         assert_eq!(full.unwrap().len(), 2000);
     }
 
     #[test]
     fn file_names() {
         let s = parse_file_name("extF80_add.rminMag.p32.txt.xz").unwrap();
-        assert_eq!(
-            (s.op, s.rounding, s.precision),
-            (Op::Add, Some(Rounding::Zero), 24)
-        );
+        assert_eq!((s.op, s.rounding, s.precision), (Op::Add, Some(Rounding::Zero), 24));
         assert!(parse_file_name("extF80_foo.rany.p80.txt.xz").is_err());
         assert!(parse_file_name("junk").is_err());
     }

@@ -240,7 +240,7 @@ proptest! {
     fn bcd_loads(digits in any::<[u8; 9]>(), top in any::<u8>(), valid in any::<bool>()) {
         let mut b = [0u8; 16];
         for (i, d) in digits.iter().enumerate() {
-            b[i] = if valid { (d >> 4) % 10 << 4 | (d & 15) % 10 } else { *d };
+            b[i] = if valid { (((d >> 4) % 10) << 4) | ((d & 15) % 10) } else { *d };
         }
         b[9] = top;
         let mut m = [0u8; 10];

@@ -36,11 +36,7 @@ fn add_signed(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
         (Kind::Inf, _) => Outcome::new(F80::infinity(sa), flags, false, cw),
         (_, Kind::Inf) => Outcome::new(F80::infinity(sb), flags, false, cw),
         (Kind::Zero, Kind::Zero) => {
-            let sign = if sa == sb {
-                sa
-            } else {
-                cw.rounding() == Rounding::Down
-            };
+            let sign = if sa == sb { sa } else { cw.rounding() == Rounding::Down };
             Outcome::new(F80::zero(sign), flags, false, cw)
         }
         // x ± 0 still goes through rounding: PC may shorten x, and a denormal x may be tiny.
@@ -99,22 +95,11 @@ mod tests {
     fn zeros_and_infinities() {
         let cw = Control::DEFAULT;
         assert_eq!(sub(F80::ONE, F80::ONE, cw).value, F80::ZERO);
-        assert_eq!(
-            sub(F80::ONE, F80::ONE, cw.with_rounding(Rounding::Down)).value,
-            F80::zero(true)
-        );
+        assert_eq!(sub(F80::ONE, F80::ONE, cw.with_rounding(Rounding::Down)).value, F80::zero(true));
         let o = sub(F80::infinity(false), F80::infinity(false), cw);
         assert_eq!((o.value, o.flags), (F80::INDEFINITE, IE));
         // 1.0 + 2.0 = 3.0 = 4000 C000000000000000
-        assert_eq!(
-            add(F80::ONE, f(0x4000_8000_0000_0000_0000), cw)
-                .value
-                .to_bits(),
-            0x4000_C000_0000_0000_0000
-        );
-        assert_eq!(
-            subr(F80::ONE, f(0x4000_8000_0000_0000_0000), cw).value,
-            F80::ONE
-        );
+        assert_eq!(add(F80::ONE, f(0x4000_8000_0000_0000_0000), cw).value.to_bits(), 0x4000_C000_0000_0000_0000);
+        assert_eq!(subr(F80::ONE, f(0x4000_8000_0000_0000_0000), cw).value, F80::ONE);
     }
 }

@@ -23,10 +23,7 @@ pub fn from_bcd(b: [u8; 10]) -> F80 {
     let sign = b[9] & 0x80 != 0;
     let x = from_i64(v);
     if sign {
-        F80 {
-            signif: x.signif,
-            sign_exp: x.sign_exp | 0x8000,
-        }
+        F80 { signif: x.signif, sign_exp: x.sign_exp | 0x8000 }
     } else {
         x
     }
@@ -36,10 +33,7 @@ pub fn from_bcd(b: [u8; 10]) -> F80 {
 pub fn to_bcd(x: F80, cw: Control) -> Outcome<[u8; 10]> {
     let invalid = Outcome::new(BCD_INDEFINITE, IE, false, cw);
     let u = unpack(x);
-    if matches!(
-        u.kind,
-        Kind::Inf | Kind::QNaN | Kind::SNaN | Kind::Unsupported
-    ) {
+    if matches!(u.kind, Kind::Inf | Kind::QNaN | Kind::SNaN | Kind::Unsupported) {
         return invalid;
     }
     let o = to_i64(x, cw, false);

@@ -66,13 +66,7 @@ pub(crate) fn unpack(x: F80) -> Unpacked {
     } else {
         (Kind::Finite, e, s, false)
     };
-    Unpacked {
-        sign,
-        exp,
-        sig,
-        kind,
-        denormal,
-    }
+    Unpacked { sign, exp, sig, kind, denormal }
 }
 
 impl Unpacked {
@@ -83,10 +77,7 @@ impl Unpacked {
 
 /// Quiets a NaN (sets significand bit 62).
 pub(crate) fn quiet(x: F80) -> F80 {
-    F80 {
-        signif: x.signif | 1 << 62,
-        sign_exp: x.sign_exp,
-    }
+    F80 { signif: x.signif | 1 << 62, sign_exp: x.sign_exp }
 }
 
 /// Result of the NaN/unsupported screening shared by all two-operand arithmetic.
@@ -99,8 +90,8 @@ pub(crate) enum Screen {
 }
 
 /// Screens two operands: unsupported → IE + indefinite; NaN → propagation (IE for SNaN);
-/// otherwise DE for a denormal operand. Measured order on the host: a NaN or unsupported
-/// operand suppresses DE; unmasked DE stops the instruction before any computation.
+/// otherwise DE for a denormal operand. Measured on the host: a NaN or unsupported operand
+/// suppresses DE.
 pub(crate) fn screen2(a: F80, b: F80, cw: Control) -> Screen {
     let ua = unpack(a);
     let ub = unpack(b);
@@ -111,10 +102,9 @@ pub(crate) fn screen2(a: F80, b: F80, cw: Control) -> Screen {
         let (v, f) = propagate2(a, &ua, b, &ub);
         return Screen::Done(Outcome::new(v, f, false, cw));
     }
+    // An unmasked DE is resolved in `Outcome::new`, after the operation has had the chance
+    // to raise a higher-priority IE or ZE.
     let flags = if ua.denormal || ub.denormal { DE } else { 0 };
-    if flags != 0 && !cw.is_masked(DE) {
-        return Screen::Done(Outcome::new(a, DE, false, cw));
-    }
     Screen::Go(ua, ub, flags)
 }
 
@@ -125,14 +115,7 @@ pub(crate) fn screen1(a: F80, cw: Control) -> Result<(Unpacked, u8), Outcome> {
         Kind::Unsupported => Err(Outcome::new(F80::INDEFINITE, IE, false, cw)),
         Kind::SNaN => Err(Outcome::new(quiet(a), IE, false, cw)),
         Kind::QNaN => Err(Outcome::new(a, 0, false, cw)),
-        _ if ua.denormal => {
-            if cw.is_masked(DE) {
-                Ok((ua, DE))
-            } else {
-                Err(Outcome::new(a, DE, false, cw))
-            }
-        }
-        _ => Ok((ua, 0)),
+        _ => Ok((ua, if ua.denormal { DE } else { 0 })),
     }
 }
 
@@ -230,30 +213,12 @@ mod tests {
     // Encodings from SDM Table 8-3.
     #[test]
     fn classes() {
-        assert_eq!(
-            xam(F80::from_bits(0x3FFF_8000_0000_0000_0000), false).0,
-            XamClass::Normal
-        );
-        assert_eq!(
-            xam(F80::from_bits(0x3FFF_4000_0000_0000_0000), false).0,
-            XamClass::Unsupported
-        );
-        assert_eq!(
-            xam(F80::from_bits(0x7FFF_0000_0000_0000_0001), false).0,
-            XamClass::Unsupported
-        );
-        assert_eq!(
-            xam(F80::from_bits(0x0000_8000_0000_0000_0000), false).0,
-            XamClass::Denormal
-        );
-        assert_eq!(
-            xam(F80::from_bits(0xFFFF_C000_0000_0000_0000), false),
-            (XamClass::NaN, true)
-        );
-        assert_eq!(
-            xam(F80::from_bits(0x8000_0000_0000_0000_0000), false),
-            (XamClass::Zero, true)
-        );
+        assert_eq!(xam(F80::from_bits(0x3FFF_8000_0000_0000_0000), false).0, XamClass::Normal);
+        assert_eq!(xam(F80::from_bits(0x3FFF_4000_0000_0000_0000), false).0, XamClass::Unsupported);
+        assert_eq!(xam(F80::from_bits(0x7FFF_0000_0000_0000_0001), false).0, XamClass::Unsupported);
+        assert_eq!(xam(F80::from_bits(0x0000_8000_0000_0000_0000), false).0, XamClass::Denormal);
+        assert_eq!(xam(F80::from_bits(0xFFFF_C000_0000_0000_0000), false), (XamClass::NaN, true));
+        assert_eq!(xam(F80::from_bits(0x8000_0000_0000_0000_0000), false), (XamClass::Zero, true));
         assert_eq!(xam(F80::ZERO, true).0, XamClass::Empty);
         assert_eq!(XamClass::Denormal.fsw_bits(true), 0x4600);
     }

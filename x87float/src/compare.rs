@@ -53,11 +53,7 @@ fn magnitude_order(a: &Unpacked, b: &Unpacked) -> Ordering {
         Kind::Inf => 2,
         _ => 1,
     };
-    rank(a).cmp(&rank(b)).then(if rank(a) == 1 {
-        (a.exp, a.sig).cmp(&(b.exp, b.sig))
-    } else {
-        Ordering::Equal
-    })
+    rank(a).cmp(&rank(b)).then(if rank(a) == 1 { (a.exp, a.sig).cmp(&(b.exp, b.sig)) } else { Ordering::Equal })
 }
 
 /// Compares `a` (ST(0)) with `b`. `quiet` selects FUCOM semantics. The masked response for
@@ -69,10 +65,7 @@ pub fn compare(a: F80, b: F80, quiet: bool) -> CompareOutcome {
     if unsupported || ua.is_nan() || ub.is_nan() {
         let snan = ua.kind == Kind::SNaN || ub.kind == Kind::SNaN;
         let ie = unsupported || snan || !quiet;
-        return CompareOutcome {
-            relation: Relation::Unordered,
-            flags: if ie { IE } else { 0 },
-        };
+        return CompareOutcome { relation: Relation::Unordered, flags: if ie { IE } else { 0 } };
     }
     let flags = if ua.denormal || ub.denormal { DE } else { 0 };
     let za = ua.kind == Kind::Zero;
@@ -110,27 +103,13 @@ mod tests {
     fn basic_relations() {
         let two = F80::from_bits(0x4000_8000_0000_0000_0000);
         assert_eq!(compare(F80::ONE, two, false).relation, Relation::Less);
+        assert_eq!(compare(F80::zero(true), F80::ZERO, false).relation, Relation::Equal);
         assert_eq!(
-            compare(F80::zero(true), F80::ZERO, false).relation,
-            Relation::Equal
-        );
-        assert_eq!(
-            compare(
-                F80::infinity(true),
-                F80::from_bits(0x8000_0000_0000_0000_0001),
-                true
-            )
-            .relation,
+            compare(F80::infinity(true), F80::from_bits(0x8000_0000_0000_0000_0001), true).relation,
             Relation::Less
         );
         let q = F80::INDEFINITE;
-        assert_eq!(
-            compare(q, two, true),
-            CompareOutcome {
-                relation: Relation::Unordered,
-                flags: 0
-            }
-        );
+        assert_eq!(compare(q, two, true), CompareOutcome { relation: Relation::Unordered, flags: 0 });
         assert_eq!(compare(q, two, false).flags, IE);
         assert_eq!(ftst(F80::from_bits(1)).flags, DE);
         // SDM FCOMI table: unordered sets ZF, PF, CF.

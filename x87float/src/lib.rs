@@ -39,9 +39,7 @@ pub use add::{add, sub, subr};
 pub use bcd::{from_bcd, to_bcd, BCD_INDEFINITE};
 pub use classify::{xam, XamClass};
 pub use compare::{compare, ftst, CompareOutcome, Relation};
-pub use convert::{
-    from_f32, from_f64, from_i16, from_i32, from_i64, to_f32, to_f64, to_i16, to_i32, to_i64,
-};
+pub use convert::{from_f32, from_f64, from_i16, from_i32, from_i64, to_f32, to_f64, to_i16, to_i32, to_i64};
 pub use misc::{fabs, fchs, round_to_int, scale, xtract, Xtract};
 pub use mul_div::{div, divr, mul};
 pub use rem::{prem, prem1, RemOutcome};
@@ -75,27 +73,15 @@ pub struct F80 {
 
 impl F80 {
     /// +0.0
-    pub const ZERO: F80 = F80 {
-        signif: 0,
-        sign_exp: 0,
-    };
+    pub const ZERO: F80 = F80 { signif: 0, sign_exp: 0 };
     /// +1.0
-    pub const ONE: F80 = F80 {
-        signif: 1 << 63,
-        sign_exp: 0x3FFF,
-    };
+    pub const ONE: F80 = F80 { signif: 1 << 63, sign_exp: 0x3FFF };
     /// The "real indefinite" default NaN the FPU produces for masked invalid operations.
-    pub const INDEFINITE: F80 = F80 {
-        signif: 0xC000_0000_0000_0000,
-        sign_exp: 0xFFFF,
-    };
+    pub const INDEFINITE: F80 = F80 { signif: 0xC000_0000_0000_0000, sign_exp: 0xFFFF };
 
     /// From the 80-bit pattern held in the low bits of a `u128` (sign/exponent in bits 79..64).
     pub const fn from_bits(bits: u128) -> F80 {
-        F80 {
-            signif: bits as u64,
-            sign_exp: (bits >> 64) as u16,
-        }
+        F80 { signif: bits as u64, sign_exp: (bits >> 64) as u16 }
     }
     /// The 80-bit pattern in the low bits of a `u128`.
     pub const fn to_bits(self) -> u128 {
@@ -105,10 +91,7 @@ impl F80 {
     pub fn from_le_bytes(b: [u8; 10]) -> F80 {
         let mut s = [0u8; 8];
         s.copy_from_slice(&b[..8]);
-        F80 {
-            signif: u64::from_le_bytes(s),
-            sign_exp: u16::from_le_bytes([b[8], b[9]]),
-        }
+        F80 { signif: u64::from_le_bytes(s), sign_exp: u16::from_le_bytes([b[8], b[9]]) }
     }
     /// The m80 memory image.
     pub fn to_le_bytes(self) -> [u8; 10] {
@@ -119,10 +102,7 @@ impl F80 {
     }
     /// Builds a value from its parts (`exp` is the 15-bit biased exponent).
     pub const fn new(sign: bool, exp: u16, signif: u64) -> F80 {
-        F80 {
-            signif,
-            sign_exp: (sign as u16) << 15 | (exp & 0x7FFF),
-        }
+        F80 { signif, sign_exp: (sign as u16) << 15 | (exp & 0x7FFF) }
     }
     /// The sign bit.
     pub const fn sign(self) -> bool {
@@ -235,15 +215,22 @@ pub struct Outcome<T = F80> {
 }
 
 impl<T> Outcome<T> {
+    /// Applies the exception priorities every operation shares (SDM 8.7, checked on the host):
+    /// IE and ZE outrank DE, so a denormal operand is not reported when the operation is
+    /// invalid or divides by zero; an unmasked DE stops the instruction before it computes
+    /// anything, so DE is then the only flag. Unmasked IE, ZE and DE leave the destination
+    /// untouched.
     pub(crate) fn new(value: T, flags: u8, c1: bool, cw: Control) -> Outcome<T> {
-        // Unmasked IE, ZE and DE are pre-computation exceptions: the destination is untouched.
-        let store = cw.masks() & flags & (IE | ZE | DE) == flags & (IE | ZE | DE);
-        Outcome {
-            value,
-            flags,
-            c1,
-            store,
+        let mut flags = flags;
+        let mut c1 = c1;
+        if flags & (IE | ZE) != 0 {
+            flags &= !DE;
+        } else if flags & DE != 0 && !cw.is_masked(DE) {
+            flags = DE;
+            c1 = false;
         }
+        let store = cw.masks() & flags & (IE | ZE | DE) == flags & (IE | ZE | DE);
+        Outcome { value, flags, c1, store }
     }
     /// True if the outcome raised an exception that the control word leaves unmasked, so the
     /// core must set ES/B and deliver #MF at the next waiting instruction.

@@ -47,11 +47,7 @@ pub fn scale(a: F80, b: F80, cw: Control) -> Outcome {
         (Kind::Zero, Kind::Inf) if !ub.sign => invalid,
         (Kind::Inf, Kind::Inf) if ub.sign => invalid,
         (Kind::Finite, Kind::Inf) => {
-            let v = if ub.sign {
-                F80::zero(ua.sign)
-            } else {
-                F80::infinity(ua.sign)
-            };
+            let v = if ub.sign { F80::zero(ua.sign) } else { F80::infinity(ua.sign) };
             Outcome::new(v, flags, false, cw)
         }
         (Kind::Finite, _) => {
@@ -87,12 +83,7 @@ pub struct Xtract {
 pub fn xtract(x: F80, cw: Control) -> Xtract {
     let out = |e: F80, s: F80, flags: u8| {
         let o = Outcome::new((), flags, false, cw);
-        Xtract {
-            exponent: e,
-            significand: s,
-            flags,
-            store: o.store,
-        }
+        Xtract { exponent: e, significand: s, flags, store: o.store }
     };
     let (u, flags) = match screen1(x, cw) {
         Ok(v) => v,
@@ -101,28 +92,18 @@ pub fn xtract(x: F80, cw: Control) -> Xtract {
     match u.kind {
         Kind::Zero => out(F80::infinity(true), x, flags | ZE),
         Kind::Inf => out(F80::infinity(false), x, flags),
-        _ => out(
-            from_i32(u.exp - 16383),
-            F80::new(u.sign, 0x3FFF, u.sig),
-            flags,
-        ),
+        _ => out(from_i32(u.exp - 16383), F80::new(u.sign, 0x3FFF, u.sig), flags),
     }
 }
 
 /// FABS: clears the sign. C1 is cleared.
 pub fn fabs(x: F80) -> F80 {
-    F80 {
-        signif: x.signif,
-        sign_exp: x.sign_exp & 0x7FFF,
-    }
+    F80 { signif: x.signif, sign_exp: x.sign_exp & 0x7FFF }
 }
 
 /// FCHS: flips the sign. C1 is cleared.
 pub fn fchs(x: F80) -> F80 {
-    F80 {
-        signif: x.signif,
-        sign_exp: x.sign_exp ^ 0x8000,
-    }
+    F80 { signif: x.signif, sign_exp: x.sign_exp ^ 0x8000 }
 }
 
 #[cfg(test)]
@@ -138,15 +119,9 @@ mod tests {
     fn frndint() {
         let x = f(0x4000_A000_0000_0000_0000); // 2.5
         let o = round_to_int(x, Control::DEFAULT);
-        assert_eq!(
-            (o.value.to_bits(), o.flags, o.c1),
-            (0x4000_8000_0000_0000_0000, PE, false)
-        );
+        assert_eq!((o.value.to_bits(), o.flags, o.c1), (0x4000_8000_0000_0000_0000, PE, false));
         let o = round_to_int(x, Control::DEFAULT.with_rounding(Rounding::Up));
-        assert_eq!(
-            (o.value.to_bits(), o.c1),
-            (0x4000_C000_0000_0000_0000, true)
-        );
+        assert_eq!((o.value.to_bits(), o.c1), (0x4000_C000_0000_0000_0000, true));
         let o = round_to_int(f(0x8001_8000_0000_0000_0000), Control::DEFAULT);
         assert_eq!(o.value, F80::zero(true));
     }
@@ -157,15 +132,9 @@ mod tests {
         let o = scale(three, f(0x4000_A000_0000_0000_0000), Control::DEFAULT); // 3 · 2^2
         assert_eq!(o.value.to_bits(), 0x4002_C000_0000_0000_0000);
         let x = xtract(three, Control::DEFAULT);
-        assert_eq!(
-            (x.exponent, x.significand.to_bits()),
-            (F80::ONE, 0x3FFF_C000_0000_0000_0000)
-        );
+        assert_eq!((x.exponent, x.significand.to_bits()), (F80::ONE, 0x3FFF_C000_0000_0000_0000));
         let x = xtract(F80::zero(true), Control::DEFAULT);
-        assert_eq!(
-            (x.exponent, x.significand, x.flags),
-            (F80::infinity(true), F80::zero(true), ZE)
-        );
+        assert_eq!((x.exponent, x.significand, x.flags), (F80::infinity(true), F80::zero(true), ZE));
         assert_eq!(fchs(fabs(three)).to_bits(), 0xC000_C000_0000_0000_0000);
     }
 }

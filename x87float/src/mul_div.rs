@@ -17,21 +17,12 @@ pub fn mul(a: F80, b: F80, cw: Control) -> Outcome {
     };
     let sign = ua.sign ^ ub.sign;
     match (ua.kind, ub.kind) {
-        (Kind::Inf, Kind::Zero) | (Kind::Zero, Kind::Inf) => {
-            Outcome::new(F80::INDEFINITE, flags | IE, false, cw)
-        }
+        (Kind::Inf, Kind::Zero) | (Kind::Zero, Kind::Inf) => Outcome::new(F80::INDEFINITE, flags | IE, false, cw),
         (Kind::Inf, _) | (_, Kind::Inf) => Outcome::new(F80::infinity(sign), flags, false, cw),
         (Kind::Zero, _) | (_, Kind::Zero) => Outcome::new(F80::zero(sign), flags, false, cw),
         _ => {
             let p = ua.sig as u128 * ub.sig as u128;
-            norm_round_pack(
-                sign,
-                ua.exp + ub.exp - 16383 + 1,
-                p,
-                cw.precision_bits(),
-                cw,
-                flags,
-            )
+            norm_round_pack(sign, ua.exp + ub.exp - 16383 + 1, p, cw.precision_bits(), cw, flags)
         }
     }
 }
@@ -44,9 +35,7 @@ pub fn div(a: F80, b: F80, cw: Control) -> Outcome {
     };
     let sign = ua.sign ^ ub.sign;
     match (ua.kind, ub.kind) {
-        (Kind::Inf, Kind::Inf) | (Kind::Zero, Kind::Zero) => {
-            Outcome::new(F80::INDEFINITE, flags | IE, false, cw)
-        }
+        (Kind::Inf, Kind::Inf) | (Kind::Zero, Kind::Zero) => Outcome::new(F80::INDEFINITE, flags | IE, false, cw),
         (Kind::Inf, _) => Outcome::new(F80::infinity(sign), flags, false, cw),
         (_, Kind::Inf) | (Kind::Zero, _) => Outcome::new(F80::zero(sign), flags, false, cw),
         (_, Kind::Zero) => Outcome::new(F80::infinity(sign), flags | ZE, false, cw),
@@ -98,19 +87,13 @@ mod tests {
     fn one_third() {
         let three = f(0x4000_C000_0000_0000_0000);
         let o = div(F80::ONE, three, Control::DEFAULT);
-        assert_eq!(
-            (o.value.to_bits(), o.flags, o.c1),
-            (0x3FFD_AAAA_AAAA_AAAA_AAAB, PE, true)
-        );
+        assert_eq!((o.value.to_bits(), o.flags, o.c1), (0x3FFD_AAAA_AAAA_AAAA_AAAB, PE, true));
         let o = div(F80::ONE, three, Control::masked(Rounding::Zero, 64));
         assert_eq!(o.value.to_bits(), 0x3FFD_AAAA_AAAA_AAAA_AAAA);
         // PC=24: 0x3FFD AAAAAB0000000000
         let o = div(F80::ONE, three, Control::masked(Rounding::Nearest, 24));
         assert_eq!(o.value.to_bits(), 0x3FFD_AAAA_AB00_0000_0000);
-        assert_eq!(
-            divr(three, F80::ONE, Control::DEFAULT).value,
-            div(F80::ONE, three, Control::DEFAULT).value
-        );
+        assert_eq!(divr(three, F80::ONE, Control::DEFAULT).value, div(F80::ONE, three, Control::DEFAULT).value);
     }
 
     #[test]
@@ -120,20 +103,9 @@ mod tests {
         let unmasked = Control(0x037F & !(ZE as u16));
         assert!(!div(F80::ONE, F80::ZERO, unmasked).store);
         // 2^-16382 · 0.5 = 2^-16383: an exact denormal, no UE when masked.
-        let o = mul(
-            f(0x0001_8000_0000_0000_0000),
-            f(0x3FFE_8000_0000_0000_0000),
-            Control::DEFAULT,
-        );
-        assert_eq!(
-            (o.value.to_bits(), o.flags),
-            (0x0000_4000_0000_0000_0000, 0)
-        );
-        let o = mul(
-            f(0x0001_8000_0000_0000_0001),
-            f(0x3FFE_8000_0000_0000_0000),
-            Control::DEFAULT,
-        );
+        let o = mul(f(0x0001_8000_0000_0000_0000), f(0x3FFE_8000_0000_0000_0000), Control::DEFAULT);
+        assert_eq!((o.value.to_bits(), o.flags), (0x0000_4000_0000_0000_0000, 0));
+        let o = mul(f(0x0001_8000_0000_0000_0001), f(0x3FFE_8000_0000_0000_0000), Control::DEFAULT);
         assert_eq!(o.flags, UE | PE);
     }
 }

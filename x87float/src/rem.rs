@@ -38,12 +38,7 @@ pub fn prem1(a: F80, b: F80, cw: Control) -> RemOutcome {
 }
 
 fn plain(result: Outcome) -> RemOutcome {
-    RemOutcome {
-        result,
-        c0: false,
-        c2: false,
-        c3: false,
-    }
+    RemOutcome { result, c0: false, c2: false, c3: false }
 }
 
 fn remainder(a: F80, b: F80, cw: Control, ieee: bool) -> RemOutcome {
@@ -75,12 +70,7 @@ fn remainder(a: F80, b: F80, cw: Control, ieee: bool) -> RemOutcome {
         } else {
             norm_round_pack(sign, base + 64, r, 64, cw, flags)
         };
-        return RemOutcome {
-            result,
-            c0: false,
-            c2: true,
-            c3: false,
-        };
+        return RemOutcome { result, c0: false, c2: true, c3: false };
     }
     if d < -1 || (d == -1 && !ieee) {
         let o = norm_round_pack(sign, ua.exp + 64, ua.sig as u128, 64, cw, flags);
@@ -108,12 +98,7 @@ fn remainder(a: F80, b: F80, cw: Control, ieee: bool) -> RemOutcome {
     };
     let mut result = result;
     result.c1 = q & 1 != 0;
-    RemOutcome {
-        result,
-        c0: q & 4 != 0,
-        c2: false,
-        c3: q & 2 != 0,
-    }
+    RemOutcome { result, c0: q & 4 != 0, c2: false, c3: q & 2 != 0 }
 }
 
 #[cfg(test)]

@@ -50,14 +50,7 @@ pub(crate) fn round_at(sign: bool, sig: u128, shift: u32, rc: Rounding) -> (u128
 
 /// Rounds and packs a non-zero result. `sig` must have bit 127 set. `flags` are exceptions
 /// already raised (e.g. DE) and are carried into the outcome.
-pub(crate) fn round_pack(
-    sign: bool,
-    exp: i32,
-    sig: u128,
-    prec: u32,
-    cw: Control,
-    flags: u8,
-) -> Outcome {
+pub(crate) fn round_pack(sign: bool, exp: i32, sig: u128, prec: u32, cw: Control, flags: u8) -> Outcome {
     debug_assert!(sig >> 127 == 1);
     let rc = cw.rounding();
     let shift = 128 - prec;
@@ -76,11 +69,7 @@ pub(crate) fn round_pack(
                 Rounding::Up => !sign,
                 Rounding::Down => sign,
             };
-            let v = if to_inf {
-                F80::infinity(sign)
-            } else {
-                F80::new(sign, 0x7FFE, place((1u128 << prec) - 1))
-            };
+            let v = if to_inf { F80::infinity(sign) } else { F80::new(sign, 0x7FFE, place((1u128 << prec) - 1)) };
             return Outcome::new(v, flags | OE | PE, to_inf, cw);
         }
         let v = F80::new(sign, (e - REBIAS).clamp(1, 0x7FFE) as u16, place(q));
@@ -106,14 +95,7 @@ pub(crate) fn round_pack(
 
 /// Like [`round_pack`] for any non-zero `sig`: normalizes first.
 #[inline]
-pub(crate) fn norm_round_pack(
-    sign: bool,
-    exp: i32,
-    sig: u128,
-    prec: u32,
-    cw: Control,
-    flags: u8,
-) -> Outcome {
+pub(crate) fn norm_round_pack(sign: bool, exp: i32, sig: u128, prec: u32, cw: Control, flags: u8) -> Outcome {
     let lz = sig.leading_zeros();
     round_pack(sign, exp - lz as i32, sig << lz, prec, cw, flags)
 }
@@ -138,32 +120,15 @@ mod tests {
         let cw = Control::masked(Rounding::Nearest, 64);
         let o = round_pack(false, 0x3FFF, sig, 64, cw, 0);
         assert_eq!((o.value, o.flags, o.c1), (F80::ONE, PE, false));
-        let o = round_pack(
-            false,
-            0x3FFF,
-            sig,
-            64,
-            Control::masked(Rounding::Up, 64),
-            DE,
-        );
-        assert_eq!(
-            (o.value.signif, o.flags, o.c1),
-            (1 << 63 | 1, PE | DE, true)
-        );
+        let o = round_pack(false, 0x3FFF, sig, 64, Control::masked(Rounding::Up, 64), DE);
+        assert_eq!((o.value.signif, o.flags, o.c1), (1 << 63 | 1, PE | DE, true));
     }
 
     // Masked overflow at RC=chop gives the largest finite value for the precision (SDM
     // Table 4-10); at PC=24 that is 0x7FFE FFFFFF0000000000.
     #[test]
     fn overflow() {
-        let o = round_pack(
-            true,
-            0x8000,
-            u128::MAX,
-            24,
-            Control::masked(Rounding::Zero, 24),
-            0,
-        );
+        let o = round_pack(true, 0x8000, u128::MAX, 24, Control::masked(Rounding::Zero, 24), 0);
         assert_eq!(o.value.to_bits(), 0xFFFE_FFFF_FF00_0000_0000);
         assert_eq!(o.flags, OE | PE);
         let unmasked = Control(0x037F & !(OE as u16));

@@ -64,26 +64,17 @@ mod tests {
     fn exact_and_inexact() {
         let four = F80::from_bits(0x4001_8000_0000_0000_0000);
         let o = sqrt(four, Control::DEFAULT);
-        assert_eq!(
-            (o.value.to_bits(), o.flags),
-            (0x4000_8000_0000_0000_0000, 0)
-        );
+        assert_eq!((o.value.to_bits(), o.flags), (0x4000_8000_0000_0000_0000, 0));
         // √2 = 1.6A09E667F3BCC908B2FB1366... → 3FFF B504F333F9DE6484 (nearest, truncated
         // digits ...6484|597D... round down).
         let two = F80::from_bits(0x4000_8000_0000_0000_0000);
         let o = sqrt(two, Control::DEFAULT);
-        assert_eq!(
-            (o.value.to_bits(), o.flags, o.c1),
-            (0x3FFF_B504_F333_F9DE_6484, PE, false)
-        );
+        assert_eq!((o.value.to_bits(), o.flags, o.c1), (0x3FFF_B504_F333_F9DE_6484, PE, false));
         let o = sqrt(two, Control::masked(Rounding::Up, 64));
         assert_eq!(o.value.to_bits(), 0x3FFF_B504_F333_F9DE_6485);
         let o = sqrt(F80::from_bits(0xBFFF_8000_0000_0000_0000), Control::DEFAULT);
         assert_eq!((o.value, o.flags), (F80::INDEFINITE, IE));
-        assert_eq!(
-            sqrt(F80::zero(true), Control::DEFAULT).value,
-            F80::zero(true)
-        );
+        assert_eq!(sqrt(F80::zero(true), Control::DEFAULT).value, F80::zero(true));
     }
 
     #[test]
