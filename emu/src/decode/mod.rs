@@ -146,19 +146,21 @@ pub fn build_instr(insn: &Instruction, bits: u32) -> Instr {
             n
         }
     };
-    let mut regs = [NO_REG; 3];
-    let mut nregs = 0;
     let mut have_imm = false;
     for i in 0..insn.op_count() {
         match insn.op_kind(i) {
             OpKind::Register => {
                 let r = insn.op_register(i);
-                if i == 0 {
-                    e.opsize = r.size() as u8;
-                }
-                if nregs < 3 {
-                    regs[nregs] = reg_id(r);
-                    nregs += 1;
+                // Register operands land by operand position: a memory or immediate operand
+                // keeps its slot, so `op m, r` has its register in `src`.
+                match i {
+                    0 => {
+                        e.opsize = r.size() as u8;
+                        e.dst = reg_id(r);
+                    }
+                    1 => e.src = reg_id(r),
+                    2 => e.src2 = reg_id(r),
+                    _ => {}
                 }
             }
             OpKind::Memory => {
@@ -243,11 +245,6 @@ pub fn build_instr(insn: &Instruction, bits: u32) -> Instr {
                 }
             }
         }
-    }
-    e.dst = regs[0];
-    e.src = regs[1];
-    if regs[2] != NO_REG {
-        e.src2 = regs[2];
     }
     e
 }

@@ -18,6 +18,8 @@ pub mod bit;
 pub mod ctrl_xfer;
 pub mod data_xfer;
 pub mod flag_ctrl;
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) mod hosttest;
 pub mod logical;
 pub mod misc;
 pub mod mul_div;
@@ -57,11 +59,13 @@ pub struct Instr {
     pub amask: u64,
     /// Mask applied after the segment base is added (32-bit linear addresses outside long mode).
     pub lmask: u64,
-    /// First register operand (GPR: 0-15, high-byte registers AH/CH/DH/BH are 16-19).
+    /// Register in operand position 0 (GPR: 0-15, high-byte registers AH/CH/DH/BH are 16-19);
+    /// `NO_REG` when that operand is memory or an immediate.
     pub dst: u8,
-    /// Second register operand.
+    /// Register in operand position 1 (`op m, r` has its register here).
     pub src: u8,
-    /// Third register operand (SHLD/SHRD count register, 3-operand forms).
+    /// Register in operand position 2 (SHLD/SHRD's CL, 3-operand forms), or ENTER's nesting
+    /// level / the second immediate byte.
     pub src2: u8,
     pub base: u8,
     pub index: u8,

@@ -1,0 +1,304 @@
+//! The host CPU as the oracle for the interpreter's unit tests (x86-64 hosts only).
+//!
+//! `host!("insn", ...)` makes a closure that runs the instructions natively inside `asm!` on a
+//! [`Regs`] record and returns the instructions' own machine code (read back from the test
+//! binary between two labels). [`Guest`] decodes those same bytes with the real decoder and runs
+//! them through the tier-0 handlers on the same record. So one string gives both sides and the
+//! encodings can never disagree.
+//!
+//! Registers carried: RAX, RCX, RDX, RSI, RDI, R8, R9, RFLAGS (the six arithmetic flags and DF).
+//! R10 points at `mem[4]` of a 64-byte buffer on both sides (host buffer / guest page), so memory
+//! forms may address `[r10 - 32 .. r10 + 32)`. RBX and RBP cannot be named in `asm!`.
+
+use crate::cpu::Cpu;
+use crate::decode::build_instr;
+use crate::exception::{Fault, Stop};
+use crate::flags::{W64, W8};
+use crate::mem::GuestRam;
+use crate::state::{ctrl, rflags, Segment};
+use iced_x86::{Decoder, DecoderOptions};
+
+/// Register and memory state the host and the guest run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regs {
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub flags: u64,
+    pub mem: [u64; 8],
+}
+
+/// Flags the harness sets and compares: the arithmetic six and DF.
+pub const FLAGS: u64 = rflags::ARITH | rflags::DF;
+
+/// Guest physical = linear address of `Regs::mem` (paging off).
+pub const GUEST_MEM: u64 = 0x8000;
+/// Guest stack top.
+pub const GUEST_STACK: u64 = 0x7000;
+/// Guest address of the code (only matters for RIP-relative forms, which the tests avoid).
+pub const GUEST_CODE: u64 = 0x4000;
+
+/// Runs instructions on the host. Expands to `|r: &mut Regs| -> &'static [u8]`.
+macro_rules! host {
+    ($($insn:literal),+ $(,)?) => {
+        |r: &mut $crate::interp::hosttest::Regs| -> &'static [u8] {
+            let (s, e): (usize, usize);
+            let m = r.mem.as_mut_ptr().wrapping_add(4);
+            let mut f = (r.flags & $crate::interp::hosttest::FLAGS) | 0x202;
+            // SAFETY: the instructions only touch the named registers, the flags and the 64-byte
+            // buffer R10 points into (each test keeps its memory operands inside it); DF is
+            // cleared again before leaving, as the Rust ABI requires. The code bytes between the
+            // two labels are part of this function's text, which stays mapped and readable.
+            unsafe {
+                core::arch::asm!(
+                    "lea {s}, [rip + 2f]",
+                    "lea {e}, [rip + 3f]",
+                    "push {f}",
+                    "popfq",
+                    "2:",
+                    $($insn,)+
+                    "3:",
+                    "pushfq",
+                    "pop {f}",
+                    "cld",
+                    s = out(reg) s,
+                    e = out(reg) e,
+                    f = inout(reg) f,
+                    inout("rax") r.rax,
+                    inout("rcx") r.rcx,
+                    inout("rdx") r.rdx,
+                    inout("rsi") r.rsi,
+                    inout("rdi") r.rdi,
+                    inout("r8") r.r8,
+                    inout("r9") r.r9,
+                    inout("r10") m => _,
+                );
+                r.flags = f;
+                std::slice::from_raw_parts(s as *const u8, e - s)
+            }
+        }
+    };
+}
+pub(crate) use host;
+
+/// A CPU in 64-bit mode at CPL 3 with paging off (linear = physical) over 64 KiB of RAM.
+pub struct Guest {
+    pub cpu: Cpu,
+}
+
+impl Default for Guest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Guest {
+    pub fn new() -> Self {
+        let mut cpu = Cpu::new(GuestRam::new(0x10000).expect("test RAM"));
+        let s = &mut cpu.state;
+        s.cr0 = ctrl::CR0_PE | ctrl::CR0_ET | ctrl::CR0_NE;
+        s.efer = ctrl::EFER_LME | ctrl::EFER_LMA;
+        s.segs[1] = Segment::flat_code64(0x33, 3);
+        for i in [0, 2, 3] {
+            s.segs[i] = Segment::flat_data(0x2b, 3);
+        }
+        s.cpl = 3;
+        Guest { cpu }
+    }
+
+    /// Loads `r` into the CPU (R10 = the buffer, RSP = the stack).
+    pub fn load(&mut self, r: &Regs) {
+        let s = &mut self.cpu.state;
+        s.gpr = [0; 16];
+        s.gpr[0] = r.rax;
+        s.gpr[1] = r.rcx;
+        s.gpr[2] = r.rdx;
+        s.gpr[4] = GUEST_STACK;
+        s.gpr[6] = r.rsi;
+        s.gpr[7] = r.rdi;
+        s.gpr[8] = r.r8;
+        s.gpr[9] = r.r9;
+        s.gpr[10] = GUEST_MEM + 32;
+        s.set_rflags((r.flags & FLAGS) | 0x202);
+        for (i, v) in r.mem.iter().enumerate() {
+            self.cpu.ram.write::<W64>(GUEST_MEM + 8 * i as u64, *v);
+        }
+    }
+
+    /// The CPU state as a `Regs` record.
+    pub fn save(&mut self) -> Regs {
+        let s = &self.cpu.state;
+        let mut r = Regs {
+            rax: s.gpr[0],
+            rcx: s.gpr[1],
+            rdx: s.gpr[2],
+            rsi: s.gpr[6],
+            rdi: s.gpr[7],
+            r8: s.gpr[8],
+            r9: s.gpr[9],
+            flags: s.rflags(),
+            mem: [0; 8],
+        };
+        for (i, v) in r.mem.iter_mut().enumerate() {
+            *v = self.cpu.ram.read::<W64>(GUEST_MEM + 8 * i as u64);
+        }
+        r
+    }
+
+    /// Decodes `code` and runs its instructions one by one; stops at the first that stops.
+    pub fn exec(&mut self, code: &[u8]) -> Result<(), Stop> {
+        let mut d = Decoder::with_ip(64, code, GUEST_CODE, DecoderOptions::NONE);
+        while d.can_decode() {
+            let insn = d.decode();
+            let e = build_instr(&insn, 64);
+            self.cpu.state.rip = e.next_rip;
+            (e.exec)(&mut self.cpu, &e)?;
+        }
+        Ok(())
+    }
+
+    /// Loads `r`, runs `code`, and returns the resulting state.
+    pub fn run(&mut self, code: &[u8], r: &Regs) -> (Result<(), Stop>, Regs) {
+        self.load(r);
+        let res = self.exec(code);
+        (res, self.save())
+    }
+
+    /// Runs `code` on `r` and returns the fault it raises (panics if it completes).
+    pub fn fault(&mut self, code: &[u8], r: &Regs) -> Fault {
+        match self.run(code, r).0 {
+            Err(Stop::Fault(f)) => f,
+            other => panic!("expected a fault, got {other:?}"),
+        }
+    }
+}
+
+/// Disassembly of `code` for failure messages.
+pub fn disasm(code: &[u8]) -> String {
+    let mut d = Decoder::with_ip(64, code, GUEST_CODE, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while d.can_decode() {
+        out.push(format!("{}", d.decode()));
+    }
+    out.join("; ")
+}
+
+/// Runs every input on the host and on the guest and compares registers, memory and the flags
+/// in `flag_mask` (use [`FLAGS`] minus what the SDM leaves undefined and we do not model).
+pub fn check<I: IntoIterator<Item = Regs>>(
+    host: impl Fn(&mut Regs) -> &'static [u8],
+    inputs: I,
+    flag_mask: u64,
+) -> usize {
+    let mut g = Guest::new();
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for input in inputs {
+        let mut h = input;
+        let code = host(&mut h);
+        let (res, out) = g.run(code, &input);
+        n += 1;
+        let mut want = h;
+        let mut got = out;
+        want.flags &= flag_mask;
+        got.flags &= flag_mask;
+        if res.is_err() || want != got {
+            failures.push(format!(
+                "{}\n  input {:x?}\n  host  {:x?}\n  guest {:x?} {:?}",
+                disasm(code),
+                input,
+                want,
+                got,
+                res
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        let k = failures.len();
+        failures.truncate(6);
+        panic!("{k} of {n} cases differ:\n{}", failures.join("\n"));
+    }
+    n
+}
+
+/// Interesting values of a `bits`-wide operand plus pseudo-random ones (fixed seed).
+pub fn values(bits: u32, random: usize) -> Vec<u64> {
+    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let sign = 1u64 << (bits - 1);
+    let mut v = vec![0, 1, 2, 3, 5, 7, 0x0f, 0x10, sign - 1, sign, sign + 1, mask, mask - 1, mask >> 1, sign >> 1];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ bits as u64;
+    for _ in 0..random {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Mix full-width values with small and sign-extended small ones.
+        let pick = match x % 4 {
+            0 => x,
+            1 => x & 0xff,
+            2 => (x as i8 as i64) as u64,
+            _ => x >> (x % 60),
+        };
+        v.push(pick & mask);
+    }
+    v
+}
+
+/// Pseudo-random 64-bit values (for the bits of a register not under test).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// The two flag inputs every case is run with: all clear and all arithmetic flags set.
+pub const FLAG_INPUTS: [u64; 2] = [0, rflags::ARITH];
+
+/// Guest byte at `la` (test helper).
+pub fn byte(cpu: &mut Cpu, la: u64) -> u8 {
+    cpu.ram.read::<W8>(la) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "cases differ")]
+    fn a_wrong_result_is_caught() {
+        let wrong = |r: &mut Regs| {
+            let code = host!("inc eax")(r);
+            r.rax ^= 1 << 40;
+            code
+        };
+        check(wrong, values(32, 4).into_iter().map(|v| Regs { rax: v, ..Default::default() }), FLAGS);
+    }
+
+    /// `op m, r` reads its register from operand position 1 (decode puts it in `src`).
+    #[test]
+    fn memory_destination_forms_use_the_register_operand() {
+        let r = Regs { rcx: 5, r9: 7, mem: [1; 8], ..Default::default() };
+        check(host!("add qword ptr [r10], rcx", "mov qword ptr [r10+8], r9", "xor dword ptr [r10-8], r9d"), [r], FLAGS);
+    }
+
+    #[test]
+    fn the_host_and_guest_agree_on_a_known_case_and_memory_is_shared() {
+        let r = Regs { rax: 0xff, flags: rflags::CF, mem: [0, 0, 0, 0, 0x11, 0, 0, 0], ..Default::default() };
+        let n = check(host!("add al, 1", "add qword ptr [r10], rax", "inc byte ptr [r10 - 32]"), [r], FLAGS);
+        assert_eq!(n, 1);
+        let mut g = Guest::new();
+        let (_, out) = g.run(host!("add al, 1", "add qword ptr [r10], rax")(&mut r.clone()), &r);
+        assert_eq!((out.rax, out.mem[4]), (0, 0x11));
+        assert_eq!(byte(&mut g.cpu, GUEST_MEM + 32), 0x11);
+        assert_ne!(Rng(1).next(), Rng(2).next());
+    }
+}
