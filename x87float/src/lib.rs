@@ -34,6 +34,7 @@ pub mod rem;
 mod round;
 pub mod sqrt;
 pub mod transcendental;
+mod wide;
 
 pub use add::{add, sub, subr};
 pub use bcd::{from_bcd, to_bcd, BCD_INDEFINITE};
