@@ -18,7 +18,8 @@ use crate::mem::GuestRam;
 use crate::state::{ctrl, rflags, Segment};
 use iced_x86::{Decoder, DecoderOptions};
 
-/// Register and memory state the host and the guest run on.
+/// Register and memory state the host and the guest run on. `mem` is 16-byte aligned (CMPXCHG16B).
+#[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Regs {
     pub rax: u64,
