@@ -192,6 +192,44 @@ impl AddressSpace {
         true
     }
 
+    /// Moves the frame mapped at page `from` (if any) to page `to`, keeping its permissions
+    /// (mremap). Returns the frame moved.
+    pub fn move_page(&mut self, ram: &mut GuestRam, from: u64, to: u64) -> Option<u64> {
+        let src = self.pte_addr(ram, from, false)?;
+        let e = ram.read::<W64>(src);
+        if e & PTE_P == 0 {
+            return None;
+        }
+        let dst = self.pte_addr(ram, to, true)?;
+        ram.write::<W64>(src, 0);
+        ram.write::<W64>(dst, e);
+        Some(e & ADDR)
+    }
+
+    /// Drops the frames of `[start, end)` but keeps the regions, so the pages read as zeros
+    /// when next touched (madvise MADV_DONTNEED on private memory). Returns the freed frames.
+    pub fn discard(&mut self, ram: &mut GuestRam, start: u64, end: u64) -> Vec<u64> {
+        let mut freed = Vec::new();
+        let mut va = start;
+        while va < end {
+            if let Some(pte) = self.pte_addr(ram, va, false) {
+                let e = ram.read::<W64>(pte);
+                if e & PTE_P != 0 {
+                    ram.write::<W64>(pte, 0);
+                    self.free_frames.push(e & ADDR);
+                    freed.push(e & ADDR);
+                }
+            }
+            va += PAGE;
+        }
+        freed
+    }
+
+    /// True if no region overlaps `[start, end)`.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        self.regions.range(..end).next_back().is_none_or(|(_, r)| r.end <= start)
+    }
+
     /// Finds a free range of `len` bytes below `below`, searching downwards (mmap without a hint).
     pub fn find_free(&self, len: u64, below: u64) -> Option<u64> {
         let mut top = below;

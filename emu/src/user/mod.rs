@@ -3,17 +3,25 @@
 //!
 //! The process lives in a real x86-64 address space (`aspace.rs`: page tables in guest RAM, pages
 //! allocated on first touch); the CPU runs at CPL 3; SYSCALL stops the interpreter and
-//! `syscall.rs` carries the call out with arguments translated (never passed through as host
-//! memory), so the runner works the same on an aarch64 host.
+//! `syscall/` carries the call out with arguments translated (never passed through as host
+//! memory), so the runner works the same on an aarch64 host. Faults become signals
+//! (`signal.rs`), delivered on an x86-64 `rt_sigframe` as Linux builds it.
+//!
+//! Left out: threads (clone), fork/exec, shared file mappings, the vDSO (libc falls back to the
+//! system calls), ptrace. Reference: the Linux system call ABI (`arch/x86/entry/syscalls`,
+//! man-pages section 2) and the System V x86-64 psABI.
 
 pub mod aspace;
 pub mod elf;
+pub mod signal;
+pub mod stack;
 pub mod syscall;
 
 use crate::cpu::Cpu;
 use crate::exception::{pf_error, vector, Stop};
 use crate::interp::{Exit, Interp};
 use crate::mem::GuestRam;
+use crate::mmu::Access;
 use crate::state::{ctrl, gpr, Segment};
 use aspace::{AddressSpace, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use thiserror::Error;
@@ -69,37 +77,26 @@ impl Process {
         setup_long_mode_user(&mut cpu, aspace.pml4);
         let bias = if elf.pie { PIE_BASE } else { 0 };
         let mut brk = 0;
+        let mut segments = Vec::new();
         for ph in elf.phdrs.iter().filter(|p| p.p_type == elf::PT_LOAD) {
             let start = (ph.vaddr + bias) & !(PAGE - 1);
             let end = (ph.vaddr + bias + ph.memsz).div_ceil(PAGE) * PAGE;
             let prot = prot_of(ph.flags);
             aspace.add_region(&mut cpu.ram, start, end, prot);
-            // Copy the file bytes page by page into fresh frames (the region may be read-only
-            // to the guest, so this goes around the MMU).
-            let file = &data[ph.offset as usize..(ph.offset + ph.filesz) as usize];
-            let mut done = 0usize;
-            while done < file.len() {
-                let va = ph.vaddr + bias + done as u64;
-                let page = va & !(PAGE - 1);
-                let pa = match aspace.lookup(&mut cpu.ram, page) {
-                    Some(f) => f,
-                    None => aspace.populate(&mut cpu.ram, page, prot).ok_or(UserError::OutOfMemory)?,
-                };
-                let off = (va - page) as usize;
-                let n = (PAGE as usize - off).min(file.len() - done);
-                cpu.ram
-                    .slice_mut(pa + off as u64, n)
-                    .ok_or(UserError::OutOfMemory)?
-                    .copy_from_slice(&file[done..done + n]);
-                done += n;
-            }
+            segments.push((ph.vaddr + bias, ph.offset as usize..(ph.offset + ph.filesz) as usize, prot));
             brk = brk.max(end);
         }
         let stack_prot = PROT_READ | PROT_WRITE | if elf.exec_stack { PROT_EXEC } else { 0 };
         aspace.add_region(&mut cpu.ram, STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot);
-        let mut p = Process { interp: Interp::new(cpu), aspace, sys: syscall::SysState::new(brk) };
+        let exe = std::fs::canonicalize(path).map(|p| p.to_string_lossy().into_owned()).unwrap_or(path.into());
+        let mut p = Process { interp: Interp::new(cpu), aspace, sys: syscall::SysState::new(brk, exe) };
+        for (va, range, prot) in segments {
+            // The parser checked every segment against the file size.
+            let bytes = data.get(range).ok_or(UserError::OutOfMemory)?;
+            p.fill_pages(va, bytes, prot).ok_or(UserError::OutOfMemory)?;
+        }
         let phdr = elf.phdr_vaddr().map(|v| v + bias).unwrap_or(0);
-        let rsp = syscall::build_initial_stack(&mut p, path, argv, envp, phdr, elf.phnum, elf.entry + bias)
+        let rsp = stack::build_initial_stack(&mut p, path, argv, envp, phdr, elf.phnum, elf.entry + bias)
             .ok_or(UserError::OutOfMemory)?;
         let st = &mut p.interp.cpu.state;
         st.gpr[gpr::RSP] = rsp;
@@ -119,19 +116,16 @@ impl Process {
                 Exit::Stop(Stop::Fault(f)) if f.vector == vector::PF => {
                     let addr = self.interp.cpu.fault_addr;
                     if !self.demand_page(addr, f.error_code) {
-                        if let Some(end) = syscall::deliver_fault_signal(self, syscall::SIGSEGV, addr, f.error_code) {
+                        let fault =
+                            signal::FaultInfo::page_fault(addr, f.error_code, self.aspace.region_at(addr).is_some());
+                        if let Some(end) = signal::deliver_fault(self, fault) {
                             return end;
                         }
                     }
                 }
                 Exit::Stop(Stop::Fault(f)) => {
-                    let sig = match f.vector {
-                        vector::DE | vector::MF | vector::XM => syscall::SIGFPE,
-                        vector::UD => syscall::SIGILL,
-                        vector::BP | vector::DB => syscall::SIGTRAP,
-                        _ => syscall::SIGSEGV,
-                    };
-                    if let Some(end) = syscall::deliver_fault_signal(self, sig, 0, 0) {
+                    let rip = self.interp.cpu.state.rip;
+                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                         return end;
                     }
                 }
@@ -139,6 +133,9 @@ impl Process {
                     // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
                 }
                 Exit::Stop(Stop::Yield) | Exit::Budget => {}
+            }
+            if let Some(end) = signal::deliver_pending(self) {
+                return end;
             }
         }
     }
@@ -178,35 +175,55 @@ impl Process {
         None
     }
 
-    /// Reads guest memory as the kernel would (copy_from_user): pages are brought in on demand.
+    /// Physical address of `la` for an access the kernel makes on the process's behalf (with the
+    /// process's permissions), bringing the page in on demand. `None` is EFAULT.
+    fn kernel_translate(&mut self, la: u64, access: Access) -> Option<u64> {
+        if let Ok(pa) = self.interp.cpu.translate_slow(la, access) {
+            return Some(pa);
+        }
+        let code = if access == Access::Write { pf_error::WRITE } else { 0 };
+        if !self.demand_page(la, code) {
+            return None;
+        }
+        self.interp.cpu.translate_slow(la, access).ok()
+    }
+
+    /// Reads guest memory as the kernel would (copy_from_user): a page at a time, pages brought
+    /// in on demand. `None` (EFAULT) if any byte is not readable.
     pub fn read_mem(&mut self, la: u64, buf: &mut [u8]) -> Option<()> {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.read_mem_byte(la.wrapping_add(i as u64))?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = la.checked_add(done as u64)?;
+            let pa = self.kernel_translate(a, Access::Read)?;
+            let n = ((PAGE - (a & (PAGE - 1))) as usize).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(self.interp.cpu.ram.slice(pa, n)?);
+            done += n;
         }
         Some(())
     }
 
     fn read_mem_byte(&mut self, la: u64) -> Option<u8> {
-        let mut tmp = [0u8];
-        if self.interp.cpu.read_bytes(la, &mut tmp).is_err() {
-            if !self.demand_page(la, 0) {
-                return None;
-            }
-            self.interp.cpu.read_bytes(la, &mut tmp).ok()?;
-        }
-        Some(tmp[0])
+        let mut b = [0u8];
+        self.read_mem(la, &mut b)?;
+        Some(b[0])
     }
 
-    /// Writes guest memory as the kernel would (copy_to_user).
+    /// Writes guest memory as the kernel would (copy_to_user). Decoded code on the written pages
+    /// is dropped, as for a guest store. `None` (EFAULT) if any page is not writable; pages
+    /// before it may have been written, as with Linux.
     pub fn write_mem(&mut self, la: u64, data: &[u8]) -> Option<()> {
-        for (i, b) in data.iter().enumerate() {
-            let a = la.wrapping_add(i as u64);
-            if self.interp.cpu.write_bytes(a, &[*b]).is_err() {
-                if !self.demand_page(a, pf_error::WRITE) {
-                    return None;
-                }
-                self.interp.cpu.write_bytes(a, &[*b]).ok()?;
+        let mut done = 0usize;
+        while done < data.len() {
+            let a = la.checked_add(done as u64)?;
+            let pa = self.kernel_translate(a, Access::Write)?;
+            let n = ((PAGE - (a & (PAGE - 1))) as usize).min(data.len() - done);
+            let frame = pa & !(PAGE - 1);
+            if self.interp.cpu.is_code_page(frame) {
+                self.interp.cache.invalidate_page(frame);
+                self.interp.cpu.clear_code_page(frame);
             }
+            self.interp.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
+            done += n;
         }
         Some(())
     }
@@ -219,6 +236,45 @@ impl Process {
         let mut b = [0u8; 8];
         self.read_mem(la, &mut b)?;
         Some(u64::from_le_bytes(b))
+    }
+
+    pub fn write_u32(&mut self, la: u64, v: u32) -> Option<()> {
+        self.write_mem(la, &v.to_le_bytes())
+    }
+
+    pub fn read_u32(&mut self, la: u64) -> Option<u32> {
+        let mut b = [0u8; 4];
+        self.read_mem(la, &mut b)?;
+        Some(u32::from_le_bytes(b))
+    }
+
+    /// Fills pages of `[va, va + data.len())` with `data`, going around the page protection (the
+    /// loader and private file mappings fill pages the guest may not write).
+    pub fn fill_pages(&mut self, va: u64, data: &[u8], prot: u32) -> Option<()> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let a = va.checked_add(done as u64)?;
+            let page = a & !(PAGE - 1);
+            let cpu = &mut self.interp.cpu;
+            let pa = match self.aspace.lookup(&mut cpu.ram, page) {
+                Some(f) => f,
+                None => {
+                    // A page shared by two segments takes the protection of the later one, as
+                    // with mmap.
+                    let prot = self.aspace.region_at(page).map_or(prot, |(_, r)| r.prot);
+                    self.aspace.populate(&mut cpu.ram, page, prot)?
+                }
+            };
+            let off = a - page;
+            let n = ((PAGE - off) as usize).min(data.len() - done);
+            if cpu.is_code_page(pa) {
+                self.interp.cache.invalidate_page(pa);
+                self.interp.cpu.clear_code_page(pa);
+            }
+            self.interp.cpu.ram.slice_mut(pa + off, n)?.copy_from_slice(&data[done..done + n]);
+            done += n;
+        }
+        Some(())
     }
 
     /// After changing page tables: flush the TLB and drop code on the freed frames.
