@@ -104,9 +104,11 @@ impl Guest {
         s.cr0 = ctrl::CR0_PE | ctrl::CR0_ET | ctrl::CR0_NE;
         s.efer = ctrl::EFER_LME | ctrl::EFER_LMA;
         s.segs[1] = Segment::flat_code64(0x33, 3);
-        for i in [0, 2, 3] {
-            s.segs[i] = Segment::flat_data(0x2b, 3);
+        // As Linux runs a 64-bit process: SS = 0x2b, DS = ES = FS = GS = 0.
+        for i in [0, 3, 4, 5] {
+            s.segs[i] = Segment::flat_data(0, 3);
         }
+        s.segs[2] = Segment::flat_data(0x2b, 3);
         s.cpl = 3;
         Guest { cpu }
     }
