@@ -1,0 +1,1 @@
+//! The PC platform chips, one file per chip.
