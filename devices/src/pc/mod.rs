@@ -1,2 +1,3 @@
 //! The PC platform chips, one file per chip.
+pub mod pic8259;
 pub mod uart16550;
