@@ -198,9 +198,11 @@ fn default_action(sig: i32) -> Option<ProcessEnd> {
 }
 
 fn killed(p: &Process, sig: i32, info: &SigInfo) -> Option<ProcessEnd> {
-    if sig != SIGPIPE && sig != SIGINT {
-        let rip = p.interp.cpu.state.rip;
-        eprintln!("strata: guest killed by signal {sig} at rip {rip:#x} (address {:#x})", info.addr);
+    let rip = p.interp.cpu.state.rip;
+    if info.trapno != 0 || info.code > 0 {
+        eprintln!("strata: guest killed by signal {sig} at rip {rip:#x} (fault address {:#x})", info.addr);
+    } else if sig != SIGPIPE && sig != SIGINT {
+        eprintln!("strata: guest killed by signal {sig} at rip {rip:#x}");
     }
     Some(ProcessEnd::Signaled(sig))
 }

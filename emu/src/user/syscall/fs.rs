@@ -77,12 +77,13 @@ pub fn sys_openat(p: &mut Process, dirfd: u64, path: u64, flags: u64, mode: u64)
         return Err(ELOOP);
     }
     let create_mode = (mode as u32 & 0o7777) & !p.sys.umask;
+    let existed = std::fs::symlink_metadata(&full).is_ok();
     let mut oo = OpenOptions::new();
     oo.read(acc != 1).write(acc != 0);
     if flags & O_CREAT != 0 {
         if acc == 0 {
             // std only creates with write access; Linux also allows O_RDONLY|O_CREAT.
-            if flags & O_EXCL != 0 || !full.exists() {
+            if flags & O_EXCL != 0 || !existed {
                 OpenOptions::new().write(true).create_new(true).mode(create_mode).open(&full)?;
             }
         } else if flags & O_EXCL != 0 {
@@ -95,6 +96,10 @@ pub fn sys_openat(p: &mut Process, dirfd: u64, path: u64, flags: u64, mode: u64)
         oo.truncate(true);
     }
     let file = oo.open(&full)?;
+    if flags & O_CREAT != 0 && !existed {
+        // The host applied its own umask too; give the file exactly the guest's permissions.
+        file.set_permissions(std::fs::Permissions::from_mode(create_mode))?;
+    }
     let is_dir = file.metadata()?.is_dir();
     if flags & O_DIRECTORY != 0 && !is_dir {
         return Err(ENOTDIR);
@@ -307,7 +312,9 @@ pub fn sys_renameat(p: &mut Process, olddir: u64, old: u64, newdir: u64, new: u6
 
 pub fn sys_mkdirat(p: &mut Process, dirfd: u64, path: u64, mode: u64) -> SysResult {
     let full = resolve_arg(p, dirfd, path)?;
-    std::fs::DirBuilder::new().mode((mode as u32 & 0o7777) & !p.sys.umask).create(full)?;
+    let mode = (mode as u32 & 0o7777) & !p.sys.umask;
+    std::fs::DirBuilder::new().mode(mode).create(&full)?;
+    std::fs::set_permissions(full, std::fs::Permissions::from_mode(mode))?;
     Ok(0)
 }
 

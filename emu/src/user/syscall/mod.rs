@@ -97,13 +97,24 @@ impl SysState {
             fds: fd::FdTable::with_host_stdio(),
             signals: super::signal::SignalState::default(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
-            umask: 0o022,
+            umask: host_umask(),
             comm,
             ids: process::HostIds::get(),
             start: std::time::Instant::now(),
             unsupported_seen: HashSet::new(),
         }
     }
+}
+
+/// The host process's umask (from /proc/self/status; 022 if that is unavailable), so files the
+/// guest creates get the permissions they would get natively.
+fn host_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok()))
+        })
+        .unwrap_or(0o022)
 }
 
 /// Fills `buf` with random bytes from the host (for AT_RANDOM and getrandom).

@@ -1,0 +1,115 @@
+//! Shared by the program-level differential tests (`programs.rs`, `busybox.rs`): finding the
+//! `strata` binary, building test programs, and running a program natively and under
+//! `strata user` with the same arguments, environment, working directory and stdin.
+//!
+//! The `strata` binary is taken from `STRATA_BIN` if set, else from the same target directory
+//! and profile as the running test (`target/<profile>/strata`, which `cargo test --workspace`
+//! builds). Nothing here builds it: if it is missing the tests fail with a message saying so.
+
+#![allow(dead_code)]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The strata binary to test.
+pub fn strata_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("STRATA_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/strata
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("strata");
+    assert!(
+        bin.exists(),
+        "strata binary not found at {}: build it first (cargo build -p strata, or run cargo test --workspace) \
+         or set STRATA_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// True if `tool` runs (`tool --version` exits successfully).
+pub fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// A fresh scratch directory under the system temp dir, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("strata-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    /// Exit status as a shell reports it: the exit code, or 128 + signal.
+    pub status: i32,
+}
+
+/// Runs `argv` (natively when `under_strata` is false) in `cwd` with a fixed environment and
+/// `stdin` bytes (a file written beside it, so the guest sees a seekable regular file).
+pub fn run(argv: &[&str], cwd: &Path, stdin: Option<&Path>, under_strata: bool) -> (Outcome, String) {
+    let mut cmd = if under_strata {
+        let mut c = Command::new(strata_bin());
+        c.arg("user").args(argv);
+        c
+    } else {
+        let mut c = Command::new(argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    cmd.current_dir(cwd).env_clear().env("LC_ALL", "C").env("PATH", "/usr/bin:/bin").env("STRATA_TEST", "1");
+    cmd.stdin(match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+        None => Stdio::null(),
+    });
+    let out = cmd.output().expect("spawn");
+    let status = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+    (Outcome { stdout: out.stdout, status }, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs natively and under strata; panics with both outputs when they differ.
+pub fn compare(what: &str, argv: &[&str], cwd_native: &Path, cwd_strata: &Path, stdin: Option<&Path>) -> Outcome {
+    let (native, _) = run(argv, cwd_native, stdin, false);
+    let (emulated, err) = run(argv, cwd_strata, stdin, true);
+    if native != emulated {
+        let show = |b: &[u8]| {
+            let s = String::from_utf8_lossy(b);
+            if s.len() > 3000 {
+                format!("{}... ({} bytes)", &s[..3000], s.len())
+            } else {
+                s.into_owned()
+            }
+        };
+        panic!(
+            "{what}: native and strata differ\n--- native (status {}):\n{}\n--- strata (status {}):\n{}\n--- strata stderr:\n{}",
+            native.status,
+            show(&native.stdout),
+            emulated.status,
+            show(&emulated.stdout),
+            &err[..err.len().min(3000)]
+        );
+    }
+    native
+}
