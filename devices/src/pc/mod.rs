@@ -1,3 +1,4 @@
 //! The PC platform chips, one file per chip.
 pub mod pic8259;
+pub mod pit8254;
 pub mod uart16550;
