@@ -335,9 +335,11 @@ fn setup_frame(p: &mut Process, sig: i32, info: &SigInfo) -> Option<()> {
     st.rip = act.handler;
     let fl = st.rflags() & !(rflags::DF | rflags::RF | rflags::TF);
     st.set_rflags(fl);
-    // The handler starts with a clean FPU (fpu__clear_user_states).
+    // The handler starts with the FPU in its initial state (fpu__clear_user_states restores
+    // init_fpstate: FNINIT control words, MXCSR 1F80, XMM registers zero).
     st.fpu = FpuState::default();
     st.mxcsr = 0x1f80;
+    st.xmm = [[0; 2]; 16];
 
     let s = &mut p.sys.signals;
     s.blocked |= act.mask & !UNBLOCKABLE;
@@ -378,6 +380,7 @@ pub fn restore_frame(p: &mut Process) -> Option<()> {
         None => {
             st.fpu = FpuState::default();
             st.mxcsr = 0x1f80;
+            st.xmm = [[0; 2]; 16];
         }
     }
     p.sys.signals.blocked = le(UC_SIGMASK) & !UNBLOCKABLE;

@@ -106,7 +106,7 @@ pub fn hwcap() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::Process;
 
     /// A static "program" that is only a `hlt`; enough to load and inspect the initial stack.

@@ -19,6 +19,9 @@ pub mod process;
 pub mod signal;
 pub mod time;
 
+#[cfg(test)]
+mod tests;
+
 use super::{Process, ProcessEnd};
 use crate::state::gpr;
 use std::collections::HashSet;
