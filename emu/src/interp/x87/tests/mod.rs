@@ -1,0 +1,13 @@
+//! Differential tests of the x87 family against the host FPU (x86-64 only).
+//!
+//! `harness` runs one instruction natively between FRSTOR and FNSAVE of the same 108-byte image
+//! and under tier 0 (the same bytes decoded and executed by the handlers), then compares the two
+//! FNSAVE images (registers in stack order, FCW, FSW with TOP, condition codes, SF, ES and the
+//! flags, the full tag word, FOP), the memory operand, EFLAGS and RAX. FIP and FDP are compared
+//! as "points at this instruction / this operand" since the two runs use different addresses.
+//! `differential` draws random FPU states and operands; `layout` checks the FNSAVE/FNSTENV
+//! images themselves against images the host wrote after plain loads.
+
+mod differential;
+mod harness;
+mod layout;
