@@ -1,4 +1,5 @@
 //! The PC platform chips, one file per chip.
+pub mod cmos_rtc;
 pub mod pic8259;
 pub mod pit8254;
 pub mod uart16550;
