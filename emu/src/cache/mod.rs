@@ -16,6 +16,12 @@ use crate::interp::Instr;
 use hashbrown::HashMap;
 
 const JUMP_CACHE: usize = 4096;
+const JUMP_EMPTY: (u64, u32, u32) = (u64::MAX, 0, 0);
+
+#[inline(always)]
+fn jump_slot(la: u64) -> usize {
+    ((la ^ (la >> 12)) as usize) & (JUMP_CACHE - 1)
+}
 
 /// A decoded basic block.
 pub struct Block {
@@ -40,7 +46,8 @@ pub struct BlockCache {
     free: Vec<u32>,
     map: HashMap<(u64, u64, u32), u32>,
     by_page: HashMap<u64, Vec<u32>>,
-    jump: Box<[(u64, u32)]>,
+    /// (linear address, mode, block index); a slot is cleared when its block is dropped.
+    jump: Box<[(u64, u32, u32)]>,
     tlb_generation: u64,
     /// Blocks decoded so far (statistics).
     pub decoded: u64,
@@ -67,7 +74,7 @@ impl BlockCache {
             free: Vec::new(),
             map: HashMap::new(),
             by_page: HashMap::new(),
-            jump: vec![(u64::MAX, 0); JUMP_CACHE].into_boxed_slice(),
+            jump: vec![JUMP_EMPTY; JUMP_CACHE].into_boxed_slice(),
             tlb_generation: 0,
             decoded: 0,
             invalidated: 0,
@@ -88,19 +95,16 @@ impl BlockCache {
         let la = cpu.state.rip.wrapping_add(if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base });
         let mode = mode_key(cpu);
         if cpu.tlb.generation != self.tlb_generation {
-            self.jump.fill((u64::MAX, 0));
+            self.jump.fill(JUMP_EMPTY);
             self.tlb_generation = cpu.tlb.generation;
         }
-        let slot = ((la ^ (la >> 12)) as usize) & (JUMP_CACHE - 1);
-        let (tag, idx) = self.jump[slot];
-        if tag == la {
-            let b = &self.blocks[idx as usize];
-            if b.valid && b.la == la && b.mode == mode {
-                return Ok(idx);
-            }
+        let slot = jump_slot(la);
+        let (tag, m, idx) = self.jump[slot];
+        if tag == la && m == mode {
+            return Ok(idx);
         }
         let idx = self.lookup_slow(cpu, la, mode)?;
-        self.jump[slot] = (la, idx);
+        self.jump[slot] = (la, mode, idx);
         Ok(idx)
     }
 
@@ -151,6 +155,10 @@ impl BlockCache {
             }
             b.valid = false;
             self.invalidated += 1;
+            let slot = jump_slot(b.la);
+            if self.jump[slot].2 == idx {
+                self.jump[slot] = JUMP_EMPTY;
+            }
             self.map.remove(&b.key);
             // The block may also be listed under its other page; that list is cleaned lazily.
             b.instrs = Box::new([]);
@@ -165,6 +173,6 @@ impl BlockCache {
             self.invalidate_page(p);
             cpu.clear_code_page(p);
         }
-        self.jump.fill((u64::MAX, 0));
+        self.jump.fill(JUMP_EMPTY);
     }
 }
