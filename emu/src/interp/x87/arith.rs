@@ -52,9 +52,11 @@ fn apply(op: u8, a: F80, b: F80, cw: Control) -> Outcome {
 /// destination may be written (unmasked IE, ZE, DE forbid it).
 pub(super) fn join(conv: u8, st0: F80, mut o: Outcome, cw: Control) -> Outcome {
     // A denormal source with a NaN in ST(0) signals nothing (the NaN propagates).
-    let conv = if st0.is_nan() { conv & !DE } else { conv };
+    // A denormal source signals nothing when ST(0) is a NaN (the NaN propagates), and IE and
+    // ZE outrank DE (SDM Vol. 1, 4.9.2; checked on the host).
+    let conv = if st0.is_nan() || o.flags & (IE | ZE) != 0 { conv & !DE } else { conv };
     // An unmasked DE of the source stops the operation before it computes anything.
-    if conv & DE & !cw.masks() != 0 && o.flags & IE == 0 {
+    if conv & DE & !cw.masks() != 0 {
         o.flags = conv | (o.flags & DE);
         o.store = false;
         return o;

@@ -5,13 +5,16 @@
 //! REX.W selects the same image, as the reference host stores it) and 14 bytes with a 16-bit
 //! one; protected mode and real/virtual-8086 mode have different layouts of the pointer fields.
 //! The save image is the environment followed by ST(0)..ST(7), 10 bytes each, in stack order.
-//! Reserved halves of the 32-bit image are written as FFFFh, as the reference host does.
+//! Reserved halves of the 32-bit image are written as FFFFh, as the reference host does. FCS
+//! and FDS are stored as 0 and ignored on load (deprecated, CPUID.(7,0):EBX[13]). FLDENV and
+//! FRSTOR recompute ES/B from the flags and masks, and the tags of non-empty registers from
+//! their contents, as the host does.
 //! FNSTENV then masks all exceptions; FNSAVE then initializes the FPU as FNINIT does. Stores are
 //! precise: every byte of the image is checked for write before any is written; loads read the
 //! whole image before anything changes. Leaves out: nothing of these instructions.
 
 use super::control::init;
-use super::stack::{phys, to_f80, to_reg, top};
+use super::stack::{phys, set_tag, tag, tag_of, to_f80, to_reg, top, TAG_EMPTY};
 use super::{enter, enter_nowait, probe_write};
 use crate::cpu::Cpu;
 use crate::decode::table::Row;
@@ -130,9 +133,25 @@ pub fn load_env(f: &mut FpuState, b: &[u8], big: bool, real: bool) {
         } else {
             f.fcs = get16(b, 8);
             f.fds = get16(b, 12);
+            f.fop = 0; // the 16-bit protected-mode image has no FOP
         }
     }
     f.fcw = (f.fcw & 0x1f3f) | 0x0040;
+    // FCS and FDS are deprecated (CPUID.(7,0):EBX[13]): they always read as 0.
+    f.fcs = 0;
+    f.fds = 0;
+    super::stack::update_es(f);
+}
+
+/// FLDENV and FRSTOR keep only "empty or not" from the loaded tag word and recompute the
+/// class of every non-empty register from its contents (as the host does).
+fn retag(f: &mut FpuState) {
+    for p in 0..8 {
+        if tag(f, p) != TAG_EMPTY {
+            let t = tag_of(to_f80(f.regs[p]));
+            set_tag(f, p, t);
+        }
+    }
 }
 
 /// The full FNSAVE image (environment, then ST(0)..ST(7)).
@@ -193,6 +212,7 @@ pub fn exec_fldenv<const BIG: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let image = read_image(cpu, e, env_len(BIG))?;
     let real = real_layout(cpu);
     load_env(&mut cpu.state.fpu, &image, BIG, real);
+    retag(&mut cpu.state.fpu);
     Ok(())
 }
 
@@ -215,6 +235,7 @@ pub fn exec_frstor<const BIG: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let image = read_image(cpu, e, env_len(BIG) + 80)?;
     let real = real_layout(cpu);
     load_state(&mut cpu.state.fpu, &image, BIG, real);
+    retag(&mut cpu.state.fpu);
     Ok(())
 }
 

@@ -30,18 +30,29 @@ pub struct RunOut {
 
 /// FIP/FDP markers: the pointer equals this instruction's / operand's address, or neither.
 const AT_INSN: u32 = 0xa5a5_0001;
-const AT_MEM: u32 = 0xa5a5_0002;
+const AT_MEM: u32 = 0xa5a5_0100;
 
 /// Replaces FIP/FDP in a 32-bit FNSAVE image by markers when they point at the instruction or
 /// the operand (addresses differ between host and guest).
-fn normalize(image: &mut [u8], insn_addr: u64, mem_addr: u64) {
-    let fip = u32::from_le_bytes([image[12], image[13], image[14], image[15]]);
-    if fip == insn_addr as u32 {
-        image[12..16].copy_from_slice(&AT_INSN.to_le_bytes());
+/// `image` is a 32-bit layout (28/108 bytes) unless it is 14 or 94 bytes long (16-bit layout,
+/// where the pointers are 16-bit offsets). An operand pointer becomes `AT_MEM + offset`.
+pub fn normalize(image: &mut [u8], insn_addr: u64, mem_addr: u64) {
+    let small = image.len() == 14 || image.len() == 94;
+    let (ip_at, dp_at, w) = if small { (6, 10, 2) } else { (12, 20, 4) };
+    let get = |b: &[u8], at: usize| (0..w).fold(0u64, |v, i| v | (b[at + i] as u64) << (8 * i));
+    let mask = if small { 0xffff } else { 0xffff_ffff };
+    let put = |b: &mut [u8], at: usize, v: u64| {
+        for i in 0..w {
+            b[at + i] = (v >> (8 * i)) as u8;
+        }
+    };
+    if get(image, ip_at) == insn_addr & mask {
+        put(image, ip_at, AT_INSN as u64 & mask);
     }
-    let fdp = u32::from_le_bytes([image[20], image[21], image[22], image[23]]);
-    if fdp == mem_addr as u32 && fdp != 0 {
-        image[20..24].copy_from_slice(&AT_MEM.to_le_bytes());
+    let dp = get(image, dp_at);
+    let k = dp.wrapping_sub(mem_addr & mask) & mask;
+    if dp != 0 && k < MEM_LEN as u64 {
+        put(image, dp_at, (AT_MEM as u64 + k) & mask);
     }
 }
 
@@ -55,7 +66,12 @@ const EPILOGUE: &[u8] = &[0xdd, 0x37, 0x48, 0x89, 0xc1, 0x9c, 0x58, 0xc3];
 /// The instruction under test, assembled into host code between FRSTOR and FNSAVE.
 pub struct Native {
     exec: memmap2::Mmap,
+    /// Offset of the instruction FIP should point at.
+    insn_off: usize,
 }
+
+/// The end of a raw sequence: `mov rcx, rax; pushfq; pop rax; ret`.
+const RAW_END: &[u8] = &[0x48, 0x89, 0xc1, 0x9c, 0x58, 0xc3];
 
 impl Native {
     pub fn new(insn: &[u8]) -> Native {
@@ -63,24 +79,61 @@ impl Native {
         code.extend_from_slice(PROLOGUE);
         code.extend_from_slice(insn);
         code.extend_from_slice(EPILOGUE);
+        Self::map(&code, PROLOGUE.len())
+    }
+
+    /// A raw sequence (it must leave the FPU initialized, e.g. end in FNSAVE); FIP is expected
+    /// to point at offset `insn_off`.
+    pub fn raw(seq: &[u8], insn_off: usize) -> Native {
+        let mut code = seq.to_vec();
+        code.extend_from_slice(RAW_END);
+        Self::map(&code, insn_off)
+    }
+
+    fn map(code: &[u8], insn_off: usize) -> Native {
         let mut map = memmap2::MmapMut::map_anon(4096).expect("map code");
-        map[..code.len()].copy_from_slice(&code);
-        Native { exec: map.make_exec().expect("make code executable") }
+        map[..code.len()].copy_from_slice(code);
+        Native { exec: map.make_exec().expect("make code executable"), insn_off }
     }
 
     /// Runs the instruction on the host from `image` with `mem` at [RSI].
-    pub fn run(&self, image: &[u8; 108], mem: &[u8], rflags: u64, rax: u64) -> RunOut {
-        let insn_addr = self.exec.as_ptr() as u64 + PROLOGUE.len() as u64;
+    /// `mem_layout` is the length of an FPU image the instruction stores at [RSI] (0: none),
+    /// whose pointers are normalized like the FNSAVE image's.
+    pub fn run(&self, image: &[u8; 108], mem: &[u8], rflags: u64, rax: u64, mem_layout: usize) -> RunOut {
         let mut save = *image;
         let mut m = vec![0u8; MEM_LEN];
         m[..mem.len()].copy_from_slice(mem);
+        let (flags_out, rax_out) = self.call(&mut save, &mut m, rflags, rax);
+        let insn_addr = self.exec.as_ptr() as u64 + self.insn_off as u64;
+        let mem_addr = m.as_ptr() as u64;
+        normalize(&mut save, insn_addr, mem_addr);
+        if mem_layout != 0 {
+            normalize(&mut m[..mem_layout], insn_addr, mem_addr);
+        }
+        RunOut { image: save.to_vec(), mem: m, rflags: flags_out & ARITH_FLAGS, rax: rax_out, fault: None }
+    }
+
+    /// Runs a raw sequence that stores a `len`-byte image at [RDI]; returns that image with its
+    /// pointers normalized.
+    pub fn run_raw(&self, image: &[u8; 108], mem: &[u8], len: usize) -> Vec<u8> {
+        let mut save = *image;
+        let mut m = vec![0u8; MEM_LEN];
+        m[..mem.len()].copy_from_slice(mem);
+        self.call(&mut save, &mut m, 0, 0);
+        let insn_addr = self.exec.as_ptr() as u64 + self.insn_off as u64;
+        normalize(&mut save[..len], insn_addr, m.as_ptr() as u64);
+        save.to_vec()
+    }
+
+    fn call(&self, save: &mut [u8; 108], m: &mut [u8], rflags: u64, rax: u64) -> (u64, u64) {
+        assert!(m.len() >= MEM_LEN);
         let flags_in = (rflags & ARITH_FLAGS) | 0x202;
         let flags_out: u64;
         let rax_out: u64;
-        // SAFETY: `exec` holds the code `new` built: FRSTOR/FNSAVE at RDI (the 108 bytes of
-        // `save`), the instruction under test whose only memory operand is [RSI] (MEM_LEN bytes
-        // of `m`), and stack-balanced PUSH/POPF. It ends in RET, leaves the FPU initialized
-        // (FNSAVE does), changes only the registers declared here, and follows the C ABI.
+        // SAFETY: `exec` holds the code `new`/`raw` built: FRSTOR/FNSAVE/FNSTENV at RDI (the
+        // 108 bytes of `save`), instructions whose memory operands lie in the MEM_LEN bytes at
+        // RSI (`m`), and stack-balanced PUSH/POPF. It ends in RET, leaves the FPU initialized,
+        // changes only the registers declared here, and follows the C ABI otherwise.
         unsafe {
             core::arch::asm!(
                 "call {f}",
@@ -93,8 +146,7 @@ impl Native {
                 clobber_abi("C"),
             );
         }
-        normalize(&mut save, insn_addr, m.as_ptr() as u64);
-        RunOut { image: save.to_vec(), mem: m, rflags: flags_out & ARITH_FLAGS, rax: rax_out, fault: None }
+        (flags_out, rax_out)
     }
 }
 
@@ -155,8 +207,36 @@ impl Guest {
     }
 }
 
-/// Runs `frstor [rdi]; insn; fnsave [rdi]` under tier 0 with the same inputs as `run_native`.
-pub fn run_emu(g: &mut Guest, insn: &[u8], image: &[u8; 108], mem: &[u8], rflags: u64, rax: u64) -> RunOut {
+/// Runs `frstor [rdi]; insn; fnsave [rdi]` under tier 0 with the same inputs as `Native::run`.
+pub fn run_emu(
+    g: &mut Guest,
+    insn: &[u8],
+    image: &[u8; 108],
+    mem: &[u8],
+    rflags: u64,
+    rax: u64,
+    mem_layout: usize,
+) -> RunOut {
+    let mut code = vec![0xdd, 0x27];
+    code.extend_from_slice(insn);
+    code.extend_from_slice(&[0xdd, 0x37]);
+    let mut out = run_emu_raw(g, &code, 2, image, mem, rflags, rax);
+    if mem_layout != 0 {
+        normalize(&mut out.mem[..mem_layout], CODE_VA + 2, MEM_VA);
+    }
+    out
+}
+
+/// Runs a raw sequence under tier 0 (as `Native::raw` runs it on the host).
+pub fn run_emu_raw(
+    g: &mut Guest,
+    code: &[u8],
+    insn_off: usize,
+    image: &[u8; 108],
+    mem: &[u8],
+    rflags: u64,
+    rax: u64,
+) -> RunOut {
     g.write(SAVE_VA, image);
     let mut m = vec![0u8; MEM_LEN];
     m[..mem.len()].copy_from_slice(mem);
@@ -165,15 +245,10 @@ pub fn run_emu(g: &mut Guest, insn: &[u8], image: &[u8; 108], mem: &[u8], rflags
     g.cpu.state.gpr[6] = MEM_VA;
     g.cpu.state.gpr[0] = rax;
     g.cpu.state.set_rflags((rflags & ARITH_FLAGS) | 0x202);
-    let mut code = vec![0xdd, 0x27];
-    code.extend_from_slice(insn);
-    let fault = g.exec(&code);
+    let fault = g.exec(code);
     let rax_out = g.cpu.state.gpr[0];
-    if fault.is_none() {
-        g.exec(&[0xdd, 0x37]);
-    }
     let mut save = g.read(SAVE_VA, 108);
-    normalize(&mut save, CODE_VA + 2, MEM_VA);
+    normalize(&mut save, CODE_VA + insn_off as u64, MEM_VA);
     let mem_out = g.read(MEM_VA, MEM_LEN);
     RunOut { image: save, mem: mem_out, rflags: g.cpu.state.rflags() & ARITH_FLAGS, rax: rax_out, fault }
 }
