@@ -1,8 +1,17 @@
-//! The PC platform chips, one file per chip.
+//! The PC platform chips, one file per chip, each reading like its datasheet.
+//!
+//! Port-mapped chips implement [`crate::bus::PioDevice`] directly when their ports are contiguous
+//! (UART, RTC, PCI host, exit port); chips decoding several separate ranges (PIC with its ELCR, PIT
+//! with port 0x61, the i8042's 0x60 and 0x64) offer `read(range, offset)` / `write(range, offset,
+//! value)` plus a small `…PortDevice` view per range that shares the chip through `Rc<RefCell<…>>`.
+//! The APICs are [`crate::bus::MmioDevice`]s.
+
 pub mod cmos_rtc;
+pub mod exit_port;
 pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
+pub mod pci_host;
 pub mod pic8259;
 pub mod pit8254;
 pub mod uart16550;
