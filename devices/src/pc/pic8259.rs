@@ -161,7 +161,7 @@ impl Chip {
 
     /// The IR level of the highest-priority set bit of `mask` under the current rotation.
     fn highest(&self, mask: u8) -> Option<u8> {
-        (0..8).map(|i| (self.s.priority_base + i) & 7).find(|&irq| mask & (1 << irq) != 0)
+        (0..8).map(|i| self.s.priority_base.wrapping_add(i) & 7).find(|&irq| mask & (1 << irq) != 0)
     }
 
     /// Priority rank of an IR level: 0 is the highest.
@@ -329,7 +329,8 @@ pub struct Pic8259State {
     pub slave: Pic8259ChipState,
 }
 
-/// The master/slave 8259A pair of a PC, with its INTR output on `L`.
+/// The master/slave 8259A pair of a PC, with its INTR output on `L`. (`L` must not call back into
+/// the PIC: it runs while the PIC is being updated.)
 ///
 /// # Example
 /// ```

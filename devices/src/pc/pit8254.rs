@@ -213,7 +213,8 @@ impl Counter {
             2 | 3 => return db / n - da / n, // every multiple of N
             _ => n + 1,
         };
-        u64::from(a < self.s.start_tick + edge && self.s.start_tick + edge <= b)
+        let at = self.s.start_tick.saturating_add(edge);
+        u64::from(a < at && at <= b)
     }
 
     /// The tick of the next OUT rising edge after `now`.
