@@ -33,6 +33,9 @@ pub fn exec_ftrans1<const OP: u8>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let f = &mut cpu.state.fpu;
     let cw = Control(f.fcw);
     let u = if is_empty(f, 0) {
+        if OP != T_F2XM1 {
+            set_c2(f, false);
+        }
         underflow_to(f, 0, false)
     } else {
         let x = st(f, 0);
@@ -60,6 +63,7 @@ pub fn exec_fpush2<const SINCOS: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let f = &mut cpu.state.fpu;
     let cw = Control(f.fcw);
     let u = if is_empty(f, 0) {
+        set_c2(f, false);
         let u = stack_fault(f, false);
         if !u {
             set_st(f, 0, F80::INDEFINITE);
@@ -67,6 +71,8 @@ pub fn exec_fpush2<const SINCOS: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
         }
         u
     } else if push_overflows(f) {
+        // A stack fault clears C2 (the reduction flag), as the host does.
+        set_c2(f, false);
         let u = stack_fault(f, true);
         if !u {
             set_st(f, 0, F80::INDEFINITE);
@@ -75,16 +81,26 @@ pub fn exec_fpush2<const SINCOS: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
         u
     } else {
         let x = st(f, 0);
-        let (t, second) = if SINCOS { x87float::fsincos(x, cw) } else { (x87float::fptan(x, cw), F80::ONE) };
+        // (value left in ST(1), value pushed): FSINCOS leaves sin below and pushes cos, FPTAN
+        // leaves tan below and pushes 1.0; x87float returns FSINCOS's cos as the main result.
+        let (t, below, pushed) = if SINCOS {
+            let (t, sin) = x87float::fsincos(x, cw);
+            (t, sin, t.result.value)
+        } else {
+            // A NaN result (NaN or invalid operand) is pushed again instead of 1.0, as the host does.
+            let t = x87float::fptan(x, cw);
+            let v = t.result.value;
+            (t, v, if v.is_nan() { v } else { F80::ONE })
+        };
         set_c2(f, t.c2);
         if t.c2 {
             false
         } else {
-            let u = raise(f, t.result.flags);
+            let u = raise(f, super::stack::prioritize(t.result.flags));
+            set_c1(f, t.result.store && t.result.c1);
             if t.result.store {
-                set_st(f, 0, t.result.value);
-                push(f, second);
-                set_c1(f, t.result.c1);
+                set_st(f, 0, below);
+                push(f, pushed);
             }
             u
         }

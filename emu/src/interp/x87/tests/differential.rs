@@ -274,10 +274,51 @@ fn every_form_matches_the_host_fpu() {
     assert!(report.is_empty(), "{} of {} forms differ:\n{}", report.len(), forms.len(), report.join("\n"));
 }
 
+/// The part of a run the core decides for a transcendental: TOP, which registers are empty,
+/// C0, C2, C3, IE, ZE, SF, and every register but the (at most two) results. The result
+/// values, C1 and the precision-type flags are x87float's (not correctly rounded on the host
+/// either); their differences are counted and printed, not failed.
+fn stack_shape(out: &RunOut) -> Vec<u8> {
+    let img = &out.image;
+    let fsw = u16::from_le_bytes([img[4], img[5]]);
+    let ftw = u16::from_le_bytes([img[8], img[9]]);
+    let empty: Vec<u8> = (0..8).map(|p| (ftw >> (2 * p) & 3 == 3) as u8).collect();
+    let mut v = vec![(fsw >> 8) as u8 & 0x7d, fsw as u8 & 0x45];
+    v.extend(empty);
+    v.extend_from_slice(&img[48..108]);
+    v
+}
+
 #[test]
-#[ignore = "x87float's transcendental functions are still stubs (they panic)"]
-fn transcendentals_against_host() {
+fn transcendentals_keep_the_stack_as_the_host_does() {
     let forms = forms(true);
-    let report = compare_forms(&forms, 500, 0x7a11);
+    assert_eq!(forms.len(), 8);
+    let mut g = Guest::new();
+    let mut report = Vec::new();
+    let mut value_diffs = 0;
+    for (enc, code) in &forms {
+        let native = Native::new(enc);
+        let mut r = Rng::new(0x7a11 ^ enc[1] as u64);
+        for _ in 0..400 {
+            let image = random_image(&mut r);
+            // Outside the SDM's domains (F2XM1: |x| <= 1; FYL2XP1: |x| < 1 - sqrt(2)/2) the
+            // results are undefined; x87float computes the function, the host does otherwise.
+            let exp = u16::from_le_bytes([image[36], image[37]]) & 0x7fff;
+            let finite = exp != 0x7fff;
+            if finite && ((*code == Code::F2xm1 && exp >= 0x3fff) || (*code == Code::Fyl2xp1 && exp >= 0x3ffd)) {
+                continue;
+            }
+            let want = native.run(&image, &[], 0, 0, 0);
+            let got = run_emu(&mut g, enc, &image, &[], 0, 0, 0);
+            if stack_shape(&want) != stack_shape(&got) {
+                if report.len() < 8 {
+                    report.push(format!("{code:?}:\n{}", explain(&image, &[0; 10], &want, &got)));
+                }
+            } else if want != got {
+                value_diffs += 1;
+            }
+        }
+    }
+    eprintln!("x87 transcendentals: {value_diffs} of {} runs differ in result values/C1/PE only", 8 * 400);
     assert!(report.is_empty(), "{}", report.join("\n"));
 }
