@@ -11,6 +11,7 @@
 //! |---|---|
 //! | [`bus`] | [`bus::PioBus`] (a 64 Ki-entry port table), [`bus::MmioBus`] (sorted ranges, binary search), the [`bus::PioDevice`] / [`bus::MmioDevice`] traits |
 //! | [`irq`] | [`irq::IrqLine`], a no-op line and a recording test stand-in |
+//! | [`error`] | [`DeviceError`], the crate's error enum |
 //! | [`clock`] | [`clock::Clock`]: [`clock::HostClock`] and the deterministic [`clock::VirtualClock`] |
 //! | [`pc::uart16550`] | 16550A UART (COM1-4) |
 //! | [`pc::pic8259`] | the cascaded 8259A pair and the ELCR |
@@ -28,9 +29,11 @@
 
 pub mod bus;
 pub mod clock;
+pub mod error;
 pub mod irq;
 pub mod pc;
 
 pub use bus::{BusError, MmioBus, MmioDevice, PioBus, PioDevice};
 pub use clock::{Clock, HostClock, VirtualClock};
+pub use error::DeviceError;
 pub use irq::{IrqLine, NoIrq, RecordingIrq};

@@ -174,6 +174,8 @@ pub struct I8042State {
     pub scanning: bool,
     /// The last byte the keyboard sent (for resend).
     pub last_kbd_byte: u8,
+    /// The last byte read from the output buffer (read again when it is empty).
+    pub last_output: u8,
     /// The guest asked for a CPU reset.
     pub reset_requested: bool,
 }
@@ -193,6 +195,7 @@ impl Default for I8042State {
             keyboard_queue: Vec::new(),
             scanning: true,
             last_kbd_byte: 0,
+            last_output: 0,
             reset_requested: false,
         }
     }
@@ -452,9 +455,10 @@ impl<K: IrqLine, M: IrqLine> I8042<K, M> {
                 let value = match self.s.output_buffer.take() {
                     Some((byte, _)) => {
                         self.s.status &= !STATUS_TIMEOUT;
+                        self.s.last_output = byte;
                         byte
                     }
-                    None => self.s.last_kbd_byte,
+                    None => self.s.last_output, // the buffer keeps its last value
                 };
                 // Let the interrupt line fall between two bytes so the PIC sees a new edge.
                 self.update_lines_empty();

@@ -11,7 +11,8 @@
 //! [`IoApic::end_of_interrupt`] (the EOI broadcast).
 //!
 //! Modelled: the three identification registers, 24 redirection entries (vector, delivery mode,
-//! destination mode, polarity and trigger bits, mask, destination), edge delivery on a rising input,
+//! destination mode, polarity and trigger bits, mask, destination), edge delivery on a rising input
+//! (an edge arriving while the entry is masked is lost),
 //! level delivery with remote IRR and redelivery after EOI while the input stays asserted, delivery
 //! when a level entry is unmasked while asserted. Only 32-bit accesses to IOREGSEL and IOWIN.
 //!

@@ -158,6 +158,7 @@ fn aux_device_writes_time_out() {
     assert_eq!(status & (STATUS_OBF | STATUS_AUX_OBF | STATUS_TIMEOUT), STATUS_OBF | STATUS_AUX_OBF | STATUS_TIMEOUT);
     assert_eq!(c.read(I8042Ports::Data), 0xfe);
     assert_eq!(c.read(I8042Ports::Command) & STATUS_TIMEOUT, 0);
+    assert_eq!(c.read(I8042Ports::Data), 0xfe); // an empty buffer reads its last value again
 }
 
 #[test]
