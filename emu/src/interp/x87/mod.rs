@@ -87,12 +87,14 @@ pub fn pending_mf(cpu: &Cpu) -> bool {
 /// `mem` whether the instruction has a memory operand.
 pub fn retire(cpu: &mut Cpu, e: &Instr, unmasked: bool, mem: bool) {
     let rip = e.rip();
+    // Real-address and virtual-8086 mode keep linear pointers (SDM Vol. 1, Figures 8-10, 8-12).
+    let real = cpu.state.cr0 & ctrl::CR0_PE == 0 || cpu.state.rflags_other & crate::state::rflags::VM != 0;
     let f = &mut cpu.state.fpu;
-    f.fip = rip;
+    f.fip = if real { rip.wrapping_add(cpu.state.segs[1].base) & 0xffff_ffff } else { rip };
     f.fcs = 0;
     if unmasked {
         if mem {
-            let fdp = offset(cpu, e);
+            let fdp = if real { cpu.ea(e) } else { offset(cpu, e) };
             let f = &mut cpu.state.fpu;
             f.fdp = fdp;
             f.fds = 0;

@@ -6,8 +6,10 @@
 //! flags, the full tag word, FOP), the memory operand, EFLAGS and RAX. FIP and FDP are compared
 //! as "points at this instruction / this operand" since the two runs use different addresses.
 //! `differential` draws random FPU states and operands; `layout` checks the FNSAVE/FNSTENV
-//! images themselves against images the host wrote after plain loads.
+//! images themselves against images the host wrote after plain loads; `faults` checks #MF,
+//! #NM and precise stores against the SDM.
 
 mod differential;
+mod faults;
 mod harness;
 mod layout;
