@@ -34,6 +34,9 @@ pub struct CpuConfig {
     /// SYSCALL stops with `Stop::Syscall` for the Linux user-mode runner instead of entering a
     /// guest kernel through IA32_LSTAR.
     pub user_mode_syscalls: bool,
+    /// A system-level guest: faults and software interrupts are delivered through the guest's
+    /// IDT by the interpreter itself instead of stopping it.
+    pub system: bool,
 }
 
 /// Source of the time stamp counter: host time or retired instructions (`--deterministic`).
@@ -79,6 +82,8 @@ pub struct Cpu {
     pub config: CpuConfig,
     pub bus: Box<dyn IoBus>,
     pub tsc: Box<dyn TscSource>,
+    /// IA32_TSC_DEADLINE as last written (the machine arms the LAPIC timer from it).
+    pub tsc_deadline: u64,
 }
 
 impl Cpu {
@@ -97,6 +102,7 @@ impl Cpu {
             config: CpuConfig::default(),
             bus: Box::new(NullBus),
             tsc: Box::new(HostTsc::new(2_000_000)),
+            tsc_deadline: 0,
         }
     }
 

@@ -74,6 +74,8 @@ pub enum Stop {
     /// The instruction completed and asks the machine loop to look at the world (mode change,
     /// interrupt window opened, port I/O that needs the machine).
     Yield,
+    /// INT n / INTO completed (RIP is past it); the machine delivers the software interrupt.
+    SoftInt(u8),
 }
 
 impl From<Fault> for Stop {

@@ -11,6 +11,8 @@
 //! | `cache` | decoded-block cache, self-modifying-code invalidation |
 //! | `interp` | tier 0: the run loop and one file per instruction family |
 //! | `exception` | guest faults and stop reasons |
+//! | `system` | descriptors, interrupt delivery, control registers, MSRs |
+//! | `loaders` | bzImage (Linux boot protocol), Multiboot v1, MP table, the memory map |
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
 
 pub mod cache;
@@ -19,9 +21,11 @@ pub mod decode;
 pub mod exception;
 pub mod flags;
 pub mod interp;
+pub mod loaders;
 pub mod mem;
 pub mod mmu;
 pub mod state;
+pub mod system;
 pub mod user;
 
 pub use cpu::Cpu;

@@ -41,7 +41,7 @@ impl Row {
 }
 
 /// Every family's rows.
-pub fn families() -> [&'static [&'static [Row]]; 14] {
+pub fn families() -> [&'static [&'static [Row]]; 15] {
     [
         interp::arith::ROWS,
         interp::bit::ROWS,
@@ -55,6 +55,7 @@ pub fn families() -> [&'static [&'static [Row]]; 14] {
         interp::sse::ROWS,
         interp::stack::ROWS,
         interp::string::ROWS,
+        interp::sys::ROWS,
         interp::system::ROWS,
         interp::x87::ROWS,
     ]

@@ -28,6 +28,7 @@ pub mod shift;
 pub mod sse;
 pub mod stack;
 pub mod string;
+pub mod sys;
 pub mod system;
 pub mod x87;
 
@@ -99,6 +100,8 @@ pub enum Exit {
     Stop(Stop),
     /// The instruction budget was used up.
     Budget,
+    /// Delivering a double fault failed: the CPU shut down (a PC resets; Strata stops).
+    TripleFault,
 }
 
 /// The tier-0 engine: a CPU and its decoded-block cache.
@@ -123,16 +126,36 @@ impl Interp {
             if self.cpu.retired >= limit {
                 return Exit::Budget;
             }
-            let idx = match self.cache.lookup(&mut self.cpu) {
-                Ok(idx) => idx,
-                Err(stop) => return Exit::Stop(stop),
+            let result = match self.cache.lookup(&mut self.cpu) {
+                Ok(idx) => run_block(&mut self.cpu, self.cache.block(idx)),
+                Err(stop) => Err(stop),
             };
-            if let Err(stop) = run_block(&mut self.cpu, self.cache.block(idx)) {
+            if let Err(stop) = result {
                 if !self.cpu.smc_pages.is_empty() {
                     self.drop_modified_code();
                 }
-                return Exit::Stop(stop);
+                if let Some(exit) = self.handle_stop(stop) {
+                    return exit;
+                }
             }
+        }
+    }
+
+    /// A system-level guest gets its faults and software interrupts delivered here, through
+    /// its IDT; everything else goes back to the caller.
+    fn handle_stop(&mut self, stop: Stop) -> Option<Exit> {
+        use crate::system::Event;
+        if !self.cpu.config.system {
+            return Some(Exit::Stop(stop));
+        }
+        let event = match stop {
+            Stop::Fault(f) => Event::Exception(f),
+            Stop::SoftInt(v) => Event::Software(v),
+            other => return Some(Exit::Stop(other)),
+        };
+        match self.cpu.deliver(event) {
+            Ok(()) => None,
+            Err(_) => Some(Exit::TripleFault),
         }
     }
 

@@ -133,6 +133,17 @@ impl Process {
                     // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
                 }
                 Exit::Stop(Stop::Yield) | Exit::Budget => {}
+                Exit::TripleFault => return ProcessEnd::Signaled(syscall::SIGSEGV),
+                Exit::Stop(Stop::SoftInt(n)) => {
+                    // INT n (CD ib, 2 bytes) from user code: no gate is user-accessible, so the
+                    // CPU raises #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
+                    self.interp.cpu.state.rip = self.interp.cpu.state.rip.wrapping_sub(2);
+                    let rip = self.interp.cpu.state.rip;
+                    let f = crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2);
+                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
+                        return end;
+                    }
+                }
             }
             if let Some(end) = signal::deliver_pending(self) {
                 return end;

@@ -1,0 +1,583 @@
+//! System instructions (tier 0), SDM Vol. 2 and Vol. 3 chapters 2, 5, 6:
+//! MOV to/from CR0/CR2/CR3/CR4/CR8 and DR0-7, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR,
+//! LMSW/SMSW/CLTS, INVLPG, WBINVD/INVD, RDMSR/WRMSR, INT n/INTO, IRET/IRETD/IRETQ, far JMP/CALL/RET,
+//! SYSRET, SWAPGS.
+//!
+//! Instructions that change how the following code decodes or translates (CR writes, WRMSR, far
+//! transfers, IRET) end the block with `Stop::Yield` after setting RIP, so the next block is
+//! looked up under the new mode. Not implemented (they raise #UD): LAR/LSL/VERR/VERW, call and
+//! task gates, SYSENTER/SYSEXIT, XSETBV.
+
+use super::Instr;
+use crate::cpu::Cpu;
+use crate::decode::table::Row;
+use crate::exception::{vector, ExecResult, Fault, Stop};
+use crate::flags::{Width, W16, W32, W64};
+use crate::state::{attr, ctrl, rflags, SegReg, Segment};
+use iced_x86::Code as C;
+
+#[inline(always)]
+fn require_cpl0(cpu: &Cpu) -> ExecResult {
+    if cpu.state.cpl != 0 {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    Ok(())
+}
+
+/// Completes an instruction that changed the mode or the translation: RIP to the next
+/// instruction, back to the machine loop.
+#[inline(always)]
+fn done_yield(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.state.rip = e.next_rip;
+    Err(Stop::Yield)
+}
+
+// ---- control and debug registers -------------------------------------------------------------
+
+/// `mov r, crN`: `e.src` is the control register number.
+pub fn exec_mov_r_cr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let v = match e.src {
+        0 => cpu.state.cr0,
+        2 => cpu.state.cr2,
+        3 => cpu.state.cr3,
+        4 => cpu.state.cr4,
+        8 => cpu.state.cr8,
+        _ => return Err(Stop::Fault(Fault::ud())),
+    };
+    cpu.state.gpr[(e.dst & 15) as usize] = if e.lmask == u64::MAX { v } else { v & 0xffff_ffff };
+    Ok(())
+}
+
+/// `mov crN, r`
+pub fn exec_mov_cr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let mut v = cpu.state.gpr[(e.src & 15) as usize];
+    if e.lmask != u64::MAX {
+        v &= 0xffff_ffff;
+    }
+    match e.dst {
+        0 => cpu.write_cr0(v)?,
+        2 => cpu.state.cr2 = v,
+        3 => cpu.write_cr3(v)?,
+        4 => cpu.write_cr4(v)?,
+        8 => {
+            if v > 15 {
+                return Err(Stop::Fault(Fault::gp0()));
+            }
+            cpu.state.cr8 = v;
+        }
+        _ => return Err(Stop::Fault(Fault::ud())),
+    }
+    done_yield(cpu, e)
+}
+
+pub fn exec_mov_r_dr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let v = cpu.state.dr[(e.src & 7) as usize];
+    cpu.state.gpr[(e.dst & 15) as usize] = v;
+    Ok(())
+}
+
+pub fn exec_mov_dr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    cpu.state.dr[(e.dst & 7) as usize] = cpu.state.gpr[(e.src & 15) as usize];
+    Ok(())
+}
+
+/// `clts`
+pub fn exec_clts(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    cpu.state.cr0 &= !ctrl::CR0_TS;
+    Ok(())
+}
+
+/// `lmsw r/m16`: sets PE (cannot clear it), MP, EM, TS.
+pub fn exec_lmsw(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let v = if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.seg == super::NO_SEG {
+        cpu.get::<W16>(e.dst)
+    } else {
+        cpu.read::<W16>(cpu.ea(e))?
+    };
+    let cr0 = (cpu.state.cr0 & !0xe) | (v & 0xf) | (cpu.state.cr0 & 1);
+    cpu.write_cr0(cr0)?;
+    done_yield(cpu, e)
+}
+
+pub fn exec_smsw_r<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.set::<W>(e.dst, cpu.state.cr0 & W::MASK);
+    Ok(())
+}
+
+pub fn exec_smsw_m(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.write::<W16>(cpu.ea(e), cpu.state.cr0 & 0xffff)
+}
+
+pub fn exec_invlpg(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let la = cpu.ea(e);
+    cpu.tlb.flush_page(la);
+    done_yield(cpu, e)
+}
+
+pub fn exec_wbinvd(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    require_cpl0(cpu)
+}
+
+// ---- descriptor tables -------------------------------------------------------------------------
+
+/// `lgdt m` / `lidt m`: 16-bit limit then a 64-bit (64-bit mode) or 32-bit base.
+pub fn exec_lgdt_lidt<const IDT: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let la = cpu.ea(e);
+    let limit = cpu.read::<W16>(la)? as u16;
+    let base = if e.lmask == u64::MAX {
+        cpu.read::<W64>(la.wrapping_add(2))?
+    } else {
+        let b = cpu.read::<W32>(la.wrapping_add(2))?;
+        if e.opsize == 2 {
+            b & 0xff_ffff
+        } else {
+            b
+        }
+    };
+    if e.lmask == u64::MAX && !crate::mmu::walk::is_canonical(base) {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    let t = if IDT { &mut cpu.state.idtr } else { &mut cpu.state.gdtr };
+    t.limit = limit;
+    t.base = base;
+    Ok(())
+}
+
+/// `sgdt m` / `sidt m`
+pub fn exec_sgdt_sidt<const IDT: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let t = if IDT { cpu.state.idtr } else { cpu.state.gdtr };
+    let la = cpu.ea(e);
+    // Check the whole 10 (or 6) byte store before writing.
+    let size = if e.lmask == u64::MAX { 10 } else { 6 };
+    cpu.translate_rmw::<W16>(la)?;
+    cpu.translate_rmw::<W32>(la.wrapping_add(size - 4))?;
+    cpu.write::<W16>(la, t.limit as u64)?;
+    if size == 10 {
+        cpu.write::<W64>(la.wrapping_add(2), t.base)
+    } else {
+        cpu.write::<W32>(la.wrapping_add(2), t.base & 0xffff_ffff)
+    }
+}
+
+fn selector_operand(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
+    Ok(if e.dst != super::NO_REG && e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 {
+        cpu.get::<W16>(e.dst) as u16
+    } else {
+        cpu.read::<W16>(cpu.ea(e))? as u16
+    })
+}
+
+/// `lldt r/m16`
+pub fn exec_lldt(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let sel = selector_operand(cpu, e)?;
+    if sel & !3 == 0 {
+        cpu.state.ldtr = Segment { selector: sel, ..Segment::default() };
+        return Ok(());
+    }
+    if sel & 4 != 0 {
+        return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+    }
+    let long = cpu.state.efer & ctrl::EFER_LMA != 0;
+    let d = cpu.read_descriptor(sel, long)?;
+    if d.is_code_or_data() || d.system_type() != 2 {
+        return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+    }
+    if !d.present() {
+        return Err(Stop::Fault(Fault::with_code(vector::NP, (sel & !3) as u32)));
+    }
+    let mut seg = d.to_segment(sel);
+    if long {
+        seg.base |= (d.hi & 0xffff_ffff) << 32;
+    }
+    cpu.state.ldtr = seg;
+    Ok(())
+}
+
+/// `ltr r/m16`: loads an available TSS and marks it busy.
+pub fn exec_ltr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let sel = selector_operand(cpu, e)?;
+    if sel & !3 == 0 || sel & 4 != 0 {
+        return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+    }
+    let long = cpu.state.efer & ctrl::EFER_LMA != 0;
+    let d = cpu.read_descriptor(sel, long)?;
+    // Available 32/64-bit TSS is type 9 (type 1 is a 16-bit TSS, not supported in long mode).
+    if d.is_code_or_data() || !(d.system_type() == 9 || (!long && d.system_type() == 1)) {
+        return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+    }
+    if !d.present() {
+        return Err(Stop::Fault(Fault::with_code(vector::NP, (sel & !3) as u32)));
+    }
+    let la = cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5);
+    let access = cpu.sys_read::<crate::flags::W8>(la)?;
+    cpu.sys_write::<crate::flags::W8>(la, access | 2)?;
+    let mut seg = d.to_segment(sel);
+    seg.attr |= 2;
+    if long {
+        seg.base |= (d.hi & 0xffff_ffff) << 32;
+    }
+    cpu.state.tr = seg;
+    Ok(())
+}
+
+/// `sldt` / `str` (register or m16)
+pub fn exec_sldt_str<const TR: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = if TR { cpu.state.tr.selector } else { cpu.state.ldtr.selector } as u64;
+    if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.dst != super::NO_REG {
+        match e.opsize {
+            8 => cpu.set::<W64>(e.dst, sel),
+            4 => cpu.set::<W32>(e.dst, sel),
+            _ => cpu.set::<W16>(e.dst, sel),
+        }
+        Ok(())
+    } else {
+        cpu.write::<W16>(cpu.ea(e), sel)
+    }
+}
+
+// ---- MSRs --------------------------------------------------------------------------------------
+
+pub fn exec_rdmsr(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let v = cpu.read_msr(cpu.state.gpr[1] as u32)?;
+    cpu.state.gpr[0] = v & 0xffff_ffff;
+    cpu.state.gpr[2] = v >> 32;
+    Ok(())
+}
+
+pub fn exec_wrmsr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let v = (cpu.state.gpr[2] << 32) | (cpu.state.gpr[0] & 0xffff_ffff);
+    cpu.write_msr(cpu.state.gpr[1] as u32, v)?;
+    done_yield(cpu, e)
+}
+
+// ---- software interrupts and returns -------------------------------------------------------
+
+/// `int imm8`
+pub fn exec_int_n(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.state.rip = e.next_rip;
+    Err(Stop::SoftInt(e.imm as u8))
+}
+
+/// `into`: #OF trap when OF is set (invalid in 64-bit mode; iced reports it invalid there).
+pub fn exec_into(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    if cpu.state.lazy.of() {
+        cpu.state.rip = e.next_rip;
+        return Err(Stop::SoftInt(vector::OF));
+    }
+    Ok(())
+}
+
+/// Applies an RFLAGS image popped by IRET/POPF with the privilege rules (SDM IRET: IOPL only at
+/// CPL 0, IF only when CPL <= IOPL; VM/VIF/VIP not supported).
+fn set_rflags_privileged(cpu: &mut Cpu, new: u64, width_mask: u64) {
+    let old = cpu.state.rflags();
+    let cpl = cpu.state.cpl as u64;
+    let iopl = (old & rflags::IOPL) >> 12;
+    let mut changeable = rflags::ARITH
+        | rflags::TF
+        | rflags::DF
+        | rflags::NT
+        | rflags::RF
+        | rflags::AC
+        | rflags::ID
+        | rflags::IF
+        | rflags::IOPL;
+    if cpl > 0 {
+        changeable &= !rflags::IOPL;
+    }
+    if cpl > iopl {
+        changeable &= !rflags::IF;
+    }
+    changeable &= width_mask;
+    cpu.state.set_rflags((old & !changeable) | (new & changeable));
+}
+
+/// `iret` / `iretd` / `iretq`: W is the operand size.
+pub fn exec_iret<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let n = W::BYTES as u64;
+    if !cpu.protected_mode() {
+        let ip = cpu.peek::<W>(e, 0)?;
+        let cs = cpu.peek::<W>(e, n)? as u16;
+        let fl = cpu.peek::<W>(e, 2 * n)?;
+        let rsp = cpu.state.gpr[4].wrapping_add(3 * n);
+        cpu.set_rsp(e, rsp);
+        let c = &mut cpu.state.segs[SegReg::Cs as usize];
+        c.selector = cs;
+        c.base = (cs as u64) << 4;
+        let keep = cpu.state.rflags() & !(W::MASK & 0x3f_7fd5);
+        cpu.state.set_rflags(keep | (fl & W::MASK & 0x3f_7fd5));
+        cpu.state.rip = ip & W::MASK;
+        return Err(Stop::Yield);
+    }
+    if cpu.state.rflags_other & rflags::NT != 0 && cpu.state.efer & ctrl::EFER_LMA == 0 {
+        return Err(Stop::Fault(Fault::gp0())); // task return: not modelled
+    }
+    let rip = cpu.peek::<W>(e, 0)?;
+    let cs_sel = cpu.peek::<W>(e, n)? as u16;
+    let fl = cpu.peek::<W>(e, 2 * n)?;
+    let rpl = (cs_sel & 3) as u8;
+    let long = cpu.state.in_64bit_mode();
+    let outer = rpl > cpu.state.cpl;
+    let (new_rsp, ss_sel) = if long || outer {
+        (cpu.peek::<W>(e, 3 * n)?, Some(cpu.peek::<W>(e, 4 * n)? as u16))
+    } else {
+        (cpu.state.gpr[4].wrapping_add(3 * n), None)
+    };
+    let (cs, new_cpl) = cpu.check_code_segment(cs_sel, rpl, true)?;
+    let old_cpl = cpu.state.cpl;
+    // Commit: flags under the old CPL's privilege, then CS/CPL, then the stack.
+    set_rflags_privileged(cpu, fl, W::MASK);
+    cpu.set_cs(cs, new_cpl);
+    if let Some(ss) = ss_sel {
+        if ss & !3 == 0 && long && new_cpl < 3 {
+            let s = &mut cpu.state.segs[SegReg::Ss as usize];
+            s.selector = ss;
+            s.attr = attr::P | attr::S | 0x3 | (new_cpl as u16) << attr::DPL_SHIFT;
+        } else if let Err(f) = cpu.load_sreg(SegReg::Ss, ss) {
+            // Undo the CS change: the instruction must fault with no side effects.
+            cpu.state.cpl = old_cpl;
+            return Err(f);
+        }
+        cpu.state.gpr[4] = if W::BITS == 64 { new_rsp } else { new_rsp & W::MASK };
+    } else {
+        cpu.set_rsp(e, new_rsp);
+    }
+    if new_cpl > old_cpl {
+        // Data segments the new privilege may not use become null (SDM IRET, RETURN-TO-OUTER).
+        for s in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
+            let seg = &mut cpu.state.segs[s as usize];
+            let code_conforming = seg.attr & 0x8 != 0 && seg.attr & 0x4 != 0;
+            if seg.attr & attr::P != 0 && !code_conforming && seg.dpl() < new_cpl {
+                seg.selector = 0;
+                seg.attr = 0;
+            }
+        }
+    }
+    cpu.state.rip = if long { rip } else { rip & 0xffff_ffff };
+    Err(Stop::Yield)
+}
+
+// ---- far transfers -----------------------------------------------------------------------------
+
+fn far_jump(cpu: &mut Cpu, sel: u16, off: u64) -> ExecResult {
+    let cpl = cpu.state.cpl;
+    let (cs, cpl) = cpu.check_code_segment(sel, cpl, false)?;
+    cpu.set_cs(cs, cpl);
+    cpu.state.rip = if cpu.state.code_bits() == 64 { off } else { off & 0xffff_ffff };
+    Err(Stop::Yield)
+}
+
+/// `jmp ptr16:16/32` (immediate far pointer: selector in `imm` bits 47:32).
+pub fn exec_jmp_far_imm(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    far_jump(cpu, (e.imm >> 32) as u16, e.imm & 0xffff_ffff)
+}
+
+/// `jmp m16:16/32/64`: W is the offset size.
+pub fn exec_jmp_far_m<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let la = cpu.ea(e);
+    let off = cpu.read::<W>(la)?;
+    let sel = cpu.read::<W16>(la.wrapping_add(W::BYTES as u64))? as u16;
+    far_jump(cpu, sel, off)
+}
+
+fn far_call<W: Width>(cpu: &mut Cpu, e: &Instr, sel: u16, off: u64) -> ExecResult {
+    let cpl = cpu.state.cpl;
+    let (cs, cpl) = cpu.check_code_segment(sel, cpl, false)?;
+    let old_cs = cpu.state.segs[SegReg::Cs as usize].selector as u64;
+    let rsp = cpu.state.gpr[4];
+    cpu.push::<W>(e, old_cs)?;
+    if let Err(f) = cpu.push::<W>(e, e.next_rip) {
+        cpu.state.gpr[4] = rsp;
+        return Err(f);
+    }
+    cpu.set_cs(cs, cpl);
+    cpu.state.rip = off & W::MASK;
+    Err(Stop::Yield)
+}
+
+pub fn exec_call_far_imm<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    far_call::<W>(cpu, e, (e.imm >> 32) as u16, e.imm & 0xffff_ffff)
+}
+
+pub fn exec_call_far_m<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let la = cpu.ea(e);
+    let off = cpu.read::<W>(la)?;
+    let sel = cpu.read::<W16>(la.wrapping_add(W::BYTES as u64))? as u16;
+    far_call::<W>(cpu, e, sel, off)
+}
+
+/// `retf` / `retf imm16`
+pub fn exec_retf<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let n = W::BYTES as u64;
+    let off = cpu.peek::<W>(e, 0)?;
+    let sel = cpu.peek::<W>(e, n)? as u16;
+    let rpl = (sel & 3) as u8;
+    let outer = cpu.protected_mode() && rpl > cpu.state.cpl;
+    let release = e.imm & 0xffff;
+    let (cs, new_cpl) = cpu.check_code_segment(sel, rpl, true)?;
+    if outer {
+        let rsp = cpu.peek::<W>(e, 2 * n + release)?;
+        let ss = cpu.peek::<W>(e, 3 * n + release)? as u16;
+        let old_cpl = cpu.state.cpl;
+        cpu.set_cs(cs, new_cpl);
+        if let Err(f) = cpu.load_sreg(SegReg::Ss, ss) {
+            cpu.state.cpl = old_cpl;
+            return Err(f);
+        }
+        cpu.state.gpr[4] = rsp.wrapping_add(release);
+    } else {
+        cpu.set_cs(cs, new_cpl);
+        let rsp = cpu.state.gpr[4].wrapping_add(2 * n + release);
+        cpu.set_rsp(e, rsp);
+    }
+    cpu.state.rip = off & W::MASK;
+    Err(Stop::Yield)
+}
+
+// ---- SYSCALL/SYSRET/SWAPGS (IA-32e) ----------------------------------------------------------
+
+/// SYSCALL in a system-level guest (SDM Vol. 2, SYSCALL).
+pub fn syscall_system(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    if cpu.state.efer & ctrl::EFER_SCE == 0 || !cpu.state.in_64bit_mode() {
+        return Err(Stop::Fault(Fault::ud()));
+    }
+    let star = cpu.state.msr.star;
+    cpu.state.gpr[1] = e.next_rip;
+    cpu.state.gpr[11] = cpu.state.rflags() & !rflags::RF;
+    let sel = ((star >> 32) & 0xfffc) as u16;
+    cpu.state.segs[SegReg::Cs as usize] = Segment::flat_code64(sel, 0);
+    let mut ss = Segment::flat_data(sel + 8, 0);
+    ss.attr |= 1; // accessed
+    cpu.state.segs[SegReg::Ss as usize] = ss;
+    cpu.state.cpl = 0;
+    let f = cpu.state.rflags() & !cpu.state.msr.sfmask & !rflags::RF;
+    cpu.state.set_rflags(f);
+    cpu.state.rip = cpu.state.msr.lstar;
+    Err(Stop::Yield)
+}
+
+/// `sysret` (W = 64: to 64-bit code; W = 32: to compatibility mode)
+pub fn exec_sysret<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    if cpu.state.efer & ctrl::EFER_SCE == 0 || !cpu.state.in_64bit_mode() {
+        return Err(Stop::Fault(Fault::ud()));
+    }
+    require_cpl0(cpu)?;
+    let rip = cpu.state.gpr[1];
+    if W::BITS == 64 && !crate::mmu::walk::is_canonical(rip) {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    let base = ((cpu.state.msr.star >> 48) & 0xffff) as u16;
+    if W::BITS == 64 {
+        cpu.state.segs[SegReg::Cs as usize] = Segment::flat_code64((base + 16) | 3, 3);
+    } else {
+        let mut cs = Segment::flat_data(base | 3, 3);
+        cs.attr = (cs.attr & !0xf) | 0xb;
+        cpu.state.segs[SegReg::Cs as usize] = cs;
+    }
+    let ss = &mut cpu.state.segs[SegReg::Ss as usize];
+    ss.selector = (base + 8) | 3;
+    ss.attr = (ss.attr & !(3 << attr::DPL_SHIFT)) | 3 << attr::DPL_SHIFT;
+    cpu.state.cpl = 3;
+    let fl = cpu.state.gpr[11];
+    cpu.state.set_rflags((fl & 0x3c_7fd7) | rflags::FIXED1);
+    cpu.state.rip = if W::BITS == 64 { rip } else { rip & 0xffff_ffff };
+    Err(Stop::Yield)
+}
+
+pub fn exec_swapgs(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    require_cpl0(cpu)?;
+    let gs = &mut cpu.state.segs[SegReg::Gs as usize].base;
+    std::mem::swap(gs, &mut cpu.state.msr.kernel_gs_base);
+    Ok(())
+}
+
+const CONTROL: &[Row] = &[
+    Row::reg(C::Mov_r64_cr, exec_mov_r_cr),
+    Row::reg(C::Mov_r32_cr, exec_mov_r_cr),
+    Row::reg(C::Mov_cr_r64, exec_mov_cr_r),
+    Row::reg(C::Mov_cr_r32, exec_mov_cr_r),
+    Row::reg(C::Mov_r64_dr, exec_mov_r_dr),
+    Row::reg(C::Mov_r32_dr, exec_mov_r_dr),
+    Row::reg(C::Mov_dr_r64, exec_mov_dr_r),
+    Row::reg(C::Mov_dr_r32, exec_mov_dr_r),
+    Row::reg(C::Clts, exec_clts),
+    Row::any(C::Lmsw_rm16, exec_lmsw),
+    Row::any(C::Lmsw_r32m16, exec_lmsw),
+    Row::any(C::Lmsw_r64m16, exec_lmsw),
+    Row::rm(C::Smsw_rm16, exec_smsw_r::<W16>, exec_smsw_m),
+    Row::rm(C::Smsw_r32m16, exec_smsw_r::<W32>, exec_smsw_m),
+    Row::rm(C::Smsw_r64m16, exec_smsw_r::<W64>, exec_smsw_m),
+    Row::mem(C::Invlpg_m, exec_invlpg),
+    Row::reg(C::Wbinvd, exec_wbinvd),
+    Row::reg(C::Invd, exec_wbinvd),
+    Row::reg(C::Rdmsr, exec_rdmsr),
+    Row::reg(C::Wrmsr, exec_wrmsr),
+];
+
+const TABLES: &[Row] = &[
+    Row::mem(C::Lgdt_m1664, exec_lgdt_lidt::<false>),
+    Row::mem(C::Lgdt_m1632, exec_lgdt_lidt::<false>),
+    Row::mem(C::Lgdt_m1632_16, exec_lgdt_lidt::<false>),
+    Row::mem(C::Lidt_m1664, exec_lgdt_lidt::<true>),
+    Row::mem(C::Lidt_m1632, exec_lgdt_lidt::<true>),
+    Row::mem(C::Lidt_m1632_16, exec_lgdt_lidt::<true>),
+    Row::mem(C::Sgdt_m1664, exec_sgdt_sidt::<false>),
+    Row::mem(C::Sgdt_m1632, exec_sgdt_sidt::<false>),
+    Row::mem(C::Sgdt_m1632_16, exec_sgdt_sidt::<false>),
+    Row::mem(C::Sidt_m1664, exec_sgdt_sidt::<true>),
+    Row::mem(C::Sidt_m1632, exec_sgdt_sidt::<true>),
+    Row::mem(C::Sidt_m1632_16, exec_sgdt_sidt::<true>),
+    Row::any(C::Lldt_rm16, exec_lldt),
+    Row::any(C::Lldt_r32m16, exec_lldt),
+    Row::any(C::Lldt_r64m16, exec_lldt),
+    Row::any(C::Ltr_rm16, exec_ltr),
+    Row::any(C::Ltr_r32m16, exec_ltr),
+    Row::any(C::Ltr_r64m16, exec_ltr),
+    Row::any(C::Sldt_rm16, exec_sldt_str::<false>),
+    Row::any(C::Sldt_r32m16, exec_sldt_str::<false>),
+    Row::any(C::Sldt_r64m16, exec_sldt_str::<false>),
+    Row::any(C::Str_rm16, exec_sldt_str::<true>),
+    Row::any(C::Str_r32m16, exec_sldt_str::<true>),
+    Row::any(C::Str_r64m16, exec_sldt_str::<true>),
+];
+
+const TRANSFERS: &[Row] = &[
+    Row::reg(C::Int_imm8, exec_int_n),
+    Row::reg(C::Into, exec_into),
+    Row::reg(C::Iretw, exec_iret::<W16>),
+    Row::reg(C::Iretd, exec_iret::<W32>),
+    Row::reg(C::Iretq, exec_iret::<W64>),
+    Row::reg(C::Jmp_ptr1616, exec_jmp_far_imm),
+    Row::reg(C::Jmp_ptr1632, exec_jmp_far_imm),
+    Row::mem(C::Jmp_m1616, exec_jmp_far_m::<W16>),
+    Row::mem(C::Jmp_m1632, exec_jmp_far_m::<W32>),
+    Row::mem(C::Jmp_m1664, exec_jmp_far_m::<W64>),
+    Row::reg(C::Call_ptr1616, exec_call_far_imm::<W16>),
+    Row::reg(C::Call_ptr1632, exec_call_far_imm::<W32>),
+    Row::mem(C::Call_m1616, exec_call_far_m::<W16>),
+    Row::mem(C::Call_m1632, exec_call_far_m::<W32>),
+    Row::mem(C::Call_m1664, exec_call_far_m::<W64>),
+    Row::reg(C::Retfw, exec_retf::<W16>),
+    Row::reg(C::Retfw_imm16, exec_retf::<W16>),
+    Row::reg(C::Retfd, exec_retf::<W32>),
+    Row::reg(C::Retfd_imm16, exec_retf::<W32>),
+    Row::reg(C::Retfq, exec_retf::<W64>),
+    Row::reg(C::Retfq_imm16, exec_retf::<W64>),
+    Row::reg(C::Sysretd, exec_sysret::<W32>),
+    Row::reg(C::Sysretq, exec_sysret::<W64>),
+    Row::reg(C::Swapgs, exec_swapgs),
+];
+
+pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, TRANSFERS];

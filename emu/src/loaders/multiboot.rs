@@ -1,0 +1,179 @@
+//! Multiboot v1 (the Multiboot Specification 0.6.96, sections 3.1–3.3) for small test kernels:
+//! the header in the first 8 KiB, loading either by the header's address fields (flag 16) or
+//! from ELF32 program headers, the information structure with memory sizes, command line and
+//! memory map, and the machine state: 32-bit protected mode, paging off, EAX = 0x2BADB002,
+//! EBX = the information structure. Modules, boot device and video modes are not supported.
+
+use super::layout::{self, e820_map};
+use super::{put, LoadError};
+use crate::cpu::Cpu;
+use crate::state::{ctrl, Segment};
+
+pub const HEADER_MAGIC: u32 = 0x1bad_b002;
+pub const BOOTLOADER_MAGIC: u32 = 0x2bad_b002;
+const FLAG_AOUT_KLUDGE: u32 = 1 << 16;
+
+fn u32_at(d: &[u8], o: usize) -> Option<u32> {
+    d.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// True if `image` carries a Multiboot header.
+pub fn detect(image: &[u8]) -> Option<usize> {
+    (0..image.len().min(8192).saturating_sub(11)).step_by(4).find(|&o| {
+        let (Some(m), Some(f), Some(c)) = (u32_at(image, o), u32_at(image, o + 4), u32_at(image, o + 8)) else {
+            return false;
+        };
+        m == HEADER_MAGIC && m.wrapping_add(f).wrapping_add(c) == 0
+    })
+}
+
+/// Loads a Multiboot kernel and prepares the CPU. Returns the entry point.
+///
+/// # Errors
+/// A [`LoadError`] naming `path` and the problem.
+pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u64, LoadError> {
+    let bad = |problem: String| LoadError::Kernel { path: path.to_string(), problem };
+    let hdr = detect(image).ok_or_else(|| bad("no Multiboot header in the first 8 KiB".into()))?;
+    let flags = u32_at(image, hdr + 4).unwrap_or(0);
+    let entry = if flags & FLAG_AOUT_KLUDGE != 0 {
+        let field = |i: usize| u32_at(image, hdr + 12 + 4 * i).ok_or_else(|| bad("truncated Multiboot header".into()));
+        let (header_addr, load_addr, load_end, bss_end, entry) =
+            (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+        let file_off = (hdr as u64 + load_addr as u64)
+            .checked_sub(header_addr as u64)
+            .ok_or_else(|| bad("load_addr is above header_addr".into()))?;
+        let len = if load_end == 0 {
+            image.len() as u64 - file_off
+        } else {
+            (load_end as u64).saturating_sub(load_addr as u64)
+        };
+        let data = image
+            .get(file_off as usize..(file_off + len) as usize)
+            .ok_or_else(|| bad(format!("load range {load_addr:#x}..+{len:#x} is outside the file")))?;
+        put(cpu, load_addr as u64, data, "kernel")?;
+        if bss_end as u64 > load_addr as u64 + len {
+            let zeros = vec![0u8; (bss_end as u64 - load_addr as u64 - len) as usize];
+            put(cpu, load_addr as u64 + len, &zeros, "kernel bss")?;
+        }
+        entry as u64
+    } else {
+        load_elf32(cpu, image).map_err(bad)?
+    };
+    let info = build_info(cpu, cmdline)?;
+    super::write_boot_gdt(cpu)?;
+    super::flat_data_segments(cpu);
+    let mut cs = Segment::flat_data(0x20, 0);
+    cs.attr = (cs.attr & !0xf) | 0xb; // execute/read, accessed
+    cpu.state.segs[1] = cs;
+    cpu.state.cr0 = ctrl::CR0_PE | ctrl::CR0_ET;
+    cpu.state.gpr[0] = BOOTLOADER_MAGIC as u64;
+    cpu.state.gpr[3] = info;
+    cpu.state.gpr[4] = layout::BOOT_STACK;
+    cpu.state.rip = entry;
+    cpu.tlb.flush_all();
+    Ok(entry)
+}
+
+fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, String> {
+    if image.get(..4) != Some(b"\x7fELF") || image.get(4) != Some(&1) {
+        return Err("neither the a.out kludge (header flag 16) nor an ELF32 file".into());
+    }
+    let u16_at = |o: usize| image.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let entry = u32_at(image, 24).ok_or("truncated ELF header")?;
+    let phoff = u32_at(image, 28).ok_or("truncated ELF header")? as usize;
+    let phnum = u16_at(44).ok_or("truncated ELF header")? as usize;
+    for i in 0..phnum {
+        let o = phoff + 32 * i;
+        let f = |k: usize| u32_at(image, o + 4 * k).ok_or(format!("program header {i} is truncated"));
+        if f(0)? != 1 {
+            continue; // not PT_LOAD
+        }
+        let (off, paddr, filesz, memsz) = (f(1)? as usize, f(3)? as u64, f(4)? as usize, f(5)? as u64);
+        let data = image.get(off..off + filesz).ok_or(format!("segment {i} lies outside the file"))?;
+        let end = paddr + memsz;
+        let seg = cpu
+            .ram
+            .slice_mut(paddr, memsz as usize)
+            .ok_or(format!("segment {i} ({paddr:#x}..{end:#x}) is outside RAM"))?;
+        seg.fill(0);
+        seg[..filesz.min(memsz as usize)].copy_from_slice(&data[..filesz.min(memsz as usize)]);
+    }
+    Ok(entry as u64)
+}
+
+/// Writes the Multiboot information structure; returns its address.
+fn build_info(cpu: &mut Cpu, cmdline: &str) -> Result<u64, LoadError> {
+    let base = layout::MULTIBOOT_INFO;
+    let ram = cpu.ram.len().min(layout::MMIO_HOLE);
+    let mut cl = cmdline.as_bytes().to_vec();
+    cl.push(0);
+    let cmd_at = base + 0x100;
+    let mmap_at = base + 0x1000;
+    let mut mmap = Vec::new();
+    for (addr, len, ty) in e820_map(cpu.ram.len()) {
+        mmap.extend_from_slice(&20u32.to_le_bytes());
+        mmap.extend_from_slice(&addr.to_le_bytes());
+        mmap.extend_from_slice(&len.to_le_bytes());
+        mmap.extend_from_slice(&ty.to_le_bytes());
+    }
+    let mut info = vec![0u8; 88];
+    let mut w = |o: usize, v: u32| info[o..o + 4].copy_from_slice(&v.to_le_bytes());
+    w(0, 1 | 4 | 0x40); // mem_*, cmdline, mmap_*
+    w(4, (layout::EBDA / 1024) as u32);
+    w(8, ((ram - layout::KERNEL_LOAD) / 1024) as u32);
+    w(16, cmd_at as u32);
+    w(44, mmap.len() as u32);
+    w(48, mmap_at as u32);
+    put(cpu, base, &info, "Multiboot information")?;
+    put(cpu, cmd_at, &cl, "command line")?;
+    put(cpu, mmap_at, &mmap, "memory map")?;
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::GuestRam;
+
+    #[test]
+    fn aout_kludge_kernel_is_loaded_and_entered_as_the_spec_says() {
+        // Header at 0: magic, flags (mem info | a.out kludge), checksum, then the addresses.
+        let mut k = Vec::new();
+        let flags = 2 | FLAG_AOUT_KLUDGE;
+        for v in [
+            HEADER_MAGIC,
+            flags,
+            0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags),
+            0x20_0000,
+            0x20_0000,
+            0,
+            0x20_2000,
+            0x20_0020,
+        ] {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        k.extend_from_slice(&[0xf4; 64]);
+        let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
+        let entry = load(&mut cpu, "t", &k, "hello").unwrap();
+        assert_eq!(entry, 0x20_0020);
+        assert_eq!(cpu.state.gpr[0], 0x2bad_b002);
+        assert_eq!(cpu.state.code_bits(), 32);
+        assert_eq!(cpu.ram.slice(0x20_0020, 1).unwrap()[0], 0xf4);
+        let mbi = cpu.state.gpr[3];
+        let m = cpu.ram.slice(mbi, 88).unwrap().to_vec();
+        assert_eq!(u32_at(&m, 4), Some(639));
+        let cmd = u32_at(&m, 16).unwrap() as u64;
+        assert_eq!(cpu.ram.slice(cmd, 6).unwrap(), b"hello\0");
+    }
+
+    #[test]
+    fn missing_or_broken_header_is_an_error() {
+        let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
+        assert!(load(&mut cpu, "t", &[0u8; 100], "").unwrap_err().to_string().contains("no Multiboot header"));
+        let mut k = Vec::new();
+        for v in [HEADER_MAGIC, FLAG_AOUT_KLUDGE, 0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(FLAG_AOUT_KLUDGE)] {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        assert!(load(&mut cpu, "t", &k, "").is_err());
+    }
+}

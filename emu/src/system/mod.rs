@@ -1,0 +1,11 @@
+//! The system-level CPU: what an operating system kernel touches beyond the general-purpose
+//! instructions — segment descriptors (`descriptor.rs`), exception and interrupt delivery
+//! (`interrupt.rs`), control registers and mode changes (`control.rs`), model-specific
+//! registers (`msr.rs`).
+
+pub mod control;
+pub mod descriptor;
+pub mod interrupt;
+pub mod msr;
+
+pub use interrupt::{Event, TripleFault};
