@@ -1,0 +1,163 @@
+//! FXSAVE/FXRSTOR: the 512-byte x87 + SSE state image (SDM Vol. 1, 10.5.1, Tables 10-2 and
+//! 10-3; Vol. 2, FXSAVE). Both the REX.W form (64-bit FIP/FDP) and the plain form (32-bit
+//! FIP/FDP with FCS/FDS) are modelled. The x87 registers are stored in stack order (ST0 first,
+//! ST(i) = physical register (TOP + i) mod 8); the tag word is stored abridged (one bit per
+//! physical register, 1 = not empty) and rebuilt on FXRSTOR from the register contents (SDM
+//! Vol. 1, 10.5.1.1). Bytes 416..511 are neither written nor read. The area must be 16-byte
+//! aligned (#GP(0)); a store translates every qword it writes before writing any, and a load
+//! reads the whole image before changing any state, so a fault changes nothing.
+
+use super::MXCSR_MASK;
+use crate::cpu::Cpu;
+use crate::decode::table::Row;
+use crate::exception::{vector, ExecResult, Fault, Stop};
+use crate::flags::W64;
+use crate::interp::Instr;
+use crate::mmu::PhysLoc;
+use crate::state::{ctrl, FpuState, X87Reg};
+use iced_x86::Code as C;
+
+/// Bytes of the image this model writes and reads.
+const IMAGE: usize = 416;
+
+/// FXSAVE and FXRSTOR raise #NM when CR0.TS or CR0.EM is set.
+fn check_fx(cpu: &Cpu, la: u64) -> Result<(), Stop> {
+    if cpu.state.cr0 & (ctrl::CR0_TS | ctrl::CR0_EM) != 0 {
+        return Err(Stop::Fault(Fault::new(vector::NM)));
+    }
+    if la & 15 != 0 {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    Ok(())
+}
+
+/// The tag a register's contents imply: 0 valid, 1 zero, 2 special (SDM Vol. 1, 8.1.7).
+fn tag_of(r: &X87Reg) -> u16 {
+    let exp = r.sign_exp & 0x7fff;
+    if exp == 0x7fff {
+        2
+    } else if exp == 0 {
+        if r.signif == 0 {
+            1
+        } else {
+            2
+        }
+    } else if r.signif >> 63 == 0 {
+        2
+    } else {
+        0
+    }
+}
+
+/// Builds the image as FXSAVE stores it.
+pub fn save_image(cpu: &Cpu, rex_w: bool) -> [u8; IMAGE] {
+    let s = &cpu.state;
+    let f = &s.fpu;
+    let mut b = [0u8; IMAGE];
+    b[0..2].copy_from_slice(&f.fcw.to_le_bytes());
+    b[2..4].copy_from_slice(&f.fsw.to_le_bytes());
+    let abridged = (0..8).fold(0u8, |a, i| a | (((f.ftw >> (2 * i)) & 3 != 3) as u8) << i);
+    b[4] = abridged;
+    b[6..8].copy_from_slice(&(f.fop & 0x7ff).to_le_bytes());
+    if rex_w {
+        b[8..16].copy_from_slice(&f.fip.to_le_bytes());
+        b[16..24].copy_from_slice(&f.fdp.to_le_bytes());
+    } else {
+        b[8..12].copy_from_slice(&(f.fip as u32).to_le_bytes());
+        b[12..14].copy_from_slice(&f.fcs.to_le_bytes());
+        b[16..20].copy_from_slice(&(f.fdp as u32).to_le_bytes());
+        b[20..22].copy_from_slice(&f.fds.to_le_bytes());
+    }
+    b[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
+    b[28..32].copy_from_slice(&MXCSR_MASK.to_le_bytes());
+    let top = ((f.fsw >> 11) & 7) as usize;
+    for i in 0..8 {
+        let r = &f.regs[(top + i) & 7];
+        let o = 32 + 16 * i;
+        b[o..o + 8].copy_from_slice(&r.signif.to_le_bytes());
+        b[o + 8..o + 10].copy_from_slice(&r.sign_exp.to_le_bytes());
+    }
+    for (i, x) in s.xmm.iter().enumerate() {
+        let o = 160 + 16 * i;
+        b[o..o + 8].copy_from_slice(&x[0].to_le_bytes());
+        b[o + 8..o + 16].copy_from_slice(&x[1].to_le_bytes());
+    }
+    b
+}
+
+/// Loads an image into the FPU state, XMM registers and MXCSR.
+///
+/// # Errors
+/// #GP(0) when the image's MXCSR has a reserved bit set (nothing is changed then).
+pub fn load_image(cpu: &mut Cpu, b: &[u8; IMAGE], rex_w: bool) -> Result<(), Stop> {
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let u64_at = |o: usize| u32_at(o) as u64 | (u32_at(o + 4) as u64) << 32;
+    let mxcsr = u32_at(24);
+    if mxcsr & !MXCSR_MASK != 0 {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    let mut f = FpuState { fcw: u16_at(0), fsw: u16_at(2), fop: u16_at(6) & 0x7ff, ..cpu.state.fpu };
+    if rex_w {
+        f.fip = u64_at(8);
+        f.fdp = u64_at(16);
+    } else {
+        f.fip = u32_at(8) as u64;
+        f.fcs = u16_at(12);
+        f.fdp = u32_at(16) as u64;
+        f.fds = u16_at(20);
+    }
+    let top = ((f.fsw >> 11) & 7) as usize;
+    for i in 0..8 {
+        let o = 32 + 16 * i;
+        f.regs[(top + i) & 7] = X87Reg { signif: u64_at(o), sign_exp: u16_at(o + 8), _pad: [0; 3] };
+    }
+    let abridged = b[4];
+    f.ftw = (0..8).fold(0u16, |t, i| {
+        let tag = if abridged >> i & 1 == 0 { 3 } else { tag_of(&f.regs[i]) };
+        t | tag << (2 * i)
+    });
+    cpu.state.fpu = f;
+    cpu.state.mxcsr = mxcsr;
+    for i in 0..16 {
+        let o = 160 + 16 * i;
+        cpu.state.xmm[i] = [u64_at(o), u64_at(o + 8)];
+    }
+    Ok(())
+}
+
+/// `fxsave m512` / `fxsave64 m512`
+pub fn exec_fxsave<const REX_W: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let la = cpu.ea(e);
+    check_fx(cpu, la)?;
+    let img = save_image(cpu, REX_W);
+    let mut locs = [PhysLoc { pa: 0, pa2: 0, first: 0, slow: false }; IMAGE / 8];
+    for (i, loc) in locs.iter_mut().enumerate() {
+        *loc = cpu.translate_rmw::<W64>(la.wrapping_add(8 * i as u64) & e.lmask)?;
+    }
+    for (i, loc) in locs.iter().enumerate() {
+        let mut q = [0u8; 8];
+        q.copy_from_slice(&img[8 * i..8 * i + 8]);
+        cpu.write_loc::<W64>(*loc, u64::from_le_bytes(q));
+    }
+    Ok(())
+}
+
+/// `fxrstor m512` / `fxrstor64 m512`
+pub fn exec_fxrstor<const REX_W: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let la = cpu.ea(e);
+    check_fx(cpu, la)?;
+    let mut img = [0u8; IMAGE];
+    for i in 0..IMAGE / 8 {
+        let q = cpu.read::<W64>(la.wrapping_add(8 * i as u64) & e.lmask)?;
+        img[8 * i..8 * i + 8].copy_from_slice(&q.to_le_bytes());
+    }
+    load_image(cpu, &img, REX_W)
+}
+
+pub(crate) const ROWS: &[Row] = &[
+    Row::mem(C::Fxsave_m512byte, exec_fxsave::<false>),
+    Row::mem(C::Fxsave64_m512byte, exec_fxsave::<true>),
+    Row::mem(C::Fxrstor_m512byte, exec_fxrstor::<false>),
+    Row::mem(C::Fxrstor64_m512byte, exec_fxrstor::<true>),
+];
