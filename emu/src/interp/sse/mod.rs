@@ -15,8 +15,8 @@
 //! | `mxcsr.rs` | LDMXCSR/STMXCSR, fences, prefetches, CLFLUSH |
 //! | `fxsave.rs` | FXSAVE/FXRSTOR (64-bit layout) |
 //!
-//! Conventions: `Instr::dst`/`src` hold XMM numbers (or GPR numbers for the GPR operand) in
-//! operand order, memory operands skipped (so a store's register is `dst`),
+//! Conventions: `Instr::dst`/`src`/`src2` hold the XMM (or GPR) numbers of operands 0/1/2, so a
+//! store's register is `src`;
 //! `imm` the immediate. A 128-bit memory access reads both halves before anything is written,
 //! and a store translates both halves for write first, so a fault changes nothing. Legacy SSE
 //! 128-bit memory operands must be 16-byte aligned (#GP(0)) except in MOVUPS/MOVUPD/MOVDQU.

@@ -34,24 +34,24 @@ pub fn exec_movx_x_m<S: Src>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     Ok(())
 }
 
-/// `mov m128, xmm` (as in every store form, the register is the first register operand, `dst`)
+/// `mov m128, xmm` (in store forms the register is operand 1: `src`)
 pub fn exec_movx_m128_x<const ALIGNED: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check(cpu)?;
-    let v = xmm(cpu, e.dst);
+    let v = xmm(cpu, e.src);
     write128(cpu, cpu.ea(e), v, ALIGNED)
 }
 
 /// `mov m32/m64, xmm`: the low `W` bits (MOVSS, MOVSD, MOVLPS, MOVQ, MOVD stores).
 pub fn exec_movx_m_x<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check(cpu)?;
-    let v = xmm(cpu, e.dst) as u64;
+    let v = xmm(cpu, e.src) as u64;
     cpu.write::<W>(cpu.ea(e), v & W::MASK)
 }
 
 /// `movhps/movhpd m64, xmm`: the high half.
 pub fn exec_movhps_m64_x(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check(cpu)?;
-    let v = (xmm(cpu, e.dst) >> 64) as u64;
+    let v = (xmm(cpu, e.src) >> 64) as u64;
     cpu.write::<W64>(cpu.ea(e), v)
 }
 
@@ -157,7 +157,7 @@ pub fn exec_pmovmskb(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 
 /// `movnti m, r`: a GPR store (no SSE state involved, so no CR0/CR4 checks).
 pub fn exec_movnti<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let v = cpu.get::<W>(e.dst);
+    let v = cpu.get::<W>(e.src);
     cpu.write::<W>(cpu.ea(e), v)
 }
 
@@ -166,8 +166,9 @@ pub fn exec_movnti<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// stored, so a fault leaves memory unchanged.
 pub fn exec_maskmovdqu(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check(cpu)?;
-    let data = split8(xmm(cpu, e.dst));
-    let mask = split8(xmm(cpu, e.src));
+    // Operand 0 is the implicit [rDI], so xmm1 is `src` and xmm2 `src2`.
+    let data = split8(xmm(cpu, e.src));
+    let mask = split8(xmm(cpu, e.src2));
     let la = cpu.seg_addr(e.seg, cpu.state.gpr[7] & e.amask, e.lmask);
     let mut locs: [Option<PhysLoc>; 16] = [None; 16];
     for i in 0..16 {
