@@ -6,8 +6,8 @@
 //! while their condition lasts; edge-triggered users (the ISA bus, the PIT's OUT0 seen through the
 //! PIC's edge detector) may [`IrqLine::pulse`] it.
 //!
-//! Modelled: levels and pulses, shared handles (`&T`, `Rc<T>`, `Arc<T>`), a no-op line and a
-//! recording stand-in for tests. Not modelled: wired-OR sharing of one line by several devices (the
+//! Modelled: levels and pulses, shared handles (`&T`, `Rc<T>`, `Arc<T>`), a no-op line, a fan-out to
+//! two inputs, a closure adapter, and a recording stand-in for tests. Not modelled: wired-OR sharing of one line by several devices (the
 //! machine combines levels itself if it shares a pin).
 
 use std::cell::RefCell;
@@ -50,6 +50,44 @@ pub struct NoIrq;
 
 impl IrqLine for NoIrq {
     fn set_level(&self, _asserted: bool) {}
+}
+
+/// One device output wired to two inputs, as the PC wires ISA IRQs to both the 8259A and the IOAPIC.
+///
+/// # Example
+/// ```
+/// use devices::irq::{IrqFanOut, IrqLine, RecordingIrq};
+/// let (pic, ioapic) = (RecordingIrq::default(), RecordingIrq::default());
+/// IrqFanOut(pic.clone(), ioapic.clone()).set_level(true);
+/// assert!(pic.level() && ioapic.level());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct IrqFanOut<A: IrqLine, B: IrqLine>(pub A, pub B);
+
+impl<A: IrqLine, B: IrqLine> IrqLine for IrqFanOut<A, B> {
+    fn set_level(&self, asserted: bool) {
+        self.0.set_level(asserted);
+        self.1.set_level(asserted);
+    }
+}
+
+/// A line that calls a closure with each level (for machine wiring that needs custom routing).
+///
+/// # Example
+/// ```
+/// use devices::irq::{FnIrq, IrqLine};
+/// use std::cell::Cell;
+/// let seen = Cell::new(false);
+/// FnIrq(|level| seen.set(level)).set_level(true);
+/// assert!(seen.get());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FnIrq<F: Fn(bool)>(pub F);
+
+impl<F: Fn(bool)> IrqLine for FnIrq<F> {
+    fn set_level(&self, asserted: bool) {
+        (self.0)(asserted);
+    }
 }
 
 /// A test stand-in that records every level driven on it; clones share the same record.

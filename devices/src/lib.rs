@@ -36,4 +36,4 @@ pub mod pc;
 pub use bus::{BusError, MmioBus, MmioDevice, PioBus, PioDevice};
 pub use clock::{Clock, HostClock, VirtualClock};
 pub use error::DeviceError;
-pub use irq::{IrqLine, NoIrq, RecordingIrq};
+pub use irq::{FnIrq, IrqFanOut, IrqLine, NoIrq, RecordingIrq};
