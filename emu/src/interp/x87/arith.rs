@@ -1,7 +1,7 @@
 //! x87 arithmetic: FADD, FSUB, FSUBR, FMUL, FDIV, FDIVR in all forms (m32fp, m64fp, m16int,
 //! m32int, `st(0), st(i)`, `st(i), st(0)` and the popping `...p st(i), st(0)`), and the one-operand
 //! instructions FSQRT, FABS, FCHS, FRNDINT, FSCALE, FXTRACT, FPREM, FPREM1 (SDM Vol. 2, those
-//! entries; Vol. 1, 8.3.5-8.3.6).
+//! entries; Vol. 1, chapter 8 "Basic Arithmetic Instructions").
 //!
 //! Every binary form computes `dest = dest OP src` with x87float's `OP(dest, src)`, where the
 //! reversed operations (FSUBR, FDIVR) are x87float's `subr`/`divr`. A memory operand is converted

@@ -1,11 +1,11 @@
 //! x87 comparisons: FCOM, FCOMP, FCOMPP, FUCOM, FUCOMP, FUCOMPP, FICOM, FICOMP, FCOMI,
-//! FCOMIP, FUCOMI, FUCOMIP, FTST, FXAM (SDM Vol. 2, those entries; Vol. 1, 8.3.7 and 8.1.3.3).
+//! FCOMIP, FUCOMI, FUCOMIP, FTST, FXAM (SDM Vol. 2, those entries; Vol. 1, 8.1.3 on the condition codes).
 //!
-//! FCOM-style instructions set C3, C2, C0 (Table 8-6) and clear C1; FCOMI-style ones set ZF, PF,
-//! CF (through the lazy flags, clearing OF, SF, AF) and clear C1. An empty operand is a stack
-//! underflow whose masked response is "unordered". An unmasked IE or DE leaves the condition
-//! codes (or EFLAGS) and the stack as they were. FXAM raises nothing and classifies even an
-//! empty register.
+//! FCOM-style instructions set C3, C2, C0 (SDM Vol. 1, Table 8-6) and clear C1; FCOMI-style
+//! ones set ZF, PF, CF (through the lazy flags, clearing OF, SF, AF) and leave C1 alone, as the
+//! host does. An empty operand is a stack underflow whose masked response is "unordered". An
+//! unmasked IE or DE still writes the condition codes (unordered for IE) but suppresses the
+//! pops (host behaviour). FXAM raises nothing and classifies even an empty register.
 
 use super::stack::{is_empty, pop, raise, set_cc, st, stack_fault, tag, TAG_EMPTY};
 use super::{enter, retire};

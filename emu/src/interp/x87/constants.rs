@@ -1,5 +1,5 @@
 //! x87 constant loads: FLD1, FLDZ, FLDPI, FLDL2E, FLDL2T, FLDLG2, FLDLN2 (SDM Vol. 2, "FLD1/
-//! FLDL2T/FLDL2E/FLDPI/FLDLG2/FLDLN2/FLDZ"; Vol. 1, 8.3.8).
+//! FLDL2T/FLDL2E/FLDPI/FLDLG2/FLDLN2/FLDZ"; Vol. 1, chapter 8 "Load Constant Instructions").
 //!
 //! The FPU holds the irrational constants to 66 bits and rounds them to the 64-bit significand
 //! by RC; no PE is signalled. Since each constant is irrational, the bits past the 66th are

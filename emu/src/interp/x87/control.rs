@@ -1,7 +1,7 @@
 //! x87 control instructions: FLDCW, FNSTCW/FSTCW, FNSTSW/FSTSW (memory and AX forms),
 //! FNCLEX/FCLEX, FNINIT/FINIT, WAIT/FWAIT, FFREE (and the undocumented FFREEP), FINCSTP,
 //! FDECSTP, FNOP, and the 80287 FENI/FDISI/FSETPM, which later FPUs execute as FNOP (SDM Vol. 2,
-//! those entries; Vol. 1, 8.3.10 and Table 8-? "x87 FPU control instructions").
+//! those entries).
 //!
 //! The FN* forms do not check for a pending exception; the forms with a WAIT prefix (iced-x86
 //! decodes `9B DB E2` as one FCLEX) check first. Control instructions leave FIP, FOP and FDP
@@ -61,7 +61,7 @@ pub fn exec_fclex<const WAIT: bool>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
 }
 
 /// `fninit` (`WAIT` = true: `finit`): FCW 037F, FSW 0, all tags empty, pointers 0; the
-/// register contents stay (SDM Vol. 1, Table 8-? "FINIT/FNINIT").
+/// register contents stay (SDM Vol. 2, FINIT/FNINIT "Operation").
 pub fn exec_finit<const WAIT: bool>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     wait_or_not::<WAIT>(cpu)?;
     init(&mut cpu.state.fpu);

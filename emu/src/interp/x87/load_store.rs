@@ -6,6 +6,10 @@
 //! indefinite of the destination format is stored). Memory stores are precise: the value is
 //! computed, memory written, and only then FSW, tags and TOP change, so a faulting store leaves
 //! the FPU as it was. An unmasked exception that forbids the store also suppresses the pop.
+//! Host behaviours the SDM leaves open, followed here: a load with an unmasked DE still pushes
+//! (the conversion is exact); an empty source pushes the indefinite even over a full ST(7);
+//! FCMOVcc leaves C1 alone; FSTP ST(i)'s alias D9 D8+i ("FSTPNCE") never faults and skips
+//! the copy when ST(0) is empty.
 
 use super::stack::{
     is_empty, phys, pop, push, push_overflows, raise, set_c1, set_st, set_tag, st, stack_fault, tag, underflow_to,

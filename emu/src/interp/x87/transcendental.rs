@@ -1,5 +1,5 @@
 //! x87 transcendental instructions: FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1
-//! (SDM Vol. 2, those entries; Vol. 1, 8.3.9). The values come from `x87float::transcendental`
+//! (SDM Vol. 2, those entries). The values come from `x87float::transcendental`
 //! (argument order: ST(0) first, then ST(1)); this file does the stack work.
 //!
 //! FSIN, FCOS, FSINCOS and FPTAN set C2 and leave ST(0) unchanged when |ST(0)| >= 2^63.
