@@ -1,5 +1,12 @@
-//! Control transfer: JMP, Jcc, CALL, RET (near forms) (SDM Vol. 2). Each of these is the last
-//! entry of its block and sets RIP. The branch target of relative forms is resolved at decode.
+//! Control transfer (SDM Vol. 2): JMP, Jcc, CALL, RET (near forms), LOOP/LOOPE/LOOPNE,
+//! JCXZ/JECXZ/JRCXZ. Each of these is the last entry of its block and sets RIP. The branch
+//! target of relative forms is resolved at decode (and truncated to the operand size outside
+//! 64-bit mode).
+//!
+//! LOOPcc and JrCXZ use CX, ECX or RCX as the address size says (the 67h prefix selects ECX in
+//! 64-bit mode); LOOPcc writes the count back at that size (a 32-bit count clears bits 63:32).
+//! Far CALL/JMP/RET and IRET are not implemented here (they need descriptor-table loads, which
+//! come with the protected-mode work) and raise #UD through `exec_unimplemented`.
 
 use super::Instr;
 use crate::cpu::Cpu;
@@ -68,6 +75,80 @@ pub fn exec_ret<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     cpu.state.rip = target(e, t);
     Ok(())
 }
+
+/// `loop`/`loope`/`loopne` (`KIND` 0/1/2) with an `ASZ`-byte count register and an `OSZ`-byte
+/// operand size.
+pub fn exec_loop<const KIND: u8, const ASZ: u8, const OSZ: u8>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let mask = match ASZ {
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    };
+    let rcx = cpu.state.gpr[1];
+    let count = rcx.wrapping_sub(1) & mask;
+    cpu.state.gpr[1] = match ASZ {
+        2 => (rcx & !0xffff) | count,
+        _ => count,
+    };
+    let zf = cpu.state.lazy.zf();
+    let take = count != 0
+        && match KIND {
+            1 => zf,
+            2 => !zf,
+            _ => true,
+        };
+    cpu.state.rip = if take { trunc::<OSZ>(e.imm) } else { e.next_rip };
+    Ok(())
+}
+
+/// `jcxz`/`jecxz`/`jrcxz` with an `ASZ`-byte count register.
+pub fn exec_jrcxz<const ASZ: u8, const OSZ: u8>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let mask = match ASZ {
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    };
+    cpu.state.rip = if cpu.state.gpr[1] & mask == 0 { trunc::<OSZ>(e.imm) } else { e.next_rip };
+    Ok(())
+}
+
+/// Truncates a target to an operand size of `OSZ` bytes.
+#[inline(always)]
+fn trunc<const OSZ: u8>(t: u64) -> u64 {
+    match OSZ {
+        2 => t & 0xffff,
+        4 => t & 0xffff_ffff,
+        _ => t,
+    }
+}
+
+const LOOPS: &[Row] = &[
+    Row::reg(C::Loop_rel8_16_CX, exec_loop::<0, 2, 2>),
+    Row::reg(C::Loop_rel8_16_ECX, exec_loop::<0, 4, 2>),
+    Row::reg(C::Loop_rel8_32_CX, exec_loop::<0, 2, 4>),
+    Row::reg(C::Loop_rel8_32_ECX, exec_loop::<0, 4, 4>),
+    Row::reg(C::Loop_rel8_64_ECX, exec_loop::<0, 4, 8>),
+    Row::reg(C::Loop_rel8_64_RCX, exec_loop::<0, 8, 8>),
+    Row::reg(C::Loope_rel8_16_CX, exec_loop::<1, 2, 2>),
+    Row::reg(C::Loope_rel8_16_ECX, exec_loop::<1, 4, 2>),
+    Row::reg(C::Loope_rel8_32_CX, exec_loop::<1, 2, 4>),
+    Row::reg(C::Loope_rel8_32_ECX, exec_loop::<1, 4, 4>),
+    Row::reg(C::Loope_rel8_64_ECX, exec_loop::<1, 4, 8>),
+    Row::reg(C::Loope_rel8_64_RCX, exec_loop::<1, 8, 8>),
+    Row::reg(C::Loopne_rel8_16_CX, exec_loop::<2, 2, 2>),
+    Row::reg(C::Loopne_rel8_16_ECX, exec_loop::<2, 4, 2>),
+    Row::reg(C::Loopne_rel8_32_CX, exec_loop::<2, 2, 4>),
+    Row::reg(C::Loopne_rel8_32_ECX, exec_loop::<2, 4, 4>),
+    Row::reg(C::Loopne_rel8_64_ECX, exec_loop::<2, 4, 8>),
+    Row::reg(C::Loopne_rel8_64_RCX, exec_loop::<2, 8, 8>),
+    Row::reg(C::Jcxz_rel8_16, exec_jrcxz::<2, 2>),
+    Row::reg(C::Jecxz_rel8_16, exec_jrcxz::<4, 2>),
+    Row::reg(C::Jcxz_rel8_32, exec_jrcxz::<2, 4>),
+    Row::reg(C::Jecxz_rel8_32, exec_jrcxz::<4, 4>),
+    Row::reg(C::Jecxz_rel8_64, exec_jrcxz::<4, 8>),
+    Row::reg(C::Jrcxz_rel8_16, exec_jrcxz::<8, 2>),
+    Row::reg(C::Jrcxz_rel8_64, exec_jrcxz::<8, 8>),
+];
 
 const JMP_CALL_RET: &[Row] = &[
     Row::reg(C::Jmp_rel8_64, exec_jmp_rel),
@@ -197,4 +278,35 @@ const JCC: &[Row] = jcc_rows!(
     Jg_rel16 = 15,
 );
 
-pub(crate) const ROWS: &[&[Row]] = &[JMP_CALL_RET, JCC];
+pub(crate) const ROWS: &[&[Row]] = &[JMP_CALL_RET, JCC, LOOPS];
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::hosttest::{check, host, values, Regs, FLAGS};
+    use crate::state::rflags;
+
+    /// Counts around 0/1 with junk above 32 bits, both ZF values. R9 bit 0 records "not taken".
+    fn cases() -> Vec<Regs> {
+        let mut out = Vec::new();
+        for c in [0u64, 1, 2, 3, 0x1_0000_0000, 0x1_0000_0001, 0xffff_ffff, 0x5_0001_0000, 0x10000, 0x10001, u64::MAX] {
+            for f in [0, rflags::ZF] {
+                out.push(Regs { rcx: c, flags: f, ..Default::default() });
+            }
+        }
+        let _ = values(8, 0);
+        out
+    }
+
+    #[test]
+    fn loops_and_jrcxz_match_the_host() {
+        check(host!("loop 4f", "or r9, 1", "4:"), cases(), FLAGS);
+        check(host!("loope 4f", "or r9, 1", "4:"), cases(), FLAGS);
+        check(host!("loopne 4f", "or r9, 1", "4:"), cases(), FLAGS);
+        check(host!(".byte 0x67, 0xe2, 4", "or r9, 1", "4:"), cases(), FLAGS); // loop with ECX
+        check(host!(".byte 0x67, 0xe1, 4", "or r9, 1", "4:"), cases(), FLAGS); // loope with ECX
+        check(host!("jrcxz 4f", "or r9, 1", "4:"), cases(), FLAGS);
+        check(host!("jecxz 4f", "or r9, 1", "4:"), cases(), FLAGS);
+        // A taken backward loop: counts RCX down to 0, R8 counts iterations.
+        check(host!("4:", "inc r8", "loop 4b"), cases().into_iter().filter(|r| (1..4).contains(&r.rcx)), FLAGS);
+    }
+}

@@ -5,9 +5,9 @@
 //! `imul r, r/m` (16/32/64), `imul r, r/m, imm8|imm16|imm32` (16/32/64).
 //!
 //! Flags: MUL/IMUL define CF = OF = "the high half is significant". SF, ZF, AF and PF are
-//! undefined; we produce what the reference AMD Zen CPU produces (checked by the host tests):
+//! undefined; we produce what the reference CPU (Intel Cascade Lake; see `hosttest.rs`) produces (checked by the host tests):
 //! SF from the low half of the result, ZF/AF cleared, PF from the low byte. DIV and IDIV leave all
-//! six flags undefined; Zen leaves them unchanged, and so do we.
+//! six flags undefined; the reference CPU leaves them unchanged, and so do we.
 //!
 //! #DE (divide by zero, or a quotient that does not fit) is raised before any register changes.
 
@@ -31,7 +31,7 @@ fn rm_src<W: Width, const MEM: bool>(cpu: &mut Cpu, e: &Instr, reg: u8) -> Resul
 /// Flags of a multiply whose low half is `lo` and whose high half is significant when `ovf`.
 #[inline(always)]
 fn set_mul_flags<W: Width>(lf: &mut LazyFlags, lo: u64, ovf: bool) {
-    // SF/PF from the low half and ZF = AF = 0, as Zen does (undefined in the SDM). ZF is forced
+    // SF/PF from the low half and ZF = AF = 0, as the reference CPU does (undefined in the SDM). ZF is forced
     // clear by setting a bit above the operand in the stored result: it keeps SF/PF intact.
     lf.set_szp_with_cf_of_af::<W>(lo, ovf, ovf, false);
     if lf.result == 0 {

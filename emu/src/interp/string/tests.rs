@@ -42,8 +42,8 @@ fn cases(k: i64, rep: bool) -> Vec<Regs> {
                             *m = 0x0706_0504_0302_0100u64.wrapping_add(0x0808_0808_0808_0808 * i as u64);
                         }
                     }
-                    let flags =
-                        if down { rflags::DF } else { 0 } | if n.is_multiple_of(2) { rflags::ZF | rflags::CF } else { 0 };
+                    let flags = if down { rflags::DF } else { 0 }
+                        | if n.is_multiple_of(2) { rflags::ZF | rflags::CF } else { 0 };
                     out.push(Regs {
                         rax: 0x4141_4141_4141_4141 ^ if n.is_multiple_of(4) { 0x11 } else { 0 },
                         rcx: c as u64,
