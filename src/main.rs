@@ -1,7 +1,10 @@
 //! `strata`: the command-line program.
 //!
 //! `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux executable on the tier-0
-//! interpreter; its exit status becomes strata's.
+//! interpreter; its exit status becomes strata's. `strata run --kernel K` boots a kernel on
+//! the virtual PC.
+
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,11 +32,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot a kernel (bzImage or Multiboot) on the virtual PC.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
+    let process_start = std::time::Instant::now();
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::run(args, process_start),
         Command::User { mem_mib, stats, program, args } => {
             let mut argv = vec![program.clone()];
             argv.extend(args);

@@ -13,6 +13,7 @@
 //! | `exception` | guest faults and stop reasons |
 //! | `system` | descriptors, interrupt delivery, control registers, MSRs |
 //! | `loaders` | bzImage (Linux boot protocol), Multiboot v1, MP table, the memory map |
+//! | `machine` | the virtual PC: devices on the board, the machine loop, the boot timeline |
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
 
 pub mod cache;
@@ -22,6 +23,7 @@ pub mod exception;
 pub mod flags;
 pub mod interp;
 pub mod loaders;
+pub mod machine;
 pub mod mem;
 pub mod mmu;
 pub mod state;

@@ -40,6 +40,22 @@ pub struct Block {
     key: (u64, u64, u32),
 }
 
+impl Block {
+    /// An uncached block (single-stepping).
+    pub fn single(d: crate::decode::Decoded, la: u64) -> Block {
+        Block {
+            instrs: d.instrs.into_boxed_slice(),
+            la,
+            end_rip: d.end_rip,
+            pages: d.pages,
+            mode: 0,
+            ends_in_branch: d.ends_in_branch,
+            valid: true,
+            key: (0, 0, 0),
+        }
+    }
+}
+
 /// All decoded blocks.
 pub struct BlockCache {
     blocks: Vec<Block>,

@@ -30,6 +30,14 @@ pub struct Decoded {
 /// The fault a fetch of the block's bytes raises (only possible for an instruction crossing into
 /// the next page; the first page was translated by the caller).
 pub fn decode_block(cpu: &mut Cpu, la: u64, pa: u64) -> Result<Decoded, Stop> {
+    decode_block_max(cpu, la, pa, MAX_BLOCK)
+}
+
+/// `decode_block` with at most `max` instructions (1 for single-stepping).
+///
+/// # Errors
+/// As `decode_block`.
+pub fn decode_block_max(cpu: &mut Cpu, la: u64, pa: u64, max: usize) -> Result<Decoded, Stop> {
     let bits = cpu.state.code_bits();
     let rip = cpu.state.rip;
     let avail = 4096 - (pa & 0xfff) as usize;
@@ -44,7 +52,7 @@ pub fn decode_block(cpu: &mut Cpu, la: u64, pa: u64) -> Result<Decoded, Stop> {
     let mut pages = [pa & !0xfff, u64::MAX];
     let mut end_rip = rip;
     let mut ends_in_branch = false;
-    while decoder.can_decode() && out.len() < MAX_BLOCK {
+    while decoder.can_decode() && out.len() < max {
         let pos = decoder.position();
         decoder.decode_out(&mut insn);
         if insn.is_invalid() && decoder.last_error() == DecoderError::NoMoreBytes {

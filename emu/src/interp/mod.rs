@@ -159,6 +159,28 @@ impl Interp {
         }
     }
 
+    /// Executes exactly one instruction, decoded afresh and not cached (single-stepping, the
+    /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
+    pub fn step(&mut self) -> Option<Exit> {
+        if !self.cpu.smc_pages.is_empty() {
+            self.drop_modified_code();
+        }
+        let cs_base = if self.cpu.state.code_bits() == 64 { 0 } else { self.cpu.state.segs[1].base };
+        let la = self.cpu.state.rip.wrapping_add(cs_base);
+        let result = self.cpu.translate_fetch(la).and_then(|pa| {
+            let d = crate::decode::decode_block_max(&mut self.cpu, la, pa, 1)?;
+            let block = crate::cache::Block::single(d, la);
+            run_block(&mut self.cpu, &block)
+        });
+        if !self.cpu.smc_pages.is_empty() {
+            self.drop_modified_code();
+        }
+        match result {
+            Ok(()) => None,
+            Err(stop) => self.handle_stop(stop),
+        }
+    }
+
     /// Drops the blocks of every page a store hit while it held code.
     #[inline(never)]
     fn drop_modified_code(&mut self) {

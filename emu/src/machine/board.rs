@@ -1,0 +1,220 @@
+//! The PC board: Strata's devices wired together and to the CPU's I/O bus.
+//!
+//! | device | where | interrupt |
+//! |---|---|---|
+//! | 8259A pair + ELCR | ports 0x20, 0xa0, 0x4d0 | INTR -> LAPIC LINT0 (ExtINT) |
+//! | 8254 PIT (+ port 0x61) | ports 0x40-0x43, 0x61 | ISA IRQ 0 (IOAPIC pin 2) |
+//! | i8042 | ports 0x60, 0x64 | ISA IRQ 1 / 12 |
+//! | MC146818 RTC + CMOS | ports 0x70-0x71 | ISA IRQ 8 |
+//! | 16550A UART (COM1) | ports 0x3f8-0x3ff | ISA IRQ 4 |
+//! | PCI host bridge (mechanism #1) | ports 0xcf8-0xcff | - |
+//! | isa-debug-exit | port 0xf4 | - |
+//! | IOAPIC | MMIO 0xfec00000 | -> LAPIC messages |
+//! | LAPIC | MMIO 0xfee00000 | -> CPU |
+//!
+//! Devices share state through `Rc<RefCell<…>>`; cross-device messages (IOAPIC to LAPIC, EOI
+//! broadcasts back) go through queues the machine drains between CPU slices, so no device is
+//! ever borrowed twice.
+
+use crate::cpu::IoBus;
+use devices::bus::{MmioBus, PioBus};
+use devices::clock::Clock;
+use devices::irq::IrqLine;
+use devices::pc::cmos_rtc::CmosRtc;
+use devices::pc::exit_port::ExitPort;
+use devices::pc::i8042::{I8042PortDevice, I8042Ports, I8042};
+use devices::pc::ioapic::{ApicSink, IoApic};
+use devices::pc::lapic::{ApicMessage, Lapic, LapicHooks};
+use devices::pc::pci_host::PciHost;
+use devices::pc::pic8259::{Pic8259, PicPortDevice, PicPorts};
+use devices::pc::pit8254::{Pit8254, PitPortDevice, PitPorts};
+use devices::pc::uart16550::Uart16550;
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::rc::Rc;
+
+pub type SharedClock = Rc<dyn Clock>;
+
+/// The 8259's INTR output: a level the machine reads.
+#[derive(Clone, Default)]
+pub struct IntrLine(pub Rc<Cell<bool>>);
+
+impl IrqLine for IntrLine {
+    fn set_level(&self, asserted: bool) {
+        self.0.set(asserted);
+    }
+}
+
+/// Messages from the IOAPIC to the LAPIC, queued.
+#[derive(Clone, Default)]
+pub struct MessageQueue(pub Rc<RefCell<Vec<ApicMessage>>>);
+
+impl ApicSink for MessageQueue {
+    fn deliver(&self, message: ApicMessage) {
+        self.0.borrow_mut().push(message);
+    }
+}
+
+/// EOI broadcasts from the LAPIC to the IOAPIC, queued (IPIs: single CPU, nothing to send).
+#[derive(Clone, Default)]
+pub struct EoiQueue(pub Rc<RefCell<Vec<u8>>>);
+
+impl LapicHooks for EoiQueue {
+    fn eoi_broadcast(&self, vector: u8) {
+        self.0.borrow_mut().push(vector);
+    }
+    fn send_ipi(&self, _icr: u64) {}
+}
+
+pub type PicRc = Rc<RefCell<Pic8259<IntrLine>>>;
+pub type IoApicRc = Rc<RefCell<IoApic<MessageQueue>>>;
+
+/// An ISA interrupt request: drives the 8259 input and the IOAPIC pin (IRQ 0 on pin 2).
+#[derive(Clone)]
+pub struct IsaIrq {
+    pub pic: PicRc,
+    pub ioapic: IoApicRc,
+    pub irq: u8,
+}
+
+impl IrqLine for IsaIrq {
+    fn set_level(&self, asserted: bool) {
+        self.pic.borrow_mut().set_irq(self.irq, asserted);
+        let pin = if self.irq == 0 { 2 } else { self.irq as usize };
+        self.ioapic.borrow_mut().set_irq(pin, asserted);
+    }
+}
+
+pub type SerialOut = Box<dyn Write>;
+
+/// Every device of the PC, and the buses that reach them.
+pub struct Board {
+    pub pio: PioBus,
+    pub mmio: MmioBus,
+    pub clock: SharedClock,
+    pub intr: IntrLine,
+    pub pic: PicRc,
+    pub pit: Rc<RefCell<Pit8254<IsaIrq, SharedClock>>>,
+    pub rtc: Rc<RefCell<CmosRtc<IsaIrq, SharedClock>>>,
+    pub uart: Rc<RefCell<Uart16550<IsaIrq, SerialOut>>>,
+    pub i8042: Rc<RefCell<I8042<IsaIrq, IsaIrq>>>,
+    pub ioapic: IoApicRc,
+    pub lapic: Rc<RefCell<Lapic<SharedClock, EoiQueue>>>,
+    pub exit: Rc<RefCell<ExitPort>>,
+    pub apic_messages: MessageQueue,
+    pub eois: EoiQueue,
+}
+
+/// A `Board` shared with the CPU as its I/O bus.
+#[derive(Clone)]
+pub struct BoardBus(pub Rc<RefCell<Board>>);
+
+impl Board {
+    /// Builds the PC with `ram` bytes of memory reported in CMOS, serial output to `serial`.
+    pub fn new(clock: SharedClock, ram: u64, serial: SerialOut, start_unix_secs: i64) -> Board {
+        let intr = IntrLine::default();
+        let pic: PicRc = Rc::new(RefCell::new(Pic8259::new(intr.clone())));
+        let apic_messages = MessageQueue::default();
+        let ioapic: IoApicRc = Rc::new(RefCell::new(IoApic::new(apic_messages.clone())));
+        let isa = |irq: u8| IsaIrq { pic: pic.clone(), ioapic: ioapic.clone(), irq };
+        let pit = Rc::new(RefCell::new(Pit8254::new(isa(0), clock.clone())));
+        let rtc = Rc::new(RefCell::new(CmosRtc::new(isa(8), clock.clone(), start_unix_secs)));
+        rtc.borrow_mut().set_memory_size(ram.min(crate::loaders::layout::MMIO_HOLE), 0);
+        let uart = Rc::new(RefCell::new(Uart16550::new(isa(4), serial)));
+        let i8042 = Rc::new(RefCell::new(I8042::new(isa(1), isa(12))));
+        let eois = EoiQueue::default();
+        let lapic = Rc::new(RefCell::new(Lapic::new(0, clock.clone(), eois.clone())));
+        let exit = Rc::new(RefCell::new(ExitPort::default()));
+        let mut pio = PioBus::new();
+        let mut mmio = MmioBus::new();
+        // Registration cannot fail on an empty bus with these fixed, disjoint ranges.
+        let _ = pio.register(0x20, 2, Box::new(PicPortDevice { pic: pic.clone(), ports: PicPorts::Master }));
+        let _ = pio.register(0xa0, 2, Box::new(PicPortDevice { pic: pic.clone(), ports: PicPorts::Slave }));
+        let _ = pio.register(0x4d0, 2, Box::new(PicPortDevice { pic: pic.clone(), ports: PicPorts::Elcr }));
+        let _ = pio.register(0x40, 4, Box::new(PitPortDevice { pit: pit.clone(), ports: PitPorts::Timer }));
+        let _ = pio.register(0x61, 1, Box::new(PitPortDevice { pit: pit.clone(), ports: PitPorts::SystemControl }));
+        let _ = pio.register(0x60, 1, Box::new(I8042PortDevice { kbc: i8042.clone(), ports: I8042Ports::Data }));
+        let _ = pio.register(0x64, 1, Box::new(I8042PortDevice { kbc: i8042.clone(), ports: I8042Ports::Command }));
+        let _ = pio.register(0x70, 2, Box::new(rtc.clone()));
+        let _ = pio.register(0x3f8, 8, Box::new(uart.clone()));
+        let _ = pio.register(0xcf8, 8, Box::new(Rc::new(RefCell::new(PciHost::new()))));
+        let _ = pio.register(0xf4, 1, Box::new(exit.clone()));
+        let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
+        let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
+        // What a BIOS leaves for the OS: the LAPIC software-enabled in virtual-wire mode, the
+        // 8259's INTR arriving on LINT0 as ExtINT and NMI on LINT1 (MP spec 1.4, 3.6.2.2).
+        {
+            use devices::bus::MmioDevice;
+            let mut l = lapic.borrow_mut();
+            l.mmio_write(0xf0, &0x1ffu32.to_le_bytes());
+            l.mmio_write(0x350, &0x700u32.to_le_bytes());
+            l.mmio_write(0x360, &0x400u32.to_le_bytes());
+        }
+        Board { pio, mmio, clock, intr, pic, pit, rtc, uart, i8042, ioapic, lapic, exit, apic_messages, eois }
+    }
+
+    /// Lets time-driven devices raise their interrupts and moves queued messages along.
+    pub fn poll(&mut self) {
+        self.pit.borrow_mut().poll_irq();
+        self.rtc.borrow_mut().poll_irq();
+        let msgs: Vec<ApicMessage> = std::mem::take(&mut *self.apic_messages.0.borrow_mut());
+        let mut lapic = self.lapic.borrow_mut();
+        for m in msgs {
+            lapic.deliver(m);
+        }
+        lapic.poll_timer();
+        lapic.set_lint(0, self.intr.0.get());
+        drop(lapic);
+        let eois: Vec<u8> = std::mem::take(&mut *self.eois.0.borrow_mut());
+        for v in eois {
+            self.ioapic.borrow_mut().end_of_interrupt(v);
+        }
+    }
+
+    /// The interrupt vector the CPU should take now (its IF is set), acknowledging it.
+    pub fn acknowledge_interrupt(&mut self) -> Option<u8> {
+        let mut lapic = self.lapic.borrow_mut();
+        if let Some(v) = lapic.accept() {
+            return Some(v);
+        }
+        let extint = lapic.extint_pending();
+        drop(lapic);
+        if extint && self.intr.0.get() {
+            let v = self.pic.borrow_mut().acknowledge();
+            self.lapic.borrow_mut().set_lint(0, self.intr.0.get());
+            return Some(v);
+        }
+        None
+    }
+
+    /// Nanoseconds until the next timer event of any device.
+    pub fn next_event_ns(&self) -> Option<u64> {
+        [self.pit.borrow().next_event_ns(), self.rtc.borrow().next_event_ns(), self.lapic.borrow().next_event_ns()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+impl IoBus for BoardBus {
+    fn pio_read(&mut self, port: u16, size: u8) -> u32 {
+        let mut buf = [0u8; 4];
+        let n = (size as usize).min(4);
+        self.0.borrow_mut().pio.read(port, &mut buf[..n]);
+        u32::from_le_bytes(buf)
+    }
+    fn pio_write(&mut self, port: u16, size: u8, value: u32) {
+        let n = (size as usize).min(4);
+        self.0.borrow_mut().pio.write(port, &value.to_le_bytes()[..n]);
+    }
+    fn mmio_read(&mut self, paddr: u64, size: u8) -> u64 {
+        let mut buf = [0u8; 8];
+        let n = (size as usize).min(8);
+        self.0.borrow_mut().mmio.read(paddr, &mut buf[..n]);
+        u64::from_le_bytes(buf)
+    }
+    fn mmio_write(&mut self, paddr: u64, size: u8, value: u64) {
+        let n = (size as usize).min(8);
+        self.0.borrow_mut().mmio.write(paddr, &value.to_le_bytes()[..n]);
+    }
+}

@@ -1,0 +1,308 @@
+//! The virtual PC's machine loop (DESIGN decision 10): the engine runs the CPU until an exit;
+//! the machine, not the engine, delivers interrupts from the devices and decides when to stop.
+//!
+//! Time: devices read a `Clock` — host time, or with `deterministic` a virtual clock advanced
+//! by retired instructions (1 ns each), so two runs are identical to the instruction. A halted
+//! CPU sleeps (host time) or skips (virtual time) to the next device event: no busy wait.
+//!
+//! Stopping: the exit port (status as QEMU's isa-debug-exit gives it), the i8042 reset line
+//! (reboot), HLT with interrupts disabled (a halted machine: what Linux does at power-off
+//! without ACPI), a triple fault.
+
+pub mod board;
+pub mod timeline;
+
+use crate::cpu::Cpu;
+use crate::interp::{Exit, Interp};
+use crate::mem::GuestRam;
+use crate::state::rflags;
+use crate::system::Event;
+use board::{Board, BoardBus, SerialOut, SharedClock};
+use devices::clock::{HostClock, VirtualClock};
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+use timeline::Timeline;
+
+/// Instructions per CPU slice between device polls.
+const SLICE: u64 = 20_000;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The guest wrote the exit port: QEMU isa-debug-exit status ((value << 1) | 1).
+    ExitPort(u32),
+    /// HLT with interrupts disabled: the guest stopped itself (power-off without ACPI).
+    Halted,
+    /// The guest asked for a reset (i8042 pulse).
+    Reset,
+    /// A triple fault: the CPU shut down.
+    TripleFault,
+    /// The instruction limit given to `run` was reached.
+    Limit,
+}
+
+/// Serial output that also feeds the timeline and looks for a marker line.
+pub struct SerialTap {
+    out: Box<dyn Write>,
+    shared: Rc<RefCell<TapState>>,
+}
+
+/// What the serial tap saw.
+pub struct TapState {
+    pub timeline: Timeline,
+    pub line: Vec<u8>,
+    pub marker: Option<String>,
+    pub marker_seen: bool,
+    pub retired: u64,
+    pub bytes: u64,
+}
+
+impl Write for SerialTap {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write_all(buf)?;
+        self.out.flush()?;
+        let mut s = self.shared.borrow_mut();
+        let retired = s.retired;
+        for &b in buf {
+            if s.bytes == 0 {
+                s.timeline.record("first serial byte", retired);
+            }
+            s.bytes += 1;
+            if b == b'\n' {
+                let line = String::from_utf8_lossy(&s.line).trim_end().to_string();
+                s.line.clear();
+                if s.marker.as_deref().is_some_and(|m| line.contains(m)) && !s.marker_seen {
+                    s.marker_seen = true;
+                    s.timeline.record(format!("marker: {line}"), retired);
+                } else if s.timeline.lines {
+                    s.timeline.record(format!("serial: {line}"), retired);
+                }
+            } else {
+                s.line.push(b);
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Machine settings.
+pub struct MachineConfig {
+    pub mem: u64,
+    pub deterministic: bool,
+    /// A serial line containing this ends the boot phase in the timeline.
+    pub marker: Option<String>,
+}
+
+/// The virtual PC.
+pub struct Machine {
+    pub interp: Interp,
+    pub board: Rc<RefCell<Board>>,
+    virt: Option<Rc<VirtualClock>>,
+    pub tap: Rc<RefCell<TapState>>,
+    input: Option<Receiver<Vec<u8>>>,
+    halted: bool,
+    started: bool,
+}
+
+/// A TSC that follows the virtual clock: 1 GHz, one tick per nanosecond.
+struct VirtualTsc(Rc<VirtualClock>);
+impl crate::cpu::TscSource for VirtualTsc {
+    fn tsc(&self, _retired: u64) -> u64 {
+        use devices::clock::Clock;
+        self.0.now_ns()
+    }
+}
+
+/// A TSC that follows host time at 1 GHz.
+struct HostTscNs(Rc<HostClock>);
+impl crate::cpu::TscSource for HostTscNs {
+    fn tsc(&self, _retired: u64) -> u64 {
+        use devices::clock::Clock;
+        self.0.now_ns()
+    }
+}
+
+/// TSC frequency announced to the guest (CPUID 0x15/0x16): 1 GHz, one tick per ns.
+pub const TSC_KHZ: u64 = 1_000_000;
+
+impl Machine {
+    /// A powered-on PC with `cfg.mem` bytes of RAM and its serial port on `serial`.
+    ///
+    /// # Errors
+    /// The host refused the RAM mapping.
+    pub fn new(cfg: &MachineConfig, serial: Box<dyn Write>, process_start: Instant) -> std::io::Result<Machine> {
+        let ram = GuestRam::new(cfg.mem)?;
+        let mut cpu = Cpu::new(ram);
+        cpu.config.system = true;
+        let (clock, virt): (SharedClock, _) = if cfg.deterministic {
+            let v = Rc::new(VirtualClock::new(1));
+            cpu.tsc = Box::new(VirtualTsc(v.clone()));
+            (v.clone(), Some(v))
+        } else {
+            let h = Rc::new(HostClock::new());
+            cpu.tsc = Box::new(HostTscNs(h.clone()));
+            (h, None)
+        };
+        let mut timeline = Timeline::new(process_start);
+        timeline.record("machine ready", 0);
+        let tap = Rc::new(RefCell::new(TapState {
+            timeline,
+            line: Vec::new(),
+            marker: cfg.marker.clone(),
+            marker_seen: false,
+            retired: 0,
+            bytes: 0,
+        }));
+        let out: SerialOut = Box::new(SerialTap { out: serial, shared: tap.clone() });
+        // Deterministic runs start the RTC at a fixed date so they are reproducible.
+        let start_secs = if cfg.deterministic {
+            1_767_225_600 // 2026-01-01T00:00:00Z
+        } else {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        };
+        let board = Rc::new(RefCell::new(Board::new(clock, cfg.mem, out, start_secs)));
+        cpu.bus = Box::new(BoardBus(board.clone()));
+        cpu.state.msr.apic_base = crate::loaders::layout::LAPIC_BASE | (1 << 11) | (1 << 8);
+        Ok(Machine { interp: Interp::new(cpu), board, virt, tap, input: None, halted: false, started: false })
+    }
+
+    /// Feeds host input (e.g. from a stdin reader thread) to the serial port.
+    pub fn set_input(&mut self, rx: Receiver<Vec<u8>>) {
+        self.input = Some(rx);
+    }
+
+    fn pump_input(&mut self) {
+        let Some(rx) = &self.input else { return };
+        let board = self.board.borrow();
+        let mut uart = board.uart.borrow_mut();
+        while uart.rx_space() > 0 {
+            match rx.try_recv() {
+                Ok(bytes) => uart.enqueue_input(&bytes),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Runs until the guest stops, or `limit` instructions have retired.
+    pub fn run(&mut self, limit: u64) -> RunEnd {
+        if !self.started {
+            self.started = true;
+            self.tap.borrow_mut().timeline.record("first instruction", self.interp.cpu.retired);
+        }
+        loop {
+            let retired = self.interp.cpu.retired;
+            self.tap.borrow_mut().retired = retired;
+            if retired >= limit {
+                return RunEnd::Limit;
+            }
+            self.pump_input();
+            self.board.borrow_mut().poll();
+            {
+                let board = self.board.borrow();
+                if let Some(status) = board.exit.borrow().exit_status() {
+                    return RunEnd::ExitPort(status);
+                }
+                if board.i8042.borrow_mut().take_reset_request() {
+                    return RunEnd::Reset;
+                }
+            }
+            if self.interp.cpu.state.rflags_other & rflags::IF != 0 {
+                let v = self.board.borrow_mut().acknowledge_interrupt();
+                if let Some(v) = v {
+                    self.halted = false;
+                    if self.interp.cpu.deliver(Event::External(v)).is_err() {
+                        return RunEnd::TripleFault;
+                    }
+                }
+            }
+            if self.halted {
+                if self.interp.cpu.state.rflags_other & rflags::IF == 0 {
+                    return RunEnd::Halted;
+                }
+                self.wait_for_event();
+                continue;
+            }
+            let budget = SLICE.min(limit - retired);
+            let exit = self.interp.run(budget);
+            let after = self.interp.cpu.retired;
+            if let Some(v) = &self.virt {
+                v.retire_instructions(after - retired);
+            }
+            match exit {
+                Exit::Budget => {}
+                Exit::TripleFault => return RunEnd::TripleFault,
+                Exit::Stop(crate::exception::Stop::Halt) => self.halted = true,
+                Exit::Stop(_) => {
+                    // STI, MOV SS and friends: the next instruction runs before any interrupt
+                    // (the interrupt shadow); run it now, then look at the devices.
+                    let before = self.interp.cpu.retired;
+                    let e = self.interp.step();
+                    if let Some(v) = &self.virt {
+                        v.retire_instructions(self.interp.cpu.retired - before);
+                    }
+                    match e {
+                        Some(Exit::TripleFault) => return RunEnd::TripleFault,
+                        Some(Exit::Stop(crate::exception::Stop::Halt)) => self.halted = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Halted with interrupts enabled: let time pass until the next device event.
+    fn wait_for_event(&mut self) {
+        let next = self.board.borrow().next_event_ns();
+        use devices::clock::Clock;
+        let now = self.board.borrow().clock.now_ns();
+        match (&self.virt, next) {
+            (Some(v), Some(t)) => v.advance_to(t.max(now + 1)),
+            (Some(v), None) => v.advance_ns(1_000_000),
+            (None, t) => {
+                let wait = t.map_or(1_000_000, |t| t.saturating_sub(now)).clamp(1_000, 1_000_000);
+                // Serial input also wakes the guest: sleep at most 1 ms at a time.
+                std::thread::sleep(std::time::Duration::from_nanos(wait));
+            }
+        }
+    }
+
+    /// Records a timeline event now.
+    pub fn record(&self, label: &str) {
+        let r = self.interp.cpu.retired;
+        self.tap.borrow_mut().timeline.record(label, r);
+    }
+
+    /// A dump of the CPU state, for triple faults and `--verbose`.
+    pub fn cpu_dump(&self) -> String {
+        let s = &self.interp.cpu.state;
+        let names = [
+            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+            "r15",
+        ];
+        let mut out = String::new();
+        for (i, n) in names.iter().enumerate() {
+            out += &format!("{n:>4}={:016x}{}", s.gpr[i], if i % 4 == 3 { "\n" } else { " " });
+        }
+        out += &format!(
+            " rip={:016x} rflags={:016x} cpl={} cs={:04x} ss={:04x}\n cr0={:x} cr2={:x} cr3={:x} cr4={:x} efer={:x}\n retired={}\n",
+            s.rip,
+            s.rflags(),
+            s.cpl,
+            s.segs[1].selector,
+            s.segs[2].selector,
+            s.cr0,
+            s.cr2,
+            s.cr3,
+            s.cr4,
+            s.efer,
+            self.interp.cpu.retired
+        );
+        out
+    }
+}

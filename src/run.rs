@@ -1,0 +1,169 @@
+//! `strata run`: boot a kernel on the virtual PC.
+//!
+//! A bzImage boots through the Linux 64-bit boot protocol, a Multiboot kernel through Multiboot
+//! v1. The serial port is the terminal (or a file); `--timeline` prints where the time went.
+//! Exit status: the guest's isa-debug-exit status if it wrote port 0xf4, 0 for a power-off
+//! (HLT with interrupts disabled) or reset, 2 after a triple fault (the CPU state is printed),
+//! 3 when `--max-instructions` ran out, 1 for a bad command line or image.
+
+use clap::Args;
+use emu::machine::{Machine, MachineConfig, RunEnd};
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Kernel: a bzImage, or a Multiboot (v1) kernel.
+    #[arg(long)]
+    kernel: String,
+    /// Initial ramdisk (cpio archive, optionally compressed) for a bzImage.
+    #[arg(long)]
+    initrd: Option<String>,
+    /// Kernel command line.
+    #[arg(long, default_value = "console=ttyS0")]
+    append: String,
+    /// Guest RAM, e.g. 256M or 1G (at most 3G).
+    #[arg(long, default_value = "256M")]
+    mem: String,
+    /// Engine: interp (tier 0).
+    #[arg(long, default_value = "interp")]
+    tier: String,
+    /// Serial port: "stdio" or "file:PATH".
+    #[arg(long, default_value = "stdio")]
+    serial: String,
+    /// The clock advances with retired instructions: two runs are identical to the instruction.
+    #[arg(long)]
+    deterministic: bool,
+    /// A serial line containing this text is the "marker" event of the timeline.
+    #[arg(long)]
+    marker: Option<String>,
+    /// Print the boot timeline (phases, durations, instructions) to stderr at the end.
+    #[arg(long)]
+    timeline: bool,
+    /// Also write the timeline as JSON to this file.
+    #[arg(long)]
+    timeline_json: Option<String>,
+    /// Also write the timeline as an SVG chart to this file.
+    #[arg(long)]
+    timeline_svg: Option<String>,
+    /// Stop after this many instructions.
+    #[arg(long)]
+    max_instructions: Option<u64>,
+}
+
+/// Parses "256M", "1G", "65536K" or a byte count.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("--mem {s}: not a size (use e.g. 256M or 1G)"))?;
+    let bytes = n.checked_mul(mul).ok_or_else(|| format!("--mem {s}: too large"))?;
+    if bytes < 16 << 20 {
+        return Err(format!("--mem {s}: at least 16M is needed"));
+    }
+    if bytes > emu::loaders::layout::MMIO_HOLE {
+        return Err(format!("--mem {s}: at most 3G is supported (RAM above the 32-bit MMIO hole is not modelled yet)"));
+    }
+    Ok(bytes)
+}
+
+pub fn run(a: RunArgs, process_start: Instant) -> ExitCode {
+    match run_inner(a, process_start) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("strata: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_inner(a: RunArgs, process_start: Instant) -> Result<ExitCode, String> {
+    if a.tier != "interp" {
+        return Err(format!("--tier {}: only the interpreter (interp) exists so far", a.tier));
+    }
+    let mem = parse_size(&a.mem)?;
+    let image = std::fs::read(&a.kernel).map_err(|e| format!("{}: {e}", a.kernel))?;
+    let initrd = match &a.initrd {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
+        None => None,
+    };
+    let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
+        "stdio" => Box::new(std::io::stdout()),
+        s => match s.strip_prefix("file:") {
+            Some(path) => Box::new(std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?),
+            None => return Err(format!("--serial {s}: use stdio or file:PATH")),
+        },
+    };
+    let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
+    let mut m = Machine::new(&cfg, serial, process_start)
+        .map_err(|e| format!("cannot allocate {} of guest RAM: {e}", a.mem))?;
+    let is_bzimage = image.len() > 0x206 && &image[0x202..0x206] == b"HdrS";
+    if is_bzimage {
+        let ird = match (&a.initrd, &initrd) {
+            (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
+            _ => None,
+        };
+        emu::loaders::bzimage::load(&mut m.interp.cpu, &a.kernel, &image, &a.append, ird).map_err(|e| e.to_string())?;
+    } else if emu::loaders::multiboot::detect(&image).is_some() {
+        if a.initrd.is_some() {
+            return Err("--initrd is only supported with a bzImage".into());
+        }
+        emu::loaders::multiboot::load(&mut m.interp.cpu, &a.kernel, &image, &a.append).map_err(|e| e.to_string())?;
+    } else {
+        return Err(format!("{}: neither a bzImage nor a Multiboot kernel", a.kernel));
+    }
+    m.record("kernel loaded");
+    if a.serial == "stdio" {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        m.set_input(rx);
+    }
+    let end = m.run(a.max_instructions.unwrap_or(u64::MAX));
+    m.record(match end {
+        RunEnd::ExitPort(_) => "exit port",
+        RunEnd::Halted => "power-off (halted)",
+        RunEnd::Reset => "reset",
+        RunEnd::TripleFault => "triple fault",
+        RunEnd::Limit => "instruction limit",
+    });
+    let code = match end {
+        RunEnd::ExitPort(s) => ExitCode::from(s as u8),
+        RunEnd::Halted | RunEnd::Reset => ExitCode::SUCCESS,
+        RunEnd::TripleFault => {
+            eprintln!("strata: triple fault; the CPU shut down. CPU state:\n{}", m.cpu_dump());
+            ExitCode::from(2)
+        }
+        RunEnd::Limit => {
+            eprintln!("strata: --max-instructions reached. CPU state:\n{}", m.cpu_dump());
+            ExitCode::from(3)
+        }
+    };
+    let retired = m.interp.cpu.retired;
+    let tap = m.tap.borrow();
+    if a.deterministic {
+        eprintln!("strata: {retired} instructions retired");
+    }
+    if a.timeline {
+        eprint!("{}", tap.timeline.table());
+    }
+    if let Some(p) = &a.timeline_json {
+        std::fs::write(p, tap.timeline.json()).map_err(|e| format!("{p}: {e}"))?;
+    }
+    if let Some(p) = &a.timeline_svg {
+        std::fs::write(p, tap.timeline.svg()).map_err(|e| format!("{p}: {e}"))?;
+    }
+    Ok(code)
+}
