@@ -1,0 +1,151 @@
+//! Comparing the native result with the interpreter's, and printing a divergence so it can be
+//! reproduced by hand: the instruction (Intel syntax and bytes), the initial state, and every
+//! field that differs with both values.
+//!
+//! Flags are compared only where the instruction defines them: iced-x86's
+//! `Instruction::rflags_undefined()` masks the rest (SDM Vol. 2 lists them per instruction as
+//! "undefined"). Differences in undefined flags are counted separately, for information: they
+//! show where tier 0 does not reproduce what this host's CPU happens to produce.
+
+use crate::state::{MachineState, Outcome, FLAGS_COMPARED};
+use iced_x86::{Formatter, Instruction, IntelFormatter, RflagsBits};
+use std::fmt::Write;
+
+pub const GPR_NAMES: [&str; 16] =
+    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+
+/// iced-x86's flag bits as RFLAGS bits.
+pub fn rflags_of(bits: u32) -> u64 {
+    const MAP: [(u32, u64); 7] = [
+        (RflagsBits::OF, 1 << 11),
+        (RflagsBits::SF, 1 << 7),
+        (RflagsBits::ZF, 1 << 6),
+        (RflagsBits::AF, 1 << 4),
+        (RflagsBits::CF, 1 << 0),
+        (RflagsBits::PF, 1 << 2),
+        (RflagsBits::DF, 1 << 10),
+    ];
+    MAP.iter().filter(|(i, _)| bits & i != 0).fold(0, |a, (_, r)| a | r)
+}
+
+/// Names of the set RFLAGS bits among the compared ones.
+pub fn flag_names(f: u64) -> String {
+    const NAMES: [(u64, &str); 7] =
+        [(1, "CF"), (4, "PF"), (0x10, "AF"), (0x40, "ZF"), (0x80, "SF"), (0x400, "DF"), (0x800, "OF")];
+    let v: Vec<&str> = NAMES.iter().filter(|(b, _)| f & b != 0).map(|(_, n)| *n).collect();
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(" ")
+    }
+}
+
+/// The result of comparing one case.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// One line per differing field; empty if the runs agree.
+    pub diffs: Vec<String>,
+    /// Undefined flags whose value differed (informational).
+    pub undefined_flag_diff: u64,
+}
+
+/// Compares `native` with the interpreter's `guest` outcome for instruction `ins`.
+pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Comparison {
+    let mut c = Comparison::default();
+    let g = match guest {
+        Outcome::Completed(g) => g,
+        Outcome::Fault { vector, error_code, detail } => {
+            c.diffs.push(format!("interpreter raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault"));
+            return c;
+        }
+    };
+    for i in 0..16 {
+        if native.gpr[i] != g.gpr[i] {
+            c.diffs.push(format!("{:>5}: host {:#018x}  tier0 {:#018x}", GPR_NAMES[i], native.gpr[i], g.gpr[i]));
+        }
+    }
+    if native.rip != g.rip {
+        c.diffs.push(format!("  rip: host {:#x}  tier0 {:#x}", native.rip, g.rip));
+    }
+    let undefined = rflags_of(ins.rflags_undefined());
+    let defined = FLAGS_COMPARED & !undefined;
+    let fd = (native.rflags ^ g.rflags) & defined;
+    if fd != 0 {
+        c.diffs.push(format!(
+            "flags: differ in {} (host {}, tier0 {})",
+            flag_names(fd),
+            flag_names(native.rflags & FLAGS_COMPARED),
+            flag_names(g.rflags & FLAGS_COMPARED)
+        ));
+    }
+    c.undefined_flag_diff = (native.rflags ^ g.rflags) & undefined;
+    for i in 0..16 {
+        if native.xmm[i] != g.xmm[i] {
+            c.diffs.push(format!(
+                "xmm{i:<2}: host {:016x}_{:016x}  tier0 {:016x}_{:016x}",
+                native.xmm[i][1], native.xmm[i][0], g.xmm[i][1], g.xmm[i][0]
+            ));
+        }
+    }
+    if native.mxcsr != g.mxcsr {
+        c.diffs.push(format!("mxcsr: host {:#06x}  tier0 {:#06x}", native.mxcsr, g.mxcsr));
+    }
+    let mut shown = 0;
+    for (off, (a, b)) in native.buf.iter().zip(g.buf.iter()).enumerate() {
+        if a != b {
+            if shown < 8 {
+                c.diffs.push(format!("  buf+{off:#06x}: host {a:#04x}  tier0 {b:#04x}"));
+            }
+            shown += 1;
+        }
+    }
+    if shown > 8 {
+        c.diffs.push(format!("  ... {} more buffer bytes differ", shown - 8));
+    }
+    c
+}
+
+/// The instruction in Intel syntax.
+pub fn format_instr(ins: &Instruction) -> String {
+    let mut f = IntelFormatter::new();
+    let mut s = String::new();
+    f.format(ins, &mut s);
+    s
+}
+
+/// A full report of one divergence.
+pub fn describe(ins: &Instruction, bytes: &[u8], init: &MachineState, c: &Comparison) -> String {
+    let mut s = String::new();
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = writeln!(s, "{:?}: `{}` [{}] at {:#x}", ins.code(), format_instr(ins), hex.join(" "), init.rip);
+    let _ = writeln!(s, "  initial state:");
+    for row in 0..4 {
+        let line: Vec<String> =
+            (0..4).map(|c| row * 4 + c).map(|i| format!("{:>3}={:016x}", GPR_NAMES[i], init.gpr[i])).collect();
+        let _ = writeln!(s, "    {}", line.join(" "));
+    }
+    let _ = writeln!(s, "    flags: {}  mxcsr={:#06x}", flag_names(init.rflags), init.mxcsr);
+    for (i, x) in init.xmm.iter().enumerate() {
+        if uses_xmm(ins, i) {
+            let _ = writeln!(s, "    xmm{i}={:016x}_{:016x}", x[1], x[0]);
+        }
+    }
+    if let Some(ea) = crate::gen::effective_address(ins, init) {
+        let n = (ins.memory_size().size().clamp(1, 16)) as u64;
+        let bytes: Vec<String> = (0..n).filter_map(|k| init.read_buf(ea + k, 1)).map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(s, "    memory operand at {ea:#x}: {}", bytes.join(" "));
+    }
+    let _ = writeln!(s, "  differences:");
+    for d in &c.diffs {
+        let _ = writeln!(s, "    {d}");
+    }
+    s
+}
+
+fn uses_xmm(ins: &Instruction, n: usize) -> bool {
+    (0..ins.op_count()).any(|i| {
+        ins.op_kind(i) == iced_x86::OpKind::Register
+            && ins.op_register(i).is_xmm()
+            && ins.op_register(i) as usize - iced_x86::Register::XMM0 as usize == n
+    })
+}

@@ -1,0 +1,137 @@
+//! Instruction forms the differential harness does not run, each with the reason.
+//!
+//! A form is excluded when running it natively at CPL 3 would stop the host process (privileged,
+//! port I/O, traps), when its result differs from the host by design (CPUID, time stamps,
+//! random numbers), or when the harness does not model the state it touches yet (x87, MMX,
+//! YMM, segment registers, far transfers). Everything else tier 0 implements is tested.
+
+use iced_x86::{Code, CpuidFeature, EncodingKind, FlowControl, Mnemonic, OpCodeOperandKind as K};
+
+/// Why `code` is not run by the harness, or `None` if it is.
+pub fn exclusion(code: Code) -> Option<&'static str> {
+    use Mnemonic as M;
+    let op = code.op_code();
+    if !op.is_instruction() {
+        return Some("not an instruction (data directive or invalid)");
+    }
+    if !op.mode64() {
+        return Some("not valid in 64-bit mode");
+    }
+    if code.encoding() != EncodingKind::Legacy {
+        return Some("VEX/EVEX/XOP/3DNow! encoding: YMM and mask state are not compared yet");
+    }
+    match code.mnemonic() {
+        M::Syscall | M::Sysenter => return Some("enters the kernel natively; the interpreter stops for the runner"),
+        M::Cpuid => return Some("differs by design: tier 0 reports its own feature set"),
+        M::Rdtsc | M::Rdtscp | M::Rdpmc => return Some("time stamp: differs by design"),
+        M::Rdrand | M::Rdseed => return Some("random number: differs by design"),
+        M::Rdpid => return Some("processor id: differs by design"),
+        M::Cli | M::Sti | M::In | M::Out | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => {
+            return Some("IOPL-sensitive: #GP at CPL 3 natively")
+        }
+        M::Int | M::Int1 | M::Int3 | M::Into | M::Ud0 | M::Ud1 | M::Ud2 | M::Hlt => {
+            return Some("raises an exception by design (fault behaviour is tested separately)")
+        }
+        M::Iret | M::Iretd | M::Iretq | M::Sysret | M::Sysretq | M::Sysexit | M::Sysexitq | M::Swapgs => {
+            return Some("privileged return or mode switch")
+        }
+        M::Lfence | M::Mfence | M::Sfence | M::Pause | M::Clflush | M::Clflushopt | M::Prefetchnta => {}
+        M::Xgetbv | M::Xsave | M::Xsave64 | M::Xrstor | M::Xrstor64 | M::Xsaveopt | M::Xsaveopt64 | M::Xsavec => {
+            return Some("XSAVE state differs with the host's enabled features")
+        }
+        M::Fxsave | M::Fxsave64 | M::Fxrstor | M::Fxrstor64 => {
+            return Some("FXSAVE image includes x87 state the harness does not compare yet")
+        }
+        M::Emms | M::Femms => return Some("MMX/x87 state is not compared yet"),
+        _ => {}
+    }
+    if code.is_privileged() {
+        return Some("privileged: #GP at CPL 3 natively");
+    }
+    if is_x87(code) {
+        return Some("x87: register stack is not compared yet");
+    }
+    let op16_branch = op.op_kinds().iter().any(|k| matches!(k, K::br16_1 | K::br16_2))
+        || (code.flow_control() != FlowControl::Next && op.operand_size() == 16);
+    if op16_branch {
+        return Some("16-bit operand-size branch: RIP is truncated to 16 bits, outside any mapping here");
+    }
+    match code.flow_control() {
+        FlowControl::Next | FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch => {}
+        FlowControl::Call | FlowControl::Return | FlowControl::IndirectBranch | FlowControl::IndirectCall => {}
+        FlowControl::Interrupt | FlowControl::Exception => return Some("raises an exception by design"),
+        FlowControl::XbeginXabortXend => return Some("transactional memory"),
+    }
+    for k in op.op_kinds() {
+        match k {
+            K::farbr2_2 | K::farbr4_2 => return Some("far transfer: segment state"),
+            K::seg_reg | K::es | K::cs | K::ss | K::ds | K::fs | K::gs => {
+                return Some("segment register operand: not compared")
+            }
+            K::mm_or_mem | K::mm_reg | K::mm_rm => return Some("MMX register: state not compared yet"),
+            K::st0 | K::sti_opcode => return Some("x87: register stack is not compared yet"),
+            K::cr_reg | K::dr_reg | K::tr_reg => return Some("privileged: control/debug registers"),
+            K::bnd_or_mem_mpx | K::bnd_reg | K::mem_mpx | K::r32_or_mem_mpx | K::r64_or_mem_mpx | K::mem_mib => {
+                return Some("MPX: not on the host")
+            }
+            _ => {}
+        }
+    }
+    if code.cpuid_features().iter().any(|f| !host_has(*f)) {
+        return Some("the host CPU lacks the required CPUID feature");
+    }
+    if matches!(code.mnemonic(), M::Retf | M::Call | M::Jmp) && op.op_kinds().iter().any(|k| *k == K::mem) {
+        // JMP/CALL FAR m16:64 (`mem` operand on a JMP/CALL is always the far form).
+        return Some("far transfer: segment state");
+    }
+    match code.mnemonic() {
+        M::Retf | M::Lss | M::Lfs | M::Lgs | M::Lar | M::Lsl | M::Verr | M::Verw | M::Sldt | M::Str | M::Smsw => {
+            Some("segment or descriptor state: not compared")
+        }
+        M::Sgdt | M::Sidt => Some("descriptor table addresses differ by design"),
+        _ => None,
+    }
+}
+
+fn is_x87(code: Code) -> bool {
+    format!("{:?}", code.mnemonic()).starts_with('F')
+        && !matches!(code.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxrstor | Mnemonic::Fxsave64 | Mnemonic::Fxrstor64)
+}
+
+/// True if the host CPU has `f` (base x86-64 features are always there).
+pub fn host_has(f: CpuidFeature) -> bool {
+    use CpuidFeature as F;
+    #[cfg(target_arch = "x86_64")]
+    {
+        match f {
+            F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL386 | F::INTEL486 | F::X64 => true,
+            F::CMOV | F::CX8 | F::FPU | F::FXSR | F::SSE | F::SSE2 | F::MULTIBYTENOP | F::SYSCALL => true,
+            F::CPUID | F::TSC | F::PAUSE | F::CLFSH => true,
+            F::SSE3 => std::arch::is_x86_feature_detected!("sse3"),
+            F::SSSE3 => std::arch::is_x86_feature_detected!("ssse3"),
+            F::SSE4_1 => std::arch::is_x86_feature_detected!("sse4.1"),
+            F::SSE4_2 => std::arch::is_x86_feature_detected!("sse4.2"),
+            F::SSE4A => std::arch::is_x86_feature_detected!("sse4a"),
+            F::POPCNT => std::arch::is_x86_feature_detected!("popcnt"),
+            F::LZCNT => std::arch::is_x86_feature_detected!("lzcnt"),
+            F::BMI1 => std::arch::is_x86_feature_detected!("bmi1"),
+            F::BMI2 => std::arch::is_x86_feature_detected!("bmi2"),
+            F::ADX => std::arch::is_x86_feature_detected!("adx"),
+            F::MOVBE => std::arch::is_x86_feature_detected!("movbe"),
+            F::CMPXCHG16B => std::arch::is_x86_feature_detected!("cmpxchg16b"),
+            F::PCLMULQDQ => std::arch::is_x86_feature_detected!("pclmulqdq"),
+            F::AES => std::arch::is_x86_feature_detected!("aes"),
+            F::SHA => std::arch::is_x86_feature_detected!("sha"),
+            F::AVX => std::arch::is_x86_feature_detected!("avx"),
+            F::AVX2 => std::arch::is_x86_feature_detected!("avx2"),
+            F::FMA => std::arch::is_x86_feature_detected!("fma"),
+            F::F16C => std::arch::is_x86_feature_detected!("f16c"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = f;
+        false
+    }
+}

@@ -1,0 +1,724 @@
+//! Random instances of one instruction form, and the initial state they run from.
+//!
+//! A [`CaseSeed`] (drawn by proptest, so failures shrink toward small values) is turned into a
+//! concrete instruction by [`build_case`]: the form's operand kinds (iced-x86 `OpCodeInfo`) say
+//! which operands are registers, memory, immediates or branch targets. Registers are drawn from
+//! pools that leave out RSP (the stack stays in the data buffer) and R15 (it holds the native
+//! state block). A memory operand gets a random base, optional index, scale and displacement,
+//! and its base register's value is then chosen so that the effective address lands inside the
+//! data buffer (16-byte aligned for 16-byte operands, so legacy SSE alignment checks never
+//! fire). Implicit memory (stack, string instructions, XLAT, LEAVE) is pointed into the buffer
+//! too, and inputs that would fault (DIV/IDIV) are adjusted. [`is_safe`] re-checks the native
+//! run's invariants on the final instance; a case that fails it is skipped, never run.
+
+use crate::state::{MachineState, BUF, BUF_LEN, FALLTHROUGH, STATE_BLOCK, TAKEN};
+use iced_x86::{
+    Code, Decoder, DecoderOptions, Encoder, InstructionInfoFactory, Instruction, Mnemonic, OpKind,
+    OpCodeOperandKind as K, Register,
+};
+use proptest::prelude::*;
+
+/// Everything random about one case.
+#[derive(Clone, Debug)]
+pub struct CaseSeed {
+    pub gpr: [u64; 16],
+    /// Bits 0-6 select CF, PF, AF, ZF, SF, OF, DF.
+    pub flags: u8,
+    pub xmm: [[u64; 2]; 16],
+    /// Rounding control (bits 0-1), FTZ (2), DAZ (3), sticky exception flags (bits 4-9).
+    pub mxcsr: u16,
+    /// One register choice per operand.
+    pub picks: [u8; 6],
+    /// Register or memory form, when the form has both.
+    pub use_mem: bool,
+    pub mem: MemSeed,
+    pub imm: u64,
+    pub buf_seed: u64,
+    /// Written at the memory operand (its value matters more than the rest of the buffer).
+    pub mem_val: [u64; 2],
+    /// REP/REPNE prefix choice for string instructions, RCX bound and branch choices.
+    pub extra: u8,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemSeed {
+    pub base: u8,
+    /// Index register choice; values ≥ 14 mean no index.
+    pub index: u8,
+    pub scale: u8,
+    pub disp: i16,
+    /// Offset of the effective address in the buffer.
+    pub offset: u16,
+    pub index_val: u8,
+}
+
+const INTERESTING: &[u64] = &[
+    0,
+    1,
+    2,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x1_0000,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x7fff_ffff_ffff_ffff,
+    0x8000_0000_0000_0000,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_ffff_fffe,
+    0xffff_ffff_8000_0000,
+    0xffff_ffff_ffff_ff80,
+    0x8000_0000_0000_0001,
+];
+
+/// Integer values: uniform, small, and the edges of each width.
+pub fn int_value() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => any::<u64>(),
+        3 => proptest::sample::select(INTERESTING),
+        2 => 0u64..64,
+        1 => any::<u8>().prop_map(|b| (b as i8) as i64 as u64),
+        1 => any::<u32>().prop_map(|d| d as u64),
+    ]
+}
+
+/// IEEE bit patterns at the edges: zeros, ones, infinities, NaNs (quiet and signalling),
+/// denormals, the largest finite values.
+const FP64: &[u64] = &[
+    0,
+    0x8000_0000_0000_0000,
+    0x3ff0_0000_0000_0000,
+    0xbff8_0000_0000_0000,
+    0x7ff0_0000_0000_0000,
+    0xfff0_0000_0000_0000,
+    0x7ff8_0000_0000_0000,
+    0xfff8_0000_0000_0001,
+    0x7ff0_0000_0000_0001,
+    0x0000_0000_0000_0001,
+    0x000f_ffff_ffff_ffff,
+    0x7fef_ffff_ffff_ffff,
+    0x4330_0000_0000_0000,
+    0x43e0_0000_0000_0000,
+    0xc3e0_0000_0000_0000,
+    0x41e0_0000_0000_0000,
+];
+const FP32: &[u32] = &[
+    0, 0x8000_0000, 0x3f80_0000, 0xbfc0_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_0001, 0x7f80_0001, 1,
+    0x007f_ffff, 0x7f7f_ffff, 0x4b00_0000, 0x4f00_0000, 0xcf00_0000, 0x3f00_0000,
+];
+
+/// One 64-bit lane of an XMM register: raw bits, a double, or two singles.
+pub fn lane_value() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        3 => any::<u64>(),
+        2 => proptest::sample::select(FP64),
+        2 => (proptest::sample::select(FP32), proptest::sample::select(FP32)).prop_map(|(a, b)| (b as u64) << 32 | a as u64),
+        1 => (-1000i32..1000).prop_map(|v| (v as f64).to_bits()),
+        1 => ((-1000i32..1000), (-1000i32..1000)).prop_map(|(a, b)| ((b as f32).to_bits() as u64) << 32 | (a as f32).to_bits() as u64),
+        1 => proptest::sample::select(INTERESTING),
+    ]
+}
+
+fn xmm_value() -> impl Strategy<Value = [u64; 2]> {
+    (lane_value(), lane_value()).prop_map(|(a, b)| [a, b])
+}
+
+/// The strategy for a whole case.
+pub fn case_seed() -> impl Strategy<Value = CaseSeed> {
+    let mem = (any::<u8>(), any::<u8>(), any::<u8>(), any::<i16>(), any::<u16>(), any::<u8>())
+        .prop_map(|(base, index, scale, disp, offset, index_val)| MemSeed { base, index, scale, disp, offset, index_val });
+    (
+        proptest::array::uniform16(int_value()),
+        any::<u8>(),
+        proptest::array::uniform16(xmm_value()),
+        any::<u16>(),
+        any::<[u8; 6]>(),
+        any::<bool>(),
+        mem,
+        int_value(),
+        any::<u64>(),
+        (xmm_value(), any::<u8>()),
+    )
+        .prop_map(|(gpr, flags, xmm, mxcsr, picks, use_mem, mem, imm, buf_seed, (mem_val, extra))| CaseSeed {
+            gpr,
+            flags,
+            xmm,
+            mxcsr,
+            picks,
+            use_mem,
+            mem,
+            imm,
+            buf_seed,
+            mem_val,
+            extra,
+        })
+}
+
+/// A ready-to-run case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub instr: Instruction,
+    pub bytes: Vec<u8>,
+    pub init: MachineState,
+}
+
+/// GPRs operands may use (no RSP, no R15), in encoding order.
+const POOL64: [Register; 14] = [
+    Register::RAX,
+    Register::RCX,
+    Register::RDX,
+    Register::RBX,
+    Register::RBP,
+    Register::RSI,
+    Register::RDI,
+    Register::R8,
+    Register::R9,
+    Register::R10,
+    Register::R11,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+];
+const POOL8: [Register; 18] = [
+    Register::AL,
+    Register::CL,
+    Register::DL,
+    Register::BL,
+    Register::AH,
+    Register::CH,
+    Register::DH,
+    Register::BH,
+    Register::BPL,
+    Register::SIL,
+    Register::DIL,
+    Register::R8L,
+    Register::R9L,
+    Register::R10L,
+    Register::R11L,
+    Register::R12L,
+    Register::R13L,
+    Register::R14L,
+];
+
+fn gpr_of_size(pick: u8, bytes: u32) -> Register {
+    let full = POOL64[pick as usize % POOL64.len()];
+    let n = full as u32 - Register::RAX as u32;
+    let base = match bytes {
+        2 => Register::AX,
+        4 => Register::EAX,
+        _ => Register::RAX,
+    };
+    Register::values().nth(base as usize + n as usize).unwrap_or(full)
+}
+
+fn xmm(pick: u8) -> Register {
+    Register::values().nth(Register::XMM0 as usize + (pick % 16) as usize).unwrap_or(Register::XMM0)
+}
+
+/// GPR index (0-15) of a general-purpose register of any size.
+pub fn gpr_index(r: Register) -> Option<usize> {
+    if !r.is_gpr() {
+        return None;
+    }
+    Some(r.full_register() as usize - Register::RAX as usize)
+}
+
+/// Why a seed did not give a runnable case.
+#[derive(Clone, Debug)]
+pub struct Skip(pub &'static str);
+
+/// What a memory operand was given, to place its effective address afterwards.
+struct MemPlan {
+    base: Register,
+    index: Register,
+    scale: u32,
+    disp: i64,
+    moffs: bool,
+}
+
+fn xorshift_fill(buf: &mut [u8], mut s: u64) {
+    s |= 1;
+    for chunk in buf.chunks_mut(8) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let b = s.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
+/// True for the string instructions (implicit RSI/RDI memory, optional REP).
+fn is_string(m: Mnemonic) -> bool {
+    use Mnemonic as M;
+    matches!(
+        m,
+        M::Movsb | M::Movsw | M::Movsd | M::Movsq | M::Stosb | M::Stosw | M::Stosd | M::Stosq | M::Lodsb | M::Lodsw
+            | M::Lodsd | M::Lodsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq | M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq
+    )
+}
+
+/// Builds the instance `seed` describes for `code`. `mem_ok` / `reg_ok` say which forms tier 0
+/// implements (an r/m operand takes the memory form only if `mem_ok`).
+///
+/// # Errors
+/// The seed does not give an encodable, safely runnable instance.
+pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Result<Case, Skip> {
+    let op = code.op_code();
+    let mut ins = Instruction::default();
+    ins.set_code(code);
+    let use_mem = if reg_ok && mem_ok { seed.use_mem } else { mem_ok };
+    let mut plan: Option<MemPlan> = None;
+    let mnemonic = code.mnemonic();
+    let string = is_string(mnemonic);
+    for (i, &k) in op.op_kinds().iter().enumerate() {
+        let i = i as u32;
+        let pick = seed.picks[i as usize % 6];
+        let reg = |r: Register, ins: &mut Instruction| {
+            ins.set_op_kind(i, OpKind::Register);
+            ins.set_op_register(i, r);
+        };
+        let mut memory = |ins: &mut Instruction, moffs: bool| -> Result<(), Skip> {
+            if plan.is_some() {
+                return Err(Skip("two memory operands"));
+            }
+            if string {
+                return Err(Skip("string operand"));
+            }
+            ins.set_op_kind(i, OpKind::Memory);
+            let m = &seed.mem;
+            let base = POOL64[m.base as usize % POOL64.len()];
+            let index = if moffs || m.index as usize >= POOL64.len() || POOL64[m.index as usize] == base {
+                Register::None
+            } else {
+                POOL64[m.index as usize]
+            };
+            let scale = 1u32 << (m.scale % 4);
+            let disp = if moffs {
+                0
+            } else {
+                match m.scale >> 2 & 3 {
+                    0 => 0,
+                    1 | 2 => (m.disp as i8) as i64,
+                    _ => m.disp as i64,
+                }
+            };
+            plan = Some(MemPlan { base: if moffs { Register::None } else { base }, index, scale, disp, moffs });
+            Ok(())
+        };
+        let size = |k: K| match k {
+            K::r8_or_mem | K::r8_reg | K::r8_opcode => 1,
+            K::r16_or_mem | K::r16_reg | K::r16_rm | K::r16_opcode | K::r16_reg_mem => 2,
+            K::r32_or_mem | K::r32_reg | K::r32_rm | K::r32_opcode | K::r32_reg_mem => 4,
+            _ => 8,
+        };
+        match k {
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem if use_mem => memory(&mut ins, false)?,
+            K::r8_or_mem | K::r8_reg | K::r8_opcode => reg(POOL8[pick as usize % POOL8.len()], &mut ins),
+            K::r16_or_mem
+            | K::r16_reg
+            | K::r16_rm
+            | K::r16_opcode
+            | K::r32_or_mem
+            | K::r32_reg
+            | K::r32_rm
+            | K::r32_opcode
+            | K::r64_or_mem
+            | K::r64_reg
+            | K::r64_rm
+            | K::r64_opcode => reg(gpr_of_size(pick, size(k)), &mut ins),
+            K::r16_reg_mem | K::r32_reg_mem | K::r64_reg_mem => reg(gpr_of_size(pick, size(k)), &mut ins),
+            K::xmm_or_mem if use_mem => memory(&mut ins, false)?,
+            K::xmm_or_mem | K::xmm_reg | K::xmm_rm => reg(xmm(pick), &mut ins),
+            K::mem => {
+                if string {
+                    return Err(Skip("string operand"));
+                }
+                memory(&mut ins, false)?
+            }
+            K::mem_offs => memory(&mut ins, true)?,
+            K::al => reg(Register::AL, &mut ins),
+            K::cl => reg(Register::CL, &mut ins),
+            K::ax => reg(Register::AX, &mut ins),
+            K::dx => reg(Register::DX, &mut ins),
+            K::eax => reg(Register::EAX, &mut ins),
+            K::rax => reg(Register::RAX, &mut ins),
+            K::imm8 | K::imm8_const_1 | K::imm8sex16 | K::imm8sex32 | K::imm8sex64 | K::imm16 | K::imm32 | K::imm32sex64
+            | K::imm64 => {
+                let kind = match k {
+                    K::imm8 | K::imm8_const_1 => OpKind::Immediate8,
+                    K::imm8sex16 => OpKind::Immediate8to16,
+                    K::imm8sex32 => OpKind::Immediate8to32,
+                    K::imm8sex64 => OpKind::Immediate8to64,
+                    K::imm16 => OpKind::Immediate16,
+                    K::imm32 => OpKind::Immediate32,
+                    K::imm32sex64 => OpKind::Immediate32to64,
+                    _ => OpKind::Immediate64,
+                };
+                // ENTER's second immediate (the nesting level) has a kind of its own.
+                let second = i > 0 && ins.op_kind(i - 1) == OpKind::Immediate16 && kind == OpKind::Immediate8;
+                let kind = if second { OpKind::Immediate8_2nd } else { kind };
+                let v = if second { seed.imm >> 32 & 3 } else { seed.imm };
+                let v = if k == K::imm8_const_1 { 1 } else { v };
+                ins.set_op_kind(i, kind);
+                ins.try_set_immediate_u64(i, v).map_err(|_| Skip("immediate"))?;
+            }
+            K::br16_1 | K::br16_2 => return Err(Skip("16-bit branch")),
+            K::br32_1 | K::br32_4 => return Err(Skip("32-bit branch")),
+            K::br64_1 | K::br64_4 => {
+                ins.set_op_kind(i, OpKind::NearBranch64);
+                ins.set_near_branch64(TAKEN);
+            }
+            _ => return Err(Skip("operand kind not generated")),
+        }
+    }
+    if string {
+        string_operands(&mut ins, code)?;
+        match seed.extra % 3 {
+            0 => {}
+            1 if matches!(mnemonic, Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd | Mnemonic::Scasq) => {
+                ins.set_has_repe_prefix(true)
+            }
+            1 if matches!(mnemonic, Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Cmpsq) => {
+                ins.set_has_repe_prefix(true)
+            }
+            1 => ins.set_has_rep_prefix(true),
+            _ if matches!(
+                mnemonic,
+                Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd | Mnemonic::Scasq | Mnemonic::Cmpsb | Mnemonic::Cmpsw
+                    | Mnemonic::Cmpsd | Mnemonic::Cmpsq
+            ) =>
+            {
+                ins.set_has_repne_prefix(true)
+            }
+            _ => ins.set_has_rep_prefix(true),
+        }
+    }
+
+    // Initial state.
+    let mut st = MachineState::zeroed();
+    st.gpr = seed.gpr;
+    st.gpr[15] = STATE_BLOCK;
+    st.gpr[4] = BUF + 0xc00 + (seed.gpr[4] & 0x7f8);
+    const FLAG_BITS: [u64; 7] = [0x1, 0x4, 0x10, 0x40, 0x80, 0x800, 0x400];
+    st.rflags = FLAG_BITS.iter().enumerate().filter(|(i, _)| seed.flags >> i & 1 != 0).fold(0x202, |a, (_, f)| a | f);
+    st.xmm = seed.xmm;
+    let m = seed.mxcsr as u32;
+    st.mxcsr = 0x1f80 | (m & 3) << 13 | (m >> 2 & 1) << 15 | (m >> 3 & 1) << 6 | (m >> 4 & 0x3f);
+    xorshift_fill(&mut st.buf, seed.buf_seed);
+
+    // Place the memory operand's effective address inside the buffer.
+    if let Some(p) = &plan {
+        let msize = ins.memory_size().size().max(1) as u64;
+        let mut off = 0x40 + (seed.mem.offset as u64 % (BUF_LEN as u64 - 0x80 - msize));
+        if msize >= 16 || seed.mem.offset & 0x8000 != 0 {
+            off &= !(msize.next_power_of_two().min(16) - 1);
+        }
+        let ea = BUF + off;
+        if p.moffs {
+            ins.set_memory_displ_size(8);
+            ins.set_memory_displacement64(ea);
+        } else {
+            let idx_val = seed.mem.index_val as u64;
+            if let Some(n) = gpr_index(p.index) {
+                st.gpr[n] = idx_val;
+            }
+            let idx_part = if p.index == Register::None { 0 } else { idx_val * p.scale as u64 };
+            let base_val = ea.wrapping_sub(idx_part).wrapping_sub(p.disp as u64);
+            if let Some(n) = gpr_index(p.base) {
+                st.gpr[n] = base_val;
+            }
+            ins.set_memory_base(p.base);
+            ins.set_memory_index(p.index);
+            ins.set_memory_index_scale(if p.index == Register::None { 1 } else { p.scale });
+            ins.set_memory_displacement64(p.disp as u64);
+            ins.set_memory_displ_size(if p.disp == 0 {
+                0
+            } else if p.disp == p.disp as i8 as i64 {
+                1
+            } else {
+                4
+            });
+        }
+        let n = msize.min(16) as usize;
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&seed.mem_val[0].to_le_bytes());
+        bytes[8..].copy_from_slice(&seed.mem_val[1].to_le_bytes());
+        let o = off as usize;
+        st.buf[o..o + n].copy_from_slice(&bytes[..n]);
+    }
+
+    // Encode where the instruction will sit: ending at the end of its page.
+    let mut enc = Encoder::new(64);
+    let len = enc.encode(&ins, FALLTHROUGH - 15).map_err(|_| Skip("not encodable"))?;
+    let at = FALLTHROUGH - len as u64;
+    let mut enc = Encoder::new(64);
+    let len2 = enc.encode(&ins, at).map_err(|_| Skip("not encodable"))?;
+    if len2 != len {
+        return Err(Skip("length depends on position"));
+    }
+    let bytes = enc.take_buffer();
+    let mut dec = Decoder::with_ip(64, &bytes, at, DecoderOptions::NONE);
+    let decoded = dec.decode();
+    if decoded.code() != code || decoded.len() != bytes.len() {
+        return Err(Skip("does not decode back to the same form"));
+    }
+    st.rip = at;
+    let mut case = Case { instr: decoded, bytes, init: st };
+    fix_implicit(&mut case, seed);
+    if !is_safe(&case) {
+        return Err(Skip("unsafe for the native run"));
+    }
+    Ok(case)
+}
+
+/// Gives string instructions their fixed operands (iced models them as memory operands
+/// through RSI/RDI).
+fn string_operands(ins: &mut Instruction, code: Code) -> Result<(), Skip> {
+    let m = code.mnemonic();
+    let built = match m {
+        Mnemonic::Movsb => Instruction::with_movsb(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Movsw => Instruction::with_movsw(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Movsd => Instruction::with_movsd(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Movsq => Instruction::with_movsq(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Cmpsb => Instruction::with_cmpsb(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Cmpsw => Instruction::with_cmpsw(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Cmpsd => Instruction::with_cmpsd(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Cmpsq => Instruction::with_cmpsq(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Lodsb => Instruction::with_lodsb(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Lodsw => Instruction::with_lodsw(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Lodsd => Instruction::with_lodsd(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Lodsq => Instruction::with_lodsq(64, Register::None, iced_x86::RepPrefixKind::None),
+        Mnemonic::Stosb => Instruction::with_stosb(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Stosw => Instruction::with_stosw(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Stosd => Instruction::with_stosd(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Stosq => Instruction::with_stosq(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Scasb => Instruction::with_scasb(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Scasw => Instruction::with_scasw(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Scasd => Instruction::with_scasd(64, iced_x86::RepPrefixKind::None),
+        Mnemonic::Scasq => Instruction::with_scasq(64, iced_x86::RepPrefixKind::None),
+        _ => return Err(Skip("string form")),
+    }
+    .map_err(|_| Skip("string form"))?;
+    if built.code() != code {
+        return Err(Skip("string form"));
+    }
+    *ins = built;
+    Ok(())
+}
+
+/// Points implicit memory into the buffer and removes fault-raising inputs.
+fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
+    let ins = case.instr;
+    let st = &mut case.init;
+    let m = ins.mnemonic();
+    // String instructions: RSI/RDI into the buffer's middle, a small count.
+    if is_string(m) {
+        st.gpr[6] = BUF + 0xe00 + (seed.gpr[6] & 0x1ff);
+        st.gpr[7] = BUF + 0xe00 + (seed.gpr[7] & 0x1ff);
+        if ins.has_rep_prefix() || ins.has_repne_prefix() {
+            st.gpr[1] = seed.gpr[1] % 9;
+        }
+    }
+    match m {
+        Mnemonic::Xlatb => st.gpr[3] = BUF + 0x800 + (seed.gpr[3] & 0x3ff),
+        Mnemonic::Leave => st.gpr[5] = BUF + 0x1000 + (seed.gpr[5] & 0x3f8),
+        Mnemonic::Enter => st.gpr[5] = BUF + 0x1000 + (seed.gpr[5] & 0x3f8),
+        Mnemonic::Popf | Mnemonic::Popfq => {
+            // Only the flags the harness compares: TF would trap, AC would enable alignment
+            // checks on the host (Linux sets CR0.AM).
+            let rsp = st.gpr[4];
+            let v = st.read_buf(rsp, 8).unwrap_or(0);
+            st.write_buf(rsp, 8, (v & crate::state::FLAGS_COMPARED) | 2);
+        }
+        Mnemonic::Ret => {
+            let target = if seed.extra & 0x80 != 0 { TAKEN } else { FALLTHROUGH };
+            let rsp = st.gpr[4];
+            st.write_buf(rsp, 8, target);
+        }
+        Mnemonic::Jmp | Mnemonic::Call if ins.op_kind(0) == OpKind::Register || ins.op_kind(0) == OpKind::Memory => {
+            let target = if seed.extra & 0x80 != 0 { TAKEN } else { FALLTHROUGH };
+            if ins.op_kind(0) == OpKind::Register {
+                if let Some(n) = gpr_index(ins.op0_register()) {
+                    st.gpr[n] = target;
+                }
+            } else if let Some(ea) = effective_address(&ins, st) {
+                st.write_buf(ea, 8, target);
+            }
+        }
+        Mnemonic::Div | Mnemonic::Idiv => fix_division(&ins, st),
+        _ => {}
+    }
+}
+
+/// The effective address of the explicit memory operand.
+pub fn effective_address(ins: &Instruction, st: &MachineState) -> Option<u64> {
+    let op = (0..ins.op_count()).find(|&i| ins.op_kind(i) == OpKind::Memory)?;
+    ins.virtual_address(op, 0, |r, _, _| reg_value(r, st))
+}
+
+fn reg_value(r: Register, st: &MachineState) -> Option<u64> {
+    if r.is_segment_register() {
+        return Some(0);
+    }
+    let n = gpr_index(r)?;
+    let v = st.gpr[n];
+    Some(match r.size() {
+        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => v >> 8 & 0xff,
+        1 => v & 0xff,
+        2 => v & 0xffff,
+        4 => v & 0xffff_ffff,
+        _ => v,
+    })
+}
+
+/// The divisor's location and width for DIV/IDIV.
+fn divisor(ins: &Instruction, st: &MachineState) -> Option<(u32, u64)> {
+    let bytes = match ins.op_kind(0) {
+        OpKind::Register => ins.op0_register().size() as u32,
+        _ => ins.memory_size().size() as u32,
+    };
+    let v = match ins.op_kind(0) {
+        OpKind::Register => reg_value(ins.op0_register(), st)?,
+        _ => st.read_buf(effective_address(ins, st)?, bytes as usize)?,
+    };
+    Some((bytes, v))
+}
+
+/// (high, low) halves of the dividend for a divisor of `bytes` bytes.
+fn dividend(bytes: u32, st: &MachineState) -> (u64, u64) {
+    let mask = if bytes == 8 { u64::MAX } else { (1u64 << (8 * bytes)) - 1 };
+    if bytes == 1 {
+        (st.gpr[0] >> 8 & 0xff, st.gpr[0] & 0xff)
+    } else {
+        (st.gpr[2] & mask, st.gpr[0] & mask)
+    }
+}
+
+/// True if DIV/IDIV with this state raises #DE (SDM Vol. 2, DIV/IDIV: zero divisor or a
+/// quotient too large for the destination).
+pub fn division_faults(ins: &Instruction, st: &MachineState) -> bool {
+    let Some((bytes, d)) = divisor(ins, st) else { return true };
+    let bits = 8 * bytes;
+    let (hi, lo) = dividend(bytes, st);
+    let n = (hi as u128) << bits | lo as u128;
+    if d == 0 {
+        return true;
+    }
+    if ins.mnemonic() == Mnemonic::Div {
+        return n / d as u128 >> bits != 0;
+    }
+    let sn = ((n << (128 - 2 * bits)) as i128) >> (128 - 2 * bits);
+    let sd = ((d as i128) << (128 - bits)) >> (128 - bits);
+    let q = sn.wrapping_div(sd);
+    let lim = 1i128 << (bits - 1);
+    !(-lim..lim).contains(&q)
+}
+
+fn fix_division(ins: &Instruction, st: &mut MachineState) {
+    if !division_faults(ins, st) {
+        return;
+    }
+    let Some((bytes, d)) = divisor(ins, st) else { return };
+    let bits = 8 * bytes;
+    if d == 0 {
+        // Make the divisor 1 wherever it is.
+        match ins.op_kind(0) {
+            OpKind::Register => set_reg(st, ins.op0_register(), 1),
+            _ => {
+                if let Some(ea) = effective_address(ins, st) {
+                    st.write_buf(ea, bytes as usize, 1);
+                }
+            }
+        }
+    }
+    let Some((_, d)) = divisor(ins, st) else { return };
+    let (hi, lo) = dividend(bytes, st);
+    let new_hi = if ins.mnemonic() == Mnemonic::Div {
+        if d == 0 {
+            0
+        } else {
+            hi % d
+        }
+    } else {
+        // Sign-extend the low half: the quotient then fits unless it is MIN / -1.
+        if lo >> (bits - 1) & 1 != 0 {
+            u64::MAX >> (64 - bits)
+        } else {
+            0
+        }
+    };
+    if bytes == 1 {
+        st.gpr[0] = (st.gpr[0] & !0xff00) | (new_hi & 0xff) << 8;
+    } else {
+        set_reg(st, gpr_of_size(2, bytes), new_hi); // RDX
+    }
+    if division_faults(ins, st) {
+        // MIN / -1: clear the low half.
+        if bytes == 1 {
+            st.gpr[0] &= !0xffff;
+        } else {
+            set_reg(st, gpr_of_size(0, bytes), 0); // RAX
+            set_reg(st, gpr_of_size(2, bytes), 0);
+        }
+    }
+}
+
+/// Writes `v` to register `r` with the hardware's partial-register rules (32-bit writes zero
+/// the upper half).
+fn set_reg(st: &mut MachineState, r: Register, v: u64) {
+    let Some(n) = gpr_index(r) else { return };
+    let old = st.gpr[n];
+    st.gpr[n] = match r.size() {
+        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => (old & !0xff00) | (v & 0xff) << 8,
+        1 => (old & !0xff) | (v & 0xff),
+        2 => (old & !0xffff) | (v & 0xffff),
+        4 => v & 0xffff_ffff,
+        _ => v,
+    };
+}
+
+/// Checks the native run's invariants (see `native.rs`): every memory access inside the data
+/// buffer, RSP inside it with room, no #DE, R15 and RSP not written except by stack operations.
+pub fn is_safe(case: &Case) -> bool {
+    let ins = &case.instr;
+    let st = &case.init;
+    let mut factory = InstructionInfoFactory::new();
+    let info = factory.info(ins);
+    let rep = ins.has_rep_prefix() || ins.has_repne_prefix();
+    let margin = if rep { 16 * 8 } else { 0 };
+    for um in info.used_memory() {
+        let Some(va) = um.virtual_address(0, |r, _, _| reg_value(r, st)) else { return false };
+        let size = um.memory_size().size().max(1) as u64;
+        let lo = va.wrapping_sub(margin);
+        let hi = va.wrapping_add(size).wrapping_add(margin);
+        if lo < BUF || hi > BUF + BUF_LEN as u64 || lo > hi {
+            return false;
+        }
+    }
+    for ur in info.used_registers() {
+        let written = !matches!(ur.access(), iced_x86::OpAccess::Read | iced_x86::OpAccess::CondRead);
+        if written && ur.register().full_register() == Register::RSP && !ins.is_stack_instruction() {
+            return false;
+        }
+        if ur.register().full_register() == Register::R15 {
+            return false;
+        }
+    }
+    let rsp = st.gpr[4];
+    if rsp < BUF + 0x400 || rsp > BUF + BUF_LEN as u64 - 0x400 {
+        return false;
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Div | Mnemonic::Idiv) && division_faults(ins, st) {
+        return false;
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Enter) && ins.immediate8_2nd() > 4 {
+        return false;
+    }
+    true
+}

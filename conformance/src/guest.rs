@@ -1,0 +1,103 @@
+//! Runs one instruction on the tier-0 interpreter, in 64-bit mode at CPL 3 on real page tables
+//! (`emu::user::aspace::AddressSpace`, `emu::user::setup_long_mode_user`), with the same virtual
+//! layout as the native run (`state.rs`).
+//!
+//! The instruction sits at the very end of the only mapped code page; whatever comes next
+//! (the fall-through address or a branch target) is unmapped, so the run stops with an
+//! instruction-fetch #PF at the address execution went to, with every register as the
+//! instruction left it. A fault raised by the instruction itself stops with RIP at the
+//! instruction. One `GuestRunner` is reused for many cases: the code cache is flushed and the
+//! pages are rewritten each time.
+
+use crate::state::{MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK};
+use emu::exception::{pf_error, vector, Stop};
+use emu::interp::{Exit, Interp};
+use emu::mem::GuestRam;
+use emu::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
+use emu::Cpu;
+
+const PAGE: u64 = 0x1000;
+
+/// An interpreter with the harness's pages mapped.
+pub struct GuestRunner {
+    interp: Interp,
+    buf_frames: [u64; 2],
+    code_frame: u64,
+}
+
+impl GuestRunner {
+    /// # Errors
+    /// Guest RAM cannot be allocated.
+    pub fn new() -> std::io::Result<Self> {
+        let mut ram = GuestRam::new(1 << 20)?;
+        let mut aspace = AddressSpace::new(&mut ram);
+        let mut cpu = Cpu::new(ram);
+        cpu.config.user_mode_syscalls = true;
+        emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+        let rw = PROT_READ | PROT_WRITE;
+        aspace.add_region(&mut cpu.ram, BUF, BUF + BUF_LEN as u64, rw);
+        aspace.add_region(&mut cpu.ram, INSN_PAGE, INSN_PAGE + PAGE, PROT_READ | PROT_EXEC);
+        let oom = || std::io::Error::other("guest RAM exhausted");
+        let b0 = aspace.populate(&mut cpu.ram, BUF, rw).ok_or_else(oom)?;
+        let b1 = aspace.populate(&mut cpu.ram, BUF + PAGE, rw).ok_or_else(oom)?;
+        let code_frame = aspace.populate(&mut cpu.ram, INSN_PAGE, PROT_READ | PROT_EXEC).ok_or_else(oom)?;
+        Ok(GuestRunner { interp: Interp::new(cpu), buf_frames: [b0, b1], code_frame })
+    }
+
+    /// Runs `insn` from `init`.
+    pub fn run(&mut self, insn: &[u8], init: &MachineState) -> Outcome {
+        let at = FALLTHROUGH - insn.len() as u64;
+        let cpu = &mut self.interp.cpu;
+        let page = PAGE as usize;
+        for (i, &f) in self.buf_frames.iter().enumerate() {
+            if let (Some(dst), Some(src)) = (cpu.ram.slice_mut(f, page), init.buf.get(i * page..(i + 1) * page)) {
+                dst.copy_from_slice(src);
+            }
+        }
+        if let Some(code) = cpu.ram.slice_mut(self.code_frame, page) {
+            code.fill(0xcc);
+            code[page - insn.len()..].copy_from_slice(insn);
+        }
+        self.interp.flush_code();
+        let cpu = &mut self.interp.cpu;
+        cpu.tlb.flush_all();
+        let s = &mut cpu.state;
+        s.gpr = init.gpr;
+        s.gpr[15] = STATE_BLOCK;
+        s.rip = at;
+        s.set_rflags((init.rflags & FLAGS_COMPARED) | FLAGS_FIXED);
+        s.xmm = init.xmm;
+        s.mxcsr = init.mxcsr;
+        s.fpu = Default::default();
+        let exit = self.interp.run(64);
+        let cpu = &mut self.interp.cpu;
+        let rip = cpu.state.rip;
+        match exit {
+            Exit::Stop(Stop::Fault(f))
+                if f.vector == vector::PF
+                    && rip != at
+                    && cpu.fault_addr == rip
+                    && f.error_code & pf_error::FETCH != 0 =>
+            {
+                let mut st = MachineState::zeroed();
+                st.gpr = cpu.state.gpr;
+                st.rip = rip;
+                st.rflags = cpu.state.rflags();
+                st.xmm = cpu.state.xmm;
+                st.mxcsr = cpu.state.mxcsr;
+                for (i, &f) in self.buf_frames.iter().enumerate() {
+                    if let Some(src) = cpu.ram.slice(f, page) {
+                        st.buf[i * page..(i + 1) * page].copy_from_slice(src);
+                    }
+                }
+                Outcome::Completed(st)
+            }
+            Exit::Stop(Stop::Fault(f)) => Outcome::Fault {
+                vector: f.vector,
+                error_code: f.error_code,
+                detail: format!("fault at rip {rip:#x} (instruction at {at:#x}), cr2 {:#x}", cpu.fault_addr),
+            },
+            other => Outcome::Fault { vector: 0xff, error_code: 0, detail: format!("unexpected stop {other:?} at {rip:#x}") },
+        }
+    }
+}
