@@ -55,13 +55,15 @@ pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Com
     let g = match guest {
         Outcome::Completed(g) => g,
         Outcome::Fault { vector, error_code, detail } => {
-            c.diffs.push(format!("interpreter raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault"));
+            c.diffs.push(format!(
+                "interpreter raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault"
+            ));
             return c;
         }
     };
-    for i in 0..16 {
-        if native.gpr[i] != g.gpr[i] {
-            c.diffs.push(format!("{:>5}: host {:#018x}  tier0 {:#018x}", GPR_NAMES[i], native.gpr[i], g.gpr[i]));
+    for ((name, a), b) in GPR_NAMES.iter().zip(native.gpr.iter()).zip(g.gpr.iter()) {
+        if a != b {
+            c.diffs.push(format!("{name:>5}: host {a:#018x}  tier0 {b:#018x}"));
         }
     }
     if native.rip != g.rip {

@@ -80,7 +80,7 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
     if code.cpuid_features().iter().any(|f| !host_has(*f)) {
         return Some("the host CPU lacks the required CPUID feature");
     }
-    if matches!(code.mnemonic(), M::Retf | M::Call | M::Jmp) && op.op_kinds().iter().any(|k| *k == K::mem) {
+    if matches!(code.mnemonic(), M::Retf | M::Call | M::Jmp) && op.op_kinds().contains(&K::mem) {
         // JMP/CALL FAR m16:64 (`mem` operand on a JMP/CALL is always the far form).
         return Some("far transfer: segment state");
     }

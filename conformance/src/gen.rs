@@ -13,8 +13,8 @@
 
 use crate::state::{MachineState, BUF, BUF_LEN, FALLTHROUGH, STATE_BLOCK, TAKEN};
 use iced_x86::{
-    Code, Decoder, DecoderOptions, Encoder, InstructionInfoFactory, Instruction, Mnemonic, OpKind,
-    OpCodeOperandKind as K, Register,
+    Code, Decoder, DecoderOptions, Encoder, Instruction, InstructionInfoFactory, Mnemonic, OpCodeOperandKind as K,
+    OpKind, Register,
 };
 use proptest::prelude::*;
 
@@ -109,8 +109,22 @@ const FP64: &[u64] = &[
     0x41e0_0000_0000_0000,
 ];
 const FP32: &[u32] = &[
-    0, 0x8000_0000, 0x3f80_0000, 0xbfc0_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_0001, 0x7f80_0001, 1,
-    0x007f_ffff, 0x7f7f_ffff, 0x4b00_0000, 0x4f00_0000, 0xcf00_0000, 0x3f00_0000,
+    0,
+    0x8000_0000,
+    0x3f80_0000,
+    0xbfc0_0000,
+    0x7f80_0000,
+    0xff80_0000,
+    0x7fc0_0000,
+    0xffc0_0001,
+    0x7f80_0001,
+    1,
+    0x007f_ffff,
+    0x7f7f_ffff,
+    0x4b00_0000,
+    0x4f00_0000,
+    0xcf00_0000,
+    0x3f00_0000,
 ];
 
 /// One 64-bit lane of an XMM register: raw bits, a double, or two singles.
@@ -131,8 +145,9 @@ fn xmm_value() -> impl Strategy<Value = [u64; 2]> {
 
 /// The strategy for a whole case.
 pub fn case_seed() -> impl Strategy<Value = CaseSeed> {
-    let mem = (any::<u8>(), any::<u8>(), any::<u8>(), any::<i16>(), any::<u16>(), any::<u8>())
-        .prop_map(|(base, index, scale, disp, offset, index_val)| MemSeed { base, index, scale, disp, offset, index_val });
+    let mem = (any::<u8>(), any::<u8>(), any::<u8>(), any::<i16>(), any::<u16>(), any::<u8>()).prop_map(
+        |(base, index, scale, disp, offset, index_val)| MemSeed { base, index, scale, disp, offset, index_val },
+    );
     (
         proptest::array::uniform16(int_value()),
         any::<u8>(),
@@ -258,8 +273,26 @@ fn is_string(m: Mnemonic) -> bool {
     use Mnemonic as M;
     matches!(
         m,
-        M::Movsb | M::Movsw | M::Movsd | M::Movsq | M::Stosb | M::Stosw | M::Stosd | M::Stosq | M::Lodsb | M::Lodsw
-            | M::Lodsd | M::Lodsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq | M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq
+        M::Movsb
+            | M::Movsw
+            | M::Movsd
+            | M::Movsq
+            | M::Stosb
+            | M::Stosw
+            | M::Stosd
+            | M::Stosq
+            | M::Lodsb
+            | M::Lodsw
+            | M::Lodsd
+            | M::Lodsq
+            | M::Scasb
+            | M::Scasw
+            | M::Scasd
+            | M::Scasq
+            | M::Cmpsb
+            | M::Cmpsw
+            | M::Cmpsd
+            | M::Cmpsq
     )
 }
 
@@ -276,7 +309,8 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
     let mut plan: Option<MemPlan> = None;
     let mnemonic = code.mnemonic();
     let string = is_string(mnemonic);
-    for (i, &k) in op.op_kinds().iter().enumerate() {
+    let kinds = if string { &[][..] } else { op.op_kinds() };
+    for (i, &k) in kinds.iter().enumerate() {
         let i = i as u32;
         let pick = seed.picks[i as usize % 6];
         let reg = |r: Register, ins: &mut Instruction| {
@@ -342,13 +376,27 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
                 memory(&mut ins, false)?
             }
             K::mem_offs => memory(&mut ins, true)?,
+            K::seg_rBX_al => {
+                // XLAT: [RBX + AL]; `fix_implicit` points RBX into the buffer.
+                ins.set_op_kind(i, OpKind::Memory);
+                ins.set_memory_base(Register::RBX);
+                ins.set_memory_index(Register::AL);
+                ins.set_memory_index_scale(1);
+            }
             K::al => reg(Register::AL, &mut ins),
             K::cl => reg(Register::CL, &mut ins),
             K::ax => reg(Register::AX, &mut ins),
             K::dx => reg(Register::DX, &mut ins),
             K::eax => reg(Register::EAX, &mut ins),
             K::rax => reg(Register::RAX, &mut ins),
-            K::imm8 | K::imm8_const_1 | K::imm8sex16 | K::imm8sex32 | K::imm8sex64 | K::imm16 | K::imm32 | K::imm32sex64
+            K::imm8
+            | K::imm8_const_1
+            | K::imm8sex16
+            | K::imm8sex32
+            | K::imm8sex64
+            | K::imm16
+            | K::imm32
+            | K::imm32sex64
             | K::imm64 => {
                 let kind = match k {
                     K::imm8 | K::imm8_const_1 => OpKind::Immediate8,
@@ -390,8 +438,14 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
             1 => ins.set_has_rep_prefix(true),
             _ if matches!(
                 mnemonic,
-                Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd | Mnemonic::Scasq | Mnemonic::Cmpsb | Mnemonic::Cmpsw
-                    | Mnemonic::Cmpsd | Mnemonic::Cmpsq
+                Mnemonic::Scasb
+                    | Mnemonic::Scasw
+                    | Mnemonic::Scasd
+                    | Mnemonic::Scasq
+                    | Mnemonic::Cmpsb
+                    | Mnemonic::Cmpsw
+                    | Mnemonic::Cmpsd
+                    | Mnemonic::Cmpsq
             ) =>
             {
                 ins.set_has_repne_prefix(true)
@@ -552,8 +606,23 @@ fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
             }
         }
         Mnemonic::Div | Mnemonic::Idiv => fix_division(&ins, st),
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc
+            if ins.op_kind(0) == OpKind::Memory && ins.op_kind(1) == OpKind::Register =>
+        {
+            // The register bit offset reaches outside the operand (SDM Vol. 2, BT: "bit base"
+            // addressing): keep it within ±256 bits so the access stays in the buffer.
+            set_reg(st, ins.op1_register(), (seed.gpr[1] as i8 as i64 * 2) as u64);
+        }
         _ => {}
     }
+}
+
+/// For BT/BTS/BTR/BTC m, r: the signed bit offset the register holds.
+fn bit_offset(ins: &Instruction, st: &MachineState) -> Option<i64> {
+    let r = ins.op1_register();
+    let v = reg_value(r, st)?;
+    let bits = 8 * r.size() as u32;
+    Some(((v << (64 - bits)) as i64) >> (64 - bits))
 }
 
 /// The effective address of the explicit memory operand.
@@ -611,7 +680,7 @@ pub fn division_faults(ins: &Instruction, st: &MachineState) -> bool {
         return true;
     }
     if ins.mnemonic() == Mnemonic::Div {
-        return n / d as u128 >> bits != 0;
+        return (n / d as u128) >> bits != 0;
     }
     let sn = ((n << (128 - 2 * bits)) as i128) >> (128 - 2 * bits);
     let sd = ((d as i128) << (128 - bits)) >> (128 - bits);
@@ -675,7 +744,9 @@ fn set_reg(st: &mut MachineState, r: Register, v: u64) {
     let Some(n) = gpr_index(r) else { return };
     let old = st.gpr[n];
     st.gpr[n] = match r.size() {
-        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => (old & !0xff00) | (v & 0xff) << 8,
+        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => {
+            (old & !0xff00) | (v & 0xff) << 8
+        }
         1 => (old & !0xff) | (v & 0xff),
         2 => (old & !0xffff) | (v & 0xffff),
         4 => v & 0xffff_ffff,
@@ -719,6 +790,16 @@ pub fn is_safe(case: &Case) -> bool {
     }
     if matches!(ins.mnemonic(), Mnemonic::Enter) && ins.immediate8_2nd() > 4 {
         return false;
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc)
+        && ins.op_kind(0) == OpKind::Memory
+        && ins.op_kind(1) == OpKind::Register
+    {
+        let (Some(off), Some(ea)) = (bit_offset(ins, st), effective_address(ins, st)) else { return false };
+        let at = ea.wrapping_add((off >> 3) as u64);
+        if at < BUF + 16 || at > BUF + BUF_LEN as u64 - 16 {
+            return false;
+        }
     }
     true
 }

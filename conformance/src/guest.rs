@@ -9,7 +9,9 @@
 //! instruction. One `GuestRunner` is reused for many cases: the code cache is flushed and the
 //! pages are rewritten each time.
 
-use crate::state::{MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK};
+use crate::state::{
+    MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK,
+};
 use emu::exception::{pf_error, vector, Stop};
 use emu::interp::{Exit, Interp};
 use emu::mem::GuestRam;
@@ -90,14 +92,16 @@ impl GuestRunner {
                         st.buf[i * page..(i + 1) * page].copy_from_slice(src);
                     }
                 }
-                Outcome::Completed(st)
+                Outcome::Completed(Box::new(st))
             }
             Exit::Stop(Stop::Fault(f)) => Outcome::Fault {
                 vector: f.vector,
                 error_code: f.error_code,
                 detail: format!("fault at rip {rip:#x} (instruction at {at:#x}), cr2 {:#x}", cpu.fault_addr),
             },
-            other => Outcome::Fault { vector: 0xff, error_code: 0, detail: format!("unexpected stop {other:?} at {rip:#x}") },
+            other => {
+                Outcome::Fault { vector: 0xff, error_code: 0, detail: format!("unexpected stop {other:?} at {rip:#x}") }
+            }
         }
     }
 }

@@ -5,7 +5,9 @@
 //! Knobs (environment variables, read by [`Config::from_env`]):
 //! - `CONFORMANCE_CASES=N` cases per form (default 48; raise it for a longer hunt);
 //! - `CONFORMANCE_SEED=N` changes the otherwise fixed random seed (`random` draws a fresh one);
-//! - `CONFORMANCE_FILTER=text` runs only the forms whose `Code` name contains `text`.
+//! - `CONFORMANCE_FILTER=text` runs only the forms whose `Code` name contains `text`;
+//! - `CONFORMANCE_VERBOSE=1` prints each form's name before its run (to find a form that
+//!   crashes the native run).
 
 use crate::compare::{compare, describe};
 use crate::exclude::exclusion;
@@ -27,6 +29,8 @@ pub struct Config {
     pub filter: Option<String>,
     pub max_shrink_iters: u32,
     pub threads: usize,
+    /// Print each form's name as its run starts (`CONFORMANCE_VERBOSE=1`).
+    pub verbose: bool,
 }
 
 impl Config {
@@ -42,7 +46,8 @@ impl Config {
         };
         let filter = std::env::var("CONFORMANCE_FILTER").ok().filter(|f| !f.is_empty());
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
-        Config { cases, seed, filter, max_shrink_iters: 512, threads }
+        let verbose = std::env::var("CONFORMANCE_VERBOSE").is_ok_and(|v| v != "0");
+        Config { cases, seed, filter, max_shrink_iters: 512, threads, verbose }
     }
 }
 
@@ -141,7 +146,8 @@ pub fn run_code(code: Code, cfg: &Config, guest: &mut GuestRunner) -> CodeReport
         max_global_rejects: u32::MAX,
         ..PtConfig::default()
     };
-    let mut runner = TestRunner::new_with_rng(pt, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(code, cfg.seed)));
+    let mut runner =
+        TestRunner::new_with_rng(pt, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(code, cfg.seed)));
     let cases = Cell::new(0u32);
     let undefined = Cell::new(0u64);
     let skipped: RefCell<BTreeMap<&'static str, u32>> = RefCell::new(BTreeMap::new());
@@ -210,6 +216,9 @@ pub fn run_all(cfg: &Config) -> std::io::Result<Summary> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&code) = codes.get(i) else { break };
+                    if cfg.verbose {
+                        eprintln!("conformance: {code:?}");
+                    }
                     let r = run_code(code, cfg, &mut guest);
                     reports.lock().unwrap_or_else(|p| p.into_inner()).push(r);
                 }

@@ -43,7 +43,14 @@ pub struct MachineState {
 
 impl MachineState {
     pub fn zeroed() -> Self {
-        MachineState { gpr: [0; 16], rip: 0, rflags: FLAGS_FIXED, xmm: [[0; 2]; 16], mxcsr: 0x1f80, buf: vec![0; BUF_LEN] }
+        MachineState {
+            gpr: [0; 16],
+            rip: 0,
+            rflags: FLAGS_FIXED,
+            xmm: [[0; 2]; 16],
+            mxcsr: 0x1f80,
+            buf: vec![0; BUF_LEN],
+        }
     }
 
     /// Reads `n` (≤ 8) little-endian bytes of the buffer at virtual address `va`, if inside.
@@ -66,7 +73,7 @@ impl MachineState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The instruction completed; `rip` is where execution went next.
-    Completed(MachineState),
+    Completed(Box<MachineState>),
     /// The instruction raised this exception vector (interpreter only: native runs are
     /// constrained not to fault). `detail` says what stopped.
     Fault { vector: u8, error_code: u32, detail: String },

@@ -41,7 +41,11 @@ fn every_implemented_form_matches_the_host_cpu() {
     }
     for r in &summary.reports {
         if r.undefined_flag_diff != 0 {
-            eprintln!("note: {:?}: undefined flags differ from the host: {}", r.code, flag_names(r.undefined_flag_diff));
+            eprintln!(
+                "note: {:?}: undefined flags differ from the host: {}",
+                r.code,
+                flag_names(r.undefined_flag_diff)
+            );
         }
         if r.cases == 0 {
             eprintln!("note: {:?}: no runnable case (skips: {:?})", r.code, r.skipped);

@@ -6,8 +6,20 @@ use emu::decode::table;
 
 /// Family names in the order `table::families()` lists them.
 const FAMILY_NAMES: &[&str] = &[
-    "arith", "bit", "ctrl_xfer", "data_xfer", "flag_ctrl", "logical", "misc", "mul_div", "shift", "sse", "stack",
-    "string", "system", "x87",
+    "arith",
+    "bit",
+    "ctrl_xfer",
+    "data_xfer",
+    "flag_ctrl",
+    "logical",
+    "misc",
+    "mul_div",
+    "shift",
+    "sse",
+    "stack",
+    "string",
+    "system",
+    "x87",
 ];
 
 fn main() {
