@@ -41,13 +41,14 @@ impl Row {
 }
 
 /// Every family's rows.
-pub fn families() -> [&'static [&'static [Row]]; 15] {
+pub fn families() -> [&'static [&'static [Row]]; 16] {
     [
         interp::arith::ROWS,
         interp::bit::ROWS,
         interp::ctrl_xfer::ROWS,
         interp::data_xfer::ROWS,
         interp::flag_ctrl::ROWS,
+        interp::io::ROWS,
         interp::logical::ROWS,
         interp::misc::ROWS,
         interp::mul_div::ROWS,

@@ -20,6 +20,7 @@ pub mod data_xfer;
 pub mod flag_ctrl;
 #[cfg(all(test, target_arch = "x86_64"))]
 pub(crate) mod hosttest;
+pub mod io;
 pub mod logical;
 pub mod misc;
 pub mod mul_div;
