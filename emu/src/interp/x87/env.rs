@@ -253,3 +253,42 @@ pub(crate) const ENV: &[Row] = &[
     Row::mem(C::Frstor_m94byte, exec_frstor::<false>),
     Row::mem(C::Frstor_m108byte, exec_frstor::<true>),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> FpuState {
+        FpuState {
+            fcw: 0x037f,
+            fsw: 0x3800,
+            ftw: 0x3fff,
+            fop: 0x5ab,
+            fip: 0x1_2345,
+            fdp: 0xa_bcde,
+            ..FpuState::default()
+        }
+    }
+
+    #[test]
+    fn real_mode_images_split_linear_pointers_as_figures_8_10_and_8_12_show() {
+        let f = sample();
+        // Figure 8-10 (32-bit real mode): IP 15:0 at 12, then FOP in 10:0 and IP 31:16 in
+        // 27:12 at 16; DP 15:0 at 20, DP 31:16 in 27:12 at 24.
+        let b = store_env(&f, true, true);
+        assert_eq!(get16(&b, 12), 0x2345);
+        assert_eq!(get32(&b, 16), 0x0000_15ab);
+        assert_eq!(get16(&b, 20), 0xbcde);
+        assert_eq!(get32(&b, 24), 0x0000_a000);
+        // Figure 8-12 (16-bit real mode): IP 19:16 in 15:12 with FOP in 10:0 at 8.
+        let b = store_env(&f, false, true);
+        assert_eq!((get16(&b, 6), get16(&b, 8)), (0x2345, 0x15ab));
+        assert_eq!((get16(&b, 10), get16(&b, 12)), (0xbcde, 0xa000));
+        // Loading either image gives the pointers back.
+        for big in [false, true] {
+            let mut g = FpuState::default();
+            load_env(&mut g, &store_env(&f, big, true), big, true);
+            assert_eq!((g.fip, g.fdp, g.fop), (f.fip, f.fdp, f.fop), "big {big}");
+        }
+    }
+}
