@@ -53,6 +53,8 @@ pub const CPUID1_EDX: u32 = 1 << 0;
 
 /// Checks made before every waiting x87 instruction: #NM when CR0.EM or CR0.TS is set, then
 /// #MF when an exception flag is set that the control word leaves unmasked and CR0.NE = 1.
+/// Every x87 instruction but FNINIT, FNCLEX, FNSTSW, FNSTCW, FNSTENV and FNSAVE waits; a host
+/// probe (SIGFPE with a pending ZE) showed FLDCW, FLDENV, FRSTOR, FNOP and FFREE waiting too.
 /// The flags decide (FLDCW, FLDENV and FRSTOR recompute ES from them, so the two agree).
 #[inline(always)]
 pub fn enter(cpu: &Cpu) -> Result<(), Stop> {

@@ -13,7 +13,7 @@ pub const CODE_VA: u64 = 0x40_0000;
 pub const MEM_VA: u64 = 0x50_0000;
 pub const SAVE_VA: u64 = 0x50_1000;
 /// Bytes of memory operand the tests provide at RSI.
-pub const MEM_LEN: usize = 128;
+pub const MEM_LEN: usize = 256;
 
 /// What one run produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl Guest {
     }
 
     /// Writes `code` at CODE_VA through the page tables (bypassing the read-only mapping).
-    fn put_code(&mut self, code: &[u8]) {
+    pub fn put_code(&mut self, code: &[u8]) {
         // CODE_VA's frame is the first populated one; find it by translating.
         let pa = self.cpu.translate_fetch(CODE_VA).expect("code page mapped");
         if let Some(s) = self.cpu.ram.slice_mut(pa, code.len()) {

@@ -13,3 +13,4 @@ mod differential;
 mod faults;
 mod harness;
 mod layout;
+mod program;
