@@ -23,7 +23,16 @@ pub fn subr(a: F80, b: F80, cw: Control) -> Outcome {
     add_signed(b, a, true, cw)
 }
 
+#[inline]
 fn add_signed(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
+    if a.is_normal() && b.is_normal() {
+        let (ea, eb) = (a.exp() as i32, b.exp() as i32);
+        return add_finite(a.sign(), ea, a.signif, b.sign() ^ negate_b, eb, b.signif, cw, 0);
+    }
+    add_special(a, b, negate_b, cw)
+}
+
+fn add_special(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
     let (ua, ub, flags) = match screen2(a, b, cw) {
         Screen::Go(ua, ub, f) => (ua, ub, f),
         Screen::Done(o) => return o,
@@ -42,28 +51,28 @@ fn add_signed(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
         // x ± 0 still goes through rounding: PC may shorten x, and a denormal x may be tiny.
         (Kind::Zero, _) => norm_round_pack(sb, ub.exp, (ub.sig as u128) << 64, prec, cw, flags),
         (_, Kind::Zero) => norm_round_pack(sa, ua.exp, (ua.sig as u128) << 64, prec, cw, flags),
-        _ => {
-            let (mut ea, mut eb, mut sa, mut sb) = (ua.exp, ub.exp, sa, sb);
-            // Bit 126 holds J; bit 127 is headroom for the carry.
-            let mut ma = (ua.sig as u128) << 63;
-            let mut mb = (ub.sig as u128) << 63;
-            if ea < eb {
-                std::mem::swap(&mut ea, &mut eb);
-                std::mem::swap(&mut ma, &mut mb);
-                std::mem::swap(&mut sa, &mut sb);
-            }
-            let mb = shr_jam(mb, (ea - eb) as u32);
-            if sa == sb {
-                norm_round_pack(sa, ea + 1, ma + mb, prec, cw, flags)
-            } else if ma > mb {
-                norm_round_pack(sa, ea + 1, ma - mb, prec, cw, flags)
-            } else if mb > ma {
-                norm_round_pack(sb, ea + 1, mb - ma, prec, cw, flags)
-            } else {
-                let sign = cw.rounding() == Rounding::Down;
-                Outcome::new(F80::zero(sign), flags, false, cw)
-            }
-        }
+        _ => add_finite(sa, ua.exp, ua.sig, sb, ub.exp, ub.sig, cw, flags),
+    }
+}
+
+/// Sum of two finite non-zero values with normalized significands.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn add_finite(sa: bool, ea: i32, ma: u64, sb: bool, eb: i32, mb: u64, cw: Control, flags: u8) -> Outcome {
+    let prec = cw.precision_bits();
+    // Bit 126 holds J; bit 127 is headroom for the carry.
+    let (sa, ea, ma, sb, eb, mb) = if ea >= eb { (sa, ea, ma, sb, eb, mb) } else { (sb, eb, mb, sa, ea, ma) };
+    let ma = (ma as u128) << 63;
+    let mb = shr_jam((mb as u128) << 63, (ea - eb) as u32);
+    if sa == sb {
+        norm_round_pack(sa, ea + 1, ma + mb, prec, cw, flags)
+    } else if ma > mb {
+        norm_round_pack(sa, ea + 1, ma - mb, prec, cw, flags)
+    } else if mb > ma {
+        norm_round_pack(sb, ea + 1, mb - ma, prec, cw, flags)
+    } else {
+        let sign = cw.rounding() == Rounding::Down;
+        Outcome::new(F80::zero(sign), flags, false, cw)
     }
 }
 

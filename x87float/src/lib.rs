@@ -121,6 +121,11 @@ impl F80 {
     pub const fn zero(sign: bool) -> F80 {
         F80::new(sign, 0, 0)
     }
+    /// True for a normal number (exponent 1..=7FFE with J = 1): the operations' fast path.
+    #[inline]
+    pub const fn is_normal(self) -> bool {
+        (self.sign_exp & 0x7FFF).wrapping_sub(1) < 0x7FFE && self.signif >> 63 == 1
+    }
     /// True for any NaN encoding with J=1 (QNaN or SNaN).
     pub const fn is_nan(self) -> bool {
         self.exp() == 0x7FFF && self.signif >> 63 == 1 && self.signif << 1 != 0
@@ -221,6 +226,7 @@ impl<T> Outcome<T> {
     /// invalid or divides by zero; an unmasked DE stops the instruction before it computes
     /// anything, so DE is then the only flag. Unmasked IE, ZE and DE leave the destination
     /// untouched.
+    #[inline]
     pub(crate) fn new(value: T, flags: u8, c1: bool, cw: Control) -> Outcome<T> {
         let mut flags = flags;
         let mut c1 = c1;
@@ -237,5 +243,68 @@ impl<T> Outcome<T> {
     /// core must set ES/B and deliver #MF at the next waiting instruction.
     pub fn unmasked(&self, cw: Control) -> bool {
         self.flags & !cw.masks() != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unmask(flag: u8) -> Control {
+        Control(Control::DEFAULT.0 & !(flag as u16))
+    }
+
+    // SDM 8.5.4: unmasked overflow delivers the rounded result with the exponent reduced by
+    // 24576. Largest normal · 2 = 2^16384 · (1 − 2^−64): biased exponent 0x7FFF − 0x6000.
+    #[test]
+    fn unmasked_overflow_rebiases() {
+        let max = F80::from_bits(0x7FFE_FFFF_FFFF_FFFF_FFFF);
+        let two = F80::from_bits(0x4000_8000_0000_0000_0000);
+        let o = mul(max, two, unmask(OE));
+        assert_eq!(o.value.to_bits(), 0x1FFF_FFFF_FFFF_FFFF_FFFF);
+        assert_eq!((o.flags, o.store), (OE, true));
+        assert!(o.unmasked(unmask(OE)));
+    }
+
+    // SDM 8.5.5: unmasked underflow delivers the result with the exponent raised by 24576,
+    // and UE is raised even when the result is exact.
+    #[test]
+    fn unmasked_underflow_rebiases() {
+        let min = F80::from_bits(0x0001_8000_0000_0000_0000);
+        let small = F80::from_bits(0x3FF5_8000_0000_0000_0000); // 2^-10
+        let o = mul(min, small, unmask(UE));
+        assert_eq!(o.value.to_bits(), (((1 - 10 + REBIAS) as u128) << 64) | 1 << 63);
+        assert_eq!((o.flags, o.store), (UE, true));
+        // Masked: the exact denormal 2^-16392 with no flag.
+        let o = mul(min, small, Control::DEFAULT);
+        assert_eq!((o.value.to_bits(), o.flags), (1 << 53, 0));
+    }
+
+    // SDM 8.5.1–8.5.3: unmasked IE, ZE and DE leave the destination unwritten; an unmasked DE
+    // stops the operation before it computes, so no PE is reported.
+    #[test]
+    fn unmasked_pre_computation_exceptions() {
+        let den = F80::from_bits(0x0000_0000_0000_0000_0001);
+        let o = add(den, F80::ONE, unmask(DE));
+        assert_eq!((o.flags, o.store), (DE, false));
+        let o = add(den, F80::ONE, Control::DEFAULT);
+        assert_eq!((o.flags, o.store), (DE | PE, true));
+        let o = sqrt(F80::from_bits(0xBFFF_8000_0000_0000_0000), unmask(IE));
+        assert_eq!((o.flags, o.store), (IE, false));
+        let o = div(F80::ONE, F80::ZERO, unmask(ZE));
+        assert_eq!((o.flags, o.store), (ZE, false));
+        // FST m32 overflow with OE unmasked: memory is not written.
+        let o = to_f32(F80::from_bits(0x7FFE_8000_0000_0000_0000), unmask(OE));
+        assert!(!o.store && o.flags & OE != 0);
+    }
+
+    #[test]
+    fn byte_layout() {
+        let x = F80::from_bits(0xC000_8877_6655_4433_2211);
+        assert_eq!(x.to_le_bytes(), [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x00, 0xC0]);
+        assert_eq!(F80::from_le_bytes(x.to_le_bytes()), x);
+        assert_eq!(Control::masked(Rounding::Zero, 53).0, 0x0E7F);
+        assert_eq!(Control(0x0E7F).rounding(), Rounding::Zero);
+        assert_eq!(Control(0x0E7F).precision_bits(), 53);
     }
 }

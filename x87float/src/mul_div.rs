@@ -1,8 +1,8 @@
 //! FMUL, FDIV, FDIVR (SDM Vol. 2 FMUL/FDIV/FDIVR).
 //!
-//! The product of two 64-bit significands is exact in 128 bits. The quotient is computed as
-//! two 64-bit quotient digits from 128-by-64-bit divisions, with the final remainder jammed
-//! into the sticky bit; both then go through the shared rounding routine (PC and RC apply).
+//! The product of two 64-bit significands is exact in 128 bits. The quotient is one 64-bit
+//! digit from a 128-by-64-bit division; the remainder gives the round and sticky bits exactly.
+//! Both then go through the shared rounding routine (PC and RC apply).
 //! Invalid: 0·∞, 0/0, ∞/∞. Division of a finite non-zero number by zero raises ZE and gives
 //! a signed infinity.
 use crate::classify::{screen2, Kind, Screen};
@@ -10,7 +10,22 @@ use crate::round::{norm_round_pack, round_pack};
 use crate::{Control, Outcome, F80, IE, ZE};
 
 /// FMUL: `a · b`.
+#[inline]
 pub fn mul(a: F80, b: F80, cw: Control) -> Outcome {
+    if a.is_normal() && b.is_normal() {
+        let (ea, eb) = (a.exp() as i32, b.exp() as i32);
+        return mul_finite(a.sign() ^ b.sign(), ea, a.signif, eb, b.signif, cw, 0);
+    }
+    mul_special(a, b, cw)
+}
+
+#[inline]
+fn mul_finite(sign: bool, ea: i32, ma: u64, eb: i32, mb: u64, cw: Control, flags: u8) -> Outcome {
+    let p = ma as u128 * mb as u128;
+    norm_round_pack(sign, ea + eb - 16383 + 1, p, cw.precision_bits(), cw, flags)
+}
+
+fn mul_special(a: F80, b: F80, cw: Control) -> Outcome {
     let (ua, ub, flags) = match screen2(a, b, cw) {
         Screen::Go(ua, ub, f) => (ua, ub, f),
         Screen::Done(o) => return o,
@@ -20,15 +35,21 @@ pub fn mul(a: F80, b: F80, cw: Control) -> Outcome {
         (Kind::Inf, Kind::Zero) | (Kind::Zero, Kind::Inf) => Outcome::new(F80::INDEFINITE, flags | IE, false, cw),
         (Kind::Inf, _) | (_, Kind::Inf) => Outcome::new(F80::infinity(sign), flags, false, cw),
         (Kind::Zero, _) | (_, Kind::Zero) => Outcome::new(F80::zero(sign), flags, false, cw),
-        _ => {
-            let p = ua.sig as u128 * ub.sig as u128;
-            norm_round_pack(sign, ua.exp + ub.exp - 16383 + 1, p, cw.precision_bits(), cw, flags)
-        }
+        _ => mul_finite(sign, ua.exp, ua.sig, ub.exp, ub.sig, cw, flags),
     }
 }
 
 /// FDIV: `a / b`.
+#[inline]
 pub fn div(a: F80, b: F80, cw: Control) -> Outcome {
+    if a.is_normal() && b.is_normal() {
+        let (ea, eb) = (a.exp() as i32, b.exp() as i32);
+        return div_finite(a.sign() ^ b.sign(), ea, a.signif, eb, b.signif, cw, 0);
+    }
+    div_special(a, b, cw)
+}
+
+fn div_special(a: F80, b: F80, cw: Control) -> Outcome {
     let (ua, ub, flags) = match screen2(a, b, cw) {
         Screen::Go(ua, ub, f) => (ua, ub, f),
         Screen::Done(o) => return o,
@@ -39,23 +60,58 @@ pub fn div(a: F80, b: F80, cw: Control) -> Outcome {
         (Kind::Inf, _) => Outcome::new(F80::infinity(sign), flags, false, cw),
         (_, Kind::Inf) | (Kind::Zero, _) => Outcome::new(F80::zero(sign), flags, false, cw),
         (_, Kind::Zero) => Outcome::new(F80::infinity(sign), flags | ZE, false, cw),
-        _ => {
-            let (num, exp) = if ua.sig >= ub.sig {
-                ((ua.sig as u128) << 63, ua.exp - ub.exp + 16383)
-            } else {
-                ((ua.sig as u128) << 64, ua.exp - ub.exp + 16383 - 1)
-            };
-            let d = ub.sig as u128;
-            // num < d·2^64, so each digit fits in 64 bits.
-            let q1 = num / d;
-            let r1 = num - q1 * d;
-            let n2 = r1 << 64;
-            let q2 = n2 / d;
-            let sticky = (n2 - q2 * d != 0) as u128;
-            let q = q1 << 64 | q2 | sticky;
-            round_pack(sign, exp, q, cw.precision_bits(), cw, flags)
-        }
+        _ => div_finite(sign, ua.exp, ua.sig, ub.exp, ub.sig, cw, flags),
     }
+}
+
+/// Quotient of two finite non-zero values with normalized significands: one 64-bit quotient
+/// digit from a 128-by-64-bit division, plus round and sticky bits from the remainder.
+#[inline]
+fn div_finite(sign: bool, ea: i32, ma: u64, eb: i32, mb: u64, cw: Control, flags: u8) -> Outcome {
+    let (num, exp) =
+        if ma >= mb { ((ma as u128) << 63, ea - eb + 16383) } else { ((ma as u128) << 64, ea - eb + 16383 - 1) };
+    let (q, r) = div128by64(num, mb);
+    debug_assert_eq!(q as u128, num / mb as u128);
+    // 64 quotient bits are all any precision keeps; the remainder decides the round bit
+    // (r/mb ≥ ½) and the sticky bits, exactly.
+    let low: u64 = if r == 0 {
+        0
+    } else {
+        match ((r as u128) << 1).cmp(&(mb as u128)) {
+            std::cmp::Ordering::Greater => 0xC000_0000_0000_0000,
+            std::cmp::Ordering::Equal => 0x8000_0000_0000_0000,
+            std::cmp::Ordering::Less => 1,
+        }
+    };
+    round_pack(sign, exp, (q as u128) << 64 | low as u128, cw.precision_bits(), cw, flags)
+}
+
+/// 128-by-64-bit division whose quotient fits in 64 bits (`n < d·2^64`, `d` normalized).
+/// An f64 estimate of the quotient is within about 2^12; one correction computed from the
+/// exact remainder (small enough for f64) brings it within ±1, and exact checks finish it.
+/// This avoids the generic software 128-bit division.
+#[inline]
+pub(crate) fn div128by64(n: u128, d: u64) -> (u64, u64) {
+    const TWO64: f64 = 18_446_744_073_709_551_616.0;
+    debug_assert!(d >> 63 == 1 && (n >> 64) < d as u128);
+    let df = d as f64;
+    let nf = ((n >> 64) as u64 as f64).mul_add(TWO64, n as u64 as f64);
+    let est = nf / df;
+    let mut q = if est >= TWO64 { u64::MAX } else { est as u64 };
+    // |n − q·d| < 2^80: exact as a wrapped difference read as i128.
+    let mut r = n.wrapping_sub(q as u128 * d as u128) as i128;
+    let c = ((r >> 16) as i64 as f64 * 65_536.0 / df) as i64;
+    q = q.wrapping_add(c as u64);
+    r -= c as i128 * d as i128;
+    while r < 0 {
+        q = q.wrapping_sub(1);
+        r += d as i128;
+    }
+    while r >= d as i128 {
+        q = q.wrapping_add(1);
+        r -= d as i128;
+    }
+    (q, r as u64)
 }
 
 /// FDIVR: `b / a` (the reversed form is an operand swap).

@@ -11,6 +11,7 @@
 //! where N = 32 + (d mod 32); so after one step the difference is at most d − N. The quotient
 //! bits C0, C3, C1 read 0 after a partial step.
 use crate::classify::{screen2, Kind, Screen};
+use crate::mul_div::div128by64;
 use crate::round::norm_round_pack;
 use crate::{Control, Outcome, F80, IE};
 
@@ -63,8 +64,8 @@ fn remainder(a: F80, b: F80, cw: Control, ieee: bool) -> RemOutcome {
     if d >= 64 {
         let n = 32 + (d & 31);
         let base = ub.exp + (d - n);
-        let num = (ua.sig as u128) << n;
-        let r = num % ub.sig as u128;
+        let (_, r) = div128by64((ua.sig as u128) << n, ub.sig);
+        let r = r as u128;
         let result = if r == 0 {
             Outcome::new(F80::zero(sign), flags, false, cw)
         } else {
@@ -82,8 +83,12 @@ fn remainder(a: F80, b: F80, cw: Control, ieee: bool) -> RemOutcome {
     } else {
         (ua.sig as u128, (ub.sig as u128) << 1, ua.exp)
     };
-    let mut q = num / den;
-    let mut r = num - q * den;
+    let (mut q, mut r) = if d >= 0 {
+        let (q, r) = div128by64(num, ub.sig);
+        (q as u128, r as u128)
+    } else {
+        (num / den, num % den)
+    };
     let mut sign = sign;
     if ieee && (2 * r > den || (2 * r == den && q & 1 != 0)) {
         r = den - r;

@@ -50,8 +50,38 @@ pub(crate) fn round_at(sign: bool, sig: u128, shift: u32, rc: Rounding) -> (u128
 
 /// Rounds and packs a non-zero result. `sig` must have bit 127 set. `flags` are exceptions
 /// already raised (e.g. DE) and are carried into the outcome.
+#[inline]
 pub(crate) fn round_pack(sign: bool, exp: i32, sig: u128, prec: u32, cw: Control, flags: u8) -> Outcome {
     debug_assert!(sig >> 127 == 1);
+    // Fast path in 64-bit halves for results that stay normal: every kept bit is in `hi`.
+    let rc = cw.rounding();
+    let hi = (sig >> 64) as u64;
+    let lo = sig as u64;
+    let drop = 64 - prec;
+    let (round, sticky) = if drop == 0 {
+        (lo >> 63 != 0, lo << 1 != 0)
+    } else {
+        ((hi >> (drop - 1)) & 1 != 0, hi & ((1u64 << (drop - 1)) - 1) != 0 || lo != 0)
+    };
+    let inexact = round || sticky;
+    let inc = match rc {
+        Rounding::Nearest => round && (sticky || (hi >> drop) & 1 != 0),
+        Rounding::Zero => false,
+        Rounding::Up => !sign && inexact,
+        Rounding::Down => sign && inexact,
+    };
+    let (q, carry) = ((hi >> drop) << drop).overflowing_add((inc as u64) << drop);
+    let (q, e) = if carry { (1u64 << 63, exp + 1) } else { (q, exp) };
+    if (1..0x7FFF).contains(&e) {
+        let f = flags | if inexact { PE } else { 0 };
+        return Outcome::new(F80::new(sign, e as u16, q), f, inc, cw);
+    }
+    round_pack_slow(sign, exp, sig, prec, cw, flags)
+}
+
+/// Overflow and tiny results.
+#[cold]
+fn round_pack_slow(sign: bool, exp: i32, sig: u128, prec: u32, cw: Control, flags: u8) -> Outcome {
     let rc = cw.rounding();
     let shift = 128 - prec;
     let (mut q, inexact, inc) = round_at(sign, sig, shift, rc);

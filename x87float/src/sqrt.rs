@@ -11,6 +11,9 @@ use crate::{Control, Outcome, F80, IE};
 
 /// FSQRT: `√a`.
 pub fn sqrt(a: F80, cw: Control) -> Outcome {
+    if a.is_normal() && !a.sign() {
+        return sqrt_finite(a.exp() as i32, a.signif, cw, 0);
+    }
     let (ua, flags) = match screen1(a, cw) {
         Ok(x) => x,
         Err(o) => return o,
@@ -21,12 +24,17 @@ pub fn sqrt(a: F80, cw: Control) -> Outcome {
         Kind::Inf => return Outcome::new(a, flags, false, cw),
         _ => {}
     }
+    sqrt_finite(ua.exp, ua.sig, cw, flags)
+}
+
+/// √ of a positive finite value with a normalized significand.
+#[inline]
+fn sqrt_finite(exp: i32, sig: u64, cw: Control, flags: u8) -> Outcome {
     // value = sig · 2^e with e = exp − 16383 − 63; make e − k even.
-    let e = ua.exp - 16383 - 63;
+    let e = exp - 16383 - 63;
     let k = if (e - 63) % 2 == 0 { 63 } else { 64 };
-    let n = (ua.sig as u128) << k;
-    let r = isqrt(n);
-    let rem = n - r as u128 * r as u128;
+    let n = (sig as u128) << k;
+    let (r, rem) = isqrt(n);
     let mut sig = (r as u128) << 64;
     if rem > r as u128 {
         sig |= 1 << 63 | 1;
@@ -37,22 +45,32 @@ pub fn sqrt(a: F80, cw: Control) -> Outcome {
     round_pack(false, exp, sig, cw.precision_bits(), cw, flags)
 }
 
-/// ⌊√n⌋ for n in [2^126, 2^128).
-fn isqrt(n: u128) -> u64 {
-    let est = (n as f64).sqrt() as u128; // within about 2^12 of the answer
-    let est = est.clamp(1 << 63, u64::MAX as u128);
-    let mut r = (est + n / est) / 2;
-    r = r.min(u64::MAX as u128);
-    while r * r > n {
+/// ⌊√n⌋ and the remainder n − ⌊√n⌋² for n in [2^126, 2^128). The f64 estimate is within about 2^12 of the root; one
+/// Newton correction (n − e²)/(2e), small enough to compute in f64 without loss, brings it
+/// within ±1, and exact integer checks finish it. No 128-bit division is needed.
+#[inline]
+fn isqrt(n: u128) -> (u64, u128) {
+    const TWO64: f64 = 18_446_744_073_709_551_616.0;
+    // Only hardware conversions: the top 64 bits carry all the precision f64 can hold.
+    let nf = (n >> 64) as u64 as f64 * TWO64;
+    let est = (nf.sqrt() as u64).max(1 << 63) as u128;
+    // |n − est²| < 2^80: exact as a wrapped difference read as i128.
+    let diff = n.wrapping_sub(est * est) as i128;
+    let corr = ((diff >> 16) as i64 as f64 * 65_536.0 / (2.0 * est as f64)) as i64;
+    let mut r = (est as i128 + corr as i128).clamp(1 << 63, u64::MAX as i128) as u128;
+    // r is now within ±1 of the root (the loops run at most once or twice).
+    let mut sq = r * r;
+    while sq > n {
+        sq -= 2 * r - 1;
         r -= 1;
     }
-    while let Some(sq) = (r + 1).checked_mul(r + 1) {
-        if sq > n {
-            break;
-        }
+    let mut rem = n - sq;
+    // (r+1)² ≤ n  ⇔  n − r² ≥ 2r + 1
+    while rem > 2 * r && r < u64::MAX as u128 {
+        rem -= 2 * r + 1;
         r += 1;
     }
-    r as u64
+    (r as u64, rem)
 }
 
 #[cfg(test)]
@@ -79,7 +97,10 @@ mod tests {
 
     #[test]
     fn isqrt_edges() {
-        assert_eq!(isqrt(1 << 126), 1 << 63);
-        assert_eq!(isqrt(u128::MAX), u64::MAX);
+        assert_eq!(isqrt(1 << 126), (1 << 63, 0));
+        assert_eq!(isqrt(u128::MAX), (u64::MAX, u128::MAX - (u64::MAX as u128).pow(2)));
+        let n = (1u128 << 127) + 12345;
+        let (r, rem) = isqrt(n);
+        assert!(r as u128 * r as u128 + rem == n && rem <= 2 * r as u128);
     }
 }
