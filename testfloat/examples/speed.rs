@@ -47,7 +47,7 @@ fn main() {
             println!("{:<6} x87float {:6.1} ns  softfloat {:6.1} ns  ratio {:.2}", $name, tx, ts, tx / ts);
         }};
     }
-    // SAFETY (for the closures below): SoftFloat globals are set once before use.
+    // SAFETY: plain FFI calls that set SoftFloat's rounding globals once, before any use.
     unsafe {
         sf::softfloat_roundingMode_write_helper(sf::softfloat_round_near_even);
         sf::extF80_roundingPrecision_write_helper(80);
