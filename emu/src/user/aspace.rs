@@ -141,19 +141,12 @@ impl AddressSpace {
                 self.regions.insert(end, Region { end: r.end, prot: r.prot });
             }
             let (lo, hi) = (s.max(start), r.end.min(end));
-            let mut va = lo;
-            while va < hi {
-                if let Some(pte) = self.pte_addr(ram, va, false) {
-                    let e = ram.read::<W64>(pte);
-                    if e & PTE_P != 0 {
-                        ram.write::<W64>(pte, 0);
-                        self.free_frames.push(e & ADDR);
-                        freed.push(e & ADDR);
-                    }
-                }
-                va += PAGE;
-            }
+            self.for_each_present(ram, lo, hi, &mut |ram, _, pte, e| {
+                ram.write::<W64>(pte, 0);
+                freed.push(e & ADDR);
+            });
         }
+        self.free_frames.extend_from_slice(&freed);
         freed
     }
 
@@ -179,16 +172,8 @@ impl AddressSpace {
             }
             self.regions.insert(s.max(start), Region { end: r.end.min(end), prot });
         }
-        let mut va = start;
-        while va < end {
-            if let Some(pte) = self.pte_addr(ram, va, false) {
-                let e = ram.read::<W64>(pte);
-                if e & PTE_P != 0 {
-                    ram.write::<W64>(pte, (e & ADDR) | Self::pte_flags(prot));
-                }
-            }
-            va += PAGE;
-        }
+        let flags = Self::pte_flags(prot);
+        self.for_each_present(ram, start, end, &mut |ram, _, pte, e| ram.write::<W64>(pte, (e & ADDR) | flags));
         true
     }
 
@@ -210,19 +195,63 @@ impl AddressSpace {
     /// when next touched (madvise MADV_DONTNEED on private memory). Returns the freed frames.
     pub fn discard(&mut self, ram: &mut GuestRam, start: u64, end: u64) -> Vec<u64> {
         let mut freed = Vec::new();
-        let mut va = start;
-        while va < end {
-            if let Some(pte) = self.pte_addr(ram, va, false) {
-                let e = ram.read::<W64>(pte);
-                if e & PTE_P != 0 {
-                    ram.write::<W64>(pte, 0);
-                    self.free_frames.push(e & ADDR);
-                    freed.push(e & ADDR);
-                }
-            }
-            va += PAGE;
-        }
+        self.for_each_present(ram, start, end, &mut |ram, _, pte, e| {
+            ram.write::<W64>(pte, 0);
+            freed.push(e & ADDR);
+        });
+        self.free_frames.extend_from_slice(&freed);
         freed
+    }
+
+    /// The pages of `[start, end)` that have frames, as (virtual page, frame) pairs.
+    pub fn present_pages(&mut self, ram: &mut GuestRam, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut v = Vec::new();
+        self.for_each_present(ram, start, end, &mut |_, va, _, e| v.push((va, e & ADDR)));
+        v
+    }
+
+    /// Calls `f(ram, va, pte_address, pte)` for each present page-table entry mapping a page of
+    /// `[start, end)`, skipping absent tables whole, so a sparse terabyte costs nothing.
+    fn for_each_present(
+        &self,
+        ram: &mut GuestRam,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&mut GuestRam, u64, u64, u64),
+    ) {
+        let end = end.min(1 << 47);
+        if start < end {
+            Self::walk_level(ram, self.pml4, 3, 0, start, end, f);
+        }
+    }
+
+    fn walk_level(
+        ram: &mut GuestRam,
+        table: u64,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&mut GuestRam, u64, u64, u64),
+    ) {
+        let span = 1u64 << (12 + 9 * level);
+        let first = start.saturating_sub(base) / span;
+        for idx in first..512 {
+            let va = base + idx * span;
+            if va >= end {
+                break;
+            }
+            let ea = table + idx * 8;
+            let e = ram.read::<W64>(ea);
+            if e & PTE_P == 0 {
+                continue;
+            }
+            if level == 0 {
+                f(ram, va, ea, e);
+            } else {
+                Self::walk_level(ram, e & ADDR, level - 1, va, start.max(va), end, f);
+            }
+        }
     }
 
     /// True if no region overlaps `[start, end)`.
@@ -239,7 +268,7 @@ impl AddressSpace {
             }
             top = top.min(s);
         }
-        (top >= len + 0x1_0000).then(|| top - len)
+        top.checked_sub(len).filter(|&a| a >= 0x1_0000)
     }
 }
 

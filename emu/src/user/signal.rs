@@ -322,14 +322,14 @@ fn setup_frame(p: &mut Process, sig: i32, info: &SigInfo) -> Option<()> {
     let fx = encode_fxsave(st);
 
     p.write_mem(fpstate, &fx)?;
-    p.write_mem(frame + UC_OFFSET, &uc.0)?;
-    p.write_mem(frame + INFO_OFFSET, &si.0)?;
+    p.write_mem(frame.wrapping_add(UC_OFFSET), &uc.0)?;
+    p.write_mem(frame.wrapping_add(INFO_OFFSET), &si.0)?;
     p.write_u64(frame, act.restorer)?;
 
     let st = &mut p.interp.cpu.state;
     st.gpr[gpr::RDI] = sig as u64;
-    st.gpr[gpr::RSI] = frame + INFO_OFFSET;
-    st.gpr[gpr::RDX] = frame + UC_OFFSET;
+    st.gpr[gpr::RSI] = frame.wrapping_add(INFO_OFFSET);
+    st.gpr[gpr::RDX] = frame.wrapping_add(UC_OFFSET);
     st.gpr[gpr::RAX] = 0;
     st.gpr[gpr::RSP] = frame;
     st.rip = act.handler;

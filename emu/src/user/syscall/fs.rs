@@ -420,8 +420,15 @@ fn timespec_to_time(sec: u64, nsec: u64) -> Result<Option<SystemTime>, Errno> {
         UTIME_OMIT => Ok(None),
         UTIME_NOW => Ok(Some(SystemTime::now())),
         n if n < 1_000_000_000 => {
-            let d = Duration::new(sec as i64 as u64, n as u32);
-            Ok(Some(if (sec as i64) >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - Duration::new(sec.wrapping_neg(), 0) }))
+            // Times before 1970 are negative seconds plus a positive fraction.
+            let t = if (sec as i64) >= 0 {
+                UNIX_EPOCH.checked_add(Duration::new(sec, n as u32))
+            } else {
+                UNIX_EPOCH
+                    .checked_sub(Duration::new(sec.wrapping_neg(), 0))
+                    .and_then(|t| t.checked_add(Duration::new(0, n as u32)))
+            };
+            t.map(Some).ok_or(EINVAL)
         }
         _ => Err(EINVAL),
     }

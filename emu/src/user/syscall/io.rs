@@ -386,7 +386,7 @@ pub fn sys_sendfile(p: &mut Process, out: u64, inp: u64, offp: u64, count: u64) 
     let n = if offp != 0 {
         let off = p.read_u64(offp).ok_or(EFAULT)?;
         let n = fin.borrow().host_file().ok_or(EINVAL)?.read_at(&mut data, off)?;
-        p.write_u64(offp, off + n as u64).ok_or(EFAULT)?;
+        p.write_u64(offp, off.wrapping_add(n as u64)).ok_or(EFAULT)?;
         n
     } else {
         read_node(&mut fin.borrow_mut(), &mut data)?

@@ -102,10 +102,13 @@ pub fn sys_mmap(p: &mut Process, addr: u64, len: u64, prot: u64, flags: u64, fd:
     let freed = p.aspace.add_region(&mut cpu.ram, start, start + len, prot);
     p.mappings_changed(&freed);
     if let Some(h) = file {
-        let mut data = vec![0u8; len.min(super::io::MAX_IO as u64 * 16) as usize];
+        // Only the part of the file inside the mapping; the rest of the pages read as zeros.
+        let size = h.metadata().map(|m| m.len()).unwrap_or(0);
+        let avail = size.saturating_sub(off).min(len).min(super::io::MAX_IO as u64 * 16);
+        let mut data = vec![0u8; avail as usize];
         let mut got = 0;
         while got < data.len() {
-            match h.read_at(&mut data[got..], off + got as u64) {
+            match h.read_at(&mut data[got..], off.wrapping_add(got as u64)) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) => return Err(e.into()),
@@ -182,12 +185,11 @@ pub fn sys_mremap(p: &mut Process, old: u64, old_len: u64, new_len: u64, flags: 
     };
     let cpu = &mut p.interp.cpu;
     let mut touched = p.aspace.add_region(&mut cpu.ram, dest, dest + new_len, region.prot);
-    let mut off = 0;
-    while off < old_len.min(new_len) {
-        if let Some(f) = p.aspace.move_page(&mut cpu.ram, old + off, dest + off) {
+    let keep_end = old + old_len.min(new_len);
+    for (va, _) in p.aspace.present_pages(&mut cpu.ram, old, keep_end) {
+        if let Some(f) = p.aspace.move_page(&mut cpu.ram, va, dest + (va - old)) {
             touched.push(f);
         }
-        off += PAGE;
     }
     touched.extend(p.aspace.remove_range(&mut cpu.ram, old, old_end));
     p.mappings_changed(&touched);

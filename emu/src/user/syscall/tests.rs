@@ -227,3 +227,44 @@ fn unhandled_and_blocked_faults_kill_with_the_signal() {
     signal::raise(&mut p, 15);
     assert_eq!(signal::deliver_pending(&mut p), Some(ProcessEnd::Signaled(15)));
 }
+
+#[test]
+fn random_system_calls_never_panic_the_host() {
+    let mut p = load_tiny(&[], &[]);
+    let buf = buffer(&mut p);
+    // Names in the buffer are runs of 'x' (no '/'), resolved in a scratch directory.
+    p.write_mem(buf, &[b'x'; 200]).unwrap();
+    p.write_mem(buf + 200, &[0]).unwrap();
+    let dir = host_dir("fuzz");
+    p.sys.cwd = dir.clone();
+    for fd in 0..3 {
+        call(&mut p, 3, &[fd]); // closes the runner's duplicates, not the host's descriptors
+    }
+    let interesting = [0, 1, 2, 3, 8, 64, 4096, 1 << 20, 1 << 40, u64::MAX, u64::MAX - 4095, 1 << 63, buf, buf + 100];
+    let mut s = 0x1234_5678_9abc_def1u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for _ in 0..20_000 {
+        let nr = next() % 450;
+        // Calls that end the process or sleep for a guest-chosen time.
+        if matches!(nr, 15 | 34 | 35 | 60 | 230 | 231) {
+            continue;
+        }
+        let args: Vec<u64> = (0..6)
+            .map(|_| {
+                let r = next();
+                if r & 3 == 0 {
+                    r >> 2
+                } else {
+                    interesting[(r >> 2) as usize % interesting.len()]
+                }
+            })
+            .collect();
+        call(&mut p, nr, &args);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
