@@ -74,8 +74,11 @@ pub enum Stop {
     /// The instruction completed and asks the machine loop to look at the world (mode change,
     /// interrupt window opened, port I/O that needs the machine).
     Yield,
-    /// INT n / INTO completed (RIP is past it); the machine delivers the software interrupt.
+    /// INT n / INT3 / INTO completed (RIP is past it); the machine delivers the software
+    /// interrupt (subject to the gate's DPL).
     SoftInt(u8),
+    /// A trap-class exception raised by a completed instruction (INT1's #DB): RIP is past it.
+    Trap(Fault),
 }
 
 impl From<Fault> for Stop {

@@ -4,20 +4,16 @@
 //! - MOVBE r, m / m, r (16/32/64; advertised in CPUID.1:ECX bit 22).
 //! - CMOVcc r, r/m (16/32/64: the memory operand is read, and a 32-bit destination is written,
 //!   clearing bits 63:32, whether or not the condition holds); SETcc r/m8.
-//! - MOV r/m, Sreg and MOV Sreg, r/m, and (in `stack.rs`) PUSH/POP FS/GS. Segment loads are
-//!   simplified for the flat 64-bit user mode this runs in (descriptor tables are not read yet):
-//!   a null selector may be loaded into DS/ES/FS/GS (the base becomes 0, as on Intel and AMD CPUs
-//!   with NullSelectorClearsBase); the
-//!   current SS selector (the flat user data segment) may be loaded into any data segment
-//!   register, giving a flat segment (FS/GS base 0, as the descriptor's base is 0); anything else
-//!   raises #GP(selector). MOV to CS is #UD.
+//! - MOV r/m, Sreg and MOV Sreg, r/m, and (in `stack.rs`) PUSH/POP FS/GS. Segment loads read
+//!   and check the descriptor (`system/descriptor.rs`); a null selector loaded into DS/ES/FS/GS
+//!   zeroes the base, as on Intel and AMD CPUs with NullSelectorClearsBase. MOV to CS is #UD.
 
 use super::Instr;
 use crate::cpu::Cpu;
 use crate::decode::table::Row;
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
-use crate::state::{SegReg, Segment};
+use crate::state::SegReg;
 use iced_x86::Code as C;
 
 /// `mov r, r`
@@ -140,22 +136,21 @@ pub fn exec_mov_m_sreg(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 }
 
 impl Cpu {
-    /// Loads a data segment register with `sel` under the simplified rules in the module doc.
+    /// Loads data segment register `seg` (SReg number) with `sel`: #UD for CS, otherwise the
+    /// descriptor checks of `system::descriptor` (real mode: base = selector << 4).
     ///
     /// # Errors
-    /// #UD for CS, #GP(selector) for a selector the flat model does not know.
+    /// #UD for CS; #GP/#SS/#NP as the SDM's MOV Sreg pseudo-code gives them.
     pub fn load_data_segment(&mut self, seg: u8, sel: u16) -> Result<(), Stop> {
-        let flat = self.state.segs[SegReg::Ss as usize];
-        let s = match seg {
-            1 => return Err(Stop::Fault(Fault::ud())),
-            2 | 0 | 3..=5 if sel & !3 == flat.selector & !3 && sel & 3 == self.state.cpl as u16 => {
-                Segment { selector: sel, ..flat }
-            }
-            0 | 3..=5 if sel & !3 == 0 => Segment { selector: sel, attr: 0, limit: 0, base: 0 },
-            _ => return Err(Stop::Fault(Fault::with_code(crate::exception::vector::GP, (sel & !3) as u32))),
+        let sreg = match seg {
+            0 => SegReg::Es,
+            2 => SegReg::Ss,
+            3 => SegReg::Ds,
+            4 => SegReg::Fs,
+            5 => SegReg::Gs,
+            _ => return Err(Stop::Fault(Fault::ud())),
         };
-        self.state.segs[seg as usize] = s;
-        Ok(())
+        self.load_sreg(sreg, sel)
     }
 }
 

@@ -152,6 +152,7 @@ impl Interp {
         let event = match stop {
             Stop::Fault(f) => Event::Exception(f),
             Stop::SoftInt(v) => Event::Software(v),
+            Stop::Trap(f) => Event::Exception(f),
             other => return Some(Exit::Stop(other)),
         };
         match self.cpu.deliver(event) {

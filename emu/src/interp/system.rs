@@ -3,9 +3,9 @@
 //! UD0/UD1/UD2 (#UD), INT3 (#BP), INT1 (#DB), HLT (#GP(0) at CPL > 0; at CPL 0 it completes and
 //! stops with `Stop::Halt`). SDM Vol. 2, those entries.
 //!
-//! INT3 and INT1 are traps: hardware reports the address *after* the instruction. A tier-0
-//! fault leaves RIP at the instruction, so the code that delivers #BP/#DB (IDT or signal) must
-//! add the instruction's length (1 byte for both) when it builds the frame.
+//! INT3 and INT1 are traps: hardware reports the address *after* the instruction, so they
+//! complete (RIP past them) and stop with `Stop::SoftInt(3)` (INT3 is a software interrupt,
+//! checked against the gate's DPL) and `Stop::Trap(#DB)` (INT1 is not).
 //! The full system-level set (MOV CR, WRMSR, LGDT, IRETQ, INT n, far transfers ...) comes with
 //! the virtual PC.
 
@@ -60,13 +60,15 @@ pub fn exec_rdtscp(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
 }
 
 /// INT3: #BP (a trap; see the module doc).
-pub fn exec_int3(_cpu: &mut Cpu, _e: &Instr) -> ExecResult {
-    Err(Stop::Fault(Fault::new(vector::BP)))
+pub fn exec_int3(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.state.rip = e.next_rip;
+    Err(Stop::SoftInt(vector::BP))
 }
 
 /// INT1 (ICEBP): #DB.
-pub fn exec_int1(_cpu: &mut Cpu, _e: &Instr) -> ExecResult {
-    Err(Stop::Fault(Fault::new(vector::DB)))
+pub fn exec_int1(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.state.rip = e.next_rip;
+    Err(Stop::Trap(Fault::new(vector::DB)))
 }
 
 /// HLT: privileged.
@@ -138,7 +140,7 @@ mod tests {
         let mut g = Guest::new();
         assert_eq!(g.fault(&[0x0f, 0x0b], &Regs::default()).vector, vector::UD); // ud2
         assert_eq!(g.fault(&[0x0f, 0xb9, 0xc0], &Regs::default()).vector, vector::UD); // ud1 eax, eax
-        assert_eq!(g.fault(&[0xcc], &Regs::default()).vector, vector::BP); // int3
+        assert_eq!(g.exec(&[0xcc]), Err(Stop::SoftInt(vector::BP))); // int3: a trap, RIP past it
         assert_eq!(g.fault(&[0xf1], &Regs::default()).vector, vector::DB); // int1
         let f = g.fault(&[0xf4], &Regs::default()); // hlt at CPL 3
         assert_eq!((f.vector, f.error_code), (vector::GP, 0));

@@ -140,11 +140,11 @@ impl Cpu {
             if sreg == SegReg::Ss && !(self.state.in_64bit_mode() && cpl < 3 && rpl == cpl) {
                 return Err(gp(0));
             }
-            // A null selector: the register becomes unusable (P=0); in 64-bit mode the base of
-            // FS/GS is kept only through the MSRs, so loading null clears it on Intel and keeps
-            // it on AMD; we follow the AMD host (keep).
+            // A null selector: the register becomes unusable (P=0) and its base 0, as Intel CPUs
+            // and AMD CPUs with NullSelectorClearsBase do (older AMD parts keep the base).
             let s = &mut self.state.segs[sreg as usize];
             s.selector = sel;
+            s.base = 0;
             s.attr = if sreg == SegReg::Ss { attr::P | attr::S | 0x3 | ((cpl as u16) << attr::DPL_SHIFT) } else { 0 };
             return Ok(());
         }

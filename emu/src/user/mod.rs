@@ -135,11 +135,23 @@ impl Process {
                 Exit::Stop(Stop::Yield) | Exit::Budget => {}
                 Exit::TripleFault => return ProcessEnd::Signaled(syscall::SIGSEGV),
                 Exit::Stop(Stop::SoftInt(n)) => {
-                    // INT n (CD ib, 2 bytes) from user code: no gate is user-accessible, so the
-                    // CPU raises #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
-                    self.interp.cpu.state.rip = self.interp.cpu.state.rip.wrapping_sub(2);
                     let rip = self.interp.cpu.state.rip;
-                    let f = crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2);
+                    let f = if n == vector::BP {
+                        // INT3: SIGTRAP, with RIP after the instruction as Linux reports it.
+                        crate::exception::Fault::new(vector::BP)
+                    } else {
+                        // INT n (CD ib): no gate is user-accessible, so the CPU raises
+                        // #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
+                        self.interp.cpu.state.rip = rip.wrapping_sub(2);
+                        crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2)
+                    };
+                    let rip = self.interp.cpu.state.rip;
+                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
+                        return end;
+                    }
+                }
+                Exit::Stop(Stop::Trap(f)) => {
+                    let rip = self.interp.cpu.state.rip;
                     if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                         return end;
                     }
