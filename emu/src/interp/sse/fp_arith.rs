@@ -353,7 +353,80 @@ const fn concat_rows() -> [Row; 32] {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::testutil::{host_cases, pd, ps};
+    use super::super::testutil::{emulate, host_cases, native, pd, ps, St};
+    use crate::exception::{vector, Fault, Stop};
+    use proptest::prelude::*;
+
+    #[test]
+    fn unmasked_exception_raises_xm_sets_flags_and_keeps_the_destination() {
+        // SDM Vol. 1, 11.5.2: an unmasked SIMD FP exception leaves the destination unchanged
+        // and is reported as #XM (vector 19) when CR4.OSXMMEXCPT is set.
+        let one = 0x3f80_0000u128;
+        let ones = one | one << 32 | one << 64 | one << 96;
+        // 1.0 / 0.0 in lane 1 with ZE unmasked (MXCSR.ZM clear), the other lanes exact.
+        let s = St::new(ones, ones & !((u32::MAX as u128) << 32), 0x1f80 & !(1 << 9));
+        let (r, out) = emulate((native!("divps xmm0, xmm1").bytes)(), &s);
+        assert_eq!(r, Err(Stop::Fault(Fault::new(vector::XM))));
+        assert_eq!(out.x0, s.x0);
+        assert_eq!(out.mxcsr, s.mxcsr | super::float::ZE);
+        // A masked PE with ZE unmasked and no division by zero: completes.
+        let s = St::new(one, 0x4040_0000, 0x1f80 & !(1 << 9));
+        let (r, out) = emulate((native!("divss xmm0, xmm1").bytes)(), &s);
+        assert!(r.is_ok());
+        assert_eq!(out.x0 as u32, (1.0f32 / 3.0).to_bits());
+        assert_eq!(out.mxcsr, s.mxcsr | super::float::PE);
+    }
+
+    #[test]
+    fn sse_disabled_or_unavailable_raises_ud_or_nm() {
+        use super::super::testutil::{exec, sse_cpu};
+        use crate::state::ctrl;
+        let bytes = (native!("addps xmm0, xmm1").bytes)();
+        let mut cpu = sse_cpu();
+        cpu.state.cr4 &= !ctrl::CR4_OSFXSR;
+        assert_eq!(exec(&mut cpu, bytes), Err(Stop::Fault(Fault::ud())));
+        let mut cpu = sse_cpu();
+        cpu.state.cr0 |= ctrl::CR0_TS;
+        assert_eq!(exec(&mut cpu, bytes), Err(Stop::Fault(Fault::new(vector::NM))));
+        // Unmasked exception without CR4.OSXMMEXCPT: #UD (SDM Vol. 2, 2.5 exception tables).
+        let mut cpu = sse_cpu();
+        cpu.state.cr4 &= !ctrl::CR4_OSXMMEXCPT;
+        cpu.state.mxcsr = 0x1f80 & !(1 << 7); // IM clear
+        cpu.state.xmm[1] = [0x7fa0_0000, 0]; // SNaN
+        assert_eq!(exec(&mut cpu, bytes), Err(Stop::Fault(Fault::ud())));
+        assert_eq!(cpu.state.mxcsr & 1, 1);
+    }
+
+    /// |x - y| / |y| for the approximations, with the host's result as `y`.
+    fn rel_err(x: u32, y: u32) -> f64 {
+        let (x, y) = (f32::from_bits(x) as f64, f32::from_bits(y) as f64);
+        ((x - y) / y).abs()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// RCPPS/RSQRTPS: special inputs give the host's bits; finite results are within
+        /// 2 * 1.5 * 2^-12 of the host's (each within 1.5 * 2^-12 of the true value, SDM).
+        #[test]
+        fn rcp_rsqrt_within_the_sdm_bound_of_the_host(a in ps(), mx in super::super::testutil::mxcsr()) {
+            for n in [native!("rcpps xmm0, xmm1"), native!("rsqrtps xmm0, xmm1")] {
+                let s = St::new(0, a, mx);
+                let want = (n.run)(&s);
+                let (r, got) = emulate((n.bytes)(), &s);
+                prop_assert!(r.is_ok());
+                prop_assert_eq!(got.mxcsr, want.mxcsr);
+                for i in 0..4 {
+                    let (g, w) = ((got.x0 >> (32 * i)) as u32, (want.x0 >> (32 * i)) as u32);
+                    let finite = w & 0x7f80_0000 != 0x7f80_0000 && w & 0x7f80_0000 != 0;
+                    if finite {
+                        prop_assert!(rel_err(g, w) <= 3.0 * (2.0f64).powi(-12), "{:#x} vs {:#x} for {:#x}", g, w, (a >> (32 * i)) as u32);
+                    } else {
+                        prop_assert_eq!(g, w, "lane {} of {:#x}", i, a);
+                    }
+                }
+            }
+        }
+    }
 
     // The host CPU is the oracle: every lane's bits and the resulting MXCSR must match.
     host_cases! { 3000;

@@ -80,3 +80,25 @@ pub(crate) const ROWS: &[Row] = &[
     Row::reg(C::Sfence_FE, exec_sse_nop),
     Row::reg(C::Sfence_FF, exec_sse_nop),
 ];
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::testutil::{exec, sse_cpu, BUF};
+    use crate::exception::{Fault, Stop};
+
+    #[test]
+    fn ldmxcsr_stmxcsr_round_trip_and_reserved_bits_fault() {
+        let mut cpu = sse_cpu();
+        cpu.state.gpr[2] = BUF;
+        // ldmxcsr [rdx] = 0F AE 12; stmxcsr [rdx+4] = 0F AE 5A 04
+        cpu.ram.write::<crate::flags::W32>(BUF, 0xffff);
+        exec(&mut cpu, &[0x0f, 0xae, 0x12]).expect("ldmxcsr");
+        assert_eq!(cpu.state.mxcsr, 0xffff);
+        exec(&mut cpu, &[0x0f, 0xae, 0x5a, 0x04]).expect("stmxcsr");
+        assert_eq!(cpu.ram.read::<crate::flags::W32>(BUF + 4), 0xffff);
+        // SDM Vol. 2, LDMXCSR: #GP(0) when a reserved bit (31:16) is set; MXCSR unchanged.
+        cpu.ram.write::<crate::flags::W32>(BUF, 0x1_1f80);
+        assert_eq!(exec(&mut cpu, &[0x0f, 0xae, 0x12]), Err(Stop::Fault(Fault::gp0())));
+        assert_eq!(cpu.state.mxcsr, 0xffff);
+    }
+}
