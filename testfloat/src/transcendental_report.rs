@@ -8,6 +8,29 @@
 //! from the last-bit differences this report exists to measure.
 use x87float::{self as x, Control, Rounding, F80};
 
+const SPECIALS: &[u128] = &[
+    0x0000_0000_0000_0000_0000,
+    0x8000_0000_0000_0000_0000,
+    0x0000_0000_0000_0000_0001,
+    0x8000_4000_0000_0000_0000,
+    0x0000_8000_0000_0000_0001, // pseudo-denormal
+    0x0001_8000_0000_0000_0000,
+    0x3FFF_8000_0000_0000_0000,
+    0xBFFF_8000_0000_0000_0000,
+    0x3FFE_C000_0000_0000_0000,
+    0xBFFD_9000_0000_0000_0000,
+    0x4000_C90F_DAA2_2168_C235,
+    0x403E_8000_0000_0000_0000, // 2^63: trig out of range
+    0xC03D_FFFF_FFFF_FFFF_FFFF, // just below 2^63
+    0x7FFE_FFFF_FFFF_FFFF_FFFF,
+    0x7FFF_8000_0000_0000_0000,
+    0xFFFF_8000_0000_0000_0000,
+    0x7FFF_C000_0000_0000_0001,
+    0xFFFF_A000_0000_0000_0000, // SNaN
+    0x7FFF_0000_0000_0000_0000, // pseudo-infinity
+    0x3FFF_4000_0000_0000_0000, // unnormal
+];
+
 /// The documented error bound: results must be within 1 ulp of the host's.
 pub const MAX_ULPS: u128 = 1;
 const CASES: usize = 20_000;
@@ -58,7 +81,11 @@ impl Stats {
         if gv == hv {
             self.exact += 1;
         } else {
-            let d = if gv.is_nan() || hv.is_nan() { u128::MAX } else { (ordinal(gv) - ordinal(hv)).unsigned_abs() };
+            let d = if gv.is_nan() || hv.is_nan() || gv.sign() != hv.sign() {
+                u128::MAX
+            } else {
+                (ordinal(gv) - ordinal(hv)).unsigned_abs()
+            };
             if d > self.max_ulps {
                 self.max_ulps = d;
                 self.worst = Some((a, b, gv, hv));
@@ -200,6 +227,62 @@ pub fn main() -> i32 {
                     g.to_bits(),
                     h.to_bits()
                 );
+            }
+        }
+    }
+    // Special operands: every pair from SPECIALS, RC = nearest. Here the results must match
+    // exactly except for last-bit differences of finite results.
+    println!("special operands (NaN, ±∞, ±0, denormals, unsupported, |x| ≥ 2^63):");
+    for (name, _, run) in &ops {
+        let mut st = Stats::default();
+        for &a in SPECIALS {
+            for &b in SPECIALS {
+                let (a, b) = (F80::from_bits(a), F80::from_bits(b));
+                let (got, host) = run(a, b, Control::DEFAULT);
+                st.add(a, b, got, host);
+                if st.hard_flag_mismatch > 0 && st.worst.is_none() {
+                    st.worst = Some((a, b, got.0, host.0));
+                }
+            }
+        }
+        let bad = st.max_ulps > MAX_ULPS || st.hard_flag_mismatch > 0;
+        failed |= bad;
+        println!(
+            "{name:<8} {:>6} {:>7} {:>7.2}% {:>9} {:>12} {:>16}  {}",
+            st.cases,
+            st.exact,
+            100.0 * st.exact as f64 / st.cases as f64,
+            st.max_ulps,
+            st.flag_mismatch,
+            st.hard_flag_mismatch,
+            if bad { "FAIL" } else { "ok" }
+        );
+        if bad {
+            for &a in SPECIALS {
+                for &b in SPECIALS {
+                    let (a, b) = (F80::from_bits(a), F80::from_bits(b));
+                    let (got, (hv, sw)) = run(a, b, Control::DEFAULT);
+                    let d = if got.0 == hv {
+                        0
+                    } else if got.0.is_nan() || hv.is_nan() || got.0.sign() != hv.sign() {
+                        u128::MAX
+                    } else {
+                        (ordinal(got.0) - ordinal(hv)).unsigned_abs()
+                    };
+                    if d > MAX_ULPS || (got.1 ^ (sw & 0x3F) as u8) & 0x1F != 0 || got.2 != (sw & 0x400 != 0) {
+                        println!(
+                            "    a={:020X} b={:020X}: got {:020X} flags {:02X} c2 {}, host {:020X} flags {:02X} c2 {}",
+                            a.to_bits(),
+                            b.to_bits(),
+                            got.0.to_bits(),
+                            got.1,
+                            got.2,
+                            hv.to_bits(),
+                            sw & 0x3F,
+                            sw & 0x400 != 0
+                        );
+                    }
+                }
             }
         }
     }

@@ -289,8 +289,8 @@ fn exp2m1_w(x: Wide) -> Wide {
     }
 }
 
-/// F2XM1: 2^ST(0) − 1, defined for −1 ≤ x ≤ +1 (other finite values are computed the same way;
-/// the SDM leaves them undefined).
+/// F2XM1: 2^ST(0) − 1, defined for −1 ≤ x ≤ +1. The SDM leaves larger |x| undefined; the
+/// host (AMD EPYC) returns x unchanged with PE, and so does this.
 pub fn f2xm1(a: F80, cw: Control) -> Outcome {
     let (u, flags) = match screen1(a, cw) {
         Ok(v) => v,
@@ -300,28 +300,43 @@ pub fn f2xm1(a: F80, cw: Control) -> Outcome {
         Kind::Zero => Outcome::new(a, flags, false, cw),
         Kind::Inf if u.sign => Outcome::new(F80::new(true, 0x3FFF, 1 << 63), flags, false, cw),
         Kind::Inf => Outcome::new(a, flags, false, cw),
+        _ if u.exp >= 16383 && !(u.exp == 16383 && u.sig == 1 << 63) => Outcome::new(a, flags | crate::PE, false, cw),
         _ => {
             // ±1 (and any integer) give exact results.
             let x = wide(&u);
+            // The only exact results are at x = ±1; the host still reports PE for them.
             let integral = u.exp >= 16383 && u.exp - 16383 < 63 && u.sig << 1 << (u.exp - 16383) == 0;
-            pack(exp2m1_w(x), integral, cw, flags)
+            pack_log(exp2m1_w(x), integral, cw, flags)
         }
     }
 }
 
-/// log2(x) for finite x > 0, and whether it is exact (x a power of two).
-fn log2_w(u: &crate::classify::Unpacked) -> (Wide, bool) {
-    let mut e = u.exp - 16383;
-    let mut m = Wide::from_parts(false, 0, u.sig);
-    if u.sig == 1 << 63 {
+/// log2(x) for finite x > 0 held in Wide, and whether it is exact (x a power of two).
+fn log2_w(x: Wide) -> (Wide, bool) {
+    let mut e = x.exp;
+    if x.sig == 1 << 127 {
         return (Wide::from_int(e as i64), true);
     }
-    if u.sig > 0xB504_F333_F9DE_6484 {
+    let mut m = Wide { neg: false, exp: 0, sig: x.sig };
+    if x.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
         m = m.scale(-1);
         e += 1;
     }
     let v = m.sub(Wide::ONE).div(m.add(Wide::ONE));
     (Wide::from_int(e as i64).add(atanh2(v).mul(INV_LN2)), false)
+}
+
+/// Rounds a logarithm result. The host raises PE (and UE for a tiny result) even when the
+/// product is exact, e.g. y · log2(2^63); the value itself is rounded exactly.
+fn pack_log(w: Wide, exact: bool, cw: Control, flags: u8) -> Outcome {
+    let mut o = pack(w, exact, cw, flags);
+    if exact && o.flags & crate::PE == 0 {
+        o.flags |= crate::PE;
+        if o.value.exp() == 0 && !w.is_zero() {
+            o.flags |= crate::UE;
+        }
+    }
+    o
 }
 
 /// 2·atanh(v) = ln((1+v)/(1−v)) by its series.
@@ -373,19 +388,21 @@ pub fn fyl2x(a: F80, b: F80, cw: Control) -> Outcome {
         (Kind::Inf, Kind::Zero) => invalid,
         (Kind::Inf, _) => Outcome::new(F80::infinity(uy.sign), flags, false, cw),
         _ => {
-            let (l, exact) = log2_w(&ux);
+            let (l, exact) = log2_w(wide(&ux));
             match uy.kind {
                 Kind::Inf if l.is_zero() => invalid,
                 Kind::Inf => Outcome::new(F80::infinity(uy.sign ^ l.neg), flags, false, cw),
                 Kind::Zero => Outcome::new(F80::zero(uy.sign ^ l.neg), flags, false, cw),
                 _ if l.is_zero() => Outcome::new(F80::zero(uy.sign), flags, false, cw),
-                _ => pack(wide(&uy).mul(l), exact, cw, flags),
+                _ => pack_log(wide(&uy).mul(l), exact, cw, flags),
             }
         }
     }
 }
 
-/// FYL2XP1: ST(1) · log2(ST(0) + 1), for |x| < 1 − √2/2 (other values computed the same way).
+/// FYL2XP1: ST(1) · log2(ST(0) + 1), documented for |x| < 1 − √2/2. Outside that range the
+/// host (AMD EPYC) still returns log2(1 + x)·y for x > −1, and x unchanged with PE for
+/// x ≤ −1; this does the same.
 pub fn fyl2xp1(a: F80, b: F80, cw: Control) -> Outcome {
     let (ux, uy, flags) = match log_screen(a, b, cw) {
         Ok(v) => v,
@@ -400,11 +417,16 @@ pub fn fyl2xp1(a: F80, b: F80, cw: Control) -> Outcome {
         (_, Kind::Inf) => Outcome::new(F80::infinity(ux.sign ^ uy.sign), flags, false, cw),
         _ => {
             let x = wide(&ux);
-            if x.neg && (x.exp >= 0) {
-                return invalid; // x ≤ −1: log of a non-positive number
+            if x.neg && x.exp >= 0 {
+                return Outcome::new(a, flags | crate::PE, false, cw);
             }
-            let v = x.div(x.add(Wide::from_int(2)));
-            pack(wide(&uy).mul(atanh2(v).mul(INV_LN2)), false, cw, flags)
+            let l = if x.exp < -2 {
+                // Small |x|: log2(1+x) = 2·atanh(x/(2+x))/ln 2 keeps full relative accuracy.
+                atanh2(x.div(x.add(Wide::from_int(2)))).mul(INV_LN2)
+            } else {
+                log2_w(x.add(Wide::ONE)).0
+            };
+            pack(wide(&uy).mul(l), false, cw, flags)
         }
     }
 }
@@ -412,6 +434,7 @@ pub fn fyl2xp1(a: F80, b: F80, cw: Control) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PE;
 
     fn f(bits: u128) -> F80 {
         F80::from_bits(bits)
@@ -429,10 +452,13 @@ mod tests {
         // Out of range: C2 = 1, operand unchanged.
         let big = f(0x403E_8000_0000_0000_0000);
         assert_eq!(fsin(big, cw), TrigOutcome { result: Outcome::new(big, 0, false, cw), c2: true });
-        // 2^1 − 1 = 1 and 2^−1 − 1 = −0.5 exactly; log2(8) = 3.
-        assert_eq!(f2xm1(F80::ONE, cw).result_bits(), (0x3FFF_8000_0000_0000_0000, 0));
-        assert_eq!(f2xm1(f(0xBFFF_8000_0000_0000_0000), cw).result_bits(), (0xBFFE_8000_0000_0000_0000, 0));
-        assert_eq!(fyl2x(f(0x4002_8000_0000_0000_0000), F80::ONE, cw).result_bits(), (0x4000_C000_0000_0000_0000, 0));
+        // 2^1 − 1 = 1 and 2^−1 − 1 = −0.5 exactly; log2(8) = 3. The host x87 (AMD EPYC)
+        // reports PE even for these exact results (transcendental report, special operands).
+        assert_eq!(f2xm1(F80::ONE, cw).result_bits(), (0x3FFF_8000_0000_0000_0000, PE));
+        assert_eq!(f2xm1(f(0xBFFF_8000_0000_0000_0000), cw).result_bits(), (0xBFFE_8000_0000_0000_0000, PE));
+        assert_eq!(fyl2x(f(0x4002_8000_0000_0000_0000), F80::ONE, cw).result_bits(), (0x4000_C000_0000_0000_0000, PE));
+        // Out of F2XM1's domain the host returns the operand with PE.
+        assert_eq!(f2xm1(f(0x4000_C000_0000_0000_0000), cw).result_bits(), (0x4000_C000_0000_0000_0000, PE));
         // atan(1/1) = π/4 = 3FFE C90FDAA22168C235 (rounded to nearest).
         assert_eq!(fpatan(F80::ONE, F80::ONE, cw).value.to_bits(), 0x3FFE_C90F_DAA2_2168_C235);
         // log2(1 + 1) via FYL2XP1 is 1, inexactly computed but rounds to 1.
