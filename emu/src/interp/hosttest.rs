@@ -115,6 +115,13 @@ impl Guest {
         }
         s.segs[2] = Segment::flat_data(0x2b, 3);
         s.cpl = 3;
+        // Linux's GDT (the one the user-mode runner gives a process), at the end of test RAM.
+        const GDT_AT: u64 = 0xff00;
+        for (i, d) in crate::user::aspace::GDT.iter().enumerate() {
+            cpu.ram.write::<W64>(GDT_AT + 8 * i as u64, *d);
+        }
+        cpu.state.gdtr.base = GDT_AT;
+        cpu.state.gdtr.limit = (crate::user::aspace::GDT.len() * 8 - 1) as u16;
         Guest { cpu }
     }
 

@@ -110,7 +110,7 @@ pub(crate) const ROWS: &[&[Row]] = &[SYSTEM];
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::hosttest::{Guest, Regs};
-    use crate::exception::{vector, Stop};
+    use crate::exception::{vector, Fault, Stop};
 
     struct FixedTsc(u64);
     impl crate::cpu::TscSource for FixedTsc {
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(g.fault(&[0x0f, 0x0b], &Regs::default()).vector, vector::UD); // ud2
         assert_eq!(g.fault(&[0x0f, 0xb9, 0xc0], &Regs::default()).vector, vector::UD); // ud1 eax, eax
         assert_eq!(g.exec(&[0xcc]), Err(Stop::SoftInt(vector::BP))); // int3: a trap, RIP past it
-        assert_eq!(g.fault(&[0xf1], &Regs::default()).vector, vector::DB); // int1
+        assert_eq!(g.exec(&[0xf1]), Err(Stop::Trap(Fault::new(vector::DB)))); // int1: a trap, RIP past it
         let f = g.fault(&[0xf4], &Regs::default()); // hlt at CPL 3
         assert_eq!((f.vector, f.error_code), (vector::GP, 0));
         g.load(&Regs::default());

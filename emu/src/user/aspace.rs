@@ -38,11 +38,44 @@ pub struct AddressSpace {
     pub regions: BTreeMap<u64, Region>,
 }
 
+/// Linear address of the process's GDT: a supervisor-only page in the kernel half, as Linux
+/// keeps its per-CPU GDT, so segment loads read real descriptors.
+pub const GDT_VA: u64 = 0xffff_ffff_ff57_0000;
+/// Linux x86-64's GDT layout (arch/x86/include/asm/segment.h): KERNEL32_CS 0x08, KERNEL_CS 0x10,
+/// KERNEL_DS 0x18, USER32_CS 0x23, USER_DS 0x2b, USER_CS 0x33; the rest null.
+pub const GDT: [u64; 16] = [
+    0,
+    0x00cf_9b00_0000_ffff,
+    0x00af_9b00_0000_ffff,
+    0x00cf_9300_0000_ffff,
+    0x00cf_fb00_0000_ffff,
+    0x00cf_f300_0000_ffff,
+    0x00af_fb00_0000_ffff,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+];
+
 impl AddressSpace {
-    /// Creates empty page tables in `ram`.
+    /// Creates page tables in `ram` holding only the GDT page.
     pub fn new(ram: &mut GuestRam) -> Self {
         let mut a = AddressSpace { pml4: 0, next_frame: PAGE, free_frames: Vec::new(), regions: BTreeMap::new() };
         a.pml4 = a.alloc_frame(ram).unwrap_or(PAGE);
+        if let Some(frame) = a.alloc_frame(ram) {
+            let bytes: Vec<u8> = GDT.iter().flat_map(|d| d.to_le_bytes()).collect();
+            if let Some(dst) = ram.slice_mut(frame, bytes.len()) {
+                dst.copy_from_slice(&bytes);
+            }
+            if let Some(pte) = a.pte_addr(ram, GDT_VA, true) {
+                ram.write::<W64>(pte, frame | PTE_P | PTE_RW | PTE_NX);
+            }
+        }
         a
     }
 

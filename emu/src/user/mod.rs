@@ -334,6 +334,8 @@ pub fn setup_long_mode_user(cpu: &mut Cpu, pml4: u64) {
     s.cr4 = ctrl::CR4_PAE | ctrl::CR4_PGE | ctrl::CR4_OSFXSR | ctrl::CR4_OSXMMEXCPT;
     s.efer = ctrl::EFER_SCE | ctrl::EFER_LME | ctrl::EFER_LMA | ctrl::EFER_NXE;
     s.cr3 = pml4;
+    s.gdtr.base = aspace::GDT_VA;
+    s.gdtr.limit = (aspace::GDT.len() * 8 - 1) as u16;
     s.segs[1] = Segment::flat_code64(0x33, 3);
     for i in [0, 2, 3] {
         s.segs[i] = Segment::flat_data(0x2b, 3);
