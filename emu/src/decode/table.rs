@@ -41,7 +41,7 @@ impl Row {
 }
 
 /// Every family's rows.
-pub fn families() -> [&'static [&'static [Row]]; 16] {
+pub fn families() -> [&'static [&'static [Row]]; 17] {
     [
         interp::arith::ROWS,
         interp::bit::ROWS,
@@ -49,6 +49,7 @@ pub fn families() -> [&'static [&'static [Row]]; 16] {
         interp::data_xfer::ROWS,
         interp::flag_ctrl::ROWS,
         interp::io::ROWS,
+        interp::legacy::ROWS,
         interp::logical::ROWS,
         interp::misc::ROWS,
         interp::mul_div::ROWS,

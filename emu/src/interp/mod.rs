@@ -21,6 +21,7 @@ pub mod flag_ctrl;
 #[cfg(all(test, target_arch = "x86_64"))]
 pub(crate) mod hosttest;
 pub mod io;
+pub mod legacy;
 pub mod logical;
 pub mod misc;
 pub mod mul_div;
