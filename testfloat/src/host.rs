@@ -168,6 +168,28 @@ unary2!(
     /// FXTRACT: (significand, exponent).
     fxtract, "fxtract");
 
+macro_rules! constant {
+    ($name:ident, $insn:literal) => {
+        /// Loads the constant under `cw`; returns it and the FSW.
+        pub fn $name(cw: u16) -> (F80, u16) {
+            check_cw(cw);
+            let mut r = [0u8; 16];
+            let sw: u16;
+            x87!("fninit", "fldcw word ptr [{cw}]", $insn, "fnstsw ax", "fstp tbyte ptr [{r}]";
+                 cw = in(reg) &cw, r = in(reg) r.as_mut_ptr(), out("ax") sw);
+            (f80(&r), sw)
+        }
+    };
+}
+
+constant!(fld1, "fld1");
+constant!(fldz, "fldz");
+constant!(fldpi, "fldpi");
+constant!(fldl2e, "fldl2e");
+constant!(fldl2t, "fldl2t");
+constant!(fldlg2, "fldlg2");
+constant!(fldln2, "fldln2");
+
 /// FCOM (`quiet` = false) or FUCOM with ST(0) = `a`, ST(1) = `b`; returns the FSW.
 pub fn fcom(a: F80, b: F80, quiet: bool) -> u16 {
     let cw: u16 = 0x037F;

@@ -237,6 +237,17 @@ proptest! {
     }
 
     #[test]
+    fn constants(cw in cw_strategy()) {
+        use x87float::Constant::*;
+        for (c, host) in [(One, host::fld1 as fn(u16) -> (F80, u16)), (Zero, host::fldz), (Pi, host::fldpi),
+            (Log2E, host::fldl2e), (Log2Ten, host::fldl2t), (Log10Two, host::fldlg2), (Ln2, host::fldln2)] {
+            let (hv, sw) = host(cw.0);
+            prop_assert!(x::load_constant(c, cw) == hv && sw & 0x3F == 0 && sw & C1 == 0,
+                "{c:?} cw={:04X}: got {:020X}, host {:020X} sw {sw:04X}", cw.0, x::load_constant(c, cw).to_bits(), hv.to_bits());
+        }
+    }
+
+    #[test]
     fn bcd_loads(digits in any::<[u8; 9]>(), top in any::<u8>(), valid in any::<bool>()) {
         let mut b = [0u8; 16];
         for (i, d) in digits.iter().enumerate() {

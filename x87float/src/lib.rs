@@ -14,7 +14,8 @@
 //! - [`classify`]: operand classes (incl. unsupported encodings), FXAM, NaN propagation.
 //! - `round`: the one rounding/packing routine every arithmetic result goes through.
 //! - [`add`], [`mul_div`], [`sqrt`], [`rem`], [`misc`] (FRNDINT, FSCALE, FXTRACT, FABS, FCHS).
-//! - [`compare`], [`convert`] (integers, f32/f64), [`bcd`], [`transcendental`].
+//! - [`compare`], [`convert`] (integers, f32/f64), [`bcd`], [`transcendental`],
+//!   [`constants`] (FLDPI and friends).
 //!
 //! Unmasked exceptions: every function returns the masked response in `value` and reports the
 //! flags; [`Outcome::store`] says whether the destination is written. For unmasked IE/ZE/DE the
@@ -27,6 +28,7 @@ pub mod add;
 pub mod bcd;
 pub mod classify;
 pub mod compare;
+pub mod constants;
 pub mod convert;
 pub mod misc;
 pub mod mul_div;
@@ -40,6 +42,7 @@ pub use add::{add, sub, subr};
 pub use bcd::{from_bcd, to_bcd, BCD_INDEFINITE};
 pub use classify::{xam, XamClass};
 pub use compare::{compare, ftst, CompareOutcome, Relation};
+pub use constants::{load_constant, Constant};
 pub use convert::{from_f32, from_f64, from_i16, from_i32, from_i64, to_f32, to_f64, to_i16, to_i32, to_i64};
 pub use misc::{fabs, fchs, round_to_int, scale, xtract, Xtract};
 pub use mul_div::{div, divr, mul};
