@@ -305,15 +305,9 @@ fn transcendentals_keep_the_stack_as_the_host_does() {
     for (enc, code) in &forms {
         let native = Native::new(enc);
         let mut r = Rng::new(0x7a11 ^ enc[1] as u64);
+        let mut per_form = 0;
         for _ in 0..400 {
             let image = random_image(&mut r);
-            // Outside the SDM's domains (F2XM1: |x| <= 1; FYL2XP1: |x| < 1 - sqrt(2)/2) the
-            // results are undefined; x87float computes the function, the host does otherwise.
-            let exp = u16::from_le_bytes([image[36], image[37]]) & 0x7fff;
-            let finite = exp != 0x7fff;
-            if finite && ((*code == Code::F2xm1 && exp >= 0x3fff) || (*code == Code::Fyl2xp1 && exp >= 0x3ffd)) {
-                continue;
-            }
             let want = native.run(&image, &[], 0, 0, 0);
             let got = run_emu(&mut g, enc, &image, &[], 0, 0, 0);
             if stack_shape(&want) != stack_shape(&got) {
@@ -322,8 +316,13 @@ fn transcendentals_keep_the_stack_as_the_host_does() {
                 }
             } else if want != got {
                 value_diffs += 1;
+                per_form += 1;
+                if per_form <= 3 && std::env::var_os("X87_DIFF_ALL").is_some() {
+                    eprintln!("{code:?} value difference:\n{}", explain(&image, &[0; 10], &want, &got));
+                }
             }
         }
+        eprintln!("x87 transcendentals: {code:?}: {per_form} of 400 differ in values/C1/PE only");
     }
     eprintln!("x87 transcendentals: {value_diffs} of {} runs differ in result values/C1/PE only", 8 * 400);
     assert!(report.is_empty(), "{}", report.join("\n"));
