@@ -21,6 +21,8 @@ use crate::exception::{Fault, Stop};
 use crate::flags::{W64, W8};
 use crate::mem::GuestRam;
 use crate::state::{ctrl, rflags, Segment};
+use crate::user::aspace::AddressSpace;
+use crate::user::setup_long_mode_user;
 use iced_x86::{Decoder, DecoderOptions};
 
 /// Register and memory state the host and the guest run on. `mem` is 16-byte aligned (CMPXCHG16B).
@@ -230,6 +232,25 @@ pub fn undefined_flags(code: &[u8]) -> u64 {
     .iter()
     .filter(|(b, _)| u & b != 0)
     .fold(0, |acc, (_, f)| acc | f)
+}
+
+/// A user-mode CPU (CPL 3, 64-bit) on real page tables: `pages` lists (address, prot) to map.
+pub fn paged_cpu(pages: &[(u64, u32)]) -> Cpu {
+    let mut ram = GuestRam::new(1 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    for &(va, prot) in pages {
+        aspace.populate(&mut ram, va, prot).unwrap();
+    }
+    let mut cpu = Cpu::new(ram);
+    setup_long_mode_user(&mut cpu, aspace.pml4);
+    cpu
+}
+
+/// Decodes and runs the one instruction at the start of `code`.
+pub fn run1(cpu: &mut Cpu, code: &[u8]) -> Result<(), Stop> {
+    let insn = Decoder::with_ip(64, code, 0x1000, DecoderOptions::NONE).decode();
+    let e = build_instr(&insn, 64);
+    (e.exec)(cpu, &e)
 }
 
 /// Disassembly of `code` for failure messages.

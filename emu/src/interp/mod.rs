@@ -26,6 +26,8 @@ pub mod logical;
 pub mod misc;
 pub mod mul_div;
 pub mod operand;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod precise_tests;
 pub mod shift;
 pub mod sse;
 pub mod stack;

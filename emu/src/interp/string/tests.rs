@@ -2,16 +2,14 @@
 //! prefixes; precise faults in the middle of a REP (with real page tables); the page-run fast
 //! path against the element loop.
 
-use super::super::hosttest::{check, host, Guest, Regs, FLAGS};
+use super::super::hosttest::{check, host, paged_cpu, run1, Guest, Regs, FLAGS};
 use super::MAX_ELEMENTS;
-use crate::cpu::Cpu;
 use crate::decode::build_instr;
 use crate::exception::{pf_error, vector, Stop};
 use crate::flags::W8;
 use crate::mem::GuestRam;
 use crate::state::rflags;
-use crate::user::aspace::{AddressSpace, PROT_READ, PROT_WRITE};
-use crate::user::setup_long_mode_user;
+use crate::user::aspace::{PROT_READ, PROT_WRITE};
 use iced_x86::{Decoder, DecoderOptions};
 
 /// Cases for element size `k`: rSI/rDI are offsets from R10 (the buffer's middle) chosen so that
@@ -319,24 +317,6 @@ fn stos_matches_the_host() {
         cases(8, true),
         FLAGS,
     );
-}
-
-/// A user-mode CPU on real page tables: `pages` lists (address, prot) to map.
-fn paged_cpu(pages: &[(u64, u32)]) -> Cpu {
-    let mut ram = GuestRam::new(1 << 20).unwrap();
-    let mut aspace = AddressSpace::new(&mut ram);
-    for &(va, prot) in pages {
-        aspace.populate(&mut ram, va, prot).unwrap();
-    }
-    let mut cpu = Cpu::new(ram);
-    setup_long_mode_user(&mut cpu, aspace.pml4);
-    cpu
-}
-
-fn run1(cpu: &mut Cpu, code: &[u8]) -> Result<(), Stop> {
-    let insn = Decoder::with_ip(64, code, 0x1000, DecoderOptions::NONE).decode();
-    let e = build_instr(&insn, 64);
-    (e.exec)(cpu, &e)
 }
 
 const RW: u32 = PROT_READ | PROT_WRITE;
