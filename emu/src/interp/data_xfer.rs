@@ -567,9 +567,9 @@ mod tests {
     }
 
     #[test]
-    fn segment_loads_outside_the_flat_model_fault() {
+    fn segment_loads_check_the_descriptor() {
         let mut g = Guest::new();
-        // mov ds, ax with selector 0x1b: not the flat user data segment -> #GP(0x18)
+        // mov ds, ax with selector 0x1b: GDT entry 3 is not present data -> #GP(0x18)
         let f = g.fault(&[0x8e, 0xd8], &Regs { rax: 0x1b, ..Default::default() });
         assert_eq!((f.vector, f.error_code), (vector::GP, 0x18));
         // mov ss, ax with a null selector at CPL 3 -> #GP(0)

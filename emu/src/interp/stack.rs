@@ -321,10 +321,11 @@ mod tests {
     }
 
     #[test]
-    fn pop_fs_gs_load_the_flat_model_selectors() {
+    fn pop_fs_gs_load_through_the_gdt() {
         let mut g = Guest::new();
         g.cpu.state.segs[5].base = 0x777;
-        // push 0x2b; pop gs: the flat data selector, base 0. push 0x13; pop fs: #GP(0x10), RSP kept.
+        // push 0x2b; pop gs: the user data descriptor, base 0. push 0x13; pop fs: GDT entry 2 is
+        // empty: #GP(0x10), RSP kept.
         let (res, r) = g.run(&[0x6a, 0x2b, 0x0f, 0xa9], &Regs::default());
         assert!(res.is_ok());
         assert_eq!((g.cpu.state.segs[5].selector, g.cpu.state.segs[5].base), (0x2b, 0));
