@@ -1,0 +1,109 @@
+//! The Multiboot test kernels (`conformance/kernels/*.S`) on the virtual PC.
+//!
+//! Each kernel checks one area of the system-level CPU or a device against the SDM or the
+//! device's datasheet, prints `PASS name` / `FAIL name` lines on COM1 and exits through the
+//! isa-debug-exit port with its failure count (status 1 = everything passed). The test builds
+//! each with `gcc -m32` (skipped, with a message, when gcc cannot build 32-bit code), runs it
+//! under `strata run --deterministic`, and requires status 1, no FAIL line and at least one
+//! PASS line. When `qemu-system-x86_64` is installed the same kernel also runs there, as an
+//! independent implementation: its PASS/FAIL lines must match ours.
+
+mod user_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use user_support::{strata_bin, Scratch};
+
+const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64"];
+
+fn kernels_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
+}
+
+fn build(name: &str, out: &Path) -> Result<PathBuf, String> {
+    let dir = kernels_dir();
+    let exe = out.join(format!("{name}.elf"));
+    let o = Command::new("gcc")
+        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments"])
+        .arg(format!("-Wa,-I{}", dir.display()))
+        .arg("-Wl,-T")
+        .arg(dir.join("link.ld"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(dir.join(format!("{name}.S")))
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok(exe)
+}
+
+/// Runs `cmd`, killing it after `limit`; returns (exit status, serial output).
+fn run_with_limit(mut cmd: Command, serial: &Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, std::fs::read_to_string(serial).unwrap_or_default())
+}
+
+fn verdicts(serial: &str) -> Vec<String> {
+    serial.lines().filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ")).map(str::to_string).collect()
+}
+
+#[test]
+fn multiboot_test_kernels_pass_on_strata_and_agree_with_qemu() {
+    let scratch = Scratch::new("kernels");
+    if let Err(e) = build("hello", scratch.path()) {
+        eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+        return;
+    }
+    let qemu = user_support::have("qemu-system-x86_64");
+    if !qemu {
+        eprintln!("note: qemu-system-x86_64 not installed; the QEMU cross-check is skipped");
+    }
+    let mut failures = Vec::new();
+    for name in KERNELS {
+        let exe = match build(name, scratch.path()) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(format!("{name}: build failed: {e}"));
+                continue;
+            }
+        };
+        let serial = scratch.path().join(format!("{name}.serial"));
+        let mut cmd = Command::new(strata_bin());
+        cmd.args(["run", "--deterministic", "--kernel"]).arg(&exe).arg("--serial").arg(format!("file:{}", serial.display()));
+        let (status, out) = run_with_limit(cmd, &serial, Duration::from_secs(60));
+        let ours = verdicts(&out);
+        if status != Some(1) || ours.iter().any(|l| l.starts_with("FAIL")) || (ours.is_empty() && *name != "hello") {
+            failures.push(format!("{name}: strata exit {status:?}, serial:\n{out}"));
+        }
+        if qemu {
+            let qserial = scratch.path().join(format!("{name}.qemu"));
+            let mut q = Command::new("qemu-system-x86_64");
+            q.args(["-M", "pc", "-accel", "tcg", "-display", "none", "-no-reboot", "-m", "256"])
+                .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+                .arg("-kernel")
+                .arg(&exe)
+                .arg("-serial")
+                .arg(format!("file:{}", qserial.display()));
+            let (qstatus, qout) = run_with_limit(q, &qserial, Duration::from_secs(60));
+            if verdicts(&qout) != ours {
+                failures.push(format!("{name}: QEMU (exit {qstatus:?}) disagrees:\nQEMU:\n{qout}\nstrata:\n{out}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
