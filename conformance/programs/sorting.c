@@ -14,7 +14,7 @@ static int cmp_rec(const void *a, const void *b) {
 }
 
 int main(void) {
-    enum { N = 50000 };
+    enum { N = 20000 };
     int *v = malloc(N * sizeof *v);
     unsigned s = 12345;
     for (int i = 0; i < N; i++) { s = s * 1103515245 + 12345; v[i] = (int)(s >> 8) % 100000 - 50000; }

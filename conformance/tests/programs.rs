@@ -99,23 +99,21 @@ mod asm {
     corpus!(Asm: hello, exit_status);
 }
 
-/// The libc corpus, built against glibc and against musl. Ignored while tier 0 lacks the SSE2
-/// and x87 instructions libc's startup and string functions use (run with `--ignored` to see
-/// how far each gets; strata names the first missing instruction on stderr).
+/// The libc corpus, built against glibc and against musl.
 macro_rules! libc_corpus {
     ($kind:ident) => {
         corpus!($kind:
-            #[ignore = "needs SSE2/x87 in tier 0"] integers,
-            #[ignore = "needs SSE2/x87 in tier 0"] strings,
-            #[ignore = "needs SSE2/x87 in tier 0"] sorting,
-            #[ignore = "needs SSE2/x87 in tier 0"] printf,
-            #[ignore = "needs SSE2/x87 in tier 0"] malloc_stress,
-            #[ignore = "needs SSE2/x87 in tier 0"] file_io,
-            #[ignore = "needs SSE2/x87 in tier 0"] dirs,
-            #[ignore = "needs SSE2/x87 in tier 0"] args_env,
-            #[ignore = "needs SSE2/x87 in tier 0"] time_random,
-            #[ignore = "needs SSE2/x87 in tier 0"] setjmp,
-            #[ignore = "needs SSE2/x87 in tier 0"] signals,
+            integers,
+            strings,
+            sorting,
+            printf,
+            malloc_stress,
+            file_io,
+            dirs,
+            args_env,
+            time_random,
+            setjmp,
+            signals,
         );
     };
 }
