@@ -19,7 +19,12 @@ use iced_x86::Code as C;
 /// CPUID.1:EDX bits for the general-purpose and system instructions this family file and its
 /// neighbours implement: FPU (0), TSC (4), CX8 (8), CMOV (15). Each family that implements an
 /// extension adds its bits in its own file (`sse::CPUID1_EDX`, `sse::CPUID1_ECX`, ...).
-pub const CPUID1_EDX_BASE: u32 = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15);
+pub const CPUID1_EDX_BASE: u32 = (1 << 0) | (1 << 4) | (1 << 8) | (1 << 15) | CPUID1_EDX_SYSTEM;
+/// The system-level features of the virtual PC (`system/`, `mmu/`, the LAPIC): PSE (3, large
+/// pages), MSR (5, RDMSR/WRMSR), PAE (6, PAE page-table format as used by IA-32e paging), APIC
+/// (9), PGE (13, global pages), PAT (16, IA32_PAT), CLFSH (19, CLFLUSH with the line size in
+/// leaf 1 EBX[15:8]). Legacy (non-IA-32e) paging is not modelled; no 64-bit kernel uses it.
+pub const CPUID1_EDX_SYSTEM: u32 = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 13) | (1 << 16) | (1 << 19);
 /// CPUID.1:ECX: CMPXCHG16B (13), MOVBE (22), POPCNT (23, from `bit.rs`).
 pub const CPUID1_ECX_BASE: u32 = (1 << 13) | (1 << 22) | super::bit::CPUID1_ECX;
 /// CPUID.8000_0001h:ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5, from `bit.rs`).

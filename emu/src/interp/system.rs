@@ -24,7 +24,7 @@ pub fn exec_syscall(cpu: &mut Cpu, e: &Instr) -> ExecResult {
         cpu.state.rip = e.next_rip;
         return Err(Stop::Syscall);
     }
-    Err(Stop::Fault(Fault::ud()))
+    super::sys::syscall_system(cpu, e)
 }
 
 pub fn exec_nop(_cpu: &mut Cpu, _e: &Instr) -> ExecResult {
