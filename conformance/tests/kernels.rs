@@ -84,7 +84,10 @@ fn multiboot_test_kernels_pass_on_strata_and_agree_with_qemu() {
         };
         let serial = scratch.path().join(format!("{name}.serial"));
         let mut cmd = Command::new(strata_bin());
-        cmd.args(["run", "--deterministic", "--kernel"]).arg(&exe).arg("--serial").arg(format!("file:{}", serial.display()));
+        cmd.args(["run", "--deterministic", "--kernel"])
+            .arg(&exe)
+            .arg("--serial")
+            .arg(format!("file:{}", serial.display()));
         let (status, out) = run_with_limit(cmd, &serial, Duration::from_secs(60));
         let ours = verdicts(&out);
         if status != Some(1) || ours.iter().any(|l| l.starts_with("FAIL")) || (ours.is_empty() && *name != "hello") {
