@@ -114,6 +114,8 @@ macro_rules! libc_corpus {
             time_random,
             setjmp,
             signals,
+            float_math,
+            jit,
         );
     };
 }
