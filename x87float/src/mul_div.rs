@@ -94,13 +94,15 @@ fn div_finite(sign: bool, ea: i32, ma: u64, eb: i32, mb: u64, cw: Control, flags
 pub(crate) fn div128by64(n: u128, d: u64) -> (u64, u64) {
     const TWO64: f64 = 18_446_744_073_709_551_616.0;
     debug_assert!(d >> 63 == 1 && (n >> 64) < d as u128);
-    let df = d as f64;
-    let nf = ((n >> 64) as u64 as f64).mul_add(TWO64, n as u64 as f64);
-    let est = nf / df;
+    // One f64 division, reused for both estimates.
+    let inv = 1.0 / d as f64;
+    // (Not `mul_add`: without FMA in the target features that is a libm call.)
+    let nf = (n >> 64) as u64 as f64 * TWO64 + n as u64 as f64;
+    let est = nf * inv;
     let mut q = if est >= TWO64 { u64::MAX } else { est as u64 };
     // |n − q·d| < 2^80: exact as a wrapped difference read as i128.
     let mut r = n.wrapping_sub(q as u128 * d as u128) as i128;
-    let c = ((r >> 16) as i64 as f64 * 65_536.0 / df) as i64;
+    let c = ((r >> 16) as i64 as f64 * 65_536.0 * inv) as i64;
     q = q.wrapping_add(c as u64);
     r -= c as i128 * d as i128;
     while r < 0 {

@@ -53,10 +53,13 @@ fn isqrt(n: u128) -> (u64, u128) {
     const TWO64: f64 = 18_446_744_073_709_551_616.0;
     // Only hardware conversions: the top 64 bits carry all the precision f64 can hold.
     let nf = (n >> 64) as u64 as f64 * TWO64;
-    let est = (nf.sqrt() as u64).max(1 << 63) as u128;
+    let root = nf.sqrt();
+    // 1/(2·root), computed while the integer square below is formed.
+    let half_inv = 0.5 / root;
+    let est = (root as u64).max(1 << 63) as u128;
     // |n − est²| < 2^80: exact as a wrapped difference read as i128.
     let diff = n.wrapping_sub(est * est) as i128;
-    let corr = ((diff >> 16) as i64 as f64 * 65_536.0 / (2.0 * est as f64)) as i64;
+    let corr = ((diff >> 16) as i64 as f64 * 65_536.0 * half_inv) as i64;
     let mut r = (est as i128 + corr as i128).clamp(1 << 63, u64::MAX as i128) as u128;
     // r is now within ±1 of the root (the loops run at most once or twice).
     let mut sq = r * r;
