@@ -56,24 +56,26 @@ fn isqrt(n: u128) -> (u64, u128) {
     let root = nf.sqrt();
     // 1/(2·root), computed while the integer square below is formed.
     let half_inv = 0.5 / root;
-    let est = (root as u64).max(1 << 63) as u128;
+    // Squares are of u64 values widened to u128: one 64×64→128 multiply each.
+    let sq64 = |x: u64| x as u128 * x as u128;
+    let est = (root as u64).max(1 << 63);
     // |n − est²| < 2^80: exact as a wrapped difference read as i128.
-    let diff = n.wrapping_sub(est * est) as i128;
+    let diff = n.wrapping_sub(sq64(est)) as i128;
     let corr = ((diff >> 16) as i64 as f64 * 65_536.0 * half_inv) as i64;
-    let mut r = (est as i128 + corr as i128).clamp(1 << 63, u64::MAX as i128) as u128;
+    let mut r = est.saturating_add_signed(corr).max(1 << 63);
     // r is now within ±1 of the root (the loops run at most once or twice).
-    let mut sq = r * r;
+    let mut sq = sq64(r);
     while sq > n {
-        sq -= 2 * r - 1;
+        sq -= 2 * r as u128 - 1;
         r -= 1;
     }
     let mut rem = n - sq;
     // (r+1)² ≤ n  ⇔  n − r² ≥ 2r + 1
-    while rem > 2 * r && r < u64::MAX as u128 {
-        rem -= 2 * r + 1;
+    while rem > 2 * r as u128 && r < u64::MAX {
+        rem -= 2 * r as u128 + 1;
         r += 1;
     }
-    (r as u64, rem)
+    (r, rem)
 }
 
 #[cfg(test)]
