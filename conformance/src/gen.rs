@@ -412,6 +412,8 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
                 let second = i > 0 && ins.op_kind(i - 1) == OpKind::Immediate16 && kind == OpKind::Immediate8;
                 let kind = if second { OpKind::Immediate8_2nd } else { kind };
                 let v = if second { seed.imm >> 32 & 3 } else { seed.imm };
+                // ENTER's frame size: small enough that the new RSP stays inside the buffer.
+                let v = if mnemonic == Mnemonic::Enter && !second { v & 0x3ff } else { v };
                 let v = if k == K::imm8_const_1 { 1 } else { v };
                 ins.set_op_kind(i, kind);
                 ins.try_set_immediate_u64(i, v).map_err(|_| Skip("immediate"))?;
@@ -606,6 +608,14 @@ fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
             }
         }
         Mnemonic::Div | Mnemonic::Idiv => fix_division(&ins, st),
+        Mnemonic::Ldmxcsr => {
+            // Reserved bits would #GP and unmasked exceptions could #XM on the host: load a
+            // valid MXCSR with every exception masked (the other bits stay random).
+            if let Some(ea) = effective_address(&ins, st) {
+                let v = st.read_buf(ea, 4).unwrap_or(0);
+                st.write_buf(ea, 4, (v & 0xffff) | 0x1f80);
+            }
+        }
         Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc
             if ins.op_kind(0) == OpKind::Memory && ins.op_kind(1) == OpKind::Register =>
         {
@@ -788,7 +798,13 @@ pub fn is_safe(case: &Case) -> bool {
     if matches!(ins.mnemonic(), Mnemonic::Div | Mnemonic::Idiv) && division_faults(ins, st) {
         return false;
     }
-    if matches!(ins.mnemonic(), Mnemonic::Enter) && ins.immediate8_2nd() > 4 {
+    if ins.mnemonic() == Mnemonic::Ldmxcsr {
+        let v = effective_address(ins, st).and_then(|ea| st.read_buf(ea, 4));
+        if v.is_none_or(|v| v & !0xffff != 0 || v & 0x1f80 != 0x1f80) {
+            return false;
+        }
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Enter) && (ins.immediate8_2nd() > 4 || ins.immediate16() > 0x400) {
         return false;
     }
     if matches!(ins.mnemonic(), Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc)
