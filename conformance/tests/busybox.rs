@@ -59,7 +59,7 @@ impl Files {
             return None;
         }
         let dir = Scratch::new("busybox");
-        let (lines, bytes) = if cfg!(debug_assertions) { (5_000, 256 << 10) } else { (80_000, 3 << 20) };
+        let (lines, bytes) = if cfg!(debug_assertions) { (5_000, 256 << 10) } else { (50_000, 2 << 20) };
         std::fs::write(dir.path().join("text.txt"), text(lines)).unwrap();
         std::fs::write(dir.path().join("data.bin"), binary(bytes)).unwrap();
         Some(Files { dir })
