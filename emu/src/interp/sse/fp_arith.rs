@@ -378,6 +378,26 @@ mod tests {
     }
 
     #[test]
+    fn unmasked_pre_computation_exception_suppresses_post_computation_flags() {
+        // APM Vol. 1, 4.10.3 / SDM Vol. 1, 11.5.3: pre-computation exceptions of all lanes are
+        // handled first; an unmasked one stops every lane before computing.
+        let third = 0x3eaa_aaabu128; // 1/3 rounded: 1/3 + 1/3 is inexact
+        let snan = 0x7fa0_0000u128;
+        let im_pm_clear = 0x1f80 & !(1 << 7) & !(1 << 12);
+        let s = St::new(snan | third << 32, snan | third << 32, im_pm_clear);
+        let (r, out) = emulate((native!("mulps xmm0, xmm1").bytes)(), &s);
+        assert_eq!(r, Err(Stop::Fault(Fault::new(vector::XM))));
+        assert_eq!(out.mxcsr, s.mxcsr | super::float::IE);
+        // Only PE unmasked: a masked DE (denormal lane) and the PE are both reported.
+        let pm_clear = 0x1f80 & !(1 << 12);
+        let s = St::new(1 | third << 32, 0x3f80_0000 | third << 32, pm_clear);
+        let (r, out) = emulate((native!("mulps xmm0, xmm1").bytes)(), &s);
+        assert_eq!(r, Err(Stop::Fault(Fault::new(vector::XM))));
+        assert_eq!(out.mxcsr, s.mxcsr | super::float::DE | super::float::PE);
+        assert_eq!(out.x0, s.x0);
+    }
+
+    #[test]
     fn sse_disabled_or_unavailable_raises_ud_or_nm() {
         use super::super::testutil::{exec, sse_cpu};
         use crate::state::ctrl;

@@ -31,13 +31,16 @@ pub mod float;
 pub mod fp_arith;
 pub mod fp_compare;
 pub mod fxsave;
+#[cfg(test)]
+mod host_vectors;
 pub mod int_arith;
 pub mod int_logic_shift;
 pub mod lanes;
 pub mod moves;
 pub mod mxcsr;
 pub mod pack_shuffle;
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_macros, unused_imports))]
 mod testutil;
 
 use super::Instr;
@@ -80,8 +83,8 @@ pub fn set_xmm(cpu: &mut Cpu, r: u8, v: u128) {
     cpu.state.xmm[(r & 15) as usize] = [v as u64, (v >> 64) as u64];
 }
 
-/// The checks every SSE instruction makes first (SDM Vol. 2, 2.5 / Table 22-? "SSE exception
-/// conditions"): CR0.EM or a clear CR4.OSFXSR give #UD, CR0.TS gives #NM.
+/// The checks every SSE instruction makes first (SDM Vol. 3, 13.1 and the "SIMD Floating-Point
+/// Exceptions" tables of Vol. 2, 2.5): CR0.EM or a clear CR4.OSFXSR give #UD, CR0.TS gives #NM.
 #[inline(always)]
 pub fn check(cpu: &Cpu) -> Result<(), Stop> {
     let s = &cpu.state;
@@ -125,15 +128,20 @@ pub fn write128(cpu: &mut Cpu, la: u64, v: u128, aligned: bool) -> ExecResult {
 }
 
 /// Adds `flags` to MXCSR; any of them unmasked raises #XM (#UD without CR4.OSXMMEXCPT), in
-/// which case the caller must not write its destination (SDM Vol. 1, 11.5.2).
+/// which case the caller must not write its destination (SDM Vol. 1, 11.5.3). The
+/// pre-computation exceptions (IE, ZE, DE) of all lanes are examined first: if one of them is
+/// unmasked, no lane is computed, so only they are reported; otherwise the post-computation
+/// flags (OE, UE, PE) join them (AMD64 APM Vol. 1, 4.10.3 gives the same two-step order).
 #[inline(always)]
 pub fn commit_fp(cpu: &mut Cpu, flags: u32) -> ExecResult {
     if flags == 0 {
         return Ok(());
     }
-    cpu.state.mxcsr |= flags;
-    let unmasked = flags & !(cpu.state.mxcsr >> 7) & 0x3f;
-    if unmasked != 0 {
+    let masks = cpu.state.mxcsr >> 7;
+    let pre = flags & (float::IE | float::ZE | float::DE);
+    let reported = if pre & !masks != 0 { pre } else { flags };
+    cpu.state.mxcsr |= reported;
+    if reported & !masks & 0x3f != 0 {
         return Err(Stop::Fault(if cpu.state.cr4 & ctrl::CR4_OSXMMEXCPT != 0 {
             Fault::new(vector::XM)
         } else {

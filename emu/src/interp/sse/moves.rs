@@ -297,4 +297,41 @@ mod tests {
         let (r, _) = emulate((native!("movups xmm0, [rdx + 8]").bytes)(), &s);
         assert!(r.is_ok());
     }
+
+    #[test]
+    fn stores_crossing_into_a_read_only_page_fault_before_writing_anything() {
+        // DESIGN decision 6: a page-crossing store checks both pages first.
+        use super::super::testutil::exec;
+        use crate::exception::vector;
+        use crate::mem::GuestRam;
+        use crate::user::aspace::{AddressSpace, PROT_READ, PROT_WRITE};
+        use crate::Cpu;
+        let mut ram = GuestRam::new(1 << 20).expect("ram");
+        let mut a = AddressSpace::new(&mut ram);
+        let rw = a.populate(&mut ram, 0x10000, PROT_READ | PROT_WRITE).expect("frame");
+        a.populate(&mut ram, 0x11000, PROT_READ).expect("frame");
+        let mut cpu = Cpu::new(ram);
+        crate::user::setup_long_mode_user(&mut cpu, a.pml4);
+        cpu.state.xmm[0] = [u64::MAX, u64::MAX];
+        cpu.state.xmm[1] = [u64::MAX, u64::MAX];
+        let cases: [(&[u8], u64); 4] = [
+            (&[0x0f, 0x11, 0x02], 0x10ff8),       // movups [rdx], xmm0
+            (&[0x0f, 0x13, 0x02], 0x10ffc),       // movlps [rdx], xmm0
+            (&[0x66, 0x0f, 0xf7, 0xc1], 0x10ff8), // maskmovdqu xmm0, xmm1 at [rdi]
+            (&[0x48, 0x0f, 0xae, 0x02], 0x10f00), // fxsave64 [rdx] (416 bytes cross)
+        ];
+        for (bytes, at) in cases {
+            cpu.state.gpr[2] = at;
+            cpu.state.gpr[7] = at;
+            let r = exec(&mut cpu, bytes);
+            assert!(matches!(r, Err(Stop::Fault(f)) if f.vector == vector::PF), "{bytes:02x?}: {r:?}");
+            assert_eq!(cpu.fault_addr, 0x11000, "{bytes:02x?}");
+            assert!(cpu.ram.slice(rw, 4096).expect("frame").iter().all(|b| *b == 0), "{bytes:02x?} wrote");
+        }
+        // A load crossing into an unmapped page faults and leaves the register alone.
+        cpu.state.gpr[2] = 0x11ff8;
+        let r = exec(&mut cpu, &[0x0f, 0x10, 0x02]); // movups xmm0, [rdx]
+        assert!(matches!(r, Err(Stop::Fault(f)) if f.vector == vector::PF));
+        assert_eq!(cpu.state.xmm[0], [u64::MAX, u64::MAX]);
+    }
 }
