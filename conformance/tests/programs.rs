@@ -91,7 +91,7 @@ macro_rules! corpus {
 
 mod nolibc {
     use super::*;
-    corpus!(NoLibc: faults, signals, files, memory, misc);
+    corpus!(NoLibc: faults, signals, files, memory, misc, vectored);
 }
 
 mod asm {
