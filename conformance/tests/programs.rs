@@ -7,8 +7,8 @@
 //!   libc), built with `-mgeneral-regs-only`, so they need only the integer instruction set.
 //!   They test the system call layer and signal delivery directly.
 //! - `programs/asm/*.S`: `-nostdlib` assembly.
-//! - `programs/*.c`: ordinary C, built `gcc -O2 -static` (glibc) and, when `musl-gcc` exists,
-//!   `musl-gcc -O2 -static`. These exercise libc's SSE2 string functions, stdio, malloc, ...
+//! - `programs/*.c`: ordinary C, built `gcc -O2 -static` (glibc; a few also `-static-pie`) and,
+//!   when `musl-gcc` exists, `musl-gcc -O2 -static`. These exercise libc's SSE2 string functions, stdio, malloc, ...
 //!
 //! Tests skip (pass with a message) when gcc or musl-gcc is absent. The strata binary is found
 //! as `user_support::strata_bin` describes (`STRATA_BIN`, else `target/<profile>/strata`).
@@ -26,6 +26,9 @@ enum Kind {
     NoLibc,
     Asm,
     Glibc,
+    /// glibc, position-independent (`-static-pie`): loaded at a base the runner picks and
+    /// relocated by libc's own startup code.
+    GlibcPie,
     Musl,
 }
 
@@ -55,6 +58,7 @@ fn build(kind: Kind, name: &str, out: &Path) -> Option<PathBuf> {
         ),
         Kind::Asm => ("gcc", dir.join("asm").join(format!("{name}.S")), &["-static", "-nostdlib", "-no-pie"]),
         Kind::Glibc => ("gcc", dir.join(format!("{name}.c")), &["-O2", "-static"]),
+        Kind::GlibcPie => ("gcc", dir.join(format!("{name}.c")), &["-O2", "-static-pie"]),
         Kind::Musl => ("musl-gcc", dir.join(format!("{name}.c")), &["-O2", "-static"]),
     };
     if !have(cc) {
@@ -123,6 +127,11 @@ macro_rules! libc_corpus {
 mod glibc {
     use super::*;
     libc_corpus!(Glibc);
+}
+
+mod glibc_pie {
+    use super::*;
+    corpus!(GlibcPie: args_env, setjmp, signals, jit);
 }
 
 mod musl {
