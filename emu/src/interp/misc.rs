@@ -39,7 +39,8 @@ const BRAND: &[u8; 48] = b"Strata x86-64 virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0
 /// implemented and tested (glibc picks its string functions from these bits).
 pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
     match leaf {
-        0 => [0xd, u32::from_le_bytes(*b"Stra"), u32::from_le_bytes(*b"taCP"), u32::from_le_bytes(*b"U x8")],
+        // Vendor "StrataVirtPC": EBX, EDX, ECX in that order.
+        0 => [0xd, u32::from_le_bytes(*b"Stra"), u32::from_le_bytes(*b"rtPC"), u32::from_le_bytes(*b"taVi")],
         1 => [
             0x0005_0650,
             0x0000_0800,

@@ -155,7 +155,7 @@ impl Interp {
         let event = match stop {
             Stop::Fault(f) => Event::Exception(f),
             Stop::SoftInt(v) => Event::Software(v),
-            Stop::Trap(f) => Event::Exception(f),
+            Stop::Trap(v) => Event::Exception(crate::exception::Fault::new(v)),
             other => return Some(Exit::Stop(other)),
         };
         match self.cpu.deliver(event) {

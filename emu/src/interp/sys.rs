@@ -1,12 +1,12 @@
 //! System instructions (tier 0), SDM Vol. 2 and Vol. 3 chapters 2, 5, 6:
 //! MOV to/from CR0/CR2/CR3/CR4/CR8 and DR0-7, LGDT/LIDT/SGDT/SIDT, LLDT/LTR/SLDT/STR,
 //! LMSW/SMSW/CLTS, INVLPG, WBINVD/INVD, RDMSR/WRMSR, INT n/INTO, IRET/IRETD/IRETQ, far JMP/CALL/RET,
-//! SYSRET, SWAPGS.
+//! SYSRET, SWAPGS, LAR/LSL/VERR/VERW.
 //!
 //! Instructions that change how the following code decodes or translates (CR writes, WRMSR, far
 //! transfers, IRET) end the block with `Stop::Yield` after setting RIP, so the next block is
-//! looked up under the new mode. Not implemented (they raise #UD): LAR/LSL/VERR/VERW, call and
-//! task gates, SYSENTER/SYSEXIT, XSETBV.
+//! looked up under the new mode. Not implemented (they raise #UD): call and task gates,
+//! SYSENTER/SYSEXIT, XSETBV.
 
 use super::Instr;
 use crate::cpu::Cpu;
@@ -243,6 +243,82 @@ pub fn exec_sldt_str<const TR: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     } else {
         cpu.write::<W16>(cpu.ea(e), sel)
     }
+}
+
+// ---- LAR / LSL / VERR / VERW ----------------------------------------------------------------
+
+/// The descriptor `sel` names if it is visible at the current privilege (DPL >= max(CPL, RPL),
+/// or conforming code), for the four "probe" instructions; `None` sets ZF = 0.
+fn probe_descriptor(cpu: &mut Cpu, sel: u16) -> Result<Option<super::super::system::descriptor::Descriptor>, Stop> {
+    if sel & !3 == 0 || !cpu.protected_mode() {
+        return Ok(None);
+    }
+    let d = match cpu.read_descriptor(sel, false) {
+        Ok(d) => d,
+        Err(Stop::Fault(f)) if f.vector == vector::GP => return Ok(None), // beyond the limit
+        Err(e) => return Err(e),
+    };
+    let conforming = d.is_code() && d.attr() & crate::system::descriptor::TYPE_CONFORMING != 0;
+    if !conforming && d.dpl() < cpu.state.cpl.max((sel & 3) as u8) {
+        return Ok(None);
+    }
+    Ok(Some(d))
+}
+
+/// `verr` / `verw r/m16`: ZF = the segment is readable / writable at this privilege.
+pub fn exec_verr_verw<const WRITE: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = selector_operand(cpu, e)?;
+    let ok = match probe_descriptor(cpu, sel)? {
+        Some(d) if d.is_code_or_data() => {
+            let a = d.attr();
+            if d.is_code() {
+                !WRITE && a & crate::system::descriptor::TYPE_WRITABLE != 0
+            } else {
+                !WRITE || a & crate::system::descriptor::TYPE_WRITABLE != 0
+            }
+        }
+        _ => false,
+    };
+    cpu.state.lazy.force_zf(ok);
+    Ok(())
+}
+
+/// `lar r, r/m16`: access rights (descriptor bytes 5-6 masked as the SDM gives) when visible.
+pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
+        cpu.get::<W16>(e.src) as u16
+    } else {
+        cpu.read::<W16>(cpu.ea(e))? as u16
+    };
+    let d = probe_descriptor(cpu, sel)?
+        .filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb | 0xc));
+    match d {
+        Some(d) => {
+            cpu.set::<W>(e.dst, (d.lo >> 32) & 0x00f0_ff00 & W::MASK);
+            cpu.state.lazy.force_zf(true);
+        }
+        None => cpu.state.lazy.force_zf(false),
+    }
+    Ok(())
+}
+
+/// `lsl r, r/m16`: the segment limit in bytes when visible.
+pub fn exec_lsl<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
+        cpu.get::<W16>(e.src) as u16
+    } else {
+        cpu.read::<W16>(cpu.ea(e))? as u16
+    };
+    let d =
+        probe_descriptor(cpu, sel)?.filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb));
+    match d {
+        Some(d) => {
+            cpu.set::<W>(e.dst, d.limit() as u64 & W::MASK);
+            cpu.state.lazy.force_zf(true);
+        }
+        None => cpu.state.lazy.force_zf(false),
+    }
+    Ok(())
 }
 
 // ---- MSRs --------------------------------------------------------------------------------------
@@ -553,6 +629,21 @@ const TABLES: &[Row] = &[
     Row::any(C::Str_r64m16, exec_sldt_str::<true>),
 ];
 
+const PROBES: &[Row] = &[
+    Row::any(C::Verr_rm16, exec_verr_verw::<false>),
+    Row::any(C::Verr_r32m16, exec_verr_verw::<false>),
+    Row::any(C::Verr_r64m16, exec_verr_verw::<false>),
+    Row::any(C::Verw_rm16, exec_verr_verw::<true>),
+    Row::any(C::Verw_r32m16, exec_verr_verw::<true>),
+    Row::any(C::Verw_r64m16, exec_verr_verw::<true>),
+    Row::any(C::Lar_r16_rm16, exec_lar::<W16>),
+    Row::any(C::Lar_r32_r32m16, exec_lar::<W32>),
+    Row::any(C::Lar_r64_r64m16, exec_lar::<W64>),
+    Row::any(C::Lsl_r16_rm16, exec_lsl::<W16>),
+    Row::any(C::Lsl_r32_r32m16, exec_lsl::<W32>),
+    Row::any(C::Lsl_r64_r64m16, exec_lsl::<W64>),
+];
+
 const TRANSFERS: &[Row] = &[
     Row::reg(C::Int_imm8, exec_int_n),
     Row::reg(C::Into, exec_into),
@@ -580,4 +671,4 @@ const TRANSFERS: &[Row] = &[
     Row::reg(C::Swapgs, exec_swapgs),
 ];
 
-pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, TRANSFERS];
+pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, PROBES, TRANSFERS];

@@ -68,7 +68,7 @@ pub fn exec_int3(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// INT1 (ICEBP): #DB.
 pub fn exec_int1(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     cpu.state.rip = e.next_rip;
-    Err(Stop::Trap(Fault::new(vector::DB)))
+    Err(Stop::Trap(vector::DB))
 }
 
 /// HLT: privileged.
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(g.fault(&[0x0f, 0x0b], &Regs::default()).vector, vector::UD); // ud2
         assert_eq!(g.fault(&[0x0f, 0xb9, 0xc0], &Regs::default()).vector, vector::UD); // ud1 eax, eax
         assert_eq!(g.exec(&[0xcc]), Err(Stop::SoftInt(vector::BP))); // int3: a trap, RIP past it
-        assert_eq!(g.exec(&[0xf1]), Err(Stop::Trap(Fault::new(vector::DB)))); // int1: a trap, RIP past it
+        assert_eq!(g.exec(&[0xf1]), Err(Stop::Trap(vector::DB))); // int1: a trap, RIP past it
         let f = g.fault(&[0xf4], &Regs::default()); // hlt at CPL 3
         assert_eq!((f.vector, f.error_code), (vector::GP, 0));
         g.load(&Regs::default());

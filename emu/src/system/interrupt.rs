@@ -24,6 +24,13 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TripleFault;
 
+/// `STRATA_TRACE_EXCEPTIONS=1` prints every exception and software interrupt as it is delivered.
+fn trace_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("STRATA_TRACE_EXCEPTIONS").is_some())
+}
+
 /// Table 6-4/6-5 classes.
 fn class(v: u8) -> u8 {
     match v {
@@ -44,6 +51,13 @@ impl Cpu {
     /// # Errors
     /// [`TripleFault`] when delivery of a double fault fails (the machine shuts down).
     pub fn deliver(&mut self, ev: Event) -> Result<(), TripleFault> {
+        if trace_enabled() && !matches!(ev, Event::External(_)) {
+            let s = &self.state;
+            eprintln!(
+                "strata-trace: {:?} at rip {:#x} cpl {} cs {:#x} cr2 {:#x} fault_addr {:#x} gs {:#x} kgs {:#x} retired {}",
+                ev, s.rip, s.cpl, s.segs[1].selector, s.cr2, self.fault_addr, s.segs[5].base, s.msr.kernel_gs_base, self.retired
+            );
+        }
         let mut ev = ev;
         let mut first: Option<u8> = None;
         loop {

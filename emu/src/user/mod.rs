@@ -150,7 +150,8 @@ impl Process {
                         return end;
                     }
                 }
-                Exit::Stop(Stop::Trap(f)) => {
+                Exit::Stop(Stop::Trap(v)) => {
+                    let f = crate::exception::Fault::new(v);
                     let rip = self.interp.cpu.state.rip;
                     if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                         return end;
