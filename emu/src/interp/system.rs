@@ -110,7 +110,7 @@ pub(crate) const ROWS: &[&[Row]] = &[SYSTEM];
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::hosttest::{Guest, Regs};
-    use crate::exception::{vector, Fault, Stop};
+    use crate::exception::{vector, Stop};
 
     struct FixedTsc(u64);
     impl crate::cpu::TscSource for FixedTsc {
