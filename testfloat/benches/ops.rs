@@ -4,7 +4,9 @@
 //! Each iteration runs a batch of `BATCH` operations; criterion reports time per element.
 //! The host numbers include the helpers' FNINIT/FLDCW/load/store around each instruction, so
 //! they bound the instruction's cost from above. `cargo bench -p testfloat` takes about a
-//! minute (short warm-up and measurement times).
+//! minute (short warm-up and measurement times). On a shared, loaded machine the criterion
+//! means swing by 2–4×; `cargo run --release -p testfloat --example speed` (minimum of 30
+//! runs) gives steadier x87float/SoftFloat ratios.
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use softfloat_sys as sf;
 use std::time::Duration;

@@ -12,7 +12,15 @@
 //!   significant bits"), 0x3243F6A8885A308D3 · 2^−64. The reduction x − k·π66/2 is exact in
 //!   integer arithmetic, so results near multiples of π show the same deviation from the true
 //!   function as the hardware's.
-//! - The special-operand tables of each instruction page (∞, zeros, NaNs, domain errors).
+//! - The special-operand tables of each instruction page (∞, zeros, NaNs, domain errors), and
+//!   what the host does outside the documented domains (F2XM1 and FYL2XP1 return the operand
+//!   with PE; FYL2X and F2XM1 report PE even for exact results).
+//!
+//! Measured (transcendental report, 20 000 arguments up to 2^63): with the 66-bit π, FSIN
+//! matches the host bit for bit in 98.8% of cases and is never more than 1 ulp away; reducing
+//! with a 190-bit π instead drops that to 48%, with errors of many ulps for large arguments.
+//! The remaining 1-ulp differences come from the hardware's own (not correctly rounded)
+//! approximations, which are not reproduced.
 use crate::classify::{propagate2, screen1, unpack, Kind};
 use crate::round::norm_round_pack;
 use crate::wide::Wide;
