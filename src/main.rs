@@ -26,6 +26,9 @@ enum Command {
         /// Print retired instructions and run time to stderr at exit.
         #[arg(long)]
         stats: bool,
+        /// Print every system call, its arguments and its result to stderr.
+        #[arg(long)]
+        strace: bool,
         /// The program.
         program: String,
         /// Its arguments.
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run::run(args, process_start),
-        Command::User { mem_mib, stats, program, args } => {
+        Command::User { mem_mib, stats, strace, program, args } => {
             let mut argv = vec![program.clone()];
             argv.extend(args);
             let envp: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(127);
                 }
             };
+            p.sys.trace = strace;
             let end = p.run();
             if stats {
                 let n = p.interp.cpu.retired;

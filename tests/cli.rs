@@ -65,6 +65,8 @@ fn exit_status_is_the_programs() {
     let o = strata(&["user", "--stats", "--mem-mib", "64", &p, "--not-a-strata-flag"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("instructions"), "--stats reports");
+    let o = strata(&["user", "--strace", &p]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("syscall 60(0x0)"), "--strace shows exit(0)");
 }
 
 #[test]

@@ -83,6 +83,8 @@ pub struct SysState {
     pub comm: [u8; 16],
     pub ids: process::HostIds,
     pub start: std::time::Instant,
+    /// Print each call and its result to stderr (`strata user --strace`).
+    pub trace: bool,
     unsupported_seen: HashSet<u64>,
 }
 
@@ -104,6 +106,7 @@ impl SysState {
             comm,
             ids: process::HostIds::get(),
             start: std::time::Instant::now(),
+            trace: false,
             unsupported_seen: HashSet::new(),
         }
     }
@@ -144,6 +147,9 @@ pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
     let g = p.interp.cpu.state.gpr;
     let nr = g[gpr::RAX];
     let a = [g[gpr::RDI], g[gpr::RSI], g[gpr::RDX], g[10], g[8], g[9]];
+    if p.sys.trace && matches!(nr, 60 | 231) {
+        eprintln!("strata: syscall {nr}({:#x}): the process exits", a[0]);
+    }
     let r: SysResult = match nr {
         0 => io::sys_read(p, a[0], a[1], a[2]),
         1 => io::sys_write(p, a[0], a[1], a[2]),
@@ -274,10 +280,17 @@ pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
             Err(ENOSYS)
         }
     };
-    p.interp.cpu.state.gpr[gpr::RAX] = match r {
+    let ret = match r {
         Ok(v) => v,
         Err(Errno(e)) => (-(e as i64)) as u64,
     };
+    if p.sys.trace {
+        eprintln!(
+            "strata: syscall {nr}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {}",
+            a[0], a[1], a[2], a[3], a[4], a[5], ret as i64
+        );
+    }
+    p.interp.cpu.state.gpr[gpr::RAX] = ret;
     None
 }
 
