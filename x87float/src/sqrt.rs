@@ -6,6 +6,7 @@
 //! r + ½ exactly when N − r² > r (it can never equal r + ½). PC and RC apply.
 //! √(−0) = −0; √x for x < 0 (including −∞) is invalid.
 use crate::classify::{screen1, Kind};
+use crate::mul_div::floor_i64;
 use crate::round::round_pack;
 use crate::{Control, Outcome, F80, IE};
 
@@ -61,7 +62,8 @@ fn isqrt(n: u128) -> (u64, u128) {
     let est = (root as u64).max(1 << 63);
     // |n − est²| < 2^80: exact as a wrapped difference read as i128.
     let diff = n.wrapping_sub(sq64(est)) as i128;
-    let corr = ((diff >> 16) as i64 as f64 * 65_536.0 * half_inv) as i64;
+    // Newton's step never undershoots the root, so flooring it gives ⌊√n⌋ almost always.
+    let corr = floor_i64((diff >> 16) as i64 as f64 * 65_536.0 * half_inv);
     let mut r = est.saturating_add_signed(corr).max(1 << 63);
     // r is now within ±1 of the root (the loops run at most once or twice).
     let mut sq = sq64(r);
