@@ -2,7 +2,7 @@
 //!
 //! `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux executable on the tier-0
 //! interpreter; its exit status becomes strata's. `strata run --kernel K` boots a kernel on
-//! the virtual PC.
+//! the virtual PC; `strata` alone boots a small built-in demo guest.
 
 mod run;
 
@@ -12,8 +12,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Strata: a portable x86 PC emulator")]
 struct Cli {
+    /// With no command, strata boots its built-in demo guest.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -43,8 +44,9 @@ fn main() -> ExitCode {
     let process_start = std::time::Instant::now();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run::run(args, process_start),
-        Command::User { mem_mib, stats, strace, program, args } => {
+        None => run::demo(process_start),
+        Some(Command::Run(args)) => run::run(args, process_start),
+        Some(Command::User { mem_mib, stats, strace, program, args }) => {
             let mut argv = vec![program.clone()];
             argv.extend(args);
             let envp: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();

@@ -72,9 +72,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-pub fn run(a: RunArgs, process_start: Instant) -> ExitCode {
-    match run_inner(a, process_start) {
-        Ok(code) => code,
+/// The built-in demo guest (`conformance/kernels/demo.S`, see `src/generated/README`).
+const DEMO_KERNEL: &[u8] = include_bytes!("generated/demo_kernel.elf");
+/// `--kernel builtin:demo` names it.
+const DEMO_NAME: &str = "builtin:demo";
+
+/// `strata` with no arguments: boot the demo guest; its exit-port status 1 means success.
+pub fn demo(process_start: Instant) -> ExitCode {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Demo {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+    let args = Demo::parse_from(["strata", "--kernel", DEMO_NAME]).run;
+    match run_inner(args, process_start) {
+        Ok(RunOutcome::ExitPort(1)) => ExitCode::SUCCESS,
+        Ok(o) => o.code(),
         Err(msg) => {
             eprintln!("strata: {msg}");
             ExitCode::from(1)
@@ -82,12 +96,41 @@ pub fn run(a: RunArgs, process_start: Instant) -> ExitCode {
     }
 }
 
-fn run_inner(a: RunArgs, process_start: Instant) -> Result<ExitCode, String> {
+pub fn run(a: RunArgs, process_start: Instant) -> ExitCode {
+    match run_inner(a, process_start) {
+        Ok(o) => o.code(),
+        Err(msg) => {
+            eprintln!("strata: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// How `strata run` ended, before it becomes an exit status.
+enum RunOutcome {
+    ExitPort(u32),
+    Code(ExitCode),
+}
+
+impl RunOutcome {
+    fn code(self) -> ExitCode {
+        match self {
+            RunOutcome::ExitPort(s) => ExitCode::from(s as u8),
+            RunOutcome::Code(c) => c,
+        }
+    }
+}
+
+fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if a.tier != "interp" {
         return Err(format!("--tier {}: only the interpreter (interp) exists so far", a.tier));
     }
     let mem = parse_size(&a.mem)?;
-    let image = std::fs::read(&a.kernel).map_err(|e| format!("{}: {e}", a.kernel))?;
+    let image = if a.kernel == DEMO_NAME {
+        DEMO_KERNEL.to_vec()
+    } else {
+        std::fs::read(&a.kernel).map_err(|e| format!("{}: {e}", a.kernel))?
+    };
     let initrd = match &a.initrd {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
         None => None,
@@ -140,15 +183,15 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<ExitCode, String> {
         RunEnd::Limit => "instruction limit",
     });
     let code = match end {
-        RunEnd::ExitPort(s) => ExitCode::from(s as u8),
-        RunEnd::Halted | RunEnd::Reset => ExitCode::SUCCESS,
+        RunEnd::ExitPort(s) => RunOutcome::ExitPort(s),
+        RunEnd::Halted | RunEnd::Reset => RunOutcome::Code(ExitCode::SUCCESS),
         RunEnd::TripleFault => {
             eprintln!("strata: triple fault; the CPU shut down. CPU state:\n{}", m.cpu_dump());
-            ExitCode::from(2)
+            RunOutcome::Code(ExitCode::from(2))
         }
         RunEnd::Limit => {
             eprintln!("strata: --max-instructions reached. CPU state:\n{}", m.cpu_dump());
-            ExitCode::from(3)
+            RunOutcome::Code(ExitCode::from(3))
         }
     };
     let retired = m.interp.cpu.retired;

@@ -38,6 +38,8 @@ pub struct Block {
     pub ends_in_branch: bool,
     pub valid: bool,
     key: (u64, u64, u32),
+    /// The block that followed this one last time: (linear address, index, cache epoch).
+    next: std::cell::Cell<(u64, u32, u32)>,
 }
 
 impl Block {
@@ -52,6 +54,7 @@ impl Block {
             ends_in_branch: d.ends_in_branch,
             valid: true,
             key: (0, 0, 0),
+            next: std::cell::Cell::new((u64::MAX, 0, 0)),
         }
     }
 }
@@ -65,6 +68,11 @@ pub struct BlockCache {
     /// (linear address, mode, block index); a slot is cleared when its block is dropped.
     jump: Box<[(u64, u32, u32)]>,
     tlb_generation: u64,
+    /// Mode key and CS base, cached between mode changes (`forget_mode`).
+    mode: Option<(u32, u64)>,
+    /// Bumped whenever a chain link could have gone stale (blocks dropped, TLB flushed, mode
+    /// changed); links carry the epoch they were made in.
+    epoch: u32,
     /// Blocks decoded so far (statistics).
     pub decoded: u64,
     /// Blocks dropped by self-modifying code (statistics).
@@ -92,6 +100,8 @@ impl BlockCache {
             by_page: HashMap::new(),
             jump: vec![JUMP_EMPTY; JUMP_CACHE].into_boxed_slice(),
             tlb_generation: 0,
+            mode: None,
+            epoch: 0,
             decoded: 0,
             invalidated: 0,
         }
@@ -102,25 +112,62 @@ impl BlockCache {
         &self.blocks[idx as usize]
     }
 
+    /// Forgets the cached mode: the caller saw something that may have changed CS, CPL,
+    /// CR0 or EFER (any stop of the interpreter, an interrupt delivered from outside).
+    pub fn forget_mode(&mut self) {
+        self.mode = None;
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
     /// The block starting at the CPU's current RIP, decoding it if needed.
     ///
     /// # Errors
     /// The fault raised by fetching the block's first instruction.
     #[inline(always)]
     pub fn lookup(&mut self, cpu: &mut Cpu) -> Result<u32, Stop> {
-        let la = cpu.state.rip.wrapping_add(if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base });
-        let mode = mode_key(cpu);
+        self.lookup_after(cpu, None)
+    }
+
+    /// `lookup`, trying first the block that followed `prev` last time (block chaining: a hot
+    /// loop then costs one compare per block).
+    ///
+    /// # Errors
+    /// The fault raised by fetching the block's first instruction.
+    #[inline(always)]
+    pub fn lookup_after(&mut self, cpu: &mut Cpu, prev: Option<u32>) -> Result<u32, Stop> {
         if cpu.tlb.generation != self.tlb_generation {
             self.jump.fill(JUMP_EMPTY);
             self.tlb_generation = cpu.tlb.generation;
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+        let (mode, cs_base) = match self.mode {
+            Some(m) => m,
+            None => {
+                let bits = cpu.state.code_bits();
+                let m = (mode_key(cpu), if bits == 64 { 0 } else { cpu.state.segs[1].base });
+                self.mode = Some(m);
+                m
+            }
+        };
+        let la = cpu.state.rip.wrapping_add(cs_base);
+        if let Some(p) = prev {
+            let (nla, nidx, nepoch) = self.blocks[p as usize].next.get();
+            if nla == la && nepoch == self.epoch {
+                return Ok(nidx);
+            }
         }
         let slot = jump_slot(la);
         let (tag, m, idx) = self.jump[slot];
-        if tag == la && m == mode {
-            return Ok(idx);
+        let idx = if tag == la && m == mode {
+            idx
+        } else {
+            let idx = self.lookup_slow(cpu, la, mode)?;
+            self.jump[slot] = (la, mode, idx);
+            idx
+        };
+        if let Some(p) = prev {
+            self.blocks[p as usize].next.set((la, idx, self.epoch));
         }
-        let idx = self.lookup_slow(cpu, la, mode)?;
-        self.jump[slot] = (la, mode, idx);
         Ok(idx)
     }
 
@@ -142,6 +189,7 @@ impl BlockCache {
             ends_in_branch: d.ends_in_branch,
             valid: true,
             key,
+            next: std::cell::Cell::new((u64::MAX, 0, 0)),
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -171,6 +219,7 @@ impl BlockCache {
             }
             b.valid = false;
             self.invalidated += 1;
+            self.epoch = self.epoch.wrapping_add(1);
             let slot = jump_slot(b.la);
             if self.jump[slot].2 == idx {
                 self.jump[slot] = JUMP_EMPTY;

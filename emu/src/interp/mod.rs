@@ -123,21 +123,31 @@ impl Interp {
     /// block boundaries).
     pub fn run(&mut self, budget: u64) -> Exit {
         let limit = self.cpu.retired.saturating_add(budget);
+        // The machine may have delivered an interrupt or changed state since the last call.
+        self.cache.forget_mode();
+        let mut prev = None;
         loop {
             if !self.cpu.smc_pages.is_empty() {
                 self.drop_modified_code();
+                prev = None;
             }
             if self.cpu.retired >= limit {
                 return Exit::Budget;
             }
-            let result = match self.cache.lookup(&mut self.cpu) {
-                Ok(idx) => run_block(&mut self.cpu, self.cache.block(idx)),
+            let result = match self.cache.lookup_after(&mut self.cpu, prev) {
+                Ok(idx) => {
+                    prev = Some(idx);
+                    run_block(&mut self.cpu, self.cache.block(idx))
+                }
                 Err(stop) => Err(stop),
             };
             if let Err(stop) = result {
+                prev = None;
                 if !self.cpu.smc_pages.is_empty() {
                     self.drop_modified_code();
                 }
+                // Any stop may have changed CS, CPL or the paging mode.
+                self.cache.forget_mode();
                 if let Some(exit) = self.handle_stop(stop) {
                     return exit;
                 }
@@ -167,6 +177,7 @@ impl Interp {
     /// Executes exactly one instruction, decoded afresh and not cached (single-stepping, the
     /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
     pub fn step(&mut self) -> Option<Exit> {
+        self.cache.forget_mode();
         if !self.cpu.smc_pages.is_empty() {
             self.drop_modified_code();
         }
