@@ -1,4 +1,5 @@
-//! Integer arithmetic: ADD, ADC, SUB, SBB, CMP, INC, DEC, NEG (SDM Vol. 2, those entries).
+//! Integer arithmetic: ADD, ADC, SUB, SBB, CMP, INC, DEC, NEG, and ADX's ADCX/ADOX (SDM Vol. 2,
+//! those entries).
 //!
 //! The two-operand ALU instructions share five generic forms over an operation type and a
 //! width: `r, r` / `m, r` (read-modify-write) / `r, m` / `r, imm` / `m, imm` (and the AL/AX/EAX/RAX
@@ -178,6 +179,34 @@ pub fn exec_unop_m<O: UnOp, W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     Ok(())
 }
 
+/// ADCX (`OF_CHAIN` = false: carry in and out through CF) and ADOX (through OF): `r += r/m +
+/// carry`, changing only that one flag (ADX, CPUID.(EAX=7,ECX=0):EBX bit 19).
+pub fn exec_adx<W: Width, const OF_CHAIN: bool, const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let b = if MEM { cpu.read::<W>(cpu.ea(e))? } else { cpu.get::<W>(e.src) };
+    let a = cpu.get::<W>(e.dst);
+    let lf = &mut cpu.state.lazy;
+    let c = if OF_CHAIN { lf.of() } else { lf.cf() } as u128;
+    let sum = a as u128 + b as u128 + c;
+    let out = (sum >> W::BITS) & 1 != 0;
+    if OF_CHAIN {
+        lf.force_of(out);
+    } else {
+        lf.force_cf(out);
+    }
+    cpu.set::<W>(e.dst, sum as u64 & W::MASK);
+    Ok(())
+}
+
+/// CPUID.(EAX=7,ECX=0):EBX bit for ADX.
+pub const CPUID7_EBX: u32 = 1 << 19;
+
+const ADX: [Row; 4] = [
+    Row::rm(C::Adcx_r32_rm32, exec_adx::<W32, false, false>, exec_adx::<W32, false, true>),
+    Row::rm(C::Adcx_r64_rm64, exec_adx::<W64, false, false>, exec_adx::<W64, false, true>),
+    Row::rm(C::Adox_r32_rm32, exec_adx::<W32, true, false>, exec_adx::<W32, true, true>),
+    Row::rm(C::Adox_r64_rm64, exec_adx::<W64, true, false>, exec_adx::<W64, true, true>),
+];
+
 /// Rows for one two-operand operation in all its encodings.
 macro_rules! binop_rows {
     ($op:ty; $rm8r8:ident, $rm16r16:ident, $rm32r32:ident, $rm64r64:ident,
@@ -253,4 +282,56 @@ const INC_DEC_REG: [Row; 4] = [
     Row::reg(C::Dec_r32, exec_unop_r::<Dec, W32>),
 ];
 
-pub(crate) const ROWS: &[&[Row]] = &[&ADD, &ADC, &SUB, &SBB, &CMP, &INC, &DEC, &NEG, &INC_DEC_REG];
+pub(crate) const ROWS: &[&[Row]] = &[&ADD, &ADC, &SUB, &SBB, &CMP, &INC, &DEC, &NEG, &INC_DEC_REG, &ADX];
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::hosttest::{check, host, values, Regs, FLAGS};
+    use crate::state::rflags;
+
+    fn cases() -> Vec<Regs> {
+        let vs = values(64, 12);
+        let mut out = Vec::new();
+        for &a in &vs {
+            for &b in &vs {
+                for f in [0, rflags::CF, rflags::OF, rflags::ARITH] {
+                    out.push(Regs { rax: a, rcx: b, rdx: a ^ b, flags: f, mem: [b; 8], ..Default::default() });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn adcx_adox_match_the_host() {
+        check(host!("adcx eax, ecx"), cases(), FLAGS);
+        check(host!("adcx rax, rcx"), cases(), FLAGS);
+        check(host!("adox eax, ecx"), cases(), FLAGS);
+        check(host!("adox rax, qword ptr [r10]"), cases(), FLAGS);
+        check(host!("adcx rax, rcx", "adox rdx, rcx", "adcx rax, rdx"), cases(), FLAGS);
+    }
+
+    #[test]
+    fn alu_forms_match_the_host() {
+        for code in [
+            host!("add al, cl"),
+            host!("adc cx, dx"),
+            host!("sbb ecx, eax"),
+            host!("sub rax, qword ptr [r10]"),
+            host!("cmp byte ptr [r10 + 1], cl"),
+            host!("neg dword ptr [r10]"),
+            host!("inc word ptr [r10 - 2]"),
+            host!("dec rcx"),
+            host!("adc qword ptr [r10], -5"),
+            host!("sbb al, 0x7f"),
+            host!("and ecx, edx"),
+            host!("or word ptr [r10], 0x1234"),
+            host!("xor rax, rcx"),
+            host!("test byte ptr [r10], 0x81"),
+            host!("not r8"),
+            host!("cmp eax, -1"),
+        ] {
+            check(code, cases(), FLAGS);
+        }
+    }
+}

@@ -109,7 +109,9 @@ pub fn exec_popf<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     }
     mask &= W::MASK;
     let old = cpu.state.rflags();
-    let new = (old & !mask & !rflags::RF) | (v & mask);
+    // RF is cleared by the 32- and 64-bit forms; a 16-bit image does not reach it.
+    let rf = if W::BITS > 16 { rflags::RF } else { 0 };
+    let new = (old & !mask & !rf) | (v & mask);
     cpu.state.set_rflags(new);
     if (old ^ new) & (rflags::IF | rflags::TF) != 0 {
         cpu.state.rip = e.next_rip;

@@ -47,8 +47,8 @@ pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
             CPUID1_ECX_BASE | super::sse::CPUID1_ECX,
             CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX,
         ],
-        // Structured extended features (subleaf 0): BMI1, BMI2.
-        7 if _sub == 0 => [0, super::bit::bmi::CPUID7_EBX, 0, 0],
+        // Structured extended features (subleaf 0): BMI1, BMI2, ADX.
+        7 if _sub == 0 => [0, super::bit::bmi::CPUID7_EBX | super::arith::CPUID7_EBX, 0, 0],
         0x8000_0000 => [0x8000_0008, 0, 0, 0],
         0x8000_0001 => [0, 0, CPUID_EXT1_ECX, CPUID_EXT1_EDX],
         0x8000_0002..=0x8000_0004 => {
@@ -394,7 +394,7 @@ mod tests {
         }
         // Leaf 7 subleaf 0: EBX BMI1 (3), BMI2 (8); subleaf 1: nothing.
         assert!(g.run(&[0x0f, 0xa2], &Regs { rax: 7, ..Default::default() }).0.is_ok());
-        assert_eq!(g.cpu.state.gpr[3] & 0x108, 0x108);
+        assert_eq!(g.cpu.state.gpr[3] & 0x8_0108, 0x8_0108); // and ADX (19)
         assert!(g.run(&[0x0f, 0xa2], &Regs { rax: 7, rcx: 1, ..Default::default() }).0.is_ok());
         assert_eq!(g.cpu.state.gpr[3], 0);
         let (_, r) = g.run(&[0x0f, 0xa2], &Regs { rax: 0x8000_0001, ..Default::default() });

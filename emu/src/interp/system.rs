@@ -91,6 +91,34 @@ const SYSTEM: &[Row] = &[
     Row::reg(C::Pause, exec_nop),
     Row::reg(C::Endbr64, exec_nop),
     Row::reg(C::Endbr32, exec_nop),
+    // Reserved-NOP hint space (0F 0D, 0F 18-1F forms without a defined meaning).
+    Row::any(C::Reservednop_rm16_r16_0F0D, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F0D, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F0D, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F18, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F18, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F18, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F19, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F19, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F19, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1A, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1A, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1A, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1B, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1B, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1B, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1C, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1C, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1C, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1D, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1D, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1D, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1E, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1E, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1E, exec_nop),
+    Row::any(C::Reservednop_rm16_r16_0F1F, exec_nop),
+    Row::any(C::Reservednop_rm32_r32_0F1F, exec_nop),
+    Row::any(C::Reservednop_rm64_r64_0F1F, exec_nop),
     Row::reg(C::Rdtsc, exec_rdtsc),
     Row::reg(C::Rdtscp, exec_rdtscp),
     Row::reg(C::Ud2, crate::decode::table::exec_ud),
@@ -147,6 +175,16 @@ mod tests {
         g.load(&Regs::default());
         g.cpu.state.cpl = 0;
         assert_eq!(g.exec(&[0xf4]), Err(Stop::Halt));
+    }
+
+    #[test]
+    fn reserved_nop_hints_run_as_nops() {
+        // 0F 19 /r and 0F 1D /r: reserved-NOP space (SDM Vol. 2, NOP; the hint opcodes).
+        let mut g = Guest::new();
+        let (res, r) =
+            g.run(&[0x0f, 0x19, 0xc0, 0x48, 0x0f, 0x1d, 0x02], &Regs { rax: 7, rdx: 0x8000, ..Default::default() });
+        assert!(res.is_ok());
+        assert_eq!((r.rax, r.rdx), (7, 0x8000));
     }
 
     #[test]
