@@ -95,7 +95,7 @@ macro_rules! corpus {
 
 mod nolibc {
     use super::*;
-    corpus!(NoLibc: faults, signals, files, memory, misc, vectored);
+    corpus!(NoLibc: faults, signals, files, memory, misc, vectored, timers);
 }
 
 mod asm {

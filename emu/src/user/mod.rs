@@ -31,6 +31,8 @@ pub const PIE_BASE: u64 = 0x5555_5555_4000;
 /// Top of the initial stack and its reserved size.
 pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 pub const STACK_SIZE: u64 = 8 << 20;
+/// Instructions run between checks of an armed interval timer.
+const TIMER_SLICE: u64 = 1 << 18;
 /// mmap allocations without a hint go below this address.
 pub const MMAP_TOP: u64 = 0x7fff_f000_0000;
 
@@ -107,7 +109,9 @@ impl Process {
     /// Runs until the process exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
         loop {
-            match self.interp.run(u64::MAX) {
+            // With a timer armed, run in slices so its expiry is noticed in time.
+            let budget = if self.sys.timer.is_some() { TIMER_SLICE } else { u64::MAX };
+            match self.interp.run(budget) {
                 Exit::Stop(Stop::Syscall) => {
                     if let Some(end) = syscall::dispatch(self) {
                         return end;
@@ -158,6 +162,7 @@ impl Process {
                     }
                 }
             }
+            syscall::time::check_timer(self);
             if let Some(end) = signal::deliver_pending(self) {
                 return end;
             }

@@ -83,6 +83,8 @@ pub struct SysState {
     pub comm: [u8; 16],
     pub ids: process::HostIds,
     pub start: std::time::Instant,
+    /// The ITIMER_REAL timer (alarm/setitimer), if armed.
+    pub timer: Option<time::RealTimer>,
     /// Print each call and its result to stderr (`strata user --strace`).
     pub trace: bool,
     unsupported_seen: HashSet<u64>,
@@ -106,6 +108,7 @@ impl SysState {
             comm,
             ids: process::HostIds::get(),
             start: std::time::Instant::now(),
+            timer: None,
             trace: false,
             unsupported_seen: HashSet::new(),
         }
@@ -182,6 +185,9 @@ pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
         33 => io::sys_dup3(p, a[0], a[1], 0, true),
         34 => signal::sys_pause(p),
         35 => time::sys_nanosleep(p, a[0], a[1]),
+        36 => time::sys_getitimer(p, a[0], a[1]),
+        37 => time::sys_alarm(p, a[0]),
+        38 => time::sys_setitimer(p, a[0], a[1], a[2]),
         39 => Ok(p.sys.ids.pid as u64),
         40 => io::sys_sendfile(p, a[0], a[1], a[2], a[3]),
         60 => return Some(ProcessEnd::Exited(a[0] as i32)),

@@ -178,7 +178,11 @@ pub fn sys_rt_sigsuspend(p: &mut Process, mask: u64, size: u64) -> SysResult {
         return Err(EINVAL);
     }
     let m = p.read_u64(mask).ok_or(EFAULT)?;
+    let old = p.sys.signals.blocked;
+    p.sys.signals.blocked = m & !UNBLOCKABLE;
+    wait_for_timer(p);
     let s = &mut p.sys.signals;
+    s.blocked = old;
     if s.pending & !(m & !UNBLOCKABLE) != 0 {
         // The handler runs with the temporary mask; its sigreturn restores the old one.
         s.saved_mask = Some(s.blocked);
@@ -187,8 +191,22 @@ pub fn sys_rt_sigsuspend(p: &mut Process, mask: u64, size: u64) -> SysResult {
     Err(EINTR)
 }
 
-pub fn sys_pause(_p: &mut Process) -> SysResult {
+/// pause: only the timer can still send a signal; wait for it if armed.
+pub fn sys_pause(p: &mut Process) -> SysResult {
+    wait_for_timer(p);
     Err(EINTR)
+}
+
+/// Sleeps until the interval timer fires (if it is armed and nothing is ready yet).
+fn wait_for_timer(p: &mut Process) {
+    let s = &p.sys.signals;
+    if s.pending & !s.blocked != 0 {
+        return;
+    }
+    if let Some(t) = p.sys.timer {
+        std::thread::sleep(t.deadline.saturating_duration_since(std::time::Instant::now()));
+        super::time::check_timer(p);
+    }
 }
 
 pub fn sys_rt_sigtimedwait(p: &mut Process, set: u64, info: u64, _timeout: u64, size: u64) -> SysResult {
