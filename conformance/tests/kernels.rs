@@ -17,6 +17,11 @@ use user_support::{strata_bin, Scratch};
 
 const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64"];
 
+/// Checks where QEMU's TCG, not the SDM, is the odd one out; QEMU's verdict is ignored for
+/// these. QEMU 10.0 silently ignores WRMSR to an MSR it does not implement (its `helper_wrmsr`
+/// has no #GP for the default case), where hardware raises #GP(0) (SDM Vol. 2, WRMSR).
+const QEMU_DEVIATIONS: &[&str] = &["gp_on_unknown_msr", "gp_unknown_msr_error_code_zero"];
+
 fn kernels_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
 }
@@ -62,6 +67,11 @@ fn verdicts(serial: &str) -> Vec<String> {
     serial.lines().filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ")).map(str::to_string).collect()
 }
 
+/// Verdicts minus the checks QEMU is known to get wrong.
+fn comparable(v: &[String]) -> Vec<String> {
+    v.iter().filter(|l| !QEMU_DEVIATIONS.iter().any(|d| l.ends_with(&format!(" {d}")))).cloned().collect()
+}
+
 #[test]
 fn multiboot_test_kernels_pass_on_strata_and_agree_with_qemu() {
     let scratch = Scratch::new("kernels");
@@ -103,7 +113,7 @@ fn multiboot_test_kernels_pass_on_strata_and_agree_with_qemu() {
                 .arg("-serial")
                 .arg(format!("file:{}", qserial.display()));
             let (qstatus, qout) = run_with_limit(q, &qserial, Duration::from_secs(60));
-            if verdicts(&qout) != ours {
+            if comparable(&verdicts(&qout)) != comparable(&ours) {
                 failures.push(format!("{name}: QEMU (exit {qstatus:?}) disagrees:\nQEMU:\n{qout}\nstrata:\n{out}"));
             }
         }
