@@ -52,10 +52,10 @@ fn run(cmd: &[String], stdin_file: Option<&Path>) -> Timing {
             // strata --stats prints "strata: N instructions in ..."
             let retired = err
                 .lines()
+                .rev()
                 .filter_map(|l| l.strip_prefix("strata: "))
                 .filter_map(|l| l.split_once(" instructions in "))
-                .filter_map(|(n, _)| n.parse().ok())
-                .last();
+                .find_map(|(n, _)| n.parse().ok());
             Timing { secs, status: o.status.code(), retired }
         }
         Err(_) => Timing { secs: f64::NAN, status: None, retired: None },
