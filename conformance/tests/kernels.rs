@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use user_support::{strata_bin, Scratch};
 
-const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64"];
+const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64", "devices"];
 
 /// Checks where QEMU's TCG, not the SDM, is the odd one out; QEMU's verdict is ignored for
 /// these. QEMU 10.0 silently ignores WRMSR to an MSR it does not implement (its `helper_wrmsr`
