@@ -1,7 +1,8 @@
 //! `strata run`: boot a kernel on the virtual PC.
 //!
 //! A bzImage boots through the Linux 64-bit boot protocol, a Multiboot kernel through Multiboot
-//! v1. The serial port is the terminal (or a file); `--timeline` prints where the time went.
+//! v1, a boot-sector image (0x55AA at offset 510) in real mode at 0000:7C00. The serial port is
+//! the terminal (or a file); `--timeline` prints where the time went.
 //! Exit status: the guest's isa-debug-exit status if it wrote port 0xf4, 0 for a power-off
 //! (HLT with interrupts disabled) or reset, 2 after a triple fault (the CPU state is printed),
 //! 3 when `--max-instructions` ran out, 1 for a bad command line or image.
@@ -157,8 +158,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             return Err("--initrd is only supported with a bzImage".into());
         }
         emu::loaders::multiboot::load(&mut m.interp.cpu, &a.kernel, &image, &a.append).map_err(|e| e.to_string())?;
+    } else if emu::loaders::bootsector::detect(&image) {
+        if a.initrd.is_some() {
+            return Err("--initrd is only supported with a bzImage".into());
+        }
+        emu::loaders::bootsector::load(&mut m.interp.cpu, &a.kernel, &image).map_err(|e| e.to_string())?;
     } else {
-        return Err(format!("{}: neither a bzImage nor a Multiboot kernel", a.kernel));
+        return Err(format!("{}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)", a.kernel));
     }
     m.record("kernel loaded");
     if a.serial == "stdio" {

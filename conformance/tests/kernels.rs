@@ -15,7 +15,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use user_support::{strata_bin, Scratch};
 
-const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64", "devices"];
+const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode"];
+
+/// Kernels that start in real mode: flat boot-sector images (`link16.ld`), booted by QEMU's
+/// BIOS from a floppy image.
+const REAL_MODE: &[&str] = &["realmode"];
 
 /// Checks where QEMU's TCG, not the SDM, is the odd one out; QEMU's verdict is ignored for
 /// these. QEMU 10.0 silently ignores WRMSR to an MSR it does not implement (its `helper_wrmsr`
@@ -28,12 +32,13 @@ fn kernels_dir() -> PathBuf {
 
 fn build(name: &str, out: &Path) -> Result<PathBuf, String> {
     let dir = kernels_dir();
-    let exe = out.join(format!("{name}.elf"));
+    let real = REAL_MODE.contains(&name);
+    let exe = out.join(format!("{name}.{}", if real { "bin" } else { "elf" }));
     let o = Command::new("gcc")
         .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments"])
         .arg(format!("-Wa,-I{}", dir.display()))
         .arg("-Wl,-T")
-        .arg(dir.join("link.ld"))
+        .arg(dir.join(if real { "link16.ld" } else { "link.ld" }))
         .arg("-o")
         .arg(&exe)
         .arg(dir.join(format!("{name}.S")))
@@ -107,11 +112,13 @@ fn multiboot_test_kernels_pass_on_strata_and_agree_with_qemu() {
             let qserial = scratch.path().join(format!("{name}.qemu"));
             let mut q = Command::new("qemu-system-x86_64");
             q.args(["-M", "pc", "-accel", "tcg", "-display", "none", "-no-reboot", "-m", "256"])
-                .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-                .arg("-kernel")
-                .arg(&exe)
-                .arg("-serial")
-                .arg(format!("file:{}", qserial.display()));
+                .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+            if REAL_MODE.contains(name) {
+                q.arg("-drive").arg(format!("file={},format=raw,if=floppy", exe.display())).args(["-boot", "a"]);
+            } else {
+                q.arg("-kernel").arg(&exe);
+            }
+            q.arg("-serial").arg(format!("file:{}", qserial.display()));
             let (qstatus, qout) = run_with_limit(q, &qserial, Duration::from_secs(60));
             if comparable(&verdicts(&qout)) != comparable(&ours) {
                 failures.push(format!("{name}: QEMU (exit {qstatus:?}) disagrees:\nQEMU:\n{qout}\nstrata:\n{out}"));

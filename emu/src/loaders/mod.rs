@@ -1,8 +1,9 @@
 //! Boot loaders: put a kernel into guest memory and the CPU into the state its boot protocol
 //! promises. `bzimage.rs` implements the Linux x86 boot protocol's 64-bit entry; `multiboot.rs`
-//! Multiboot v1 for small test kernels; `mptable.rs` the Intel MP table Linux reads to find the
+//! Multiboot v1 for small test kernels; `bootsector.rs` a real-mode start at 0x7C00; `mptable.rs` the Intel MP table Linux reads to find the
 //! CPU and the IOAPIC; `layout.rs` is the guest memory map.
 
+pub mod bootsector;
 pub mod bzimage;
 pub mod layout;
 pub mod mptable;
