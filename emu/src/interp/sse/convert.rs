@@ -188,6 +188,11 @@ mod tests {
         cvttsd2si32: "cvttsd2si eax, xmm1", pd();
         cvttsd2si64: "cvttsd2si rax, xmm1", pd();
         cvtsd2si64_mem: "cvtsd2si rax, qword ptr [rdx]", pd();
+        cvttss2si32_mem: "cvttss2si eax, dword ptr [rdx]", ps();
+        cvtsi2ss_mem32: "cvtsi2ss xmm0, dword ptr [rdx]", ints();
+        cvtsi2sd_mem64: "cvtsi2sd xmm0, qword ptr [rdx]", ints();
+        cvtps2pd_mem: "cvtps2pd xmm0, qword ptr [rdx]", ps();
+        cvtss2sd_mem: "cvtss2sd xmm0, dword ptr [rdx]", ps();
     }
 
     /// CVTSI2SS/SD take RAX: the integer operand comes from the second strategy's low bits.

@@ -196,5 +196,8 @@ mod tests {
         comisd: "comisd xmm0, xmm1", pd();
         ucomisd: "ucomisd xmm0, xmm1", pd();
         ucomisd_mem: "ucomisd xmm0, qword ptr [rdx]", pd();
+        comiss_mem: "comiss xmm0, dword ptr [rdx]", ps();
+        cmpps_imm13: "cmpps xmm0, xmm1, 13", ps();
+        cmpsd_imm0x88: "cmpsd xmm0, xmm1, 0x88", pd();
     }
 }

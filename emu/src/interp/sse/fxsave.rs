@@ -1,11 +1,15 @@
 //! FXSAVE/FXRSTOR: the 512-byte x87 + SSE state image (SDM Vol. 1, 10.5.1, Tables 10-2 and
 //! 10-3; Vol. 2, FXSAVE). Both the REX.W form (64-bit FIP/FDP) and the plain form (32-bit
-//! FIP/FDP with FCS/FDS) are modelled. The x87 registers are stored in stack order (ST0 first,
-//! ST(i) = physical register (TOP + i) mod 8); the tag word is stored abridged (one bit per
+//! FIP/FDP; FCS/FDS stored as zero, as the reference CPU, which deprecates them, does) are
+//! modelled. The x87 registers are stored in stack order (ST0 first, ST(i) = physical register
+//! (TOP + i) mod 8); the tag word is stored abridged (one bit per
 //! physical register, 1 = not empty) and rebuilt on FXRSTOR from the register contents (SDM
 //! Vol. 1, 10.5.1.1). Bytes 416..511 are neither written nor read. The area must be 16-byte
 //! aligned (#GP(0)); a store translates every qword it writes before writing any, and a load
-//! reads the whole image before changing any state, so a fault changes nothing.
+//! reads the whole image before changing any state, so a fault changes nothing. FXRSTOR
+//! normalizes as the reference CPU (AMD EPYC) does: FCW reserved bits, FSW.ES/B recomputed from
+//! the unmasked flags, FIP made canonical. FOP/FIP/FDP are always stored (the host does so even
+//! with FSW.ES clear).
 
 use super::MXCSR_MASK;
 use crate::cpu::Cpu;
@@ -63,10 +67,10 @@ pub fn save_image(cpu: &Cpu, rex_w: bool) -> [u8; IMAGE] {
         b[8..16].copy_from_slice(&f.fip.to_le_bytes());
         b[16..24].copy_from_slice(&f.fdp.to_le_bytes());
     } else {
+        // FCS and FDS are stored as zero: the reference CPU deprecates them (CPUID.7.0:EBX
+        // bit 13, SDM Vol. 1, 8.1.8).
         b[8..12].copy_from_slice(&(f.fip as u32).to_le_bytes());
-        b[12..14].copy_from_slice(&f.fcs.to_le_bytes());
         b[16..20].copy_from_slice(&(f.fdp as u32).to_le_bytes());
-        b[20..22].copy_from_slice(&f.fds.to_le_bytes());
     }
     b[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
     b[28..32].copy_from_slice(&MXCSR_MASK.to_le_bytes());
@@ -177,32 +181,48 @@ mod tests {
     #[repr(C, align(16))]
     struct Area([u8; 512]);
 
-    /// The host's FXRSTOR64 then FXSAVE64 of `img`: what hardware keeps of an image.
-    fn host_round_trip(img: &[u8; 512]) -> [u8; 512] {
+    /// The host's FXRSTOR then FXSAVE (REX.W forms when `w`): what hardware keeps of an image.
+    fn host_round_trip(img: &[u8; 512], w: bool) -> [u8; 512] {
         let mut orig = Area([0; 512]);
         let mut a = Area(*img);
         // SAFETY: both areas are 512 bytes and 16-byte aligned; the host's own x87/SSE state is
         // saved first and restored last, and no FP instruction runs in between.
         unsafe {
-            core::arch::asm!(
-                "fxsave64 [{o}]",
-                "fxrstor64 [{a}]",
-                "fxsave64 [{a}]",
-                "fxrstor64 [{o}]",
-                o = in(reg) orig.0.as_mut_ptr(),
-                a = in(reg) a.0.as_mut_ptr(),
-            );
+            if w {
+                core::arch::asm!(
+                    "fxsave64 [{o}]",
+                    "fxrstor64 [{a}]",
+                    "fxsave64 [{a}]",
+                    "fxrstor64 [{o}]",
+                    o = in(reg) orig.0.as_mut_ptr(),
+                    a = in(reg) a.0.as_mut_ptr(),
+                );
+            } else {
+                core::arch::asm!(
+                    "fxsave64 [{o}]",
+                    "fxrstor [{a}]",
+                    "fxsave [{a}]",
+                    "fxrstor64 [{o}]",
+                    o = in(reg) orig.0.as_mut_ptr(),
+                    a = in(reg) a.0.as_mut_ptr(),
+                );
+            }
         }
         a.0
     }
 
-    /// The same in tier 0 (fxrstor64 [rdx]; fxsave64 [rdx]).
-    fn emu_round_trip(img: &[u8; 512]) -> [u8; 512] {
+    /// The same in tier 0 (fxrstor [rdx]; fxsave [rdx], with REX.W when `w`).
+    fn emu_round_trip(img: &[u8; 512], w: bool) -> [u8; 512] {
         let mut cpu = sse_cpu();
         cpu.state.gpr[2] = BUF;
         cpu.ram.slice_mut(BUF, 512).expect("ram").copy_from_slice(img);
-        exec(&mut cpu, &[0x48, 0x0f, 0xae, 0x0a]).expect("fxrstor64");
-        exec(&mut cpu, &[0x48, 0x0f, 0xae, 0x02]).expect("fxsave64");
+        let (rstor, save): (&[u8], &[u8]) = if w {
+            (&[0x48, 0x0f, 0xae, 0x0a], &[0x48, 0x0f, 0xae, 0x02])
+        } else {
+            (&[0x0f, 0xae, 0x0a], &[0x0f, 0xae, 0x02])
+        };
+        exec(&mut cpu, rstor).expect("fxrstor");
+        exec(&mut cpu, save).expect("fxsave");
         let mut out = [0u8; 512];
         out.copy_from_slice(cpu.ram.slice(BUF, 512).expect("ram"));
         out
@@ -213,8 +233,7 @@ mod tests {
             let mut b = [0u8; 512];
             b.copy_from_slice(&v);
             b[24..28].copy_from_slice(&(mx as u32).to_le_bytes());
-            // AMD saves FOP/FIP/FDP only while FSW.ES is set: often unmask an exception
-            // whose flag is set, so they are compared.
+            // Often unmask an exception whose flag is set, so FSW.ES/B are exercised.
             if es {
                 b[0] &= !0x01;
                 b[2] |= 0x01;
@@ -226,15 +245,13 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         /// Bytes 0..416 match the host after a restore/save round trip, except MXCSR_MASK
-        /// (bytes 28..32, a property of the CPU model), and FOP/FIP/FDP when ES is clear
-        /// (AMD leaves them zero then, SDM Vol. 2 FXSAVE notes).
+        /// (bytes 28..32, a property of the CPU model).
         #[test]
-        fn fxrstor_fxsave_round_trip_matches_host(img in image()) {
-            let want = host_round_trip(&img);
-            let got = emu_round_trip(&img);
-            let es = want[2] & 0x80 != 0;
+        fn fxrstor_fxsave_round_trip_matches_host(img in image(), w in proptest::bool::ANY) {
+            let want = host_round_trip(&img, w);
+            let got = emu_round_trip(&img, w);
             for i in 0..416 {
-                if (28..32).contains(&i) || (!es && (6..24).contains(&i)) {
+                if (28..32).contains(&i) {
                     continue;
                 }
                 prop_assert_eq!(got[i], want[i], "byte {} of {:02x?}", i, &img[..48]);

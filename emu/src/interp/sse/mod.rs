@@ -14,6 +14,8 @@
 //! | `convert.rs` | the CVT* family |
 //! | `mxcsr.rs` | LDMXCSR/STMXCSR, fences, prefetches, CLFLUSH |
 //! | `fxsave.rs` | FXSAVE/FXRSTOR (64-bit layout) |
+//! | `testutil.rs` | tests: one instruction run natively and in tier 0 from the same bytes |
+//! | `host_vectors.rs` | tests: recorded host results (`generated/`) replayed on any host |
 //!
 //! Conventions: `Instr::dst`/`src`/`src2` hold the XMM (or GPR) numbers of operands 0/1/2, so a
 //! store's register is `src`;

@@ -264,12 +264,19 @@ pub fn mxcsr() -> impl Strategy<Value = u32> {
     })
 }
 
+/// Multiplies every case count: `STRATA_SSE_SOAK=20 cargo test -p emu sse::` for a long run.
+pub fn soak_factor() -> u32 {
+    std::env::var("STRATA_SSE_SOAK").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
 /// Property tests comparing one instruction per line with the host:
 /// `name: "insn xmm0, xmm1", operand strategy;`.
 macro_rules! host_cases {
     ($cases:expr; $($name:ident: $insn:literal, $strat:expr;)*) => {
         proptest::proptest! {
-            #![proptest_config(proptest::prelude::ProptestConfig::with_cases($cases))]
+            #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+                $cases * $crate::interp::sse::testutil::soak_factor()
+            ))]
             $(
                 #[test]
                 fn $name((a, b) in $crate::interp::sse::testutil::pair($strat),
