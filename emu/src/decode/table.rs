@@ -40,7 +40,28 @@ impl Row {
     }
 }
 
-/// Every family's rows.
+/// The family files, in the order `families()` lists their rows.
+pub const FAMILY_NAMES: [&str; 17] = [
+    "arith",
+    "bit",
+    "ctrl_xfer",
+    "data_xfer",
+    "flag_ctrl",
+    "io",
+    "legacy",
+    "logical",
+    "misc",
+    "mul_div",
+    "shift",
+    "sse",
+    "stack",
+    "string",
+    "sys",
+    "system",
+    "x87",
+];
+
+/// Every family's rows, in the order of `FAMILY_NAMES`.
 pub fn families() -> [&'static [&'static [Row]]; 17] {
     [
         interp::arith::ROWS,
