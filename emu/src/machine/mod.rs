@@ -328,7 +328,6 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::IoBus;
 
     /// A line longer than the 16-byte receive FIFO arrives whole, in order, as the guest reads
     /// RBR (PC16550D: a full FIFO overruns; the machine must hold the rest back).
