@@ -225,7 +225,8 @@ fn bulk_run<O: StrOp, W: Width>(cpu: &mut Cpu, e: &Instr, count: u64) -> u64 {
     let n = count.min(room);
     let bytes = n * W::BYTES as u64;
     // The index registers must not wrap at the address size inside the run.
-    if n == 0 || di + bytes > e.amask || (is_movs && si + bytes > e.amask) {
+    let fits = |idx: u64| idx.checked_add(bytes).is_some_and(|end| end <= e.amask);
+    if n == 0 || !fits(di) || (is_movs && !fits(si)) {
         return 0;
     }
     // Source first, as the element path reads before it writes.

@@ -452,3 +452,18 @@ fn a_long_rep_yields_at_the_instruction_with_its_progress() {
     assert_eq!(g.cpu.state.gpr[1], 10);
     assert_eq!(g.cpu.state.gpr[6], MAX_ELEMENTS);
 }
+
+#[test]
+fn index_registers_at_the_top_of_the_address_space_do_not_panic() {
+    // RDI/RSI near 2^64: the fast path must decline without overflowing; the element path
+    // raises the #PF of the unmapped top page.
+    for (rsi, rdi) in [(0x10000u64, u64::MAX - 3), (u64::MAX - 1, 0x10000)] {
+        let mut cpu = paged_cpu(&[(0x10000, RW)]);
+        cpu.state.gpr[6] = rsi;
+        cpu.state.gpr[7] = rdi;
+        cpu.state.gpr[1] = 100;
+        let Err(Stop::Fault(f)) = run1(&mut cpu, &[0xf3, 0xa4]) else { panic!("no fault") }; // rep movsb
+        assert_eq!(f.vector, vector::PF);
+        assert_eq!(cpu.state.gpr[1], 100);
+    }
+}
