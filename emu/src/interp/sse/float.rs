@@ -60,33 +60,49 @@ impl Fmt for F64 {
     const BIAS: i32 = 1023;
 }
 
-/// The MXCSR controls an operation reads, and the flags it raises.
+/// The MXCSR controls an operation reads (decoded on demand: the fast paths look at two bits
+/// only), and the flags it raises.
 #[derive(Clone, Copy, Debug)]
 pub struct FpEnv {
-    pub rc: u32,
-    pub daz: bool,
-    pub ftz: bool,
-    /// Underflow masked (UM).
-    pub um: bool,
+    pub mxcsr: u32,
     /// Exception flags raised so far (IE..PE).
     pub flags: u32,
-    /// Round to nearest: host arithmetic gives the same result for normal operands.
-    pub fast: bool,
-    /// Whether inexactness must be detected (PE not yet set, or PE unmasked).
-    pub need_pe: bool,
 }
 
 impl FpEnv {
+    #[inline(always)]
     pub fn from_mxcsr(m: u32) -> Self {
-        FpEnv {
-            rc: (m >> 13) & 3,
-            daz: m & (1 << 6) != 0,
-            ftz: m & (1 << 15) != 0,
-            um: m & (1 << 11) != 0,
-            flags: 0,
-            fast: (m >> 13) & 3 == RC_NEAREST,
-            need_pe: m & PE == 0 || m & (PE << 7) == 0,
-        }
+        FpEnv { mxcsr: m, flags: 0 }
+    }
+    /// Rounding control (MXCSR bits 14:13).
+    #[inline(always)]
+    pub fn rc(&self) -> u32 {
+        (self.mxcsr >> 13) & 3
+    }
+    /// Denormals are zeros.
+    #[inline(always)]
+    pub fn daz(&self) -> bool {
+        self.mxcsr & (1 << 6) != 0
+    }
+    /// Flush to zero.
+    #[inline(always)]
+    pub fn ftz(&self) -> bool {
+        self.mxcsr & (1 << 15) != 0
+    }
+    /// Underflow masked (UM).
+    #[inline(always)]
+    pub fn um(&self) -> bool {
+        self.mxcsr & (1 << 11) != 0
+    }
+    /// Round to nearest: host arithmetic gives the same result for normal operands.
+    #[inline(always)]
+    pub fn fast(&self) -> bool {
+        self.mxcsr & (3 << 13) == 0
+    }
+    /// Whether inexactness must be detected (PE not yet set, or PE unmasked).
+    #[inline(always)]
+    pub fn need_pe(&self) -> bool {
+        self.mxcsr & (PE | PE << 7) != (PE | PE << 7)
     }
 }
 
@@ -125,7 +141,7 @@ pub fn unpack<F: Fmt>(x: u64, env: &mut FpEnv) -> Val {
     if e == F::EXP_MAX {
         Val::Inf(neg)
     } else if e == 0 {
-        if f == 0 || env.daz {
+        if f == 0 || env.daz() {
             Val::Zero(neg)
         } else {
             env.flags |= DE;
@@ -189,7 +205,7 @@ fn round_shift_wide(sig: u64, sh: u32, neg: bool, rc: u32) -> (u64, bool) {
 /// The overflowed result under `rc` (SDM Vol. 1, 4.9.1.4), raising OE and PE.
 fn overflow<F: Fmt>(neg: bool, env: &mut FpEnv) -> u64 {
     env.flags |= OE | PE;
-    let to_inf = match env.rc {
+    let to_inf = match env.rc() {
         RC_NEAREST => true,
         RC_DOWN => neg,
         RC_UP => !neg,
@@ -216,7 +232,7 @@ pub fn finish<F: Fmt>(neg: bool, x: u128, scale: i32, env: &mut FpEnv) -> u64 {
     let p = F::FRAC;
     let biased = e.saturating_add(F::BIAS);
     if biased >= 1 {
-        let (mut m, inexact) = round_shift(sig, 62 - p, neg, env.rc);
+        let (mut m, inexact) = round_shift(sig, 62 - p, neg, env.rc());
         let mut b = biased as i64;
         if m >> (p + 1) != 0 {
             m >>= 1;
@@ -232,16 +248,16 @@ pub fn finish<F: Fmt>(neg: bool, x: u128, scale: i32, env: &mut FpEnv) -> u64 {
     }
     // Tiny before rounding; tiny after rounding unless it rounds up to the smallest normal
     // with an unbounded exponent.
-    let (mn, _) = round_shift(sig, 62 - p, neg, env.rc);
+    let (mn, _) = round_shift(sig, 62 - p, neg, env.rc());
     let tiny = biased < 0 || mn >> (p + 1) == 0;
     let sh = (62 - p as i64 + 1 - biased as i64).min(64) as u32;
-    let (m, inexact) = round_shift_wide(sig, sh, neg, env.rc);
+    let (m, inexact) = round_shift_wide(sig, sh, neg, env.rc());
     if tiny {
-        if env.um && env.ftz {
+        if env.um() && env.ftz() {
             env.flags |= UE | PE;
             return sign_of::<F>(neg);
         }
-        if inexact || !env.um {
+        if inexact || !env.um() {
             env.flags |= UE;
         }
     }
@@ -255,7 +271,7 @@ pub fn finish<F: Fmt>(neg: bool, x: u128, scale: i32, env: &mut FpEnv) -> u64 {
 /// The sign of an exact zero sum of operands with opposite signs (SDM Vol. 1, 4.8.3.2).
 #[inline]
 fn zero_sum<F: Fmt>(env: &FpEnv) -> u64 {
-    sign_of::<F>(env.rc == RC_DOWN)
+    sign_of::<F>(env.rc() == RC_DOWN)
 }
 
 /// `a + b`, or `a - b` when `sub` (the sign of `b` is flipped after the NaN check).
@@ -458,7 +474,7 @@ pub fn to_int<F: Fmt>(a: u64, bits: u32, truncate: bool, env: &mut FpEnv) -> u64
                 }
                 (neg, m << e, false)
             } else {
-                let rc = if truncate { RC_ZERO } else { env.rc };
+                let rc = if truncate { RC_ZERO } else { env.rc() };
                 let (q, inexact) = round_shift_wide(m, (-e).min(64) as u32, neg, rc);
                 (neg, q, inexact)
             }
@@ -518,7 +534,7 @@ pub fn compare<F: Fmt>(a: u64, b: u64, signal_qnan: bool, env: &mut FpEnv) -> Cm
 pub fn min_max<F: Fmt>(a: u64, b: u64, max: bool, env: &mut FpEnv) -> u64 {
     let c = compare::<F>(a, b, true, env);
     let daz = |x: u64| {
-        if env.daz && (x >> F::FRAC) & F::EXP_MAX == 0 {
+        if env.daz() && (x >> F::FRAC) & F::EXP_MAX == 0 {
             x & F::SIGN
         } else {
             x

@@ -65,11 +65,11 @@ pub struct RsqrtL;
 impl Lane for AddL {
     #[inline(always)]
     fn s(a: u32, b: u32, env: &mut FpEnv) -> u32 {
-        if env.fast && fast32(a) && fast32(b) {
+        if env.fast() && fast32(a) && fast32(b) {
             let (x, y) = (f32::from_bits(a), f32::from_bits(b));
             let r = x + y;
             if fast32(r.to_bits()) {
-                if env.need_pe && sum_inexact32(x, y, r) {
+                if env.need_pe() && sum_inexact32(x, y, r) {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -79,11 +79,11 @@ impl Lane for AddL {
     }
     #[inline(always)]
     fn d(a: u64, b: u64, env: &mut FpEnv) -> u64 {
-        if env.fast && fast64(a) && fast64(b) {
+        if env.fast() && fast64(a) && fast64(b) {
             let (x, y) = (f64::from_bits(a), f64::from_bits(b));
             let r = x + y;
             if fast64(r.to_bits()) {
-                if env.need_pe && sum_inexact64(x, y, r) {
+                if env.need_pe() && sum_inexact64(x, y, r) {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -96,11 +96,11 @@ impl Lane for AddL {
 impl Lane for SubL {
     #[inline(always)]
     fn s(a: u32, b: u32, env: &mut FpEnv) -> u32 {
-        if env.fast && fast32(a) && fast32(b) {
+        if env.fast() && fast32(a) && fast32(b) {
             let (x, y) = (f32::from_bits(a), f32::from_bits(b));
             let r = x - y;
             if fast32(r.to_bits()) {
-                if env.need_pe && sum_inexact32(x, -y, r) {
+                if env.need_pe() && sum_inexact32(x, -y, r) {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -110,11 +110,11 @@ impl Lane for SubL {
     }
     #[inline(always)]
     fn d(a: u64, b: u64, env: &mut FpEnv) -> u64 {
-        if env.fast && fast64(a) && fast64(b) {
+        if env.fast() && fast64(a) && fast64(b) {
             let (x, y) = (f64::from_bits(a), f64::from_bits(b));
             let r = x - y;
             if fast64(r.to_bits()) {
-                if env.need_pe && sum_inexact64(x, -y, r) {
+                if env.need_pe() && sum_inexact64(x, -y, r) {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -127,12 +127,12 @@ impl Lane for SubL {
 impl Lane for MulL {
     #[inline(always)]
     fn s(a: u32, b: u32, env: &mut FpEnv) -> u32 {
-        if env.fast && fast32(a) && fast32(b) {
+        if env.fast() && fast32(a) && fast32(b) {
             let (x, y) = (f32::from_bits(a), f32::from_bits(b));
             let r = x * y;
             if fast32(r.to_bits()) {
                 // The product of two 24-bit significands is exact in binary64.
-                if env.need_pe && x as f64 * y as f64 != r as f64 {
+                if env.need_pe() && x as f64 * y as f64 != r as f64 {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -142,11 +142,11 @@ impl Lane for MulL {
     }
     #[inline(always)]
     fn d(a: u64, b: u64, env: &mut FpEnv) -> u64 {
-        if env.fast && fast64(a) && fast64(b) {
+        if env.fast() && fast64(a) && fast64(b) {
             let (x, y) = (f64::from_bits(a), f64::from_bits(b));
             let r = x * y;
             if fast64(r.to_bits()) {
-                if env.need_pe && x.mul_add(y, -r) != 0.0 {
+                if env.need_pe() && x.mul_add(y, -r) != 0.0 {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -159,11 +159,11 @@ impl Lane for MulL {
 impl Lane for DivL {
     #[inline(always)]
     fn s(a: u32, b: u32, env: &mut FpEnv) -> u32 {
-        if env.fast && fast32(a) && fast32(b) {
+        if env.fast() && fast32(a) && fast32(b) {
             let (x, y) = (f32::from_bits(a), f32::from_bits(b));
             let r = x / y;
             if fast32(r.to_bits()) {
-                if env.need_pe && r as f64 * y as f64 != x as f64 {
+                if env.need_pe() && r as f64 * y as f64 != x as f64 {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -173,11 +173,11 @@ impl Lane for DivL {
     }
     #[inline(always)]
     fn d(a: u64, b: u64, env: &mut FpEnv) -> u64 {
-        if env.fast && fast64(a) && fast64(b) {
+        if env.fast() && fast64(a) && fast64(b) {
             let (x, y) = (f64::from_bits(a), f64::from_bits(b));
             let r = x / y;
             if fast64(r.to_bits()) {
-                if env.need_pe && (-r).mul_add(y, x) != 0.0 {
+                if env.need_pe() && (-r).mul_add(y, x) != 0.0 {
                     env.flags |= PE;
                 }
                 return r.to_bits();
@@ -190,10 +190,10 @@ impl Lane for DivL {
 impl Lane for SqrtL {
     #[inline(always)]
     fn s(_a: u32, b: u32, env: &mut FpEnv) -> u32 {
-        if env.fast && fast32(b) && b >> 31 == 0 {
+        if env.fast() && fast32(b) && b >> 31 == 0 {
             let x = f32::from_bits(b);
             let r = x.sqrt();
-            if env.need_pe && r as f64 * r as f64 != x as f64 {
+            if env.need_pe() && r as f64 * r as f64 != x as f64 {
                 env.flags |= PE;
             }
             return r.to_bits();
@@ -202,10 +202,10 @@ impl Lane for SqrtL {
     }
     #[inline(always)]
     fn d(_a: u64, b: u64, env: &mut FpEnv) -> u64 {
-        if env.fast && fast64(b) && b >> 63 == 0 {
+        if env.fast() && fast64(b) && b >> 63 == 0 {
             let x = f64::from_bits(b);
             let r = x.sqrt();
-            if env.need_pe && r.mul_add(r, -x) != 0.0 {
+            if env.need_pe() && r.mul_add(r, -x) != 0.0 {
                 env.flags |= PE;
             }
             return r.to_bits();
