@@ -91,6 +91,7 @@ pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Com
             ));
         }
     }
+    compare_x87(ins, &native.x87, &g.x87, &mut c);
     if native.mxcsr != g.mxcsr {
         c.diffs.push(format!("mxcsr: host {:#06x}  tier0 {:#06x}", native.mxcsr, g.mxcsr));
     }
@@ -107,6 +108,81 @@ pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Com
         c.diffs.push(format!("  ... {} more buffer bytes differ", shown - 8));
     }
     c
+}
+
+/// x87 condition codes the SDM leaves undefined after `ins` (C0 bit 8, C2 bit 10, C3 bit 14;
+/// C1 is defined by almost every instruction). Instructions that set the condition codes as
+/// their result, or leave them unchanged, define all four.
+pub fn x87_cc_undefined(ins: &Instruction) -> u16 {
+    use iced_x86::Mnemonic as M;
+    const C0: u16 = 1 << 8;
+    const C1: u16 = 1 << 9;
+    const C2: u16 = 1 << 10;
+    const C3: u16 = 1 << 14;
+    let name = format!("{:?}", ins.mnemonic());
+    if !name.starts_with('F') || name.starts_with("Fx") {
+        return 0; // not x87: the status word must not change at all
+    }
+    match ins.mnemonic() {
+        M::Fcom
+        | M::Fcomp
+        | M::Fcompp
+        | M::Fucom
+        | M::Fucomp
+        | M::Fucompp
+        | M::Ficom
+        | M::Ficomp
+        | M::Ftst
+        | M::Fxam => 0,
+        M::Fprem | M::Fprem1 | M::Fninit | M::Finit | M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => 0,
+        M::Fnstsw | M::Fstsw | M::Fnstcw | M::Fstcw | M::Fcmovb | M::Fcmove | M::Fcmovbe | M::Fcmovu => C0 | C2 | C3,
+        M::Fcmovnb | M::Fcmovne | M::Fcmovnbe | M::Fcmovnu => C0 | C2 | C3,
+        M::Fsin | M::Fcos | M::Fsincos | M::Fptan => C0 | C3,
+        M::Fnclex | M::Fclex | M::Ffree | M::Ffreep | M::Fnop | M::Wait => C0 | C1 | C2 | C3,
+        _ => C0 | C2 | C3,
+    }
+}
+
+fn compare_x87(ins: &Instruction, n: &crate::state::X87, g: &crate::state::X87, c: &mut Comparison) {
+    if n.fcw != g.fcw {
+        c.diffs.push(format!("  fcw: host {:#06x}  tier0 {:#06x}", n.fcw, g.fcw));
+    }
+    let approx = is_x87_transcendental(ins);
+    // C1 reports the rounding direction, which follows the approximation.
+    let undefined = x87_cc_undefined(ins) | if approx { 1 << 9 } else { 0 };
+    if (n.fsw ^ g.fsw) & !undefined != 0 {
+        c.diffs.push(format!("  fsw: host {:#06x}  tier0 {:#06x} (undefined bits {undefined:#06x})", n.fsw, g.fsw));
+    }
+    if n.tag != g.tag {
+        c.diffs.push(format!(
+            "  ftw: host {:#04x}  tier0 {:#04x} (abridged: bit = physical register in use)",
+            n.tag, g.tag
+        ));
+    }
+    for i in 0..8 {
+        let same = n.st[i] == g.st[i] || (approx && within_one_ulp(n.st[i], g.st[i]));
+        if n.valid(i) && !same {
+            let (a, b) = (n.st[i], g.st[i]);
+            c.diffs.push(format!("st({i}): host {:04x}_{:016x}  tier0 {:04x}_{:016x}", a.1, a.0, b.1, b.0));
+        }
+    }
+}
+
+/// The x87 transcendentals: the SDM promises an error below one unit in the last place, and
+/// the exact bits differ between implementations (Intel and AMD round these differently).
+pub fn is_x87_transcendental(ins: &Instruction) -> bool {
+    use iced_x86::Mnemonic as M;
+    matches!(ins.mnemonic(), M::F2xm1 | M::Fyl2x | M::Fyl2xp1 | M::Fptan | M::Fpatan | M::Fsin | M::Fcos | M::Fsincos)
+}
+
+/// Two extended values with the same sign, one unit in the last place apart at most.
+fn within_one_ulp(a: (u64, u16), b: (u64, u16)) -> bool {
+    if a.1 & 0x8000 != b.1 & 0x8000 {
+        return false;
+    }
+    // Magnitudes as integers: exponent above the 64-bit significand keeps them ordered.
+    let mag = |v: (u64, u16)| ((v.1 & 0x7fff) as u128) << 64 | v.0 as u128;
+    mag(a).abs_diff(mag(b)) <= 1
 }
 
 /// RCPPS/RCPSS/RSQRTPS/RSQRTSS: the result is an approximation whose exact bits are
@@ -146,6 +222,15 @@ pub fn describe(ins: &Instruction, bytes: &[u8], init: &MachineState, c: &Compar
         let _ = writeln!(s, "    {}", line.join(" "));
     }
     let _ = writeln!(s, "    flags: {}  mxcsr={:#06x}", flag_names(init.rflags), init.mxcsr);
+    if format!("{:?}", ins.mnemonic()).starts_with('F') {
+        let x = &init.x87;
+        let _ = writeln!(s, "    fcw={:#06x} fsw={:#06x} (top {}) ftw={:#04x}", x.fcw, x.fsw, x.top(), x.tag);
+        for i in 0..8 {
+            if x.valid(i) {
+                let _ = writeln!(s, "    st({i})={:04x}_{:016x}", x.st[i].1, x.st[i].0);
+            }
+        }
+    }
     for (i, x) in init.xmm.iter().enumerate() {
         if uses_xmm(ins, i) {
             let _ = writeln!(s, "    xmm{i}={:016x}_{:016x}", x[1], x[0]);

@@ -17,6 +17,9 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
     if !op.mode64() {
         return Some("not valid in 64-bit mode");
     }
+    if op.fwait() {
+        return Some("FWAIT-prefixed alias: encodes as WAIT plus the FN form, which are tested");
+    }
     if code.encoding() != EncodingKind::Legacy {
         return Some("VEX/EVEX/XOP/3DNow! encoding: YMM and mask state are not compared yet");
     }
@@ -53,8 +56,14 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
     if code.is_privileged() {
         return Some("privileged: #GP at CPL 3 natively");
     }
-    if is_x87(code) {
-        return Some("x87: register stack is not compared yet");
+    match code.mnemonic() {
+        M::Fldenv | M::Frstor => {
+            return Some("x87: loads a whole environment (control word included) from random memory")
+        }
+        M::Fnstenv | M::Fstenv | M::Fnsave | M::Fsave => {
+            return Some("x87: stores FIP/FDP/FOP, which AMD hosts save only when an exception is pending")
+        }
+        _ => {}
     }
     let op16_branch = op.op_kinds().iter().any(|k| matches!(k, K::br16_1 | K::br16_2))
         || (code.flow_control() != FlowControl::Next && op.operand_size() == 16);
@@ -74,7 +83,6 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
                 return Some("segment register operand: not compared")
             }
             K::mm_or_mem | K::mm_reg | K::mm_rm => return Some("MMX register: state not compared yet"),
-            K::st0 | K::sti_opcode => return Some("x87: register stack is not compared yet"),
             K::cr_reg | K::dr_reg | K::tr_reg => return Some("privileged: control/debug registers"),
             K::bnd_or_mem_mpx | K::bnd_reg | K::mem_mpx | K::r32_or_mem_mpx | K::r64_or_mem_mpx | K::mem_mib => {
                 return Some("MPX: not on the host")
@@ -96,11 +104,6 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
         M::Sgdt | M::Sidt => Some("descriptor table addresses differ by design"),
         _ => None,
     }
-}
-
-fn is_x87(code: Code) -> bool {
-    format!("{:?}", code.mnemonic()).starts_with('F')
-        && !matches!(code.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxrstor | Mnemonic::Fxsave64 | Mnemonic::Fxrstor64)
 }
 
 /// True if the host CPU has `f` (base x86-64 features are always there).

@@ -38,6 +38,21 @@ pub struct CaseSeed {
     pub mem_val: [u64; 2],
     /// REP/REPNE prefix choice for string instructions, RCX bound and branch choices.
     pub extra: u8,
+    pub x87: X87Seed,
+}
+
+/// The x87 part of a case.
+#[derive(Clone, Debug)]
+pub struct X87Seed {
+    /// ST(0)..ST(7) contents (significand, sign and exponent).
+    pub st: [(u64, u16); 8],
+    /// Bit i set: ST(i) is in use.
+    pub valid: u8,
+    pub top: u8,
+    /// Precision control (bits 0-1) and rounding control (bits 2-3).
+    pub control: u8,
+    /// Sticky exception flags (bits 0-6) and condition codes (bits 8-11).
+    pub status: u16,
 }
 
 #[derive(Clone, Debug)]
@@ -143,6 +158,57 @@ fn xmm_value() -> impl Strategy<Value = [u64; 2]> {
     (lane_value(), lane_value()).prop_map(|(a, b)| [a, b])
 }
 
+/// An 80-bit extended value from a double (exact).
+fn ext80_of_f64(bits: u64) -> (u64, u16) {
+    let sign = ((bits >> 63) as u16) << 15;
+    let exp = (bits >> 52 & 0x7ff) as u16;
+    let frac = bits & ((1 << 52) - 1);
+    match exp {
+        0 if frac == 0 => (0, sign),
+        0 => (frac << 11, sign), // a denormal double becomes an x87 denormal pattern
+        0x7ff => (1 << 63 | frac << 11, sign | 0x7fff),
+        _ => (1 << 63 | frac << 11, sign | (exp - 1023 + 16383)),
+    }
+}
+
+const EXT80: &[(u64, u16)] = &[
+    (0, 0),
+    (0, 0x8000),
+    (1 << 63, 0x3fff),
+    (1 << 63, 0x7fff),
+    (1 << 63, 0xffff),
+    (0xc000_0000_0000_0000, 0x7fff),
+    (0xa000_0000_0000_0000, 0x7fff),
+    (1, 0),
+    (0x8000_0000_0000_0001, 1),
+    (0xffff_ffff_ffff_ffff, 0x7ffe),
+    (0x7fff_ffff_ffff_ffff, 0x4000),
+    (0xc90f_daa2_2168_c235, 0x4000),
+    (0xc90f_daa2_2168_c235, 0x403e),
+];
+
+/// x87 register contents: moderate normals, exact doubles, edge cases, raw bits.
+pub fn ext80_value() -> impl Strategy<Value = (u64, u16)> {
+    prop_oneof![
+        3 => (any::<u64>(), 0x3fc0u16..0x4040, any::<bool>()).prop_map(|(m, e, s)| (m | 1 << 63, e | (s as u16) << 15)),
+        2 => lane_value().prop_map(ext80_of_f64),
+        2 => proptest::sample::select(EXT80),
+        1 => (-1000i32..1000).prop_map(|v| ext80_of_f64((v as f64).to_bits())),
+        1 => (any::<u64>(), any::<u16>()),
+    ]
+}
+
+fn x87_seed() -> impl Strategy<Value = X87Seed> {
+    (
+        proptest::array::uniform8(ext80_value()),
+        prop_oneof![any::<u8>(), Just(0xffu8), Just(0x03u8), Just(0x01u8), Just(0x7fu8), Just(0u8)],
+        any::<u8>(),
+        any::<u8>(),
+        any::<u16>(),
+    )
+        .prop_map(|(st, valid, top, control, status)| X87Seed { st, valid, top, control, status })
+}
+
 /// The strategy for a whole case.
 pub fn case_seed() -> impl Strategy<Value = CaseSeed> {
     let mem = (any::<u8>(), any::<u8>(), any::<u8>(), any::<i16>(), any::<u16>(), any::<u8>()).prop_map(
@@ -158,9 +224,9 @@ pub fn case_seed() -> impl Strategy<Value = CaseSeed> {
         mem,
         int_value(),
         any::<u64>(),
-        (xmm_value(), any::<u8>()),
+        (xmm_value(), any::<u8>(), x87_seed()),
     )
-        .prop_map(|(gpr, flags, xmm, mxcsr, picks, use_mem, mem, imm, buf_seed, (mem_val, extra))| CaseSeed {
+        .prop_map(|(gpr, flags, xmm, mxcsr, picks, use_mem, mem, imm, buf_seed, (mem_val, extra, x87))| CaseSeed {
             gpr,
             flags,
             xmm,
@@ -172,6 +238,7 @@ pub fn case_seed() -> impl Strategy<Value = CaseSeed> {
             buf_seed,
             mem_val,
             extra,
+            x87,
         })
 }
 
@@ -236,6 +303,10 @@ fn xmm(pick: u8) -> Register {
     Register::values().nth(Register::XMM0 as usize + (pick % 16) as usize).unwrap_or(Register::XMM0)
 }
 
+fn st_reg(pick: u8) -> Register {
+    Register::values().nth(Register::ST0 as usize + (pick % 8) as usize).unwrap_or(Register::ST0)
+}
+
 /// GPR index (0-15) of a general-purpose register of any size.
 pub fn gpr_index(r: Register) -> Option<usize> {
     if !r.is_gpr() {
@@ -268,32 +339,10 @@ fn xorshift_fill(buf: &mut [u8], mut s: u64) {
     }
 }
 
-/// True for the string instructions (implicit RSI/RDI memory, optional REP).
-fn is_string(m: Mnemonic) -> bool {
-    use Mnemonic as M;
-    matches!(
-        m,
-        M::Movsb
-            | M::Movsw
-            | M::Movsd
-            | M::Movsq
-            | M::Stosb
-            | M::Stosw
-            | M::Stosd
-            | M::Stosq
-            | M::Lodsb
-            | M::Lodsw
-            | M::Lodsd
-            | M::Lodsq
-            | M::Scasb
-            | M::Scasw
-            | M::Scasd
-            | M::Scasq
-            | M::Cmpsb
-            | M::Cmpsw
-            | M::Cmpsd
-            | M::Cmpsq
-    )
+/// True for the string instructions (implicit RSI/RDI memory, optional REP). Decided by operand
+/// kind, not mnemonic: MOVSD and CMPSD are also SSE2 mnemonics.
+fn is_string(code: Code) -> bool {
+    code.op_code().op_kinds().iter().any(|k| matches!(k, K::es_rDI | K::seg_rSI))
 }
 
 /// Builds the instance `seed` describes for `code`. `mem_ok` / `reg_ok` say which forms tier 0
@@ -308,7 +357,7 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
     let use_mem = if reg_ok && mem_ok { seed.use_mem } else { mem_ok };
     let mut plan: Option<MemPlan> = None;
     let mnemonic = code.mnemonic();
-    let string = is_string(mnemonic);
+    let string = is_string(code);
     let kinds = if string { &[][..] } else { op.op_kinds() };
     for (i, &k) in kinds.iter().enumerate() {
         let i = i as u32;
@@ -376,6 +425,10 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
                 memory(&mut ins, false)?
             }
             K::mem_offs => memory(&mut ins, true)?,
+            K::seg_rDI => {
+                // MASKMOVDQU's implicit [RDI]; `fix_implicit` points RDI into the buffer.
+                ins.set_op_kind(i, OpKind::MemorySegRDI);
+            }
             K::seg_rBX_al => {
                 // XLAT: [RBX + AL]; `fix_implicit` points RBX into the buffer.
                 ins.set_op_kind(i, OpKind::Memory);
@@ -383,6 +436,8 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
                 ins.set_memory_index(Register::AL);
                 ins.set_memory_index_scale(1);
             }
+            K::st0 => reg(Register::ST0, &mut ins),
+            K::sti_opcode => reg(st_reg(pick), &mut ins),
             K::al => reg(Register::AL, &mut ins),
             K::cl => reg(Register::CL, &mut ins),
             K::ax => reg(Register::AX, &mut ins),
@@ -467,6 +522,14 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
     let m = seed.mxcsr as u32;
     st.mxcsr = 0x1f80 | (m & 3) << 13 | (m >> 2 & 1) << 15 | (m >> 3 & 1) << 6 | (m >> 4 & 0x3f);
     xorshift_fill(&mut st.buf, seed.buf_seed);
+    let x = &seed.x87;
+    let top = (x.top & 7) as usize;
+    const PC: [u16; 4] = [0, 2, 3, 3]; // single, double, extended (01 is reserved)
+    st.x87.fcw = 0x007f | PC[(x.control & 3) as usize] << 8 | ((x.control >> 2 & 3) as u16) << 10;
+    // Sticky flags and condition codes; ES and B stay clear (nothing unmasked is pending).
+    st.x87.fsw = (top as u16) << 11 | (x.status & 0x7f & !0x40) | (x.status >> 8 & 7) << 8 | (x.status >> 11 & 1) << 14;
+    st.x87.tag = (0..8).filter(|i| x.valid >> i & 1 != 0).fold(0, |t, i| t | 1 << ((top + i) & 7));
+    st.x87.st = x.st;
 
     // Place the memory operand's effective address inside the buffer.
     if let Some(p) = &plan {
@@ -574,7 +637,7 @@ fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
     let st = &mut case.init;
     let m = ins.mnemonic();
     // String instructions: RSI/RDI into the buffer's middle, a small count.
-    if is_string(m) {
+    if is_string(ins.code()) {
         st.gpr[6] = BUF + 0xe00 + (seed.gpr[6] & 0x1ff);
         st.gpr[7] = BUF + 0xe00 + (seed.gpr[7] & 0x1ff);
         if ins.has_rep_prefix() || ins.has_repne_prefix() {
@@ -582,6 +645,7 @@ fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
         }
     }
     match m {
+        Mnemonic::Maskmovdqu => st.gpr[7] = BUF + 0x800 + (seed.gpr[7] & 0x3ff),
         Mnemonic::Xlatb => st.gpr[3] = BUF + 0x800 + (seed.gpr[3] & 0x3ff),
         Mnemonic::Leave => st.gpr[5] = BUF + 0x1000 + (seed.gpr[5] & 0x3f8),
         Mnemonic::Enter => st.gpr[5] = BUF + 0x1000 + (seed.gpr[5] & 0x3f8),
@@ -608,6 +672,13 @@ fn fix_implicit(case: &mut Case, seed: &CaseSeed) {
             }
         }
         Mnemonic::Div | Mnemonic::Idiv => fix_division(&ins, st),
+        Mnemonic::Fldcw => {
+            // Keep every x87 exception masked: an unmasked one would #MF on the host.
+            if let Some(ea) = effective_address(&ins, st) {
+                let v = st.read_buf(ea, 2).unwrap_or(0);
+                st.write_buf(ea, 2, (v & 0x1f00) | 0x7f);
+            }
+        }
         Mnemonic::Ldmxcsr => {
             // Reserved bits would #GP and unmasked exceptions could #XM on the host: load a
             // valid MXCSR with every exception masked (the other bits stay random).
@@ -797,6 +868,12 @@ pub fn is_safe(case: &Case) -> bool {
     }
     if matches!(ins.mnemonic(), Mnemonic::Div | Mnemonic::Idiv) && division_faults(ins, st) {
         return false;
+    }
+    if ins.mnemonic() == Mnemonic::Fldcw {
+        let v = effective_address(ins, st).and_then(|ea| st.read_buf(ea, 2));
+        if v.is_none_or(|v| v & 0x3f != 0x3f) {
+            return false;
+        }
     }
     if ins.mnemonic() == Mnemonic::Ldmxcsr {
         let v = effective_address(ins, st).and_then(|ea| st.read_buf(ea, 4));

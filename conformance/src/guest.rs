@@ -9,12 +9,14 @@
 //! instruction. One `GuestRunner` is reused for many cases: the code cache is flushed and the
 //! pages are rewritten each time.
 
+use crate::state::X87;
 use crate::state::{
     MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK,
 };
 use emu::exception::{pf_error, vector, Stop};
 use emu::interp::{Exit, Interp};
 use emu::mem::GuestRam;
+use emu::state::{FpuState, X87Reg};
 use emu::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
 use emu::Cpu;
 
@@ -70,7 +72,7 @@ impl GuestRunner {
         s.set_rflags((init.rflags & FLAGS_COMPARED) | FLAGS_FIXED);
         s.xmm = init.xmm;
         s.mxcsr = init.mxcsr;
-        s.fpu = Default::default();
+        s.fpu = fpu_state(&init.x87);
         let exit = self.interp.run(64);
         let cpu = &mut self.interp.cpu;
         let rip = cpu.state.rip;
@@ -87,6 +89,7 @@ impl GuestRunner {
                 st.rflags = cpu.state.rflags();
                 st.xmm = cpu.state.xmm;
                 st.mxcsr = cpu.state.mxcsr;
+                st.x87 = x87_of(&cpu.state.fpu);
                 for (i, &f) in self.buf_frames.iter().enumerate() {
                     if let Some(src) = cpu.ram.slice(f, page) {
                         st.buf[i * page..(i + 1) * page].copy_from_slice(src);
@@ -104,4 +107,46 @@ impl GuestRunner {
             }
         }
     }
+}
+
+/// The full tag of a non-empty register from its contents, as FXRSTOR reconstructs it (SDM
+/// Vol. 1, 10.5.1.1): 00 valid, 01 zero, 10 special (NaN, infinity, denormal, unnormal).
+fn full_tag(signif: u64, sign_exp: u16) -> u16 {
+    let exp = sign_exp & 0x7fff;
+    if exp == 0 && signif == 0 {
+        1
+    } else if exp == 0x7fff || exp == 0 || signif >> 63 == 0 {
+        2
+    } else {
+        0
+    }
+}
+
+/// `X87` (stack order, abridged tags) as tier 0 keeps it (physical order, full tags).
+fn fpu_state(x: &X87) -> FpuState {
+    let mut f = FpuState { fcw: x.fcw, fsw: x.fsw, ftw: 0, ..FpuState::default() };
+    let top = x.top();
+    for (i, &(signif, sign_exp)) in x.st.iter().enumerate() {
+        let p = (top + i) & 7;
+        f.regs[p] = X87Reg { signif, sign_exp, _pad: [0; 3] };
+        let tag = if x.tag >> p & 1 != 0 { full_tag(signif, sign_exp) } else { 3 };
+        f.ftw |= tag << (2 * p);
+    }
+    f
+}
+
+/// Tier 0's x87 state in FXSAVE form.
+fn x87_of(f: &FpuState) -> X87 {
+    let top = (f.fsw >> 11 & 7) as usize;
+    let mut x = X87 { fcw: f.fcw, fsw: f.fsw, tag: 0, st: [(0, 0); 8] };
+    for p in 0..8 {
+        if f.ftw >> (2 * p) & 3 != 3 {
+            x.tag |= 1 << p;
+        }
+    }
+    for (i, st) in x.st.iter_mut().enumerate() {
+        let r = &f.regs[(top + i) & 7];
+        *st = (r.signif, r.sign_exp);
+    }
+    x
 }

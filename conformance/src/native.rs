@@ -66,7 +66,9 @@ const _: () = {
 
 /// FXSAVE image offsets (SDM Vol. 1, Table 10-2).
 const FX_FCW: usize = 0;
+const FX_FSW: usize = 2;
 const FX_FTW: usize = 4;
+const FX_ST: usize = 32;
 const FX_MXCSR: usize = 24;
 const FX_XMM: usize = 160;
 
@@ -277,11 +279,17 @@ impl NativeRunner {
     }
 }
 
-/// The FXSAVE image for `st`: x87 as after FNINIT (empty stack), MXCSR, XMM0-15.
+/// The FXSAVE image for `st`: x87, MXCSR, XMM0-15.
 fn fx_image(st: &MachineState) -> [u8; 512] {
     let mut fx = [0u8; 512];
-    fx[FX_FCW..FX_FCW + 2].copy_from_slice(&0x037fu16.to_le_bytes());
-    fx[FX_FTW] = 0; // abridged tag word: all empty
+    fx[FX_FCW..FX_FCW + 2].copy_from_slice(&st.x87.fcw.to_le_bytes());
+    fx[FX_FSW..FX_FSW + 2].copy_from_slice(&st.x87.fsw.to_le_bytes());
+    fx[FX_FTW] = st.x87.tag;
+    for (i, &(signif, se)) in st.x87.st.iter().enumerate() {
+        let o = FX_ST + 16 * i;
+        fx[o..o + 8].copy_from_slice(&signif.to_le_bytes());
+        fx[o + 8..o + 10].copy_from_slice(&se.to_le_bytes());
+    }
     fx[FX_MXCSR..FX_MXCSR + 4].copy_from_slice(&st.mxcsr.to_le_bytes());
     fx[FX_MXCSR + 4..FX_MXCSR + 8].copy_from_slice(&0xffffu32.to_le_bytes());
     for (i, x) in st.xmm.iter().enumerate() {
@@ -294,7 +302,14 @@ fn fx_image(st: &MachineState) -> [u8; 512] {
 
 fn from_fx_image(fx: &[u8; 512]) -> MachineState {
     let u64_at = |o: usize| u64::from_le_bytes(fx[o..o + 8].try_into().unwrap_or([0; 8]));
+    let u16_at = |o: usize| u16::from_le_bytes([fx[o], fx[o + 1]]);
     let mut st = MachineState::zeroed();
+    st.x87.fcw = u16_at(FX_FCW);
+    st.x87.fsw = u16_at(FX_FSW);
+    st.x87.tag = fx[FX_FTW];
+    for i in 0..8 {
+        st.x87.st[i] = (u64_at(FX_ST + 16 * i), u16_at(FX_ST + 16 * i + 8));
+    }
     st.mxcsr = u32::from_le_bytes(fx[FX_MXCSR..FX_MXCSR + 4].try_into().unwrap_or([0; 4]));
     for i in 0..16 {
         st.xmm[i] = [u64_at(FX_XMM + 16 * i), u64_at(FX_XMM + 16 * i + 8)];

@@ -27,6 +27,36 @@ pub const FLAGS_COMPARED: u64 = 0x8d5 | 0x400;
 /// RFLAGS IF and the always-one bit 1: set in both runs (CPL 3 cannot clear IF).
 pub const FLAGS_FIXED: u64 = 0x202;
 
+/// x87 state in the form FXSAVE stores it (SDM Vol. 1, Table 10-2): registers in stack order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct X87 {
+    pub fcw: u16,
+    /// Status word, TOP included (bits 13:11).
+    pub fsw: u16,
+    /// Abridged tag word: bit i set when physical register i is not empty.
+    pub tag: u8,
+    /// ST(0)..ST(7): significand, sign and exponent.
+    pub st: [(u64, u16); 8],
+}
+
+impl Default for X87 {
+    /// The state after FNINIT: all registers empty, every exception masked.
+    fn default() -> Self {
+        X87 { fcw: 0x037f, fsw: 0, tag: 0, st: [(0, 0); 8] }
+    }
+}
+
+impl X87 {
+    /// TOP, from the status word.
+    pub fn top(&self) -> usize {
+        (self.fsw >> 11 & 7) as usize
+    }
+    /// True if ST(i) is not empty.
+    pub fn valid(&self, i: usize) -> bool {
+        self.tag >> ((self.top() + i) & 7) & 1 != 0
+    }
+}
+
 /// Architectural state before or after one instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineState {
@@ -37,6 +67,7 @@ pub struct MachineState {
     /// XMM0..XMM15, low quadword first.
     pub xmm: [[u64; 2]; 16],
     pub mxcsr: u32,
+    pub x87: X87,
     /// The data buffer at [`BUF`].
     pub buf: Vec<u8>,
 }
@@ -49,6 +80,7 @@ impl MachineState {
             rflags: FLAGS_FIXED,
             xmm: [[0; 2]; 16],
             mxcsr: 0x1f80,
+            x87: X87::default(),
             buf: vec![0; BUF_LEN],
         }
     }
