@@ -6,15 +6,9 @@ use conformance::gen::{build_case, case_seed};
 use conformance::guest::GuestRunner;
 use conformance::harness::native_available;
 use conformance::state::{Outcome, FALLTHROUGH};
-use emu::decode::table;
 use iced_x86::Code;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
-
-#[test]
-fn family_names_match_the_table() {
-    assert_eq!(table::FAMILY_NAMES.len(), table::families().len(), "update table::FAMILY_NAMES");
-}
 
 fn runner() -> TestRunner {
     TestRunner::new_with_rng(Default::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]))

@@ -84,28 +84,6 @@ pub fn families() -> [&'static [&'static [Row]]; 17] {
     ]
 }
 
-/// The family files' names, in the order `families()` lists them (for the forms listing,
-/// `cargo run -p conformance --bin forms`; a conformance test checks the two stay in step).
-pub const FAMILY_NAMES: &[&str] = &[
-    "arith",
-    "bit",
-    "ctrl_xfer",
-    "data_xfer",
-    "flag_ctrl",
-    "io",
-    "legacy",
-    "logical",
-    "misc",
-    "mul_div",
-    "shift",
-    "sse",
-    "stack",
-    "string",
-    "sys",
-    "system",
-    "x87",
-];
-
 type Slot = (Option<Handler>, Option<Handler>);
 
 fn table() -> &'static [Slot] {
