@@ -54,7 +54,7 @@ pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Com
     let mut c = Comparison::default();
     let g = match guest {
         Outcome::Completed(g) => g,
-        Outcome::Fault { vector, error_code, detail } => {
+        Outcome::Fault { vector, error_code, detail, .. } => {
             c.diffs.push(format!(
                 "interpreter raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault"
             ));

@@ -76,6 +76,18 @@ impl GuestRunner {
         let exit = self.interp.run(64);
         let cpu = &mut self.interp.cpu;
         let rip = cpu.state.rip;
+        let mut st = MachineState::zeroed();
+        st.gpr = cpu.state.gpr;
+        st.rip = rip;
+        st.rflags = cpu.state.rflags();
+        st.xmm = cpu.state.xmm;
+        st.mxcsr = cpu.state.mxcsr;
+        st.x87 = x87_of(&cpu.state.fpu);
+        for (i, &f) in self.buf_frames.iter().enumerate() {
+            if let Some(src) = cpu.ram.slice(f, page) {
+                st.buf[i * page..(i + 1) * page].copy_from_slice(src);
+            }
+        }
         match exit {
             Exit::Stop(Stop::Fault(f))
                 if f.vector == vector::PF
@@ -83,28 +95,20 @@ impl GuestRunner {
                     && cpu.fault_addr == rip
                     && f.error_code & pf_error::FETCH != 0 =>
             {
-                let mut st = MachineState::zeroed();
-                st.gpr = cpu.state.gpr;
-                st.rip = rip;
-                st.rflags = cpu.state.rflags();
-                st.xmm = cpu.state.xmm;
-                st.mxcsr = cpu.state.mxcsr;
-                st.x87 = x87_of(&cpu.state.fpu);
-                for (i, &f) in self.buf_frames.iter().enumerate() {
-                    if let Some(src) = cpu.ram.slice(f, page) {
-                        st.buf[i * page..(i + 1) * page].copy_from_slice(src);
-                    }
-                }
                 Outcome::Completed(Box::new(st))
             }
             Exit::Stop(Stop::Fault(f)) => Outcome::Fault {
                 vector: f.vector,
                 error_code: f.error_code,
                 detail: format!("fault at rip {rip:#x} (instruction at {at:#x}), cr2 {:#x}", cpu.fault_addr),
+                state: Box::new(st),
             },
-            other => {
-                Outcome::Fault { vector: 0xff, error_code: 0, detail: format!("unexpected stop {other:?} at {rip:#x}") }
-            }
+            other => Outcome::Fault {
+                vector: 0xff,
+                error_code: 0,
+                detail: format!("unexpected stop {other:?} at {rip:#x}"),
+                state: Box::new(st),
+            },
         }
     }
 }

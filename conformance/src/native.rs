@@ -239,6 +239,47 @@ impl NativeRunner {
     /// The caller guarantees the module invariants for this instruction and state (see the
     /// module doc); `gen::is_safe` checks them.
     pub fn run(&mut self, insn: &[u8], init: &MachineState) -> MachineState {
+        self.enter(insn, init);
+        // SAFETY: the state block and the buffer are this module's mappings; `enter` returned,
+        // so the generated code is done with them.
+        unsafe {
+            let b = &*(STATE_BLOCK as *const Block);
+            let mut st = from_fx_image(&b.fx);
+            st.gpr = b.gpr;
+            st.rflags = b.rflags;
+            st.rip = if b.taken != 0 { TAKEN } else { FALLTHROUGH };
+            st.buf = std::slice::from_raw_parts(BUF as *const u8, BUF_LEN).to_vec();
+            st
+        }
+    }
+
+    /// Runs `insn` from `init` in a forked child and reports how the child ended: `Ok(())` if
+    /// the instruction completed, `Err(signal)` if the host raised an exception (SIGFPE for
+    /// #DE, SIGSEGV for #GP/#PF, SIGILL for #UD, SIGBUS for #AC). Unlike [`NativeRunner::run`],
+    /// the instruction may fault; only the child dies.
+    pub fn run_forked(&mut self, insn: &[u8], init: &MachineState) -> Result<(), i32> {
+        // SAFETY: the child only calls `enter` (mprotect, copies into this module's mappings,
+        // the generated code: no allocation, no locks) and then `_exit`, which is what POSIX
+        // allows after fork() in a multi-threaded process. The parent only waits.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                self.enter(insn, init);
+                libc::_exit(0);
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+            if libc::WIFSIGNALED(status) {
+                Err(libc::WTERMSIG(status))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// Loads the state, runs the instruction, leaves the result in the state block and buffer.
+    fn enter(&mut self, insn: &[u8], init: &MachineState) {
         assert!(!insn.is_empty() && insn.len() <= 15);
         let at = FALLTHROUGH - insn.len() as u64;
         protect(INSN_PAGE, PAGE, libc::PROT_READ | libc::PROT_WRITE);
@@ -262,20 +303,12 @@ impl NativeRunner {
         // SAFETY: CODE holds the prologue assembled above: an `extern "C"` function taking the
         // state block in RDI that preserves every callee-saved register, RSP, RFLAGS (DF clear),
         // MXCSR and the x87 control word (restored from the host's FXSAVE image). The instruction
-        // it runs keeps the module invariants, so it neither faults nor escapes.
-        let out = unsafe {
+        // it runs keeps the module invariants, so it neither faults nor escapes (except under
+        // `run_forked`, where a fault ends the child).
+        unsafe {
             let f: extern "C" fn(*mut Block) = std::mem::transmute(CODE as *const u8);
             f(STATE_BLOCK as *mut Block);
-            let b = &*(STATE_BLOCK as *const Block);
-            let buf = std::slice::from_raw_parts(BUF as *const u8, BUF_LEN).to_vec();
-            let mut st = from_fx_image(&b.fx);
-            st.gpr = b.gpr;
-            st.rflags = b.rflags;
-            st.rip = if b.taken != 0 { TAKEN } else { FALLTHROUGH };
-            st.buf = buf;
-            st
-        };
-        out
+        }
     }
 }
 

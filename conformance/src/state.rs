@@ -108,5 +108,11 @@ pub enum Outcome {
     Completed(Box<MachineState>),
     /// The instruction raised this exception vector (interpreter only: native runs are
     /// constrained not to fault). `detail` says what stopped.
-    Fault { vector: u8, error_code: u32, detail: String },
+    Fault {
+        vector: u8,
+        error_code: u32,
+        detail: String,
+        /// The state when the run stopped (RIP at the faulting instruction).
+        state: Box<MachineState>,
+    },
 }
