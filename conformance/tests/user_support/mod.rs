@@ -5,6 +5,7 @@
 //! The `strata` binary is taken from `STRATA_BIN` if set, else from the same target directory
 //! and profile as the running test (`target/<profile>/strata`, which `cargo test --workspace`
 //! builds). Nothing here builds it: if it is missing the tests fail with a message saying so.
+//! `STRATA_RUNNER`, if set, is a command that runs it (CI: qemu-aarch64 for an aarch64 build).
 
 #![allow(dead_code)]
 
@@ -71,7 +72,18 @@ pub struct Outcome {
 /// `stdin` bytes (a file written beside it, so the guest sees a seekable regular file).
 pub fn run(argv: &[&str], cwd: &Path, stdin: Option<&Path>, under_strata: bool) -> (Outcome, String) {
     let mut cmd = if under_strata {
-        let mut c = Command::new(strata_bin());
+        // STRATA_RUNNER runs strata through another program, e.g. "qemu-aarch64 -L
+        // /usr/aarch64-linux-gnu" for an aarch64 build (CI), without a shell in between.
+        let runner = std::env::var("STRATA_RUNNER").unwrap_or_default();
+        let mut words = runner.split_whitespace();
+        let mut c = match words.next() {
+            Some(prog) => {
+                let mut c = Command::new(prog);
+                c.args(words).arg(strata_bin());
+                c
+            }
+            None => Command::new(strata_bin()),
+        };
         c.arg("user").args(argv);
         c
     } else {
