@@ -180,8 +180,9 @@ fn within_one_ulp(a: (u64, u16), b: (u64, u16)) -> bool {
     if a.1 & 0x8000 != b.1 & 0x8000 {
         return false;
     }
-    // Magnitudes as integers: exponent above the 64-bit significand keeps them ordered.
-    let mag = |v: (u64, u16)| ((v.1 & 0x7fff) as u128) << 64 | v.0 as u128;
+    // Magnitudes as integers, contiguous across exponents: the exponent above the 63 fraction
+    // bits (the explicit integer bit is dropped), so 1.0 and the value just below it are 1 apart.
+    let mag = |v: (u64, u16)| ((v.1 & 0x7fff) as u128) << 63 | (v.0 & !(1 << 63)) as u128;
     mag(a).abs_diff(mag(b)) <= 1
 }
 

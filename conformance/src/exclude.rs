@@ -20,7 +20,29 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
     if op.fwait() {
         return Some("FWAIT-prefixed alias: encodes as WAIT plus the FN form, which are tested");
     }
-    if code.encoding() != EncodingKind::Legacy {
+    // VEX forms whose operands are all general-purpose (BMI1/BMI2: ANDN, BEXTR, PDEP, SHLX, ...)
+    // touch no YMM or mask state and are compared like legacy forms.
+    let gpr_only_vex = code.encoding() == EncodingKind::VEX
+        && op.op_kinds().iter().all(|k| {
+            !matches!(
+                k,
+                K::xmm_or_mem
+                    | K::xmm_reg
+                    | K::xmm_rm
+                    | K::xmm_vvvv
+                    | K::xmm_is4
+                    | K::ymm_or_mem
+                    | K::ymm_reg
+                    | K::ymm_rm
+                    | K::ymm_vvvv
+                    | K::ymm_is4
+                    | K::k_reg
+                    | K::k_rm
+                    | K::k_vvvv
+                    | K::k_or_mem
+            )
+        });
+    if code.encoding() != EncodingKind::Legacy && !gpr_only_vex {
         return Some("VEX/EVEX/XOP/3DNow! encoding: YMM and mask state are not compared yet");
     }
     match code.mnemonic() {
@@ -46,11 +68,6 @@ pub fn exclusion(code: Code) -> Option<&'static str> {
             return Some("FXSAVE image includes x87 state the harness does not compare yet")
         }
         M::Emms | M::Femms => return Some("MMX/x87 state is not compared yet"),
-        M::Ldmxcsr => {
-            return Some(
-                "random MXCSR images #GP (reserved bits) or unmask exceptions natively; tested in emu sse::mxcsr",
-            )
-        }
         _ => {}
     }
     if code.is_privileged() {
@@ -114,7 +131,9 @@ pub fn host_has(f: CpuidFeature) -> bool {
         match f {
             F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL386 | F::INTEL486 | F::X64 => true,
             F::CMOV | F::CX8 | F::FPU | F::FXSR | F::SSE | F::SSE2 | F::MULTIBYTENOP | F::SYSCALL => true,
-            F::CPUID | F::TSC | F::PAUSE | F::CLFSH => true,
+            F::CPUID | F::TSC | F::PAUSE | F::CLFSH | F::FPU287 | F::FPU387 => true,
+            // Hint-space encodings every x86-64 CPU executes (as a NOP where unsupported).
+            F::PREFETCHW | F::CET_IBT => true,
             F::SSE3 => std::arch::is_x86_feature_detected!("sse3"),
             F::SSSE3 => std::arch::is_x86_feature_detected!("ssse3"),
             F::SSE4_1 => std::arch::is_x86_feature_detected!("sse4.1"),

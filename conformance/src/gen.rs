@@ -416,6 +416,8 @@ pub fn build_case(code: Code, seed: &CaseSeed, reg_ok: bool, mem_ok: bool) -> Re
             | K::r64_rm
             | K::r64_opcode => reg(gpr_of_size(pick, size(k)), &mut ins),
             K::r16_reg_mem | K::r32_reg_mem | K::r64_reg_mem => reg(gpr_of_size(pick, size(k)), &mut ins),
+            K::r32_vvvv => reg(gpr_of_size(pick, 4), &mut ins),
+            K::r64_vvvv => reg(gpr_of_size(pick, 8), &mut ins),
             K::xmm_or_mem if use_mem => memory(&mut ins, false)?,
             K::xmm_or_mem | K::xmm_reg | K::xmm_rm => reg(xmm(pick), &mut ins),
             K::mem => {
