@@ -199,14 +199,14 @@ fn fast_pa(cpu: &mut Cpu, la: u64, access: Access) -> Option<u64> {
     let set = (cpu.state.cpl == 3) as usize;
     let ent = &cpu.tlb.sets[set][tlb::index(la)];
     let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    if tag == la & !0xfff {
+    if tag == cpu.tlb.tag(la) {
         return Some(ent.paddr | (la & 0xfff));
     }
     // A miss: walk once (a fault here is left for the slow path to raise in order).
     cpu.translate_slow(la, access).ok()?;
     let ent = &cpu.tlb.sets[set][tlb::index(la)];
     let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    (tag == la & !0xfff).then_some(ent.paddr | (la & 0xfff))
+    (tag == cpu.tlb.tag(la)).then_some(ent.paddr | (la & 0xfff))
 }
 
 /// Moves as many whole elements as fit in the current source and destination pages (MOVS) or

@@ -33,7 +33,7 @@ impl Cpu {
     #[inline(always)]
     pub fn read<W: Width>(&mut self, la: u64) -> Result<u64, Stop> {
         let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.read_tag == la & !0xfff && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        if e.read_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             return Ok(self.ram.read::<W>(e.paddr | (la & 0xfff)));
         }
         self.read_slow::<W>(la)
@@ -43,7 +43,7 @@ impl Cpu {
     #[inline(always)]
     pub fn write<W: Width>(&mut self, la: u64, value: u64) -> Result<(), Stop> {
         let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == la & !0xfff && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             let pa = e.paddr | (la & 0xfff);
             self.ram.write::<W>(pa, value);
             return Ok(());
@@ -55,7 +55,7 @@ impl Cpu {
     #[inline(always)]
     pub fn translate_rmw<W: Width>(&mut self, la: u64) -> Result<PhysLoc, Stop> {
         let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == la & !0xfff && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             return Ok(PhysLoc { pa: e.paddr | (la & 0xfff), pa2: 0, first: W::BYTES as u8, slow: false });
         }
         self.translate_rmw_slow::<W>(la)
@@ -107,7 +107,7 @@ impl Cpu {
     #[inline(always)]
     pub fn translate_fetch(&mut self, la: u64) -> Result<u64, Stop> {
         let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.exec_tag == la & !0xfff {
+        if e.exec_tag == self.tlb.tag(la) {
             return Ok(e.paddr | (la & 0xfff));
         }
         self.translate_slow(la, Access::Exec)
