@@ -37,12 +37,7 @@ _start:
     # Five timer interrupts: PIC at 0x20, PIT mode 2 at 100 Hz.
     call build_idt
     movl $on_tick, handlers + 0x20 * 4
-    mov $0x11, %al ; out %al, $0x20 ; out %al, $0xa0
-    mov $0x20, %al ; out %al, $0x21
-    mov $0x28, %al ; out %al, $0xa1
-    mov $0x04, %al ; out %al, $0x21
-    mov $0x02, %al ; out %al, $0xa1
-    mov $0x01, %al ; out %al, $0x21 ; out %al, $0xa1
+    INIT_PIC
     mov $0xfe, %al ; out %al, $0x21
     mov $0xff, %al ; out %al, $0xa1
     mov $0x34, %al ; out %al, $0x43

@@ -81,12 +81,7 @@ _start:
 
     # IOAPIC: mask the 8259, route pin 2 to vector 0x58 (fixed, edge, physical, APIC 0).
     movl $on_ioapic, handlers + 0x58 * 4
-    mov $0x11, %al ; out %al, $0x20 ; out %al, $0xa0
-    mov $0x20, %al ; out %al, $0x21
-    mov $0x28, %al ; out %al, $0xa1
-    mov $0x04, %al ; out %al, $0x21
-    mov $0x02, %al ; out %al, $0xa1
-    mov $0x01, %al ; out %al, $0x21 ; out %al, $0xa1
+    INIT_PIC
     mov $0xff, %al ; out %al, $0x21 ; out %al, $0xa1
     movl $0x1ff, 0xfee000f0                                      # LAPIC on
     movl $0x10 + 2 * 2, 0xfec00000                               # IOREDTBL[2] low

@@ -17,13 +17,7 @@ _start:
     movl $on_rtc, handlers + 0x28 * 4
     movl $on_lapic, handlers + 0x50 * 4
 
-    # 8259A: ICW1 edge + ICW4, ICW2 vector bases 0x20/0x28, ICW3 cascade on IR2, ICW4 8086 mode.
-    mov $0x11, %al ; out %al, $0x20 ; out %al, $0xa0
-    mov $0x20, %al ; out %al, $0x21
-    mov $0x28, %al ; out %al, $0xa1
-    mov $0x04, %al ; out %al, $0x21
-    mov $0x02, %al ; out %al, $0xa1
-    mov $0x01, %al ; out %al, $0x21 ; out %al, $0xa1
+    INIT_PIC
     mov $0xff, %al ; out %al, $0x21 ; out %al, $0xa1     # all masked
 
     # PIT channel 0, mode 2 (rate generator), divisor 1193 = 1 kHz.
