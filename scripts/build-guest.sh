@@ -4,7 +4,7 @@
 #   OUT/initramfs-marker.cpio.gz  busybox-static; /init prints the marker line and powers off
 #   OUT/initramfs-shell.cpio.gz   the same, but /init starts an interactive shell on the console
 # Usage: scripts/build-guest.sh [OUT]   (default build/guest). Needs apt-get (for `download`,
-# no root needed for that part), dpkg-deb, gzip, and a busybox to write the cpio archives.
+# no root needed for that part), dpkg-deb, gzip and GNU cpio.
 set -euo pipefail
 out=$(realpath -m "${1:-build/guest}")
 marker="STRATA-GUEST-MARKER: userspace reached"
@@ -37,9 +37,10 @@ echo "$marker"
 $2
 INIT
     chmod 755 "$root/init"
-    # Reproducible archive: fixed timestamps and owners, sorted names.
+    # Reproducible archive: fixed timestamps, root owner, sorted names, and (GNU cpio's
+    # --reproducible) no host inode or device numbers.
     find "$root" -exec touch -h -d @0 {} +
-    (cd "$root" && find . | LC_ALL=C sort | "$work/bb/bin/busybox" cpio -o -H newc 2>/dev/null) | gzip -n -9 > "$out/initramfs-$1.cpio.gz"
+    (cd "$root" && find . | LC_ALL=C sort | cpio --quiet --reproducible -o -H newc -R 0:0) | gzip -n -9 > "$out/initramfs-$1.cpio.gz"
 }
 make_initramfs marker '/bin/busybox poweroff -f'
 make_initramfs shell 'echo "Strata guest shell: type poweroff -f to stop."; exec /bin/busybox setsid /bin/busybox cttyhack /bin/sh'
