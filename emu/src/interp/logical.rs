@@ -85,7 +85,4 @@ const TEST_ALIASES: [Row; 4] = [
 ];
 const NOT: [Row; 4] = unop_rows!(Not; Not_rm8, Not_rm16, Not_rm32, Not_rm64);
 
-// `exec_binop_r_m` appears only through the macro; keep the import honest.
-const _: fn(&mut crate::cpu::Cpu, &super::Instr) -> crate::exception::ExecResult = exec_binop_r_m::<And, W8>;
-
 pub(crate) const ROWS: &[&[Row]] = &[&AND, &OR, &XOR, &TEST, &TEST_ALIASES, &NOT];

@@ -283,13 +283,18 @@ pub fn exec_verr_verw<const WRITE: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult
     Ok(())
 }
 
-/// `lar r, r/m16`: access rights (descriptor bytes 5-6 masked as the SDM gives) when visible.
-pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let sel = if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
+/// The selector operand of LAR/LSL (`r, r/m16`: the register is the second operand).
+fn probe_source(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
+    Ok(if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
         cpu.get::<W16>(e.src) as u16
     } else {
         cpu.read::<W16>(cpu.ea(e))? as u16
-    };
+    })
+}
+
+/// `lar r, r/m16`: access rights (descriptor bytes 5-6 masked as the SDM gives) when visible.
+pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = probe_source(cpu, e)?;
     let d = probe_descriptor(cpu, sel)?
         .filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb | 0xc));
     match d {
@@ -304,11 +309,7 @@ pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 
 /// `lsl r, r/m16`: the segment limit in bytes when visible.
 pub fn exec_lsl<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let sel = if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
-        cpu.get::<W16>(e.src) as u16
-    } else {
-        cpu.read::<W16>(cpu.ea(e))? as u16
-    };
+    let sel = probe_source(cpu, e)?;
     let d =
         probe_descriptor(cpu, sel)?.filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb));
     match d {

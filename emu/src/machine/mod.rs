@@ -112,20 +112,10 @@ pub struct Machine {
     started: bool,
 }
 
-/// A TSC that follows the virtual clock: 1 GHz, one tick per nanosecond.
-struct VirtualTsc(Rc<VirtualClock>);
-impl crate::cpu::TscSource for VirtualTsc {
+/// A TSC that follows the machine clock (host or virtual) at 1 GHz: one tick per nanosecond.
+struct ClockTsc<C: devices::clock::Clock>(Rc<C>);
+impl<C: devices::clock::Clock> crate::cpu::TscSource for ClockTsc<C> {
     fn tsc(&self, _retired: u64) -> u64 {
-        use devices::clock::Clock;
-        self.0.now_ns()
-    }
-}
-
-/// A TSC that follows host time at 1 GHz.
-struct HostTscNs(Rc<HostClock>);
-impl crate::cpu::TscSource for HostTscNs {
-    fn tsc(&self, _retired: u64) -> u64 {
-        use devices::clock::Clock;
         self.0.now_ns()
     }
 }
@@ -144,11 +134,11 @@ impl Machine {
         cpu.config.system = true;
         let (clock, virt): (SharedClock, _) = if cfg.deterministic {
             let v = Rc::new(VirtualClock::new(1));
-            cpu.tsc = Box::new(VirtualTsc(v.clone()));
+            cpu.tsc = Box::new(ClockTsc(v.clone()));
             (v.clone(), Some(v))
         } else {
             let h = Rc::new(HostClock::new());
-            cpu.tsc = Box::new(HostTscNs(h.clone()));
+            cpu.tsc = Box::new(ClockTsc(h.clone()));
             (h, None)
         };
         let mut timeline = Timeline::new(process_start);

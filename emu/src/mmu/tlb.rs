@@ -25,10 +25,9 @@ pub struct TlbEntry {
     pub exec_tag: u64,
     /// Physical address of the page.
     pub paddr: u64,
-    pub global: bool,
 }
 
-const EMPTY: TlbEntry = TlbEntry { read_tag: INVALID, write_tag: INVALID, exec_tag: INVALID, paddr: 0, global: false };
+const EMPTY: TlbEntry = TlbEntry { read_tag: INVALID, write_tag: INVALID, exec_tag: INVALID, paddr: 0 };
 
 pub struct Tlb {
     /// `sets[0]` supervisor, `sets[1]` user (CPL 3).
@@ -78,7 +77,6 @@ impl Tlb {
             write_tag: if in_ram && t.writable && !code_page { tag } else { INVALID },
             exec_tag: if in_ram && t.executable { tag } else { INVALID },
             paddr: t.page,
-            global: t.global,
         };
     }
 
