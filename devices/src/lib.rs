@@ -2,7 +2,7 @@
 //!
 //! Nothing here knows about CPUs or engines: devices see port and MMIO accesses by offset, raise
 //! [`irq::IrqLine`]s, and read time from a [`clock::Clock`]. Each chip is one file that reads like its
-//! datasheet, has a plain `…State` struct for snapshots (`state()` / `from_state()`), and ignores
+//! datasheet, has a plain `…State` struct for snapshots (`save_state()` / `restore_state()`), and ignores
 //! (trace-logs) accesses of the wrong width or to unknown registers instead of panicking.
 //!
 //! Module map:

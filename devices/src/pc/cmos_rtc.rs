@@ -26,6 +26,7 @@ use tracing::trace;
 use crate::bus::PioDevice;
 use crate::clock::Clock;
 use crate::irq::IrqLine;
+use crate::pc::time_base::TimeBase;
 
 /// Index port (bit 7: NMI disable).
 pub const PORT_INDEX: u16 = 0;
@@ -125,7 +126,7 @@ pub struct CmosRtcState {
     pub index: u8,
     /// Port 0x70 bit 7.
     pub nmi_disabled: bool,
-    /// Unix time (ns) at the clock's origin, guest adjustments included.
+    /// Unix time (ns) at the RTC's time 0, guest adjustments included (see `saved_at_ns`).
     pub origin_unix_ns: i128,
     /// The time held while SET is 1 (Unix seconds).
     pub held_secs: Option<i64>,
@@ -133,8 +134,12 @@ pub struct CmosRtcState {
     pub flags: u8,
     /// The last second whose update has been processed.
     pub last_update_sec: i64,
-    /// The last periodic tap index processed.
+    /// The last periodic tap index processed (taps count from the RTC's time 0).
     pub last_periodic: u64,
+    /// The RTC's time (ns) when the state was taken: the date shown is `origin_unix_ns +
+    /// saved_at_ns`, and a restore maps `saved_at_ns` to the restoring clock's present, so the date,
+    /// the second boundaries and the periodic taps continue with the same phase.
+    pub saved_at_ns: u64,
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (proleptic Gregorian).
@@ -218,6 +223,7 @@ pub struct CmosRtc<L: IrqLine, C: Clock> {
     irq: L,
     irq_level: bool,
     clock: C,
+    time: TimeBase,
 }
 
 impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
@@ -237,6 +243,7 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
             flags: 0,
             last_update_sec: start_unix_secs,
             last_periodic: 0,
+            saved_at_ns: clock.now_ns(),
         };
         let mut rtc = Self::from_state(state, irq, clock);
         rtc.s.last_periodic = rtc.periodic_index();
@@ -245,17 +252,38 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
     }
 
     /// Rebuilds the RTC from a snapshot and drives IRQ8 to match.
-    pub fn from_state(mut state: CmosRtcState, irq: L, clock: C) -> Self {
-        state.ram.resize(128, 0);
-        let mut rtc = Self { s: state, irq, irq_level: false, clock };
-        rtc.irq.set_level(false);
-        rtc.update_irq();
+    pub fn from_state(state: CmosRtcState, irq: L, clock: C) -> Self {
+        let time = TimeBase::default();
+        let mut rtc = Self { s: state, irq, irq_level: false, clock, time };
+        let state = rtc.s.clone();
+        rtc.restore_state(&state);
         rtc
     }
 
     /// The registers, for a snapshot.
     pub fn state(&self) -> CmosRtcState {
-        self.s.clone()
+        CmosRtcState { saved_at_ns: self.now_ns(), ..self.s.clone() }
+    }
+
+    /// The registers, the RAM and the RTC's time, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> CmosRtcState {
+        self.state()
+    }
+
+    /// Puts the RTC in a saved state (the date continues from `s.saved_at_ns` at the clock's
+    /// present) and drives IRQ8 to match.
+    pub fn restore_state(&mut self, s: &CmosRtcState) {
+        self.s = s.clone();
+        self.s.ram.resize(128, 0);
+        self.time = TimeBase::anchored(s.saved_at_ns, self.clock.now_ns());
+        self.irq_level = false;
+        self.irq.set_level(false);
+        self.update_irq();
+    }
+
+    /// The RTC's own time in ns (the clock, shifted by a restore).
+    fn now_ns(&self) -> u64 {
+        self.time.device_ns(self.clock.now_ns())
     }
 
     /// Whether the guest masked NMIs through port 0x70 bit 7.
@@ -300,7 +328,7 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
 
     /// Unix time in ns now (not counting a held SET time).
     fn rtc_ns(&self) -> i128 {
-        self.s.origin_unix_ns + i128::from(self.clock.now_ns())
+        self.s.origin_unix_ns + i128::from(self.now_ns())
     }
 
     /// The seconds the time registers show now.
@@ -375,7 +403,7 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
     /// Index of the current periodic tap (0 when the rate select is 0).
     fn periodic_index(&self) -> u64 {
         match self.periodic_units() {
-            Some(units) => (u128::from(self.clock.now_ns()) * u128::from(TIME_BASE_HZ) / 1_000_000_000) as u64 / units,
+            Some(units) => (u128::from(self.now_ns()) * u128::from(TIME_BASE_HZ) / 1_000_000_000) as u64 / units,
             None => 0,
         }
     }
@@ -448,7 +476,7 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
             if let Some(units) = self.periodic_units() {
                 let tap = (self.periodic_index() + 1).saturating_mul(units);
                 let ns = (u128::from(tap) * 1_000_000_000).div_ceil(u128::from(TIME_BASE_HZ));
-                next = Some(u64::try_from(ns).unwrap_or(u64::MAX));
+                next = Some(self.time.clock_ns(u64::try_from(ns).unwrap_or(u64::MAX)));
             }
         }
         if b & (B_UIE | B_AIE) != 0 && b & B_SET == 0 {

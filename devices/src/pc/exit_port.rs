@@ -33,7 +33,24 @@ pub struct ExitPort {
     status: Option<u32>,
 }
 
+/// The exit port's one register, for snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExitPortState {
+    /// The exit status requested and not yet cleared.
+    pub status: Option<u32>,
+}
+
 impl ExitPort {
+    /// The pending request, for a snapshot.
+    pub fn save_state(&self) -> ExitPortState {
+        ExitPortState { status: self.status }
+    }
+
+    /// Puts the port in a saved state.
+    pub fn restore_state(&mut self, s: &ExitPortState) {
+        self.status = s.status;
+    }
+
     /// The exit status the guest asked for, if it wrote the port.
     pub fn exit_status(&self) -> Option<u32> {
         self.status
@@ -86,5 +103,16 @@ mod tests {
         let mut d = [0xee; 4];
         port.pio_read(0, &mut d);
         assert_eq!(d, [0; 4]);
+    }
+
+    #[test]
+    fn save_restore_keeps_a_pending_request() {
+        let mut port = ExitPort::default();
+        port.pio_write(0, &[3]);
+        let mut other = ExitPort::default();
+        other.restore_state(&port.save_state());
+        assert_eq!(other.exit_status(), Some(7));
+        other.restore_state(&ExitPort::default().save_state());
+        assert_eq!(other.exit_status(), None);
     }
 }

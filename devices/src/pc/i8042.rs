@@ -240,14 +240,33 @@ impl<K: IrqLine, M: IrqLine> I8042<K, M> {
     }
 
     /// Rebuilds the controller from a snapshot and drives both lines to match.
-    pub fn from_state(mut state: I8042State, kbd_irq: K, aux_irq: M) -> Self {
-        let controller_queue = std::mem::take(&mut state.controller_queue).into();
-        let keyboard_queue = std::mem::take(&mut state.keyboard_queue).into();
-        let mut kbc = Self { s: state, controller_queue, keyboard_queue, kbd_irq, aux_irq, levels: (false, false) };
-        kbc.kbd_irq.set_level(false);
-        kbc.aux_irq.set_level(false);
-        kbc.update();
+    pub fn from_state(state: I8042State, kbd_irq: K, aux_irq: M) -> Self {
+        let mut kbc = Self {
+            s: I8042State::default(),
+            controller_queue: VecDeque::new(),
+            keyboard_queue: VecDeque::new(),
+            kbd_irq,
+            aux_irq,
+            levels: (false, false),
+        };
+        kbc.restore_state(&state);
         kbc
+    }
+
+    /// The registers and queues, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> I8042State {
+        self.state()
+    }
+
+    /// Puts the controller in a saved state and drives both lines to match.
+    pub fn restore_state(&mut self, s: &I8042State) {
+        self.controller_queue = s.controller_queue.iter().copied().collect();
+        self.keyboard_queue = s.keyboard_queue.iter().copied().collect();
+        self.s = I8042State { controller_queue: Vec::new(), keyboard_queue: Vec::new(), ..s.clone() };
+        self.levels = (false, false);
+        self.kbd_irq.set_level(false);
+        self.aux_irq.set_level(false);
+        self.update();
     }
 
     /// The registers and queues, for a snapshot.

@@ -30,6 +30,7 @@ use tracing::trace;
 
 use crate::bus::MmioDevice;
 use crate::clock::Clock;
+use crate::pc::time_base::TimeBase;
 
 /// Default physical base address of the local APIC.
 pub const LAPIC_BASE: u64 = 0xfee0_0000;
@@ -212,7 +213,7 @@ pub struct LapicState {
     pub timer_initial: u32,
     /// Timer divide configuration register.
     pub timer_divide: u32,
-    /// Clock ns when the current count started.
+    /// The APIC's time (ns) when the current count started (see `saved_at_ns`).
     pub timer_start_ns: u64,
     /// One-shot count still running / periodic running.
     pub timer_armed: bool,
@@ -220,7 +221,7 @@ pub struct LapicState {
     pub timer_periods: u64,
     /// IA32_TSC_DEADLINE as written (0 = disarmed).
     pub tsc_deadline: u64,
-    /// The deadline in clock ns.
+    /// The deadline in the APIC's time (ns; see `saved_at_ns`).
     pub tsc_deadline_ns: Option<u64>,
     /// LINT0 and LINT1 input levels.
     pub lint: [bool; 2],
@@ -230,6 +231,10 @@ pub struct LapicState {
     pub init_pending: bool,
     /// A start-up IPI's vector awaits the CPU.
     pub sipi_vector: Option<u8>,
+    /// The APIC's time (ns) when the state was taken. `timer_start_ns` and `tsc_deadline_ns` are on
+    /// the same base: the current count is `(saved_at_ns - timer_start_ns) / ns per count` into the
+    /// period, and a restore maps `saved_at_ns` to the restoring clock's present.
+    pub saved_at_ns: u64,
 }
 
 impl LapicState {
@@ -259,6 +264,7 @@ impl LapicState {
             nmi_pending: false,
             init_pending: false,
             sipi_vector: None,
+            saved_at_ns: 0,
         }
     }
 }
@@ -303,22 +309,42 @@ pub struct Lapic<C: Clock, H: LapicHooks> {
     s: LapicState,
     clock: C,
     hooks: H,
+    time: TimeBase,
 }
 
 impl<C: Clock, H: LapicHooks> Lapic<C, H> {
     /// A local APIC with ID `id` in its power-up state.
     pub fn new(id: u8, clock: C, hooks: H) -> Self {
-        Self::from_state(LapicState::reset(id), clock, hooks)
+        let state = LapicState { saved_at_ns: clock.now_ns(), ..LapicState::reset(id) };
+        Self::from_state(state, clock, hooks)
     }
 
-    /// Rebuilds a local APIC from a snapshot (times are relative to `clock`).
+    /// Rebuilds a local APIC from a snapshot: `state.saved_at_ns` becomes `clock`'s present.
     pub fn from_state(state: LapicState, clock: C, hooks: H) -> Self {
-        Self { s: state, clock, hooks }
+        let time = TimeBase::anchored(state.saved_at_ns, clock.now_ns());
+        Self { s: state, clock, hooks, time }
     }
 
     /// The registers, for a snapshot.
     pub fn state(&self) -> LapicState {
-        self.s.clone()
+        LapicState { saved_at_ns: self.now_ns(), ..self.s.clone() }
+    }
+
+    /// The registers and the APIC's time, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> LapicState {
+        self.state()
+    }
+
+    /// Puts the APIC in a saved state; its timer continues from `s.saved_at_ns` at the clock's
+    /// present. Nothing is sent to the hooks.
+    pub fn restore_state(&mut self, s: &LapicState) {
+        self.s = s.clone();
+        self.time = TimeBase::anchored(s.saved_at_ns, self.clock.now_ns());
+    }
+
+    /// The APIC's own time in ns (the clock, shifted by a restore).
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.time.device_ns(self.clock.now_ns())
     }
 
     fn software_enabled(&self) -> bool {
@@ -550,7 +576,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
                     return; // ignored in TSC-deadline mode
                 }
                 self.s.timer_initial = value;
-                self.s.timer_start_ns = self.clock.now_ns();
+                self.s.timer_start_ns = self.now_ns();
                 self.s.timer_periods = 0;
                 self.s.timer_armed = value != 0;
             }

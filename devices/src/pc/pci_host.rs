@@ -157,7 +157,19 @@ impl PciFunction for HostBridge {
 /// ```
 pub struct PciHost {
     address: u32,
+    /// The host bridge at 00:00.0 (unless `functions` puts something else there).
+    bridge: HostBridge,
     functions: HashMap<u16, Box<dyn PciFunction>>,
+}
+
+/// CONFIG_ADDRESS and the host bridge, for snapshots (functions added with
+/// [`PciHost::add_function`] keep their own state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PciHostState {
+    /// CONFIG_ADDRESS as last written.
+    pub config_address: u32,
+    /// The host bridge's configuration space.
+    pub host_bridge: HostBridgeState,
 }
 
 impl Default for PciHost {
@@ -169,9 +181,18 @@ impl Default for PciHost {
 impl PciHost {
     /// A host with the 440FX host bridge at 00:00.0.
     pub fn new() -> Self {
-        let mut host = Self { address: 0, functions: HashMap::new() };
-        host.add_function(bdf(0, 0, 0), Box::new(HostBridge::new()));
-        host
+        Self { address: 0, bridge: HostBridge::new(), functions: HashMap::new() }
+    }
+
+    /// CONFIG_ADDRESS and the host bridge's registers, for a snapshot.
+    pub fn save_state(&self) -> PciHostState {
+        PciHostState { config_address: self.address, host_bridge: self.bridge.state() }
+    }
+
+    /// Puts CONFIG_ADDRESS and the host bridge in a saved state.
+    pub fn restore_state(&mut self, s: &PciHostState) {
+        self.set_config_address(s.config_address);
+        self.bridge = HostBridge::from_state(&s.host_bridge);
     }
 
     /// Places `function` at `bdf` (see [`bdf`]), replacing what was there.
@@ -190,13 +211,17 @@ impl PciHost {
     }
 
     /// The selected function and dword offset, if the enable bit is set and a function is there.
-    fn target(&mut self) -> Option<(&mut Box<dyn PciFunction>, u8)> {
+    fn target(&mut self) -> Option<(&mut dyn PciFunction, u8)> {
         if self.address & ADDRESS_ENABLE == 0 {
             return None;
         }
         let bdf = (self.address >> 8) as u16;
         let offset = (self.address & 0xfc) as u8;
-        self.functions.get_mut(&bdf).map(|f| (f, offset))
+        match self.functions.get_mut(&bdf) {
+            Some(f) => Some((f.as_mut(), offset)),
+            None if bdf == 0 => Some((&mut self.bridge, offset)),
+            None => None,
+        }
     }
 }
 
@@ -317,5 +342,22 @@ mod tests {
         assert_eq!(odd, [0xee; 2]);
         let bridge = HostBridge::from_state(&HostBridge::new().state());
         assert_eq!(bridge.state(), HostBridge::new().state());
+    }
+
+    /// CONFIG_ADDRESS and the bridge's writable registers (a PAM byte) survive a restore into a
+    /// fresh host; the read-only identification stays the datasheet's.
+    #[test]
+    fn save_restore_keeps_address_and_bridge_registers() {
+        let mut host = PciHost::new();
+        select(&mut host, 0, 0, 0, 0x58);
+        host.pio_write(5, &[0x30]);
+        let saved = host.save_state();
+        let mut other = PciHost::new();
+        other.restore_state(&saved);
+        assert_eq!(other.save_state(), saved);
+        assert_eq!(read(&mut other, PORT_ADDRESS, 4), read(&mut host, PORT_ADDRESS, 4));
+        assert_eq!(read(&mut other, 4, 4), 0x0000_3000);
+        select(&mut other, 0, 0, 0, 0);
+        assert_eq!(read(&mut other, 4, 4), 0x1237_8086);
     }
 }

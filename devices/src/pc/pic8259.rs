@@ -376,6 +376,20 @@ impl<L: IrqLine> Pic8259<L> {
         Pic8259State { master: self.master.s.clone(), slave: self.slave.s.clone() }
     }
 
+    /// The registers of both chips, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> Pic8259State {
+        self.state()
+    }
+
+    /// Puts both chips in a saved state and drives INTR to match.
+    pub fn restore_state(&mut self, s: &Pic8259State) {
+        self.master.s = s.master.clone();
+        self.slave.s = s.slave.clone();
+        self.intr_level = false;
+        self.intr.set_level(false);
+        self.update();
+    }
+
     fn cascade_mask(&self) -> u8 {
         if self.master.s.single {
             0

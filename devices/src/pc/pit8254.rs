@@ -30,6 +30,7 @@ use tracing::trace;
 use crate::bus::PioDevice;
 use crate::clock::Clock;
 use crate::irq::IrqLine;
+use crate::pc::time_base::TimeBase;
 
 /// The PIT's base port (counters 0-2 at offsets 0-2, control word at 3).
 pub const PIT_BASE: u16 = 0x40;
@@ -386,12 +387,15 @@ pub struct Pit8254State {
     pub port_b: u8,
     /// PIT tick of the last [`Pit8254::poll_irq`].
     pub last_poll_tick: u64,
+    /// The PIT's time (ns) when the state was taken; the ticks above count from the same origin
+    /// (tick = ns × 1.193182 MHz), so a restore continues with the same tick phase.
+    pub saved_at_ns: u64,
 }
 
 impl Default for Pit8254State {
     fn default() -> Self {
         let c = Counter::new().s;
-        Self { counters: [c.clone(), c.clone(), c], port_b: 0, last_poll_tick: 0 }
+        Self { counters: [c.clone(), c.clone(), c], port_b: 0, last_poll_tick: 0, saved_at_ns: 0 }
     }
 }
 
@@ -430,6 +434,7 @@ pub struct Pit8254<L: IrqLine, C: Clock> {
     last_poll_tick: u64,
     irq: L,
     clock: C,
+    time: TimeBase,
 }
 
 /// PIT ticks at `ns` nanoseconds.
@@ -446,22 +451,23 @@ fn ticks_to_ns(ticks: u64) -> u64 {
 impl<L: IrqLine, C: Clock> Pit8254<L, C> {
     /// A PIT at power-on.
     pub fn new(irq: L, clock: C) -> Self {
-        let state = Pit8254State { last_poll_tick: ns_to_ticks(clock.now_ns()), ..Default::default() };
+        let now = clock.now_ns();
+        let state = Pit8254State { last_poll_tick: ns_to_ticks(now), saved_at_ns: now, ..Default::default() };
         Self::from_state(state, irq, clock)
     }
 
-    /// Rebuilds the PIT from a snapshot (tick values are relative to `clock`'s origin).
+    /// Rebuilds the PIT from a snapshot: `state.saved_at_ns` becomes `clock`'s present.
     pub fn from_state(state: Pit8254State, irq: L, clock: C) -> Self {
-        let [a, b, c] = state.counters;
-        let pit = Self {
-            counters: [Counter { s: a }, Counter { s: b }, Counter { s: c }],
-            port_b: state.port_b & PORTB_WRITABLE,
-            last_poll_tick: state.last_poll_tick,
+        let c = Counter::new();
+        let mut pit = Self {
+            counters: [c.clone(), c.clone(), c],
+            port_b: 0,
+            last_poll_tick: 0,
             irq,
             clock,
+            time: TimeBase::default(),
         };
-        let now = pit.now_tick();
-        pit.irq.set_level(pit.counters[0].out(now));
+        pit.restore_state(&state);
         pit
     }
 
@@ -471,11 +477,34 @@ impl<L: IrqLine, C: Clock> Pit8254<L, C> {
             counters: [self.counters[0].s.clone(), self.counters[1].s.clone(), self.counters[2].s.clone()],
             port_b: self.port_b,
             last_poll_tick: self.last_poll_tick,
+            saved_at_ns: self.now_ns(),
         }
     }
 
+    /// The counters, port 0x61 and the PIT's time, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> Pit8254State {
+        self.state()
+    }
+
+    /// Puts the PIT in a saved state, continuing from `s.saved_at_ns` at the clock's present, and
+    /// drives IRQ0 to OUT0's level.
+    pub fn restore_state(&mut self, s: &Pit8254State) {
+        let [a, b, c] = s.counters.clone();
+        self.counters = [Counter { s: a }, Counter { s: b }, Counter { s: c }];
+        self.port_b = s.port_b & PORTB_WRITABLE;
+        self.last_poll_tick = s.last_poll_tick;
+        self.time = TimeBase::anchored(s.saved_at_ns, self.clock.now_ns());
+        let now = self.now_tick();
+        self.irq.set_level(self.counters[0].out(now));
+    }
+
+    /// The PIT's own time in ns (the clock, shifted by a restore).
+    fn now_ns(&self) -> u64 {
+        self.time.device_ns(self.clock.now_ns())
+    }
+
     fn now_tick(&self) -> u64 {
-        ns_to_ticks(self.clock.now_ns())
+        ns_to_ticks(self.now_ns())
     }
 
     /// Drives IRQ0 from OUT0: a fresh edge if OUT0 rose since the last poll, then OUT0's level.
@@ -492,7 +521,7 @@ impl<L: IrqLine, C: Clock> Pit8254<L, C> {
 
     /// When (clock nanoseconds) OUT0 next rises, so the machine can sleep until then.
     pub fn next_event_ns(&self) -> Option<u64> {
-        self.counters[0].next_rising_edge(self.now_tick()).map(ticks_to_ns)
+        self.counters[0].next_rising_edge(self.now_tick()).map(|t| self.time.clock_ns(ticks_to_ns(t)))
     }
 
     /// OUT of counter `index` (0-2) now.
@@ -507,7 +536,7 @@ impl<L: IrqLine, C: Clock> Pit8254<L, C> {
             (PitPorts::Timer, 0..=2) => self.counters[usize::from(offset)].read_byte(now),
             (PitPorts::SystemControl, 0) => {
                 // Port B: gate/speaker bits as written, the refresh toggle and OUT2.
-                let refresh = if (self.clock.now_ns() / REFRESH_PERIOD_NS) & 1 != 0 { PORTB_REFRESH } else { 0 };
+                let refresh = if (self.now_ns() / REFRESH_PERIOD_NS) & 1 != 0 { PORTB_REFRESH } else { 0 };
                 let out2 = if self.counters[2].out(now) { PORTB_OUT2 } else { 0 };
                 self.port_b | refresh | out2
             }

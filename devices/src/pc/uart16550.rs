@@ -219,17 +219,29 @@ impl<L: IrqLine, W: Write> Uart16550<L, W> {
 
     /// Rebuilds a UART from a snapshot and drives its interrupt line to match.
     pub fn from_state(state: Uart16550State, irq: L, out: W) -> Self {
-        let rx = state.rx_fifo.iter().copied().take(FIFO_SIZE).collect();
-        let mut uart = Self { s: state, rx, irq, irq_level: false, out };
-        uart.s.rx_fifo.clear();
-        uart.irq.set_level(false);
-        uart.update_irq();
+        let mut uart = Self { s: Uart16550State::default(), rx: VecDeque::new(), irq, irq_level: false, out };
+        uart.restore_state(&state);
         uart
     }
 
     /// The registers, for a snapshot.
     pub fn state(&self) -> Uart16550State {
         Uart16550State { rx_fifo: self.rx.iter().copied().collect(), ..self.s.clone() }
+    }
+
+    /// The registers and the receive FIFO, for a snapshot (same as [`Self::state`]).
+    pub fn save_state(&self) -> Uart16550State {
+        self.state()
+    }
+
+    /// Puts the UART in a saved state (at most [`FIFO_SIZE`] received bytes are kept) and drives
+    /// its interrupt line to match. The output sink is kept.
+    pub fn restore_state(&mut self, s: &Uart16550State) {
+        self.rx = s.rx_fifo.iter().copied().take(FIFO_SIZE).collect();
+        self.s = Uart16550State { rx_fifo: Vec::new(), ..s.clone() };
+        self.irq_level = false;
+        self.irq.set_level(false);
+        self.update_irq();
     }
 
     /// The output sink (bytes the guest transmitted).

@@ -217,3 +217,34 @@ fn snapshot_round_trip() {
     assert!(irq.level());
     assert_eq!(q.read_register(REG_SECONDS), 0x41);
 }
+
+/// Save, restore into a fresh RTC on a clock that reads something else, and compare the date,
+/// UIP, the flags in register C and the next event with the original as both run on.
+#[test]
+fn save_restore_continues_under_a_clock_that_starts_elsewhere() {
+    let (mut r, irq, clock) = rtc(BILLENNIUM);
+    r.write_register(REG_B, B_24H | B_PIE | B_UIE);
+    r.write_register(0x40, 0x5a); // a CMOS RAM byte
+    clock.advance_to(1_999_876_543); // 0.12 ms before a second boundary: UIP reads 1
+    r.poll_irq();
+    let saved = r.save_state();
+
+    let clock2 = Rc::new(VirtualClock::new(1));
+    clock2.advance_to(77_777);
+    let irq2 = RecordingIrq::default();
+    let mut q = CmosRtc::new(irq2.clone(), clock2.clone(), 0);
+    q.restore_state(&saved);
+    assert_eq!(q.save_state(), saved);
+    assert_eq!(irq2.level(), irq.level());
+    let next = |r: &Rtc, c: &VirtualClock| r.next_event_ns().map(|t| t - c.now_ns());
+    for step in [0u64, 100_000, 200_000, 976_562, 1, 3_000_000_000] {
+        clock.advance_ns(step);
+        clock2.advance_ns(step);
+        assert_eq!(next(&q, &clock2), next(&r, &clock), "after {step} ns");
+        assert_eq!(time_regs(&mut q), time_regs(&mut r));
+        assert_eq!(q.read_register(REG_A), r.read_register(REG_A));
+        assert_eq!(q.read_register(REG_C), r.read_register(REG_C));
+        assert_eq!(q.read_register(0x40), 0x5a);
+        assert_eq!(irq2.level(), irq.level());
+    }
+}

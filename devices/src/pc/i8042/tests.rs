@@ -199,3 +199,23 @@ fn bus_view_and_snapshot() {
     assert!(irq.level());
     assert_eq!([0, 0, 0].map(|_| copy.read(I8042Ports::Data)), [1, 2, 3]);
 }
+
+/// Save with answers queued behind a full output buffer, restore into a fresh controller and
+/// compare the status and data reads and both interrupt lines.
+#[test]
+fn save_restore_keeps_queued_answers() {
+    let (mut c, k, m) = kbc();
+    data(&mut c, 0xf2); // identify: FA AB 83 queued
+    cmd(&mut c, 0xd0); // read the output port: answer queued too
+    let saved = c.save_state();
+
+    let (k2, m2) = (RecordingIrq::default(), RecordingIrq::default());
+    let mut d = I8042::new(k2.clone(), m2.clone());
+    d.restore_state(&saved);
+    assert_eq!(d.save_state(), saved);
+    for _ in 0..6 {
+        assert_eq!((k2.level(), m2.level()), (k.level(), m.level()));
+        assert_eq!(d.read(I8042Ports::Command), c.read(I8042Ports::Command));
+        assert_eq!(d.read(I8042Ports::Data), c.read(I8042Ports::Data));
+    }
+}

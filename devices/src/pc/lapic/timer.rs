@@ -28,7 +28,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
     }
 
     fn elapsed_counts(&self) -> u64 {
-        let elapsed = self.clock.now_ns().saturating_sub(self.s.timer_start_ns);
+        let elapsed = self.now_ns().saturating_sub(self.s.timer_start_ns);
         (u128::from(elapsed) / self.ns_per_count().max(1)) as u64
     }
 
@@ -57,7 +57,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
     /// Signals timer expirations up to now (several missed periods fold into one interrupt).
     pub fn poll_timer(&mut self) {
         match self.timer_mode() {
-            TIMER_TSC_DEADLINE if self.s.tsc_deadline_ns.is_some_and(|d| self.clock.now_ns() >= d) => {
+            TIMER_TSC_DEADLINE if self.s.tsc_deadline_ns.is_some_and(|d| self.now_ns() >= d) => {
                 self.s.tsc_deadline_ns = None;
                 self.s.tsc_deadline = 0; // the MSR reads 0 once the deadline has passed
                 self.fire_timer();
@@ -87,7 +87,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
             return None;
         }
         if self.timer_mode() == TIMER_TSC_DEADLINE {
-            return self.s.tsc_deadline_ns;
+            return self.s.tsc_deadline_ns.map(|d| self.time.clock_ns(d));
         }
         if !self.s.timer_armed || self.s.timer_initial == 0 {
             return None;
@@ -95,7 +95,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
         let periods = if self.timer_mode() == TIMER_PERIODIC { self.s.timer_periods + 1 } else { 1 };
         let counts = u128::from(self.s.timer_initial) * u128::from(periods);
         let at = u128::from(self.s.timer_start_ns) + counts * self.ns_per_count();
-        Some(u64::try_from(at).unwrap_or(u64::MAX))
+        Some(self.time.clock_ns(u64::try_from(at).unwrap_or(u64::MAX)))
     }
 
     /// A WRMSR of IA32_TSC_DEADLINE: `msr_value` as written (0 disarms) and the same deadline in
@@ -106,7 +106,7 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
             return;
         }
         self.s.tsc_deadline = msr_value;
-        self.s.tsc_deadline_ns = (msr_value != 0).then_some(deadline_ns);
+        self.s.tsc_deadline_ns = (msr_value != 0).then_some(self.time.device_ns(deadline_ns));
         self.poll_timer();
     }
 

@@ -256,3 +256,36 @@ fn bus_views_and_odd_accesses() {
     assert_eq!(copy.state(), state);
     assert_eq!(copy.pending_vector(), Some(0x3e));
 }
+
+/// Save mid-interrupt (one IRQ in service, others requested, a level input held), restore into a
+/// fresh pair and compare INTR, the register reads and the acknowledge sequence with the original.
+#[test]
+fn save_restore_gives_the_same_interrupts() {
+    let (mut pic, intr) = linux_pic();
+    pic.write(PicPorts::Elcr, 1, 0x08); // IRQ11 level-triggered
+    pic.set_irq(0, true);
+    pic.set_irq(11, true);
+    pic.set_irq(4, true);
+    pic.set_irq(4, false); // an edge latched, input low again
+    assert_eq!(pic.acknowledge(), 0x30);
+    pic.write(PicPorts::Master, 0, OCW3_SELECT | OCW3_RR | OCW3_RIS); // command port reads ISR
+    let saved = pic.save_state();
+
+    let intr2 = RecordingIrq::default();
+    let mut other = Pic8259::new(intr2.clone());
+    other.restore_state(&saved);
+    assert_eq!(other.save_state(), saved);
+    assert_eq!(intr2.level(), intr.level());
+    for (ports, offset) in [(PicPorts::Master, 0), (PicPorts::Master, 1), (PicPorts::Slave, 1), (PicPorts::Elcr, 1)] {
+        assert_eq!(other.read(ports, offset), pic.read(ports, offset));
+    }
+    for _ in 0..4 {
+        assert_eq!(other.pending_vector(), pic.pending_vector());
+        assert_eq!(other.acknowledge(), pic.acknowledge());
+        eoi(&mut pic, PicPorts::Slave);
+        eoi(&mut other, PicPorts::Slave);
+        eoi(&mut pic, PicPorts::Master);
+        eoi(&mut other, PicPorts::Master);
+        assert_eq!(intr2.level(), intr.level());
+    }
+}

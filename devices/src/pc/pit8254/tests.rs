@@ -299,3 +299,47 @@ fn snapshot_round_trip() {
     control(&mut q, 0x00);
     assert_eq!(read16(&mut q, 0), 200);
 }
+
+/// Save, restore into a fresh PIT whose clock reads something else, then compare what the guest
+/// sees (latched counts, port 0x61, OUT0 edges, the next event) step by step with the original. The
+/// oracle is the original device running on.
+#[test]
+fn save_restore_continues_under_a_clock_that_starts_elsewhere() {
+    let (mut p, irq, clock) = pit();
+    control(&mut p, 0x34); // counter 0: mode 2, Linux's HZ=100 tick
+    load16(&mut p, 0, 11932);
+    control(&mut p, 0xb0); // counter 2: mode 0, gated by port 0x61 bit 0 (the TSC calibration)
+    load16(&mut p, 2, 50_000);
+    p.write(PitPorts::SystemControl, 0, PORTB_GATE2);
+    clock.advance_to(33_333_337); // mid-period, and not on a tick boundary
+    p.poll_irq();
+    control(&mut p, 0x40); // latch counter 1 and leave it unread: part of the state
+    let saved = p.save_state();
+
+    let clock2 = Rc::new(VirtualClock::new(1));
+    clock2.advance_to(5_000_000_123); // a clock far from the saved time, with another phase
+    let irq2 = RecordingIrq::default();
+    let mut q = Pit8254::new(irq2.clone(), clock2.clone());
+    q.restore_state(&saved);
+    assert_eq!(q.save_state(), saved);
+    assert_eq!(irq2.level(), irq.level());
+    irq.clear();
+    irq2.clear();
+    let next = |p: &Pit, c: &VirtualClock| p.next_event_ns().map(|t| t - c.now_ns());
+    assert_eq!(next(&q, &clock2), next(&p, &clock));
+    assert_eq!(q.read(PitPorts::Timer, 1), p.read(PitPorts::Timer, 1));
+    for step in [1u64, 837, 838, 5_000, 4_321_987, 10_000_151, 60_000_000] {
+        clock.advance_ns(step);
+        clock2.advance_ns(step);
+        p.poll_irq();
+        q.poll_irq();
+        assert_eq!(irq2.history(), irq.history(), "IRQ0 after {step} ns");
+        assert_eq!(next(&q, &clock2), next(&p, &clock));
+        for c in [0u8, 2] {
+            control(&mut p, c << 6);
+            control(&mut q, c << 6);
+            assert_eq!(read16(&mut q, u16::from(c)), read16(&mut p, u16::from(c)), "counter {c}");
+        }
+        assert_eq!(q.read(PitPorts::SystemControl, 0), p.read(PitPorts::SystemControl, 0));
+    }
+}

@@ -355,3 +355,29 @@ fn snapshot_round_trip() {
     assert_eq!(inb(&mut v, IIR_FCR), IIR_FIFOS_ENABLED | IIR_TIMEOUT);
     assert_eq!(inb(&mut v, RBR_THR), b'a');
 }
+
+/// Save with bytes in the receive FIFO, a pending THRE interrupt and the divisor programmed;
+/// restore into a fresh UART and compare the interrupt line and every register read.
+#[test]
+fn save_restore_keeps_fifo_and_pending_interrupts() {
+    let (mut u, irq) = uart();
+    outb(&mut u, LCR, LCR_DLAB);
+    outb(&mut u, RBR_THR, 1); // 115200 baud
+    outb(&mut u, LCR, 0x03);
+    outb(&mut u, IIR_FCR, FCR_ENABLE | 0x40); // trigger level 4
+    outb(&mut u, MCR, MCR_OUT2 | MCR_DTR);
+    outb(&mut u, IER, IER_RDA | IER_THRE | IER_RLS);
+    outb(&mut u, SCR, 0x77);
+    u.enqueue_input(b"abc"); // below the trigger: a character timeout
+    let saved = u.save_state();
+
+    let irq2 = RecordingIrq::default();
+    let mut v = Uart16550::new(irq2.clone(), Vec::new());
+    v.restore_state(&saved);
+    assert_eq!(v.save_state(), saved);
+    assert_eq!(irq2.level(), irq.level());
+    for offset in [IIR_FCR, LSR, MSR, SCR, IER, IIR_FCR, RBR_THR, RBR_THR, LSR, RBR_THR, IIR_FCR, LSR] {
+        assert_eq!(inb(&mut v, offset), inb(&mut u, offset), "register {offset}");
+        assert_eq!(irq2.level(), irq.level());
+    }
+}
