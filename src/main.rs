@@ -37,7 +37,7 @@ enum Command {
         args: Vec<String>,
     },
     /// Boot a kernel (bzImage or Multiboot) on the virtual PC.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 fn main() -> ExitCode {
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => run::demo(process_start),
-        Some(Command::Run(args)) => run::run(args, process_start),
+        Some(Command::Run(args)) => run::run(*args, process_start),
         Some(Command::User { mem_mib, stats, strace, program, args }) => {
             let mut argv = vec![program.clone()];
             argv.extend(args);

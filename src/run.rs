@@ -8,7 +8,8 @@
 //! 3 when `--max-instructions` ran out, 1 for a bad command line or image.
 
 use clap::Args;
-use emu::machine::{Machine, MachineConfig, RunEnd};
+use emu::machine::engine::Engine;
+use emu::machine::{Machine, MachineConfig, RunEnd, Watch};
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -27,9 +28,15 @@ pub struct RunArgs {
     /// Guest RAM, e.g. 256M or 1G (at most 3G).
     #[arg(long, default_value = "256M")]
     mem: String,
-    /// Engine: interp (tier 0).
+    /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), or auto (KVM
+    /// where it can run, else interp).
     #[arg(long, default_value = "interp")]
     tier: String,
+    /// Switch engine (KVM <-> interp) when this happens; repeat for more switches, each one
+    /// armed after the previous: serial:TEXT (a serial line contains TEXT), instr:N (N more
+    /// instructions on tier 0), ms:N (N ms of host time).
+    #[arg(long = "switch-at", value_name = "WHEN")]
+    switch_at: Vec<String>,
     /// Serial port: "stdio" or "file:PATH".
     #[arg(long, default_value = "stdio")]
     serial: String,
@@ -122,9 +129,34 @@ impl RunOutcome {
     }
 }
 
+/// Parses a `--switch-at` condition.
+pub fn parse_watch(s: &str) -> Result<Watch, String> {
+    let bad = || format!("--switch-at {s}: use serial:TEXT, instr:N or ms:N");
+    match s.split_once(':') {
+        Some(("serial", text)) if !text.is_empty() => Ok(Watch::Serial(text.to_string())),
+        Some(("instr", n)) => n.parse().map(Watch::Instructions).map_err(|_| bad()),
+        Some(("ms", n)) => n.parse().map(Watch::HostMs).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
 fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
-    if a.tier != "interp" {
-        return Err(format!("--tier {}: only the interpreter (interp) exists so far", a.tier));
+    let use_kvm = match a.tier.as_str() {
+        "interp" => false,
+        "kvm" => {
+            tiers::kvm_available().map_err(|e| format!("--tier kvm: {e}"))?;
+            true
+        }
+        "auto" => tiers::kvm_available().is_ok(),
+        t => return Err(format!("--tier {t}: use interp, kvm or auto")),
+    };
+    let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;
+    let need_kvm = use_kvm || !switches.is_empty();
+    if need_kvm && a.deterministic {
+        return Err("--deterministic needs --tier interp without --switch-at (KVM runs on host time)".into());
+    }
+    if !use_kvm && !switches.is_empty() {
+        tiers::kvm_available().map_err(|e| format!("--switch-at needs KVM: {e}"))?;
     }
     let mem = parse_size(&a.mem)?;
     let image = if a.kernel == DEMO_NAME {
@@ -180,13 +212,30 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         });
         m.set_input(rx);
     }
-    let end = m.run(a.max_instructions.unwrap_or(u64::MAX));
+    if need_kvm {
+        tiers::attach_kvm(&mut m, use_kvm).map_err(|e| format!("KVM: {e}"))?;
+    }
+    let mut switches = switches.into_iter();
+    m.set_watch(switches.next());
+    let end = loop {
+        match m.run(a.max_instructions.unwrap_or(u64::MAX)) {
+            RunEnd::Watch => {
+                let to = if m.engine_name() == "interp" { Engine::Accel } else { Engine::Interp };
+                m.switch_engine(to).map_err(|e| format!("engine switch: {e}"))?;
+                eprintln!("strata: switched to {}", m.engine_name());
+                m.set_watch(switches.next());
+            }
+            end => break end,
+        }
+    };
     m.record(match end {
         RunEnd::ExitPort(_) => "exit port",
         RunEnd::Halted => "power-off (halted)",
         RunEnd::Reset => "reset",
         RunEnd::TripleFault => "triple fault",
         RunEnd::Limit => "instruction limit",
+        RunEnd::Watch => "watch",
+        RunEnd::EngineError => "engine error",
     });
     let code = match end {
         RunEnd::ExitPort(s) => RunOutcome::ExitPort(s),
@@ -199,6 +248,12 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             eprintln!("strata: --max-instructions reached. CPU state:\n{}", m.cpu_dump());
             RunOutcome::Code(ExitCode::from(3))
         }
+        RunEnd::Watch => RunOutcome::Code(ExitCode::SUCCESS),
+        RunEnd::EngineError => {
+            let why = m.accel_error.clone().unwrap_or_default();
+            eprintln!("strata: {why}. CPU state:\n{}", m.cpu_dump());
+            RunOutcome::Code(ExitCode::from(1))
+        }
     };
     let retired = m.interp.cpu.retired;
     let tap = m.tap.borrow();
@@ -207,6 +262,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     if a.timeline {
         eprint!("{}", tap.timeline.table());
+        if need_kvm {
+            let st = m.accel_stats;
+            eprintln!(
+                "strata: kvm: {} exits, {} interrupts injected, {} instructions handed to tier 0, {} engine switches",
+                st.exits, st.injected, st.fallbacks, st.switches
+            );
+        }
     }
     if let Some(p) = &a.timeline_json {
         std::fs::write(p, tap.timeline.json()).map_err(|e| format!("{p}: {e}"))?;

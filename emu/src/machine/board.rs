@@ -171,6 +171,13 @@ impl Board {
         }
     }
 
+    /// Whether an interrupt waits for the CPU (without acknowledging it): a LAPIC vector above
+    /// the processor priority, or the 8259's INTR through LINT0 in ExtINT mode.
+    pub fn interrupt_pending(&self) -> bool {
+        let lapic = self.lapic.borrow();
+        lapic.highest_pending().is_some() || (lapic.extint_pending() && self.intr.0.get())
+    }
+
     /// The interrupt vector the CPU should take now (its IF is set), acknowledging it.
     pub fn acknowledge_interrupt(&mut self) -> Option<u8> {
         let mut lapic = self.lapic.borrow_mut();

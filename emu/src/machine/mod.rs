@@ -10,13 +10,13 @@
 //! without ACPI), a triple fault.
 
 pub mod board;
+pub mod engine;
 pub mod timeline;
 
 use crate::cpu::Cpu;
 use crate::interp::{Exit, Interp};
 use crate::mem::GuestRam;
 use crate::state::rflags;
-use crate::system::Event;
 use board::{Board, BoardBus, SerialOut, SharedClock};
 use devices::clock::{HostClock, VirtualClock};
 use std::cell::RefCell;
@@ -42,6 +42,30 @@ pub enum RunEnd {
     TripleFault,
     /// The instruction limit given to `run` was reached.
     Limit,
+    /// The condition set with [`Machine::set_watch`] came true (the machine can go on running).
+    Watch,
+    /// The accelerator failed (a host error, not a guest one); `accel_error` says why.
+    EngineError,
+}
+
+/// A condition that ends `Machine::run` with [`RunEnd::Watch`], so the caller can switch engines
+/// or save a snapshot at that point. Engine-neutral except `Instructions`, which counts tier-0
+/// instructions (an accelerator does not count them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// A serial line containing this text was printed.
+    Serial(String),
+    /// This many more instructions have retired on tier 0.
+    Instructions(u64),
+    /// This many milliseconds of host time have passed.
+    HostMs(u64),
+}
+
+/// A parsed watch, with its starting point.
+enum ArmedWatch {
+    Serial,
+    RetiredAt(u64),
+    Deadline(Instant),
 }
 
 /// Serial output that also feeds the timeline and looks for a marker line.
@@ -56,6 +80,9 @@ pub struct TapState {
     pub line: Vec<u8>,
     pub marker: Option<String>,
     pub marker_seen: bool,
+    /// Text of an armed serial watch, and whether a line containing it has been printed.
+    pub watch_text: Option<String>,
+    pub watch_hit: bool,
     pub retired: u64,
     pub bytes: u64,
 }
@@ -74,6 +101,9 @@ impl Write for SerialTap {
             if b == b'\n' {
                 let line = String::from_utf8_lossy(&s.line).trim_end().to_string();
                 s.line.clear();
+                if s.watch_text.as_deref().is_some_and(|w| line.contains(w)) {
+                    s.watch_hit = true;
+                }
                 if s.marker.as_deref().is_some_and(|m| line.contains(m)) && !s.marker_seen {
                     s.marker_seen = true;
                     s.timeline.record(format!("marker: {line}"), retired);
@@ -110,6 +140,13 @@ pub struct Machine {
     pending_input: std::collections::VecDeque<u8>,
     halted: bool,
     started: bool,
+    /// The engine beside tier 0 (KVM), if attached, and whether it runs the CPU now.
+    accel: Option<Box<dyn engine::Accelerator>>,
+    accel_active: bool,
+    pub accel_stats: engine::AccelStats,
+    /// The last error of the accelerator (after `RunEnd::EngineError`).
+    pub accel_error: Option<String>,
+    watch: Option<ArmedWatch>,
 }
 
 /// A TSC that follows the machine clock (host or virtual) at 1 GHz: one tick per nanosecond.
@@ -148,6 +185,8 @@ impl Machine {
             line: Vec::new(),
             marker: cfg.marker.clone(),
             marker_seen: false,
+            watch_text: None,
+            watch_hit: false,
             retired: 0,
             bytes: 0,
         }));
@@ -170,6 +209,11 @@ impl Machine {
             pending_input: std::collections::VecDeque::new(),
             halted: false,
             started: false,
+            accel: None,
+            accel_active: false,
+            accel_stats: engine::AccelStats::default(),
+            accel_error: None,
+            watch: None,
         })
     }
 
@@ -197,7 +241,31 @@ impl Machine {
         }
     }
 
-    /// Runs until the guest stops, or `limit` instructions have retired.
+    /// Arms (or with `None` disarms) the condition that ends `run` with `RunEnd::Watch`.
+    pub fn set_watch(&mut self, watch: Option<Watch>) {
+        let mut tap = self.tap.borrow_mut();
+        tap.watch_hit = false;
+        tap.watch_text = None;
+        self.watch = watch.map(|w| match w {
+            Watch::Serial(text) => {
+                tap.watch_text = Some(text);
+                ArmedWatch::Serial
+            }
+            Watch::Instructions(n) => ArmedWatch::RetiredAt(self.interp.cpu.retired.saturating_add(n)),
+            Watch::HostMs(ms) => ArmedWatch::Deadline(Instant::now() + std::time::Duration::from_millis(ms)),
+        });
+    }
+
+    fn watch_fired(&self) -> bool {
+        match &self.watch {
+            None => false,
+            Some(ArmedWatch::Serial) => self.tap.borrow().watch_hit,
+            Some(ArmedWatch::RetiredAt(n)) => self.interp.cpu.retired >= *n,
+            Some(ArmedWatch::Deadline(t)) => Instant::now() >= *t,
+        }
+    }
+
+    /// Runs until the guest stops, the watch fires, or `limit` tier-0 instructions have retired.
     pub fn run(&mut self, limit: u64) -> RunEnd {
         if !self.started {
             self.started = true;
@@ -208,6 +276,10 @@ impl Machine {
             self.tap.borrow_mut().retired = retired;
             if retired >= limit {
                 return RunEnd::Limit;
+            }
+            if self.watch_fired() {
+                self.watch = None;
+                return RunEnd::Watch;
             }
             self.pump_input();
             self.board.borrow_mut().poll();
@@ -220,14 +292,18 @@ impl Machine {
                     return RunEnd::Reset;
                 }
             }
-            if self.interp.cpu.state.rflags_other & rflags::IF != 0 {
-                let v = self.board.borrow_mut().acknowledge_interrupt();
-                if let Some(v) = v {
-                    self.halted = false;
-                    if self.interp.cpu.deliver(Event::External(v)).is_err() {
-                        return RunEnd::TripleFault;
+            if self.accel_active {
+                match self.accel_round() {
+                    Ok(None) => continue,
+                    Ok(Some(end)) => return end,
+                    Err(e) => {
+                        self.accel_error = Some(e.to_string());
+                        return RunEnd::EngineError;
                     }
                 }
+            }
+            if let Err(end) = self.interp_interrupt() {
+                return end;
             }
             if self.halted {
                 if self.interp.cpu.state.rflags_other & rflags::IF == 0 {
@@ -287,7 +363,8 @@ impl Machine {
     }
 
     /// A dump of the CPU state, for triple faults and `--verbose`.
-    pub fn cpu_dump(&self) -> String {
+    pub fn cpu_dump(&mut self) -> String {
+        let _ = self.sync_state();
         let s = &self.interp.cpu.state;
         let names = [
             "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",

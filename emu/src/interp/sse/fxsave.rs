@@ -22,7 +22,7 @@ use crate::state::{ctrl, FpuState, X87Reg};
 use iced_x86::Code as C;
 
 /// Bytes of the image this model writes and reads.
-const IMAGE: usize = 416;
+pub const IMAGE: usize = 416;
 
 /// FXSAVE and FXRSTOR raise #NM when CR0.TS or CR0.EM is set.
 fn check_fx(cpu: &Cpu, la: u64) -> Result<(), Stop> {

@@ -1,0 +1,122 @@
+//! `KvmEngine`: the machine's [`Accelerator`] on KVM (see `emu::machine::engine` for the
+//! contract and `mod.rs` for what runs where).
+
+use super::kick::Kicker;
+use super::{KvmError, KvmVm, VmExit};
+use emu::cpu::Cpu;
+use emu::machine::engine::{AccelError, AccelExit, Accelerator};
+use std::time::Duration;
+
+/// How often the guest is kicked out of KVM_RUN so the devices are polled.
+const KICK_PERIOD: Duration = Duration::from_millis(1);
+
+/// The virtual PC's CPU on KVM.
+pub struct KvmEngine {
+    vm: KvmVm,
+    _kicker: Kicker,
+    ready: bool,
+    if_flag: bool,
+    /// STRATA_TRACE_KVM set: every exit is printed to stderr.
+    trace: bool,
+    /// Ask KVM for interrupt-window exits (not on kvm_pvm, see `deliver_on_tier0`: the next
+    /// kick or exit serves instead).
+    use_window: bool,
+    /// Deliver external interrupts through the guest's IDT with tier 0's delivery code instead
+    /// of KVM's injection. On kvm_pvm an interrupt injected at any exit but HLT is pushed with a
+    /// zero return address (seen with the 32-bit protected-mode test kernels), so there the
+    /// state makes a round trip instead.
+    deliver_on_tier0: bool,
+}
+
+fn err(e: KvmError) -> AccelError {
+    AccelError { engine: "kvm", message: e.to_string() }
+}
+
+impl KvmEngine {
+    /// A KVM VM over `cpu`'s RAM. The state is loaded by `Accelerator::load_state`.
+    ///
+    /// # Errors
+    /// KVM is not available, or refused the set-up.
+    pub fn new(cpu: &Cpu) -> Result<KvmEngine, KvmError> {
+        let vm = KvmVm::new(&cpu.ram)?;
+        let kicker = Kicker::start(KICK_PERIOD).map_err(|e| KvmError::Ioctl("signal handler", e))?;
+        let trace = std::env::var_os("STRATA_TRACE_KVM").is_some();
+        let pvm = super::is_pvm();
+        Ok(KvmEngine {
+            vm,
+            _kicker: kicker,
+            ready: false,
+            if_flag: false,
+            trace,
+            use_window: !pvm,
+            deliver_on_tier0: pvm,
+        })
+    }
+
+    /// The VM, for callers that need more than the engine contract (tests, lockstep).
+    pub fn vm(&mut self) -> &mut KvmVm {
+        &mut self.vm
+    }
+}
+
+impl Accelerator for KvmEngine {
+    fn name(&self) -> &'static str {
+        "kvm"
+    }
+
+    fn load_state(&mut self, cpu: &Cpu) -> Result<(), AccelError> {
+        self.vm.set_state(cpu).map_err(err)?;
+        self.if_flag = cpu.state.rflags_other & emu::state::rflags::IF != 0;
+        // Until KVM has run once we do not know about interrupt shadows: let it run first.
+        self.ready = false;
+        Ok(())
+    }
+
+    fn store_state(&mut self, cpu: &mut Cpu) -> Result<(), AccelError> {
+        self.vm.get_state(cpu).map_err(err)
+    }
+
+    fn run(&mut self, cpu: &mut Cpu, want_interrupt: bool) -> Result<AccelExit, AccelError> {
+        self.vm.request_window(want_interrupt && self.use_window);
+        let exit = self.vm.run(&cpu.ram, cpu.bus.as_mut()).map_err(err)?;
+        self.ready = self.vm.ready_for_interrupt();
+        self.if_flag = self.vm.if_flag();
+        if self.trace {
+            let rip = self.vm.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+            eprintln!(
+                "strata-kvm: {exit:?} rip {rip:#x} want {want_interrupt} ready {} if {}",
+                self.ready, self.if_flag
+            );
+        }
+        Ok(match exit {
+            VmExit::Io | VmExit::InterruptWindow | VmExit::Interrupted | VmExit::Debug => AccelExit::Poll,
+            VmExit::Hlt => AccelExit::Halt,
+            VmExit::Shutdown => AccelExit::Shutdown,
+            VmExit::EmulationFailure => AccelExit::Unemulated,
+        })
+    }
+
+    fn interrupt_ready(&self) -> bool {
+        self.ready
+    }
+
+    fn interrupts_enabled(&self) -> bool {
+        self.if_flag
+    }
+
+    fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<(), AccelError> {
+        if self.trace {
+            eprintln!("strata-kvm: interrupt vector {vector:#x}");
+        }
+        if self.deliver_on_tier0 {
+            self.vm.get_state(cpu).map_err(err)?;
+            cpu.deliver(emu::system::Event::External(vector))
+                .map_err(|_| AccelError { engine: "kvm", message: "triple fault delivering an interrupt".into() })?;
+            self.vm.set_state(cpu).map_err(err)?;
+        } else {
+            self.vm.inject(vector).map_err(err)?;
+        }
+        self.ready = false;
+        Ok(())
+    }
+}

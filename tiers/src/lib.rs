@@ -1,0 +1,41 @@
+//! tiers: Strata's engines beyond tier 0 (DESIGN: `tiers/`).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `kvm` | the KVM engine: the virtual PC on hardware virtualization (Linux x86-64 hosts only) |
+//!
+//! Every engine implements `emu::machine::engine::Accelerator`, so the machine loop, the devices
+//! and snapshots do not know which engine runs the CPU.
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm;
+
+/// Whether the KVM engine can run on this host; `Err` says why not in one line.
+pub fn kvm_available() -> Result<(), String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        kvm::probe().map_err(|e| e.to_string())
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        Err("the KVM engine needs a Linux x86-64 host".into())
+    }
+}
+
+/// Attaches the KVM engine to `machine` (after its kernel is loaded); with `active` KVM runs the
+/// CPU from now on, otherwise it waits for `Machine::switch_engine`.
+///
+/// # Errors
+/// KVM is not available here or refused the machine's state; the message is one line.
+pub fn attach_kvm(machine: &mut emu::machine::Machine, active: bool) -> Result<(), String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let engine = kvm::KvmEngine::new(&machine.interp.cpu).map_err(|e| e.to_string())?;
+        machine.attach_accelerator(Box::new(engine), active).map_err(|e| e.to_string())
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = (machine, active);
+        Err("the KVM engine needs a Linux x86-64 host".into())
+    }
+}
