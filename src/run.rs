@@ -29,7 +29,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "256M")]
     mem: String,
     /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), or auto (KVM
-    /// where it can run, else interp).
+    /// where it has hardware virtualization, else interp).
     #[arg(long, default_value = "interp")]
     tier: String,
     /// Switch engine (KVM <-> interp) when this happens; repeat for more switches, each one
@@ -147,7 +147,8 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             tiers::kvm_available().map_err(|e| format!("--tier kvm: {e}"))?;
             true
         }
-        "auto" => tiers::kvm_available().is_ok(),
+        // On kvm_pvm (no VMX/SVM) KVM emulates kernel code at ~1.5 MIPS, far below tier 0.
+        "auto" => tiers::kvm_available().is_ok() && !tiers::kvm_is_emulated(),
         t => return Err(format!("--tier {t}: use interp, kvm or auto")),
     };
     let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;

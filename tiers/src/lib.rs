@@ -22,6 +22,19 @@ pub fn kvm_available() -> Result<(), String> {
     }
 }
 
+/// True when this host's KVM runs guest kernel code by emulation (the `kvm_pvm` module on a
+/// host without VMX/SVM), which is slower than tier 0 for a kernel.
+pub fn kvm_is_emulated() -> bool {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        kvm::is_pvm()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        false
+    }
+}
+
 /// Attaches the KVM engine to `machine` (after its kernel is loaded); with `active` KVM runs the
 /// CPU from now on, otherwise it waits for `Machine::switch_engine`.
 ///
