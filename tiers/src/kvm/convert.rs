@@ -4,7 +4,7 @@
 //! |---|---|
 //! | GPRs, RIP, RFLAGS (lazy flags materialized) | `kvm_regs` |
 //! | segments with hidden parts, GDTR/IDTR, CR0/2/3/4/8, EFER, APIC base | `kvm_sregs` |
-//! | x87 registers, FCW/FSW/FTW/FOP/FIP/FDP, XMM, MXCSR | `kvm_fpu` (the FXSAVE64 image layout) |
+//! | x87 registers, FCW/FSW/FTW/FOP/FIP/FDP, XMM, MXCSR | `kvm_xsave` (its legacy region is the FXSAVE64 image) |
 //! | DR0-3, DR6, DR7 | `kvm_debugregs` |
 //! | SYSCALL/SYSENTER MSRs, KERNEL_GS_BASE, PAT, TSC_AUX, MISC_ENABLE, TSC | `KVM_GET/SET_MSRS` |
 //!
@@ -12,13 +12,13 @@
 //! abridged tag word is expanded exactly as FXRSTOR does it. Segment attributes are stored in the
 //! VMX/KVM packing already (`state::attr`), so they map field by field.
 //!
-//! Left out, on purpose: FCS/FDS (`kvm_fpu` has no room for them; the reference CPU deprecates
-//! them), XCR0 beyond x87+SSE (tier 0 does not advertise XSAVE), and the "accessed" bit of a
+//! Left out, on purpose: FCS/FDS (the 64-bit image has no room for them; the reference CPU
+//! deprecates them), XCR0 beyond x87+SSE (tier 0 does not advertise XSAVE), and the "accessed" bit of a
 //! segment type, which KVM requires set and tier 0 does not track in the cached descriptor.
 
 use emu::interp::sse::fxsave::IMAGE;
 use emu::state::{attr, CpuState, DescriptorTable, Segment};
-use kvm_bindings::{kvm_debugregs, kvm_dtable, kvm_fpu, kvm_regs, kvm_segment, kvm_sregs};
+use kvm_bindings::{kvm_debugregs, kvm_dtable, kvm_regs, kvm_segment, kvm_sregs, kvm_xsave};
 
 /// IA32 MSR numbers exchanged with KVM (SDM Vol. 4).
 pub mod msr {
@@ -187,45 +187,36 @@ pub fn sregs_into_state(k: &kvm_sregs, s: &mut CpuState, tr_was_unset: bool) {
     s.cpl = if s.cr0 & emu::state::ctrl::CR0_PE == 0 { 0 } else { k.ss.dpl & 3 };
 }
 
-/// The FXSAVE64 image (as `interp::sse::fxsave::save_image` builds it) as a `kvm_fpu`.
-pub fn fpu_from_image(b: &[u8; IMAGE]) -> kvm_fpu {
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
-    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
-    let mut f = kvm_fpu {
-        fcw: u16_at(0),
-        fsw: u16_at(2),
-        ftwx: b[4],
-        last_opcode: u16_at(6),
-        last_ip: u64_at(8),
-        last_dp: u64_at(16),
-        mxcsr: u32::from_le_bytes([b[24], b[25], b[26], b[27]]),
-        ..Default::default()
-    };
-    for i in 0..8 {
-        f.fpr[i].copy_from_slice(&b[32 + 16 * i..48 + 16 * i]);
+/// Writes the FXSAVE64 image (as `interp::sse::fxsave::save_image` builds it) into the legacy
+/// region of an XSAVE area, and marks x87 and SSE state present in XSTATE_BV (byte 512), so
+/// KVM_SET_XSAVE takes them. (KVM_SET_FPU would be simpler but ignores MXCSR on some kernels,
+/// this host's among them.)
+pub fn image_into_xsave(b: &[u8; IMAGE], x: &mut kvm_xsave) {
+    for (i, word) in x.region.iter_mut().take(IMAGE / 4).enumerate() {
+        *word = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
     }
-    for i in 0..16 {
-        f.xmm[i].copy_from_slice(&b[160 + 16 * i..176 + 16 * i]);
-    }
-    f
+    x.region[7] = 0xffff; // MXCSR_MASK: every bit tier 0 allows
+    x.region[128] |= 0x3; // XSTATE_BV: x87 | SSE
 }
 
-/// A `kvm_fpu` as an FXSAVE64 image, for `interp::sse::fxsave::load_image`.
-pub fn image_from_fpu(f: &kvm_fpu) -> [u8; IMAGE] {
+/// The legacy region of an XSAVE area as an FXSAVE64 image, for
+/// `interp::sse::fxsave::load_image`. A component whose XSTATE_BV bit is clear is in its initial
+/// state (SDM Vol. 1, 13.6), whatever the region holds: FCW 037F and empty tags for x87, zero
+/// XMM registers for SSE (MXCSR is always taken from the legacy region).
+pub fn image_from_xsave(x: &kvm_xsave) -> [u8; IMAGE] {
     let mut b = [0u8; IMAGE];
-    b[0..2].copy_from_slice(&f.fcw.to_le_bytes());
-    b[2..4].copy_from_slice(&f.fsw.to_le_bytes());
-    b[4] = f.ftwx;
-    b[6..8].copy_from_slice(&f.last_opcode.to_le_bytes());
-    b[8..16].copy_from_slice(&f.last_ip.to_le_bytes());
-    b[16..24].copy_from_slice(&f.last_dp.to_le_bytes());
-    b[24..28].copy_from_slice(&f.mxcsr.to_le_bytes());
-    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
-    for i in 0..8 {
-        b[32 + 16 * i..48 + 16 * i].copy_from_slice(&f.fpr[i]);
+    for (i, word) in x.region.iter().take(IMAGE / 4).enumerate() {
+        b[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
     }
-    for i in 0..16 {
-        b[160 + 16 * i..176 + 16 * i].copy_from_slice(&f.xmm[i]);
+    let bv = x.region[128];
+    if bv & 1 == 0 {
+        let mxcsr = [b[24], b[25], b[26], b[27], b[28], b[29], b[30], b[31]];
+        b[..160].fill(0);
+        b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        b[24..32].copy_from_slice(&mxcsr);
+    }
+    if bv & 2 == 0 {
+        b[160..].fill(0);
     }
     b
 }
@@ -366,17 +357,29 @@ mod tests {
     }
 
     #[test]
-    fn fpu_image_round_trips() {
+    fn fpu_image_round_trips_through_the_xsave_area() {
         let mut img = [0u8; IMAGE];
         for (i, b) in img.iter_mut().enumerate() {
             *b = (i * 7 + 3) as u8;
         }
-        img[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK is not carried
-        for i in 0..8 {
-            img[42 + 16 * i..48 + 16 * i].fill(0); // bytes 10..15 of each ST slot are reserved
-        }
-        img[5] = 0;
-        assert_eq!(image_from_fpu(&fpu_from_image(&img)), img);
+        img[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK is ours
+        let mut x = kvm_xsave::default();
+        image_into_xsave(&img, &mut x);
+        assert_eq!(x.region[128] & 3, 3, "x87 and SSE marked present");
+        assert_eq!(image_from_xsave(&x), img);
+    }
+
+    #[test]
+    fn components_in_their_initial_state_read_as_reset_values() {
+        let mut x = kvm_xsave::default();
+        x.region.iter_mut().take(IMAGE / 4).for_each(|w| *w = 0xdead_beef);
+        x.region[6] = 0x1f80; // MXCSR
+        x.region[128] = 0; // XSTATE_BV: nothing present
+        let b = image_from_xsave(&x);
+        assert_eq!(u16::from_le_bytes([b[0], b[1]]), 0x037f, "FCW after FNINIT");
+        assert_eq!(b[4], 0, "all registers empty");
+        assert_eq!(u32::from_le_bytes([b[24], b[25], b[26], b[27]]), 0x1f80);
+        assert!(b[160..].iter().all(|&v| v == 0), "XMM registers zero");
     }
 
     #[test]

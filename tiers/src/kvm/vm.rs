@@ -106,7 +106,11 @@ impl KvmVm {
         self.vcpu.set_sregs(&convert::sregs_from_state(s)).map_err(|e| KvmError::Ioctl("KVM_SET_SREGS", e))?;
         self.vcpu.set_regs(&convert::regs_from_state(s)).map_err(|e| KvmError::Ioctl("KVM_SET_REGS", e))?;
         let image = emu::interp::sse::fxsave::save_image(cpu, true);
-        self.vcpu.set_fpu(&convert::fpu_from_image(&image)).map_err(|e| KvmError::Ioctl("KVM_SET_FPU", e))?;
+        let mut xsave = self.vcpu.get_xsave().map_err(|e| KvmError::Ioctl("KVM_GET_XSAVE", e))?;
+        convert::image_into_xsave(&image, &mut xsave);
+        // SAFETY: this VM never enabled KVM_CAP_XSAVE2, so KVM_SET_XSAVE reads exactly the
+        // 4 KiB `kvm_xsave` we pass (the larger-buffer case the function is unsafe for).
+        unsafe { self.vcpu.set_xsave(&xsave) }.map_err(|e| KvmError::Ioctl("KVM_SET_XSAVE", e))?;
         let _ = self.vcpu.set_debug_regs(&convert::debugregs_from_state(s));
         let values = convert::msrs_from_state(s);
         let tsc = cpu.tsc.tsc(cpu.retired).wrapping_add(s.tsc_offset);
@@ -134,11 +138,11 @@ impl KvmVm {
     pub fn get_state(&mut self, cpu: &mut Cpu) -> Result<(), KvmError> {
         let regs = self.vcpu.get_regs().map_err(|e| KvmError::Ioctl("KVM_GET_REGS", e))?;
         let sregs = self.vcpu.get_sregs().map_err(|e| KvmError::Ioctl("KVM_GET_SREGS", e))?;
-        let fpu = self.vcpu.get_fpu().map_err(|e| KvmError::Ioctl("KVM_GET_FPU", e))?;
+        let xsave = self.vcpu.get_xsave().map_err(|e| KvmError::Ioctl("KVM_GET_XSAVE", e))?;
         convert::regs_into_state(&regs, &mut cpu.state);
         convert::sregs_into_state(&sregs, &mut cpu.state, self.tr_unset);
-        // The image comes from KVM's own FXSAVE layout; a reserved MXCSR bit cannot be in it.
-        let _ = emu::interp::sse::fxsave::load_image(cpu, &convert::image_from_fpu(&fpu), true);
+        // The image comes from KVM's own XSAVE area; a reserved MXCSR bit cannot be in it.
+        let _ = emu::interp::sse::fxsave::load_image(cpu, &convert::image_from_xsave(&xsave), true);
         if let Ok(d) = self.vcpu.get_debug_regs() {
             convert::debugregs_into_state(&d, &mut cpu.state);
         }
