@@ -63,7 +63,7 @@ fn long_mode_cpu() -> Cpu {
     s.fpu.regs[5] = X87Reg { signif: 0xc90f_daa2_2168_c235, sign_exp: 0x4000, _pad: [0; 3] }; // pi
     s.fpu.regs[6] = X87Reg { signif: 0, sign_exp: 0, _pad: [0; 3] }; // +0
     s.fpu.regs[7] = X87Reg { signif: 0x8000_0000_0000_0000, sign_exp: 0xbfff, _pad: [0; 3] }; // -1
-    s.fpu.ftw = 0x0fff | (0 << 10) | (1 << 12) | (0 << 14); // R5 valid, R6 zero, R7 valid
+    s.fpu.ftw = 0x03ff | (1 << 12); // R0-R4 empty (11), R5 valid (00), R6 zero (01), R7 valid (00)
     s.fpu.fcw = 0x027f;
     for (i, x) in s.xmm.iter_mut().enumerate() {
         *x = [0x1111_2222_3333_4444 ^ i as u64, 0x5555_6666_7777_8888 ^ (i as u64) << 8];
