@@ -226,7 +226,7 @@ pub fn compare_forms_with(
     let mut report = Vec::new();
     let mut skipped = 0;
     for (enc, code) in forms {
-        let native = Native::new(enc);
+        let mut native = Native::new(enc);
         let mut r = Rng::new(enc.iter().fold(seed, |h, &b| h.rotate_left(8) ^ b as u64));
         let mut bad = 0;
         let mut first = String::new();
@@ -303,7 +303,7 @@ fn transcendentals_keep_the_stack_as_the_host_does() {
     let mut report = Vec::new();
     let mut value_diffs = 0;
     for (enc, code) in &forms {
-        let native = Native::new(enc);
+        let mut native = Native::new(enc);
         let mut r = Rng::new(0x7a11 ^ enc[1] as u64);
         let mut per_form = 0;
         for _ in 0..400 {

@@ -1,5 +1,10 @@
 //! Runs instruction bytes natively and under tier 0 from the same FPU image, and compares.
+//!
+//! The native code and operand lie at addresses congruent to the guest's CODE_VA/MEM_VA modulo
+//! 4 GiB (`hostpage`), so the 32- and 16-bit FIP/FDP the two runs store are equal and
+//! `normalize` treats both images alike, whatever pointers the input images hold.
 
+use super::hostpage::HostPages;
 use crate::cpu::Cpu;
 use crate::decode::build_instr;
 use crate::exception::Stop;
@@ -63,11 +68,19 @@ const PROLOGUE: &[u8] = &[0xdd, 0x27, 0x52, 0x9d, 0x48, 0x89, 0xc8];
 /// The native epilogue: `fnsave [rdi]; mov rcx, rax; pushfq; pop rax; ret`.
 const EPILOGUE: &[u8] = &[0xdd, 0x37, 0x48, 0x89, 0xc1, 0x9c, 0x58, 0xc3];
 
+/// The guest's code before the instruction in `run_emu`: `frstor [rdi]`.
+const GUEST_PROLOGUE: &[u8] = &[0xdd, 0x27];
+
 /// The instruction under test, assembled into host code between FRSTOR and FNSAVE.
 pub struct Native {
-    exec: memmap2::Mmap,
-    /// Offset of the instruction FIP should point at.
-    insn_off: usize,
+    /// Two pages from CODE_VA - 4 KiB (modulo 4 GiB), read-execute.
+    code: HostPages,
+    /// Address of the instruction FIP should point at: the guest's, modulo 4 GiB.
+    insn_addr: u64,
+    /// Offset of the first byte of code in `code`.
+    start: usize,
+    /// The operand page at RSI, at MEM_VA modulo 4 GiB.
+    mem: HostPages,
 }
 
 /// The end of a raw sequence: `mov rcx, rax; pushfq; pop rax; ret`.
@@ -79,7 +92,7 @@ impl Native {
         code.extend_from_slice(PROLOGUE);
         code.extend_from_slice(insn);
         code.extend_from_slice(EPILOGUE);
-        Self::map(&code, PROLOGUE.len())
+        Self::map(&code, PROLOGUE.len(), CODE_VA + GUEST_PROLOGUE.len() as u64)
     }
 
     /// A raw sequence (it must leave the FPU initialized, e.g. end in FNSAVE); FIP is expected
@@ -87,25 +100,31 @@ impl Native {
     pub fn raw(seq: &[u8], insn_off: usize) -> Native {
         let mut code = seq.to_vec();
         code.extend_from_slice(RAW_END);
-        Self::map(&code, insn_off)
+        Self::map(&code, insn_off, CODE_VA + insn_off as u64)
     }
 
-    fn map(code: &[u8], insn_off: usize) -> Native {
-        let mut map = memmap2::MmapMut::map_anon(4096).expect("map code");
-        map[..code.len()].copy_from_slice(code);
-        Native { exec: map.make_exec().expect("make code executable"), insn_off }
+    /// Places `code` so that its byte `insn_off` lies at `guest_insn` modulo 4 GiB.
+    fn map(code: &[u8], insn_off: usize, guest_insn: u64) -> Native {
+        let page = 4096;
+        let base = CODE_VA - page;
+        let start = (guest_insn - insn_off as u64 - base) as usize;
+        assert!(start + code.len() <= 2 * page as usize, "code too long");
+        let mut map = HostPages::at_low32(base, 2 * page as usize);
+        map.as_mut_slice()[start..start + code.len()].copy_from_slice(code);
+        map.make_exec();
+        let insn_addr = map.addr() + (start + insn_off) as u64;
+        let mem = HostPages::at_low32(MEM_VA, MEM_LEN);
+        Native { code: map, insn_addr, start, mem }
     }
 
     /// Runs the instruction on the host from `image` with `mem` at [RSI].
     /// `mem_layout` is the length of an FPU image the instruction stores at [RSI] (0: none),
     /// whose pointers are normalized like the FNSAVE image's.
-    pub fn run(&self, image: &[u8; 108], mem: &[u8], rflags: u64, rax: u64, mem_layout: usize) -> RunOut {
+    pub fn run(&mut self, image: &[u8; 108], mem: &[u8], rflags: u64, rax: u64, mem_layout: usize) -> RunOut {
         let mut save = *image;
-        let mut m = vec![0u8; MEM_LEN];
-        m[..mem.len()].copy_from_slice(mem);
-        let (flags_out, rax_out) = self.call(&mut save, &mut m, rflags, rax);
-        let insn_addr = self.exec.as_ptr() as u64 + self.insn_off as u64;
-        let mem_addr = m.as_ptr() as u64;
+        let (flags_out, rax_out) = self.call(&mut save, mem, rflags, rax);
+        let (insn_addr, mem_addr) = (self.insn_addr, self.mem.addr());
+        let mut m = self.mem.as_mut_slice()[..MEM_LEN].to_vec();
         normalize(&mut save, insn_addr, mem_addr);
         if mem_layout != 0 {
             normalize(&mut m[..mem_layout], insn_addr, mem_addr);
@@ -115,29 +134,31 @@ impl Native {
 
     /// Runs a raw sequence that stores a `len`-byte image at [RDI]; returns that image with its
     /// pointers normalized.
-    pub fn run_raw(&self, image: &[u8; 108], mem: &[u8], len: usize) -> Vec<u8> {
+    pub fn run_raw(&mut self, image: &[u8; 108], mem: &[u8], len: usize) -> Vec<u8> {
         let mut save = *image;
-        let mut m = vec![0u8; MEM_LEN];
-        m[..mem.len()].copy_from_slice(mem);
-        self.call(&mut save, &mut m, 0, 0);
-        let insn_addr = self.exec.as_ptr() as u64 + self.insn_off as u64;
-        normalize(&mut save[..len], insn_addr, m.as_ptr() as u64);
+        self.call(&mut save, mem, 0, 0);
+        normalize(&mut save[..len], self.insn_addr, self.mem.addr());
         save.to_vec()
     }
 
-    fn call(&self, save: &mut [u8; 108], m: &mut [u8], rflags: u64, rax: u64) -> (u64, u64) {
-        assert!(m.len() >= MEM_LEN);
+    /// Runs the code with `mem` (zero-padded to MEM_LEN bytes) in the operand page at RSI.
+    fn call(&mut self, save: &mut [u8; 108], mem: &[u8], rflags: u64, rax: u64) -> (u64, u64) {
+        let m = &mut self.mem.as_mut_slice()[..MEM_LEN];
+        m.fill(0);
+        m[..mem.len()].copy_from_slice(mem);
+        let entry = self.code.addr() + self.start as u64;
         let flags_in = (rflags & ARITH_FLAGS) | 0x202;
         let flags_out: u64;
         let rax_out: u64;
-        // SAFETY: `exec` holds the code `new`/`raw` built: FRSTOR/FNSAVE/FNSTENV at RDI (the
+        // SAFETY: `entry` starts the code `new`/`raw` built: FRSTOR/FNSAVE/FNSTENV at RDI (the
         // 108 bytes of `save`), instructions whose memory operands lie in the MEM_LEN bytes at
-        // RSI (`m`), and stack-balanced PUSH/POPF. It ends in RET, leaves the FPU initialized,
-        // changes only the registers declared here, and follows the C ABI otherwise.
+        // RSI (`m`, in the operand page), and stack-balanced PUSH/POPF. It ends in RET, leaves
+        // the FPU initialized, changes only the registers declared here, and follows the C ABI
+        // otherwise.
         unsafe {
             core::arch::asm!(
                 "call {f}",
-                f = in(reg) self.exec.as_ptr(),
+                f = in(reg) entry,
                 in("rdi") save.as_mut_ptr(),
                 in("rsi") m.as_mut_ptr(),
                 in("rdx") flags_in,
@@ -217,12 +238,12 @@ pub fn run_emu(
     rax: u64,
     mem_layout: usize,
 ) -> RunOut {
-    let mut code = vec![0xdd, 0x27];
+    let mut code = GUEST_PROLOGUE.to_vec();
     code.extend_from_slice(insn);
     code.extend_from_slice(&[0xdd, 0x37]);
-    let mut out = run_emu_raw(g, &code, 2, image, mem, rflags, rax);
+    let mut out = run_emu_raw(g, &code, GUEST_PROLOGUE.len(), image, mem, rflags, rax);
     if mem_layout != 0 {
-        normalize(&mut out.mem[..mem_layout], CODE_VA + 2, MEM_VA);
+        normalize(&mut out.mem[..mem_layout], CODE_VA + GUEST_PROLOGUE.len() as u64, MEM_VA);
     }
     out
 }
@@ -273,4 +294,20 @@ pub fn describe(image: &[u8]) -> String {
         s += &format!("  st{i} {:04x}_{:016x}\n", w(at + 8), sig);
     }
     s
+}
+
+/// The host instruction and operand lie where the guest's do, modulo 4 GiB, so the pointers the
+/// 32- and 16-bit images keep are equal in both runs (see the module doc).
+#[test]
+fn native_code_and_operand_match_the_guest_modulo_4_gib() {
+    let low = |a: u64| a & 0xffff_ffff;
+    let n = Native::new(&[0xd9, 0xe8]);
+    assert_eq!(low(n.insn_addr), CODE_VA + GUEST_PROLOGUE.len() as u64);
+    assert_eq!(low(n.code.addr() + n.start as u64 + PROLOGUE.len() as u64), low(n.insn_addr));
+    assert_eq!(low(n.mem.addr()), MEM_VA);
+    let r = Native::raw(&[0xdb, 0xe3, 0xd9, 0xe8, 0xdd, 0x37], 2);
+    assert_eq!(low(r.code.addr() + r.start as u64), CODE_VA);
+    assert_eq!(low(r.insn_addr), CODE_VA + 2);
+    // Two at once (as parallel tests make them) get distinct ranges.
+    assert_ne!(n.mem.addr(), r.mem.addr());
 }
