@@ -6,6 +6,15 @@
 //! Exit status: the guest's isa-debug-exit status if it wrote port 0xf4, 0 for a power-off
 //! (HLT with interrupts disabled) or reset, 2 after a triple fault (the CPU state is printed),
 //! 3 when `--max-instructions` ran out, 1 for a bad command line or image.
+//!
+//! Snapshots: `--save PATH --save-at N` (once N instructions in all have retired, at the next
+//! point where the machine loop polls the devices; tier 0 only, since KVM counts no instructions)
+//! or `--save-at serial:TEXT` (once a serial line containing TEXT has been printed; any engine)
+//! saves the machine, prints one line on stderr and exits 0. `--restore PATH` resumes a saved
+//! machine instead of booting a kernel: `--kernel`, `--initrd`, `--append` and `--mem` are then
+//! errors (the RAM size and everything else come from the file); `--deterministic` and `--tier`
+//! are per run (give `--deterministic` again to resume on the virtual clock, which then starts at
+//! the saved time, so the run continues exactly as the saved one would have).
 
 use clap::Args;
 use emu::machine::engine::Engine;
@@ -16,18 +25,18 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Kernel: a bzImage, or a Multiboot (v1) kernel.
+    /// Kernel: a bzImage, or a Multiboot (v1) kernel (required unless --restore is given).
     #[arg(long)]
-    kernel: String,
+    kernel: Option<String>,
     /// Initial ramdisk (cpio archive, optionally compressed) for a bzImage.
     #[arg(long)]
     initrd: Option<String>,
-    /// Kernel command line.
-    #[arg(long, default_value = "console=ttyS0")]
-    append: String,
-    /// Guest RAM, e.g. 256M or 1G (at most 3G).
-    #[arg(long, default_value = "256M")]
-    mem: String,
+    /// Kernel command line [default: console=ttyS0].
+    #[arg(long)]
+    append: Option<String>,
+    /// Guest RAM, e.g. 256M or 1G (at most 3G) [default: 256M].
+    #[arg(long)]
+    mem: Option<String>,
     /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), or auto (KVM
     /// where it has hardware virtualization, else interp).
     #[arg(long, default_value = "interp")]
@@ -58,6 +67,61 @@ pub struct RunArgs {
     /// Stop after this many instructions.
     #[arg(long)]
     max_instructions: Option<u64>,
+    /// Save a snapshot of the machine to this file at the --save-at point, then exit 0.
+    #[arg(long, value_name = "PATH")]
+    save: Option<String>,
+    /// When to save: N (once N instructions have retired; tier 0) or serial:TEXT (once a serial
+    /// line containing TEXT has been printed).
+    #[arg(long, value_name = "N|serial:TEXT")]
+    save_at: Option<String>,
+    /// Resume the machine saved in this snapshot file instead of booting a kernel.
+    #[arg(long, value_name = "PATH")]
+    restore: Option<String>,
+}
+
+/// When `--save-at` saves.
+enum SaveAt {
+    Retired(u64),
+    Serial(String),
+}
+
+fn parse_save_at(a: &RunArgs) -> Result<Option<(String, SaveAt)>, String> {
+    match (&a.save, &a.save_at) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("--save needs --save-at N or --save-at serial:TEXT".into()),
+        (None, Some(_)) => Err("--save-at needs --save PATH".into()),
+        (Some(path), Some(at)) => {
+            let when = match at.strip_prefix("serial:") {
+                Some("") => return Err("--save-at serial:TEXT needs a TEXT".into()),
+                Some(text) => SaveAt::Serial(text.to_string()),
+                None => SaveAt::Retired(
+                    at.parse().map_err(|_| format!("--save-at {at}: use a number of instructions or serial:TEXT"))?,
+                ),
+            };
+            Ok(Some((path.clone(), when)))
+        }
+    }
+}
+
+/// Checks the options that `--restore` replaces, or that a boot needs.
+fn check_restore_options(a: &RunArgs) -> Result<(), String> {
+    if a.restore.is_none() {
+        return match a.kernel {
+            Some(_) => Ok(()),
+            None => Err("--kernel PATH is required (or --restore PATH to resume a snapshot)".into()),
+        };
+    }
+    for (given, name) in
+        [(a.kernel.is_some(), "--kernel"), (a.initrd.is_some(), "--initrd"), (a.append.is_some(), "--append")]
+    {
+        if given {
+            return Err(format!("{name} cannot be used with --restore (the snapshot holds the booted machine)"));
+        }
+    }
+    if a.mem.is_some() {
+        return Err("--mem cannot be used with --restore (the RAM size comes from the snapshot)".into());
+    }
+    Ok(())
 }
 
 /// Parses "256M", "1G", "65536K" or a byte count.
@@ -159,16 +223,11 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if !use_kvm && !switches.is_empty() {
         tiers::kvm_available().map_err(|e| format!("--switch-at needs KVM: {e}"))?;
     }
-    let mem = parse_size(&a.mem)?;
-    let image = if a.kernel == DEMO_NAME {
-        DEMO_KERNEL.to_vec()
-    } else {
-        std::fs::read(&a.kernel).map_err(|e| format!("{}: {e}", a.kernel))?
-    };
-    let initrd = match &a.initrd {
-        Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
-        None => None,
-    };
+    check_restore_options(&a)?;
+    let save = parse_save_at(&a)?;
+    if save.is_some() && !switches.is_empty() {
+        return Err("--save-at and --switch-at cannot be combined".into());
+    }
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -176,30 +235,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             None => return Err(format!("--serial {s}: use stdio or file:PATH")),
         },
     };
-    let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
-    let mut m = Machine::new(&cfg, serial, process_start)
-        .map_err(|e| format!("cannot allocate {} of guest RAM: {e}", a.mem))?;
-    let is_bzimage = image.len() > 0x206 && &image[0x202..0x206] == b"HdrS";
-    if is_bzimage {
-        let ird = match (&a.initrd, &initrd) {
-            (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
-            _ => None,
-        };
-        emu::loaders::bzimage::load(&mut m.interp.cpu, &a.kernel, &image, &a.append, ird).map_err(|e| e.to_string())?;
-    } else if emu::loaders::multiboot::detect(&image).is_some() {
-        if a.initrd.is_some() {
-            return Err("--initrd is only supported with a bzImage".into());
+    let mut m = match &a.restore {
+        Some(path) => {
+            Machine::restore_snapshot(path.as_ref(), serial, process_start, a.deterministic, a.marker.clone())
+                .map_err(|e| e.to_string())?
         }
-        emu::loaders::multiboot::load(&mut m.interp.cpu, &a.kernel, &image, &a.append).map_err(|e| e.to_string())?;
-    } else if emu::loaders::bootsector::detect(&image) {
-        if a.initrd.is_some() {
-            return Err("--initrd is only supported with a bzImage".into());
-        }
-        emu::loaders::bootsector::load(&mut m.interp.cpu, &a.kernel, &image).map_err(|e| e.to_string())?;
-    } else {
-        return Err(format!("{}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)", a.kernel));
-    }
-    m.record("kernel loaded");
+        None => boot(&a, serial, process_start)?,
+    };
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -216,6 +258,26 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if need_kvm {
         tiers::attach_kvm(&mut m, use_kvm).map_err(|e| format!("KVM: {e}"))?;
     }
+    if let Some((path, when)) = &save {
+        m.set_watch(Some(match when {
+            SaveAt::Retired(n) => Watch::Instructions(n.saturating_sub(m.interp.cpu.retired)),
+            SaveAt::Serial(text) => Watch::Serial(text.clone()),
+        }));
+        let end = m.run(a.max_instructions.unwrap_or(u64::MAX));
+        if end != RunEnd::Watch {
+            return Err(format!("the run ended ({end:?}) before the --save-at point; no snapshot was written"));
+        }
+        let info = m.save_snapshot(path.as_ref()).map_err(|e| e.to_string())?;
+        eprintln!(
+            "strata: snapshot saved to {path} ({} MiB RAM, {} ms)",
+            info.ram_bytes >> 20,
+            info.elapsed.as_millis()
+        );
+        if a.deterministic {
+            eprintln!("strata: {} instructions retired", info.retired);
+        }
+        return Ok(RunOutcome::Code(ExitCode::SUCCESS));
+    }
     let mut switches = switches.into_iter();
     m.set_watch(switches.next());
     let end = loop {
@@ -229,6 +291,53 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             end => break end,
         }
     };
+    finish(&a, m, end, need_kvm)
+}
+
+/// A fresh machine with the kernel (and initrd) of the command line loaded.
+fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) -> Result<Machine, String> {
+    let kernel = a.kernel.clone().unwrap_or_default();
+    let mem_arg = a.mem.as_deref().unwrap_or("256M");
+    let mem = parse_size(mem_arg)?;
+    let append = a.append.as_deref().unwrap_or("console=ttyS0");
+    let image = if kernel == DEMO_NAME {
+        DEMO_KERNEL.to_vec()
+    } else {
+        std::fs::read(&kernel).map_err(|e| format!("{kernel}: {e}"))?
+    };
+    let initrd = match &a.initrd {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
+        None => None,
+    };
+    let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
+    let mut m = Machine::new(&cfg, serial, process_start)
+        .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;
+    let is_bzimage = image.len() > 0x206 && &image[0x202..0x206] == b"HdrS";
+    if is_bzimage {
+        let ird = match (&a.initrd, &initrd) {
+            (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
+            _ => None,
+        };
+        emu::loaders::bzimage::load(&mut m.interp.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
+    } else if emu::loaders::multiboot::detect(&image).is_some() {
+        if a.initrd.is_some() {
+            return Err("--initrd is only supported with a bzImage".into());
+        }
+        emu::loaders::multiboot::load(&mut m.interp.cpu, &kernel, &image, append).map_err(|e| e.to_string())?;
+    } else if emu::loaders::bootsector::detect(&image) {
+        if a.initrd.is_some() {
+            return Err("--initrd is only supported with a bzImage".into());
+        }
+        emu::loaders::bootsector::load(&mut m.interp.cpu, &kernel, &image).map_err(|e| e.to_string())?;
+    } else {
+        return Err(format!("{kernel}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)"));
+    }
+    m.record("kernel loaded");
+    Ok(m)
+}
+
+/// Turns how the run ended into an exit status, printing what was asked for.
+fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<RunOutcome, String> {
     m.record(match end {
         RunEnd::ExitPort(_) => "exit port",
         RunEnd::Halted => "power-off (halted)",

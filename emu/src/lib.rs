@@ -14,6 +14,7 @@
 //! | `system` | descriptors, interrupt delivery, control registers, MSRs |
 //! | `loaders` | bzImage (Linux boot protocol), Multiboot v1, MP table, the memory map |
 //! | `machine` | the virtual PC: devices on the board, the machine loop, the boot timeline |
+//! | `snapshot` | machine snapshots: the file format, save, copy-on-write restore |
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
 
 pub mod cache;
@@ -26,6 +27,7 @@ pub mod loaders;
 pub mod machine;
 pub mod mem;
 pub mod mmu;
+pub mod snapshot;
 pub mod state;
 pub mod system;
 pub mod user;

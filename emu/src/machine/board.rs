@@ -101,6 +101,7 @@ pub struct Board {
     pub ioapic: IoApicRc,
     pub lapic: Rc<RefCell<Lapic<SharedClock, EoiQueue>>>,
     pub exit: Rc<RefCell<ExitPort>>,
+    pub pci: Rc<RefCell<PciHost>>,
     pub apic_messages: MessageQueue,
     pub eois: EoiQueue,
 }
@@ -125,6 +126,7 @@ impl Board {
         let eois = EoiQueue::default();
         let lapic = Rc::new(RefCell::new(Lapic::new(0, clock.clone(), eois.clone())));
         let exit = Rc::new(RefCell::new(ExitPort::default()));
+        let pci = Rc::new(RefCell::new(PciHost::new()));
         let mut pio = PioBus::new();
         let mut mmio = MmioBus::new();
         // Registration cannot fail on an empty bus with these fixed, disjoint ranges.
@@ -137,7 +139,7 @@ impl Board {
         let _ = pio.register(0x64, 1, Box::new(I8042PortDevice { kbc: i8042.clone(), ports: I8042Ports::Command }));
         let _ = pio.register(0x70, 2, Box::new(rtc.clone()));
         let _ = pio.register(0x3f8, 8, Box::new(uart.clone()));
-        let _ = pio.register(0xcf8, 8, Box::new(Rc::new(RefCell::new(PciHost::new()))));
+        let _ = pio.register(0xcf8, 8, Box::new(pci.clone()));
         let _ = pio.register(0xf4, 1, Box::new(exit.clone()));
         let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
         let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
@@ -150,7 +152,7 @@ impl Board {
             l.mmio_write(0x350, &0x700u32.to_le_bytes());
             l.mmio_write(0x360, &0x400u32.to_le_bytes());
         }
-        Board { pio, mmio, clock, intr, pic, pit, rtc, uart, i8042, ioapic, lapic, exit, apic_messages, eois }
+        Board { pio, mmio, clock, intr, pic, pit, rtc, uart, i8042, ioapic, lapic, exit, pci, apic_messages, eois }
     }
 
     /// Lets time-driven devices raise their interrupts and moves queued messages along.

@@ -138,7 +138,8 @@ pub struct Machine {
     input: Option<Receiver<Vec<u8>>>,
     /// Host input not yet taken by the UART (its receive FIFO holds 16 bytes).
     pending_input: std::collections::VecDeque<u8>,
-    halted: bool,
+    /// The CPU is halted, waiting for an interrupt (part of a snapshot).
+    pub(crate) halted: bool,
     started: bool,
     /// The engine beside tier 0 (KVM), if attached, and whether it runs the CPU now.
     accel: Option<Box<dyn engine::Accelerator>>,
@@ -166,7 +167,17 @@ impl Machine {
     /// # Errors
     /// The host refused the RAM mapping.
     pub fn new(cfg: &MachineConfig, serial: Box<dyn Write>, process_start: Instant) -> std::io::Result<Machine> {
-        let ram = GuestRam::new(cfg.mem)?;
+        Ok(Self::with_ram(GuestRam::new(cfg.mem)?, cfg, serial, process_start))
+    }
+
+    /// A powered-on PC around `ram` (fresh, or a snapshot's mapped image); `cfg.mem` is unused.
+    pub(crate) fn with_ram(
+        ram: GuestRam,
+        cfg: &MachineConfig,
+        serial: Box<dyn Write>,
+        process_start: Instant,
+    ) -> Machine {
+        let mem = ram.len();
         let mut cpu = Cpu::new(ram);
         cpu.config.system = true;
         let (clock, virt): (SharedClock, _) = if cfg.deterministic {
@@ -197,10 +208,10 @@ impl Machine {
         } else {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
         };
-        let board = Rc::new(RefCell::new(Board::new(clock, cfg.mem, out, start_secs)));
+        let board = Rc::new(RefCell::new(Board::new(clock, mem, out, start_secs)));
         cpu.bus = Box::new(BoardBus(board.clone()));
         cpu.state.msr.apic_base = crate::loaders::layout::LAPIC_BASE | (1 << 11) | (1 << 8);
-        Ok(Machine {
+        Machine {
             interp: Interp::new(cpu),
             board,
             virt,
@@ -214,7 +225,12 @@ impl Machine {
             accel_stats: engine::AccelStats::default(),
             accel_error: None,
             watch: None,
-        })
+        }
+    }
+
+    /// The virtual clock of a `deterministic` machine.
+    pub(crate) fn virtual_clock(&self) -> Option<&Rc<VirtualClock>> {
+        self.virt.as_ref()
     }
 
     /// Feeds host input (e.g. from a stdin reader thread) to the serial port.

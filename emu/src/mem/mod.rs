@@ -2,8 +2,9 @@
 //! decision 2). The KVM engine registers the same host range, so no copy ever exists.
 //!
 //! Accesses are bounds-checked slice operations: the TLB only hands out physical addresses it has
-//! checked against `len()`, so the checks never fail on the fast path and cost a compare. No
-//! `unsafe` is needed here; a raw pointer is exposed only for registration with KVM.
+//! checked against `len()`, so the checks never fail on the fast path and cost a compare. The one
+//! `unsafe` is mapping a snapshot file copy-on-write ([`GuestRam::map_file_copy`]); a raw pointer
+//! is exposed only for registration with KVM.
 
 use crate::flags::Width;
 use memmap2::{MmapMut, MmapOptions};
@@ -25,6 +26,28 @@ impl GuestRam {
     pub fn new(size: u64) -> std::io::Result<Self> {
         let len = usize::try_from(size).map_err(|_| std::io::Error::other("RAM size too large"))?;
         let map = MmapOptions::new().len(len.max(PAGE_SIZE as usize)).no_reserve_swap().map_anon()?;
+        Ok(GuestRam { map })
+    }
+
+    /// RAM backed copy-on-write by `len` bytes of `file` from `offset` (a snapshot's RAM image):
+    /// nothing is read now, pages come from the file on first touch, and guest writes go to private
+    /// copies, never to the file. So a restore costs the same for 1 GiB as for 4 GiB. Holes in the
+    /// file read as zeros.
+    ///
+    /// # Errors
+    /// The file is shorter than `offset + len`, or the host refused the mapping.
+    pub fn map_file_copy(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Self> {
+        let size = usize::try_from(len).map_err(|_| std::io::Error::other("RAM size too large"))?;
+        let end = offset.checked_add(len).ok_or_else(|| std::io::Error::other("RAM image offset overflows"))?;
+        if size < PAGE_SIZE as usize || file.metadata()?.len() < end {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shorter than the RAM image"));
+        }
+        // SAFETY: the mapping is MAP_PRIVATE (copy-on-write): our writes never reach the file, and
+        // it lies within the file's current length (checked above). What memmap2 cannot rule out
+        // is another process truncating or rewriting the file while it is mapped; a snapshot file
+        // must be left alone while a machine restored from it runs (the snapshot writer replaces
+        // files by renaming a new one into place, which keeps this mapping's inode intact).
+        let map = unsafe { MmapOptions::new().offset(offset).len(size).no_reserve_swap().map_copy(file)? };
         Ok(GuestRam { map })
     }
 

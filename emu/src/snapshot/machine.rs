@@ -1,0 +1,191 @@
+//! The machine section (clock, halt state, retired count, TSC deadline, the serial tap's partial
+//! line) and the two entry points: [`Machine::save_snapshot`] and [`Machine::restore_snapshot`].
+
+use super::board::{self, BoardState};
+use super::codec::{DecodeError, Decoded, Reader, Writer};
+use super::file::{self, Section};
+use super::{cpu, SnapshotError, SnapshotInfo};
+use crate::machine::{Machine, MachineConfig};
+use crate::mem::GuestRam;
+use devices::clock::Clock;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// A serial line longer than this is not one the tap buffered.
+const MAX_LINE: usize = 1 << 20;
+
+/// The machine loop's own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineSection {
+    /// The machine clock when saved (ns); devices and the TSC are anchored to it.
+    pub clock_ns: u64,
+    /// The clock was the virtual one (`--deterministic`).
+    pub deterministic: bool,
+    /// The CPU was halted waiting for an interrupt.
+    pub halted: bool,
+    /// Instructions retired so far.
+    pub retired: u64,
+    /// IA32_TSC_DEADLINE as last written.
+    pub tsc_deadline: u64,
+    /// Serial bytes printed so far.
+    pub serial_bytes: u64,
+    /// The serial line being printed (no newline yet).
+    pub serial_line: Vec<u8>,
+}
+
+fn encode(m: &MachineSection) -> Vec<u8> {
+    let MachineSection { clock_ns, deterministic, halted, retired, tsc_deadline, serial_bytes, serial_line } = m;
+    let mut w = Writer::default();
+    w.u64(*clock_ns);
+    w.bool(*deterministic);
+    w.bool(*halted);
+    w.u64(*retired);
+    w.u64(*tsc_deadline);
+    w.u64(*serial_bytes);
+    w.bytes(serial_line);
+    w.buf
+}
+
+pub(super) fn decode_section(data: &[u8]) -> Decoded<MachineSection> {
+    let r = &mut Reader::new(data);
+    let m = MachineSection {
+        clock_ns: r.u64()?,
+        deterministic: r.bool()?,
+        halted: r.bool()?,
+        retired: r.u64()?,
+        tsc_deadline: r.u64()?,
+        serial_bytes: r.u64()?,
+        serial_line: r.bytes(MAX_LINE)?,
+    };
+    r.finish()?;
+    Ok(m)
+}
+
+fn inconsistent(path: &Path, section: Section) -> impl Fn(DecodeError) -> SnapshotError + '_ {
+    move |DecodeError(detail)| SnapshotError::Inconsistent { path: path.to_path_buf(), section: section.name(), detail }
+}
+
+impl Machine {
+    /// Saves the whole machine to `path` (replacing it atomically). Call it between runs: `run`
+    /// returns at a device-poll point, where the machine is complete (a
+    /// [`Watch`](crate::machine::Watch) ends a run at such a point). The CPU state is first
+    /// copied out of an active accelerator, so any engine's machine can be saved.
+    ///
+    /// # Errors
+    /// The accelerator cannot report its state ([`SnapshotError::Engine`]), or the file cannot
+    /// be created or written ([`SnapshotError::Io`]).
+    pub fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
+        let start = Instant::now();
+        self.sync_state().map_err(|e| SnapshotError::Engine { detail: e.to_string() })?;
+        let cpu_bytes = cpu::encode(&self.interp.cpu.state);
+        let board = self.board.borrow();
+        let devices_bytes = board::encode(&BoardState::capture(&board));
+        let tap = self.tap.borrow();
+        let section = MachineSection {
+            clock_ns: board.clock.now_ns(),
+            deterministic: self.virtual_clock().is_some(),
+            halted: self.halted,
+            retired: self.interp.cpu.retired,
+            tsc_deadline: self.interp.cpu.tsc_deadline,
+            serial_bytes: tap.bytes,
+            serial_line: tap.line.clone(),
+        };
+        let ram = &self.interp.cpu.ram;
+        let ram_bytes = ram.slice(0, ram.len() as usize).unwrap_or_default();
+        let written = file::write(path, &cpu_bytes, &devices_bytes, &encode(&section), ram_bytes)?;
+        Ok(SnapshotInfo {
+            path: path.to_path_buf(),
+            ram_bytes: ram.len(),
+            ram_data_bytes: written.ram_data_bytes,
+            file_bytes: written.file_len,
+            retired: section.retired,
+            clock_ns: section.clock_ns,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Builds a machine from a snapshot: RAM (its size comes from the file) is mapped
+    /// copy-on-write from the file, not read, so this takes the same time for any RAM size. The
+    /// serial port writes to `serial`; `deterministic` picks the virtual clock (it then starts at
+    /// the saved clock time, so instruction counts and times match an uninterrupted run) or host
+    /// time; `marker` is the timeline's marker text. Everything is checked and decoded before the
+    /// machine is built, so an error leaves nothing behind.
+    ///
+    /// # Errors
+    /// Not a snapshot, an unsupported version, a truncated file, a checksum mismatch in a section,
+    /// inconsistent sizes, or an I/O error (each naming the file; see [`SnapshotError`]).
+    pub fn restore_snapshot(
+        path: &Path,
+        serial: Box<dyn Write>,
+        process_start: Instant,
+        deterministic: bool,
+        marker: Option<String>,
+    ) -> Result<Machine, SnapshotError> {
+        Self::restore_snapshot_at(path, serial, process_start, deterministic, marker, None)
+    }
+
+    /// [`Machine::restore_snapshot`] with the virtual clock started at `clock_ns` instead of the
+    /// saved time (tests use it to show that nothing depends on where the clock starts).
+    #[doc(hidden)]
+    pub fn restore_snapshot_at(
+        path: &Path,
+        serial: Box<dyn Write>,
+        process_start: Instant,
+        deterministic: bool,
+        marker: Option<String>,
+        clock_ns: Option<u64>,
+    ) -> Result<Machine, SnapshotError> {
+        let opened = file::open(path)?;
+        let cpu_state = cpu::decode(&opened.cpu).map_err(inconsistent(path, Section::Cpu))?;
+        let devices = board::decode(&opened.devices).map_err(inconsistent(path, Section::Devices))?;
+        let section = decode_section(&opened.machine).map_err(inconsistent(path, Section::Machine))?;
+        let ram = GuestRam::map_file_copy(&opened.file, opened.ram_offset, opened.ram_len)
+            .map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
+
+        // From here on nothing can fail.
+        let cfg = MachineConfig { mem: opened.ram_len, deterministic, marker };
+        let mut m = Machine::with_ram(ram, &cfg, serial, process_start);
+        if let Some(v) = m.virtual_clock() {
+            v.advance_to(clock_ns.unwrap_or(section.clock_ns));
+        }
+        let now = m.board.borrow().clock.now_ns();
+        devices.apply(&m.board.borrow());
+        let cpu = &mut m.interp.cpu;
+        cpu.state = cpu_state;
+        // The guest's TSC is the clock plus the offset: keep its value across the change of clock.
+        cpu.state.tsc_offset = cpu.state.tsc_offset.wrapping_add(section.clock_ns).wrapping_sub(now);
+        cpu.retired = section.retired;
+        cpu.tsc_deadline = section.tsc_deadline;
+        m.halted = section.halted;
+        {
+            let mut tap = m.tap.borrow_mut();
+            tap.retired = section.retired;
+            tap.bytes = section.serial_bytes;
+            tap.line = section.serial_line;
+            tap.timeline.record("snapshot restored", section.retired);
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_section_round_trips() {
+        let m = MachineSection {
+            clock_ns: 123_456_789,
+            deterministic: true,
+            halted: true,
+            retired: 42,
+            tsc_deadline: 7,
+            serial_bytes: 99,
+            serial_line: b"partial".to_vec(),
+        };
+        let bytes = encode(&m);
+        assert_eq!(decode_section(&bytes), Ok(m));
+        assert!(decode_section(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
