@@ -160,6 +160,50 @@ fn a_running_guest_moves_kvm_to_tier0_to_kvm_and_back() {
     }
 }
 
+/// A snapshot saved under one engine resumes under the other and the guest finishes: the
+/// verdicts before the save and after the restore together are the whole run's, all PASS.
+/// Saves land at different points of the kernel (halted in HLT waiting for the RTC, spinning
+/// on the UART interrupt, ...), so halted CPUs and pending device interrupts cross over too.
+#[test]
+fn a_snapshot_taken_under_one_engine_resumes_under_the_other() {
+    if !kvm_usable() {
+        return;
+    }
+    let scratch = Scratch::new("kvm-snapshot");
+    let Ok(exe) = build("interrupts", scratch.path()) else {
+        eprintln!("SKIP: gcc cannot build 32-bit test kernels here");
+        return;
+    };
+    let (_, whole, _) = run_kernel(&exe, scratch.path(), "whole", &["--tier", "interp"]);
+    let expected = verdicts(&whole);
+    assert_eq!(expected.len(), 5, "{whole}");
+    for (save_tier, restore_tier) in [("kvm", "interp"), ("interp", "kvm"), ("kvm", "kvm")] {
+        for at in ["pit_irq0", "rtc_periodic", "uart_thre", "lapic_one_shot"] {
+            let tag = format!("{save_tier}-{restore_tier}-{at}");
+            let snap = scratch.path().join(format!("{tag}.snap"));
+            let snap_s = snap.display().to_string();
+            let save_at = format!("serial:{at}");
+            let (s1, out1, err1) = run_kernel(
+                &exe,
+                scratch.path(),
+                &format!("{tag}-a"),
+                &["--tier", save_tier, "--mem", "32M", "--save", &snap_s, "--save-at", &save_at],
+            );
+            assert_eq!(s1, Some(0), "{tag}: save run\n{out1}\n{err1}");
+            let serial = scratch.path().join(format!("{tag}-b.serial"));
+            let mut cmd = Command::new(strata_bin());
+            cmd.args(["run", "--restore", &snap_s, "--tier", restore_tier, "--serial"])
+                .arg(format!("file:{}", serial.display()));
+            let (s2, out2, err2) = run_capturing(cmd, &serial, Duration::from_secs(120));
+            let mut got = verdicts(&out1);
+            got.extend(verdicts(&out2));
+            assert_eq!(got, expected, "{tag}:\nbefore:\n{out1}{err1}\nafter:\n{out2}{err2}");
+            assert_eq!(s2, Some(1), "{tag}: {err2}");
+            let _ = std::fs::remove_file(&snap);
+        }
+    }
+}
+
 #[test]
 fn missing_kvm_is_a_one_line_error() {
     if Path::new("/dev/kvm").exists() {

@@ -67,8 +67,10 @@ impl Accelerator for KvmEngine {
     fn load_state(&mut self, cpu: &Cpu) -> Result<(), AccelError> {
         self.vm.set_state(cpu).map_err(err)?;
         self.if_flag = cpu.state.rflags_other & emu::state::rflags::IF != 0;
-        // Until KVM has run once we do not know about interrupt shadows: let it run first.
-        self.ready = false;
+        // Tier 0 hands over at a boundary outside any interrupt shadow (the machine loop runs
+        // the shadowed instruction first), so IF alone says whether an interrupt can come in;
+        // a halted CPU restored or switched in must be able to take one before KVM ever runs.
+        self.ready = self.if_flag;
         Ok(())
     }
 
