@@ -39,6 +39,10 @@ impl KvmEngine {
     /// KVM is not available, or refused the set-up.
     pub fn new(cpu: &Cpu) -> Result<KvmEngine, KvmError> {
         let vm = KvmVm::new(&cpu.ram)?;
+        // Tier 0's TSC ticks at the machine's announced 1 GHz; ask KVM to scale to the same rate
+        // so the guest's clock keeps its pace across switches. Hosts without TSC scaling (and
+        // kvm_pvm, which also ignores TSC writes) keep the host rate: documented, not fatal.
+        let _ = vm.vcpu.set_tsc_khz(emu::machine::TSC_KHZ as u32);
         let kicker = Kicker::start(KICK_PERIOD).map_err(|e| KvmError::Ioctl("signal handler", e))?;
         let trace = std::env::var_os("STRATA_TRACE_KVM").is_some();
         let pvm = super::is_pvm();
