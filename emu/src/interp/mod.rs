@@ -217,6 +217,11 @@ impl Interp {
 #[inline(always)]
 fn run_block(cpu: &mut Cpu, block: &crate::cache::Block) -> ExecResult {
     let instrs = &block.instrs;
+    // RF is cleared at the start of every instruction, after the code-breakpoint check (SDM
+    // Vol. 3, 17.3.1.1). Only IRET (a block end) sets it, so clearing it once per block is
+    // exact; a fault of the first instruction pushes RF = 1 anyway, and an interrupt taken
+    // between IRET and this block still sees it set, as on hardware.
+    cpu.state.rflags_other &= !crate::state::rflags::RF;
     for (i, e) in instrs.iter().enumerate() {
         match (e.exec)(cpu, e) {
             Ok(()) => {

@@ -372,6 +372,12 @@ impl Machine {
         }
     }
 
+    /// The virtual clock of a deterministic machine (`None` on host time), for callers that
+    /// step the CPU themselves (the lockstep differential) and must retire its instructions.
+    pub fn virtual_clock(&self) -> Option<Rc<VirtualClock>> {
+        self.virt.clone()
+    }
+
     /// Records a timeline event now.
     pub fn record(&self, label: &str) {
         let r = self.interp.cpu.retired;

@@ -106,6 +106,18 @@ impl Cpu {
         }
     }
 
+    /// RFLAGS as the event's frame holds it: a fault-class exception pushes RF = 1, so the
+    /// handler's IRET back to the faulting instruction does not hit its instruction breakpoint
+    /// again (SDM Vol. 3, 17.3.1.1). Traps (INT1's #DB), aborts, software and external
+    /// interrupts push RF as it is.
+    fn pushed_rflags(&self, ev: Event) -> u64 {
+        let f = self.state.rflags();
+        match ev {
+            Event::Exception(e) if !matches!(e.vector, vector::DB | vector::DF | vector::MC) => f | rflags::RF,
+            _ => f,
+        }
+    }
+
     fn deliver_real(&mut self, ev: Event) -> Result<(), Stop> {
         let (v, _, _, _) = Self::vector_and_code(ev);
         let entry = self.state.idtr.base.wrapping_add(v as u64 * 4);
@@ -157,7 +169,7 @@ impl Cpu {
         let old_cs = self.state.segs[SegReg::Cs as usize].selector as u64;
         let old_ss = self.state.segs[SegReg::Ss as usize];
         let old_esp = self.state.gpr[4] & 0xffff_ffff;
-        let flags = self.state.rflags();
+        let flags = self.pushed_rflags(ev);
         let (mut ss, mut esp) = (old_ss, old_esp);
         let switch = new_cpl < self.state.cpl;
         if switch {
@@ -241,7 +253,7 @@ impl Cpu {
         let frame = [
             old_ss,
             self.state.gpr[4],
-            self.state.rflags(),
+            self.pushed_rflags(ev),
             self.state.segs[SegReg::Cs as usize].selector as u64,
             self.state.rip,
         ];

@@ -308,4 +308,43 @@ impl KvmVm {
     pub fn single_stepping(&self) -> bool {
         self.single_step
     }
+
+    /// Turns on KVM's dirty-page log for the RAM slot (KVM_MEM_LOG_DIRTY_PAGES), for callers
+    /// that need to know which pages the guest wrote (the lockstep differential).
+    ///
+    /// # Errors
+    /// KVM refused to change the slot's flags.
+    pub fn enable_dirty_log(&mut self) -> Result<(), KvmError> {
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES,
+            guest_phys_addr: 0,
+            memory_size: self.ram_len,
+            userspace_addr: self.ram_base as u64,
+        };
+        // SAFETY: the same host range `new` registered (and checked by `run`), only the slot's
+        // flags change; the soundness argument of `new` applies unchanged.
+        unsafe { self._vm.set_user_memory_region(region) }
+            .map_err(|e| KvmError::Ioctl("KVM_SET_USER_MEMORY_REGION (dirty log)", e))
+    }
+
+    /// Guest-physical addresses of the pages the guest wrote since the last call (after
+    /// `enable_dirty_log`); the log is cleared by the call (KVM_GET_DIRTY_LOG).
+    ///
+    /// # Errors
+    /// Dirty logging is off, or KVM refused.
+    pub fn take_dirty_pages(&mut self) -> Result<Vec<u64>, KvmError> {
+        let bitmap =
+            self._vm.get_dirty_log(0, self.ram_len as usize).map_err(|e| KvmError::Ioctl("KVM_GET_DIRTY_LOG", e))?;
+        let mut pages = Vec::new();
+        for (i, &word) in bitmap.iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                let bit = w.trailing_zeros() as u64;
+                pages.push((i as u64 * 64 + bit) << 12);
+                w &= w - 1;
+            }
+        }
+        Ok(pages)
+    }
 }

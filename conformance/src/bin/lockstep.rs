@@ -1,0 +1,94 @@
+//! `lockstep`: tier 0 against KVM, one instruction at a time, from a kernel's first instruction
+//! or after N tier-0 instructions; prints the first divergence and a summary line.
+//!
+//! ```text
+//! lockstep --kernel K [--initrd I] [--append A] [--mem 256M] [--skip N] [--steps M]
+//!          [--full-check-every S] [--serial PATH]
+//! ```
+//! Exit status: 0 no divergence, 1 a divergence, 2 usage or host error (no KVM, say).
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(diverged) => std::process::ExitCode::from(diverged as u8),
+        Err(e) => {
+            eprintln!("lockstep: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn main() {
+    eprintln!("lockstep: needs KVM, which exists only on Linux x86-64 hosts");
+    std::process::exit(2);
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn parse_count(s: &str) -> Result<u64, String> {
+    let (num, mul) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1_000),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1_000_000),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().map(|n| n * mul).map_err(|e| format!("{s}: {e}"))
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn real_main() -> Result<bool, String> {
+    use conformance::lockstep::{boot, Config, Lockstep};
+    use std::path::PathBuf;
+    let mut kernel = None;
+    let mut initrd = None;
+    let mut append = String::new();
+    let mut mem = 256u64 << 20;
+    let mut skip = 0u64;
+    let mut cfg = Config { steps: 1_000_000, ..Config::default() };
+    let mut serial: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--kernel" => kernel = Some(PathBuf::from(val()?)),
+            "--initrd" => initrd = Some(PathBuf::from(val()?)),
+            "--append" => append = val()?,
+            "--mem" => {
+                let v = val()?;
+                let mb = v.trim_end_matches(['M', 'm']).parse::<u64>().map_err(|e| format!("--mem {v}: {e}"))?;
+                mem = mb << 20;
+            }
+            "--skip" => skip = parse_count(&val()?)?,
+            "--steps" => cfg.steps = parse_count(&val()?)?,
+            "--full-check-every" => cfg.full_check_every = parse_count(&val()?)?.max(1),
+            "--serial" => serial = Some(PathBuf::from(val()?)),
+            "-h" | "--help" => {
+                println!("lockstep --kernel K [--initrd I] [--append A] [--mem 256M] [--skip N] [--steps M] [--full-check-every S] [--serial PATH]");
+                return Ok(false);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let kernel = kernel.ok_or("--kernel is required")?;
+    conformance::lockstep::kvm_available()?;
+    let out: Box<dyn std::io::Write> = match &serial {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => Box::new(std::io::sink()),
+    };
+    let spec = boot::BootSpec { kernel: &kernel, initrd: initrd.as_deref(), append: &append, mem };
+    let mut m = boot::machine(&spec, out)?;
+    if skip > 0 {
+        let t = std::time::Instant::now();
+        let end = m.run(skip);
+        eprintln!(
+            "lockstep: tier 0 ran {} instructions alone ({end:?}, {:.1} s)",
+            m.interp.cpu.retired,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let summary = Lockstep::new(&mut m).map_err(|e| e.to_string())?.run(&cfg).map_err(|e| e.to_string())?;
+    if let Some(d) = &summary.divergence {
+        println!("{d}");
+    }
+    println!("{}", summary.line());
+    Ok(summary.divergence.is_some())
+}

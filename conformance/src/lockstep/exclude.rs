@@ -1,0 +1,158 @@
+//! Known deviations of KVM's instruction emulator (the second implementation in the lockstep
+//! on a `kvm_pvm` host) from the SDM, each with the instruction, the reason and the reference.
+//! A divergence that matches one is not reported: KVM's side is overwritten with tier 0's
+//! state and memory, and the match is counted under the deviation's name in the summary.
+//!
+//! The conditions are narrow on purpose: the instruction, whether it faulted, and the exact
+//! shape of the difference. Anything else that differs is still a divergence.
+
+use emu::state::CpuState;
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+
+/// One known deviation.
+pub struct KvmDeviation {
+    pub name: &'static str,
+    /// What KVM does and what the SDM says instead.
+    pub reason: &'static str,
+}
+
+pub const CPUID_LEAF7_HOST: KvmDeviation = KvmDeviation {
+    name: "cpuid_leaf7_host_values",
+    reason: "CPUID.(EAX=7,ECX=0) on kvm_pvm returns the host's structured-extended feature flags, not \
+             the table given with KVM_SET_CPUID2 (tier 0's promise restricted to the host); SDM Vol. 2A \
+             CPUID: the values are the processor's, i.e. the VM's configured ones",
+};
+
+pub const FAULTING_RMW_SETS_ACCESSED: KvmDeviation = KvmDeviation {
+    name: "faulting_rmw_sets_accessed",
+    reason: "a read-modify-write instruction whose write faults (#PF on a read-only page): KVM's \
+             emulator translates the read first and sets the accessed flags of the paging entries, \
+             tier 0 translates for write once, as hardware does (SDM Vol. 3, 4.8: A is set when an \
+             entry is used for a translation; the faulting write-intent walk completes none)",
+};
+
+pub const SPLIT_STORE_WRITES_FIRST_PAGE: KvmDeviation = KvmDeviation {
+    name: "split_store_writes_first_page",
+    reason: "a store crossing a page boundary whose second page faults: KVM's emulator writes the \
+             bytes of the first page before the fault, hardware writes nothing (SDM Vol. 3, 6.5: a \
+             fault leaves the state as before the instruction; conformance/kernels/paging64.S checks it)",
+};
+
+pub const ALL: [&KvmDeviation; 3] = [&CPUID_LEAF7_HOST, &FAULTING_RMW_SETS_ACCESSED, &SPLIT_STORE_WRITES_FIRST_PAGE];
+
+/// What the lockstep knows about a divergent step.
+pub struct StepFacts<'a> {
+    pub ins: Option<&'a Instruction>,
+    pub before: &'a CpuState,
+    /// Tier 0 delivered a fault for the instruction (it retired nothing).
+    pub faulted: bool,
+    /// The register/flag/segment differences (empty if only memory differs).
+    pub reg_diffs: &'a [String],
+    pub tier0: &'a CpuState,
+    pub kvm: &'a CpuState,
+    /// Differing pages: (physical address, tier 0's bytes, KVM's bytes).
+    pub pages: &'a [(u64, Vec<u8>, Vec<u8>)],
+}
+
+/// The known deviation this divergence is, if any.
+pub fn classify(f: &StepFacts) -> Option<&'static KvmDeviation> {
+    let ins = f.ins?;
+    if ins.mnemonic() == Mnemonic::Cpuid && f.before.gpr[0] as u32 == 7 && f.pages.is_empty() {
+        let mut k = f.kvm.clone();
+        k.gpr[1..=3].copy_from_slice(&f.tier0.gpr[1..=3]);
+        if k.gpr == f.tier0.gpr && k.rip == f.tier0.rip {
+            return Some(&CPUID_LEAF7_HOST);
+        }
+    }
+    if !f.faulted || !f.reg_diffs.is_empty() || f.pages.is_empty() {
+        return None;
+    }
+    let only_accessed_bits = f.pages.iter().all(|(_, t, k)| t.iter().zip(k).all(|(a, b)| a == b || *b == *a | 0x20));
+    if only_accessed_bits && writes_memory(ins) {
+        return Some(&FAULTING_RMW_SETS_ACCESSED);
+    }
+    if let Some((start, len)) = store_range(ins, f.before) {
+        let off = (start & 0xfff) as usize;
+        let crosses = off + len > 0x1000;
+        let in_first_part = f.pages.len() == 1
+            && f.pages.iter().all(|(_, t, k)| t.iter().zip(k).enumerate().all(|(i, (a, b))| a == b || i >= off));
+        if crosses && in_first_part {
+            return Some(&SPLIT_STORE_WRITES_FIRST_PAGE);
+        }
+    }
+    None
+}
+
+/// Whether the instruction's first operand is a memory destination.
+fn writes_memory(ins: &Instruction) -> bool {
+    ins.op_count() > 0 && ins.op0_kind() == OpKind::Memory && !matches!(ins.mnemonic(), Mnemonic::Cmp | Mnemonic::Test)
+}
+
+/// Linear address and size of the instruction's memory destination, from the state before it.
+fn store_range(ins: &Instruction, s: &CpuState) -> Option<(u64, usize)> {
+    if !writes_memory(ins) {
+        return None;
+    }
+    let size = ins.memory_size().size();
+    let va = ins.virtual_address(0, 0, |reg, _, _| {
+        let full = reg.full_register();
+        if (Register::RAX..=Register::R15).contains(&full) {
+            Some(s.gpr[full as usize - Register::RAX as usize])
+        } else {
+            match reg {
+                Register::ES => Some(s.segs[0].base),
+                Register::CS => Some(s.segs[1].base),
+                Register::SS => Some(s.segs[2].base),
+                Register::DS => Some(s.segs[3].base),
+                Register::FS => Some(s.segs[4].base),
+                Register::GS => Some(s.segs[5].base),
+                Register::RIP | Register::EIP => Some(ins.next_ip()),
+                _ => None,
+            }
+        }
+    })?;
+    Some((va, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lockstep::diff::decode;
+
+    fn facts<'a>(ins: &'a Instruction, s: &'a CpuState, pages: &'a [(u64, Vec<u8>, Vec<u8>)]) -> StepFacts<'a> {
+        StepFacts { ins: Some(ins), before: s, faulted: true, reg_diffs: &[], tier0: s, kvm: s, pages }
+    }
+
+    #[test]
+    fn accessed_bits_after_a_faulting_add_to_memory_are_the_known_deviation() {
+        let ins = decode(&[0x83, 0x04, 0x25, 0x08, 0x20, 0x00, 0x40, 0x01], 64, 0x1000).unwrap();
+        let s = CpuState::default();
+        let pages = vec![(0x1000, vec![0x03; 16], {
+            let mut v = vec![0x03; 16];
+            v[8] = 0x23;
+            v
+        })];
+        assert_eq!(classify(&facts(&ins, &s, &pages)).map(|d| d.name), Some("faulting_rmw_sets_accessed"));
+        // Any other bit is a divergence.
+        let pages = vec![(0x1000, vec![0x03; 16], {
+            let mut v = vec![0x03; 16];
+            v[8] = 0x43;
+            v
+        })];
+        assert!(classify(&facts(&ins, &s, &pages)).is_none());
+    }
+
+    #[test]
+    fn a_split_store_is_recognised_only_across_a_page_end() {
+        // mov [rbx], rax with rbx 4 bytes before a page end.
+        let ins = decode(&[0x48, 0x89, 0x03], 64, 0x1000).unwrap();
+        let mut s = CpuState::default();
+        s.gpr[3] = 0x4000_0ffc;
+        let mut k = vec![0u8; 0x1000];
+        k[0xffc..].fill(0xaa);
+        let pages = vec![(0x7000, vec![0u8; 0x1000], k)];
+        assert_eq!(classify(&facts(&ins, &s, &pages)).map(|d| d.name), Some("split_store_writes_first_page"));
+        s.gpr[3] = 0x4000_0ff0; // does not cross: a real divergence
+        assert!(classify(&facts(&ins, &s, &pages)).is_none());
+    }
+}

@@ -1,0 +1,761 @@
+//! The lockstep differential: tier 0 against KVM, one instruction at a time (DESIGN: "KVM
+//! single-stepping in lockstep with the interpreter finds the first divergent instruction in a
+//! real boot").
+//!
+//! Two copies of the machine run side by side from the same state and memory: the machine's
+//! own tier-0 CPU on its RAM with the real devices, and a KVM vCPU on a private copy of that
+//! RAM (both execute stores, so they cannot share it). Each step:
+//! 1. devices are polled; an interrupt the machine would take now is delivered to both sides
+//!    at this same boundary (tier 0's delivery code on each side's RAM, so that is not checked);
+//! 2. tier 0 executes one instruction (`Interp::step`) against the real bus, recording every
+//!    port/MMIO access (`io.rs`);
+//! 3. KVM executes it under KVM_GUESTDBG_SINGLESTEP, its device accesses served from the
+//!    recording and its writes checked against it;
+//! 4. the states are compared (`diff.rs`), and the RAM pages KVM's dirty log says it wrote are
+//!    compared byte for byte with tier 0's. Every `full_check_every` steps the whole RAM, the
+//!    x87/SSE state and the MSRs are compared too, which catches a store only tier 0 made.
+//!
+//! Steps that are not compared, counted in the [`Summary`]: an instruction KVM's emulator
+//! cannot run (an emulation failure: tier 0's code executes it on the KVM side's copy too);
+//! RDTSC/RDTSCP/RDMSR(TSC), whose results tier 0's clock defines (copied to KVM); and on a
+//! `kvm_pvm` host every CPL 3 instruction, because single-stepping does not trap at CPL 3
+//! there: tier 0 runs such a stretch alone and KVM is reloaded from tier 0's state and RAM
+//! when CPL 0 code comes back.
+//!
+//! Left out: checking interrupt and exception delivery on KVM (delivery is tier 0's code on
+//! both sides), the debug registers, and KVM's in-kernel devices (none are used).
+
+pub mod boot;
+pub mod diff;
+pub mod exclude;
+pub mod io;
+mod memory;
+
+use diff::{disassemble, dump, state_diff, Extent};
+use emu::cpu::Cpu;
+use emu::interp::{Exit, Interp};
+use emu::machine::board::BoardBus;
+use emu::machine::Machine;
+use emu::mem::GuestRam;
+use emu::state::{rflags, CpuState};
+use emu::system::Event;
+use iced_x86::{Instruction, Mnemonic};
+use io::{IoLog, RecordingBus, ReplayBus};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Instant;
+use tiers::kvm::{convert, KvmVm, VmExit};
+
+/// Why the lockstep could not run (not a divergence: a host or set-up problem).
+#[derive(Debug)]
+pub enum LockstepError {
+    /// KVM refused something (the message names the ioctl).
+    Kvm(tiers::kvm::KvmError),
+    /// Setting up the machine or the RAM copy failed.
+    Setup(String),
+}
+
+impl std::fmt::Display for LockstepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockstepError::Kvm(e) => write!(f, "KVM: {e}"),
+            LockstepError::Setup(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl std::error::Error for LockstepError {}
+
+impl From<tiers::kvm::KvmError> for LockstepError {
+    fn from(e: tiers::kvm::KvmError) -> Self {
+        LockstepError::Kvm(e)
+    }
+}
+
+/// How long to run and how thoroughly.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Instructions to run in lockstep (the run also ends at the exit port, a halt with IF clear,
+    /// a reset, a triple fault, or the first divergence).
+    pub steps: u64,
+    /// Compare all of RAM, x87/SSE and the MSRs every this many steps (and at the end).
+    pub full_check_every: u64,
+    /// Instructions shown before the divergent one.
+    pub history: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { steps: u64::MAX, full_check_every: 20_000, history: 8 }
+    }
+}
+
+/// How the lockstep run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `Config::steps` instructions ran.
+    Steps,
+    /// The guest wrote the exit port (isa-debug-exit status).
+    ExitPort(u32),
+    /// HLT with interrupts disabled.
+    Halted,
+    /// The guest asked for a reset.
+    Reset,
+    /// Both sides shut down (triple fault).
+    TripleFault,
+    /// The first divergence was found (in [`Summary::divergence`]).
+    Diverged,
+}
+
+/// The first divergence: where, what, and both states.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// Steps compared before it (0-based index of the divergent step).
+    pub step: u64,
+    pub rip: u64,
+    /// The instruction, disassembled with its bytes.
+    pub instruction: String,
+    /// One line per differing field (registers, flags, segments, memory, device accesses).
+    pub diffs: Vec<String>,
+    /// The instructions before it, oldest first.
+    pub history: Vec<String>,
+    pub before: String,
+    pub tier0: String,
+    pub kvm: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "DIVERGENCE at step {} rip {:#x}: {}", self.step, self.rip, self.instruction)?;
+        for d in &self.diffs {
+            writeln!(f, "  {d}")?;
+        }
+        writeln!(f, "previous instructions:")?;
+        for h in &self.history {
+            writeln!(f, "  {h}")?;
+        }
+        write!(f, "state before:\n{}tier 0 after:\n{}KVM after:\n{}", self.before, self.tier0, self.kvm)
+    }
+}
+
+/// What a lockstep run did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Instructions compared against KVM (CPL 0 / CPL 3 split below).
+    pub compared: u64,
+    pub compared_cpl0: u64,
+    pub compared_cpl3: u64,
+    /// KVM's emulator could not execute them: run by tier 0's code on the KVM side, unchecked.
+    pub emulation_failures: u64,
+    /// CPL 3 instructions on a kvm_pvm host, which does not single-step there: tier 0 alone.
+    pub not_stepped: u64,
+    /// TSC reads whose result was copied from tier 0 (compared otherwise).
+    pub time_copied: u64,
+    /// External interrupts delivered to both sides.
+    pub interrupts: u64,
+    /// Faults and IRETs after which KVM ran one more instruction before its single-step trap
+    /// (the handler's first, the one returned to); tier 0 runs it too and they compare after.
+    pub handler_merged: u64,
+    /// Divergences explained by a known KVM deviation (`exclude.rs`), by name.
+    pub excluded: std::collections::BTreeMap<&'static str, u64>,
+    /// Whole-RAM / full-state comparisons made.
+    pub full_checks: u64,
+    /// Reloads of KVM from tier 0 after a stretch not stepped.
+    pub resyncs: u64,
+    pub end: End,
+    pub divergence: Option<Divergence>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The one-line summary.
+    pub fn line(&self) -> String {
+        format!(
+            "lockstep: {} steps compared ({} at CPL0, {} at CPL3), unchecked: {} emulation failures, {} not steppable (CPL3 on kvm_pvm), {} TSC reads copied; {} interrupts, {} steps KVM merged with the next (fault delivery, IRET), {} full checks, {} resyncs; known KVM deviations {:?}; {} divergences; end {:?}; {:.1} s ({:.0} steps/s)",
+            self.compared,
+            self.compared_cpl0,
+            self.compared_cpl3,
+            self.emulation_failures,
+            self.not_stepped,
+            self.time_copied,
+            self.interrupts,
+            self.handler_merged,
+            self.full_checks,
+            self.resyncs,
+            self.excluded,
+            self.divergence.is_some() as u32,
+            self.end,
+            self.seconds,
+            (self.compared + self.emulation_failures + self.not_stepped) as f64 / self.seconds.max(1e-9)
+        )
+    }
+}
+
+/// A lockstep session over a machine (see the module doc). While it lives, the machine's CPU
+/// talks to its devices through the recording bus; dropping it puts the plain bus back.
+pub struct Lockstep<'m> {
+    m: &'m mut Machine,
+    /// The KVM side's CPU state and RAM copy (its code runs only on emulation failures).
+    side: Interp,
+    vm: KvmVm,
+    log: Rc<RefCell<IoLog>>,
+    pvm: bool,
+    /// The last tier-0 instruction opened an interrupt shadow (STI, MOV SS, ...).
+    shadow: bool,
+    halted: bool,
+    /// KVM's state and RAM must be reloaded from tier 0 before the next compared step.
+    stale: bool,
+    history: VecDeque<String>,
+    summary: Summary,
+    /// STRATA_TRACE_LOCKSTEP set: every KVM exit is printed to stderr.
+    trace: bool,
+    /// Self-test of the harness: (after step, what to change on KVM's side).
+    corrupt: Option<(u64, Corruption)>,
+}
+
+/// A deliberate difference put into KVM's side, so tests can show the harness reports it.
+#[derive(Clone, Copy, Debug)]
+enum Corruption {
+    Register { index: usize, xor: u64 },
+    Memory { paddr: u64, value: u8 },
+}
+
+impl<'m> Lockstep<'m> {
+    /// Copies the machine's CPU state and RAM into a new KVM VM with single-stepping on.
+    ///
+    /// # Errors
+    /// KVM is not available or refused the state; the RAM copy could not be mapped.
+    pub fn new(m: &'m mut Machine) -> Result<Lockstep<'m>, LockstepError> {
+        let len = m.interp.cpu.ram.len();
+        let mut ram = GuestRam::new(len).map_err(|e| LockstepError::Setup(format!("RAM copy: {e}")))?;
+        memory::copy_changed(&m.interp.cpu.ram, &mut ram);
+        let log = Rc::new(RefCell::new(IoLog::default()));
+        let mut cpu = Cpu::new(ram);
+        cpu.config = m.interp.cpu.config;
+        cpu.state = m.interp.cpu.state.clone();
+        cpu.bus = Box::new(ReplayBus(log.clone()));
+        let mut vm = KvmVm::new(&cpu.ram)?;
+        vm.enable_dirty_log()?;
+        vm.set_state(&cpu)?;
+        vm.set_single_step(true)?;
+        vm.take_dirty_pages()?;
+        m.interp.cpu.bus = Box::new(RecordingBus { inner: Box::new(BoardBus(m.board.clone())), log: log.clone() });
+        Ok(Lockstep {
+            m,
+            side: Interp::new(cpu),
+            vm,
+            log,
+            pvm: tiers::kvm::is_pvm(),
+            shadow: false,
+            halted: false,
+            stale: false,
+            history: VecDeque::new(),
+            corrupt: None,
+            trace: std::env::var_os("STRATA_TRACE_LOCKSTEP").is_some(),
+            summary: Summary {
+                compared: 0,
+                compared_cpl0: 0,
+                compared_cpl3: 0,
+                emulation_failures: 0,
+                not_stepped: 0,
+                time_copied: 0,
+                interrupts: 0,
+                handler_merged: 0,
+                excluded: Default::default(),
+                full_checks: 0,
+                resyncs: 0,
+                end: End::Steps,
+                divergence: None,
+                seconds: 0.0,
+            },
+        })
+    }
+
+    /// Runs until `cfg.steps` instructions, a guest stop, or the first divergence.
+    ///
+    /// # Errors
+    /// A KVM ioctl failed (a host problem, not a divergence).
+    pub fn run(mut self, cfg: &Config) -> Result<Summary, LockstepError> {
+        let start = Instant::now();
+        let mut steps = 0u64;
+        let mut since_check = 0u64;
+        let end = loop {
+            if steps >= cfg.steps {
+                break End::Steps;
+            }
+            self.apply_corruption(steps)?;
+            if let Some(end) = self.step(cfg)? {
+                break end;
+            }
+            let ran = self.summary.compared + self.summary.emulation_failures + self.summary.not_stepped;
+            if ran != steps {
+                steps = ran;
+                since_check += 1;
+            }
+            if since_check >= cfg.full_check_every {
+                since_check = 0;
+                if let Some(end) = self.full_check(cfg)? {
+                    break end;
+                }
+            }
+        };
+        let end = if end != End::Diverged && !self.stale { self.full_check(cfg)?.unwrap_or(end) } else { end };
+        self.summary.end = end;
+        self.summary.seconds = start.elapsed().as_secs_f64();
+        Ok(self.summary.clone())
+    }
+
+    /// Harness self-test: after `step` steps, XORs `xor` into GPR `index` on KVM's side only.
+    pub fn self_test_corrupt_register(&mut self, step: u64, index: usize, xor: u64) {
+        self.corrupt = Some((step, Corruption::Register { index: index & 15, xor }));
+    }
+
+    /// Harness self-test: after `step` steps, writes `value` at `paddr` in KVM's RAM only.
+    pub fn self_test_corrupt_memory(&mut self, step: u64, paddr: u64, value: u8) {
+        self.corrupt = Some((step, Corruption::Memory { paddr, value }));
+    }
+
+    /// Applies a pending self-test corruption once `steps` steps have run.
+    fn apply_corruption(&mut self, steps: u64) -> Result<(), LockstepError> {
+        let Some((at, c)) = self.corrupt else { return Ok(()) };
+        if steps < at || self.stale {
+            return Ok(());
+        }
+        self.corrupt = None;
+        match c {
+            Corruption::Register { index, xor } => {
+                let mut r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
+                let mut s = self.side.cpu.state.clone();
+                convert::regs_into_state(&r, &mut s);
+                s.gpr[index] ^= xor;
+                r = convert::regs_from_state(&s);
+                self.vm.vcpu.set_regs(&r).map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_SET_REGS", e))?;
+            }
+            Corruption::Memory { paddr, value } => {
+                if let Some(b) = self.side.cpu.ram.slice_mut(paddr, 1) {
+                    b[0] = value;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retire(&self, n: u64) {
+        if let Some(v) = self.m.virtual_clock() {
+            v.retire_instructions(n);
+        }
+    }
+
+    /// Devices, interrupts, halts; then one instruction on both sides. `Some` ends the run.
+    fn step(&mut self, cfg: &Config) -> Result<Option<End>, LockstepError> {
+        let board = self.m.board.clone();
+        board.borrow_mut().poll();
+        {
+            let b = board.borrow();
+            if let Some(status) = b.exit.borrow().exit_status() {
+                return Ok(Some(End::ExitPort(status)));
+            }
+            if b.i8042.borrow_mut().take_reset_request() {
+                return Ok(Some(End::Reset));
+            }
+        }
+        let if_set = self.m.interp.cpu.state.rflags_other & rflags::IF != 0;
+        if !std::mem::take(&mut self.shadow) && if_set && board.borrow().interrupt_pending() {
+            let vector = board.borrow_mut().acknowledge_interrupt();
+            if let Some(v) = vector {
+                self.halted = false;
+                self.summary.interrupts += 1;
+                if self.m.interp.cpu.deliver(Event::External(v)).is_err() {
+                    return Ok(Some(End::TripleFault));
+                }
+                if !self.stale {
+                    self.vm.get_state(&mut self.side.cpu)?;
+                    if self.side.cpu.deliver(Event::External(v)).is_err() {
+                        return Ok(Some(self.diverged(
+                            cfg,
+                            None,
+                            &[],
+                            &self.m.interp.cpu.state.clone(),
+                            vec!["KVM side: triple fault delivering the interrupt".into()],
+                        )));
+                    }
+                    self.vm.set_state(&self.side.cpu)?;
+                }
+            }
+        }
+        if self.halted {
+            if !if_set {
+                return Ok(Some(End::Halted));
+            }
+            self.wait_for_event();
+            return Ok(None);
+        }
+        let before = self.m.interp.cpu.state.clone();
+        let (ins, bytes) = self.fetch_instruction();
+        let text = ins.as_ref().map_or_else(|| "(fetch or decode faults)".to_string(), |i| disassemble(i, &bytes));
+        let step_no = self.summary.compared + self.summary.emulation_failures + self.summary.not_stepped;
+        self.history.push_back(format!("#{step_no} cpl{} {:#x}: {text}", before.cpl, before.rip));
+        if self.history.len() > cfg.history + 1 {
+            self.history.pop_front();
+        }
+        if before.cpl == 3 && self.pvm {
+            // Not steppable here: tier 0 runs the instruction alone.
+            self.log.borrow_mut().clear();
+            let e = self.m.interp.step();
+            self.retire(1);
+            self.summary.not_stepped += 1;
+            self.stale = true;
+            return Ok(self.after_tier0(e));
+        }
+        if self.stale {
+            self.resync()?;
+        }
+        self.log.borrow_mut().clear();
+        let retired = self.m.interp.cpu.retired;
+        let e = self.m.interp.step();
+        self.retire(1);
+        let mut end = self.after_tier0(e);
+        // A fault retires nothing: tier 0 delivered it through the IDT.
+        let faulted = e.is_none() && self.m.interp.cpu.retired == retired;
+        let t_rip = self.m.interp.cpu.state.rip;
+        let kvm = self.kvm_step(&before, ins.as_ref(), t_rip)?;
+        // The instruction tier 0 stepped first (the faulting one, if KVM merged two).
+        let first_ins = ins;
+        let mut ins = ins;
+        let mut bytes = bytes;
+        let iret =
+            ins.as_ref().is_some_and(|i| matches!(i.mnemonic(), Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq));
+        if (faulted || iret) && kvm == VmExit::Debug && end.is_none() {
+            // KVM's emulator traps one instruction late after delivering a fault (it runs the
+            // handler's first instruction) and after IRET (it runs the instruction returned
+            // to): tier 0 runs that instruction too, and the two compare after it.
+            let r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
+            if r.rip != t_rip {
+                let (hins, hbytes) = self.fetch_instruction();
+                let text = hins.as_ref().map_or_else(|| "(fetch faults)".to_string(), |i| disassemble(i, &hbytes));
+                self.history.push_back(format!("   + (KVM's same step) {t_rip:#x}: {text}"));
+                let e2 = self.m.interp.step();
+                self.retire(1);
+                self.summary.handler_merged += 1;
+                end = self.after_tier0(e2);
+                (ins, bytes) = (hins, hbytes);
+            }
+        }
+        let mut diffs = Vec::new();
+        // Differences no known KVM deviation can explain.
+        let mut other = Vec::new();
+        match kvm {
+            VmExit::EmulationFailure => {
+                self.summary.emulation_failures += 1;
+                self.vm.get_state(&mut self.side.cpu)?;
+                self.side.cpu.tlb.flush_all();
+                self.log.borrow_mut().cursor = 0;
+                let _ = self.side.step();
+                self.vm.set_state(&self.side.cpu)?;
+            }
+            VmExit::Shutdown if end == Some(End::TripleFault) => return Ok(end),
+            VmExit::Shutdown => other.push("KVM shut down (triple fault); tier 0 did not".to_string()),
+            _ => {
+                self.summary.compared += 1;
+                if before.cpl == 3 {
+                    self.summary.compared_cpl3 += 1;
+                } else {
+                    self.summary.compared_cpl0 += 1;
+                }
+                let fpu = ins.as_ref().is_some_and(touches_fpu);
+                self.read_kvm_state(fpu)?;
+                if ins.as_ref().is_some_and(|i| reads_tsc(i, &before)) {
+                    self.copy_tsc_result(ins.as_ref().map(Instruction::mnemonic))?;
+                }
+                diffs = state_diff(
+                    ins.as_ref(),
+                    &self.m.interp.cpu.state,
+                    &self.side.cpu.state,
+                    Extent { fpu, msrs: false },
+                );
+            }
+        }
+        if end == Some(End::TripleFault) && kvm != VmExit::Shutdown {
+            other.push(format!("tier 0 shut down (triple fault); KVM exit {kvm:?}"));
+        }
+        {
+            let log = self.log.borrow();
+            if let Some(m) = &log.mismatch {
+                other.push(format!("device access: {m}"));
+            }
+            if kvm != VmExit::EmulationFailure && !log.unconsumed().is_empty() {
+                other.push(format!("device access: tier 0 made {:x?}, KVM did not", log.unconsumed()));
+            }
+        }
+        let mut pages = Vec::new();
+        let mut mem_diffs = Vec::new();
+        for pa in self.vm.take_dirty_pages()? {
+            let (t, k) = (&self.m.interp.cpu.ram, &self.side.cpu.ram);
+            if let (Some(a), Some(b)) = (t.slice(pa, 4096), k.slice(pa, 4096)) {
+                if a != b {
+                    memory::page_diff(t, k, pa, &mut mem_diffs);
+                    pages.push((pa, a.to_vec(), b.to_vec()));
+                }
+            }
+        }
+        if diffs.is_empty() && mem_diffs.is_empty() {
+            return Ok(end);
+        }
+        if other.is_empty() {
+            let facts = exclude::StepFacts {
+                ins: first_ins.as_ref(),
+                before: &before,
+                faulted,
+                reg_diffs: &diffs,
+                tier0: &self.m.interp.cpu.state,
+                kvm: &self.side.cpu.state,
+                pages: &pages,
+            };
+            if let Some(dev) = exclude::classify(&facts) {
+                *self.summary.excluded.entry(dev.name).or_insert(0) += 1;
+                self.side.cpu.state = self.m.interp.cpu.state.clone();
+                for (pa, t, _) in &pages {
+                    if let Some(dst) = self.side.cpu.ram.slice_mut(*pa, t.len()) {
+                        dst.copy_from_slice(t);
+                    }
+                }
+                self.vm.set_state(&self.side.cpu)?;
+                return Ok(end);
+            }
+        }
+        diffs.extend(other);
+        diffs.extend(mem_diffs);
+        Ok(Some(self.diverged(cfg, ins.as_ref(), &bytes, &before, diffs)))
+    }
+
+    /// Runs KVM until it completed the instruction tier 0 just ran (device exits are served on
+    /// the way; a REP string instruction single-steps per iteration, tier 0 runs it whole).
+    fn kvm_step(&mut self, before: &CpuState, ins: Option<&Instruction>, t_rip: u64) -> Result<VmExit, LockstepError> {
+        let rep = ins.is_some_and(|i| i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix());
+        loop {
+            let exit = self.vm.run(&self.side.cpu.ram, self.side.cpu.bus.as_mut())?;
+            if self.trace {
+                let r = self.vm.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+                eprintln!("kvm exit {exit:?} rip {r:#x} (before {:#x})", before.rip);
+            }
+            match exit {
+                VmExit::Io => {
+                    // A port write exits with RIP already past the instruction (the completion on
+                    // the next entry has nothing left to do, and that entry runs the next
+                    // instruction before the single-step trap): the step is done here.
+                    let r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
+                    if r.rip != before.rip {
+                        return Ok(VmExit::Debug);
+                    }
+                }
+                VmExit::Interrupted | VmExit::InterruptWindow => continue,
+                VmExit::Debug if rep && t_rip != before.rip => {
+                    let r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
+                    if r.rip == before.rip {
+                        continue;
+                    }
+                    return Ok(exit);
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Reads KVM's registers, segments and control registers (and with `fpu` the x87/SSE
+    /// state) into the side CPU: three ioctls instead of `get_state`'s twenty.
+    fn read_kvm_state(&mut self, fpu: bool) -> Result<(), LockstepError> {
+        use tiers::kvm::KvmError::Ioctl;
+        let regs = self.vm.vcpu.get_regs().map_err(|e| Ioctl("KVM_GET_REGS", e))?;
+        let sregs = self.vm.vcpu.get_sregs().map_err(|e| Ioctl("KVM_GET_SREGS", e))?;
+        let s = &mut self.side.cpu.state;
+        let tr_unset = s.tr.attr & emu::state::attr::P == 0;
+        convert::regs_into_state(&regs, s);
+        convert::sregs_into_state(&sregs, s, tr_unset);
+        if fpu {
+            let x = self.vm.vcpu.get_xsave().map_err(|e| Ioctl("KVM_GET_XSAVE", e))?;
+            let _ = emu::interp::sse::fxsave::load_image(&mut self.side.cpu, &convert::image_from_xsave(&x), true);
+        }
+        Ok(())
+    }
+
+    /// RDTSC and friends: tier 0's clock defines the value; KVM gets tier 0's result.
+    fn copy_tsc_result(&mut self, m: Option<Mnemonic>) -> Result<(), LockstepError> {
+        let t = &self.m.interp.cpu.state;
+        let s = &mut self.side.cpu.state;
+        s.gpr[0] = t.gpr[0];
+        s.gpr[2] = t.gpr[2];
+        if m == Some(Mnemonic::Rdtscp) {
+            s.gpr[1] = t.gpr[1];
+        }
+        self.vm
+            .vcpu
+            .set_regs(&convert::regs_from_state(s))
+            .map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_SET_REGS", e))?;
+        self.summary.time_copied += 1;
+        Ok(())
+    }
+
+    /// What tier 0's step result means for the machine: halts, shadows, shutdowns.
+    fn after_tier0(&mut self, e: Option<Exit>) -> Option<End> {
+        match e {
+            Some(Exit::TripleFault) => Some(End::TripleFault),
+            Some(Exit::Stop(emu::exception::Stop::Halt)) => {
+                self.halted = true;
+                None
+            }
+            Some(Exit::Stop(_)) => {
+                self.shadow = true;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Halted with IF set: let virtual (or host) time pass to the next device event.
+    fn wait_for_event(&mut self) {
+        use devices::clock::Clock;
+        let board = self.m.board.borrow();
+        let next = board.next_event_ns();
+        let now = board.clock.now_ns();
+        drop(board);
+        match (self.m.virtual_clock(), next) {
+            (Some(v), Some(t)) => v.advance_to(t.max(now + 1)),
+            (Some(v), None) => v.advance_ns(1_000_000),
+            (None, t) => {
+                let wait = t.map_or(1_000_000, |t| t.saturating_sub(now)).clamp(1_000, 1_000_000);
+                std::thread::sleep(std::time::Duration::from_nanos(wait));
+            }
+        }
+    }
+
+    /// The instruction at tier 0's RIP, fetched the way tier 0 fetches it (a fetch that faults
+    /// gives `None`; the step then delivers that fault).
+    fn fetch_instruction(&mut self) -> (Option<Instruction>, Vec<u8>) {
+        let cpu = &mut self.m.interp.cpu;
+        let s = &cpu.state;
+        let bits = s.code_bits();
+        let cs_base = if bits == 64 { 0 } else { s.segs[1].base };
+        let rip = s.rip;
+        let la = rip.wrapping_add(cs_base);
+        let mut bytes = Vec::with_capacity(15);
+        let Ok(pa) = cpu.translate_fetch(la) else { return (None, bytes) };
+        let first = (0x1000 - (la & 0xfff)).min(15) as usize;
+        bytes.extend_from_slice(cpu.ram.slice(pa, first).unwrap_or(&[]));
+        let mut ins = diff::decode(&bytes, bits, rip);
+        if ins.is_none() && first < 15 {
+            if let Ok(pa2) = cpu.translate_fetch(la.wrapping_add(first as u64)) {
+                bytes.extend_from_slice(cpu.ram.slice(pa2, 15 - first).unwrap_or(&[]));
+                ins = diff::decode(&bytes, bits, rip);
+            }
+        }
+        (ins, bytes)
+    }
+
+    /// Compares all of RAM, the x87/SSE state and the MSRs. A difference here that the per-step
+    /// checks missed is a store only tier 0 made (KVM's dirty log covers KVM's).
+    fn full_check(&mut self, cfg: &Config) -> Result<Option<End>, LockstepError> {
+        if self.stale {
+            return Ok(None);
+        }
+        self.summary.full_checks += 1;
+        self.vm.get_state(&mut self.side.cpu)?;
+        let t = &self.m.interp.cpu.state;
+        let mut diffs = state_diff(None, t, &self.side.cpu.state, Extent { fpu: true, msrs: false });
+        let (a, b) = (convert::msrs_from_state(t), convert::msrs_from_state(&self.side.cpu.state));
+        for ((index, x), y) in convert::MOVED_MSRS.iter().zip(a).zip(b) {
+            if x != y {
+                diffs.push(format!("msr {index:#x}: tier0 {x:#x}  kvm {y:#x}"));
+            }
+        }
+        memory::ram_diff(&self.m.interp.cpu.ram, &self.side.cpu.ram, &mut diffs);
+        if diffs.is_empty() {
+            return Ok(None);
+        }
+        diffs.insert(
+            0,
+            format!("(full check: since the previous full check, {} steps ago at most)", cfg.full_check_every),
+        );
+        let before = self.m.interp.cpu.state.clone();
+        Ok(Some(self.diverged(cfg, None, &[], &before, diffs)))
+    }
+
+    /// Reloads KVM from tier 0 (after instructions KVM could not step): state and changed RAM.
+    fn resync(&mut self) -> Result<(), LockstepError> {
+        self.summary.resyncs += 1;
+        memory::copy_changed(&self.m.interp.cpu.ram, &mut self.side.cpu.ram);
+        self.side.cpu.state = self.m.interp.cpu.state.clone();
+        self.side.cpu.tlb.flush_all();
+        self.vm.set_state(&self.side.cpu)?;
+        self.vm.take_dirty_pages()?;
+        self.stale = false;
+        Ok(())
+    }
+
+    fn diverged(
+        &mut self,
+        cfg: &Config,
+        ins: Option<&Instruction>,
+        bytes: &[u8],
+        before: &CpuState,
+        diffs: Vec<String>,
+    ) -> End {
+        let step =
+            (self.summary.compared + self.summary.emulation_failures + self.summary.not_stepped).saturating_sub(1);
+        let mut history: Vec<String> = self.history.iter().cloned().collect();
+        history.pop(); // the divergent instruction itself
+        let keep = history.len().saturating_sub(cfg.history);
+        self.summary.divergence = Some(Divergence {
+            step,
+            rip: before.rip,
+            instruction: ins.map_or_else(|| "(not one instruction)".into(), |i| disassemble(i, bytes)),
+            diffs,
+            history: history.split_off(keep),
+            before: dump(before),
+            tier0: dump(&self.m.interp.cpu.state),
+            kvm: dump(&self.side.cpu.state),
+        });
+        End::Diverged
+    }
+}
+
+impl Drop for Lockstep<'_> {
+    fn drop(&mut self) {
+        self.m.interp.cpu.bus = Box::new(BoardBus(self.m.board.clone()));
+    }
+}
+
+/// Whether the instruction reads or writes x87/SSE state (then that state is compared too).
+fn touches_fpu(ins: &Instruction) -> bool {
+    use iced_x86::CpuidFeature as F;
+    ins.cpuid_features().iter().any(|f| {
+        matches!(
+            f,
+            F::FPU
+                | F::FPU287
+                | F::FPU387
+                | F::FXSR
+                | F::SSE
+                | F::SSE2
+                | F::SSE3
+                | F::SSSE3
+                | F::SSE4_1
+                | F::SSE4_2
+                | F::MMX
+        )
+    })
+}
+
+/// Whether the instruction reads the time-stamp counter (RDTSC, RDTSCP, RDMSR of IA32_TSC).
+fn reads_tsc(ins: &Instruction, before: &CpuState) -> bool {
+    match ins.mnemonic() {
+        Mnemonic::Rdtsc | Mnemonic::Rdtscp => true,
+        Mnemonic::Rdmsr => before.gpr[1] as u32 == convert::msr::TSC,
+        _ => false,
+    }
+}
+
+/// Whether KVM can run here at all (for tests and the CLI to skip with a message).
+pub fn kvm_available() -> Result<(), String> {
+    tiers::kvm_available()
+}
