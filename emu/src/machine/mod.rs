@@ -229,7 +229,7 @@ impl Machine {
     }
 
     /// The virtual clock of a `deterministic` machine.
-    pub(crate) fn virtual_clock(&self) -> Option<&Rc<VirtualClock>> {
+    pub fn virtual_clock(&self) -> Option<&Rc<VirtualClock>> {
         self.virt.as_ref()
     }
 
@@ -370,12 +370,6 @@ impl Machine {
                 std::thread::sleep(std::time::Duration::from_nanos(wait));
             }
         }
-    }
-
-    /// The virtual clock of a deterministic machine (`None` on host time), for callers that
-    /// step the CPU themselves (the lockstep differential) and must retire its instructions.
-    pub fn virtual_clock(&self) -> Option<Rc<VirtualClock>> {
-        self.virt.clone()
     }
 
     /// Records a timeline event now.
