@@ -6,7 +6,7 @@
 //! pseudo-random data (a realistic resident set: nothing compresses, nothing is zero). Measured:
 //! the save (non-zero pages written, zero pages left as holes), the restore "until the first
 //! instruction can run" (`Machine::restore_snapshot` returns a machine ready to run), and for
-//! comparison what restore defers: touching every one of the 256 MiB afterwards (the page faults
+//! comparison what restore defers: reading every page of the 256 MiB afterwards (the page faults
 //! that fetch them from the file). Each figure is the median of five runs, files in the page
 //! cache (the system's temp dir). Restore of a 1 GiB and a 4 GiB guest with the same contents
 //! must take about the same time: the ratio is printed.
@@ -81,7 +81,7 @@ fn measure(mem: u64, fill: u64, runs: usize, path: &Path) -> Figures {
         let t = Instant::now();
         let r = Machine::restore_snapshot(path, sink(), Instant::now(), true, None).expect("restore");
         restores.push(t.elapsed());
-        // What the mapping deferred: read one byte of every filled page.
+        // What the mapping deferred: read one byte of every filled page (faults from the file).
         let t = Instant::now();
         let ram = r.interp.cpu.ram.slice(64 * MIB, fill as usize).expect("filled region");
         let sum = ram.iter().step_by(4096).fold(0u8, |a, &b| a.wrapping_add(b));
@@ -109,7 +109,7 @@ fn main() {
 
     println!("snapshot-bench: demo kernel booted + {} MiB of touched pages; median of {runs}", fill / MIB);
     println!();
-    println!("| guest RAM | save (ms) | RAM written (MiB) | file length (MiB) | file allocated (MiB) | restore to first instruction (ms) | then touching the {} MiB (ms) |", fill / MIB);
+    println!("| guest RAM | save (ms) | RAM written (MiB) | file length (MiB) | file allocated (MiB) | restore to first instruction (ms) | then reading the {} MiB, a byte a page (ms) |", fill / MIB);
     println!("|---|---|---|---|---|---|---|");
     for (name, f) in [("1 GiB", &one), ("4 GiB", &four)] {
         println!(
@@ -130,7 +130,7 @@ fn main() {
         ratio(one.restore, four.restore)
     );
     println!(
-        "| restore / (restore + touching the filled pages), 1 GiB | {:.3} |",
+        "| restore / (restore + reading the filled pages), 1 GiB | {:.3} |",
         one.restore.as_secs_f64() / (one.restore + one.touch).as_secs_f64()
     );
 }

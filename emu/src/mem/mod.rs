@@ -15,6 +15,8 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Guest physical memory.
 pub struct GuestRam {
     map: MmapMut,
+    /// Anonymous memory (fresh RAM), not a snapshot file's copy-on-write image.
+    anonymous: bool,
 }
 
 impl GuestRam {
@@ -26,7 +28,7 @@ impl GuestRam {
     pub fn new(size: u64) -> std::io::Result<Self> {
         let len = usize::try_from(size).map_err(|_| std::io::Error::other("RAM size too large"))?;
         let map = MmapOptions::new().len(len.max(PAGE_SIZE as usize)).no_reserve_swap().map_anon()?;
-        Ok(GuestRam { map })
+        Ok(GuestRam { map, anonymous: true })
     }
 
     /// RAM backed copy-on-write by `len` bytes of `file` from `offset` (a snapshot's RAM image):
@@ -48,7 +50,32 @@ impl GuestRam {
         // must be left alone while a machine restored from it runs (the snapshot writer replaces
         // files by renaming a new one into place, which keeps this mapping's inode intact).
         let map = unsafe { MmapOptions::new().offset(offset).len(size).no_reserve_swap().map_copy(file)? };
-        Ok(GuestRam { map })
+        Ok(GuestRam { map, anonymous: false })
+    }
+
+    /// For each 4 KiB page, whether the host has never backed it: such a page reads as zeros
+    /// and can be skipped without reading it (reading would fault in the zero page). Known from
+    /// `/proc/self/pagemap` (neither present nor swapped) for anonymous RAM on x86-64 Linux, whose
+    /// host pages are 4 KiB. `None` where it cannot be known: RAM mapped from a snapshot (its
+    /// unbacked pages come from the file), other hosts, or an unreadable pagemap.
+    pub fn never_backed_pages(&self) -> Option<Vec<bool>> {
+        if !self.anonymous || !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            return None;
+        }
+        use std::os::unix::fs::FileExt;
+        let pages = self.map.len() / PAGE_SIZE as usize;
+        let first = self.map.as_ptr() as u64 / PAGE_SIZE;
+        let mut entries = vec![0u8; pages * 8];
+        let pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+        pagemap.read_exact_at(&mut entries, first * 8).ok()?;
+        // Bit 63: page present; bit 62: page swapped (Linux Documentation/admin-guide/mm/pagemap.rst).
+        const BACKED: u64 = 3 << 62;
+        Some(
+            entries
+                .chunks_exact(8)
+                .map(|e| u64::from_le_bytes(e.try_into().unwrap_or([0xff; 8])) & BACKED == 0)
+                .collect(),
+        )
     }
 
     /// Size in bytes.
@@ -113,7 +140,13 @@ mod tests {
     #[test]
     fn little_endian_round_trip_and_out_of_range_is_harmless() {
         let mut ram = GuestRam::new(8192).unwrap();
+        if let Some(fresh) = ram.never_backed_pages() {
+            assert_eq!(fresh, [true, true]); // nothing touched yet
+        }
         ram.write::<W64>(0x100, 0x1122_3344_5566_7788);
+        if let Some(now) = ram.never_backed_pages() {
+            assert_eq!(now, [false, true]); // the write backed page 0 only
+        }
         assert_eq!(ram.read::<W8>(0x100), 0x88);
         assert_eq!(ram.read::<W16>(0x106), 0x1122);
         assert_eq!(ram.read::<W32>(0x102), 0x3344_5566);

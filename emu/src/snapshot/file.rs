@@ -82,11 +82,12 @@ fn is_zero(page: &[u8]) -> bool {
 /// CRC32 of the RAM image as the format defines it: for each non-zero 4 KiB page in ascending
 /// order, its page number (u64 LE) then its bytes. Zero pages do not count, so a hole and a page
 /// of zeros are the same. Also returns the non-zero pages as (first page, page count) runs.
-pub fn scan_ram(ram: &[u8]) -> (u32, Vec<(usize, usize)>) {
+/// Pages marked in `known_zero` are not read at all.
+pub fn scan_ram(ram: &[u8], known_zero: Option<&[bool]>) -> (u32, Vec<(usize, usize)>) {
     let mut crc = crc32fast::Hasher::new();
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for (n, page) in ram.chunks(PAGE).enumerate() {
-        if is_zero(page) {
+        if known_zero.is_some_and(|z| z.get(n) == Some(&true)) || is_zero(page) {
             continue;
         }
         crc.update(&(n as u64).to_le_bytes());
@@ -106,8 +107,15 @@ fn align_up(v: u64, to: u64) -> u64 {
 /// Writes a snapshot to a temporary file beside `path`, then renames it over `path`: a failed
 /// save leaves no partial file, and a machine still running from an older snapshot at `path`
 /// keeps its mapping of the old file.
-pub fn write(path: &Path, cpu: &[u8], devices: &[u8], machine: &[u8], ram: &[u8]) -> Result<Written, SnapshotError> {
-    let (ram_checksum, runs) = scan_ram(ram);
+pub fn write(
+    path: &Path,
+    cpu: &[u8],
+    devices: &[u8],
+    machine: &[u8],
+    ram: &[u8],
+    known_zero: Option<&[bool]>,
+) -> Result<Written, SnapshotError> {
+    let (ram_checksum, runs) = scan_ram(ram, known_zero);
     let header_len = FIXED_LEN + TABLE.len() * ENTRY_LEN;
     let mut offset = (header_len + 4) as u64;
     let mut entries = Vec::new();

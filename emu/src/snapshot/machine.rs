@@ -93,7 +93,11 @@ impl Machine {
         };
         let ram = &self.interp.cpu.ram;
         let ram_bytes = ram.slice(0, ram.len() as usize).unwrap_or_default();
-        let written = file::write(path, &cpu_bytes, &devices_bytes, &encode(&section), ram_bytes)?;
+        // Pages the host never backed are zeros: skip them unread (a mostly empty 4 GiB guest
+        // would otherwise fault in a million zero pages just to find them empty).
+        let known_zero = ram.never_backed_pages();
+        let written =
+            file::write(path, &cpu_bytes, &devices_bytes, &encode(&section), ram_bytes, known_zero.as_deref())?;
         Ok(SnapshotInfo {
             path: path.to_path_buf(),
             ram_bytes: ram.len(),
