@@ -1,7 +1,8 @@
 //! `strata`: the command-line program.
 //!
 //! `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux executable on the tier-0
-//! interpreter; its exit status becomes strata's. `strata run --kernel K` boots a kernel on
+//! interpreter (or, with `--tier kvm`, natively in a KVM guest); its exit status becomes
+//! strata's. `strata run --kernel K` boots a kernel on
 //! the virtual PC; `strata` alone boots a small built-in demo guest.
 
 mod run;
@@ -17,6 +18,13 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum UserTier {
+    Interp,
+    Kvm,
+    Auto,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a static x86-64 Linux program in user mode.
@@ -30,6 +38,10 @@ enum Command {
         /// Print every system call, its arguments and its result to stderr.
         #[arg(long)]
         strace: bool,
+        /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), auto (kvm when
+        /// /dev/kvm is usable, else interp).
+        #[arg(long, value_enum, default_value_t = UserTier::Interp)]
+        tier: UserTier,
         /// The program.
         program: String,
         /// Its arguments.
@@ -46,7 +58,18 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, program, args }) => {
+        Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
+            let use_kvm = match tier {
+                UserTier::Interp => false,
+                UserTier::Auto => tiers::kvm_available().is_ok(),
+                UserTier::Kvm => match tiers::kvm_available() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        eprintln!("strata: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+            };
             let mut argv = vec![program.clone()];
             argv.extend(args);
             let envp: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
@@ -59,17 +82,40 @@ fn main() -> ExitCode {
                 }
             };
             p.sys.trace = strace;
-            let end = p.run();
-            if stats {
-                let n = p.interp.cpu.retired;
-                let t = start.elapsed().as_secs_f64();
-                eprintln!(
-                    "strata: {n} instructions in {t:.3} s ({:.1} MIPS), {} blocks decoded, {} invalidated",
-                    n as f64 / t / 1e6,
-                    p.interp.cache.decoded,
-                    p.interp.cache.invalidated
-                );
-            }
+            let end = if use_kvm {
+                match tiers::run_user_kvm(&mut p) {
+                    Ok((end, k)) => {
+                        if stats {
+                            eprintln!(
+                                "strata: kvm: {} exits ({} system calls, {} faults, {} translation flushes) in {:.3} s",
+                                k.exits,
+                                k.syscalls,
+                                k.faults,
+                                k.flushes,
+                                start.elapsed().as_secs_f64()
+                            );
+                        }
+                        end
+                    }
+                    Err(e) => {
+                        eprintln!("strata: kvm: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                let end = p.run();
+                if stats {
+                    let n = p.interp.cpu.retired;
+                    let t = start.elapsed().as_secs_f64();
+                    eprintln!(
+                        "strata: {n} instructions in {t:.3} s ({:.1} MIPS), {} blocks decoded, {} invalidated",
+                        n as f64 / t / 1e6,
+                        p.interp.cache.decoded,
+                        p.interp.cache.invalidated
+                    );
+                }
+                end
+            };
             match end {
                 emu::user::ProcessEnd::Exited(code) => ExitCode::from(code as u8),
                 emu::user::ProcessEnd::Signaled(sig) => ExitCode::from(128 + sig as u8),

@@ -1,7 +1,9 @@
 //! Debian's busybox-static (a real glibc program of ~2 MB) run natively and under `strata user`
 //! over generated files with deterministic content; stdout and exit status must match exactly:
 //! sha256sum, md5sum, gzip and bzip2 round trips, sort, sed, awk, wc, and a few more text tools
-//! and file operations. Skips (passes with a message) when /bin/busybox is absent.
+//! and file operations, each on tier 0 (`interp::`) and on KVM (`kvm::`, `strata user --tier
+//! kvm`). Skips (passes with a message) when /bin/busybox is absent, and the KVM runs where
+//! /dev/kvm is not usable.
 //!
 //! The files are a few MB in an optimized build (the CI runs `cargo test --release`, and the
 //! strata binary then is the release one); a debug build, whose interpreter is an order of
@@ -10,7 +12,7 @@
 mod user_support;
 
 use std::path::Path;
-use user_support::{compare, run, Scratch};
+use user_support::{compare_on, kvm_unavailable, run_on, Scratch};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -50,10 +52,18 @@ fn binary(len: usize) -> Vec<u8> {
 
 struct Files {
     dir: Scratch,
+    /// strata's engine: `interp` or `kvm`.
+    tier: &'static str,
 }
 
 impl Files {
-    fn new() -> Option<Files> {
+    fn new(tier: &'static str) -> Option<Files> {
+        if tier == "kvm" {
+            if let Some(why) = kvm_unavailable() {
+                eprintln!("skipping on KVM: {why}");
+                return None;
+            }
+        }
         if !Path::new(BUSYBOX).exists() {
             eprintln!("skipping: {BUSYBOX} is not installed (Debian package busybox-static)");
             return None;
@@ -62,14 +72,14 @@ impl Files {
         let (lines, bytes) = if cfg!(debug_assertions) { (5_000, 256 << 10) } else { (50_000, 2 << 20) };
         std::fs::write(dir.path().join("text.txt"), text(lines)).unwrap();
         std::fs::write(dir.path().join("data.bin"), binary(bytes)).unwrap();
-        Some(Files { dir })
+        Some(Files { dir, tier })
     }
 
     /// Runs `busybox ARGS` both ways in the files' directory.
     fn check(&self, args: &[&str]) -> Vec<u8> {
         let mut argv = vec![BUSYBOX];
         argv.extend_from_slice(args);
-        compare(&args.join(" "), &argv, self.dir.path(), self.dir.path(), None).stdout
+        compare_on(self.tier, &args.join(" "), &argv, self.dir.path(), self.dir.path(), None).stdout
     }
 
     /// Runs `busybox ARGS` under strata with `input` as stdin; returns its stdout.
@@ -78,23 +88,21 @@ impl Files {
         std::fs::write(&stdin, input).unwrap();
         let mut argv = vec![BUSYBOX];
         argv.extend_from_slice(args);
-        let (out, err) = run(&argv, self.dir.path(), Some(&stdin), true);
+        let (out, err) = run_on(&argv, self.dir.path(), Some(&stdin), Some(self.tier));
         assert_eq!(out.status, 0, "{args:?} under strata failed: {err}");
         out.stdout
     }
 }
 
-#[test]
-fn checksums() {
-    let Some(f) = Files::new() else { return };
+fn checksums(tier: &'static str) {
+    let Some(f) = Files::new(tier) else { return };
     f.check(&["sha256sum", "text.txt", "data.bin"]);
     f.check(&["md5sum", "text.txt", "data.bin"]);
     f.check(&["cksum", "data.bin"]);
 }
 
-#[test]
-fn gzip_round_trip() {
-    let Some(f) = Files::new() else { return };
+fn gzip_round_trip(tier: &'static str) {
+    let Some(f) = Files::new(tier) else { return };
     let gz = f.check(&["gzip", "-c", "data.bin"]);
     std::fs::write(f.dir.path().join("data.bin.gz"), &gz).unwrap();
     let back = f.check(&["gzip", "-dc", "data.bin.gz"]);
@@ -105,18 +113,16 @@ fn gzip_round_trip() {
     assert!(f.strata_with_stdin(&["gzip", "-dc"], &gz2) == text, "gzip -c | gzip -dc under strata");
 }
 
-#[test]
-fn bzip2_round_trip() {
-    let Some(f) = Files::new() else { return };
+fn bzip2_round_trip(tier: &'static str) {
+    let Some(f) = Files::new(tier) else { return };
     let bz = f.check(&["bzip2", "-c", "text.txt"]);
     std::fs::write(f.dir.path().join("text.txt.bz2"), &bz).unwrap();
     let back = f.check(&["bzip2", "-dc", "text.txt.bz2"]);
     assert!(back == std::fs::read(f.dir.path().join("text.txt")).unwrap(), "bzip2 round trip restores the text");
 }
 
-#[test]
-fn text_tools() {
-    let Some(f) = Files::new() else { return };
+fn text_tools(tier: &'static str) {
+    let Some(f) = Files::new(tier) else { return };
     f.check(&["sort", "text.txt"]);
     f.check(&["sort", "-n", "-k2", "text.txt"]);
     f.check(&["sort", "-r", "-u", "-k1,1", "text.txt"]);
@@ -135,9 +141,8 @@ fn text_tools() {
     f.check(&["od", "-A", "x", "-t", "x1", "-N", "64", "data.bin"]);
 }
 
-#[test]
-fn files_and_directories() {
-    let Some(f) = Files::new() else { return };
+fn files_and_directories(tier: &'static str) {
+    let Some(f) = Files::new(tier) else { return };
     f.check(&["ls", "-la", "--full-time", "."]);
     f.check(&["cat", "text.txt"]);
     f.check(&["stat", "-c", "%s %a %F", "text.txt"]);
@@ -157,6 +162,31 @@ fn files_and_directories() {
     ] {
         let mut argv = vec![BUSYBOX];
         argv.extend_from_slice(args);
-        compare(&args.join(" "), &argv, native.path(), strata.path(), None);
+        compare_on(f.tier, &args.join(" "), &argv, native.path(), strata.path(), None);
     }
 }
+
+/// Each workload on tier 0 and on KVM (`strata user --tier kvm`; skipped with a message where
+/// /dev/kvm is not usable), as separate tests so each tier's results read separately.
+macro_rules! on_tiers {
+    ($($name:ident),*) => {
+        mod interp {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name("interp");
+                }
+            )*
+        }
+        mod kvm {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name("kvm");
+                }
+            )*
+        }
+    };
+}
+
+on_tiers!(checksums, gzip_round_trip, bzip2_round_trip, text_tools, files_and_directories);

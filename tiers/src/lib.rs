@@ -52,3 +52,32 @@ pub fn attach_kvm(machine: &mut emu::machine::Machine, active: bool) -> Result<(
         Err("the KVM engine needs a Linux x86-64 host".into())
     }
 }
+
+/// What a user-mode run on KVM cost (`strata user --tier kvm --stats`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KvmUserStats {
+    /// KVM_RUN returns.
+    pub exits: u64,
+    pub syscalls: u64,
+    /// Exceptions, demand paging included.
+    pub faults: u64,
+    /// Translation flushes after munmap/mprotect and the like.
+    pub flushes: u64,
+}
+
+/// Runs the user-mode process `p` on KVM (`strata user --tier kvm`) until it ends.
+///
+/// # Errors
+/// KVM is not available here or refused the state; the message is one line.
+pub fn run_user_kvm(p: &mut emu::user::Process) -> Result<(emu::user::ProcessEnd, KvmUserStats), String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let (end, s) = kvm::user::run_process(p).map_err(|e| e.to_string())?;
+        Ok((end, KvmUserStats { exits: s.exits, syscalls: s.syscalls, faults: s.faults, flushes: s.flushes }))
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = p;
+        Err("the KVM engine needs a Linux x86-64 host".into())
+    }
+}

@@ -2,6 +2,9 @@
 //! `strata` binary, building test programs, and running a program natively and under
 //! `strata user` with the same arguments, environment, working directory and stdin.
 //!
+//! `compare_on`/`run_on` pick strata's engine (`strata user --tier interp|kvm`);
+//! `kvm_unavailable` says why the KVM tier cannot run here, for the KVM tests to skip.
+//!
 //! The `strata` binary is taken from `STRATA_BIN` if set, else from the same target directory
 //! and profile as the running test (`target/<profile>/strata`, which `cargo test --workspace`
 //! builds). Nothing here builds it: if it is missing the tests fail with a message saying so.
@@ -71,7 +74,28 @@ pub struct Outcome {
 /// Runs `argv` (natively when `under_strata` is false) in `cwd` with a fixed environment and
 /// `stdin` bytes (a file written beside it, so the guest sees a seekable regular file).
 pub fn run(argv: &[&str], cwd: &Path, stdin: Option<&Path>, under_strata: bool) -> (Outcome, String) {
-    let mut cmd = if under_strata {
+    run_on(argv, cwd, stdin, under_strata.then_some("interp"))
+}
+
+/// Why `strata user --tier kvm` cannot run here, or `None` when it can. Asked of the strata
+/// binary itself (through `STRATA_RUNNER` if set): it checks /dev/kvm before loading the
+/// program, so a missing program (exit 127) means KVM is usable, and exit 1 comes with the
+/// reason (no /dev/kvm, no permission, a non-x86-64 build). The KVM tests skip with it.
+pub fn kvm_unavailable() -> Option<String> {
+    static ANSWER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ANSWER
+        .get_or_init(|| {
+            let cwd = std::env::temp_dir();
+            let (out, err) = run_on(&["/nonexistent/strata-kvm-probe"], &cwd, None, Some("kvm"));
+            (out.status != 127).then(|| err.trim().to_string())
+        })
+        .clone()
+}
+
+/// Like [`run`], with `tier` naming the strata engine (`strata user --tier TIER`), or natively
+/// when `tier` is `None`.
+pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str>) -> (Outcome, String) {
+    let mut cmd = if let Some(tier) = tier {
         // STRATA_RUNNER runs strata through another program, e.g. "qemu-aarch64 -L
         // /usr/aarch64-linux-gnu" for an aarch64 build (CI), without a shell in between.
         let runner = std::env::var("STRATA_RUNNER").unwrap_or_default();
@@ -84,7 +108,11 @@ pub fn run(argv: &[&str], cwd: &Path, stdin: Option<&Path>, under_strata: bool) 
             }
             None => Command::new(strata_bin()),
         };
-        c.arg("user").args(argv);
+        c.arg("user");
+        if tier != "interp" {
+            c.args(["--tier", tier]);
+        }
+        c.args(argv);
         c
     } else {
         let mut c = Command::new(argv[0]);
@@ -103,8 +131,20 @@ pub fn run(argv: &[&str], cwd: &Path, stdin: Option<&Path>, under_strata: bool) 
 
 /// Runs natively and under strata; panics with both outputs when they differ.
 pub fn compare(what: &str, argv: &[&str], cwd_native: &Path, cwd_strata: &Path, stdin: Option<&Path>) -> Outcome {
-    let (native, _) = run(argv, cwd_native, stdin, false);
-    let (emulated, err) = run(argv, cwd_strata, stdin, true);
+    compare_on("interp", what, argv, cwd_native, cwd_strata, stdin)
+}
+
+/// [`compare`] with strata's engine named (`interp` or `kvm`).
+pub fn compare_on(
+    tier: &str,
+    what: &str,
+    argv: &[&str],
+    cwd_native: &Path,
+    cwd_strata: &Path,
+    stdin: Option<&Path>,
+) -> Outcome {
+    let (native, _) = run_on(argv, cwd_native, stdin, None);
+    let (emulated, err) = run_on(argv, cwd_strata, stdin, Some(tier));
     if native != emulated {
         let show = |b: &[u8]| {
             let s = String::from_utf8_lossy(b);
@@ -115,7 +155,7 @@ pub fn compare(what: &str, argv: &[&str], cwd_native: &Path, cwd_strata: &Path, 
             }
         };
         panic!(
-            "{what}: native and strata differ\n--- native (status {}):\n{}\n--- strata (status {}):\n{}\n--- strata stderr:\n{}",
+            "{what}: native and strata --tier {tier} differ\n--- native (status {}):\n{}\n--- strata (status {}):\n{}\n--- strata stderr:\n{}",
             native.status,
             show(&native.stdout),
             emulated.status,

@@ -36,6 +36,10 @@ pub struct AddressSpace {
     free_frames: Vec<u64>,
     /// start -> region; regions never overlap.
     pub regions: BTreeMap<u64, Region>,
+    /// Counts changes to present page-table entries (unmapped, moved, permissions changed):
+    /// an engine that caches translations beyond our TLB (KVM) flushes them when it moves.
+    /// Filling a non-present entry does not count: no one can have cached it.
+    pub present_changes: u64,
 }
 
 /// Linear address of the process's GDT: a supervisor-only page in the kernel half, as Linux
@@ -65,7 +69,13 @@ pub const GDT: [u64; 16] = [
 impl AddressSpace {
     /// Creates page tables in `ram` holding only the GDT page.
     pub fn new(ram: &mut GuestRam) -> Self {
-        let mut a = AddressSpace { pml4: 0, next_frame: PAGE, free_frames: Vec::new(), regions: BTreeMap::new() };
+        let mut a = AddressSpace {
+            pml4: 0,
+            next_frame: PAGE,
+            free_frames: Vec::new(),
+            regions: BTreeMap::new(),
+            present_changes: 0,
+        };
         a.pml4 = a.alloc_frame(ram).unwrap_or(PAGE);
         if let Some(frame) = a.alloc_frame(ram) {
             let bytes: Vec<u8> = GDT.iter().flat_map(|d| d.to_le_bytes()).collect();
@@ -77,6 +87,34 @@ impl AddressSpace {
             }
         }
         a
+    }
+
+    /// Maps a fresh zeroed frame at kernel-half page `va`, supervisor-only (the program cannot
+    /// reach it), writable and/or executable as asked. Returns the frame. Used by engines that
+    /// need a few pages of their own in the process's address space (the KVM supervisor's IDT,
+    /// TSS, stacks and entry stubs).
+    pub fn map_supervisor_page(&mut self, ram: &mut GuestRam, va: u64, writable: bool, exec: bool) -> Option<u64> {
+        let frame = self.alloc_frame(ram)?;
+        let pte = self.pte_addr(ram, va, true)?;
+        let mut e = frame | PTE_P;
+        if writable {
+            e |= PTE_RW;
+        }
+        if !exec {
+            e |= PTE_NX;
+        }
+        ram.write::<W64>(pte, e);
+        Some(frame)
+    }
+
+    /// Maps a fresh zeroed frame at kernel-half page `va`, readable and executable from user
+    /// mode too, outside every region (so no system call can change it), like Linux's vsyscall
+    /// page. Returns the frame.
+    pub fn map_user_page(&mut self, ram: &mut GuestRam, va: u64) -> Option<u64> {
+        let frame = self.alloc_frame(ram)?;
+        let pte = self.pte_addr(ram, va, true)?;
+        ram.write::<W64>(pte, frame | PTE_P | PTE_US);
+        Some(frame)
     }
 
     /// A zeroed physical frame, or `None` when guest RAM is exhausted.
@@ -93,6 +131,11 @@ impl AddressSpace {
         };
         ram.slice_mut(f, PAGE as usize)?.fill(0);
         Some(f)
+    }
+
+    /// End of the physical memory handed out so far: every frame in use lies below it.
+    pub fn frame_top(&self) -> u64 {
+        self.next_frame
     }
 
     /// Physical frames in use (for statistics).
@@ -180,6 +223,9 @@ impl AddressSpace {
             });
         }
         self.free_frames.extend_from_slice(&freed);
+        if !freed.is_empty() {
+            self.present_changes += 1;
+        }
         freed
     }
 
@@ -206,7 +252,12 @@ impl AddressSpace {
             self.regions.insert(s.max(start), Region { end: r.end.min(end), prot });
         }
         let flags = Self::pte_flags(prot);
-        self.for_each_present(ram, start, end, &mut |ram, _, pte, e| ram.write::<W64>(pte, (e & ADDR) | flags));
+        let mut changed = false;
+        self.for_each_present(ram, start, end, &mut |ram, _, pte, e| {
+            ram.write::<W64>(pte, (e & ADDR) | flags);
+            changed = true;
+        });
+        self.present_changes += changed as u64;
         true
     }
 
@@ -221,6 +272,7 @@ impl AddressSpace {
         let dst = self.pte_addr(ram, to, true)?;
         ram.write::<W64>(src, 0);
         ram.write::<W64>(dst, e);
+        self.present_changes += 1;
         Some(e & ADDR)
     }
 
@@ -233,6 +285,9 @@ impl AddressSpace {
             freed.push(e & ADDR);
         });
         self.free_frames.extend_from_slice(&freed);
+        if !freed.is_empty() {
+            self.present_changes += 1;
+        }
         freed
     }
 
@@ -326,5 +381,10 @@ mod tests {
         assert_eq!(a.region_at(0x13000).unwrap().1.prot, PROT_READ);
         assert_eq!(a.region_at(0x14000).unwrap().1.prot, PROT_READ | PROT_WRITE);
         assert!(!a.protect(&mut ram, 0x10000, 0x12000, PROT_READ), "hole at 0x11000");
+        // Only changes to present entries count: the munmap of 0x11000 did; the mprotect of
+        // 0x13000 found no present page, and an munmap of nothing changes nothing.
+        assert_eq!(a.present_changes, 1);
+        a.remove_range(&mut ram, 0x30000, 0x40000);
+        assert_eq!(a.present_changes, 1);
     }
 }

@@ -111,67 +111,77 @@ impl Process {
         loop {
             // With a timer armed, run in slices so its expiry is noticed in time.
             let budget = if self.sys.timer.is_some() { TIMER_SLICE } else { u64::MAX };
-            match self.interp.run(budget) {
-                Exit::Stop(Stop::Syscall) => {
-                    if let Some(end) = syscall::dispatch(self) {
-                        return end;
-                    }
-                }
-                Exit::Stop(Stop::Fault(f)) if f.vector == vector::PF => {
-                    let addr = self.interp.cpu.fault_addr;
-                    if !self.demand_page(addr, f.error_code) {
-                        let fault =
-                            signal::FaultInfo::page_fault(addr, f.error_code, self.aspace.region_at(addr).is_some());
-                        if let Some(end) = signal::deliver_fault(self, fault) {
-                            return end;
-                        }
-                    }
-                }
-                Exit::Stop(Stop::Fault(f)) => {
-                    let rip = self.interp.cpu.state.rip;
-                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
-                        return end;
-                    }
-                }
-                Exit::Stop(Stop::Halt) => {
-                    // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
-                }
-                Exit::Stop(Stop::Yield) | Exit::Budget => {}
-                Exit::TripleFault => return ProcessEnd::Signaled(syscall::SIGSEGV),
-                Exit::Stop(Stop::SoftInt(n)) => {
-                    let rip = self.interp.cpu.state.rip;
-                    let f = if n == vector::BP {
-                        // INT3: SIGTRAP, with RIP after the instruction as Linux reports it.
-                        crate::exception::Fault::new(vector::BP)
-                    } else {
-                        // INT n (CD ib): no gate is user-accessible, so the CPU raises
-                        // #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
-                        self.interp.cpu.state.rip = rip.wrapping_sub(2);
-                        crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2)
-                    };
-                    let rip = self.interp.cpu.state.rip;
-                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
-                        return end;
-                    }
-                }
-                Exit::Stop(Stop::Trap(v)) => {
-                    let f = crate::exception::Fault::new(v);
-                    let rip = self.interp.cpu.state.rip;
-                    if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
-                        return end;
-                    }
-                }
-            }
-            syscall::time::check_timer(self);
-            if let Some(end) = signal::deliver_pending(self) {
+            let exit = self.interp.run(budget);
+            if let Some(end) = self.handle_exit(exit) {
                 return end;
             }
         }
     }
 
+    /// Acts as the kernel on one engine exit: carries out a system call, turns a fault into
+    /// demand paging or a signal, then checks the interval timer and delivers a pending signal.
+    /// The CPU state (`interp.cpu.state`, and `cpu.fault_addr` for a #PF) must be the user's at
+    /// the instruction boundary the exit describes, as tier 0 leaves it; other engines (KVM)
+    /// build the same exit from their own and come here too. `Some` when the process ended.
+    pub fn handle_exit(&mut self, exit: Exit) -> Option<ProcessEnd> {
+        match exit {
+            Exit::Stop(Stop::Syscall) => {
+                if let Some(end) = syscall::dispatch(self) {
+                    return Some(end);
+                }
+            }
+            Exit::Stop(Stop::Fault(f)) if f.vector == vector::PF => {
+                let addr = self.interp.cpu.fault_addr;
+                if !self.demand_page(addr, f.error_code) {
+                    let fault =
+                        signal::FaultInfo::page_fault(addr, f.error_code, self.aspace.region_at(addr).is_some());
+                    if let Some(end) = signal::deliver_fault(self, fault) {
+                        return Some(end);
+                    }
+                }
+            }
+            Exit::Stop(Stop::Fault(f)) => {
+                let rip = self.interp.cpu.state.rip;
+                if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
+                    return Some(end);
+                }
+            }
+            Exit::Stop(Stop::Halt) => {
+                // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
+            }
+            Exit::Stop(Stop::Yield) | Exit::Budget => {}
+            Exit::TripleFault => return Some(ProcessEnd::Signaled(syscall::SIGSEGV)),
+            Exit::Stop(Stop::SoftInt(n)) => {
+                let rip = self.interp.cpu.state.rip;
+                let f = if n == vector::BP {
+                    // INT3: SIGTRAP, with RIP after the instruction as Linux reports it.
+                    crate::exception::Fault::new(vector::BP)
+                } else {
+                    // INT n (CD ib): no gate is user-accessible, so the CPU raises
+                    // #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
+                    self.interp.cpu.state.rip = rip.wrapping_sub(2);
+                    crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2)
+                };
+                let rip = self.interp.cpu.state.rip;
+                if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
+                    return Some(end);
+                }
+            }
+            Exit::Stop(Stop::Trap(v)) => {
+                let f = crate::exception::Fault::new(v);
+                let rip = self.interp.cpu.state.rip;
+                if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
+                    return Some(end);
+                }
+            }
+        }
+        syscall::time::check_timer(self);
+        signal::deliver_pending(self)
+    }
+
     /// Handles a #PF by allocating the page if its region allows the access. Returns false when
     /// the fault is the program's (SIGSEGV).
-    fn demand_page(&mut self, addr: u64, error: u32) -> bool {
+    pub fn demand_page(&mut self, addr: u64, error: u32) -> bool {
         if error & pf_error::PRESENT != 0 {
             return false; // a protection violation, not a missing page
         }

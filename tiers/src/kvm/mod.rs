@@ -8,6 +8,8 @@
 //! | `cpuid.rs` | the CPUID table: tier 0's promises restricted to what the host's KVM supports |
 //! | `kick.rs` | the kick: a signal that ends KVM_RUN every millisecond so devices get polled |
 //! | `engine.rs` | `KvmEngine`, the machine's `Accelerator` |
+//! | `supervisor.rs` | the IDT, TSS and one-instruction CPL0 stubs a user-mode process runs under |
+//! | `user.rs` | `strata user --tier kvm`: a Linux process at CPL3, its kernel calls served by `emu::user` |
 //!
 //! What runs where: devices, interrupt controllers and timers stay Strata's own (no in-kernel
 //! irqchip), so their state converts to tier 0 and snapshots unchanged; the engine injects
@@ -22,6 +24,8 @@ pub mod convert;
 pub mod cpuid;
 pub mod engine;
 pub mod kick;
+pub mod supervisor;
+pub mod user;
 pub mod vm;
 
 pub use engine::KvmEngine;

@@ -46,6 +46,8 @@ pub struct KvmVm {
     pub vcpu: VcpuFd,
     ram_base: usize,
     ram_len: u64,
+    /// Bytes of RAM registered with KVM (from guest-physical 0); the rest is unseen by it.
+    slot_len: u64,
     /// We gave KVM a default TR because ours was never loaded (see `convert::default_tr`).
     tr_unset: bool,
     single_step: bool,
@@ -59,6 +61,17 @@ impl KvmVm {
     /// # Errors
     /// /dev/kvm is missing or not accessible, or an ioctl failed.
     pub fn new(ram: &GuestRam) -> Result<KvmVm, KvmError> {
+        Self::with_slot(ram, ram.len())
+    }
+
+    /// A VM over the first `slot_len` bytes of `ram` (rounded to pages, at most all of it):
+    /// KVM's per-slot bookkeeping is proportional to the slot, so a user-mode process that
+    /// uses little of a large RAM registers only what it uses (see `flush_translations`).
+    ///
+    /// # Errors
+    /// As [`KvmVm::new`].
+    pub fn with_slot(ram: &GuestRam, slot_len: u64) -> Result<KvmVm, KvmError> {
+        let slot_len = (slot_len.div_ceil(4096) * 4096).min(ram.len());
         let kvm = super::open()?;
         let vm = kvm.create_vm().map_err(|e| KvmError::Ioctl("KVM_CREATE_VM", e))?;
         // Only VMX without unrestricted guest needs it; elsewhere the call is harmless or absent.
@@ -68,7 +81,7 @@ impl KvmVm {
             slot: 0,
             flags: 0,
             guest_phys_addr: 0,
-            memory_size: ram.len(),
+            memory_size: slot_len,
             userspace_addr: ram_base as u64,
         };
         // SAFETY: the region is exactly the host mapping owned by `ram` (an mmap of `ram.len()`
@@ -90,6 +103,7 @@ impl KvmVm {
             vcpu,
             ram_base,
             ram_len: ram.len(),
+            slot_len,
             tr_unset: false,
             single_step: false,
             run_size,
@@ -302,6 +316,37 @@ impl KvmVm {
                 bus.pio_write(io.port, size as u8, u32::from_le_bytes(v));
             }
         }
+    }
+
+    /// Makes KVM forget every guest translation it derived from our page tables, by removing
+    /// the RAM slot and adding it back (a slot removal zaps all shadow and TDP page tables),
+    /// now `slot_len` bytes long (rounded to pages, at most all of the RAM). Needed after the
+    /// host itself rewrote guest page-table entries in RAM, which KVM's write tracking of guest
+    /// page tables does not see (the user-mode runner's munmap).
+    ///
+    /// # Errors
+    /// KVM refused to remove or re-add the slot.
+    pub fn flush_translations(&mut self, slot_len: u64) -> Result<(), KvmError> {
+        let mut region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: 0,
+            userspace_addr: self.ram_base as u64,
+        };
+        // SAFETY: a zero size removes slot 0; no vCPU runs meanwhile (`&mut self`).
+        unsafe { self._vm.set_user_memory_region(region) }
+            .map_err(|e| KvmError::Ioctl("KVM_SET_USER_MEMORY_REGION", e))?;
+        self.slot_len = (slot_len.div_ceil(4096) * 4096).min(self.ram_len);
+        region.memory_size = self.slot_len;
+        // SAFETY: a prefix of the region `new` registered: the host mapping of the RAM this VM
+        // was created over, still alive (`run` checks it is still the CPU's RAM).
+        unsafe { self._vm.set_user_memory_region(region) }.map_err(|e| KvmError::Ioctl("KVM_SET_USER_MEMORY_REGION", e))
+    }
+
+    /// Bytes of RAM registered with KVM.
+    pub fn slot_len(&self) -> u64 {
+        self.slot_len
     }
 
     /// Whether single-stepping is on.
