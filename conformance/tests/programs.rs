@@ -142,6 +142,7 @@ macro_rules! libc_corpus {
             setjmp,
             signals,
             float_math,
+            fpu_signals,
             jit,
         );
     };

@@ -388,10 +388,13 @@ impl Runner {
     /// Lets the process's kernel act on `exit`, then loads the resulting user state into the
     /// vCPU. With `fpu` the x87/SSE state makes the round trip too.
     fn serve(&mut self, p: &mut Process, exit: Exit, fpu: bool, at_cpl3: bool) -> Result<Option<ProcessEnd>, KvmError> {
+        // Through XSAVE, not KVM_GET_FPU/SET_FPU, which leave MXCSR out on some hosts.
+        let mut xsave = None;
         if fpu {
-            let f = self.vm.vcpu.get_fpu().map_err(|e| KvmError::Ioctl("KVM_GET_FPU", e))?;
-            // KVM's own FXSAVE image: no reserved MXCSR bit can be set in it.
-            let _ = fxsave::load_image(&mut p.interp.cpu, &convert::image_from_fpu(&f), true);
+            let x = self.vm.vcpu.get_xsave().map_err(|e| KvmError::Ioctl("KVM_GET_XSAVE", e))?;
+            // KVM's own XSAVE area: no reserved MXCSR bit can be set in it.
+            let _ = fxsave::load_image(&mut p.interp.cpu, &convert::image_from_xsave(&x), true);
+            xsave = Some(x);
         }
         let segs = p.interp.cpu.state.segs;
         if let Some(end) = p.handle_exit(exit) {
@@ -418,9 +421,11 @@ impl Runner {
             }
             self.vm.vcpu.set_regs(&convert::regs_from_state(st)).map_err(|e| KvmError::Ioctl("KVM_SET_REGS", e))?;
         }
-        if fpu {
-            let image = fxsave::save_image(&p.interp.cpu, true);
-            self.vm.vcpu.set_fpu(&convert::fpu_from_image(&image)).map_err(|e| KvmError::Ioctl("KVM_SET_FPU", e))?;
+        if let Some(mut x) = xsave {
+            convert::image_into_xsave(&fxsave::save_image(&p.interp.cpu, true), &mut x);
+            // SAFETY: this VM never enabled KVM_CAP_XSAVE2, so KVM_SET_XSAVE reads exactly the
+            // 4 KiB `kvm_xsave` passed (the larger-buffer case the function is unsafe for).
+            unsafe { self.vm.vcpu.set_xsave(&x) }.map_err(|e| KvmError::Ioctl("KVM_SET_XSAVE", e))?;
         }
         Ok(None)
     }
