@@ -203,3 +203,46 @@ fn debian_guest_resumes_to_its_marker() {
     assert_eq!(status, Some(0), "restored run: {err}\n{after}");
     assert!(after.contains(&marker), "the restored guest did not reach its marker:\n{after}\n{err}");
 }
+
+/// A snapshot is engine-neutral: saved under KVM and resumed on tier 0, and the other way round,
+/// each kernel still passes every check, with the same verdicts as an uninterrupted tier-0 run.
+/// Skipped, with a message, where /dev/kvm is not usable.
+#[test]
+fn snapshots_move_between_kvm_and_tier_0() {
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        eprintln!("SKIP: /dev/kvm is not usable here ({e}); cross-engine snapshots need it");
+        return;
+    }
+    let dir = Scratch::new("snapshot-kvm");
+    for (name, at) in [("interrupts", "rtc_periodic"), ("devices", "PASS")] {
+        let kernel = match build(name, dir.path()) {
+            Ok(k) => k.display().to_string(),
+            Err(e) => {
+                eprintln!("SKIP: cannot build 32-bit test kernels with gcc -m32 here: {e}");
+                return;
+            }
+        };
+        let run = |args: &[&str], serial: &str| {
+            let serial = dir.path().join(serial);
+            let mut cmd = Command::new(strata_bin());
+            cmd.arg("run").args(args).arg("--serial").arg(format!("file:{}", serial.display()));
+            run_capturing(cmd, &serial, LIMIT)
+        };
+        let (status, full, err) = run(&["--kernel", &kernel], "full.txt");
+        assert_eq!(status, Some(1), "{name} on tier 0: {err}");
+        let snap = dir.path().join("k.snap").display().to_string();
+        for (save_tier, restore_tier) in [("kvm", "interp"), ("interp", "kvm"), ("kvm", "kvm")] {
+            let save_at = format!("serial:{at}");
+            let (st, before, err) =
+                run(&["--kernel", &kernel, "--tier", save_tier, "--save", &snap, "--save-at", &save_at], "before.txt");
+            assert_eq!(st, Some(0), "{name}: save under {save_tier}: {err}");
+            let (st, after, err) = run(&["--restore", &snap, "--tier", restore_tier], "after.txt");
+            assert_eq!(st, Some(1), "{name}: {save_tier} -> {restore_tier}: {err}\n{before}{after}");
+            assert_eq!(
+                kernel_support::verdicts(&format!("{before}{after}")),
+                kernel_support::verdicts(&full),
+                "{name}: saved under {save_tier}, resumed under {restore_tier}"
+            );
+        }
+    }
+}

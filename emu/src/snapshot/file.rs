@@ -149,20 +149,20 @@ pub fn write(
 
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&head).map_err(io(&tmp))?;
+        let mut f = File::create(&tmp).map_err(io(path))?;
+        f.write_all(&head).map_err(io(path))?;
         let file_len = ram_offset + ram.len() as u64;
         // Zero pages stay holes: the file gets its full length first, then only the non-zero
         // runs are written, each at its own offset.
-        f.set_len(file_len).map_err(io(&tmp))?;
+        f.set_len(file_len).map_err(io(path))?;
         let mut data_bytes = 0u64;
         for (first, count) in runs {
             let start = first * PAGE;
             let bytes = &ram[start..(start + count * PAGE).min(ram.len())];
-            f.write_all_at(bytes, ram_offset + start as u64).map_err(io(&tmp))?;
+            f.write_all_at(bytes, ram_offset + start as u64).map_err(io(path))?;
             data_bytes += bytes.len() as u64;
         }
-        f.flush().map_err(io(&tmp))?;
+        f.flush().map_err(io(path))?;
         Ok(Written { ram_data_bytes: data_bytes, file_len })
     })();
     match result {
