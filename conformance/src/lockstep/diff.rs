@@ -37,7 +37,7 @@ enum Visible {
     /// Everything (outside 64-bit mode, and CS, LDTR, TR).
     All,
     /// 64-bit mode, ES/SS/DS: base, limit and most attributes are ignored (SDM Vol. 3, 3.4.4;
-    /// Vol. 1, 3.4.2.1): selector, present and DPL remain.
+    /// Vol. 1, 3.4.2.1): selector and DPL remain.
     SelectorDpl,
     /// 64-bit mode, FS/GS: the base is used as well.
     SelectorDplBase,
@@ -45,9 +45,14 @@ enum Visible {
 
 fn seg_diff(name: &str, t: &Segment, k: &Segment, vis: Visible, out: &mut Vec<String>) {
     let usable = |s: &Segment| s.attr & attr::P != 0;
-    let dpl = attr::P | 3 << attr::DPL_SHIFT;
-    let same = if vis != Visible::All {
-        (t.selector, t.attr & dpl) == (k.selector, k.attr & dpl) && (vis == Visible::SelectorDpl || t.base == k.base)
+    // A null selector leaves the register "unusable" (KVM) or present (tier 0) in 64-bit mode,
+    // which means the same there: P counts only for FS/GS (whose base is used).
+    let same = if vis == Visible::SelectorDpl {
+        let dpl = 3 << attr::DPL_SHIFT;
+        (t.selector, t.attr & dpl) == (k.selector, k.attr & dpl)
+    } else if vis == Visible::SelectorDplBase {
+        let dpl = attr::P | 3 << attr::DPL_SHIFT;
+        (t.selector, t.attr & dpl, t.base) == (k.selector, k.attr & dpl, k.base)
     } else if usable(t) || usable(k) {
         (t.selector, t.base, t.limit, t.attr & !1) == (k.selector, k.base, k.limit, k.attr & !1)
     } else {

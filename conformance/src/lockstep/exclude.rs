@@ -38,7 +38,28 @@ pub const SPLIT_STORE_WRITES_FIRST_PAGE: KvmDeviation = KvmDeviation {
              fault leaves the state as before the instruction; conformance/kernels/paging64.S checks it)",
 };
 
-pub const ALL: [&KvmDeviation; 3] = [&CPUID_LEAF7_HOST, &FAULTING_RMW_SETS_ACCESSED, &SPLIT_STORE_WRITES_FIRST_PAGE];
+pub const TZCNT_AS_BSF: KvmDeviation = KvmDeviation {
+    name: "tzcnt_lzcnt_as_bsf_bsr",
+    reason: "TZCNT/LZCNT (F3 0F BC/BD): KVM's emulator ignores the F3 prefix and executes BSF/BSR, \
+             which define ZF by the source and leave the destination alone for a zero source; with \
+             BMI1/LZCNT in CPUID (tier 0 offers them) the SDM (Vol. 2B, TZCNT, LZCNT) defines CF by \
+             a zero source, ZF by a zero result, and the count as the result",
+};
+
+pub const FXSAVE_RESERVED_BYTES: KvmDeviation = KvmDeviation {
+    name: "fxsave_writes_reserved_bytes",
+    reason: "FXSAVE/FXSAVE64: KVM's emulator writes bytes 416..511 of the 512-byte area, which the \
+             SDM (Vol. 1, 10.5.1, Table 10-2) marks reserved / available to software; tier 0 leaves \
+             them untouched",
+};
+
+pub const ALL: [&KvmDeviation; 5] = [
+    &CPUID_LEAF7_HOST,
+    &FAULTING_RMW_SETS_ACCESSED,
+    &SPLIT_STORE_WRITES_FIRST_PAGE,
+    &TZCNT_AS_BSF,
+    &FXSAVE_RESERVED_BYTES,
+];
 
 /// What the lockstep knows about a divergent step.
 pub struct StepFacts<'a> {
@@ -62,6 +83,18 @@ pub fn classify(f: &StepFacts) -> Option<&'static KvmDeviation> {
         k.gpr[1..=3].copy_from_slice(&f.tier0.gpr[1..=3]);
         if k.gpr == f.tier0.gpr && k.rip == f.tier0.rip {
             return Some(&CPUID_LEAF7_HOST);
+        }
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) && f.pages.is_empty() && !f.faulted {
+        return Some(&TZCNT_AS_BSF);
+    }
+    if matches!(ins.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxsave64) && f.reg_diffs.is_empty() && !f.faulted {
+        if let Some((start, _)) = store_range(ins, f.before) {
+            let base = (start & 0xfff) as usize;
+            let reserved = |i: usize| (416..512).contains(&(i.wrapping_sub(base) & 0xfff));
+            if f.pages.iter().all(|(_, t, k)| t.iter().zip(k).enumerate().all(|(i, (a, b))| a == b || reserved(i))) {
+                return Some(&FXSAVE_RESERVED_BYTES);
+            }
         }
     }
     if !f.faulted || !f.reg_diffs.is_empty() || f.pages.is_empty() {

@@ -148,14 +148,17 @@ pub struct Summary {
     pub compared_cpl3: u64,
     /// KVM's emulator could not execute them: run by tier 0's code on the KVM side, unchecked.
     pub emulation_failures: u64,
-    /// CPL 3 instructions on a kvm_pvm host, which does not single-step there: tier 0 alone.
+    /// CPL 3 instructions, and returns to CPL 3, on a kvm_pvm host, which does not single-step
+    /// there: tier 0 alone.
     pub not_stepped: u64,
     /// TSC reads whose result was copied from tier 0 (compared otherwise).
     pub time_copied: u64,
+    /// Steps after which an undefined flag differed (KVM then takes tier 0's value).
+    pub undefined_flags_synced: u64,
     /// External interrupts delivered to both sides.
     pub interrupts: u64,
-    /// Faults and IRETs after which KVM ran one more instruction before its single-step trap
-    /// (the handler's first, the one returned to); tier 0 runs it too and they compare after.
+    /// Steps after which KVM ran one more instruction before its single-step trap (fault
+    /// delivery, IRET, SWAPGS on kvm_pvm); tier 0 runs it too and they compare after.
     pub handler_merged: u64,
     /// Divergences explained by a known KVM deviation (`exclude.rs`), by name.
     pub excluded: std::collections::BTreeMap<&'static str, u64>,
@@ -172,13 +175,14 @@ impl Summary {
     /// The one-line summary.
     pub fn line(&self) -> String {
         format!(
-            "lockstep: {} steps compared ({} at CPL0, {} at CPL3), unchecked: {} emulation failures, {} not steppable (CPL3 on kvm_pvm), {} TSC reads copied; {} interrupts, {} steps KVM merged with the next (fault delivery, IRET), {} full checks, {} resyncs; known KVM deviations {:?}; {} divergences; end {:?}; {:.1} s ({:.0} steps/s)",
+            "lockstep: {} steps compared ({} at CPL0, {} at CPL3), unchecked: {} emulation failures, {} not steppable (CPL3 on kvm_pvm), {} TSC reads copied; {} with undefined flags differing; {} interrupts, {} steps KVM merged with the next (fault delivery, IRET, SWAPGS), {} full checks, {} resyncs; known KVM deviations {:?}; {} divergences; end {:?}; {:.1} s ({:.0} steps/s)",
             self.compared,
             self.compared_cpl0,
             self.compared_cpl3,
             self.emulation_failures,
             self.not_stepped,
             self.time_copied,
+            self.undefined_flags_synced,
             self.interrupts,
             self.handler_merged,
             self.full_checks,
@@ -208,6 +212,9 @@ pub struct Lockstep<'m> {
     stale: bool,
     history: VecDeque<String>,
     summary: Summary,
+    /// On kvm_pvm, whether CPL 3 instructions single-step through the guest's own RFLAGS.TF
+    /// with KVM intercepting the #DB (None: not tried yet).
+    tf_steps: Option<bool>,
     /// STRATA_TRACE_LOCKSTEP set: every KVM exit is printed to stderr.
     trace: bool,
     /// Self-test of the harness: (after step, what to change on KVM's side).
@@ -252,6 +259,7 @@ impl<'m> Lockstep<'m> {
             stale: false,
             history: VecDeque::new(),
             corrupt: None,
+            tf_steps: None,
             trace: std::env::var_os("STRATA_TRACE_LOCKSTEP").is_some(),
             summary: Summary {
                 compared: 0,
@@ -261,6 +269,7 @@ impl<'m> Lockstep<'m> {
                 not_stepped: 0,
                 time_copied: 0,
                 interrupts: 0,
+                undefined_flags_synced: 0,
                 handler_merged: 0,
                 excluded: Default::default(),
                 full_checks: 0,
@@ -399,7 +408,8 @@ impl<'m> Lockstep<'m> {
         if self.history.len() > cfg.history + 1 {
             self.history.pop_front();
         }
-        if before.cpl == 3 && self.pvm {
+        let tf_step = before.cpl == 3 && self.pvm;
+        if tf_step && self.tf_steps == Some(false) {
             // Not steppable here: tier 0 runs the instruction alone.
             self.log.borrow_mut().clear();
             let e = self.m.interp.step();
@@ -419,17 +429,44 @@ impl<'m> Lockstep<'m> {
         // A fault retires nothing: tier 0 delivered it through the IDT.
         let faulted = e.is_none() && self.m.interp.cpu.retired == retired;
         let t_rip = self.m.interp.cpu.state.rip;
+        if self.pvm && before.cpl == 0 && self.m.interp.cpu.state.cpl == 3 {
+            // A return to CPL 3 (IRET, SYSRET): kvm_pvm does not trap after it, KVM would run on
+            // in user mode. Tier 0 ran it alone; KVM is reloaded at the next compared step.
+            self.summary.not_stepped += 1;
+            self.stale = true;
+            return Ok(end);
+        }
+        if tf_step {
+            self.set_guest_tf(true)?;
+        }
         let kvm = self.kvm_step(&before, ins.as_ref(), t_rip)?;
+        if tf_step {
+            self.set_guest_tf(false)?;
+            let r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
+            if self.tf_steps.is_none() {
+                let works = kvm == VmExit::Debug && r.rip == t_rip;
+                eprintln!(
+                    "lockstep: CPL3 stepping through the guest's TF on kvm_pvm: {}",
+                    if works { "works" } else { "does not trap; CPL3 runs on tier 0 alone" }
+                );
+                self.tf_steps = Some(works);
+                if !works {
+                    self.summary.not_stepped += 1;
+                    self.stale = true;
+                    return Ok(end);
+                }
+            }
+        }
         // The instruction tier 0 stepped first (the faulting one, if KVM merged two).
         let first_ins = ins;
         let mut ins = ins;
         let mut bytes = bytes;
-        let iret =
-            ins.as_ref().is_some_and(|i| matches!(i.mnemonic(), Mnemonic::Iret | Mnemonic::Iretd | Mnemonic::Iretq));
-        if (faulted || iret) && kvm == VmExit::Debug && end.is_none() {
-            // KVM's emulator traps one instruction late after delivering a fault (it runs the
-            // handler's first instruction) and after IRET (it runs the instruction returned
-            // to): tier 0 runs that instruction too, and the two compare after it.
+        if kvm == VmExit::Debug && end.is_none() && !self.halted {
+            // KVM's single-step trap sometimes comes one instruction late: after delivering a
+            // fault (it runs the handler's first instruction), after IRET (the instruction
+            // returned to), after SWAPGS on kvm_pvm. When KVM's RIP is not tier 0's, tier 0 runs
+            // one more instruction and the two compare after it (a real divergence still shows
+            // there, with both instructions in the history).
             let r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
             if r.rip != t_rip {
                 let (hins, hbytes) = self.fetch_instruction();
@@ -474,6 +511,9 @@ impl<'m> Lockstep<'m> {
                     &self.side.cpu.state,
                     Extent { fpu, msrs: false },
                 );
+                if diffs.is_empty() {
+                    self.sync_undefined_flags()?;
+                }
             }
         }
         if end == Some(End::TripleFault) && kvm != VmExit::Shutdown {
@@ -562,6 +602,21 @@ impl<'m> Lockstep<'m> {
         }
     }
 
+    /// Sets or clears RFLAGS.TF in KVM's guest state, with #DB intercepted (KVM_GUESTDBG_USE_HW_BP
+    /// with no breakpoint armed), so a CPL 3 instruction traps after it completes.
+    fn set_guest_tf(&mut self, on: bool) -> Result<(), LockstepError> {
+        use tiers::kvm::KvmError::Ioctl;
+        let mut r = self.vm.vcpu.get_regs().map_err(|e| Ioctl("KVM_GET_REGS", e))?;
+        r.rflags = if on { r.rflags | rflags::TF } else { r.rflags & !rflags::TF };
+        self.vm.vcpu.set_regs(&r).map_err(|e| Ioctl("KVM_SET_REGS", e))?;
+        let control = kvm_bindings::KVM_GUESTDBG_ENABLE
+            | kvm_bindings::KVM_GUESTDBG_SINGLESTEP
+            | if on { kvm_bindings::KVM_GUESTDBG_USE_HW_BP } else { 0 };
+        let dbg = kvm_bindings::kvm_guest_debug { control, ..Default::default() };
+        self.vm.vcpu.set_guest_debug(&dbg).map_err(|e| Ioctl("KVM_SET_GUEST_DEBUG", e))?;
+        Ok(())
+    }
+
     /// Reads KVM's registers, segments and control registers (and with `fpu` the x87/SSE
     /// state) into the side CPU: three ioctls instead of `get_state`'s twenty.
     fn read_kvm_state(&mut self, fpu: bool) -> Result<(), LockstepError> {
@@ -576,6 +631,24 @@ impl<'m> Lockstep<'m> {
             let x = self.vm.vcpu.get_xsave().map_err(|e| Ioctl("KVM_GET_XSAVE", e))?;
             let _ = emu::interp::sse::fxsave::load_image(&mut self.side.cpu, &convert::image_from_xsave(&x), true);
         }
+        Ok(())
+    }
+
+    /// After a step that agreed, flags the SDM leaves undefined may still differ; KVM takes tier
+    /// 0's, so a later instruction that leaves them alone does not show the difference again.
+    fn sync_undefined_flags(&mut self) -> Result<(), LockstepError> {
+        const ARITH: u64 = 0x8d5; // OF SF ZF AF PF CF
+        let (t, k) = (self.m.interp.cpu.state.rflags(), self.side.cpu.state.rflags());
+        if (t ^ k) & ARITH == 0 {
+            return Ok(());
+        }
+        self.summary.undefined_flags_synced += 1;
+        let s = &mut self.side.cpu.state;
+        s.set_rflags((k & !ARITH) | (t & ARITH));
+        self.vm
+            .vcpu
+            .set_regs(&convert::regs_from_state(s))
+            .map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_SET_REGS", e))?;
         Ok(())
     }
 
