@@ -86,7 +86,7 @@ pub fn classify(f: &StepFacts) -> Option<&'static KvmDeviation> {
         }
     }
     if matches!(ins.mnemonic(), Mnemonic::Tzcnt | Mnemonic::Lzcnt) && f.pages.is_empty() && !f.faulted {
-        return Some(&TZCNT_AS_BSF);
+        return tzcnt_lzcnt_per_sdm(ins, f).then_some(&TZCNT_AS_BSF);
     }
     if matches!(ins.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxsave64) && f.reg_diffs.is_empty() && !f.faulted {
         if let Some((start, _)) = store_range(ins, f.before) {
@@ -114,6 +114,43 @@ pub fn classify(f: &StepFacts) -> Option<&'static KvmDeviation> {
         }
     }
     None
+}
+
+/// Whether tier 0's TZCNT/LZCNT result and CF/ZF are what the SDM defines (Vol. 2B: the count
+/// of trailing/leading zero bits, the operand size for a zero source; CF = source is zero,
+/// ZF = result is zero), computed here from the source register with Rust's own bit counts,
+/// and nothing else differs from KVM but the destination and the flags. A memory source is
+/// not checked (never matches).
+fn tzcnt_lzcnt_per_sdm(ins: &Instruction, f: &StepFacts) -> bool {
+    if ins.op_count() != 2 || ins.op0_kind() != OpKind::Register || ins.op1_kind() != OpKind::Register {
+        return false;
+    }
+    let index = |r: Register| {
+        let full = r.full_register();
+        (Register::RAX..=Register::R15).contains(&full).then(|| full as usize - Register::RAX as usize)
+    };
+    let (Some(dst), Some(src)) = (index(ins.op0_register()), index(ins.op1_register())) else { return false };
+    let bits = ins.op0_register().size() as u32 * 8;
+    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let v = f.before.gpr[src] & mask;
+    let count = match ins.mnemonic() {
+        Mnemonic::Tzcnt if v == 0 => bits,
+        Mnemonic::Tzcnt => v.trailing_zeros(),
+        _ => v.leading_zeros() - (64 - bits),
+    } as u64;
+    // A 32-bit destination is zero-extended, a 16-bit one merges into the old value.
+    let expect = if bits == 16 { (f.before.gpr[dst] & !0xffff) | count } else { count };
+    let flags = f.tier0.rflags();
+    let (cf, zf) = (flags & 1 != 0, flags & 0x40 != 0);
+    let mut others_t = f.tier0.gpr;
+    let mut others_k = f.kvm.gpr;
+    others_t[dst] = 0;
+    others_k[dst] = 0;
+    f.tier0.gpr[dst] == expect
+        && cf == (v == 0)
+        && zf == (count == 0)
+        && others_t == others_k
+        && f.tier0.rip == f.kvm.rip
 }
 
 /// Whether the instruction's first operand is a memory destination.
@@ -173,6 +210,47 @@ mod tests {
             v
         })];
         assert!(classify(&facts(&ins, &s, &pages)).is_none());
+    }
+
+    #[test]
+    fn tzcnt_flags_and_fxsave_reserved_bytes_are_known_but_other_fxsave_bytes_are_not() {
+        let tz = decode(&[0xf3, 0x48, 0x0f, 0xbc, 0xc9], 64, 0x1000).unwrap(); // tzcnt rcx, rcx
+        let mut before = CpuState::default();
+        before.gpr[1] = 0x8; // three trailing zeros
+        let mut t = before.clone();
+        t.gpr[1] = 3;
+        t.set_rflags(0x2); // CF = 0 (source not zero), ZF = 0 (result not zero)
+        let mut k = t.clone();
+        k.set_rflags(0x6); // BSF's flags: ZF by the source, PF as it happens
+        let mut f = StepFacts {
+            ins: Some(&tz),
+            before: &before,
+            faulted: false,
+            reg_diffs: &[],
+            tier0: &t,
+            kvm: &k,
+            pages: &[],
+        };
+        assert_eq!(classify(&f).map(|d| d.name), Some("tzcnt_lzcnt_as_bsf_bsr"));
+        let mut wrong = t.clone();
+        wrong.gpr[1] = 4; // a tier-0 bug in the count must stay a divergence
+        f.tier0 = &wrong;
+        assert!(classify(&f).is_none());
+        // fxsave64 [rbp] with rbp at page offset 0x140: bytes 416.. of the image are 0x2e0..
+        let fx = decode(&[0x48, 0x0f, 0xae, 0x45, 0x00], 64, 0x1000).unwrap();
+        let mut s = CpuState::default();
+        s.gpr[5] = 0x7ffd_6ef1_7140;
+        let mut k = vec![1u8; 0x1000];
+        k[0x2e1..0x2eb].fill(0);
+        let pages = vec![(0xb9f_1000, vec![1u8; 0x1000], k.clone())];
+        let mut f = facts(&fx, &s, &pages);
+        f.faulted = false;
+        assert_eq!(classify(&f).map(|d| d.name), Some("fxsave_writes_reserved_bytes"));
+        k[0x140 + 160] = 0; // XMM0: part of the architectural image
+        let pages = vec![(0xb9f_1000, vec![1u8; 0x1000], k)];
+        let mut f = facts(&fx, &s, &pages);
+        f.faulted = false;
+        assert!(classify(&f).is_none());
     }
 
     #[test]

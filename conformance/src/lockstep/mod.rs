@@ -471,7 +471,7 @@ impl<'m> Lockstep<'m> {
             if r.rip != t_rip {
                 let (hins, hbytes) = self.fetch_instruction();
                 let text = hins.as_ref().map_or_else(|| "(fetch faults)".to_string(), |i| disassemble(i, &hbytes));
-                self.history.push_back(format!("   + (KVM's same step) {t_rip:#x}: {text}"));
+                self.history.push_back(format!("{MERGED}{t_rip:#x}: {text}"));
                 let e2 = self.m.interp.step();
                 self.retire(1);
                 self.summary.handler_merged += 1;
@@ -776,12 +776,20 @@ impl<'m> Lockstep<'m> {
         let step =
             (self.summary.compared + self.summary.emulation_failures + self.summary.not_stepped).saturating_sub(1);
         let mut history: Vec<String> = self.history.iter().cloned().collect();
-        history.pop(); // the divergent instruction itself
+        let mut instruction = ins.map_or_else(|| "(not one instruction)".into(), |i| disassemble(i, bytes));
+        if history.last().is_some_and(|h| h.starts_with(MERGED)) {
+            // KVM ran two instructions in that step: name both.
+            let second = history.pop().unwrap_or_default();
+            let first = history.pop().unwrap_or_default();
+            instruction = format!("{first}\n{second}");
+        } else {
+            history.pop(); // the divergent instruction itself
+        }
         let keep = history.len().saturating_sub(cfg.history);
         self.summary.divergence = Some(Divergence {
             step,
             rip: before.rip,
-            instruction: ins.map_or_else(|| "(not one instruction)".into(), |i| disassemble(i, bytes)),
+            instruction,
             diffs,
             history: history.split_off(keep),
             before: dump(before),
@@ -797,6 +805,9 @@ impl Drop for Lockstep<'_> {
         self.m.interp.cpu.bus = Box::new(BoardBus(self.m.board.clone()));
     }
 }
+
+/// History prefix of an instruction KVM ran in the same single step as the one before.
+const MERGED: &str = "   + (KVM's same step) ";
 
 /// Whether the instruction reads or writes x87/SSE state (then that state is compared too).
 fn touches_fpu(ins: &Instruction) -> bool {
