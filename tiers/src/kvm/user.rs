@@ -3,7 +3,8 @@
 //!
 //! The process's address space is the one `emu::user::aspace` keeps in guest RAM; KVM runs on
 //! those page tables and that RAM directly. `supervisor.rs` adds an IDT, a TSS and one-`out`
-//! CPL0 stubs, so SYSCALL and every exception leave KVM as a port write from a known RIP. The
+//! stubs, so SYSCALL and every exception leave KVM as a port write from a known RIP (at CPL0;
+//! SYSCALL's at CPL3 on `kvm_pvm`, which does not change privilege for it). The
 //! runner then rebuilds the user state at the instruction boundary (for SYSCALL: RIP = RCX,
 //! RFLAGS = R11; for an exception: the frame the CPU pushed on the IST stack, CR2 for #PF),
 //! hands tier 0's own exit (`Stop::Syscall`, `Stop::Fault`, ...) to `Process::handle_exit`,
@@ -20,9 +21,18 @@
 //! rt_sigreturn, faults, and system calls of a process that has signal handlers (a signal
 //! frame holds the FPU state). An instruction KVM cannot emulate is run by tier 0.
 //! ITIMER_REAL: while a timer is armed a kick thread ends KVM_RUN every millisecond.
+//! Registers travel in kvm_run (KVM_CAP_SYNC_REGS) where KVM offers it.
+//!
+//! Cost on `kvm_pvm` (no VMX/SVM, here inside another VM): every exit is a few world switches,
+//! ~100 us of CPU, so system calls are far slower than under tier 0 or QEMU while code between
+//! them runs natively. Demand paging brings in [`FAULT_AROUND`] pages per fault, and the page
+//! tables are written with Accessed/Dirty already set so KVM's shadow MMU fills 8 entries per
+//! miss.
 //!
 //! Left out: single-stepping (TF) beyond reporting #DB as tier 0 does; compatibility-mode
-//! system calls are served with the 64-bit table, as tier 0 does.
+//! system calls are served with the 64-bit table, as tier 0 does. Known deviation: on
+//! `kvm_pvm` a jump to the SYSCALL stub page right after a real SYSCALL (RCX still pointing
+//! past it) is taken for another system call instead of a SIGSEGV.
 
 use super::kick::Kicker;
 use super::supervisor::{self, Supervisor, COMPAT_SYSCALL_STUB, SYSCALL_STUB, USER32_CS, USER_CS};
@@ -108,13 +118,13 @@ pub fn run_process(p: &mut Process) -> Result<(ProcessEnd, UserStats), KvmError>
     Ok((end, r.stats))
 }
 
-/// The user state after SYSCALL: it saved the return RIP in RCX and RFLAGS in R11 (SDM Vol.
-/// 2B, SYSCALL); the other registers are as the program left them.
-/// R11 goes back to RFLAGS as Linux's SYSRET path takes it: the arithmetic and user control
-/// flags (CF PF AF ZF SF TF DF OF AC ID), with IF set; IOPL, NT, RF and VM stay clear (a jump
-/// to the user-executable entry stub with a made-up R11 cannot raise IOPL).
+/// The RFLAGS bits R11 gives back after a system call: the arithmetic and user control flags
+/// (CF PF AF ZF SF TF DF OF AC ID); IF is set, and IOPL, NT, RF and VM stay clear, so a jump to
+/// the user-executable entry stub with a made-up R11 cannot raise IOPL.
 const SYSRET_FLAGS: u64 = 0x24_0dd5;
 
+/// The user state after SYSCALL: it saved the return RIP in RCX and RFLAGS in R11 (SDM Vol.
+/// 2B, SYSCALL); the other registers are as the program left them.
 fn st_syscall(p: &mut Process, regs: &kvm_regs) {
     let st = &mut p.interp.cpu.state;
     st.rip = regs.rcx;
