@@ -8,14 +8,13 @@
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
+mod kernel_support;
 mod user_support;
 
 use conformance::lockstep::{boot, Config, End, Lockstep};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use kernel_support::{build, KERNELS};
+use std::path::Path;
 use user_support::Scratch;
-
-const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode"];
 
 fn kvm_or_skip() -> bool {
     match conformance::lockstep::kvm_available() {
@@ -25,26 +24,6 @@ fn kvm_or_skip() -> bool {
             false
         }
     }
-}
-
-fn build(name: &str, out: &Path) -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
-    let real = name == "realmode";
-    let exe = out.join(format!("{name}.{}", if real { "bin" } else { "elf" }));
-    let o = Command::new("gcc")
-        .args(["-m32", "-nostdlib", "-static", "-ffreestanding", "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments"])
-        .arg(format!("-Wa,-I{}", dir.display()))
-        .arg("-Wl,-T")
-        .arg(dir.join(if real { "link16.ld" } else { "link.ld" }))
-        .arg("-o")
-        .arg(&exe)
-        .arg(dir.join(format!("{name}.S")))
-        .output()
-        .map_err(|e| format!("gcc: {e}"))?;
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    Ok(exe)
 }
 
 fn spec(kernel: &Path) -> boot::BootSpec<'_> {
