@@ -4,7 +4,7 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `vm.rs` | one VM + vCPU over our guest RAM; state in and out; one KVM_RUN with its exit decoded |
-//! | `convert.rs` | `CpuState` <-> `kvm_regs`/`kvm_sregs`/`kvm_fpu`/debug registers/MSRs |
+//! | `convert.rs` | `CpuState` <-> `kvm_regs`/`kvm_sregs`/XSAVE area/debug registers/MSRs |
 //! | `cpuid.rs` | the CPUID table: tier 0's promises restricted to what the host's KVM supports |
 //! | `kick.rs` | the kick: a signal that ends KVM_RUN every millisecond so devices get polled |
 //! | `engine.rs` | `KvmEngine`, the machine's `Accelerator` |
