@@ -27,17 +27,17 @@ use user_support::{strata_bin, Scratch};
 const PVM_DEVIATIONS: &[&str] = &["crossing_store_wrote_nothing", "invlpg_uses_the_new_pte"];
 
 fn kvm_usable() -> bool {
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
-        Ok(_) => true,
+    match tiers::kvm_available() {
+        Ok(()) => true,
         Err(e) => {
-            eprintln!("SKIP: /dev/kvm is not usable here ({e}); the KVM engine tests need it");
+            eprintln!("SKIP: {e}; the KVM engine tests need it");
             false
         }
     }
 }
 
 fn is_pvm() -> bool {
-    Path::new("/sys/module/kvm_pvm").exists()
+    tiers::kvm_is_emulated()
 }
 
 /// Runs a kernel with extra `strata run` arguments; returns (status, serial, stderr).

@@ -11,20 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-const WORKLOADS: &[(&str, &str)] = &[
-    ("add_chain", "integer add chain"),
-    ("adc_chain", "ADD/ADC multi-precision chain"),
-    ("branch", "compare-and-branch heavy"),
-    ("ptrchase", "pointer chasing over 64 MiB"),
-    ("div64", "64-bit DIV"),
-    ("callret", "deep call/return (recursive fib)"),
-    ("bytecode", "bytecode interpreter (indirect jumps)"),
-    ("smc", "self-modifying code"),
-    ("x87", "x87 long-double loop"),
-    ("sse2", "SSE2 loop"),
-    ("memcpy", "memcpy/memset (REP MOVSB/STOSB)"),
-    ("syscall", "syscall loop (getpid)"),
-];
+use benches::{build_workload, median, which, COMPUTE_WORKLOADS, SYSCALL_WORKLOAD};
 
 struct Timing {
     secs: f64,
@@ -62,11 +49,6 @@ fn run(cmd: &[String], stdin_file: Option<&Path>) -> Timing {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -86,20 +68,12 @@ fn main() {
     }
     let wl_dir = root.join("benches/workloads");
     let mut cases: Vec<(String, String, Vec<String>, Option<PathBuf>)> = Vec::new();
-    for (name, what) in WORKLOADS {
+    for (name, what) in COMPUTE_WORKLOADS.iter().chain([&SYSCALL_WORKLOAD]) {
         if only.as_deref().is_some_and(|o| o != *name) {
             continue;
         }
         let exe = out_dir.join(name);
-        let ok = Command::new("gcc")
-            .args(["-nostdlib", "-static", "-o"])
-            .arg(&exe)
-            .arg(wl_dir.join(format!("{name}.S")))
-            .arg(format!("-Wa,-I{}", wl_dir.display()))
-            .arg("-Wl,--no-warn-rwx-segments")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
+        if !build_workload(&wl_dir.join(format!("{name}.S")), &exe, &wl_dir) {
             eprintln!("guest-bench: could not build {name} (is gcc installed?)");
             continue;
         }
@@ -171,9 +145,4 @@ fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&out_dir);
-}
-
-fn which(name: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|p| p.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
 }

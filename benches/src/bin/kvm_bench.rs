@@ -15,20 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// The workloads that compute (the system-call loop is measured on its own below).
-const COMPUTE: &[(&str, &str)] = &[
-    ("add_chain", "integer add chain"),
-    ("adc_chain", "ADD/ADC multi-precision chain"),
-    ("branch", "compare-and-branch heavy"),
-    ("ptrchase", "pointer chasing over 64 MiB"),
-    ("div64", "64-bit DIV"),
-    ("callret", "deep call/return (recursive fib)"),
-    ("bytecode", "bytecode interpreter (indirect jumps)"),
-    ("smc", "self-modifying code"),
-    ("x87", "x87 long-double loop"),
-    ("sse2", "SSE2 loop"),
-    ("memcpy", "memcpy/memset (REP MOVSB/STOSB)"),
-];
+use benches::{build_workload, median, which, COMPUTE_WORKLOADS};
 
 /// Wall time and exit status of one run (NaN / None when it could not start).
 fn run(cmd: &[String]) -> (f64, Option<i32>) {
@@ -40,27 +27,6 @@ fn run(cmd: &[String]) -> (f64, Option<i32>) {
         Ok(s) => (secs, s.code()),
         Err(_) => (f64::NAN, None),
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn which(name: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|p| p.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
-}
-
-fn gcc(src: &Path, exe: &Path, include: &Path) -> bool {
-    Command::new("gcc")
-        .args(["-nostdlib", "-static", "-o"])
-        .arg(exe)
-        .arg(src)
-        .arg(format!("-Wa,-I{}", include.display()))
-        .arg("-Wl,--no-warn-rwx-segments")
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn fmt(v: f64) -> String {
@@ -124,9 +90,9 @@ fn main() {
     println!("| workload | native s | kvm s | kvm/native |");
     println!("|---|---:|---:|---:|");
     let mut cases: Vec<(String, Vec<String>)> = Vec::new();
-    for (name, what) in COMPUTE {
+    for (name, what) in COMPUTE_WORKLOADS {
         let exe = out_dir.join(name);
-        if !gcc(&wl_dir.join(format!("{name}.S")), &exe, &wl_dir) {
+        if !build_workload(&wl_dir.join(format!("{name}.S")), &exe, &wl_dir) {
             eprintln!("kvm-bench: could not build {name} (is gcc installed?)");
             continue;
         }
@@ -164,7 +130,7 @@ fn main() {
         "# getpid, {syscalls} times (written by kvm-bench)\n.include \"exit.inc\"\n.globl _start\n_start:\n    \
          mov ${syscalls}, %r12\n1:  mov $39, %eax\n    syscall\n    dec %r12\n    jnz 1b\n    xor %edi, %edi\n    EXIT\n"
     );
-    if std::fs::write(&src, loop_src).is_err() || !gcc(&src, &exe, &wl_dir) {
+    if std::fs::write(&src, loop_src).is_err() || !build_workload(&src, &exe, &wl_dir) {
         eprintln!("kvm-bench: could not build the system-call loop");
     } else {
         let cmd = vec![exe.display().to_string()];

@@ -56,11 +56,6 @@ impl KvmEngine {
             deliver_on_tier0: pvm,
         })
     }
-
-    /// The VM, for callers that need more than the engine contract (tests, lockstep).
-    pub fn vm(&mut self) -> &mut KvmVm {
-        &mut self.vm
-    }
 }
 
 impl Accelerator for KvmEngine {

@@ -50,7 +50,6 @@ pub struct KvmVm {
     slot_len: u64,
     /// We gave KVM a default TR because ours was never loaded (see `convert::default_tr`).
     tr_unset: bool,
-    single_step: bool,
     /// Size of the vCPU's kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE): port I/O data lives in it.
     run_size: usize,
 }
@@ -97,17 +96,7 @@ impl KvmVm {
         let table = super::cpuid::table(&supported).map_err(|e| KvmError::State(format!("CPUID table: {e:?}")))?;
         vcpu.set_cpuid2(&table).map_err(|e| KvmError::Ioctl("KVM_SET_CPUID2", e))?;
         let run_size = kvm.get_vcpu_mmap_size().map_err(|e| KvmError::Ioctl("KVM_GET_VCPU_MMAP_SIZE", e))?;
-        Ok(KvmVm {
-            _kvm: kvm,
-            _vm: vm,
-            vcpu,
-            ram_base,
-            ram_len: ram.len(),
-            slot_len,
-            tr_unset: false,
-            single_step: false,
-            run_size,
-        })
+        Ok(KvmVm { _kvm: kvm, _vm: vm, vcpu, ram_base, ram_len: ram.len(), slot_len, tr_unset: false, run_size })
     }
 
     /// Loads the CPU state of `cpu` into the vCPU.
@@ -224,9 +213,7 @@ impl KvmVm {
     pub fn set_single_step(&mut self, on: bool) -> Result<(), KvmError> {
         let control = if on { KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP } else { 0 };
         let dbg = kvm_guest_debug { control, ..Default::default() };
-        self.vcpu.set_guest_debug(&dbg).map_err(|e| KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e))?;
-        self.single_step = on;
-        Ok(())
+        self.vcpu.set_guest_debug(&dbg).map_err(|e| KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e))
     }
 
     /// One `KVM_RUN`; port and MMIO accesses are served from `bus` before returning.
@@ -347,11 +334,6 @@ impl KvmVm {
     /// Bytes of RAM registered with KVM.
     pub fn slot_len(&self) -> u64 {
         self.slot_len
-    }
-
-    /// Whether single-stepping is on.
-    pub fn single_stepping(&self) -> bool {
-        self.single_step
     }
 
     /// Turns on KVM's dirty-page log for the RAM slot (KVM_MEM_LOG_DIRTY_PAGES), for callers
