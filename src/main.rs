@@ -105,7 +105,7 @@ fn main() -> ExitCode {
             } else {
                 let end = p.run();
                 if stats {
-                    let n = p.interp.cpu.retired;
+                    let n = p.cpu.retired;
                     let t = start.elapsed().as_secs_f64();
                     eprintln!(
                         "strata: {n} instructions in {t:.3} s ({:.1} MIPS), {} blocks decoded, {} invalidated",

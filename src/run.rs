@@ -260,7 +260,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     if let Some((path, when)) = &save {
         m.set_watch(Some(match when {
-            SaveAt::Retired(n) => Watch::Instructions(n.saturating_sub(m.interp.cpu.retired)),
+            SaveAt::Retired(n) => Watch::Instructions(n.saturating_sub(m.cpu.retired)),
             SaveAt::Serial(text) => Watch::Serial(text.clone()),
         }));
         let end = m.run(a.max_instructions.unwrap_or(u64::MAX));
@@ -318,17 +318,17 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
             (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
             _ => None,
         };
-        emu::loaders::bzimage::load(&mut m.interp.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
+        emu::loaders::bzimage::load(&mut m.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
     } else if emu::loaders::multiboot::detect(&image).is_some() {
         if a.initrd.is_some() {
             return Err("--initrd is only supported with a bzImage".into());
         }
-        emu::loaders::multiboot::load(&mut m.interp.cpu, &kernel, &image, append).map_err(|e| e.to_string())?;
+        emu::loaders::multiboot::load(&mut m.cpu, &kernel, &image, append).map_err(|e| e.to_string())?;
     } else if emu::loaders::bootsector::detect(&image) {
         if a.initrd.is_some() {
             return Err("--initrd is only supported with a bzImage".into());
         }
-        emu::loaders::bootsector::load(&mut m.interp.cpu, &kernel, &image).map_err(|e| e.to_string())?;
+        emu::loaders::bootsector::load(&mut m.cpu, &kernel, &image).map_err(|e| e.to_string())?;
     } else {
         return Err(format!("{kernel}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)"));
     }
@@ -365,7 +365,7 @@ fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<Ru
             RunOutcome::Code(ExitCode::from(1))
         }
     };
-    let retired = m.interp.cpu.retired;
+    let retired = m.cpu.retired;
     let tap = m.tap.borrow();
     if a.deterministic {
         eprintln!("strata: {retired} instructions retired");

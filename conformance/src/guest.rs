@@ -24,6 +24,7 @@ const PAGE: u64 = 0x1000;
 
 /// An interpreter with the harness's pages mapped.
 pub struct GuestRunner {
+    cpu: emu::cpu::Cpu,
     interp: Interp,
     buf_frames: [u64; 2],
     code_frame: u64,
@@ -45,13 +46,13 @@ impl GuestRunner {
         let b0 = aspace.populate(&mut cpu.ram, BUF, rw).ok_or_else(oom)?;
         let b1 = aspace.populate(&mut cpu.ram, BUF + PAGE, rw).ok_or_else(oom)?;
         let code_frame = aspace.populate(&mut cpu.ram, INSN_PAGE, PROT_READ | PROT_EXEC).ok_or_else(oom)?;
-        Ok(GuestRunner { interp: Interp::new(cpu), buf_frames: [b0, b1], code_frame })
+        Ok(GuestRunner { cpu, interp: Interp::new(), buf_frames: [b0, b1], code_frame })
     }
 
     /// Runs `insn` from `init`.
     pub fn run(&mut self, insn: &[u8], init: &MachineState) -> Outcome {
         let at = FALLTHROUGH - insn.len() as u64;
-        let cpu = &mut self.interp.cpu;
+        let cpu = &mut self.cpu;
         let page = PAGE as usize;
         for (i, &f) in self.buf_frames.iter().enumerate() {
             if let (Some(dst), Some(src)) = (cpu.ram.slice_mut(f, page), init.buf.get(i * page..(i + 1) * page)) {
@@ -62,8 +63,8 @@ impl GuestRunner {
             code.fill(0xcc);
             code[page - insn.len()..].copy_from_slice(insn);
         }
-        self.interp.flush_code();
-        let cpu = &mut self.interp.cpu;
+        self.interp.flush_code(&mut self.cpu);
+        let cpu = &mut self.cpu;
         cpu.tlb.flush_all();
         let s = &mut cpu.state;
         s.gpr = init.gpr;
@@ -73,8 +74,8 @@ impl GuestRunner {
         s.xmm = init.xmm;
         s.mxcsr = init.mxcsr;
         s.fpu = fpu_state(&init.x87);
-        let exit = self.interp.run(64);
-        let cpu = &mut self.interp.cpu;
+        let exit = self.interp.run(&mut self.cpu, 64);
+        let cpu = &mut self.cpu;
         let rip = cpu.state.rip;
         let mut st = MachineState::zeroed();
         st.gpr = cpu.state.gpr;

@@ -43,7 +43,7 @@ pub fn kvm_is_emulated() -> bool {
 pub fn attach_kvm(machine: &mut emu::machine::Machine, active: bool) -> Result<(), String> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        let engine = kvm::KvmEngine::new(&machine.interp.cpu).map_err(|e| e.to_string())?;
+        let engine = kvm::KvmEngine::new(&machine.cpu).map_err(|e| e.to_string())?;
         machine.attach_accelerator(Box::new(engine), active).map_err(|e| e.to_string())
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]

@@ -30,11 +30,11 @@ fn sink() -> Box<dyn std::io::Write> {
 fn guest(mem: u64, fill: u64) -> Machine {
     let cfg = MachineConfig { mem, deterministic: true, marker: None };
     let mut m = Machine::new(&cfg, sink(), Instant::now()).expect("guest RAM");
-    emu::loaders::multiboot::load(&mut m.interp.cpu, "demo", DEMO, "").expect("demo kernel");
+    emu::loaders::multiboot::load(&mut m.cpu, "demo", DEMO, "").expect("demo kernel");
     let end = m.run(50_000_000);
-    eprintln!("  demo kernel ran {} instructions ({end:?})", m.interp.cpu.retired);
+    eprintln!("  demo kernel ran {} instructions ({end:?})", m.cpu.retired);
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let region = m.interp.cpu.ram.slice_mut(64 * MIB, fill as usize).expect("fill inside RAM");
+    let region = m.cpu.ram.slice_mut(64 * MIB, fill as usize).expect("fill inside RAM");
     for chunk in region.chunks_exact_mut(8) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -83,7 +83,7 @@ fn measure(mem: u64, fill: u64, runs: usize, path: &Path) -> Figures {
         restores.push(t.elapsed());
         // What the mapping deferred: read one byte of every filled page (faults from the file).
         let t = Instant::now();
-        let ram = r.interp.cpu.ram.slice(64 * MIB, fill as usize).expect("filled region");
+        let ram = r.cpu.ram.slice(64 * MIB, fill as usize).expect("filled region");
         let sum = ram.iter().step_by(4096).fold(0u8, |a, &b| a.wrapping_add(b));
         touches.push(t.elapsed());
         std::hint::black_box(sum);

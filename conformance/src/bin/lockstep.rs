@@ -95,13 +95,13 @@ fn real_main() -> Result<bool, String> {
         let end = m.run(skip);
         eprintln!(
             "lockstep: tier 0 ran {} instructions alone ({end:?}, {:.1} s)",
-            m.interp.cpu.retired,
+            m.cpu.retired,
             t.elapsed().as_secs_f64()
         );
     }
     let (mut windows, mut compared, mut seconds) = (0u64, 0u64, 0f64);
     loop {
-        let at = m.interp.cpu.retired;
+        let at = m.cpu.retired;
         let summary = Lockstep::new(&mut m).map_err(|e| e.to_string())?.run(&cfg).map_err(|e| e.to_string())?;
         if let Some(d) = &summary.divergence {
             println!("{d}");
@@ -118,10 +118,10 @@ fn real_main() -> Result<bool, String> {
             );
             return Ok(summary.divergence.is_some());
         }
-        let target = m.interp.cpu.retired.saturating_add(e);
+        let target = m.cpu.retired.saturating_add(e);
         let end = m.run(target);
         if end != emu::machine::RunEnd::Limit {
-            println!("sampled: {windows} windows, {compared} steps compared, {seconds:.0} s in lockstep; guest ended {end:?} at instruction {}", m.interp.cpu.retired);
+            println!("sampled: {windows} windows, {compared} steps compared, {seconds:.0} s in lockstep; guest ended {end:?} at instruction {}", m.cpu.retired);
             return Ok(false);
         }
     }

@@ -24,7 +24,7 @@ pub fn machine(spec: &BootSpec, serial: Box<dyn std::io::Write>) -> Result<Machi
     let image = std::fs::read(spec.kernel).map_err(|e| format!("{kernel}: {e}"))?;
     let cfg = MachineConfig { mem: spec.mem, deterministic: true, marker: None };
     let mut m = Machine::new(&cfg, serial, Instant::now()).map_err(|e| format!("guest RAM: {e}"))?;
-    let cpu = &mut m.interp.cpu;
+    let cpu = &mut m.cpu;
     if image.len() > 0x206 && &image[0x202..0x206] == b"HdrS" {
         let initrd = match spec.initrd {
             Some(p) => Some((p.display().to_string(), std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?)),

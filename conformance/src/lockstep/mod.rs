@@ -91,7 +91,9 @@ impl From<tiers::kvm::KvmError> for LockstepError {
 pub struct Lockstep<'m> {
     m: &'m mut Machine,
     /// The KVM side's CPU state and RAM copy (its code runs only on emulation failures).
-    side: Interp,
+    side: Cpu,
+    /// Tier 0 for the KVM side's copy (the instructions KVM cannot emulate).
+    side_tier0: Interp,
     vm: KvmVm,
     log: Rc<RefCell<IoLog>>,
     pvm: bool,
@@ -124,23 +126,24 @@ impl<'m> Lockstep<'m> {
     /// # Errors
     /// KVM is not available or refused the state; the RAM copy could not be mapped.
     pub fn new(m: &'m mut Machine) -> Result<Lockstep<'m>, LockstepError> {
-        let len = m.interp.cpu.ram.len();
+        let len = m.cpu.ram.len();
         let mut ram = GuestRam::new(len).map_err(|e| LockstepError::Setup(format!("RAM copy: {e}")))?;
-        memory::copy_changed(&m.interp.cpu.ram, &mut ram);
+        memory::copy_changed(&m.cpu.ram, &mut ram);
         let log = Rc::new(RefCell::new(IoLog::default()));
         let mut cpu = Cpu::new(ram);
-        cpu.config = m.interp.cpu.config;
-        cpu.state = m.interp.cpu.state.clone();
+        cpu.config = m.cpu.config;
+        cpu.state = m.cpu.state.clone();
         cpu.bus = Box::new(ReplayBus(log.clone()));
         let mut vm = KvmVm::new(&cpu.ram)?;
         vm.enable_dirty_log()?;
         vm.set_state(&cpu)?;
         vm.set_single_step(true)?;
         vm.take_dirty_pages()?;
-        m.interp.cpu.bus = Box::new(RecordingBus { inner: Box::new(BoardBus(m.board.clone())), log: log.clone() });
+        m.cpu.bus = Box::new(RecordingBus { inner: Box::new(BoardBus(m.board.clone())), log: log.clone() });
         Ok(Lockstep {
             m,
-            side: Interp::new(cpu),
+            side: cpu,
+            side_tier0: Interp::new(),
             vm,
             log,
             pvm: tiers::kvm::is_pvm(),
@@ -225,14 +228,14 @@ impl<'m> Lockstep<'m> {
         match c {
             Corruption::Register { index, xor } => {
                 let mut r = self.vm.vcpu.get_regs().map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_GET_REGS", e))?;
-                let mut s = self.side.cpu.state.clone();
+                let mut s = self.side.state.clone();
                 convert::regs_into_state(&r, &mut s);
                 s.gpr[index] ^= xor;
                 r = convert::regs_from_state(&s);
                 self.vm.vcpu.set_regs(&r).map_err(|e| tiers::kvm::KvmError::Ioctl("KVM_SET_REGS", e))?;
             }
             Corruption::Memory { paddr, value } => {
-                if let Some(b) = self.side.cpu.ram.slice_mut(paddr, 1) {
+                if let Some(b) = self.side.ram.slice_mut(paddr, 1) {
                     b[0] = value;
                 }
             }
@@ -259,27 +262,27 @@ impl<'m> Lockstep<'m> {
                 return Ok(Some(End::Reset));
             }
         }
-        let if_set = self.m.interp.cpu.state.rflags_other & rflags::IF != 0;
+        let if_set = self.m.cpu.state.rflags_other & rflags::IF != 0;
         if !std::mem::take(&mut self.shadow) && if_set && board.borrow().interrupt_pending() {
             let vector = board.borrow_mut().acknowledge_interrupt();
             if let Some(v) = vector {
                 self.halted = false;
                 self.summary.interrupts += 1;
-                if self.m.interp.cpu.deliver(Event::External(v)).is_err() {
+                if self.m.cpu.deliver(Event::External(v)).is_err() {
                     return Ok(Some(End::TripleFault));
                 }
                 if !self.stale {
-                    self.vm.get_state(&mut self.side.cpu)?;
-                    if self.side.cpu.deliver(Event::External(v)).is_err() {
+                    self.vm.get_state(&mut self.side)?;
+                    if self.side.deliver(Event::External(v)).is_err() {
                         return Ok(Some(self.diverged(
                             cfg,
                             None,
                             &[],
-                            &self.m.interp.cpu.state.clone(),
+                            &self.m.cpu.state.clone(),
                             vec!["KVM side: triple fault delivering the interrupt".into()],
                         )));
                     }
-                    self.vm.set_state(&self.side.cpu)?;
+                    self.vm.set_state(&self.side)?;
                 }
             }
         }
@@ -290,7 +293,7 @@ impl<'m> Lockstep<'m> {
             self.wait_for_event();
             return Ok(None);
         }
-        let before = self.m.interp.cpu.state.clone();
+        let before = self.m.cpu.state.clone();
         let (ins, bytes) = self.fetch_instruction();
         let text = ins.as_ref().map_or_else(|| "(fetch or decode faults)".to_string(), |i| disassemble(i, &bytes));
         let step_no = self.summary.compared + self.summary.emulation_failures + self.summary.not_stepped;
@@ -302,7 +305,7 @@ impl<'m> Lockstep<'m> {
         if tf_step && self.tf_steps == Some(false) {
             // Not steppable here: tier 0 runs the instruction alone.
             self.log.borrow_mut().clear();
-            let e = self.m.interp.step();
+            let e = self.m.interp.step(&mut self.m.cpu);
             self.retire(1);
             self.summary.not_stepped += 1;
             self.stale = true;
@@ -312,14 +315,14 @@ impl<'m> Lockstep<'m> {
             self.resync()?;
         }
         self.log.borrow_mut().clear();
-        let retired = self.m.interp.cpu.retired;
-        let e = self.m.interp.step();
+        let retired = self.m.cpu.retired;
+        let e = self.m.interp.step(&mut self.m.cpu);
         self.retire(1);
         let mut end = self.after_tier0(e);
         // A fault retires nothing: tier 0 delivered it through the IDT.
-        let faulted = e.is_none() && self.m.interp.cpu.retired == retired;
-        let t_rip = self.m.interp.cpu.state.rip;
-        if self.pvm && before.cpl == 0 && self.m.interp.cpu.state.cpl == 3 {
+        let faulted = e.is_none() && self.m.cpu.retired == retired;
+        let t_rip = self.m.cpu.state.rip;
+        if self.pvm && before.cpl == 0 && self.m.cpu.state.cpl == 3 {
             // A return to CPL 3 (IRET, SYSRET): kvm_pvm does not trap after it, KVM would run on
             // in user mode. Tier 0 ran it alone; KVM is reloaded at the next compared step.
             self.summary.not_stepped += 1;
@@ -362,7 +365,7 @@ impl<'m> Lockstep<'m> {
                 let (hins, hbytes) = self.fetch_instruction();
                 let text = hins.as_ref().map_or_else(|| "(fetch faults)".to_string(), |i| disassemble(i, &hbytes));
                 self.history.push_back(format!("{MERGED}{t_rip:#x}: {text}"));
-                let e2 = self.m.interp.step();
+                let e2 = self.m.interp.step(&mut self.m.cpu);
                 self.retire(1);
                 self.summary.handler_merged += 1;
                 end = self.after_tier0(e2);
@@ -375,11 +378,11 @@ impl<'m> Lockstep<'m> {
         match kvm {
             VmExit::EmulationFailure => {
                 self.summary.emulation_failures += 1;
-                self.vm.get_state(&mut self.side.cpu)?;
-                self.side.cpu.tlb.flush_all();
+                self.vm.get_state(&mut self.side)?;
+                self.side.tlb.flush_all();
                 self.log.borrow_mut().cursor = 0;
-                let _ = self.side.step();
-                self.vm.set_state(&self.side.cpu)?;
+                let _ = self.side_tier0.step(&mut self.side);
+                self.vm.set_state(&self.side)?;
             }
             VmExit::Shutdown if end == Some(End::TripleFault) => return Ok(end),
             VmExit::Shutdown => other.push("KVM shut down (triple fault); tier 0 did not".to_string()),
@@ -395,12 +398,7 @@ impl<'m> Lockstep<'m> {
                 if ins.as_ref().is_some_and(|i| reads_tsc(i, &before)) {
                     self.copy_tsc_result(ins.as_ref().map(Instruction::mnemonic))?;
                 }
-                diffs = state_diff(
-                    ins.as_ref(),
-                    &self.m.interp.cpu.state,
-                    &self.side.cpu.state,
-                    Extent { fpu, msrs: false },
-                );
+                diffs = state_diff(ins.as_ref(), &self.m.cpu.state, &self.side.state, Extent { fpu, msrs: false });
                 if diffs.is_empty() {
                     self.sync_undefined_flags()?;
                 }
@@ -421,7 +419,7 @@ impl<'m> Lockstep<'m> {
         let mut pages = Vec::new();
         let mut mem_diffs = Vec::new();
         for pa in self.vm.take_dirty_pages()? {
-            let (t, k) = (&self.m.interp.cpu.ram, &self.side.cpu.ram);
+            let (t, k) = (&self.m.cpu.ram, &self.side.ram);
             if let (Some(a), Some(b)) = (t.slice(pa, 4096), k.slice(pa, 4096)) {
                 if a != b {
                     memory::page_diff(t, k, pa, &mut mem_diffs);
@@ -438,19 +436,19 @@ impl<'m> Lockstep<'m> {
                 before: &before,
                 faulted,
                 reg_diffs: &diffs,
-                tier0: &self.m.interp.cpu.state,
-                kvm: &self.side.cpu.state,
+                tier0: &self.m.cpu.state,
+                kvm: &self.side.state,
                 pages: &pages,
             };
             if let Some(dev) = exclude::classify(&facts) {
                 *self.summary.excluded.entry(dev.name).or_insert(0) += 1;
-                self.side.cpu.state = self.m.interp.cpu.state.clone();
+                self.side.state = self.m.cpu.state.clone();
                 for (pa, t, _) in &pages {
-                    if let Some(dst) = self.side.cpu.ram.slice_mut(*pa, t.len()) {
+                    if let Some(dst) = self.side.ram.slice_mut(*pa, t.len()) {
                         dst.copy_from_slice(t);
                     }
                 }
-                self.vm.set_state(&self.side.cpu)?;
+                self.vm.set_state(&self.side)?;
                 return Ok(end);
             }
         }
@@ -464,7 +462,7 @@ impl<'m> Lockstep<'m> {
     fn kvm_step(&mut self, before: &CpuState, ins: Option<&Instruction>, t_rip: u64) -> Result<VmExit, LockstepError> {
         let rep = ins.is_some_and(|i| i.has_rep_prefix() || i.has_repe_prefix() || i.has_repne_prefix());
         loop {
-            let exit = self.vm.run(&self.side.cpu.ram, self.side.cpu.bus.as_mut())?;
+            let exit = self.vm.run(&self.side.ram, self.side.bus.as_mut())?;
             if self.trace {
                 let r = self.vm.vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
                 eprintln!("kvm exit {exit:?} rip {r:#x} (before {:#x})", before.rip);
@@ -513,13 +511,13 @@ impl<'m> Lockstep<'m> {
         use tiers::kvm::KvmError::Ioctl;
         let regs = self.vm.vcpu.get_regs().map_err(|e| Ioctl("KVM_GET_REGS", e))?;
         let sregs = self.vm.vcpu.get_sregs().map_err(|e| Ioctl("KVM_GET_SREGS", e))?;
-        let s = &mut self.side.cpu.state;
+        let s = &mut self.side.state;
         let tr_unset = s.tr.attr & emu::state::attr::P == 0;
         convert::regs_into_state(&regs, s);
         convert::sregs_into_state(&sregs, s, tr_unset);
         if fpu {
             let x = self.vm.vcpu.get_xsave().map_err(|e| Ioctl("KVM_GET_XSAVE", e))?;
-            let _ = emu::interp::sse::fxsave::load_image(&mut self.side.cpu, &convert::image_from_xsave(&x), true);
+            let _ = emu::interp::sse::fxsave::load_image(&mut self.side, &convert::image_from_xsave(&x), true);
         }
         Ok(())
     }
@@ -528,12 +526,12 @@ impl<'m> Lockstep<'m> {
     /// 0's, so a later instruction that leaves them alone does not show the difference again.
     fn sync_undefined_flags(&mut self) -> Result<(), LockstepError> {
         const ARITH: u64 = 0x8d5; // OF SF ZF AF PF CF
-        let (t, k) = (self.m.interp.cpu.state.rflags(), self.side.cpu.state.rflags());
+        let (t, k) = (self.m.cpu.state.rflags(), self.side.state.rflags());
         if (t ^ k) & ARITH == 0 {
             return Ok(());
         }
         self.summary.undefined_flags_synced += 1;
-        let s = &mut self.side.cpu.state;
+        let s = &mut self.side.state;
         s.set_rflags((k & !ARITH) | (t & ARITH));
         self.vm
             .vcpu
@@ -544,8 +542,8 @@ impl<'m> Lockstep<'m> {
 
     /// RDTSC and friends: tier 0's clock defines the value; KVM gets tier 0's result.
     fn copy_tsc_result(&mut self, m: Option<Mnemonic>) -> Result<(), LockstepError> {
-        let t = &self.m.interp.cpu.state;
-        let s = &mut self.side.cpu.state;
+        let t = &self.m.cpu.state;
+        let s = &mut self.side.state;
         s.gpr[0] = t.gpr[0];
         s.gpr[2] = t.gpr[2];
         if m == Some(Mnemonic::Rdtscp) {
@@ -595,7 +593,7 @@ impl<'m> Lockstep<'m> {
     /// The instruction at tier 0's RIP, fetched the way tier 0 fetches it (a fetch that faults
     /// gives `None`; the step then delivers that fault).
     fn fetch_instruction(&mut self) -> (Option<Instruction>, Vec<u8>) {
-        let cpu = &mut self.m.interp.cpu;
+        let cpu = &mut self.m.cpu;
         let s = &cpu.state;
         let bits = s.code_bits();
         let cs_base = if bits == 64 { 0 } else { s.segs[1].base };
@@ -622,16 +620,16 @@ impl<'m> Lockstep<'m> {
             return Ok(None);
         }
         self.summary.full_checks += 1;
-        self.vm.get_state(&mut self.side.cpu)?;
-        let t = &self.m.interp.cpu.state;
-        let mut diffs = state_diff(None, t, &self.side.cpu.state, Extent { fpu: true, msrs: false });
-        let (a, b) = (convert::msrs_from_state(t), convert::msrs_from_state(&self.side.cpu.state));
+        self.vm.get_state(&mut self.side)?;
+        let t = &self.m.cpu.state;
+        let mut diffs = state_diff(None, t, &self.side.state, Extent { fpu: true, msrs: false });
+        let (a, b) = (convert::msrs_from_state(t), convert::msrs_from_state(&self.side.state));
         for ((index, x), y) in convert::MOVED_MSRS.iter().zip(a).zip(b) {
             if x != y {
                 diffs.push(format!("msr {index:#x}: tier0 {x:#x}  kvm {y:#x}"));
             }
         }
-        memory::ram_diff(&self.m.interp.cpu.ram, &self.side.cpu.ram, &mut diffs);
+        memory::ram_diff(&self.m.cpu.ram, &self.side.ram, &mut diffs);
         if diffs.is_empty() {
             return Ok(None);
         }
@@ -639,17 +637,17 @@ impl<'m> Lockstep<'m> {
             0,
             format!("(full check: since the previous full check, {} steps ago at most)", cfg.full_check_every),
         );
-        let before = self.m.interp.cpu.state.clone();
+        let before = self.m.cpu.state.clone();
         Ok(Some(self.diverged(cfg, None, &[], &before, diffs)))
     }
 
     /// Reloads KVM from tier 0 (after instructions KVM could not step): state and changed RAM.
     fn resync(&mut self) -> Result<(), LockstepError> {
         self.summary.resyncs += 1;
-        memory::copy_changed(&self.m.interp.cpu.ram, &mut self.side.cpu.ram);
-        self.side.cpu.state = self.m.interp.cpu.state.clone();
-        self.side.cpu.tlb.flush_all();
-        self.vm.set_state(&self.side.cpu)?;
+        memory::copy_changed(&self.m.cpu.ram, &mut self.side.ram);
+        self.side.state = self.m.cpu.state.clone();
+        self.side.tlb.flush_all();
+        self.vm.set_state(&self.side)?;
         self.vm.take_dirty_pages()?;
         self.stale = false;
         Ok(())
@@ -683,8 +681,8 @@ impl<'m> Lockstep<'m> {
             diffs,
             history: history.split_off(keep),
             before: dump(before),
-            tier0: dump(&self.m.interp.cpu.state),
-            kvm: dump(&self.side.cpu.state),
+            tier0: dump(&self.m.cpu.state),
+            kvm: dump(&self.side.state),
         });
         End::Diverged
     }
@@ -692,7 +690,7 @@ impl<'m> Lockstep<'m> {
 
 impl Drop for Lockstep<'_> {
     fn drop(&mut self) {
-        self.m.interp.cpu.bus = Box::new(BoardBus(self.m.board.clone()));
+        self.m.cpu.bus = Box::new(BoardBus(self.m.board.clone()));
     }
 }
 

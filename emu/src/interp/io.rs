@@ -172,10 +172,9 @@ mod tests {
         cpu.ram.slice_mut(0x1000, code.len()).unwrap().copy_from_slice(code);
         cpu.state.rip = 0x1000;
         setup(&mut cpu);
-        let mut it = crate::interp::Interp::new(cpu);
-        it.run(code.len() as u64);
+        crate::interp::Interp::new().run(&mut cpu, code.len() as u64);
         let l = log.borrow().clone();
-        (it.cpu, l)
+        (cpu, l)
     }
 
     #[test]

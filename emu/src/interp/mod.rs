@@ -108,108 +108,110 @@ pub enum Exit {
     TripleFault,
 }
 
-/// The tier-0 engine: a CPU and its decoded-block cache.
+/// The tier-0 engine: the decoded-block cache and the loop that runs it. The CPU it runs is
+/// passed in (the machine or the user-mode process owns it, so any engine can run it next).
+#[derive(Default)]
 pub struct Interp {
-    pub cpu: Cpu,
     pub cache: BlockCache,
 }
 
 impl Interp {
-    pub fn new(cpu: Cpu) -> Self {
-        Interp { cpu, cache: BlockCache::new() }
+    pub fn new() -> Self {
+        Interp { cache: BlockCache::new() }
     }
 
-    /// Runs until an instruction stops or about `budget` instructions have retired (checked at
-    /// block boundaries).
-    pub fn run(&mut self, budget: u64) -> Exit {
-        let limit = self.cpu.retired.saturating_add(budget);
+    /// Runs `cpu` until an instruction stops or about `budget` instructions have retired
+    /// (checked at block boundaries).
+    pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
+        let limit = cpu.retired.saturating_add(budget);
         // The machine may have delivered an interrupt or changed state since the last call.
         self.cache.forget_mode();
         let mut prev = None;
         loop {
-            if !self.cpu.smc_pages.is_empty() {
-                self.drop_modified_code();
+            if !cpu.smc_pages.is_empty() {
+                self.drop_modified_code(cpu);
                 prev = None;
             }
-            if self.cpu.retired >= limit {
+            if cpu.retired >= limit {
                 return Exit::Budget;
             }
-            let result = match self.cache.lookup_after(&mut self.cpu, prev) {
+            let result = match self.cache.lookup_after(cpu, prev) {
                 Ok(idx) => {
                     prev = Some(idx);
-                    run_block(&mut self.cpu, self.cache.block(idx))
+                    run_block(cpu, self.cache.block(idx))
                 }
                 Err(stop) => Err(stop),
             };
             if let Err(stop) = result {
                 prev = None;
-                if !self.cpu.smc_pages.is_empty() {
-                    self.drop_modified_code();
+                if !cpu.smc_pages.is_empty() {
+                    self.drop_modified_code(cpu);
                 }
                 // Any stop may have changed CS, CPL or the paging mode.
                 self.cache.forget_mode();
-                if let Some(exit) = self.handle_stop(stop) {
+                if let Some(exit) = handle_stop(cpu, stop) {
                     return exit;
                 }
             }
         }
     }
 
-    /// A system-level guest gets its faults and software interrupts delivered here, through
-    /// its IDT; everything else goes back to the caller.
-    fn handle_stop(&mut self, stop: Stop) -> Option<Exit> {
-        use crate::system::Event;
-        if !self.cpu.config.system {
-            return Some(Exit::Stop(stop));
-        }
-        let event = match stop {
-            Stop::Fault(f) => Event::Exception(f),
-            Stop::SoftInt(v) => Event::Software(v),
-            Stop::Trap(v) => Event::Exception(crate::exception::Fault::new(v)),
-            other => return Some(Exit::Stop(other)),
-        };
-        match self.cpu.deliver(event) {
-            Ok(()) => None,
-            Err(_) => Some(Exit::TripleFault),
-        }
-    }
-
     /// Executes exactly one instruction, decoded afresh and not cached (single-stepping, the
     /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
-    pub fn step(&mut self) -> Option<Exit> {
+    pub fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
         self.cache.forget_mode();
-        if !self.cpu.smc_pages.is_empty() {
-            self.drop_modified_code();
+        if !cpu.smc_pages.is_empty() {
+            self.drop_modified_code(cpu);
         }
-        let cs_base = if self.cpu.state.code_bits() == 64 { 0 } else { self.cpu.state.segs[1].base };
-        let la = self.cpu.state.rip.wrapping_add(cs_base);
-        let result = self.cpu.translate_fetch(la).and_then(|pa| {
-            let d = crate::decode::decode_block_max(&mut self.cpu, la, pa, 1)?;
+        let cs_base = if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base };
+        let la = cpu.state.rip.wrapping_add(cs_base);
+        let result = cpu.translate_fetch(la).and_then(|pa| {
+            let d = crate::decode::decode_block_max(cpu, la, pa, 1)?;
             let block = crate::cache::Block::single(d, la);
-            run_block(&mut self.cpu, &block)
+            run_block(cpu, &block)
         });
-        if !self.cpu.smc_pages.is_empty() {
-            self.drop_modified_code();
+        if !cpu.smc_pages.is_empty() {
+            self.drop_modified_code(cpu);
         }
         match result {
             Ok(()) => None,
-            Err(stop) => self.handle_stop(stop),
+            Err(stop) => handle_stop(cpu, stop),
         }
     }
 
     /// Drops the blocks of every page a store hit while it held code.
     #[inline(never)]
-    fn drop_modified_code(&mut self) {
-        let mut pages = std::mem::take(&mut self.cpu.smc_pages);
+    fn drop_modified_code(&mut self, cpu: &mut Cpu) {
+        let mut pages = std::mem::take(&mut cpu.smc_pages);
         for page in pages.drain(..) {
             self.cache.invalidate_page(page);
         }
-        self.cpu.smc_pages = pages;
+        cpu.smc_pages = pages;
     }
 
-    /// Drops every decoded block (after the runner rewrites code behind the CPU's back).
-    pub fn flush_code(&mut self) {
-        self.cache.clear(&mut self.cpu);
+    /// Drops every decoded block (after code was rewritten behind tier 0's back: another engine
+    /// ran, or the runner wrote guest memory).
+    pub fn flush_code(&mut self, cpu: &mut Cpu) {
+        self.cache.clear(cpu);
+    }
+}
+
+/// A system-level guest gets its faults and software interrupts delivered here, through its
+/// IDT; everything else goes back to the caller.
+fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
+    use crate::system::Event;
+    if !cpu.config.system {
+        return Some(Exit::Stop(stop));
+    }
+    let event = match stop {
+        Stop::Fault(f) => Event::Exception(f),
+        Stop::SoftInt(v) => Event::Software(v),
+        Stop::Trap(v) => Event::Exception(crate::exception::Fault::new(v)),
+        other => return Some(Exit::Stop(other)),
+    };
+    match cpu.deliver(event) {
+        Ok(()) => None,
+        Err(_) => Some(Exit::TripleFault),
     }
 }
 

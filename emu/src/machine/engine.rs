@@ -89,7 +89,7 @@ impl Machine {
     /// The engine refused the state.
     pub fn attach_accelerator(&mut self, mut accel: Box<dyn Accelerator>, active: bool) -> Result<(), AccelError> {
         if active {
-            accel.load_state(&self.interp.cpu)?;
+            accel.load_state(&self.cpu)?;
             let label = format!("engine: {}", accel.name());
             self.record(&label);
         }
@@ -115,7 +115,7 @@ impl Machine {
             Engine::Interp if self.accel_active => {
                 self.sync_state()?;
                 self.accel_active = false;
-                self.interp.flush_code();
+                self.interp.flush_code(&mut self.cpu);
                 self.accel_stats.switches += 1;
                 self.record("engine: switched to interp");
             }
@@ -123,7 +123,7 @@ impl Machine {
                 let Some(a) = self.accel.as_mut() else {
                     return Err(AccelError { engine: "machine", message: "no accelerator attached".into() });
                 };
-                a.load_state(&self.interp.cpu)?;
+                a.load_state(&self.cpu)?;
                 self.accel_active = true;
                 self.accel_stats.switches += 1;
                 let label = format!("engine: switched to {}", a.name());
@@ -134,27 +134,27 @@ impl Machine {
         Ok(())
     }
 
-    /// Makes `interp.cpu.state` current (copies it out of an active accelerator).
+    /// Makes `cpu.state` current (copies it out of an active accelerator).
     ///
     /// # Errors
     /// The accelerator could not report its state.
     pub fn sync_state(&mut self) -> Result<(), AccelError> {
         if self.accel_active {
             if let Some(a) = self.accel.as_mut() {
-                a.store_state(&mut self.interp.cpu)?;
+                a.store_state(&mut self.cpu)?;
             }
         }
         Ok(())
     }
 
-    /// Pushes `interp.cpu.state` into an active accelerator (after the caller changed it).
+    /// Pushes `cpu.state` into an active accelerator (after the caller changed it).
     ///
     /// # Errors
     /// The accelerator refused the state.
     pub fn reload_state(&mut self) -> Result<(), AccelError> {
         if self.accel_active {
             if let Some(a) = self.accel.as_mut() {
-                a.load_state(&self.interp.cpu)?;
+                a.load_state(&self.cpu)?;
             }
         }
         Ok(())
@@ -171,7 +171,7 @@ impl Machine {
         if pending {
             if accel.interrupt_ready() {
                 if let Some(v) = self.board.borrow_mut().acknowledge_interrupt() {
-                    accel.inject_interrupt(&mut self.interp.cpu, v)?;
+                    accel.inject_interrupt(&mut self.cpu, v)?;
                     self.accel_stats.injected += 1;
                     self.halted = false;
                 }
@@ -186,7 +186,7 @@ impl Machine {
             self.wait_for_event();
             return Ok(None);
         }
-        let exit = accel.run(&mut self.interp.cpu, want)?;
+        let exit = accel.run(&mut self.cpu, want)?;
         self.accel_stats.exits += 1;
         match exit {
             AccelExit::Poll => {}
@@ -194,9 +194,9 @@ impl Machine {
             AccelExit::Shutdown => return Ok(Some(RunEnd::TripleFault)),
             AccelExit::Unemulated => {
                 // Tier 0 runs exactly this instruction, then the accelerator takes over again.
-                accel.store_state(&mut self.interp.cpu)?;
-                self.interp.flush_code();
-                let e = self.interp.step();
+                accel.store_state(&mut self.cpu)?;
+                self.interp.flush_code(&mut self.cpu);
+                let e = self.interp.step(&mut self.cpu);
                 self.accel_stats.fallbacks += 1;
                 let end = match e {
                     Some(crate::interp::Exit::TripleFault) => Some(RunEnd::TripleFault),
@@ -207,7 +207,7 @@ impl Machine {
                     _ => None,
                 };
                 if let Some(a) = self.accel.as_mut() {
-                    a.load_state(&self.interp.cpu)?;
+                    a.load_state(&self.cpu)?;
                 }
                 return Ok(end);
             }
@@ -217,11 +217,11 @@ impl Machine {
 
     /// Delivers an external interrupt on tier 0 if one is pending and IF is set.
     pub(super) fn interp_interrupt(&mut self) -> Result<(), RunEnd> {
-        if self.interp.cpu.state.rflags_other & rflags::IF != 0 {
+        if self.cpu.state.rflags_other & rflags::IF != 0 {
             let v = self.board.borrow_mut().acknowledge_interrupt();
             if let Some(v) = v {
                 self.halted = false;
-                if self.interp.cpu.deliver(Event::External(v)).is_err() {
+                if self.cpu.deliver(Event::External(v)).is_err() {
                     return Err(RunEnd::TripleFault);
                 }
             }

@@ -131,6 +131,9 @@ pub struct MachineConfig {
 
 /// The virtual PC.
 pub struct Machine {
+    /// The CPU (state, RAM, bus); whichever engine is active runs it.
+    pub cpu: Cpu,
+    /// Tier 0, always there: it runs what other engines hand back.
     pub interp: Interp,
     pub board: Rc<RefCell<Board>>,
     virt: Option<Rc<VirtualClock>>,
@@ -212,7 +215,8 @@ impl Machine {
         cpu.bus = Box::new(BoardBus(board.clone()));
         cpu.state.msr.apic_base = crate::loaders::layout::LAPIC_BASE | (1 << 11) | (1 << 8);
         Machine {
-            interp: Interp::new(cpu),
+            cpu,
+            interp: Interp::new(),
             board,
             virt,
             tap,
@@ -267,7 +271,7 @@ impl Machine {
                 tap.watch_text = Some(text);
                 ArmedWatch::Serial
             }
-            Watch::Instructions(n) => ArmedWatch::RetiredAt(self.interp.cpu.retired.saturating_add(n)),
+            Watch::Instructions(n) => ArmedWatch::RetiredAt(self.cpu.retired.saturating_add(n)),
             Watch::HostMs(ms) => ArmedWatch::Deadline(Instant::now() + std::time::Duration::from_millis(ms)),
         });
     }
@@ -276,7 +280,7 @@ impl Machine {
         match &self.watch {
             None => false,
             Some(ArmedWatch::Serial) => self.tap.borrow().watch_hit,
-            Some(ArmedWatch::RetiredAt(n)) => self.interp.cpu.retired >= *n,
+            Some(ArmedWatch::RetiredAt(n)) => self.cpu.retired >= *n,
             Some(ArmedWatch::Deadline(t)) => Instant::now() >= *t,
         }
     }
@@ -285,10 +289,10 @@ impl Machine {
     pub fn run(&mut self, limit: u64) -> RunEnd {
         if !self.started {
             self.started = true;
-            self.tap.borrow_mut().timeline.record("first instruction", self.interp.cpu.retired);
+            self.tap.borrow_mut().timeline.record("first instruction", self.cpu.retired);
         }
         loop {
-            let retired = self.interp.cpu.retired;
+            let retired = self.cpu.retired;
             self.tap.borrow_mut().retired = retired;
             if retired >= limit {
                 return RunEnd::Limit;
@@ -322,15 +326,15 @@ impl Machine {
                 return end;
             }
             if self.halted {
-                if self.interp.cpu.state.rflags_other & rflags::IF == 0 {
+                if self.cpu.state.rflags_other & rflags::IF == 0 {
                     return RunEnd::Halted;
                 }
                 self.wait_for_event();
                 continue;
             }
             let budget = SLICE.min(limit - retired);
-            let exit = self.interp.run(budget);
-            let after = self.interp.cpu.retired;
+            let exit = self.interp.run(&mut self.cpu, budget);
+            let after = self.cpu.retired;
             if let Some(v) = &self.virt {
                 v.retire_instructions(after - retired);
             }
@@ -341,10 +345,10 @@ impl Machine {
                 Exit::Stop(_) => {
                     // STI, MOV SS and friends: the next instruction runs before any interrupt
                     // (the interrupt shadow); run it now, then look at the devices.
-                    let before = self.interp.cpu.retired;
-                    let e = self.interp.step();
+                    let before = self.cpu.retired;
+                    let e = self.interp.step(&mut self.cpu);
                     if let Some(v) = &self.virt {
-                        v.retire_instructions(self.interp.cpu.retired - before);
+                        v.retire_instructions(self.cpu.retired - before);
                     }
                     match e {
                         Some(Exit::TripleFault) => return RunEnd::TripleFault,
@@ -374,14 +378,14 @@ impl Machine {
 
     /// Records a timeline event now.
     pub fn record(&self, label: &str) {
-        let r = self.interp.cpu.retired;
+        let r = self.cpu.retired;
         self.tap.borrow_mut().timeline.record(label, r);
     }
 
     /// A dump of the CPU state, for triple faults and `--verbose`.
     pub fn cpu_dump(&mut self) -> String {
         let _ = self.sync_state();
-        let s = &self.interp.cpu.state;
+        let s = &self.cpu.state;
         let names = [
             "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
             "r15",
@@ -402,7 +406,7 @@ impl Machine {
             s.cr3,
             s.cr4,
             s.efer,
-            self.interp.cpu.retired
+            self.cpu.retired
         );
         out
     }
@@ -426,8 +430,8 @@ mod tests {
         for _ in 0..100 {
             m.pump_input();
             // LSR bit 0: data ready; read RBR while it is set.
-            while m.interp.cpu.bus.pio_read(0x3fd, 1) & 1 != 0 {
-                got.push(m.interp.cpu.bus.pio_read(0x3f8, 1) as u8);
+            while m.cpu.bus.pio_read(0x3fd, 1) & 1 != 0 {
+                got.push(m.cpu.bus.pio_read(0x3f8, 1) as u8);
             }
         }
         assert_eq!(got, line);

@@ -78,7 +78,7 @@ impl Machine {
     pub fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
         let start = Instant::now();
         self.sync_state().map_err(|e| SnapshotError::Engine { detail: e.to_string() })?;
-        let cpu_bytes = cpu::encode(&self.interp.cpu.state);
+        let cpu_bytes = cpu::encode(&self.cpu.state);
         let board = self.board.borrow();
         let devices_bytes = board::encode(&BoardState::capture(&board));
         let tap = self.tap.borrow();
@@ -86,12 +86,12 @@ impl Machine {
             clock_ns: board.clock.now_ns(),
             deterministic: self.virtual_clock().is_some(),
             halted: self.halted,
-            retired: self.interp.cpu.retired,
-            tsc_deadline: self.interp.cpu.tsc_deadline,
+            retired: self.cpu.retired,
+            tsc_deadline: self.cpu.tsc_deadline,
             serial_bytes: tap.bytes,
             serial_line: tap.line.clone(),
         };
-        let ram = &self.interp.cpu.ram;
+        let ram = &self.cpu.ram;
         let ram_bytes = ram.slice(0, ram.len() as usize).unwrap_or_default();
         // Pages the host never backed are zeros: skip them unread (a mostly empty 4 GiB guest
         // would otherwise fault in a million zero pages just to find them empty).
@@ -155,7 +155,7 @@ impl Machine {
         }
         let now = m.board.borrow().clock.now_ns();
         devices.apply(&m.board.borrow());
-        let cpu = &mut m.interp.cpu;
+        let cpu = &mut m.cpu;
         cpu.state = cpu_state;
         // The guest's TSC is the clock plus the offset: keep its value across the change of clock.
         cpu.state.tsc_offset = cpu.state.tsc_offset.wrapping_add(section.clock_ns).wrapping_sub(now);

@@ -21,7 +21,7 @@ fn scratch(name: &str) -> PathBuf {
 fn busy_machine() -> Machine {
     let cfg = MachineConfig { mem: MEM, deterministic: true, marker: None };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink()), Instant::now()).unwrap();
-    let cpu = &mut m.interp.cpu;
+    let cpu = &mut m.cpu;
     cpu.state = super::cpu::tests::distinct_state();
     cpu.retired = 1234;
     cpu.tsc_deadline = 99;
@@ -61,17 +61,17 @@ fn restore(path: &std::path::Path) -> Result<Machine, SnapshotError> {
 fn restore_gives_back_the_same_machine() {
     let (path, m) = saved("same.snap");
     let r = restore(&path).unwrap();
-    assert_eq!(super::cpu::encode(&r.interp.cpu.state), super::cpu::encode(&m.interp.cpu.state));
+    assert_eq!(super::cpu::encode(&r.cpu.state), super::cpu::encode(&m.cpu.state));
     assert_eq!(BoardState::capture(&r.board.borrow()), BoardState::capture(&m.board.borrow()));
-    assert_eq!((r.interp.cpu.retired, r.interp.cpu.tsc_deadline), (1234, 99));
-    let ram = |m: &Machine| m.interp.cpu.ram.slice(0, MEM as usize).unwrap().to_vec();
+    assert_eq!((r.cpu.retired, r.cpu.tsc_deadline), (1234, 99));
+    let ram = |m: &Machine| m.cpu.ram.slice(0, MEM as usize).unwrap().to_vec();
     assert!(ram(&r) == ram(&m));
     verify_snapshot(&path).unwrap();
     // The restored RAM is private: writing it changes neither the file nor a second restore.
     let mut r = r;
-    r.interp.cpu.ram.slice_mut(0x1000, 1).unwrap()[0] = b'Z';
+    r.cpu.ram.slice_mut(0x1000, 1).unwrap()[0] = b'Z';
     let again = restore(&path).unwrap();
-    assert_eq!(again.interp.cpu.ram.slice(0x1000, 4).unwrap(), b"abcd");
+    assert_eq!(again.cpu.ram.slice(0x1000, 4).unwrap(), b"abcd");
     verify_snapshot(&path).unwrap();
 }
 
@@ -84,7 +84,7 @@ fn a_snapshot_of_a_restored_machine_is_the_same_file() {
     assert!(std::fs::read(&path).unwrap() == std::fs::read(&second).unwrap());
     // Saving over the file the machine's RAM is mapped from leaves that RAM intact.
     r.save_snapshot(&path).unwrap();
-    assert_eq!(r.interp.cpu.ram.slice(0x1000, 4).unwrap(), b"abcd");
+    assert_eq!(r.cpu.ram.slice(0x1000, 4).unwrap(), b"abcd");
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub enum ProcessEnd {
 
 /// A running user-mode process.
 pub struct Process {
+    /// The process's CPU (state, RAM) at CPL 3.
+    pub cpu: Cpu,
     pub interp: Interp,
     pub aspace: AddressSpace,
     pub sys: syscall::SysState,
@@ -91,7 +93,7 @@ impl Process {
         let stack_prot = PROT_READ | PROT_WRITE | if elf.exec_stack { PROT_EXEC } else { 0 };
         aspace.add_region(&mut cpu.ram, STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot);
         let exe = std::fs::canonicalize(path).map(|p| p.to_string_lossy().into_owned()).unwrap_or(path.into());
-        let mut p = Process { interp: Interp::new(cpu), aspace, sys: syscall::SysState::new(brk, exe) };
+        let mut p = Process { cpu, interp: Interp::new(), aspace, sys: syscall::SysState::new(brk, exe) };
         for (va, range, prot) in segments {
             // The parser checked every segment against the file size.
             let bytes = data.get(range).ok_or(UserError::OutOfMemory)?;
@@ -100,7 +102,7 @@ impl Process {
         let phdr = elf.phdr_vaddr().map(|v| v + bias).unwrap_or(0);
         let rsp = stack::build_initial_stack(&mut p, path, argv, envp, phdr, elf.phnum, elf.entry + bias)
             .ok_or(UserError::OutOfMemory)?;
-        let st = &mut p.interp.cpu.state;
+        let st = &mut p.cpu.state;
         st.gpr[gpr::RSP] = rsp;
         st.rip = elf.entry + bias;
         Ok(p)
@@ -111,7 +113,7 @@ impl Process {
         loop {
             // With a timer armed, run in slices so its expiry is noticed in time.
             let budget = if self.sys.timer.is_some() { TIMER_SLICE } else { u64::MAX };
-            let exit = self.interp.run(budget);
+            let exit = self.interp.run(&mut self.cpu, budget);
             if let Some(end) = self.handle_exit(exit) {
                 return end;
             }
@@ -120,7 +122,7 @@ impl Process {
 
     /// Acts as the kernel on one engine exit: carries out a system call, turns a fault into
     /// demand paging or a signal, then checks the interval timer and delivers a pending signal.
-    /// The CPU state (`interp.cpu.state`, and `cpu.fault_addr` for a #PF) must be the user's at
+    /// The CPU state (`cpu.state`, and `cpu.fault_addr` for a #PF) must be the user's at
     /// the instruction boundary the exit describes, as tier 0 leaves it; other engines (KVM)
     /// build the same exit from their own and come here too. `Some` when the process ended.
     pub fn handle_exit(&mut self, exit: Exit) -> Option<ProcessEnd> {
@@ -131,7 +133,7 @@ impl Process {
                 }
             }
             Exit::Stop(Stop::Fault(f)) if f.vector == vector::PF => {
-                let addr = self.interp.cpu.fault_addr;
+                let addr = self.cpu.fault_addr;
                 if !self.demand_page(addr, f.error_code) {
                     let fault =
                         signal::FaultInfo::page_fault(addr, f.error_code, self.aspace.region_at(addr).is_some());
@@ -141,7 +143,7 @@ impl Process {
                 }
             }
             Exit::Stop(Stop::Fault(f)) => {
-                let rip = self.interp.cpu.state.rip;
+                let rip = self.cpu.state.rip;
                 if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                     return Some(end);
                 }
@@ -152,24 +154,24 @@ impl Process {
             Exit::Stop(Stop::Yield) | Exit::Budget => {}
             Exit::TripleFault => return Some(ProcessEnd::Signaled(syscall::SIGSEGV)),
             Exit::Stop(Stop::SoftInt(n)) => {
-                let rip = self.interp.cpu.state.rip;
+                let rip = self.cpu.state.rip;
                 let f = if n == vector::BP {
                     // INT3: SIGTRAP, with RIP after the instruction as Linux reports it.
                     crate::exception::Fault::new(vector::BP)
                 } else {
                     // INT n (CD ib): no gate is user-accessible, so the CPU raises
                     // #GP(n*8+2) at the instruction and Linux sends SIGSEGV.
-                    self.interp.cpu.state.rip = rip.wrapping_sub(2);
+                    self.cpu.state.rip = rip.wrapping_sub(2);
                     crate::exception::Fault::with_code(vector::GP, (n as u32) << 3 | 2)
                 };
-                let rip = self.interp.cpu.state.rip;
+                let rip = self.cpu.state.rip;
                 if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                     return Some(end);
                 }
             }
             Exit::Stop(Stop::Trap(v)) => {
                 let f = crate::exception::Fault::new(v);
-                let rip = self.interp.cpu.state.rip;
+                let rip = self.cpu.state.rip;
                 if let Some(end) = signal::deliver_fault(self, signal::FaultInfo::from_exception(f, rip)) {
                     return Some(end);
                 }
@@ -196,7 +198,7 @@ impl Process {
         if region.prot & need == 0 && !(need == PROT_READ && region.prot & PROT_WRITE != 0) {
             return false;
         }
-        let cpu = &mut self.interp.cpu;
+        let cpu = &mut self.cpu;
         self.aspace.populate(&mut cpu.ram, addr & !(PAGE - 1), region.prot).is_some()
     }
 
@@ -217,14 +219,14 @@ impl Process {
     /// Physical address of `la` for an access the kernel makes on the process's behalf (with the
     /// process's permissions), bringing the page in on demand. `None` is EFAULT.
     fn kernel_translate(&mut self, la: u64, access: Access) -> Option<u64> {
-        if let Ok(pa) = self.interp.cpu.translate_slow(la, access) {
+        if let Ok(pa) = self.cpu.translate_slow(la, access) {
             return Some(pa);
         }
         let code = if access == Access::Write { pf_error::WRITE } else { 0 };
         if !self.demand_page(la, code) {
             return None;
         }
-        self.interp.cpu.translate_slow(la, access).ok()
+        self.cpu.translate_slow(la, access).ok()
     }
 
     /// Reads guest memory as the kernel would (copy_from_user): a page at a time, pages brought
@@ -235,7 +237,7 @@ impl Process {
             let a = la.checked_add(done as u64)?;
             let pa = self.kernel_translate(a, Access::Read)?;
             let n = ((PAGE - (a & (PAGE - 1))) as usize).min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(self.interp.cpu.ram.slice(pa, n)?);
+            buf[done..done + n].copy_from_slice(self.cpu.ram.slice(pa, n)?);
             done += n;
         }
         Some(())
@@ -257,11 +259,11 @@ impl Process {
             let pa = self.kernel_translate(a, Access::Write)?;
             let n = ((PAGE - (a & (PAGE - 1))) as usize).min(data.len() - done);
             let frame = pa & !(PAGE - 1);
-            if self.interp.cpu.is_code_page(frame) {
+            if self.cpu.is_code_page(frame) {
                 self.interp.cache.invalidate_page(frame);
-                self.interp.cpu.clear_code_page(frame);
+                self.cpu.clear_code_page(frame);
             }
-            self.interp.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
+            self.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
         }
         Some(())
@@ -294,7 +296,7 @@ impl Process {
         while done < data.len() {
             let a = va.checked_add(done as u64)?;
             let page = a & !(PAGE - 1);
-            let cpu = &mut self.interp.cpu;
+            let cpu = &mut self.cpu;
             let pa = match self.aspace.lookup(&mut cpu.ram, page) {
                 Some(f) => f,
                 None => {
@@ -308,9 +310,9 @@ impl Process {
             let n = ((PAGE - off) as usize).min(data.len() - done);
             if cpu.is_code_page(pa) {
                 self.interp.cache.invalidate_page(pa);
-                self.interp.cpu.clear_code_page(pa);
+                self.cpu.clear_code_page(pa);
             }
-            self.interp.cpu.ram.slice_mut(pa + off, n)?.copy_from_slice(&data[done..done + n]);
+            self.cpu.ram.slice_mut(pa + off, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
         }
         Some(())
@@ -318,11 +320,11 @@ impl Process {
 
     /// After changing page tables: flush the TLB and drop code on the freed frames.
     pub fn mappings_changed(&mut self, freed: &[u64]) {
-        self.interp.cpu.tlb.flush_all();
+        self.cpu.tlb.flush_all();
         for &f in freed {
-            if self.interp.cpu.is_code_page(f) {
+            if self.cpu.is_code_page(f) {
                 self.interp.cache.invalidate_page(f);
-                self.interp.cpu.clear_code_page(f);
+                self.cpu.clear_code_page(f);
             }
         }
     }

@@ -198,7 +198,7 @@ fn default_action(sig: i32) -> Option<ProcessEnd> {
 }
 
 fn killed(p: &Process, sig: i32, info: &SigInfo) -> Option<ProcessEnd> {
-    let rip = p.interp.cpu.state.rip;
+    let rip = p.cpu.state.rip;
     if info.trapno != 0 || info.code > 0 {
         eprintln!("strata: guest killed by signal {sig} at rip {rip:#x} (fault address {:#x})", info.addr);
     } else if sig != SIGPIPE && sig != SIGINT {
@@ -287,7 +287,7 @@ fn setup_frame(p: &mut Process, sig: i32, info: &SigInfo) -> Option<()> {
     let act = p.sys.signals.action(sig);
     let alt = p.sys.signals.altstack;
     let old_mask = p.sys.signals.saved_mask.take().unwrap_or(p.sys.signals.blocked);
-    let st = &p.interp.cpu.state;
+    let st = &p.cpu.state;
     let user_sp = st.gpr[gpr::RSP];
     let mut sp = user_sp.wrapping_sub(128); // the red zone
     if act.flags & SA_ONSTACK != 0 && alt.flags & SS_DISABLE == 0 && !on_altstack(&alt, user_sp) {
@@ -326,7 +326,7 @@ fn setup_frame(p: &mut Process, sig: i32, info: &SigInfo) -> Option<()> {
     p.write_mem(frame.wrapping_add(INFO_OFFSET), &si.0)?;
     p.write_u64(frame, act.restorer)?;
 
-    let st = &mut p.interp.cpu.state;
+    let st = &mut p.cpu.state;
     st.gpr[gpr::RDI] = sig as u64;
     st.gpr[gpr::RSI] = frame.wrapping_add(INFO_OFFSET);
     st.gpr[gpr::RDX] = frame.wrapping_add(UC_OFFSET);
@@ -355,7 +355,7 @@ fn setup_frame(p: &mut Process, sig: i32, info: &SigInfo) -> Option<()> {
 /// rt_sigreturn: restores what `setup_frame` saved. The ucontext is at the RSP the restorer
 /// made the call with. `None` means the frame was unreadable (the caller kills with SIGSEGV).
 pub fn restore_frame(p: &mut Process) -> Option<()> {
-    let uc_addr = p.interp.cpu.state.gpr[gpr::RSP];
+    let uc_addr = p.cpu.state.gpr[gpr::RSP];
     let mut uc = vec![0u8; 304];
     p.read_mem(uc_addr, &mut uc)?;
     let le = |o: usize| crate::user::syscall::le64(&uc, o);
@@ -368,7 +368,7 @@ pub fn restore_frame(p: &mut Process) -> Option<()> {
     } else {
         None
     };
-    let st = &mut p.interp.cpu.state;
+    let st = &mut p.cpu.state;
     for (i, &r) in GREG_ORDER.iter().enumerate() {
         st.gpr[r] = le(mc + 8 * i);
     }

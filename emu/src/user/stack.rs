@@ -148,7 +148,7 @@ pub(crate) mod tests {
     #[test]
     fn argv_envp_and_auxv_follow_the_psabi_layout() {
         let mut p = load_tiny(&["one", "two"], &["A=1"]);
-        let sp = p.interp.cpu.state.gpr[crate::state::gpr::RSP];
+        let sp = p.cpu.state.gpr[crate::state::gpr::RSP];
         assert_eq!(sp % 16, 0, "psABI: RSP is 16-byte aligned at entry");
         assert_eq!(p.read_u64(sp), Some(3));
         let arg1 = p.read_u64(sp + 16).unwrap();

@@ -91,7 +91,7 @@ struct Runner {
 /// KVM is not available or refused the state; the guest made the supervisor misbehave (a fault
 /// at CPL0, an unknown exit); tier 0 cannot continue an instruction KVM could not emulate.
 pub fn run_process(p: &mut Process) -> Result<(ProcessEnd, UserStats), KvmError> {
-    let cpu = &mut p.interp.cpu;
+    let cpu = &mut p.cpu;
     let sup = supervisor::install(&mut p.aspace, &mut cpu.ram, &mut cpu.state)
         .ok_or_else(|| KvmError::State("guest RAM exhausted setting up the supervisor".into()))?;
     let top = p.aspace.frame_top().max(MIN_SLOT);
@@ -126,7 +126,7 @@ const SYSRET_FLAGS: u64 = 0x24_0dd5;
 /// The user state after SYSCALL: it saved the return RIP in RCX and RFLAGS in R11 (SDM Vol.
 /// 2B, SYSCALL); the other registers are as the program left them.
 fn st_syscall(p: &mut Process, regs: &kvm_regs) {
-    let st = &mut p.interp.cpu.state;
+    let st = &mut p.cpu.state;
     st.rip = regs.rcx;
     st.set_rflags(regs.r11 & SYSRET_FLAGS | emu::state::rflags::IF | 2);
 }
@@ -148,7 +148,7 @@ fn fault_around(p: &mut Process, addr: u64) {
     if region.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0 {
         return;
     }
-    let ram = &mut p.interp.cpu.ram;
+    let ram = &mut p.cpu.ram;
     if p.aspace.lookup(ram, page).is_none() {
         return;
     }
@@ -189,7 +189,7 @@ impl Runner {
                 self.stats.flushes += 1;
             }
             self.arm_kicker(p)?;
-            let exit = self.vm.run(&p.interp.cpu.ram, &mut NullBus)?;
+            let exit = self.vm.run(&p.cpu.ram, &mut NullBus)?;
             self.stats.exits += 1;
             let end = match exit {
                 VmExit::Io => self.on_port_write(p)?,
@@ -209,7 +209,7 @@ impl Runner {
                         return Err(KvmError::State(format!("supervisor stub ran on to HLT at {:#x}", regs.rip)));
                     }
                     self.enter(p, &regs, &sregs);
-                    p.interp.cpu.state.rip = regs.rip.wrapping_sub(1);
+                    p.cpu.state.rip = regs.rip.wrapping_sub(1);
                     self.serve(p, Exit::Stop(Stop::Fault(Fault::gp0())), true, true)?
                 }
                 VmExit::Shutdown => Some(ProcessEnd::Signaled(signal::SIGSEGV)),
@@ -245,7 +245,7 @@ impl Runner {
 
     /// Copies the vCPU's registers into the process's CPU state (the FPU comes separately).
     fn enter(&mut self, p: &mut Process, regs: &kvm_regs, sregs: &kvm_sregs) {
-        let st = &mut p.interp.cpu.state;
+        let st = &mut p.cpu.state;
         convert::regs_into_state(regs, st);
         convert::sregs_into_state(sregs, st, false);
     }
@@ -267,7 +267,7 @@ impl Runner {
             // give on hardware.
             self.enter(p, &regs, &sregs);
             let start = self.port_insn_start(p, regs.rip);
-            p.interp.cpu.state.rip = start;
+            p.cpu.state.rip = start;
             self.stats.faults += 1;
             return self.serve(p, Exit::Stop(Stop::Fault(Fault::gp0())), true, true);
         };
@@ -276,12 +276,12 @@ impl Runner {
             // The program jumped to the user-executable SYSCALL stub page itself (on a
             // hardware host a real SYSCALL arrives at CPL0): the fetch fault Linux would report
             // for a kernel address.
-            let st = &mut p.interp.cpu.state;
+            let st = &mut p.cpu.state;
             st.rip = regs.rip & !(supervisor::STUB_SIZE - 1);
-            p.interp.cpu.fault_addr = st.rip;
+            p.cpu.fault_addr = st.rip;
             Exit::Stop(Stop::Fault(Fault::with_code(vector::PF, pf_error::PRESENT | pf_error::USER | pf_error::FETCH)))
         } else if is_syscall_stub {
-            supervisor::to_user(&mut p.interp.cpu.state, if stub == SYSCALL_STUB { USER_CS } else { USER32_CS });
+            supervisor::to_user(&mut p.cpu.state, if stub == SYSCALL_STUB { USER_CS } else { USER32_CS });
             st_syscall(p, &regs);
             Exit::Stop(Stop::Syscall)
         } else {
@@ -325,7 +325,7 @@ impl Runner {
         }
         let mut frame = [0u64; 6];
         let base = self.sup.stack_pa + (regs.rsp - supervisor::STACK_VA);
-        let ram = &p.interp.cpu.ram;
+        let ram = &p.cpu.ram;
         for (i, w) in frame.iter_mut().take(words as usize).enumerate() {
             let b = ram
                 .slice(base + 8 * i as u64, 8)
@@ -340,14 +340,14 @@ impl Runner {
         if cs & 3 != 3 {
             return Err(KvmError::State(format!("vector {v} raised at CPL0, RIP {rip:#x}")));
         }
-        let st = &mut p.interp.cpu.state;
+        let st = &mut p.cpu.state;
         st.gpr[gpr::RSP] = rsp;
         supervisor::to_user(st, cs);
         st.rip = rip;
         st.set_rflags(rflags);
         Ok(match v {
             vector::PF => {
-                p.interp.cpu.fault_addr = sregs.cr2;
+                p.cpu.fault_addr = sregs.cr2;
                 Exit::Stop(Stop::Fault(Fault::with_code(v, code as u32)))
             }
             // INT3 through its DPL3 gate: RIP is past it, as tier 0 stops for it.
@@ -403,14 +403,14 @@ impl Runner {
         if fpu {
             let x = self.vm.vcpu.get_xsave().map_err(|e| KvmError::Ioctl("KVM_GET_XSAVE", e))?;
             // KVM's own XSAVE area: no reserved MXCSR bit can be set in it.
-            let _ = fxsave::load_image(&mut p.interp.cpu, &convert::image_from_xsave(&x), true);
+            let _ = fxsave::load_image(&mut p.cpu, &convert::image_from_xsave(&x), true);
             xsave = Some(x);
         }
-        let segs = p.interp.cpu.state.segs;
+        let segs = p.cpu.state.segs;
         if let Some(end) = p.handle_exit(exit) {
             return Ok(Some(end));
         }
-        let st = &p.interp.cpu.state;
+        let st = &p.cpu.state;
         // Loading sregs is the slow part of a round trip on `kvm_pvm`: skip it when the vCPU
         // is already at CPL3 with the segments the kernel left (SYSCALL there stays at CPL3).
         let load_sregs = !at_cpl3 || st.segs != segs;
@@ -432,7 +432,7 @@ impl Runner {
             self.vm.vcpu.set_regs(&convert::regs_from_state(st)).map_err(|e| KvmError::Ioctl("KVM_SET_REGS", e))?;
         }
         if let Some(mut x) = xsave {
-            convert::image_into_xsave(&fxsave::save_image(&p.interp.cpu, true), &mut x);
+            convert::image_into_xsave(&fxsave::save_image(&p.cpu, true), &mut x);
             // SAFETY: this VM never enabled KVM_CAP_XSAVE2, so KVM_SET_XSAVE reads exactly the
             // 4 KiB `kvm_xsave` passed (the larger-buffer case the function is unsafe for).
             unsafe { self.vm.vcpu.set_xsave(&x) }.map_err(|e| KvmError::Ioctl("KVM_SET_XSAVE", e))?;
@@ -443,20 +443,20 @@ impl Runner {
     /// KVM's emulator gave up on an instruction (on `kvm_pvm`, a CPL3 instruction it had to
     /// emulate): tier 0 runs that one instruction on the full state, then KVM goes on.
     fn step_on_tier0(&mut self, p: &mut Process) -> Result<Option<ProcessEnd>, KvmError> {
-        self.vm.get_state(&mut p.interp.cpu)?;
-        if p.interp.cpu.state.cpl != 3 {
-            let rip = p.interp.cpu.state.rip;
+        self.vm.get_state(&mut p.cpu)?;
+        if p.cpu.state.cpl != 3 {
+            let rip = p.cpu.state.rip;
             return Err(KvmError::State(format!("KVM could not emulate supervisor code at {rip:#x}")));
         }
         self.stats.tier0_steps += 1;
-        let exit = p.interp.run(1);
+        let exit = p.interp.run(&mut p.cpu, 1);
         if let Some(end) = p.handle_exit(exit) {
             return Ok(Some(end));
         }
         let vcpu = &mut self.vm.vcpu;
         vcpu.clear_sync_dirty_reg(SyncReg::Register);
         vcpu.clear_sync_dirty_reg(SyncReg::SystemRegister);
-        self.vm.set_state(&p.interp.cpu)?;
+        self.vm.set_state(&p.cpu)?;
         Ok(None)
     }
 }

@@ -45,10 +45,10 @@ pub fn sys_brk(p: &mut Process, addr: u64) -> SysResult {
         if !p.aspace.is_free(old_end, new_end) || new_end > MMAP_TOP {
             return Ok(p.sys.brk); // failure: the old break
         }
-        let cpu = &mut p.interp.cpu;
+        let cpu = &mut p.cpu;
         p.aspace.add_region(&mut cpu.ram, old_end, new_end, PROT_READ | PROT_WRITE);
     } else if new_end < old_end {
-        let cpu = &mut p.interp.cpu;
+        let cpu = &mut p.cpu;
         let freed = p.aspace.remove_range(&mut cpu.ram, new_end, old_end);
         p.mappings_changed(&freed);
     }
@@ -98,7 +98,7 @@ pub fn sys_mmap(p: &mut Process, addr: u64, len: u64, prot: u64, flags: u64, fd:
         place(p, addr & !(PAGE - 1), len)?
     };
     user_range(start, len)?;
-    let cpu = &mut p.interp.cpu;
+    let cpu = &mut p.cpu;
     let freed = p.aspace.add_region(&mut cpu.ram, start, start + len, prot);
     p.mappings_changed(&freed);
     if let Some(h) = file {
@@ -125,7 +125,7 @@ pub fn sys_munmap(p: &mut Process, addr: u64, len: u64) -> SysResult {
         return Err(EINVAL);
     }
     let end = user_range(addr, len).map_err(|_| EINVAL)?;
-    let cpu = &mut p.interp.cpu;
+    let cpu = &mut p.cpu;
     let freed = p.aspace.remove_range(&mut cpu.ram, addr, end);
     p.mappings_changed(&freed);
     Ok(0)
@@ -137,7 +137,7 @@ pub fn sys_mprotect(p: &mut Process, addr: u64, len: u64, prot: u64) -> SysResul
     }
     let len = page_up(len).ok_or(ENOMEM)?;
     let end = user_range(addr, len)?;
-    let cpu = &mut p.interp.cpu;
+    let cpu = &mut p.cpu;
     if !p.aspace.protect(&mut cpu.ram, addr, end, prot as u32 & 7) {
         return Err(ENOMEM);
     }
@@ -158,7 +158,7 @@ pub fn sys_mremap(p: &mut Process, old: u64, old_len: u64, new_len: u64, flags: 
         return Err(EINVAL);
     }
     if !fixed && new_len <= old_len {
-        let cpu = &mut p.interp.cpu;
+        let cpu = &mut p.cpu;
         let freed = p.aspace.remove_range(&mut cpu.ram, old + new_len, old_end);
         p.mappings_changed(&freed);
         return Ok(old);
@@ -166,7 +166,7 @@ pub fn sys_mremap(p: &mut Process, old: u64, old_len: u64, new_len: u64, flags: 
     if !fixed {
         let grow_end = user_range(old, new_len)?;
         if p.aspace.is_free(old_end, grow_end) {
-            let cpu = &mut p.interp.cpu;
+            let cpu = &mut p.cpu;
             p.aspace.add_region(&mut cpu.ram, old_end, grow_end, region.prot);
             return Ok(old);
         }
@@ -183,7 +183,7 @@ pub fn sys_mremap(p: &mut Process, old: u64, old_len: u64, new_len: u64, flags: 
     } else {
         place(p, 0, new_len)?
     };
-    let cpu = &mut p.interp.cpu;
+    let cpu = &mut p.cpu;
     let mut touched = p.aspace.add_region(&mut cpu.ram, dest, dest + new_len, region.prot);
     let keep_end = old + old_len.min(new_len);
     for (va, _) in p.aspace.present_pages(&mut cpu.ram, old, keep_end) {
@@ -202,7 +202,7 @@ pub fn sys_madvise(p: &mut Process, addr: u64, len: u64, advice: u64) -> SysResu
     }
     if advice == MADV_DONTNEED {
         let end = user_range(addr, page_up(len).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
-        let cpu = &mut p.interp.cpu;
+        let cpu = &mut p.cpu;
         let freed = p.aspace.discard(&mut cpu.ram, addr, end);
         p.mappings_changed(&freed);
     }

@@ -147,7 +147,7 @@ pub fn fill_random(buf: &mut [u8]) {
 
 /// Carries out the system call the guest just made. Returns `Some` when the process ended.
 pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
-    let g = p.interp.cpu.state.gpr;
+    let g = p.cpu.state.gpr;
     let nr = g[gpr::RAX];
     let a = [g[gpr::RDI], g[gpr::RSI], g[gpr::RDX], g[10], g[8], g[9]];
     if p.sys.trace && matches!(nr, 60 | 231) {
@@ -296,7 +296,7 @@ pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
             a[0], a[1], a[2], a[3], a[4], a[5], ret as i64
         );
     }
-    p.interp.cpu.state.gpr[gpr::RAX] = ret;
+    p.cpu.state.gpr[gpr::RAX] = ret;
     None
 }
 

@@ -123,7 +123,7 @@ pub fn sys_getrusage(p: &mut Process, who: u64, buf: u64) -> SysResult {
 }
 
 pub fn sys_sysinfo(p: &mut Process, buf: u64) -> SysResult {
-    let total = p.interp.cpu.ram.len();
+    let total = p.cpu.ram.len();
     let used = p.aspace.frames_used() * 4096;
     let mut s = Layout::new(112);
     s.u64(0, 1000 + p.sys.start.elapsed().as_secs());
@@ -208,15 +208,15 @@ pub fn sys_arch_prctl(p: &mut Process, code: u64, addr: u64) -> SysResult {
         ARCH_SET_FS | ARCH_SET_GS if !canonical(addr) => Err(EPERM),
         ARCH_SET_FS => {
             p.sys.fs_base = addr;
-            p.interp.cpu.state.segs[4].base = addr;
+            p.cpu.state.segs[4].base = addr;
             Ok(0)
         }
         ARCH_SET_GS => {
-            p.interp.cpu.state.segs[5].base = addr;
+            p.cpu.state.segs[5].base = addr;
             Ok(0)
         }
         ARCH_GET_FS | ARCH_GET_GS => {
-            let v = p.interp.cpu.state.segs[if code == ARCH_GET_FS { 4 } else { 5 }].base;
+            let v = p.cpu.state.segs[if code == ARCH_GET_FS { 4 } else { 5 }].base;
             p.write_u64(addr, v).ok_or(EFAULT)?;
             Ok(0)
         }

@@ -96,7 +96,7 @@ pub fn sys_rt_sigreturn(p: &mut Process) -> Option<ProcessEnd> {
 
 pub fn sys_sigaltstack(p: &mut Process, ss: u64, old: u64) -> SysResult {
     let cur = p.sys.signals.altstack;
-    let sp = p.interp.cpu.state.gpr[crate::state::gpr::RSP];
+    let sp = p.cpu.state.gpr[crate::state::gpr::RSP];
     let on = cur.flags & sig::SS_DISABLE == 0 && sp.wrapping_sub(cur.sp) < cur.size;
     if old != 0 {
         let flags = if on { sig::SS_ONSTACK } else { cur.flags & sig::SS_DISABLE };

@@ -10,13 +10,13 @@ use crate::user::stack::tests::load_tiny;
 use crate::user::STACK_TOP;
 
 fn call(p: &mut Process, nr: u64, args: &[u64]) -> i64 {
-    let g = &mut p.interp.cpu.state.gpr;
+    let g = &mut p.cpu.state.gpr;
     g[gpr::RAX] = nr;
     for (&reg, &v) in [gpr::RDI, gpr::RSI, gpr::RDX, 10, 8, 9].iter().zip(args) {
         g[reg] = v;
     }
     assert!(dispatch(p).is_none());
-    p.interp.cpu.state.gpr[gpr::RAX] as i64
+    p.cpu.state.gpr[gpr::RAX] as i64
 }
 
 /// A fresh read-write anonymous mapping of 64 KiB for buffers.
@@ -163,7 +163,7 @@ fn fault_frame_has_the_linux_layout_and_sigreturn_restores() {
     assert_eq!(call(&mut p, 13, &[11, buf, 0, 8]), 0);
     let user_sp = STACK_TOP - 0x1000 - 8;
     {
-        let st = &mut p.interp.cpu.state;
+        let st = &mut p.cpu.state;
         for (i, r) in st.gpr.iter_mut().enumerate() {
             *r = 0x1000 + i as u64;
         }
@@ -172,7 +172,7 @@ fn fault_frame_has_the_linux_layout_and_sigreturn_restores() {
         st.xmm[5] = [0x55, 0x66];
     }
     assert!(signal::deliver_fault(&mut p, FaultInfo::page_fault(0xdead_0010, 6, false)).is_none());
-    let st = p.interp.cpu.state.clone();
+    let st = p.cpu.state.clone();
     let frame = st.gpr[gpr::RSP];
     assert_eq!(st.rip, 0x401000, "at the handler");
     assert_eq!(frame % 16, 8, "as if called: the return address was just pushed");
@@ -203,11 +203,11 @@ fn fault_frame_has_the_linux_layout_and_sigreturn_restores() {
     // The handler changes the saved RAX and returns: ret pops the restorer, which calls
     // rt_sigreturn with RSP at the ucontext.
     p.write_u64(uc + 40 + 8 * 13, 0x77).unwrap();
-    p.interp.cpu.state.gpr = [0xbad; 16];
-    p.interp.cpu.state.gpr[gpr::RSP] = uc;
-    p.interp.cpu.state.gpr[gpr::RAX] = 15;
+    p.cpu.state.gpr = [0xbad; 16];
+    p.cpu.state.gpr[gpr::RSP] = uc;
+    p.cpu.state.gpr[gpr::RAX] = 15;
     assert!(dispatch(&mut p).is_none());
-    let st = &p.interp.cpu.state;
+    let st = &p.cpu.state;
     assert_eq!(st.rip, 0x400abc);
     assert_eq!(st.gpr[gpr::RAX], 0x77, "RAX comes from the frame, not the syscall result");
     assert_eq!(st.gpr[gpr::RSP], user_sp);

@@ -57,13 +57,12 @@ fn program_through_the_run_loop_matches_the_host() {
     cpu.state.rip = CODE_VA;
     cpu.state.gpr[6] = MEM_VA;
     cpu.state.gpr[7] = SAVE_VA;
-    let mut it = Interp::new(cpu);
-    assert_eq!(it.run(1_000_000), Exit::Stop(Stop::Syscall));
+    assert_eq!(Interp::new().run(&mut cpu, 1_000_000), Exit::Stop(Stop::Syscall));
     let mut image = vec![0u8; 108];
-    it.cpu.read_bytes(SAVE_VA, &mut image).expect("save area");
+    cpu.read_bytes(SAVE_VA, &mut image).expect("save area");
     normalize(&mut image, CODE_VA + LAST as u64, MEM_VA);
     let mut mem = vec![0u8; MEM_LEN];
-    it.cpu.read_bytes(MEM_VA, &mut mem).expect("data area");
+    cpu.read_bytes(MEM_VA, &mut mem).expect("data area");
 
     assert_eq!(
         want.mem[..192],
