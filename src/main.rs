@@ -8,6 +8,7 @@
 mod run;
 
 use clap::{Parser, Subcommand};
+use emu::engine::EngineKind;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -16,13 +17,6 @@ struct Cli {
     /// With no command, strata boots its built-in demo guest.
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum UserTier {
-    Interp,
-    Kvm,
-    Auto,
 }
 
 #[derive(Subcommand)]
@@ -40,8 +34,8 @@ enum Command {
         strace: bool,
         /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), auto (kvm when
         /// /dev/kvm is usable, else interp).
-        #[arg(long, value_enum, default_value_t = UserTier::Interp)]
-        tier: UserTier,
+        #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+        tier: EngineKind,
         /// The program.
         program: String,
         /// Its arguments.
@@ -54,21 +48,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let process_start = std::time::Instant::now();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(&e),
+    };
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
         Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
-            let use_kvm = match tier {
-                UserTier::Interp => false,
-                UserTier::Auto => tiers::kvm_available().is_ok(),
-                UserTier::Kvm => match tiers::kvm_available() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        eprintln!("strata: {e}");
-                        return ExitCode::from(1);
-                    }
-                },
+            let use_kvm = match tiers::resolve_engine(tier, true) {
+                Ok(engine) => engine == EngineKind::Kvm,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(1);
+                }
             };
             let mut argv = vec![program.clone()];
             argv.extend(args);
@@ -122,4 +115,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A malformed command line: one line on stderr naming the problem (with the accepted values
+/// where clap lists them), exit status 2 as clap's usage errors have; `--help` and `--version`
+/// print as clap renders them.
+fn command_line_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad command line").trim_start_matches("error: ");
+    let values = lines.find(|l| l.starts_with("[possible values:"));
+    match values {
+        Some(v) => eprintln!("strata: {first} {v}"),
+        None => eprintln!("strata: {first} (see strata --help)"),
+    }
+    ExitCode::from(2)
 }

@@ -17,7 +17,7 @@
 //! the saved time, so the run continues exactly as the saved one would have).
 
 use clap::Args;
-use emu::machine::engine::Engine;
+use emu::engine::EngineKind;
 use emu::machine::{Machine, MachineConfig, RunEnd, Watch};
 use std::io::Read;
 use std::process::ExitCode;
@@ -39,8 +39,8 @@ pub struct RunArgs {
     mem: Option<String>,
     /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), or auto (KVM
     /// where it has hardware virtualization, else interp).
-    #[arg(long, default_value = "interp")]
-    tier: String,
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    tier: EngineKind,
     /// Switch engine (KVM <-> interp) when this happens; repeat for more switches, each one
     /// armed after the previous: serial:TEXT (a serial line contains TEXT), instr:N (N more
     /// instructions on tier 0), ms:N (N ms of host time).
@@ -204,23 +204,51 @@ pub fn parse_watch(s: &str) -> Result<Watch, String> {
     }
 }
 
-fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
-    let use_kvm = match a.tier.as_str() {
-        "interp" => false,
-        "kvm" => {
-            tiers::kvm_available().map_err(|e| format!("--tier kvm: {e}"))?;
-            true
-        }
-        // On kvm_pvm (no VMX/SVM) KVM emulates kernel code at ~1.5 MIPS, far below tier 0.
-        "auto" => tiers::kvm_available().is_ok() && !tiers::kvm_is_emulated(),
-        t => return Err(format!("--tier {t}: use interp, kvm or auto")),
-    };
-    let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;
-    let need_kvm = use_kvm || !switches.is_empty();
-    if need_kvm && a.deterministic {
-        return Err("--deterministic needs --tier interp without --switch-at (KVM runs on host time)".into());
+/// The engine `--switch-at` moves a CPU running on `from` to.
+fn other_engine(from: EngineKind) -> EngineKind {
+    if from == EngineKind::Interp {
+        EngineKind::Kvm
+    } else {
+        EngineKind::Interp
     }
-    if !use_kvm && !switches.is_empty() {
+}
+
+/// Refuses the options that need instructions counted on an engine that runs while they are
+/// in force but counts none: one line saying which option and why.
+fn check_counting(a: &RunArgs, engine: EngineKind, switches: &[Watch], save: Option<&SaveAt>) -> Result<(), String> {
+    let mut used = vec![engine];
+    if !switches.is_empty() {
+        used.push(other_engine(engine));
+    }
+    for e in used {
+        if a.deterministic {
+            if let Some(why) = e.why_no_count("--deterministic") {
+                return Err(format!("{why}; KVM runs on host time"));
+            }
+        }
+        if a.max_instructions.is_some() {
+            e.why_no_count("--max-instructions").map_or(Ok(()), Err)?;
+        }
+    }
+    if let Some(SaveAt::Retired(_)) = save {
+        engine.why_no_count("--save-at N").map_or(Ok(()), Err)?;
+    }
+    // Watch i is armed while the i-th engine of the alternation runs.
+    let mut runs = engine;
+    for w in switches {
+        if let Watch::Instructions(n) = w {
+            runs.why_no_count(&format!("--switch-at instr:{n}")).map_or(Ok(()), Err)?;
+        }
+        runs = other_engine(runs);
+    }
+    Ok(())
+}
+
+fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
+    let engine = tiers::resolve_engine(a.tier, false).map_err(|e| format!("--tier {}: {e}", a.tier))?;
+    let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;
+    let need_kvm = engine == EngineKind::Kvm || !switches.is_empty();
+    if engine != EngineKind::Kvm && !switches.is_empty() {
         tiers::kvm_available().map_err(|e| format!("--switch-at needs KVM: {e}"))?;
     }
     check_restore_options(&a)?;
@@ -228,6 +256,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if save.is_some() && !switches.is_empty() {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
+    check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -256,7 +285,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         m.set_input(rx);
     }
     if need_kvm {
-        tiers::attach_kvm(&mut m, use_kvm).map_err(|e| format!("KVM: {e}"))?;
+        tiers::attach_kvm(&mut m, engine == EngineKind::Kvm).map_err(|e| format!("KVM: {e}"))?;
     }
     if let Some((path, when)) = &save {
         m.set_watch(Some(match when {
@@ -283,9 +312,9 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     let end = loop {
         match m.run(a.max_instructions.unwrap_or(u64::MAX)) {
             RunEnd::Watch => {
-                let to = if m.engine_name() == "interp" { Engine::Accel } else { Engine::Interp };
+                let to = other_engine(m.active_engine());
                 m.switch_engine(to).map_err(|e| format!("engine switch: {e}"))?;
-                eprintln!("strata: switched to {}", m.engine_name());
+                eprintln!("strata: switched to {to}");
                 m.set_watch(switches.next());
             }
             end => break end,
@@ -360,7 +389,7 @@ fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<Ru
         }
         RunEnd::Watch => RunOutcome::Code(ExitCode::SUCCESS),
         RunEnd::EngineError => {
-            let why = m.accel_error.clone().unwrap_or_default();
+            let why = m.engine_error.clone().unwrap_or_default();
             eprintln!("strata: {why}. CPU state:\n{}", m.cpu_dump());
             RunOutcome::Code(ExitCode::from(1))
         }
@@ -373,7 +402,7 @@ fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<Ru
     if a.timeline {
         eprint!("{}", tap.timeline.table());
         if need_kvm {
-            let st = m.accel_stats;
+            let st = m.engine_stats;
             eprintln!(
                 "strata: kvm: {} exits, {} interrupts injected, {} instructions handed to tier 0, {} engine switches",
                 st.exits, st.injected, st.fallbacks, st.switches

@@ -9,6 +9,7 @@
 //! | `cpu` | `Cpu`: state + RAM + TLB + code-page marks + I/O bus |
 //! | `decode` | iced-x86 -> compact `Instr` entries; the handler table |
 //! | `cache` | decoded-block cache, self-modifying-code invalidation |
+//! | `engine` | the engine contract: the `Engine` trait, `Limit`, `Exit`, `EngineKind` |
 //! | `interp` | tier 0: the run loop and one file per instruction family |
 //! | `exception` | guest faults and stop reasons |
 //! | `system` | descriptors, interrupt delivery, control registers, MSRs |
@@ -20,6 +21,7 @@
 pub mod cache;
 pub mod cpu;
 pub mod decode;
+pub mod engine;
 pub mod exception;
 pub mod flags;
 pub mod interp;

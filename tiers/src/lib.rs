@@ -4,21 +4,62 @@
 //! |---|---|
 //! | `kvm` | the KVM engine: the virtual PC on hardware virtualization (Linux x86-64 hosts only) |
 //!
-//! Every engine implements `emu::machine::engine::Accelerator`, so the machine loop, the devices
-//! and snapshots do not know which engine runs the CPU.
+//! Every engine implements `emu::engine::Engine`, so the machine loop, the devices and
+//! snapshots do not know which engine runs the CPU. This crate also turns the command line's
+//! `EngineKind::Auto` into a concrete engine for this host ([`resolve_engine`]).
+
+use emu::engine::EngineKind;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod kvm;
 
+/// Why an engine of this crate cannot be used or stopped. Messages are one line.
+#[derive(Debug, thiserror::Error)]
+pub enum TierError {
+    /// The host is not one the KVM engine runs on.
+    #[error("the KVM engine needs a Linux x86-64 host")]
+    UnsupportedHost,
+    /// KVM failed: not there, not accessible, or an ioctl or state error.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[error(transparent)]
+    Kvm(#[from] kvm::KvmError),
+    /// The machine refused the engine (it could not take the CPU state, or the machine is
+    /// deterministic and KVM counts no instructions).
+    #[error(transparent)]
+    Engine(#[from] emu::engine::EngineError),
+}
+
+/// The engine `kind` stands for on this host: `Auto` becomes KVM where it runs guest code on
+/// hardware virtualization, else tier 0. For a `user_mode` process, a `kvm_pvm` host counts as
+/// hardware too (CPL3 code runs natively there; only kernel code is emulated).
+///
+/// # Errors
+/// `Kvm` was asked for and KVM is not usable here (the error says why).
+pub fn resolve_engine(kind: EngineKind, user_mode: bool) -> Result<EngineKind, TierError> {
+    Ok(match kind {
+        EngineKind::Interp => EngineKind::Interp,
+        EngineKind::Kvm => {
+            kvm_available()?;
+            EngineKind::Kvm
+        }
+        // On kvm_pvm (no VMX/SVM) KVM emulates kernel code at ~1.5 MIPS, far below tier 0.
+        EngineKind::Auto if kvm_available().is_ok() && (user_mode || !kvm_is_emulated()) => EngineKind::Kvm,
+        EngineKind::Auto => EngineKind::Interp,
+    })
+}
+
 /// Whether the KVM engine can run on this host; `Err` says why not in one line.
-pub fn kvm_available() -> Result<(), String> {
+///
+/// # Errors
+/// Not a Linux x86-64 host, no /dev/kvm, no permission, or an unusable KVM.
+pub fn kvm_available() -> Result<(), TierError> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        kvm::probe().map_err(|e| e.to_string())
+        Ok(kvm::probe()?)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
-        Err("the KVM engine needs a Linux x86-64 host".into())
+        Err(TierError::UnsupportedHost)
     }
 }
 
@@ -39,17 +80,17 @@ pub fn kvm_is_emulated() -> bool {
 /// CPU from now on, otherwise it waits for `Machine::switch_engine`.
 ///
 /// # Errors
-/// KVM is not available here or refused the machine's state; the message is one line.
-pub fn attach_kvm(machine: &mut emu::machine::Machine, active: bool) -> Result<(), String> {
+/// KVM is not available here or the machine refused it; the message is one line.
+pub fn attach_kvm(machine: &mut emu::machine::Machine, active: bool) -> Result<(), TierError> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        let engine = kvm::KvmEngine::new(&machine.cpu).map_err(|e| e.to_string())?;
-        machine.attach_accelerator(Box::new(engine), active).map_err(|e| e.to_string())
+        let engine = kvm::KvmEngine::new(&machine.cpu)?;
+        Ok(machine.attach_engine(Box::new(engine), active)?)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
         let _ = (machine, active);
-        Err("the KVM engine needs a Linux x86-64 host".into())
+        Err(TierError::UnsupportedHost)
     }
 }
 
@@ -69,15 +110,15 @@ pub struct KvmUserStats {
 ///
 /// # Errors
 /// KVM is not available here or refused the state; the message is one line.
-pub fn run_user_kvm(p: &mut emu::user::Process) -> Result<(emu::user::ProcessEnd, KvmUserStats), String> {
+pub fn run_user_kvm(p: &mut emu::user::Process) -> Result<(emu::user::ProcessEnd, KvmUserStats), TierError> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        let (end, s) = kvm::user::run_process(p).map_err(|e| e.to_string())?;
+        let (end, s) = kvm::user::run_process(p)?;
         Ok((end, KvmUserStats { exits: s.exits, syscalls: s.syscalls, faults: s.faults, flushes: s.flushes }))
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
         let _ = p;
-        Err("the KVM engine needs a Linux x86-64 host".into())
+        Err(TierError::UnsupportedHost)
     }
 }

@@ -729,5 +729,5 @@ fn reads_tsc(ins: &Instruction, before: &CpuState) -> bool {
 
 /// Whether KVM can run here at all (for tests and the CLI to skip with a message).
 pub fn kvm_available() -> Result<(), String> {
-    tiers::kvm_available()
+    tiers::kvm_available().map_err(|e| e.to_string())
 }

@@ -17,6 +17,7 @@ pub mod arith;
 pub mod bit;
 pub mod ctrl_xfer;
 pub mod data_xfer;
+mod engine;
 pub mod flag_ctrl;
 #[cfg(all(test, target_arch = "x86_64"))]
 pub(crate) mod hosttest;
@@ -97,16 +98,7 @@ impl Instr {
     }
 }
 
-/// Why `Interp::run` returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// An instruction stopped (fault, syscall, halt, yield).
-    Stop(Stop),
-    /// The instruction budget was used up.
-    Budget,
-    /// Delivering a double fault failed: the CPU shut down (a PC resets; Strata stops).
-    TripleFault,
-}
+pub use crate::engine::Exit;
 
 /// The tier-0 engine: the decoded-block cache and the loop that runs it. The CPU it runs is
 /// passed in (the machine or the user-mode process owns it, so any engine can run it next).
@@ -133,7 +125,7 @@ impl Interp {
                 prev = None;
             }
             if cpu.retired >= limit {
-                return Exit::Budget;
+                return Exit::Limit;
             }
             let result = match self.cache.lookup_after(cpu, prev) {
                 Ok(idx) => {

@@ -1,231 +1,162 @@
-//! The engine contract (DESIGN decision 10) for engines other than tier 0, and the machine loop
-//! that drives them.
+//! The machine's engines: tier 0 is always there (it also runs what another engine hands
+//! back), any number of others ([`crate::engine::Engine`]: KVM, the JIT) are attached beside it,
+//! and one of them — the *active* engine — runs the CPU. [`Machine::switch_engine`] moves the
+//! running CPU between any two at an instruction boundary.
 //!
-//! An [`Accelerator`] (the KVM engine in `tiers/`) runs the CPU until something the machine must
-//! see: a halt, a shutdown, a kick (time to poll the devices), an interrupt window, or an
-//! instruction it cannot execute. Port and MMIO accesses are served inside `run` from the same
-//! `Cpu::bus` tier 0 uses, so devices never know which engine runs.
+//! State ownership: while an engine that keeps registers of its own (KVM) is active, `cpu.state`
+//! is stale; [`Machine::sync_state`] copies it out (for a dump or a snapshot). Guest RAM is
+//! shared, so only the registers move at a switch; the engine switched to drops its decoded or
+//! translated code, because the other engine may have rewritten code without passing through
+//! its self-modifying-code checks.
 //!
-//! State ownership: while an accelerator is *active*, the authoritative CPU state is inside it and
-//! `Cpu::state` is stale; [`Machine::sync_state`] copies it out (for a dump or a snapshot) and
-//! [`Machine::switch_engine`] moves it across at an instruction boundary. Guest RAM is shared, so
-//! only the registers move; tier 0 drops its decoded blocks on the way in, because the other
-//! engine may have rewritten code without passing through tier 0's self-modifying-code checks.
-//!
-//! Fallback: when the accelerator reports [`AccelExit::Unemulated`] (KVM could not emulate an
-//! instruction), the machine executes exactly that one instruction on tier 0 and resumes the
-//! accelerator.
+//! Fallback: when the active engine reports [`Exit::Unemulated`] (KVM could not emulate an
+//! instruction), the machine executes exactly that one instruction on tier 0 and resumes it.
 
 use super::{Machine, RunEnd};
 use crate::cpu::Cpu;
-use crate::state::rflags;
-use crate::system::Event;
+use crate::engine::{Engine, EngineError, EngineKind, Exit};
+use crate::interp::Interp;
 
-/// Why an accelerator's `run` returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccelExit {
-    /// Time to look at the devices (a kick, an I/O access that may have changed them, an
-    /// interrupt window that opened).
-    Poll,
-    /// HLT: the CPU waits for an interrupt (RIP is past the HLT).
-    Halt,
-    /// The CPU shut down (triple fault).
-    Shutdown,
-    /// The engine cannot execute the instruction at RIP; tier 0 should run it.
-    Unemulated,
-}
-
-/// An accelerator's failure (a host ioctl error, a state the engine cannot represent).
-#[derive(Debug, thiserror::Error)]
-#[error("{engine}: {message}")]
-pub struct AccelError {
-    pub engine: &'static str,
-    pub message: String,
-}
-
-/// An engine that runs guest code outside tier 0 (see the module doc for the contract).
-pub trait Accelerator {
-    /// Short name for messages and the timeline ("kvm").
-    fn name(&self) -> &'static str;
-    /// Takes the CPU state from `cpu.state` (at an instruction boundary).
-    fn load_state(&mut self, cpu: &Cpu) -> Result<(), AccelError>;
-    /// Writes the engine's CPU state into `cpu.state`.
-    fn store_state(&mut self, cpu: &mut Cpu) -> Result<(), AccelError>;
-    /// Runs guest code until an exit. Port and MMIO accesses go to `cpu.bus`. When
-    /// `want_interrupt` is set the engine returns `Poll` as soon as an interrupt can be taken.
-    fn run(&mut self, cpu: &mut Cpu, want_interrupt: bool) -> Result<AccelExit, AccelError>;
-    /// True when an external interrupt can be injected now (IF set, no interrupt shadow, nothing
-    /// else being injected).
-    fn interrupt_ready(&self) -> bool;
-    /// RFLAGS.IF as of the last exit.
-    fn interrupts_enabled(&self) -> bool;
-    /// Injects external interrupt `vector` (only when `interrupt_ready`). `cpu` is there for an
-    /// engine that lets tier 0 deliver it (through the guest's IDT) instead.
-    fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<(), AccelError>;
-}
-
-/// Counts of what happened under the accelerator, for `--stats`-style reports and tests.
+/// Counts of what happened under engines other than tier 0, for `--timeline` and tests.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct AccelStats {
+pub struct EngineStats {
+    /// Returns from a non-tier-0 engine's `run`.
     pub exits: u64,
+    /// External interrupts injected into a non-tier-0 engine.
     pub injected: u64,
-    /// Instructions handed to tier 0 because the accelerator could not run them.
+    /// Instructions handed to tier 0 because the active engine could not run them.
     pub fallbacks: u64,
-    /// Engine switches (either direction).
+    /// Engine switches (any direction).
     pub switches: u64,
 }
 
-/// Which engine runs the CPU now.
-pub enum Engine {
-    Interp,
-    Accel,
+/// The engine of `kind` among tier 0 and the attached ones.
+pub(super) fn engine_of<'a>(
+    interp: &'a mut Interp,
+    others: &'a mut [Box<dyn Engine>],
+    kind: EngineKind,
+) -> Option<&'a mut dyn Engine> {
+    if kind == EngineKind::Interp {
+        return Some(interp);
+    }
+    others.iter_mut().find(|e| e.kind() == kind).map(|e| &mut **e as &mut dyn Engine)
+}
+
+fn no_engine(kind: EngineKind) -> EngineError {
+    EngineError { engine: "machine", message: format!("no {kind} engine attached") }
 }
 
 impl Machine {
-    /// Installs an accelerator; with `active` it becomes the running engine at once (the CPU
-    /// state moves into it), otherwise tier 0 goes on until `switch_engine`.
+    /// Attaches `engine` beside tier 0 (replacing one of the same kind); with `active` it runs the
+    /// CPU at once (the state moves into it), otherwise the current engine goes on until
+    /// `switch_engine`.
+    ///
+    /// # Errors
+    /// The machine is deterministic and the engine cannot count instructions, `engine` claims to
+    /// be tier 0 or `Auto`, or it refused the state.
+    pub fn attach_engine(&mut self, engine: Box<dyn Engine>, active: bool) -> Result<(), EngineError> {
+        let kind = engine.kind();
+        if matches!(kind, EngineKind::Interp | EngineKind::Auto) {
+            return Err(EngineError { engine: "machine", message: format!("cannot attach a second {kind} engine") });
+        }
+        if self.virt.is_some() {
+            if let Some(why) = kind.why_no_count("a deterministic machine") {
+                return Err(EngineError { engine: "machine", message: why });
+            }
+        }
+        self.engines.retain(|e| e.kind() != kind);
+        self.engines.push(engine);
+        if active {
+            self.move_cpu_to(kind)?;
+        }
+        Ok(())
+    }
+
+    /// The engine running the CPU now.
+    pub fn active_engine(&self) -> EngineKind {
+        self.active
+    }
+
+    /// The engines the machine can switch to: tier 0 and every attached one.
+    pub fn engines(&self) -> Vec<EngineKind> {
+        std::iter::once(EngineKind::Interp).chain(self.engines.iter().map(|e| e.kind())).collect()
+    }
+
+    /// Moves the running CPU to the engine of `kind` at the current instruction boundary.
+    ///
+    /// # Errors
+    /// No such engine is attached, or one of the two engines failed to hand over the state.
+    pub fn switch_engine(&mut self, kind: EngineKind) -> Result<(), EngineError> {
+        if kind == self.active {
+            return Ok(());
+        }
+        self.move_cpu_to(kind)?;
+        self.engine_stats.switches += 1;
+        Ok(())
+    }
+
+    /// Hands the CPU from the active engine to the engine of `kind`.
+    fn move_cpu_to(&mut self, kind: EngineKind) -> Result<(), EngineError> {
+        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?;
+        self.sync_state()?;
+        let cpu = &mut self.cpu;
+        let to = engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?;
+        to.flush_code(cpu);
+        to.load_state(cpu)?;
+        self.active = kind;
+        self.record(&format!("engine: {kind}"));
+        Ok(())
+    }
+
+    /// Makes `cpu.state` current (copies it out of the active engine).
+    ///
+    /// # Errors
+    /// The engine could not report its state.
+    pub fn sync_state(&mut self) -> Result<(), EngineError> {
+        let kind = self.active;
+        let cpu = &mut self.cpu;
+        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.store_state(cpu)
+    }
+
+    /// Pushes `cpu.state` into the active engine (after the caller changed it).
     ///
     /// # Errors
     /// The engine refused the state.
-    pub fn attach_accelerator(&mut self, mut accel: Box<dyn Accelerator>, active: bool) -> Result<(), AccelError> {
-        if active {
-            accel.load_state(&self.cpu)?;
-            let label = format!("engine: {}", accel.name());
-            self.record(&label);
-        }
-        self.accel = Some(accel);
-        self.accel_active = active;
-        Ok(())
+    pub fn reload_state(&mut self) -> Result<(), EngineError> {
+        let kind = self.active;
+        let cpu = &mut self.cpu;
+        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.load_state(cpu)
     }
 
-    /// The name of the engine running the CPU now.
-    pub fn engine_name(&self) -> &'static str {
-        match (&self.accel, self.accel_active) {
-            (Some(a), true) => a.name(),
-            _ => "interp",
+    /// Tier 0 runs the one instruction at RIP: one the active engine could not run (on the state
+    /// it hands over; then it takes the CPU back), or the one in an interrupt shadow. `Some`
+    /// when that ended the run.
+    pub(super) fn fall_back_one(&mut self) -> Result<Option<RunEnd>, EngineError> {
+        let kind = self.active;
+        let cpu: &mut Cpu = &mut self.cpu;
+        let before = cpu.retired;
+        if kind != EngineKind::Interp {
+            engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.store_state(cpu)?;
+            self.interp.flush_code(cpu);
+            self.engine_stats.fallbacks += 1;
         }
+        let e = self.interp.step(cpu);
+        self.retire_virtual(before);
+        let end = self.after_step(e);
+        let cpu = &mut self.cpu;
+        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.load_state(cpu)?;
+        Ok(end)
     }
 
-    /// Moves the running CPU to `engine` at the current instruction boundary.
-    ///
-    /// # Errors
-    /// No accelerator is attached, or it refused the state.
-    pub fn switch_engine(&mut self, engine: Engine) -> Result<(), AccelError> {
-        match engine {
-            Engine::Interp if self.accel_active => {
-                self.sync_state()?;
-                self.accel_active = false;
-                self.interp.flush_code(&mut self.cpu);
-                self.accel_stats.switches += 1;
-                self.record("engine: switched to interp");
+    /// What one tier-0 step's exit means for the run (halt, triple fault, or go on).
+    pub(super) fn after_step(&mut self, e: Option<Exit>) -> Option<RunEnd> {
+        match e {
+            Some(Exit::TripleFault) => Some(RunEnd::TripleFault),
+            Some(Exit::Stop(crate::exception::Stop::Halt)) => {
+                self.halted = true;
+                None
             }
-            Engine::Accel if !self.accel_active => {
-                let Some(a) = self.accel.as_mut() else {
-                    return Err(AccelError { engine: "machine", message: "no accelerator attached".into() });
-                };
-                a.load_state(&self.cpu)?;
-                self.accel_active = true;
-                self.accel_stats.switches += 1;
-                let label = format!("engine: switched to {}", a.name());
-                self.record(&label);
-            }
-            _ => {}
+            _ => None,
         }
-        Ok(())
-    }
-
-    /// Makes `cpu.state` current (copies it out of an active accelerator).
-    ///
-    /// # Errors
-    /// The accelerator could not report its state.
-    pub fn sync_state(&mut self) -> Result<(), AccelError> {
-        if self.accel_active {
-            if let Some(a) = self.accel.as_mut() {
-                a.store_state(&mut self.cpu)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Pushes `cpu.state` into an active accelerator (after the caller changed it).
-    ///
-    /// # Errors
-    /// The accelerator refused the state.
-    pub fn reload_state(&mut self) -> Result<(), AccelError> {
-        if self.accel_active {
-            if let Some(a) = self.accel.as_mut() {
-                a.load_state(&self.cpu)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One round of the machine loop under the accelerator: devices, interrupt injection, then
-    /// guest code until the next exit. `None` means "keep going".
-    pub(super) fn accel_round(&mut self) -> Result<Option<RunEnd>, AccelError> {
-        let Some(accel) = self.accel.as_mut() else {
-            return Err(AccelError { engine: "machine", message: "no accelerator attached".into() });
-        };
-        let pending = self.board.borrow().interrupt_pending();
-        let mut want = false;
-        if pending {
-            if accel.interrupt_ready() {
-                if let Some(v) = self.board.borrow_mut().acknowledge_interrupt() {
-                    accel.inject_interrupt(&mut self.cpu, v)?;
-                    self.accel_stats.injected += 1;
-                    self.halted = false;
-                }
-            } else {
-                want = true;
-            }
-        }
-        if self.halted {
-            if !accel.interrupts_enabled() {
-                return Ok(Some(RunEnd::Halted));
-            }
-            self.wait_for_event();
-            return Ok(None);
-        }
-        let exit = accel.run(&mut self.cpu, want)?;
-        self.accel_stats.exits += 1;
-        match exit {
-            AccelExit::Poll => {}
-            AccelExit::Halt => self.halted = true,
-            AccelExit::Shutdown => return Ok(Some(RunEnd::TripleFault)),
-            AccelExit::Unemulated => {
-                // Tier 0 runs exactly this instruction, then the accelerator takes over again.
-                accel.store_state(&mut self.cpu)?;
-                self.interp.flush_code(&mut self.cpu);
-                let e = self.interp.step(&mut self.cpu);
-                self.accel_stats.fallbacks += 1;
-                let end = match e {
-                    Some(crate::interp::Exit::TripleFault) => Some(RunEnd::TripleFault),
-                    Some(crate::interp::Exit::Stop(crate::exception::Stop::Halt)) => {
-                        self.halted = true;
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(a) = self.accel.as_mut() {
-                    a.load_state(&self.cpu)?;
-                }
-                return Ok(end);
-            }
-        }
-        Ok(None)
-    }
-
-    /// Delivers an external interrupt on tier 0 if one is pending and IF is set.
-    pub(super) fn interp_interrupt(&mut self) -> Result<(), RunEnd> {
-        if self.cpu.state.rflags_other & rflags::IF != 0 {
-            let v = self.board.borrow_mut().acknowledge_interrupt();
-            if let Some(v) = v {
-                self.halted = false;
-                if self.cpu.deliver(Event::External(v)).is_err() {
-                    return Err(RunEnd::TripleFault);
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -14,9 +14,10 @@ pub mod engine;
 pub mod timeline;
 
 use crate::cpu::Cpu;
-use crate::interp::{Exit, Interp};
+use crate::engine::{Engine, EngineError, EngineKind, Exit, Limit};
+use crate::exception::Stop;
+use crate::interp::Interp;
 use crate::mem::GuestRam;
-use crate::state::rflags;
 use board::{Board, BoardBus, SerialOut, SharedClock};
 use devices::clock::{HostClock, VirtualClock};
 use std::cell::RefCell;
@@ -44,18 +45,19 @@ pub enum RunEnd {
     Limit,
     /// The condition set with [`Machine::set_watch`] came true (the machine can go on running).
     Watch,
-    /// The accelerator failed (a host error, not a guest one); `accel_error` says why.
+    /// The engine failed (a host error, not a guest one), or cannot honour the instruction
+    /// limit or watch; `engine_error` says why.
     EngineError,
 }
 
 /// A condition that ends `Machine::run` with [`RunEnd::Watch`], so the caller can switch engines
-/// or save a snapshot at that point. Engine-neutral except `Instructions`, which counts tier-0
-/// instructions (an accelerator does not count them).
+/// or save a snapshot at that point. Engine-neutral except `Instructions`, which needs an engine
+/// that counts instructions (`EngineKind::counts_instructions`; `run` refuses it otherwise).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Watch {
     /// A serial line containing this text was printed.
     Serial(String),
-    /// This many more instructions have retired on tier 0.
+    /// This many more instructions have retired.
     Instructions(u64),
     /// This many milliseconds of host time have passed.
     HostMs(u64),
@@ -144,12 +146,13 @@ pub struct Machine {
     /// The CPU is halted, waiting for an interrupt (part of a snapshot).
     pub(crate) halted: bool,
     started: bool,
-    /// The engine beside tier 0 (KVM), if attached, and whether it runs the CPU now.
-    accel: Option<Box<dyn engine::Accelerator>>,
-    accel_active: bool,
-    pub accel_stats: engine::AccelStats,
-    /// The last error of the accelerator (after `RunEnd::EngineError`).
-    pub accel_error: Option<String>,
+    /// The engines attached beside tier 0 (KVM, the JIT).
+    engines: Vec<Box<dyn Engine>>,
+    /// The engine running the CPU now.
+    active: EngineKind,
+    pub engine_stats: engine::EngineStats,
+    /// Why the run ended with `RunEnd::EngineError`.
+    pub engine_error: Option<String>,
     watch: Option<ArmedWatch>,
 }
 
@@ -224,10 +227,10 @@ impl Machine {
             pending_input: std::collections::VecDeque::new(),
             halted: false,
             started: false,
-            accel: None,
-            accel_active: false,
-            accel_stats: engine::AccelStats::default(),
-            accel_error: None,
+            engines: Vec::new(),
+            active: EngineKind::Interp,
+            engine_stats: engine::EngineStats::default(),
+            engine_error: None,
             watch: None,
         }
     }
@@ -285,11 +288,16 @@ impl Machine {
         }
     }
 
-    /// Runs until the guest stops, the watch fires, or `limit` tier-0 instructions have retired.
+    /// Runs until the guest stops, the watch fires, or `limit` instructions in all have retired
+    /// (`u64::MAX`: no limit; any other value needs an engine that counts instructions).
     pub fn run(&mut self, limit: u64) -> RunEnd {
         if !self.started {
             self.started = true;
             self.tap.borrow_mut().timeline.record("first instruction", self.cpu.retired);
+        }
+        if let Err(e) = self.check_counting(limit) {
+            self.engine_error = Some(e.to_string());
+            return RunEnd::EngineError;
         }
         loop {
             let retired = self.cpu.retired;
@@ -312,51 +320,83 @@ impl Machine {
                     return RunEnd::Reset;
                 }
             }
-            if self.accel_active {
-                match self.accel_round() {
-                    Ok(None) => continue,
-                    Ok(Some(end)) => return end,
-                    Err(e) => {
-                        self.accel_error = Some(e.to_string());
-                        return RunEnd::EngineError;
-                    }
+            match self.engine_round(limit) {
+                Ok(None) => {}
+                Ok(Some(end)) => return end,
+                Err(e) => {
+                    self.engine_error = Some(e.to_string());
+                    return RunEnd::EngineError;
                 }
             }
-            if let Err(end) = self.interp_interrupt() {
-                return end;
-            }
-            if self.halted {
-                if self.cpu.state.rflags_other & rflags::IF == 0 {
-                    return RunEnd::Halted;
-                }
-                self.wait_for_event();
-                continue;
-            }
-            let budget = SLICE.min(limit - retired);
-            let exit = self.interp.run(&mut self.cpu, budget);
-            let after = self.cpu.retired;
-            if let Some(v) = &self.virt {
-                v.retire_instructions(after - retired);
-            }
-            match exit {
-                Exit::Budget => {}
-                Exit::TripleFault => return RunEnd::TripleFault,
-                Exit::Stop(crate::exception::Stop::Halt) => self.halted = true,
-                Exit::Stop(_) => {
-                    // STI, MOV SS and friends: the next instruction runs before any interrupt
-                    // (the interrupt shadow); run it now, then look at the devices.
-                    let before = self.cpu.retired;
-                    let e = self.interp.step(&mut self.cpu);
-                    if let Some(v) = &self.virt {
-                        v.retire_instructions(self.cpu.retired - before);
+        }
+    }
+
+    /// Why the active engine cannot honour `limit` or the armed watch (they count instructions).
+    fn check_counting(&self, limit: u64) -> Result<(), EngineError> {
+        let why = if limit != u64::MAX {
+            self.active.why_no_count("an instruction limit")
+        } else if matches!(self.watch, Some(ArmedWatch::RetiredAt(_))) {
+            self.active.why_no_count("an instruction watch")
+        } else {
+            None
+        };
+        why.map_or(Ok(()), |message| Err(EngineError { engine: "machine", message }))
+    }
+
+    /// One round of the machine loop on the active engine: interrupt delivery, then guest code
+    /// until the engine's next exit (for engines that count instructions, at most a slice, and
+    /// never past `limit`). `None` means "keep going".
+    fn engine_round(&mut self, limit: u64) -> Result<Option<RunEnd>, EngineError> {
+        let kind = self.active;
+        let retired = self.cpu.retired;
+        let cpu = &mut self.cpu;
+        let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)
+            .ok_or_else(|| EngineError { engine: "machine", message: format!("no {kind} engine attached") })?;
+        let mut want_interrupt = false;
+        if self.board.borrow().interrupt_pending() {
+            if engine.interrupt_ready(cpu) {
+                let vector = self.board.borrow_mut().acknowledge_interrupt();
+                if let Some(v) = vector {
+                    self.halted = false;
+                    if kind != EngineKind::Interp {
+                        self.engine_stats.injected += 1;
                     }
-                    match e {
-                        Some(Exit::TripleFault) => return RunEnd::TripleFault,
-                        Some(Exit::Stop(crate::exception::Stop::Halt)) => self.halted = true,
-                        _ => {}
+                    if engine.inject_interrupt(cpu, v)? == Some(Exit::TripleFault) {
+                        return Ok(Some(RunEnd::TripleFault));
                     }
                 }
+            } else {
+                want_interrupt = true;
             }
+        }
+        if self.halted {
+            if !engine.interrupts_enabled(cpu) {
+                return Ok(Some(RunEnd::Halted));
+            }
+            self.wait_for_event();
+            return Ok(None);
+        }
+        let instructions = if kind.counts_instructions() { limit - retired } else { u64::MAX };
+        let exit = engine.run(cpu, &Limit { instructions, poll_after: SLICE, deadline: None, want_interrupt })?;
+        if kind != EngineKind::Interp {
+            self.engine_stats.exits += 1;
+        }
+        self.retire_virtual(retired);
+        match exit {
+            Exit::Limit | Exit::Poll => {}
+            Exit::TripleFault => return Ok(Some(RunEnd::TripleFault)),
+            Exit::Stop(Stop::Halt) => self.halted = true,
+            // STI, MOV SS and friends (the next instruction runs before any interrupt: run it
+            // now, then look at the devices), or an instruction the engine cannot run.
+            Exit::Stop(_) | Exit::Unemulated => return self.fall_back_one(),
+        }
+        Ok(None)
+    }
+
+    /// Advances the virtual clock by what retired since `before`.
+    pub(super) fn retire_virtual(&self, before: u64) {
+        if let Some(v) = &self.virt {
+            v.retire_instructions(self.cpu.retired - before);
         }
     }
 

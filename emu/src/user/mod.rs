@@ -151,7 +151,7 @@ impl Process {
             Exit::Stop(Stop::Halt) => {
                 // HLT at CPL 3 is #GP on hardware; the interpreter raises that itself.
             }
-            Exit::Stop(Stop::Yield) | Exit::Budget => {}
+            Exit::Stop(Stop::Yield) | Exit::Limit | Exit::Poll | Exit::Unemulated => {}
             Exit::TripleFault => return Some(ProcessEnd::Signaled(syscall::SIGSEGV)),
             Exit::Stop(Stop::SoftInt(n)) => {
                 let rip = self.cpu.state.rip;

@@ -1,10 +1,13 @@
-//! `KvmEngine`: the machine's [`Accelerator`] on KVM (see `emu::machine::engine` for the
-//! contract and `mod.rs` for what runs where).
+//! `KvmEngine`: the virtual PC's CPU on KVM as an [`Engine`] (see `emu::engine` for the
+//! contract and `mod.rs` for what runs where). KVM counts no instructions: it ignores
+//! `Limit::instructions`, and a deadline is met at the next exit (the kick comes every
+//! millisecond).
 
 use super::kick::Kicker;
 use super::{KvmError, KvmVm, VmExit};
 use emu::cpu::Cpu;
-use emu::machine::engine::{AccelError, AccelExit, Accelerator};
+use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
+use emu::exception::Stop;
 use std::time::Duration;
 
 /// How often the guest is kicked out of KVM_RUN so the devices are polled.
@@ -28,12 +31,12 @@ pub struct KvmEngine {
     deliver_on_tier0: bool,
 }
 
-fn err(e: KvmError) -> AccelError {
-    AccelError { engine: "kvm", message: e.to_string() }
+fn err(e: KvmError) -> EngineError {
+    EngineError { engine: "kvm", message: e.to_string() }
 }
 
 impl KvmEngine {
-    /// A KVM VM over `cpu`'s RAM. The state is loaded by `Accelerator::load_state`.
+    /// A KVM VM over `cpu`'s RAM. The state is loaded by `Engine::load_state`.
     ///
     /// # Errors
     /// KVM is not available, or refused the set-up.
@@ -58,12 +61,12 @@ impl KvmEngine {
     }
 }
 
-impl Accelerator for KvmEngine {
-    fn name(&self) -> &'static str {
-        "kvm"
+impl Engine for KvmEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Kvm
     }
 
-    fn load_state(&mut self, cpu: &Cpu) -> Result<(), AccelError> {
+    fn load_state(&mut self, cpu: &mut Cpu) -> Result<(), EngineError> {
         self.vm.set_state(cpu).map_err(err)?;
         self.if_flag = cpu.state.rflags_other & emu::state::rflags::IF != 0;
         // Tier 0 hands over at a boundary outside any interrupt shadow (the machine loop runs
@@ -73,11 +76,12 @@ impl Accelerator for KvmEngine {
         Ok(())
     }
 
-    fn store_state(&mut self, cpu: &mut Cpu) -> Result<(), AccelError> {
+    fn store_state(&mut self, cpu: &mut Cpu) -> Result<(), EngineError> {
         self.vm.get_state(cpu).map_err(err)
     }
 
-    fn run(&mut self, cpu: &mut Cpu, want_interrupt: bool) -> Result<AccelExit, AccelError> {
+    fn run(&mut self, cpu: &mut Cpu, limit: &Limit) -> Result<Exit, EngineError> {
+        let want_interrupt = limit.want_interrupt;
         self.vm.request_window(want_interrupt && self.use_window);
         let exit = self.vm.run(&cpu.ram, cpu.bus.as_mut()).map_err(err)?;
         self.ready = self.vm.ready_for_interrupt();
@@ -90,34 +94,41 @@ impl Accelerator for KvmEngine {
             );
         }
         Ok(match exit {
-            VmExit::Io | VmExit::InterruptWindow | VmExit::Interrupted | VmExit::Debug => AccelExit::Poll,
-            VmExit::Hlt => AccelExit::Halt,
-            VmExit::Shutdown => AccelExit::Shutdown,
-            VmExit::EmulationFailure => AccelExit::Unemulated,
+            VmExit::Io | VmExit::InterruptWindow | VmExit::Debug => Exit::Poll,
+            VmExit::Interrupted if limit.deadline.is_some_and(|d| std::time::Instant::now() >= d) => Exit::Limit,
+            VmExit::Interrupted => Exit::Poll,
+            VmExit::Hlt => Exit::Stop(Stop::Halt),
+            VmExit::Shutdown => Exit::TripleFault,
+            VmExit::EmulationFailure => Exit::Unemulated,
         })
     }
 
-    fn interrupt_ready(&self) -> bool {
+    fn interrupt_ready(&self, _cpu: &Cpu) -> bool {
         self.ready
     }
 
-    fn interrupts_enabled(&self) -> bool {
+    fn interrupts_enabled(&self, _cpu: &Cpu) -> bool {
         self.if_flag
     }
 
-    fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<(), AccelError> {
+    fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<Option<Exit>, EngineError> {
         if self.trace {
             eprintln!("strata-kvm: interrupt vector {vector:#x}");
         }
         if self.deliver_on_tier0 {
             self.vm.get_state(cpu).map_err(err)?;
-            cpu.deliver(emu::system::Event::External(vector))
-                .map_err(|_| AccelError { engine: "kvm", message: "triple fault delivering an interrupt".into() })?;
+            if cpu.deliver(emu::system::Event::External(vector)).is_err() {
+                return Ok(Some(Exit::TripleFault));
+            }
             self.vm.set_state(cpu).map_err(err)?;
         } else {
             self.vm.inject(vector).map_err(err)?;
         }
         self.ready = false;
-        Ok(())
+        Ok(None)
+    }
+
+    fn flush_code(&mut self, _cpu: &mut Cpu) {
+        // KVM fetches guest code from RAM afresh: there is nothing decoded to drop.
     }
 }

@@ -7,7 +7,7 @@
 //! | `convert.rs` | `CpuState` <-> `kvm_regs`/`kvm_sregs`/XSAVE area/debug registers/MSRs |
 //! | `cpuid.rs` | the CPUID table: tier 0's promises restricted to what the host's KVM supports |
 //! | `kick.rs` | the kick: a signal that ends KVM_RUN every millisecond so devices get polled |
-//! | `engine.rs` | `KvmEngine`, the machine's `Accelerator` |
+//! | `engine.rs` | `KvmEngine`, the virtual PC's CPU as an `emu::engine::Engine` |
 //! | `supervisor.rs` | the IDT, TSS and one-instruction CPL0 stubs a user-mode process runs under |
 //! | `user.rs` | `strata user --tier kvm`: a Linux process at CPL3, its kernel calls served by `emu::user` |
 //!
@@ -18,7 +18,7 @@
 //!
 //! On a `kvm_pvm` host (no VMX/SVM) CPL3 code runs natively and CPL0 code through KVM's
 //! instruction emulator; instructions that emulator lacks (CMPXCHG16B, most SSE at CPL0) come
-//! back as emulation failures, which the machine hands to tier 0 (`AccelExit::Unemulated`).
+//! back as emulation failures, which the machine hands to tier 0 (`Exit::Unemulated`).
 
 pub mod convert;
 pub mod cpuid;

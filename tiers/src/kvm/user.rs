@@ -200,7 +200,7 @@ impl Runner {
                         continue; // inside a stub: its exit comes next
                     }
                     self.enter(p, &regs, &sregs);
-                    self.serve(p, Exit::Budget, has_handlers(p), true)?
+                    self.serve(p, Exit::Poll, has_handlers(p), true)?
                 }
                 VmExit::Hlt => {
                     // HLT at CPL3 is #GP(0) on hardware; a HLT in a stub means one ran on.
