@@ -3,7 +3,9 @@
 #    and count registers and are written as 16-bit registers, so bits 31:16 keep their value
 #    and SI wraps at 64 KiB (SDM Vol. 1, 3.4.1.1 and 3.3.7; Vol. 2, INS/OUTS);
 #  - the same with a 32-bit address size in 64-bit mode: ESI/EDI/ECX, written as 32-bit
-#    registers, so bits 63:32 become zero (SDM Vol. 1, 3.4.1.1), in both directions (DF).
+#    registers, so bits 63:32 become zero (SDM Vol. 1, 3.4.1.1), in both directions (DF);
+#  - LMSW m16 at the absolute address 0 in 64-bit mode (no base, no index, displacement 0)
+#    loads the word stored there, LMSW r16 the register; neither clears PE (SDM Vol. 2, LMSW).
 # The string I/O goes to port 0x80 (the POST diagnostic port: writing and reading it has no
 # effect on a PC); the bytes read are not checked, only where they go.
 .include "common.inc"
@@ -116,6 +118,19 @@ long_mode:
     mov $7, %rax ; or %r8, %rax
     cmp saved_cx(%rip), %rax
     REPORT64 e, a32_insb_leaves_rcx
+
+    # LMSW from the word at linear (= physical) address 0: MP | TS.
+    movw $0x000a, 0
+    lmsw 0
+    mov %cr0, %rax ; and $0xf, %eax
+    cmp $0xb, %eax                  # PE stays set
+    REPORT64 e, lmsw_m16_at_address_0_loads_the_word
+    # The register form with 0: MP, EM, TS cleared, PE kept.
+    mov $0xfff0, %ecx
+    lmsw %cx
+    mov %cr0, %rax ; and $0xf, %eax
+    cmp $0x1, %eax
+    REPORT64 e, lmsw_r16_loads_the_register_and_keeps_pe
 
     mov failures(%rip), %eax
     mov $EXIT_PORT, %dx
