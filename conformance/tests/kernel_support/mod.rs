@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every test kernel, by file stem.
-pub const KERNELS: &[&str] = &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode", "fallback"];
+pub const KERNELS: &[&str] =
+    &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode", "fallback", "forms"];
 
 /// Kernels that start in real mode: flat boot-sector images (`link16.ld`), booted by QEMU's
 /// BIOS from a floppy image.

@@ -34,7 +34,10 @@ impl Row {
     pub const fn mem(code: Code, mem: Handler) -> Row {
         Row { code, reg: None, mem: Some(mem) }
     }
-    /// One handler for every form (it decides itself, e.g. from `Instr::base`).
+    /// One handler for every form, for instructions where the form does not matter: string
+    /// and port-string instructions and XLAT (implicit memory operands), MASKMOVDQU (registers
+    /// only), and the NOP/UD0/UD1 forms. A handler must never guess the form from the
+    /// addressing fields; give it `rm` instead (checked in `interp::sys` tests).
     pub const fn any(code: Code, h: Handler) -> Row {
         Row { code, reg: Some(h), mem: Some(h) }
     }

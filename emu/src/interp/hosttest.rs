@@ -106,7 +106,12 @@ impl Default for Guest {
 
 impl Guest {
     pub fn new() -> Self {
-        let mut cpu = Cpu::new(GuestRam::new(0x10000).expect("test RAM"));
+        Self::with_ram(0x10000)
+    }
+
+    /// As `new`, with `size` bytes of RAM (at least 64 KiB).
+    pub fn with_ram(size: u64) -> Self {
+        let mut cpu = Cpu::new(GuestRam::new(size).expect("test RAM"));
         let s = &mut cpu.state;
         s.cr0 = ctrl::CR0_PE | ctrl::CR0_ET | ctrl::CR0_NE;
         s.efer = ctrl::EFER_LME | ctrl::EFER_LMA;
@@ -196,6 +201,46 @@ impl Guest {
             other => panic!("expected a fault, got {other:?}"),
         }
     }
+}
+
+/// Host-side set-up for port I/O tests: grants this thread access to `port` (ioperm(2)) and
+/// maps 4 KiB of host memory at `at` (below 4 GiB, so 32-bit address-size string instructions
+/// can reach it natively). `Err` says why the host refuses (no CAP_SYS_RAWIO, or a kernel built
+/// without CONFIG_X86_IOPL_IOPERM, where ioperm is ENOSYS; or the address is taken).
+#[cfg(target_os = "linux")]
+pub fn host_port_and_low_page(port: u16, at: u64) -> Result<&'static mut [u8], String> {
+    const SYS_MMAP: u64 = 9;
+    const SYS_IOPERM: u64 = 173;
+    const PROT_RW: u64 = 3;
+    const MAP_PRIVATE_ANONYMOUS_FIXED_NOREPLACE: u64 = 0x02 | 0x20 | 0x10_0000;
+    let syscall = |nr: u64, a: [u64; 6]| -> i64 {
+        let ret: i64;
+        // SAFETY: ioperm only changes this thread's I/O permission bitmap; mmap with
+        // MAP_FIXED_NOREPLACE never replaces an existing mapping. Neither touches Rust-owned
+        // memory; RCX and R11 are clobbered by SYSCALL.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as i64 => ret,
+                in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+                in("r10") a[3], in("r8") a[4], in("r9") a[5],
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    };
+    let r = syscall(SYS_IOPERM, [port as u64, 1, 1, 0, 0, 0]);
+    if r != 0 {
+        return Err(format!("ioperm({port:#x}) failed with errno {}", -r));
+    }
+    let p = syscall(SYS_MMAP, [at, 4096, PROT_RW, MAP_PRIVATE_ANONYMOUS_FIXED_NOREPLACE, u64::MAX, 0]);
+    if p as u64 != at {
+        return Err(format!("mmap at {at:#x} failed ({p})"));
+    }
+    // SAFETY: the page was just mapped read-write at `at` for this process and is never
+    // unmapped; the only reference to it is the one returned here.
+    Ok(unsafe { std::slice::from_raw_parts_mut(at as *mut u8, 4096) })
 }
 
 /// True on the CPU whose undefined flags and results the interpreter reproduces.

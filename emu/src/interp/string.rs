@@ -1,7 +1,8 @@
 //! String instructions: MOVS, CMPS, SCAS, LODS, STOS in byte/word/dword/qword sizes, with and
 //! without REP/REPE/REPNE, in both directions (DF), with 64-, 32- and 16-bit address sizes (the
 //! index and count registers are used and written at the address size), and a segment override
-//! on the source (SDM Vol. 2, those entries, and Vol. 1, 7.3.9).
+//! on the source (SDM Vol. 2, those entries, and Vol. 1, 7.3.9). INS and OUTS (`io.rs`) are
+//! stepped by the same `exec_string`.
 //!
 //! Every iteration is precise: registers are updated element by element, so a fault in the
 //! middle leaves RSI/RDI/RCX at the progress so far and (through the run loop) RIP at the
@@ -56,13 +57,13 @@ fn idx(cpu: &Cpu, r: usize, e: &Instr) -> u64 {
 
 /// Linear address of the source element: seg (DS or override) : rSI.
 #[inline(always)]
-fn src_la(cpu: &Cpu, e: &Instr) -> u64 {
+pub(crate) fn src_la(cpu: &Cpu, e: &Instr) -> u64 {
     cpu.seg_addr(e.seg, idx(cpu, gpr::RSI, e), e.lmask)
 }
 
 /// Linear address of the destination element: ES : rDI (ES has base 0 in 64-bit mode).
 #[inline(always)]
-fn dst_la(cpu: &Cpu, e: &Instr) -> u64 {
+pub(crate) fn dst_la(cpu: &Cpu, e: &Instr) -> u64 {
     let es = if e.lmask == u64::MAX { super::NO_SEG } else { SegReg::Es as u8 };
     cpu.seg_addr(es, idx(cpu, gpr::RDI, e), e.lmask)
 }

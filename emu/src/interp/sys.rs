@@ -92,14 +92,19 @@ pub fn exec_clts(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     Ok(())
 }
 
+/// The 16-bit source of LMSW, LLDT, LTR, VERR and VERW (`r/m16` in operand position 0): the
+/// row picks the register (`MEM = false`) or memory form from the decoded operand, so no
+/// handler guesses it from the addressing fields (an absolute `[0]` has no base, no index and
+/// displacement 0, like a register form would).
+#[inline(always)]
+fn rm16_operand<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
+    Ok(if MEM { cpu.read::<W16>(cpu.ea(e))? } else { cpu.get::<W16>(e.dst) } as u16)
+}
+
 /// `lmsw r/m16`: sets PE (cannot clear it), MP, EM, TS.
-pub fn exec_lmsw(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+pub fn exec_lmsw<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     require_cpl0(cpu)?;
-    let v = if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.seg == super::NO_SEG {
-        cpu.get::<W16>(e.dst)
-    } else {
-        cpu.read::<W16>(cpu.ea(e))?
-    };
+    let v = rm16_operand::<MEM>(cpu, e)? as u64;
     let cr0 = (cpu.state.cr0 & !0xe) | (v & 0xf) | (cpu.state.cr0 & 1);
     cpu.write_cr0(cr0)?;
     done_yield(cpu, e)
@@ -167,18 +172,10 @@ pub fn exec_sgdt_sidt<const IDT: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     }
 }
 
-fn selector_operand(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
-    Ok(if e.dst != super::NO_REG && e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 {
-        cpu.get::<W16>(e.dst) as u16
-    } else {
-        cpu.read::<W16>(cpu.ea(e))? as u16
-    })
-}
-
 /// `lldt r/m16`
-pub fn exec_lldt(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+pub fn exec_lldt<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     require_cpl0(cpu)?;
-    let sel = selector_operand(cpu, e)?;
+    let sel = rm16_operand::<MEM>(cpu, e)?;
     if sel & !3 == 0 {
         cpu.state.ldtr = Segment { selector: sel, ..Segment::default() };
         return Ok(());
@@ -203,9 +200,9 @@ pub fn exec_lldt(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 }
 
 /// `ltr r/m16`: loads an available TSS and marks it busy.
-pub fn exec_ltr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+pub fn exec_ltr<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     require_cpl0(cpu)?;
-    let sel = selector_operand(cpu, e)?;
+    let sel = rm16_operand::<MEM>(cpu, e)?;
     if sel & !3 == 0 || sel & 4 != 0 {
         return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
     }
@@ -230,19 +227,17 @@ pub fn exec_ltr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     Ok(())
 }
 
-/// `sldt` / `str` (register or m16)
-pub fn exec_sldt_str<const TR: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+/// `sldt r` / `str r`: the selector zero-extended to the register's width.
+pub fn exec_sldt_str_r<const TR: bool, W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let sel = if TR { cpu.state.tr.selector } else { cpu.state.ldtr.selector } as u64;
-    if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.dst != super::NO_REG {
-        match e.opsize {
-            8 => cpu.set::<W64>(e.dst, sel),
-            4 => cpu.set::<W32>(e.dst, sel),
-            _ => cpu.set::<W16>(e.dst, sel),
-        }
-        Ok(())
-    } else {
-        cpu.write::<W16>(cpu.ea(e), sel)
-    }
+    cpu.set::<W>(e.dst, sel);
+    Ok(())
+}
+
+/// `sldt m16` / `str m16`
+pub fn exec_sldt_str_m<const TR: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = if TR { cpu.state.tr.selector } else { cpu.state.ldtr.selector } as u64;
+    cpu.write::<W16>(cpu.ea(e), sel)
 }
 
 // ---- LAR / LSL / VERR / VERW ----------------------------------------------------------------
@@ -266,8 +261,8 @@ fn probe_descriptor(cpu: &mut Cpu, sel: u16) -> Result<Option<super::super::syst
 }
 
 /// `verr` / `verw r/m16`: ZF = the segment is readable / writable at this privilege.
-pub fn exec_verr_verw<const WRITE: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let sel = selector_operand(cpu, e)?;
+pub fn exec_verr_verw<const WRITE: bool, const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = rm16_operand::<MEM>(cpu, e)?;
     let ok = match probe_descriptor(cpu, sel)? {
         Some(d) if d.is_code_or_data() => {
             let a = d.attr();
@@ -283,18 +278,14 @@ pub fn exec_verr_verw<const WRITE: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult
     Ok(())
 }
 
-/// The selector operand of LAR/LSL (`r, r/m16`: the register is the second operand).
-fn probe_source(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
-    Ok(if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
-        cpu.get::<W16>(e.src) as u16
-    } else {
-        cpu.read::<W16>(cpu.ea(e))? as u16
-    })
+/// The selector operand of LAR/LSL (`r, r/m16`: the register or memory is the second operand).
+fn probe_source<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
+    Ok(if MEM { cpu.read::<W16>(cpu.ea(e))? } else { cpu.get::<W16>(e.src) } as u16)
 }
 
 /// `lar r, r/m16`: access rights (descriptor bytes 5-6 masked as the SDM gives) when visible.
-pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let sel = probe_source(cpu, e)?;
+pub fn exec_lar<W: Width, const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = probe_source::<MEM>(cpu, e)?;
     let d = probe_descriptor(cpu, sel)?
         .filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb | 0xc));
     match d {
@@ -308,8 +299,8 @@ pub fn exec_lar<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 }
 
 /// `lsl r, r/m16`: the segment limit in bytes when visible.
-pub fn exec_lsl<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    let sel = probe_source(cpu, e)?;
+pub fn exec_lsl<W: Width, const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let sel = probe_source::<MEM>(cpu, e)?;
     let d =
         probe_descriptor(cpu, sel)?.filter(|d| d.is_code_or_data() || matches!(d.system_type(), 1 | 2 | 3 | 9 | 0xb));
     match d {
@@ -590,9 +581,9 @@ const CONTROL: &[Row] = &[
     Row::reg(C::Mov_dr_r64, exec_mov_dr_r),
     Row::reg(C::Mov_dr_r32, exec_mov_dr_r),
     Row::reg(C::Clts, exec_clts),
-    Row::any(C::Lmsw_rm16, exec_lmsw),
-    Row::any(C::Lmsw_r32m16, exec_lmsw),
-    Row::any(C::Lmsw_r64m16, exec_lmsw),
+    Row::rm(C::Lmsw_rm16, exec_lmsw::<false>, exec_lmsw::<true>),
+    Row::rm(C::Lmsw_r32m16, exec_lmsw::<false>, exec_lmsw::<true>),
+    Row::rm(C::Lmsw_r64m16, exec_lmsw::<false>, exec_lmsw::<true>),
     Row::rm(C::Smsw_rm16, exec_smsw_r::<W16>, exec_smsw_m),
     Row::rm(C::Smsw_r32m16, exec_smsw_r::<W32>, exec_smsw_m),
     Row::rm(C::Smsw_r64m16, exec_smsw_r::<W64>, exec_smsw_m),
@@ -616,33 +607,33 @@ const TABLES: &[Row] = &[
     Row::mem(C::Sidt_m1664, exec_sgdt_sidt::<true>),
     Row::mem(C::Sidt_m1632, exec_sgdt_sidt::<true>),
     Row::mem(C::Sidt_m1632_16, exec_sgdt_sidt::<true>),
-    Row::any(C::Lldt_rm16, exec_lldt),
-    Row::any(C::Lldt_r32m16, exec_lldt),
-    Row::any(C::Lldt_r64m16, exec_lldt),
-    Row::any(C::Ltr_rm16, exec_ltr),
-    Row::any(C::Ltr_r32m16, exec_ltr),
-    Row::any(C::Ltr_r64m16, exec_ltr),
-    Row::any(C::Sldt_rm16, exec_sldt_str::<false>),
-    Row::any(C::Sldt_r32m16, exec_sldt_str::<false>),
-    Row::any(C::Sldt_r64m16, exec_sldt_str::<false>),
-    Row::any(C::Str_rm16, exec_sldt_str::<true>),
-    Row::any(C::Str_r32m16, exec_sldt_str::<true>),
-    Row::any(C::Str_r64m16, exec_sldt_str::<true>),
+    Row::rm(C::Lldt_rm16, exec_lldt::<false>, exec_lldt::<true>),
+    Row::rm(C::Lldt_r32m16, exec_lldt::<false>, exec_lldt::<true>),
+    Row::rm(C::Lldt_r64m16, exec_lldt::<false>, exec_lldt::<true>),
+    Row::rm(C::Ltr_rm16, exec_ltr::<false>, exec_ltr::<true>),
+    Row::rm(C::Ltr_r32m16, exec_ltr::<false>, exec_ltr::<true>),
+    Row::rm(C::Ltr_r64m16, exec_ltr::<false>, exec_ltr::<true>),
+    Row::rm(C::Sldt_rm16, exec_sldt_str_r::<false, W16>, exec_sldt_str_m::<false>),
+    Row::rm(C::Sldt_r32m16, exec_sldt_str_r::<false, W32>, exec_sldt_str_m::<false>),
+    Row::rm(C::Sldt_r64m16, exec_sldt_str_r::<false, W64>, exec_sldt_str_m::<false>),
+    Row::rm(C::Str_rm16, exec_sldt_str_r::<true, W16>, exec_sldt_str_m::<true>),
+    Row::rm(C::Str_r32m16, exec_sldt_str_r::<true, W32>, exec_sldt_str_m::<true>),
+    Row::rm(C::Str_r64m16, exec_sldt_str_r::<true, W64>, exec_sldt_str_m::<true>),
 ];
 
 const PROBES: &[Row] = &[
-    Row::any(C::Verr_rm16, exec_verr_verw::<false>),
-    Row::any(C::Verr_r32m16, exec_verr_verw::<false>),
-    Row::any(C::Verr_r64m16, exec_verr_verw::<false>),
-    Row::any(C::Verw_rm16, exec_verr_verw::<true>),
-    Row::any(C::Verw_r32m16, exec_verr_verw::<true>),
-    Row::any(C::Verw_r64m16, exec_verr_verw::<true>),
-    Row::any(C::Lar_r16_rm16, exec_lar::<W16>),
-    Row::any(C::Lar_r32_r32m16, exec_lar::<W32>),
-    Row::any(C::Lar_r64_r64m16, exec_lar::<W64>),
-    Row::any(C::Lsl_r16_rm16, exec_lsl::<W16>),
-    Row::any(C::Lsl_r32_r32m16, exec_lsl::<W32>),
-    Row::any(C::Lsl_r64_r64m16, exec_lsl::<W64>),
+    Row::rm(C::Verr_rm16, exec_verr_verw::<false, false>, exec_verr_verw::<false, true>),
+    Row::rm(C::Verr_r32m16, exec_verr_verw::<false, false>, exec_verr_verw::<false, true>),
+    Row::rm(C::Verr_r64m16, exec_verr_verw::<false, false>, exec_verr_verw::<false, true>),
+    Row::rm(C::Verw_rm16, exec_verr_verw::<true, false>, exec_verr_verw::<true, true>),
+    Row::rm(C::Verw_r32m16, exec_verr_verw::<true, false>, exec_verr_verw::<true, true>),
+    Row::rm(C::Verw_r64m16, exec_verr_verw::<true, false>, exec_verr_verw::<true, true>),
+    Row::rm(C::Lar_r16_rm16, exec_lar::<W16, false>, exec_lar::<W16, true>),
+    Row::rm(C::Lar_r32_r32m16, exec_lar::<W32, false>, exec_lar::<W32, true>),
+    Row::rm(C::Lar_r64_r64m16, exec_lar::<W64, false>, exec_lar::<W64, true>),
+    Row::rm(C::Lsl_r16_rm16, exec_lsl::<W16, false>, exec_lsl::<W16, true>),
+    Row::rm(C::Lsl_r32_r32m16, exec_lsl::<W32, false>, exec_lsl::<W32, true>),
+    Row::rm(C::Lsl_r64_r64m16, exec_lsl::<W64, false>, exec_lsl::<W64, true>),
 ];
 
 const TRANSFERS: &[Row] = &[
@@ -673,3 +664,78 @@ const TRANSFERS: &[Row] = &[
 ];
 
 pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, PROBES, TRANSFERS];
+
+#[cfg(test)]
+mod tests {
+    use super::ROWS;
+    use crate::decode::table::families;
+    use iced_x86::Mnemonic as M;
+
+    /// Every row here with a register and a memory form has one handler per form: none of them
+    /// tells the forms apart at run time (an absolute `[0]` looks like a register form to a
+    /// handler that checks base, index and displacement).
+    #[test]
+    fn system_rows_have_a_handler_per_form() {
+        for row in ROWS.iter().flat_map(|rows| rows.iter()) {
+            if let (Some(reg), Some(mem)) = (row.reg, row.mem) {
+                assert_ne!(reg as usize, mem as usize, "{:?} shares one handler for both forms", row.code);
+            }
+        }
+    }
+
+    /// `Row::any` is left only to instructions whose handler has nothing to tell apart: string
+    /// and port-string instructions and XLAT (implicit memory operands, no ModRM), MASKMOVDQU
+    /// (registers only; the store goes to [rDI]), and the NOP/UD0/UD1 forms, which never touch
+    /// their operand.
+    #[test]
+    fn only_form_independent_instructions_share_one_handler() {
+        let form_independent = [
+            M::Movsb,
+            M::Movsw,
+            M::Movsd,
+            M::Movsq,
+            M::Cmpsb,
+            M::Cmpsw,
+            M::Cmpsd,
+            M::Cmpsq,
+            M::Scasb,
+            M::Scasw,
+            M::Scasd,
+            M::Scasq,
+            M::Lodsb,
+            M::Lodsw,
+            M::Lodsd,
+            M::Lodsq,
+            M::Stosb,
+            M::Stosw,
+            M::Stosd,
+            M::Stosq,
+            M::Insb,
+            M::Insw,
+            M::Insd,
+            M::Outsb,
+            M::Outsw,
+            M::Outsd,
+            M::Xlatb,
+            M::Maskmovdqu,
+            M::Nop,
+            M::Reservednop,
+            M::Ud0,
+            M::Ud1,
+        ];
+        let mut shared = 0;
+        for row in families().iter().flat_map(|f| f.iter()).flat_map(|rows| rows.iter()) {
+            if let (Some(reg), Some(mem)) = (row.reg, row.mem) {
+                if reg as usize == mem as usize {
+                    shared += 1;
+                    assert!(
+                        form_independent.contains(&row.code.mnemonic()),
+                        "{:?} shares one handler for its register and memory forms",
+                        row.code
+                    );
+                }
+            }
+        }
+        assert!(shared > 0);
+    }
+}

@@ -20,6 +20,8 @@ pub enum LoadError {
     Kernel { path: String, problem: String },
     #[error("{path}: {problem}")]
     Initrd { path: String, problem: String },
+    #[error("{path}: {source}")]
+    Multiboot { path: String, source: multiboot::MultibootError },
     #[error("guest RAM ({ram_mib} MiB) is too small: {what}")]
     TooSmall { ram_mib: u64, what: String },
 }

@@ -8,10 +8,34 @@ use super::layout::{self, e820_map};
 use super::{put, LoadError};
 use crate::cpu::Cpu;
 use crate::state::{ctrl, Segment};
+use thiserror::Error;
 
 pub const HEADER_MAGIC: u32 = 0x1bad_b002;
 pub const BOOTLOADER_MAGIC: u32 = 0x2bad_b002;
 const FLAG_AOUT_KLUDGE: u32 = 1 << 16;
+
+/// What is wrong with a Multiboot image (`LoadError::Multiboot` puts the file's path first).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MultibootError {
+    #[error("no Multiboot header in the first 8 KiB")]
+    NoHeader,
+    #[error("truncated Multiboot header")]
+    TruncatedHeader,
+    #[error("load_addr is above header_addr")]
+    LoadAddrAboveHeader,
+    #[error("load range {load_addr:#x}..+{len:#x} is outside the file")]
+    LoadRangeOutsideFile { load_addr: u32, len: u64 },
+    #[error("neither the a.out kludge (header flag 16) nor an ELF32 file")]
+    NotElf32,
+    #[error("truncated ELF header")]
+    TruncatedElfHeader,
+    #[error("program header {0} is truncated")]
+    TruncatedProgramHeader(usize),
+    #[error("segment {0} lies outside the file")]
+    SegmentOutsideFile(usize),
+    #[error("segment {index} ({start:#x}..{end:#x}) is outside RAM")]
+    SegmentOutsideRam { index: usize, start: u64, end: u64 },
+}
 
 fn u32_at(d: &[u8], o: usize) -> Option<u32> {
     d.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -30,30 +54,37 @@ pub fn detect(image: &[u8]) -> Option<usize> {
 /// Loads a Multiboot kernel and prepares the CPU. Returns the entry point.
 ///
 /// # Errors
-/// A [`LoadError`] naming `path` and the problem.
+/// `LoadError::Multiboot` naming `path` and what is wrong with the image, or
+/// `LoadError::TooSmall` when it does not fit in guest RAM.
 pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u64, LoadError> {
-    let bad = |problem: String| LoadError::Kernel { path: path.to_string(), problem };
-    let hdr = detect(image).ok_or_else(|| bad("no Multiboot header in the first 8 KiB".into()))?;
+    let bad = |source: MultibootError| LoadError::Multiboot { path: path.to_string(), source };
+    let hdr = detect(image).ok_or_else(|| bad(MultibootError::NoHeader))?;
     let flags = u32_at(image, hdr + 4).unwrap_or(0);
     let entry = if flags & FLAG_AOUT_KLUDGE != 0 {
-        let field = |i: usize| u32_at(image, hdr + 12 + 4 * i).ok_or_else(|| bad("truncated Multiboot header".into()));
+        let field = |i: usize| u32_at(image, hdr + 12 + 4 * i).ok_or_else(|| bad(MultibootError::TruncatedHeader));
         let (header_addr, load_addr, load_end, bss_end, entry) =
             (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
         let file_off = (hdr as u64 + load_addr as u64)
             .checked_sub(header_addr as u64)
-            .ok_or_else(|| bad("load_addr is above header_addr".into()))?;
+            .ok_or_else(|| bad(MultibootError::LoadAddrAboveHeader))?;
         let len = if load_end == 0 {
-            image.len() as u64 - file_off
+            (image.len() as u64).saturating_sub(file_off)
         } else {
             (load_end as u64).saturating_sub(load_addr as u64)
         };
-        let data = image
-            .get(file_off as usize..(file_off + len) as usize)
-            .ok_or_else(|| bad(format!("load range {load_addr:#x}..+{len:#x} is outside the file")))?;
+        let data = usize::try_from(file_off + len)
+            .ok()
+            .and_then(|end| image.get(file_off as usize..end))
+            .ok_or_else(|| bad(MultibootError::LoadRangeOutsideFile { load_addr, len }))?;
         put(cpu, load_addr as u64, data, "kernel")?;
-        if bss_end as u64 > load_addr as u64 + len {
-            let zeros = vec![0u8; (bss_end as u64 - load_addr as u64 - len) as usize];
-            put(cpu, load_addr as u64 + len, &zeros, "kernel bss")?;
+        let bss_start = load_addr as u64 + len;
+        if bss_end as u64 > bss_start {
+            let n = (bss_end as u64 - bss_start) as usize;
+            let ram_mib = cpu.ram.len() >> 20;
+            cpu.ram
+                .slice_mut(bss_start, n)
+                .ok_or_else(|| LoadError::TooSmall { ram_mib, what: "kernel bss".to_string() })?
+                .fill(0);
         }
         entry as u64
     } else {
@@ -74,27 +105,28 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u6
     Ok(entry)
 }
 
-fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, String> {
+fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, MultibootError> {
     if image.get(..4) != Some(b"\x7fELF") || image.get(4) != Some(&1) {
-        return Err("neither the a.out kludge (header flag 16) nor an ELF32 file".into());
+        return Err(MultibootError::NotElf32);
     }
     let u16_at = |o: usize| image.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let entry = u32_at(image, 24).ok_or("truncated ELF header")?;
-    let phoff = u32_at(image, 28).ok_or("truncated ELF header")? as usize;
-    let phnum = u16_at(44).ok_or("truncated ELF header")? as usize;
+    let entry = u32_at(image, 24).ok_or(MultibootError::TruncatedElfHeader)?;
+    let phoff = u32_at(image, 28).ok_or(MultibootError::TruncatedElfHeader)? as usize;
+    let phnum = u16_at(44).ok_or(MultibootError::TruncatedElfHeader)? as usize;
     for i in 0..phnum {
         let o = phoff + 32 * i;
-        let f = |k: usize| u32_at(image, o + 4 * k).ok_or(format!("program header {i} is truncated"));
+        let f = |k: usize| u32_at(image, o + 4 * k).ok_or(MultibootError::TruncatedProgramHeader(i));
         if f(0)? != 1 {
             continue; // not PT_LOAD
         }
         let (off, paddr, filesz, memsz) = (f(1)? as usize, f(3)? as u64, f(4)? as usize, f(5)? as u64);
-        let data = image.get(off..off + filesz).ok_or(format!("segment {i} lies outside the file"))?;
+        let data = image.get(off..off + filesz).ok_or(MultibootError::SegmentOutsideFile(i))?;
         let end = paddr + memsz;
-        let seg = cpu
-            .ram
-            .slice_mut(paddr, memsz as usize)
-            .ok_or(format!("segment {i} ({paddr:#x}..{end:#x}) is outside RAM"))?;
+        let seg = cpu.ram.slice_mut(paddr, memsz as usize).ok_or(MultibootError::SegmentOutsideRam {
+            index: i,
+            start: paddr,
+            end,
+        })?;
         seg.fill(0);
         seg[..filesz.min(memsz as usize)].copy_from_slice(&data[..filesz.min(memsz as usize)]);
     }
@@ -174,6 +206,38 @@ mod tests {
         for v in [HEADER_MAGIC, FLAG_AOUT_KLUDGE, 0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(FLAG_AOUT_KLUDGE)] {
             k.extend_from_slice(&v.to_le_bytes());
         }
-        assert!(load(&mut cpu, "t", &k, "").is_err());
+        assert_eq!(
+            load(&mut cpu, "t", &k, ""),
+            Err(LoadError::Multiboot { path: "t".into(), source: MultibootError::TruncatedHeader })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_problem_in_one_line() {
+        let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
+        // A header without the a.out kludge in a file that is not ELF32.
+        let mut k = Vec::new();
+        for v in [HEADER_MAGIC, 0, 0u32.wrapping_sub(HEADER_MAGIC)] {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        let e = load(&mut cpu, "k.bin", &k, "").unwrap_err();
+        assert_eq!(e.to_string(), "k.bin: neither the a.out kludge (header flag 16) nor an ELF32 file");
+        // An a.out kludge whose load range starts beyond the end of the file.
+        let flags = FLAG_AOUT_KLUDGE;
+        let mut k = Vec::new();
+        for v in
+            [HEADER_MAGIC, flags, 0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags), 0x1000, 0x9000, 0, 0, 0x9000]
+        {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        let e = load(&mut cpu, "k.bin", &k, "").unwrap_err();
+        assert_eq!(
+            e,
+            LoadError::Multiboot {
+                path: "k.bin".into(),
+                source: MultibootError::LoadRangeOutsideFile { load_addr: 0x9000, len: 0 }
+            }
+        );
+        assert!(!e.to_string().contains('\n'));
     }
 }
