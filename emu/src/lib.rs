@@ -7,9 +7,11 @@
 //! | `mem` | guest physical RAM (one anonymous mapping) |
 //! | `mmu` | page walk, software TLB, memory access fast and slow paths |
 //! | `cpu` | `Cpu`: state + RAM + TLB + code-page marks + I/O bus |
+//! | `decoded` | the decoded form: `Instr`, `Handler`, the table's `Row` |
+//! | `interp` | tier 0's handlers, one file per instruction family |
 //! | `decode` | iced-x86 -> compact `Instr` entries; the handler table |
 //! | `cache` | decoded-block cache, self-modifying-code invalidation |
-//! | `interp` | tier 0: the run loop and one file per instruction family |
+//! | `tier0` | tier 0's run loop (`Interp`, re-exported here with `Exit`) |
 //! | `exception` | guest faults and stop reasons |
 //! | `system` | descriptors, interrupt delivery, control registers, MSRs |
 //! | `loaders` | bzImage (Linux boot protocol), Multiboot v1, MP table, the memory map |
@@ -20,6 +22,7 @@
 pub mod cache;
 pub mod cpu;
 pub mod decode;
+pub mod decoded;
 pub mod exception;
 pub mod flags;
 pub mod interp;
@@ -30,7 +33,8 @@ pub mod mmu;
 pub mod snapshot;
 pub mod state;
 pub mod system;
+pub mod tier0;
 pub mod user;
 
 pub use cpu::Cpu;
-pub use interp::{Exit, Interp};
+pub use tier0::{Exit, Interp};

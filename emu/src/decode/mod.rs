@@ -9,8 +9,8 @@
 pub mod table;
 
 use crate::cpu::Cpu;
+use crate::decoded::{Instr, NO_REG, NO_SEG};
 use crate::exception::{Fault, Stop};
-use crate::interp::{Instr, NO_REG, NO_SEG};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, OpKind, Register};
 
 /// Longest block, in instructions.
@@ -120,9 +120,9 @@ pub fn build_instr(insn: &Instruction, bits: u32) -> Instr {
     let code = insn.code();
     let has_mem = (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory);
     let exec = if insn.is_invalid() {
-        table::exec_ud
+        crate::decoded::exec_ud
     } else {
-        table::lookup(code, has_mem).unwrap_or(table::exec_unimplemented)
+        table::lookup(code, has_mem).unwrap_or(crate::decoded::exec_unimplemented)
     };
     let lmask = if bits == 64 { u64::MAX } else { 0xffff_ffff };
     let mut e = Instr {

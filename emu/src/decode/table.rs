@@ -1,44 +1,14 @@
 //! The handler table: the Rust counterpart of Bochs's `ia_opcodes.def` (STYLE.md). Each family
-//! file in `interp/` lists its rows; a row maps an iced-x86 `Code` to its register-form and
-//! memory-form handlers. Which flags an instruction reads, writes and leaves undefined comes from
-//! iced-x86's instruction info (`rflags_read`, `rflags_modified`, `rflags_undefined`), so it is
-//! written down once, by the decoder's authors, and shared by the JIT and the conformance masks.
+//! file in `interp/` lists its rows ([`Row`]); a row maps an iced-x86 `Code` to its
+//! register-form and memory-form handlers. Which flags an instruction reads, writes and leaves
+//! undefined comes from iced-x86's instruction info (`rflags_read`, `rflags_modified`,
+//! `rflags_undefined`), so it is written down once, by the decoder's authors, and shared by the
+//! JIT and the conformance masks.
 
-use crate::cpu::Cpu;
-use crate::exception::{ExecResult, Fault, Stop};
-use crate::interp::{self, Handler, Instr};
+use crate::decoded::{Handler, Row};
+use crate::interp;
 use iced_x86::Code;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-
-/// One table row.
-#[derive(Clone, Copy)]
-pub struct Row {
-    pub code: Code,
-    /// Handler when the r/m operand is a register (or the instruction has no memory operand).
-    pub reg: Option<Handler>,
-    /// Handler when the r/m operand is in memory.
-    pub mem: Option<Handler>,
-}
-
-impl Row {
-    /// An instruction with a register form and a memory form.
-    pub const fn rm(code: Code, reg: Handler, mem: Handler) -> Row {
-        Row { code, reg: Some(reg), mem: Some(mem) }
-    }
-    /// An instruction with no memory operand.
-    pub const fn reg(code: Code, reg: Handler) -> Row {
-        Row { code, reg: Some(reg), mem: None }
-    }
-    /// An instruction whose only form takes a memory operand.
-    pub const fn mem(code: Code, mem: Handler) -> Row {
-        Row { code, reg: None, mem: Some(mem) }
-    }
-    /// One handler for every form (it decides itself, e.g. from `Instr::base`).
-    pub const fn any(code: Code, h: Handler) -> Row {
-        Row { code, reg: Some(h), mem: Some(h) }
-    }
-}
 
 /// The family files, in the order `families()` lists their rows.
 pub const FAMILY_NAMES: [&str; 17] = [
@@ -122,23 +92,4 @@ pub fn implemented_codes() -> Vec<Code> {
     v.sort_by_key(|c| *c as u16);
     v.dedup();
     v
-}
-
-/// Undefined opcode: #UD.
-pub fn exec_ud(_cpu: &mut Cpu, _e: &Instr) -> ExecResult {
-    Err(Stop::Fault(Fault::ud()))
-}
-
-/// A valid instruction tier 0 does not implement yet: #UD, reported once per `Code`.
-pub fn exec_unimplemented(_cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    // Enough bits for every Code (iced-x86 1.22 has fewer than 8192).
-    static SEEN: [AtomicU64; 128] = [const { AtomicU64::new(0) }; 128];
-    let n = e.code as usize;
-    let bit = 1u64 << (n % 64);
-    if SEEN[(n / 64) % 128].fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-        let code: Code = iced_x86::Code::values().nth(n).unwrap_or(Code::INVALID);
-        tracing::warn!("tier 0 does not implement {:?} (at {:#x}); raising #UD", code, e.rip());
-        eprintln!("strata: unimplemented instruction {:?} at {:#x}", code, e.rip());
-    }
-    Err(Stop::Fault(Fault::ud()))
 }

@@ -8,9 +8,8 @@
 //! looked up under the new mode. Not implemented (they raise #UD): call and task gates,
 //! SYSENTER/SYSEXIT, XSETBV.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row, NO_REG, NO_SEG};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64};
 use crate::state::{attr, ctrl, rflags, SegReg, Segment};
@@ -95,7 +94,7 @@ pub fn exec_clts(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
 /// `lmsw r/m16`: sets PE (cannot clear it), MP, EM, TS.
 pub fn exec_lmsw(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     require_cpl0(cpu)?;
-    let v = if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.seg == super::NO_SEG {
+    let v = if e.base == NO_REG && e.index == NO_REG && e.disp == 0 && e.seg == NO_SEG {
         cpu.get::<W16>(e.dst)
     } else {
         cpu.read::<W16>(cpu.ea(e))?
@@ -168,7 +167,7 @@ pub fn exec_sgdt_sidt<const IDT: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 }
 
 fn selector_operand(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
-    Ok(if e.dst != super::NO_REG && e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 {
+    Ok(if e.dst != NO_REG && e.base == NO_REG && e.index == NO_REG && e.disp == 0 {
         cpu.get::<W16>(e.dst) as u16
     } else {
         cpu.read::<W16>(cpu.ea(e))? as u16
@@ -233,7 +232,7 @@ pub fn exec_ltr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// `sldt` / `str` (register or m16)
 pub fn exec_sldt_str<const TR: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let sel = if TR { cpu.state.tr.selector } else { cpu.state.ldtr.selector } as u64;
-    if e.base == super::NO_REG && e.index == super::NO_REG && e.disp == 0 && e.dst != super::NO_REG {
+    if e.base == NO_REG && e.index == NO_REG && e.disp == 0 && e.dst != NO_REG {
         match e.opsize {
             8 => cpu.set::<W64>(e.dst, sel),
             4 => cpu.set::<W32>(e.dst, sel),
@@ -285,7 +284,7 @@ pub fn exec_verr_verw<const WRITE: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult
 
 /// The selector operand of LAR/LSL (`r, r/m16`: the register is the second operand).
 fn probe_source(cpu: &mut Cpu, e: &Instr) -> Result<u16, Stop> {
-    Ok(if e.base == super::NO_REG && e.index == super::NO_REG && e.src != super::NO_REG {
+    Ok(if e.base == NO_REG && e.index == NO_REG && e.src != NO_REG {
         cpu.get::<W16>(e.src) as u16
     } else {
         cpu.read::<W16>(cpu.ea(e))? as u16

@@ -199,8 +199,8 @@ impl Machine {
                 let e = self.interp.step();
                 self.accel_stats.fallbacks += 1;
                 let end = match e {
-                    Some(crate::interp::Exit::TripleFault) => Some(RunEnd::TripleFault),
-                    Some(crate::interp::Exit::Stop(crate::exception::Stop::Halt)) => {
+                    Some(crate::tier0::Exit::TripleFault) => Some(RunEnd::TripleFault),
+                    Some(crate::tier0::Exit::Stop(crate::exception::Stop::Halt)) => {
                         self.halted = true;
                         None
                     }

@@ -14,9 +14,9 @@ pub mod engine;
 pub mod timeline;
 
 use crate::cpu::Cpu;
-use crate::interp::{Exit, Interp};
 use crate::mem::GuestRam;
 use crate::state::rflags;
+use crate::tier0::{Exit, Interp};
 use board::{Board, BoardBus, SerialOut, SharedClock};
 use devices::clock::{HostClock, VirtualClock};
 use std::cell::RefCell;

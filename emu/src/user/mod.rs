@@ -19,7 +19,7 @@ pub mod syscall;
 
 use crate::cpu::Cpu;
 use crate::exception::{pf_error, vector, Stop};
-use crate::interp::{Exit, Interp};
+use crate::tier0::{Exit, Interp};
 use crate::mem::GuestRam;
 use crate::mmu::Access;
 use crate::state::{ctrl, gpr, Segment};
