@@ -24,7 +24,8 @@
 //! cycle. Bottom to top:
 //! 1. `exception`, `rflags`: plain definitions;
 //! 2. `flags` (lazy flags), then `state` (which holds them);
-//! 3. `mem`, `mmu`, `cpu`; `system` and `loaders` on the CPU;
+//! 3. `mem`, `mmu`, `cpu` (`mmu/access.rs` adds the memory access paths to `Cpu` as methods);
+//!    `system` and `loaders` on the CPU;
 //! 4. `decoded`: the decoded form every part of tier 0 shares;
 //! 5. `interp`: the instruction families (their handlers and table rows);
 //! 6. `decode`: iced-x86 to `Instr`, and the table built from the families' rows;

@@ -2,8 +2,9 @@
 //!
 //! [`Instr`] is what `decode` produces and the handlers consume; [`Handler`] is the type of a
 //! handler; [`Row`] is one line of the handler table, which each instruction family lists in
-//! `interp/`. This module names no family, no decoder and no run loop, so all of them can
-//! import it without an import cycle.
+//! `interp/`. [`FormInfo`] is what the table knows about each form besides its handlers (flags
+//! read, written and undefined, faults, block ends). This module names no family, no decoder and
+//! no run loop, so all of them can import it without an import cycle.
 //!
 //! Conventions every handler follows:
 //! - Non-branch handlers never touch `state.rip`; the run loop advances it at block end. A
@@ -13,6 +14,10 @@
 //!   then points RIP at the faulting instruction.
 //! - Other stops (`Syscall`, `Halt`, `Yield`) mean the instruction completed; the handler has set
 //!   `state.rip` to `e.next_rip` (or a branch target) itself.
+
+mod info;
+
+pub use info::{rflags_of, sets_rip, CountRule, FlagEffects, FormInfo};
 
 use crate::cpu::Cpu;
 use crate::exception::{ExecResult, Fault, Stop};
