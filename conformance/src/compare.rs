@@ -2,30 +2,29 @@
 //! reproduced by hand: the instruction (Intel syntax and bytes), the initial state, and every
 //! field that differs with both values.
 //!
-//! Flags are compared only where the instruction defines them: iced-x86's
-//! `Instruction::rflags_undefined()` masks the rest (SDM Vol. 2 lists them per instruction as
-//! "undefined"). Differences in undefined flags are counted separately, for information: they
-//! show where tier 0 does not reproduce what this host's CPU happens to produce.
+//! Flags are compared only where the instruction defines them: the handler table's per-form
+//! flag facts (`emu::decode::table::info`, filled from iced-x86's instruction info; SDM Vol. 2
+//! lists them per instruction as "undefined") mask the rest, through [`undefined_flags`].
+//! Differences in undefined flags are counted separately, for information: they show where tier 0
+//! does not reproduce what this host's CPU happens to produce.
 
 use crate::state::{MachineState, Outcome, FLAGS_COMPARED};
-use iced_x86::{Formatter, Instruction, IntelFormatter, RflagsBits};
+use emu::decode::table;
+use iced_x86::{Formatter, Instruction, IntelFormatter};
 use std::fmt::Write;
 
 pub const GPR_NAMES: [&str; 16] =
     ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 
-/// iced-x86's flag bits as RFLAGS bits.
+/// iced-x86's flag bits as RFLAGS bits (the table's conversion).
 pub fn rflags_of(bits: u32) -> u64 {
-    const MAP: [(u32, u64); 7] = [
-        (RflagsBits::OF, 1 << 11),
-        (RflagsBits::SF, 1 << 7),
-        (RflagsBits::ZF, 1 << 6),
-        (RflagsBits::AF, 1 << 4),
-        (RflagsBits::CF, 1 << 0),
-        (RflagsBits::PF, 1 << 2),
-        (RflagsBits::DF, 1 << 10),
-    ];
-    MAP.iter().filter(|(i, _)| bits & i != 0).fold(0, |a, (_, r)| a | r)
+    emu::decoded::rflags_of(bits) as u64
+}
+
+/// The RFLAGS bits the SDM leaves undefined after `ins`, from the handler table (exact for
+/// shifts and rotates by an immediate: the count is applied).
+pub fn undefined_flags(ins: &Instruction) -> u64 {
+    table::info(ins.code()).flags_for(ins.immediate8()).undefined as u64
 }
 
 /// Names of the set RFLAGS bits among the compared ones.
@@ -69,7 +68,7 @@ pub fn compare(ins: &Instruction, native: &MachineState, guest: &Outcome) -> Com
     if native.rip != g.rip {
         c.diffs.push(format!("  rip: host {:#x}  tier0 {:#x}", native.rip, g.rip));
     }
-    let undefined = rflags_of(ins.rflags_undefined());
+    let undefined = undefined_flags(ins);
     let defined = FLAGS_COMPARED & !undefined;
     let fd = (native.rflags ^ g.rflags) & defined;
     if fd != 0 {

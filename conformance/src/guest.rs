@@ -14,11 +14,11 @@ use crate::state::{
     MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK,
 };
 use emu::exception::{pf_error, vector, Stop};
-use emu::interp::{Exit, Interp};
 use emu::mem::GuestRam;
 use emu::state::{FpuState, X87Reg};
 use emu::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
 use emu::Cpu;
+use emu::{Exit, Interp};
 
 const PAGE: u64 = 0x1000;
 

@@ -16,7 +16,7 @@
 //! is one representation and no "flags are materialized" mode. The idea is Bochs's
 //! (`lazy_flags.h`); setters are named by the flags they define and the operation.
 
-use crate::state::rflags;
+use crate::rflags;
 
 const AUX_CF: u32 = 63;
 const AUX_PO: u32 = 62;

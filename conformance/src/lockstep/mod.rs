@@ -46,12 +46,12 @@ pub use report::{Config, Divergence, End, Summary};
 
 use diff::{disassemble, dump, state_diff, Extent};
 use emu::cpu::Cpu;
-use emu::interp::{Exit, Interp};
 use emu::machine::board::BoardBus;
 use emu::machine::Machine;
 use emu::mem::GuestRam;
 use emu::state::{rflags, CpuState};
 use emu::system::Event;
+use emu::{Exit, Interp};
 use iced_x86::{Instruction, Mnemonic};
 use io::{IoLog, RecordingBus, ReplayBus};
 use std::cell::RefCell;

@@ -11,8 +11,8 @@
 
 use crate::cpu::Cpu;
 use crate::decode::decode_block;
+use crate::decoded::Instr;
 use crate::exception::Stop;
-use crate::interp::Instr;
 use hashbrown::HashMap;
 
 const JUMP_CACHE: usize = 4096;

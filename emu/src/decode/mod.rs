@@ -3,15 +3,16 @@
 //! iced-x86 decodes each instruction once; `build_instr` turns it into a compact entry: the
 //! handler chosen by `table::lookup` for the instruction's `Code` and operand form (register or
 //! memory), plus its operands resolved to register numbers, immediate and addressing form. A
-//! block ends at a control transfer, at the end of the page, or after `MAX_BLOCK` instructions.
+//! block ends at a control transfer (the table's `FormInfo::ends_block`), at the end of the
+//! page, or after `MAX_BLOCK` instructions.
 //! An instruction that crosses a page end is decoded from both pages and ends the block.
 
 pub mod table;
 
 use crate::cpu::Cpu;
+use crate::decoded::{Instr, NO_REG, NO_SEG};
 use crate::exception::{Fault, Stop};
-use crate::interp::{Instr, NO_REG, NO_SEG};
-use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, OpKind, Register};
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, OpKind, Register};
 
 /// Longest block, in instructions.
 pub const MAX_BLOCK: usize = 128;
@@ -68,32 +69,21 @@ pub fn decode_block_max(cpu: &mut Cpu, la: u64, pa: u64, max: usize) -> Result<D
             let mut d2 = Decoder::with_ip(bits, &buf, rip, DecoderOptions::NONE);
             d2.decode_out(&mut insn);
             pages[1] = pa2 & !0xfff;
-            ends_in_branch = is_branch(insn.flow_control()) && !insn.is_invalid();
+            ends_in_branch = table::info(insn.code()).sets_rip;
             end_rip = insn.next_ip();
             out.push(build_instr(&insn, bits));
             break;
         }
         out.push(build_instr(&insn, bits));
         end_rip = insn.next_ip();
-        if insn.flow_control() != FlowControl::Next || insn.is_invalid() {
-            ends_in_branch = is_branch(insn.flow_control()) && !insn.is_invalid();
+        // The table's block-end bits (iced-x86's flow control; `INVALID` ends a block too).
+        let info = table::info(insn.code());
+        if info.ends_block {
+            ends_in_branch = info.sets_rip;
             break;
         }
     }
     Ok(Decoded { instrs: out, end_rip, pages, ends_in_branch })
-}
-
-/// Flow controls whose handlers always set RIP.
-fn is_branch(fc: FlowControl) -> bool {
-    matches!(
-        fc,
-        FlowControl::UnconditionalBranch
-            | FlowControl::IndirectBranch
-            | FlowControl::ConditionalBranch
-            | FlowControl::Return
-            | FlowControl::Call
-            | FlowControl::IndirectCall
-    )
 }
 
 /// Register number as the handlers use it: GPRs 0-15 (AH, CH, DH, BH are 16-19), segment
@@ -120,9 +110,9 @@ pub fn build_instr(insn: &Instruction, bits: u32) -> Instr {
     let code = insn.code();
     let has_mem = (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory);
     let exec = if insn.is_invalid() {
-        table::exec_ud
+        crate::decoded::exec_ud
     } else {
-        table::lookup(code, has_mem).unwrap_or(table::exec_unimplemented)
+        table::lookup(code, has_mem).unwrap_or(crate::decoded::exec_unimplemented)
     };
     let lmask = if bits == 64 { u64::MAX } else { 0xffff_ffff };
     let mut e = Instr {

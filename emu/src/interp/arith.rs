@@ -6,9 +6,8 @@
 //! accumulator forms, which are `r, imm` with `dst = 0`). `logical.rs` reuses them for AND, OR,
 //! XOR and TEST.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{LazyFlags, Width, W16, W32, W64, W8};
 use iced_x86::Code as C;

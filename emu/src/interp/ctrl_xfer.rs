@@ -8,9 +8,8 @@
 //! Far CALL/JMP/RET and IRET are not implemented here (they need descriptor-table loads, which
 //! come with the protected-mode work) and raise #UD through `exec_unimplemented`.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{Width, W16, W32, W64};
 use iced_x86::Code as C;

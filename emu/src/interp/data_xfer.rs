@@ -8,9 +8,8 @@
 //!   and check the descriptor (`system/descriptor.rs`); a null selector loaded into DS/ES/FS/GS
 //!   zeroes the base, as on Intel and AMD CPUs with NullSelectorClearsBase. MOV to CS is #UD.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row, NO_REG};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
 use crate::state::SegReg;
@@ -50,8 +49,8 @@ pub fn exec_mov_m_i<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// `lea r, m`: the offset only (no segment base), truncated to the operand size.
 pub fn exec_lea<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let s = &cpu.state;
-    let base = if e.base != super::NO_REG { s.gpr[(e.base & 15) as usize] } else { 0 };
-    let index = if e.index != super::NO_REG { s.gpr[(e.index & 15) as usize] << e.scale } else { 0 };
+    let base = if e.base != NO_REG { s.gpr[(e.base & 15) as usize] } else { 0 };
+    let index = if e.index != NO_REG { s.gpr[(e.index & 15) as usize] << e.scale } else { 0 };
     let off = base.wrapping_add(index).wrapping_add(e.disp) & e.amask;
     cpu.set::<W>(e.dst, off);
     Ok(())

@@ -11,9 +11,8 @@
 //! interrupt shadow and single-stepping (TF traps) are the machine loop's business and not
 //! modelled here.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{LazyFlags, Width, W16, W32, W64};
 use crate::state::rflags;

@@ -7,9 +7,8 @@
 //! CPUs produce them for the common cases (SF/ZF/PF from AL, OF cleared); the conformance
 //! harness checks them against the host where the host can run 32-bit code.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W8};
 use crate::state::SegReg;

@@ -3,7 +3,7 @@
 
 use super::arith::{binop_rows, exec_binop_m_i, exec_binop_m_r, exec_binop_r_i, exec_binop_r_m, exec_binop_r_r};
 use super::arith::{exec_unop_m, exec_unop_r, unop_rows, BinOp, UnOp};
-use crate::decode::table::Row;
+use crate::decoded::Row;
 use crate::flags::{LazyFlags, Width, W16, W32, W64, W8};
 use iced_x86::Code as C;
 

@@ -9,9 +9,8 @@
 //! LOCK is accepted wherever iced-x86 accepts it (it rejects the invalid uses, which decode to
 //! `exec_ud`); with a single vCPU a locked RMW is an ordinary RMW.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
 use iced_x86::Code as C;

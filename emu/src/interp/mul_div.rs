@@ -5,15 +5,14 @@
 //! `imul r, r/m` (16/32/64), `imul r, r/m, imm8|imm16|imm32` (16/32/64).
 //!
 //! Flags: MUL/IMUL define CF = OF = "the high half is significant". SF, ZF, AF and PF are
-//! undefined; we produce what the reference CPU (Intel Cascade Lake; see `hosttest.rs`) produces (checked by the host tests):
+//! undefined; we produce what the reference CPU (Intel Cascade Lake; see `tests/host.rs`) produces (checked by the host tests):
 //! SF from the low half of the result, ZF/AF cleared, PF from the low byte. DIV and IDIV leave all
 //! six flags undefined; the reference CPU leaves them unchanged, and so do we.
 //!
 //! #DE (divide by zero, or a quotient that does not fit) is raised before any register changes.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{LazyFlags, Width, W16, W32, W64, W8};
 use iced_x86::Code as C;

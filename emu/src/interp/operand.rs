@@ -1,8 +1,8 @@
 //! Operand access shared by all handlers: registers by number with the x86 merge rules, and the
 //! effective address of the memory operand.
 
-use super::{Instr, NO_REG};
 use crate::cpu::Cpu;
+use crate::decoded::{Instr, NO_REG};
 use crate::flags::Width;
 
 impl Cpu {

@@ -14,9 +14,8 @@
 //! than 1 leaves OF alone; AF is cleared; RCL/RCR by a multiple of W+1 change no flag; a 16-bit
 //! SHLD/SHRD past 16 shifts through the window dst:src:dst.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{LazyFlags, Width, W16, W32, W64, W8};
 use iced_x86::Code as C;

@@ -8,9 +8,8 @@
 //! (`Cpu::load_data_segment`); PUSH/POP ES/CS/SS/DS are not encodable in 64-bit mode and are
 //! left to the protected-mode work.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{Width, W16, W32, W64};
 use crate::state::{

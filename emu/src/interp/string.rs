@@ -17,9 +17,8 @@
 //! element-by-element result differs from a block copy). An F2 (REPNE) prefix on MOVS/STOS/LODS
 //! acts as REP, as on hardware.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row, NO_SEG};
 use crate::exception::{ExecResult, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
 use crate::mmu::{tlb, Access};
@@ -64,7 +63,7 @@ pub(crate) fn src_la(cpu: &Cpu, e: &Instr) -> u64 {
 /// Linear address of the destination element: ES : rDI (ES has base 0 in 64-bit mode).
 #[inline(always)]
 pub(crate) fn dst_la(cpu: &Cpu, e: &Instr) -> u64 {
-    let es = if e.lmask == u64::MAX { super::NO_SEG } else { SegReg::Es as u8 };
+    let es = if e.lmask == u64::MAX { NO_SEG } else { SegReg::Es as u8 };
     cpu.seg_addr(es, idx(cpu, gpr::RDI, e), e.lmask)
 }
 

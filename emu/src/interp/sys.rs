@@ -8,9 +8,8 @@
 //! looked up under the new mode. Not implemented (they raise #UD): call and task gates,
 //! SYSENTER/SYSEXIT, XSETBV.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64};
 use crate::state::{attr, ctrl, rflags, SegReg, Segment};

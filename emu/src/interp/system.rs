@@ -9,9 +9,8 @@
 //! The full system-level set (MOV CR, WRMSR, LGDT, IRETQ, INT n, far transfers ...) comes with
 //! the virtual PC.
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use iced_x86::Code as C;
 
@@ -121,13 +120,13 @@ const SYSTEM: &[Row] = &[
     Row::any(C::Reservednop_rm64_r64_0F1F, exec_nop),
     Row::reg(C::Rdtsc, exec_rdtsc),
     Row::reg(C::Rdtscp, exec_rdtscp),
-    Row::reg(C::Ud2, crate::decode::table::exec_ud),
-    Row::any(C::Ud0_r16_rm16, crate::decode::table::exec_ud),
-    Row::any(C::Ud0_r32_rm32, crate::decode::table::exec_ud),
-    Row::any(C::Ud0_r64_rm64, crate::decode::table::exec_ud),
-    Row::any(C::Ud1_r16_rm16, crate::decode::table::exec_ud),
-    Row::any(C::Ud1_r32_rm32, crate::decode::table::exec_ud),
-    Row::any(C::Ud1_r64_rm64, crate::decode::table::exec_ud),
+    Row::reg(C::Ud2, crate::decoded::exec_ud),
+    Row::any(C::Ud0_r16_rm16, crate::decoded::exec_ud),
+    Row::any(C::Ud0_r32_rm32, crate::decoded::exec_ud),
+    Row::any(C::Ud0_r64_rm64, crate::decoded::exec_ud),
+    Row::any(C::Ud1_r16_rm16, crate::decoded::exec_ud),
+    Row::any(C::Ud1_r32_rm32, crate::decoded::exec_ud),
+    Row::any(C::Ud1_r64_rm64, crate::decoded::exec_ud),
     Row::reg(C::Int3, exec_int3),
     Row::reg(C::Int1, exec_int1),
     Row::reg(C::Hlt, exec_hlt),

@@ -15,7 +15,7 @@
 use super::{Machine, RunEnd};
 use crate::cpu::Cpu;
 use crate::engine::{Engine, EngineError, EngineKind, Exit};
-use crate::interp::Interp;
+use crate::tier0::Interp;
 
 /// Counts of what happened under engines other than tier 0, for `--timeline` and tests.
 #[derive(Clone, Copy, Debug, Default)]

@@ -16,7 +16,7 @@ pub mod timeline;
 use crate::cpu::Cpu;
 use crate::engine::{Engine, EngineError, EngineKind, Exit, Limit};
 use crate::exception::Stop;
-use crate::interp::Interp;
+use crate::tier0::Interp;
 use crate::mem::GuestRam;
 use board::{Board, BoardBus, SerialOut, SharedClock};
 use devices::clock::{HostClock, VirtualClock};

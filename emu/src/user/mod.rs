@@ -5,7 +5,8 @@
 //! allocated on first touch); the CPU runs at CPL 3; SYSCALL stops the interpreter and
 //! `syscall/` carries the call out with arguments translated (never passed through as host
 //! memory), so the runner works the same on an aarch64 host. Faults become signals
-//! (`signal.rs`), delivered on an x86-64 `rt_sigframe` as Linux builds it.
+//! (`signal.rs`), delivered on an x86-64 `rt_sigframe` as Linux builds it. Both use the kernel
+//! structure helpers in `layout.rs`.
 //!
 //! Left out: threads (clone), fork/exec, shared file mappings, the vDSO (libc falls back to the
 //! system calls), ptrace. Reference: the Linux system call ABI (`arch/x86/entry/syscalls`,
@@ -13,16 +14,17 @@
 
 pub mod aspace;
 pub mod elf;
+pub mod layout;
 pub mod signal;
 pub mod stack;
 pub mod syscall;
 
 use crate::cpu::Cpu;
 use crate::exception::{pf_error, vector, Stop};
-use crate::interp::{Exit, Interp};
 use crate::mem::GuestRam;
 use crate::mmu::Access;
 use crate::state::{ctrl, gpr, Segment};
+use crate::tier0::{Exit, Interp};
 use aspace::{AddressSpace, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use thiserror::Error;
 

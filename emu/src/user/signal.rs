@@ -18,7 +18,7 @@
 use super::{Process, ProcessEnd};
 use crate::exception::{vector, Fault};
 use crate::state::{gpr, rflags, CpuState, FpuState};
-use crate::user::syscall::Layout;
+use crate::user::layout::Layout;
 
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
@@ -358,7 +358,7 @@ pub fn restore_frame(p: &mut Process) -> Option<()> {
     let uc_addr = p.cpu.state.gpr[gpr::RSP];
     let mut uc = vec![0u8; 304];
     p.read_mem(uc_addr, &mut uc)?;
-    let le = |o: usize| crate::user::syscall::le64(&uc, o);
+    let le = |o: usize| crate::user::layout::le64(&uc, o);
     let mc = UC_MCONTEXT;
     let fpstate = le(mc + 8 * 23);
     let fx = if fpstate != 0 {
@@ -410,14 +410,14 @@ pub fn encode_fxsave(st: &CpuState) -> Vec<u8> {
 /// contents (SDM Vol. 1, 10.5.1.1 on FXRSTOR's tag handling).
 pub fn decode_fxsave(st: &mut CpuState, fx: &[u8]) {
     let le16 = |o: usize| u16::from_le_bytes([fx[o], fx[o + 1]]);
-    let le64 = |o: usize| crate::user::syscall::le64(fx, o);
+    let le64 = |o: usize| crate::user::layout::le64(fx, o);
     let f = &mut st.fpu;
     f.fcw = le16(0);
     f.fsw = le16(2);
     f.fop = le16(6) & 0x7ff;
     f.fip = le64(8);
     f.fdp = le64(16);
-    st.mxcsr = crate::user::syscall::le32(fx, 24) & 0xffff;
+    st.mxcsr = crate::user::layout::le32(fx, 24) & 0xffff;
     let top = (f.fsw >> 11) & 7;
     for i in 0..8u16 {
         let r = &mut f.regs[((top + i) & 7) as usize];

@@ -7,9 +7,8 @@
 //! the effective address. Undefined flags (AF and PF for most, SF too for BEXTR) are produced as
 //! the reference CPU produces them (checked by the host tests): see each handler.
 
-use super::super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Stop};
 use crate::flags::{LazyFlags, Width, W32, W64};
 use crate::state::rflags;

@@ -9,15 +9,14 @@
 //! LZCNT is implemented and advertised (ABM, CPUID 8000_0001h:ECX bit 5), POPCNT too (CPUID
 //! 1:ECX bit 23). TZCNT and the rest of BMI1/BMI2 are in `bmi.rs`.
 //!
-//! Undefined flags follow the reference CPU (Intel Cascade Lake; see `hosttest.rs`) (checked by the host tests): BT* change only
+//! Undefined flags follow the reference CPU (Intel Cascade Lake; see `tests/host.rs`) (checked by the host tests): BT* change only
 //! CF; BSF/BSR set PF from the index and clear CF/OF/SF/AF, and leave the destination (all 64
 //! bits) alone when the source is zero; see each handler.
 
 pub mod bmi;
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Stop};
 use crate::flags::{LazyFlags, Width, W16, W32, W64};
 use crate::state::rflags;

@@ -9,10 +9,9 @@ use super::float::{self, Fmt, FpEnv, F32, F64};
 use super::lanes::{join32, join64, split32, split64};
 use super::{check, commit_fp, set_xmm, xmm, xrow, Src, XOp, M128, M32, M64};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{Width, W32, W64};
-use crate::interp::Instr;
 use iced_x86::Code as C;
 
 macro_rules! cvt_op {

@@ -20,7 +20,7 @@
 use super::float::{self, Fmt, FpEnv, F32, F64, PE};
 use super::lanes::{join32, join64, split32, split64};
 use super::{xrow, XOp, M128, M32, M64};
-use crate::decode::table::Row;
+use crate::decoded::Row;
 use core::marker::PhantomData;
 
 /// Exponent field bounds for the fast path: 2p+2 .. EXP_MAX-2, so that error terms of the

@@ -9,10 +9,9 @@ use super::float::{self, Cmp, FpEnv, F32, F64};
 use super::lanes::{join32, join64, split32, split64};
 use super::{check, commit_fp, xmm, xrow, Src, XOp, M128, M32, M64};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::LazyFlags;
-use crate::interp::Instr;
 use crate::state::rflags;
 use iced_x86::Code as C;
 

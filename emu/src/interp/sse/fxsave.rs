@@ -13,10 +13,9 @@
 
 use super::MXCSR_MASK;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use crate::flags::W64;
-use crate::interp::Instr;
 use crate::mmu::PhysLoc;
 use crate::state::{ctrl, FpuState, X87Reg};
 use iced_x86::Code as C;

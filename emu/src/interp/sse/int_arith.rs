@@ -6,7 +6,7 @@
 use super::float::FpEnv;
 use super::lanes::{map16, map32, map64, map8, split8};
 use super::{xrow, XOp, M128};
-use crate::decode::table::Row;
+use crate::decoded::Row;
 
 /// Defines an integer lane operation: `int_op!(Name, map, |x, y| expr)`.
 macro_rules! int_op {

@@ -7,7 +7,7 @@
 use super::float::FpEnv;
 use super::lanes::{map16, map32, map64};
 use super::{exec_xop_r_i, xrow, XOp, M128};
-use crate::decode::table::Row;
+use crate::decoded::Row;
 use iced_x86::Code as C;
 
 macro_rules! bit_op {

@@ -14,7 +14,7 @@
 //! | `convert.rs` | the CVT* family |
 //! | `mxcsr.rs` | LDMXCSR/STMXCSR, fences, prefetches, CLFLUSH |
 //! | `fxsave.rs` | FXSAVE/FXRSTOR (64-bit layout) |
-//! | `testutil.rs` | tests: one instruction run natively and in tier 0 from the same bytes |
+//! | `tests/util.rs` | tests: one instruction run natively and in tier 0 from the same bytes |
 //! | `host_vectors.rs` | tests: recorded host results (`generated/`) replayed on any host |
 //!
 //! Conventions: `Instr::dst`/`src`/`src2` hold the XMM (or GPR) numbers of operands 0/1/2, so a
@@ -43,11 +43,11 @@ pub mod mxcsr;
 pub mod pack_shuffle;
 #[cfg(test)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_macros, unused_imports))]
+#[path = "tests/util.rs"]
 mod testutil;
 
-use super::Instr;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use crate::flags::{W32, W64};
 use crate::state::ctrl;

@@ -4,10 +4,9 @@
 
 use super::{check, MXCSR_MASK};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::W32;
-use crate::interp::Instr;
 use crate::mmu::Access;
 use iced_x86::Code as C;
 

@@ -6,10 +6,9 @@ use super::float::FpEnv;
 use super::lanes::{join16, join32, join64, join8, split16, split32, split64, split8};
 use super::{check, set_xmm, xmm, xrow, XOp, M128};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{W16, W32, W64};
-use crate::interp::Instr;
 use iced_x86::Code as C;
 
 macro_rules! shuffle_op {

@@ -15,10 +15,9 @@ use super::stack::{
 };
 use super::{enter, retire};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Stop};
 use crate::flags::{W16, W32, W64};
-use crate::interp::Instr;
 use iced_x86::Code as C;
 use x87float::{Control, Outcome, DE, F80, IE, ZE};
 

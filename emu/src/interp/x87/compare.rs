@@ -10,10 +10,9 @@
 use super::stack::{is_empty, pop, raise, set_cc, st, stack_fault, tag, TAG_EMPTY};
 use super::{enter, retire};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{LazyFlags, W16, W32, W64};
-use crate::interp::Instr;
 use crate::state::rflags;
 use iced_x86::Code as C;
 use x87float::{Control, Relation, DE, F80, IE};
@@ -96,7 +95,7 @@ fn reg_src(cpu: &Cpu, i: u8) -> Option<F80> {
 /// `fcom[p] st(i)`, `fucom[p] st(i)`, `f[u]comi[p] st(0), st(i)`
 pub fn exec_fcom_sti<const MODE: u8, const POPS: u8>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     enter(cpu)?;
-    let i = if e.src != crate::interp::NO_REG { e.src } else { e.dst };
+    let i = if e.src != crate::decoded::NO_REG { e.src } else { e.dst };
     let src = reg_src(cpu, i);
     compare_and_pop(cpu, e, MODE, src, 0, POPS, false);
     Ok(())

@@ -8,9 +8,8 @@
 use super::enter;
 use super::load_store::push_loaded;
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
-use crate::interp::Instr;
 use iced_x86::Code as C;
 use x87float::{Constant, Control, Outcome};
 

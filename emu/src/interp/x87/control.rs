@@ -11,10 +11,9 @@
 use super::stack::{phys, pop, set_c1, set_tag, set_top, top, FSW_FLAGS, TAG_EMPTY};
 use super::{enter, enter_nowait, retire};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::{vector, ExecResult, Fault, Stop};
 use crate::flags::W16;
-use crate::interp::Instr;
 use crate::state::{ctrl, FpuState};
 use iced_x86::Code as C;
 

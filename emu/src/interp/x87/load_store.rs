@@ -16,10 +16,9 @@ use super::stack::{
 };
 use super::{enter, read_m80, retire, write_m80};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
 use crate::flags::{W16, W32, W64};
-use crate::interp::Instr;
 use iced_x86::Code as C;
 use x87float::{Control, Outcome, F80};
 

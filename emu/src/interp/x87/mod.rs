@@ -26,9 +26,8 @@ pub mod transcendental;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
-use super::{Instr, NO_REG};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row, NO_REG};
 use crate::exception::{vector, Fault, Stop};
 use crate::flags::{W16, W64, W8};
 use crate::state::ctrl;

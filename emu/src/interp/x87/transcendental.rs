@@ -12,9 +12,8 @@ use super::stack::{
 };
 use super::{enter, retire};
 use crate::cpu::Cpu;
-use crate::decode::table::Row;
+use crate::decoded::{Instr, Row};
 use crate::exception::ExecResult;
-use crate::interp::Instr;
 use iced_x86::Code as C;
 use x87float::{Control, F80};
 

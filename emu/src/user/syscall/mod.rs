@@ -27,6 +27,7 @@ use crate::state::gpr;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+pub use super::layout::{le32, le64, Layout};
 pub use super::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 
 /// A Linux error number (`include/uapi/asm-generic/errno-base.h`, `errno.h`; x86-64 and the
@@ -329,39 +330,4 @@ pub fn get(p: &mut Process, la: u64, len: usize) -> Result<Vec<u8>, Errno> {
     let mut v = vec![0u8; len];
     p.read_mem(la, &mut v).ok_or(EFAULT)?;
     Ok(v)
-}
-
-/// A little-endian field writer for building x86-64 kernel structures.
-pub struct Layout(pub Vec<u8>);
-
-impl Layout {
-    pub fn new(size: usize) -> Self {
-        Layout(vec![0; size])
-    }
-    pub fn u16(&mut self, off: usize, v: u16) -> &mut Self {
-        self.0[off..off + 2].copy_from_slice(&v.to_le_bytes());
-        self
-    }
-    pub fn u32(&mut self, off: usize, v: u32) -> &mut Self {
-        self.0[off..off + 4].copy_from_slice(&v.to_le_bytes());
-        self
-    }
-    pub fn u64(&mut self, off: usize, v: u64) -> &mut Self {
-        self.0[off..off + 8].copy_from_slice(&v.to_le_bytes());
-        self
-    }
-    pub fn bytes(&mut self, off: usize, b: &[u8]) -> &mut Self {
-        self.0[off..off + b.len()].copy_from_slice(b);
-        self
-    }
-}
-
-/// Reads a little-endian u64 field of a structure copied in from the guest.
-pub fn le64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).and_then(|s| s.try_into().ok()).map_or(0, u64::from_le_bytes)
-}
-
-/// Reads a little-endian u32 field of a structure copied in from the guest.
-pub fn le32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes)
 }

@@ -8,8 +8,9 @@
 //!
 //! Flags the SDM leaves undefined are compared only on the reference CPU, the Intel Cascade Lake
 //! (family 6, model 85) these models were measured on: there the tests pin down what the
-//! interpreter reproduces. On any other host they are masked per iced-x86's
-//! `rflags_undefined()`, and tests of undefined *results* are skipped (`reference_host()`).
+//! interpreter reproduces. On any other host they are masked per the handler table
+//! (`decode::table::info`, iced-x86's facts corrected to the SDM), and tests of undefined
+//! *results* are skipped (`reference_host()`).
 //!
 //! Registers carried: RAX, RCX, RDX, RSI, RDI, R8, R9, RFLAGS (the six arithmetic flags and DF).
 //! R10 points at `mem[4]` of a 64-byte buffer on both sides (host buffer / guest page), so memory
@@ -258,25 +259,16 @@ pub fn reference_host() -> bool {
     })
 }
 
-/// RFLAGS bits that some instruction of `code` leaves undefined (per iced-x86).
+/// RFLAGS bits that some instruction of `code` leaves undefined (the handler table's facts,
+/// with the instance's immediate count applied).
 pub fn undefined_flags(code: &[u8]) -> u64 {
-    use iced_x86::RflagsBits as B;
     let mut d = Decoder::with_ip(64, code, GUEST_CODE, DecoderOptions::NONE);
     let mut u = 0;
     while d.can_decode() {
-        u |= d.decode().rflags_undefined();
+        let i = d.decode();
+        u |= crate::decode::table::info(i.code()).flags_for(i.immediate8()).undefined as u64;
     }
-    [
-        (B::OF, rflags::OF),
-        (B::SF, rflags::SF),
-        (B::ZF, rflags::ZF),
-        (B::AF, rflags::AF),
-        (B::CF, rflags::CF),
-        (B::PF, rflags::PF),
-    ]
-    .iter()
-    .filter(|(b, _)| u & b != 0)
-    .fold(0, |acc, (_, f)| acc | f)
+    u & rflags::ARITH
 }
 
 /// A user-mode CPU (CPL 3, 64-bit) on real page tables: `pages` lists (address, prot) to map.
@@ -413,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn undefined_flags_come_from_iced() {
+    fn undefined_flags_come_from_the_table() {
         // SDM MUL: SF, ZF, AF, PF undefined. ADD: none.
         assert_eq!(undefined_flags(&[0xf7, 0xe1]), rflags::SF | rflags::ZF | rflags::AF | rflags::PF);
         assert_eq!(undefined_flags(&[0x01, 0xc8]), 0);

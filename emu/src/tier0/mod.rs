@@ -1,0 +1,163 @@
+//! Tier 0's run loop: executes decoded blocks (DESIGN decision 4).
+//!
+//! A block is a slice of [`Instr`](crate::decoded::Instr) entries; running it is a loop of indirect calls through each
+//! entry's handler, with no decoding and no `match` on the opcode. The handlers live in
+//! `interp/` (one file per instruction family) and follow the conventions in `decoded`; blocks
+//! come from the block cache, which gets them from `decode`.
+
+use crate::cache::{Block, BlockCache};
+use crate::cpu::Cpu;
+use crate::exception::{ExecResult, Stop};
+
+mod engine;
+
+pub use crate::engine::Exit;
+
+/// The tier-0 engine: the decoded-block cache and the loop that runs it. The CPU it runs is
+/// passed in (the machine or the user-mode process owns it, so any engine can run it next).
+#[derive(Default)]
+pub struct Interp {
+    pub cache: BlockCache,
+}
+
+impl Interp {
+    pub fn new() -> Self {
+        Interp { cache: BlockCache::new() }
+    }
+
+    /// Runs `cpu` until an instruction stops or about `budget` instructions have retired
+    /// (checked at block boundaries).
+    pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
+        let limit = cpu.retired.saturating_add(budget);
+        // The machine may have delivered an interrupt or changed state since the last call.
+        self.cache.forget_mode();
+        let mut prev = None;
+        loop {
+            if !cpu.smc_pages.is_empty() {
+                self.drop_modified_code(cpu);
+                prev = None;
+            }
+            if cpu.retired >= limit {
+                return Exit::Limit;
+            }
+            let result = match self.cache.lookup_after(cpu, prev) {
+                Ok(idx) => {
+                    prev = Some(idx);
+                    run_block(cpu, self.cache.block(idx))
+                }
+                Err(stop) => Err(stop),
+            };
+            if let Err(stop) = result {
+                prev = None;
+                if !cpu.smc_pages.is_empty() {
+                    self.drop_modified_code(cpu);
+                }
+                // Any stop may have changed CS, CPL or the paging mode.
+                self.cache.forget_mode();
+                if let Some(exit) = handle_stop(cpu, stop) {
+                    return exit;
+                }
+            }
+        }
+    }
+
+    /// Executes exactly one instruction, decoded afresh and not cached (single-stepping, the
+    /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
+    pub fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
+        self.cache.forget_mode();
+        if !cpu.smc_pages.is_empty() {
+            self.drop_modified_code(cpu);
+        }
+        let cs_base = if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base };
+        let la = cpu.state.rip.wrapping_add(cs_base);
+        let result = cpu.translate_fetch(la).and_then(|pa| {
+            let d = crate::decode::decode_block_max(cpu, la, pa, 1)?;
+            let block = Block::single(d, la);
+            run_block(cpu, &block)
+        });
+        if !cpu.smc_pages.is_empty() {
+            self.drop_modified_code(cpu);
+        }
+        match result {
+            Ok(()) => None,
+            Err(stop) => handle_stop(cpu, stop),
+        }
+    }
+
+    /// Drops the blocks of every page a store hit while it held code.
+    #[inline(never)]
+    fn drop_modified_code(&mut self, cpu: &mut Cpu) {
+        let mut pages = std::mem::take(&mut cpu.smc_pages);
+        for page in pages.drain(..) {
+            self.cache.invalidate_page(page);
+        }
+        cpu.smc_pages = pages;
+    }
+
+    /// Drops every decoded block (after code was rewritten behind tier 0's back: another engine
+    /// ran, or the runner wrote guest memory).
+    pub fn flush_code(&mut self, cpu: &mut Cpu) {
+        self.cache.clear(cpu);
+    }
+}
+
+/// A system-level guest gets its faults and software interrupts delivered here, through its
+/// IDT; everything else goes back to the caller.
+fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
+    use crate::system::Event;
+    if !cpu.config.system {
+        return Some(Exit::Stop(stop));
+    }
+    let event = match stop {
+        Stop::Fault(f) => Event::Exception(f),
+        Stop::SoftInt(v) => Event::Software(v),
+        Stop::Trap(v) => Event::Exception(crate::exception::Fault::new(v)),
+        other => return Some(Exit::Stop(other)),
+    };
+    match cpu.deliver(event) {
+        Ok(()) => None,
+        Err(_) => Some(Exit::TripleFault),
+    }
+}
+
+/// Executes one block. Maintains `retired` and RIP per the conventions in the module doc.
+#[inline(always)]
+fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
+    let instrs = &block.instrs;
+    // RF is cleared at the start of every instruction, after the code-breakpoint check (SDM
+    // Vol. 3, 17.3.1.1). Only IRET (a block end) sets it, so clearing it once per block is
+    // exact; a fault of the first instruction pushes RF = 1 anyway, and an interrupt taken
+    // between IRET and this block still sees it set, as on hardware.
+    cpu.state.rflags_other &= !crate::state::rflags::RF;
+    for (i, e) in instrs.iter().enumerate() {
+        match (e.exec)(cpu, e) {
+            Ok(()) => {
+                if cpu.stop_block {
+                    // A store hit a page holding code: the rest of the block may be stale.
+                    cpu.stop_block = false;
+                    cpu.retired += i as u64 + 1;
+                    if !(i + 1 == instrs.len() && block.ends_in_branch) {
+                        cpu.state.rip = e.next_rip;
+                    }
+                    return Ok(());
+                }
+            }
+            Err(Stop::Fault(f)) => {
+                cpu.stop_block = false;
+                cpu.retired += i as u64;
+                cpu.state.rip = e.rip();
+                return Err(Stop::Fault(f));
+            }
+            Err(other) => {
+                cpu.stop_block = false;
+                cpu.retired += i as u64 + 1;
+                return Err(other);
+            }
+        }
+    }
+    cpu.retired += instrs.len() as u64;
+    if !block.ends_in_branch {
+        cpu.state.rip = block.end_rip;
+    }
+    Ok(())
+}
