@@ -127,12 +127,10 @@ fn ins_outs_with_a_32_bit_address_size_match_the_host() {
                     let host_mem = page[..64].to_vec();
                     // The elements the instruction moves, in order (relative to LOW).
                     let elems = if rep { count } else { 1 };
-                    let offs: Vec<usize> = (0..elems)
-                        .map(|i| if down { 32 - (i * k) as usize } else { 32 + (i * k) as usize })
-                        .collect();
-                    let le = |m: &[u8], o: usize| {
-                        m[o..o + k as usize].iter().rev().fold(0u32, |a, b| a << 8 | *b as u32)
-                    };
+                    let offs: Vec<usize> =
+                        (0..elems).map(|i| if down { 32 - (i * k) as usize } else { 32 + (i * k) as usize }).collect();
+                    let le =
+                        |m: &[u8], o: usize| m[o..o + k as usize].iter().rev().fold(0u32, |a, b| a << 8 | *b as u32);
                     let bus = Scripted::default();
                     if is_ins {
                         bus.reads.borrow_mut().extend(offs.iter().map(|&o| le(&host_mem, o)));
