@@ -64,7 +64,7 @@ impl GuestRunner {
         }
         self.interp.flush_code();
         let cpu = &mut self.interp.cpu;
-        cpu.tlb.flush_all();
+        cpu.softmmu.flush_tlb();
         let s = &mut cpu.state;
         s.gpr = init.gpr;
         s.gpr[15] = STATE_BLOCK;

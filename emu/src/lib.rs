@@ -5,8 +5,8 @@
 //! | `state` | `CpuState`: the one architectural state every engine shares |
 //! | `flags` | lazy arithmetic flags and the operand-width trait |
 //! | `mem` | guest physical RAM (one anonymous mapping) |
-//! | `mmu` | page walk, software TLB, memory access fast and slow paths |
-//! | `cpu` | `Cpu`: state + RAM + TLB + code-page marks + I/O bus |
+//! | `mmu` | page walk, software TLB and the `SoftMmu` caches, memory access fast and slow paths |
+//! | `cpu` | `Cpu`: state + RAM + I/O bus + TSC, and the `SoftMmu` caches |
 //! | `decode` | iced-x86 -> compact `Instr` entries; the handler table |
 //! | `cache` | decoded-block cache, self-modifying-code invalidation |
 //! | `interp` | tier 0: the run loop and one file per instruction family |

@@ -376,7 +376,7 @@ impl<'m> Lockstep<'m> {
             VmExit::EmulationFailure => {
                 self.summary.emulation_failures += 1;
                 self.vm.get_state(&mut self.side.cpu)?;
-                self.side.cpu.tlb.flush_all();
+                self.side.cpu.softmmu.flush_tlb();
                 self.log.borrow_mut().cursor = 0;
                 let _ = self.side.step();
                 self.vm.set_state(&self.side.cpu)?;
@@ -648,7 +648,7 @@ impl<'m> Lockstep<'m> {
         self.summary.resyncs += 1;
         memory::copy_changed(&self.m.interp.cpu.ram, &mut self.side.cpu.ram);
         self.side.cpu.state = self.m.interp.cpu.state.clone();
-        self.side.cpu.tlb.flush_all();
+        self.side.cpu.softmmu.flush_tlb();
         self.vm.set_state(&self.side.cpu)?;
         self.vm.take_dirty_pages()?;
         self.stale = false;

@@ -2,7 +2,7 @@
 //!
 //! Blocks are keyed by (physical address, linear address, CPU mode) in a hash map, with a small
 //! direct-mapped "jump cache" in front of it keyed by linear address, so a hot loop costs one
-//! compare per block. Every physical page holding a block is marked in `Cpu::code_pages`; a store
+//! compare per block. Every physical page holding a block is marked in the CPU's `SoftMmu`; a store
 //! to such a page goes through the memory slow path, which reports the page, and the run loop
 //! drops every block on it (`invalidate_page`).
 //!
@@ -135,9 +135,9 @@ impl BlockCache {
     /// The fault raised by fetching the block's first instruction.
     #[inline(always)]
     pub fn lookup_after(&mut self, cpu: &mut Cpu, prev: Option<u32>) -> Result<u32, Stop> {
-        if cpu.tlb.generation != self.tlb_generation {
+        if cpu.softmmu.tlb_generation() != self.tlb_generation {
             self.jump.fill(JUMP_EMPTY);
-            self.tlb_generation = cpu.tlb.generation;
+            self.tlb_generation = cpu.softmmu.tlb_generation();
             self.epoch = self.epoch.wrapping_add(1);
         }
         let (mode, cs_base) = match self.mode {
@@ -204,7 +204,7 @@ impl BlockCache {
         self.map.insert(key, idx);
         for page in d.pages.into_iter().filter(|&p| p != u64::MAX) {
             self.by_page.entry(page).or_default().push(idx);
-            cpu.mark_code_page(page);
+            cpu.softmmu.mark_code_page(page);
         }
         Ok(idx)
     }
@@ -236,7 +236,7 @@ impl BlockCache {
         let pages: Vec<u64> = self.by_page.keys().copied().collect();
         for p in pages {
             self.invalidate_page(p);
-            cpu.clear_code_page(p);
+            cpu.softmmu.clear_code_page(p);
         }
         self.jump.fill(JUMP_EMPTY);
     }

@@ -127,7 +127,7 @@ impl Interp {
         self.cache.forget_mode();
         let mut prev = None;
         loop {
-            if !self.cpu.smc_pages.is_empty() {
+            if self.cpu.softmmu.has_modified_code() {
                 self.drop_modified_code();
                 prev = None;
             }
@@ -143,7 +143,7 @@ impl Interp {
             };
             if let Err(stop) = result {
                 prev = None;
-                if !self.cpu.smc_pages.is_empty() {
+                if self.cpu.softmmu.has_modified_code() {
                     self.drop_modified_code();
                 }
                 // Any stop may have changed CS, CPL or the paging mode.
@@ -178,7 +178,7 @@ impl Interp {
     /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
     pub fn step(&mut self) -> Option<Exit> {
         self.cache.forget_mode();
-        if !self.cpu.smc_pages.is_empty() {
+        if self.cpu.softmmu.has_modified_code() {
             self.drop_modified_code();
         }
         let cs_base = if self.cpu.state.code_bits() == 64 { 0 } else { self.cpu.state.segs[1].base };
@@ -188,7 +188,7 @@ impl Interp {
             let block = crate::cache::Block::single(d, la);
             run_block(&mut self.cpu, &block)
         });
-        if !self.cpu.smc_pages.is_empty() {
+        if self.cpu.softmmu.has_modified_code() {
             self.drop_modified_code();
         }
         match result {
@@ -200,11 +200,7 @@ impl Interp {
     /// Drops the blocks of every page a store hit while it held code.
     #[inline(never)]
     fn drop_modified_code(&mut self) {
-        let mut pages = std::mem::take(&mut self.cpu.smc_pages);
-        for page in pages.drain(..) {
-            self.cache.invalidate_page(page);
-        }
-        self.cpu.smc_pages = pages;
+        self.cpu.softmmu.drain_modified_code(|page| self.cache.invalidate_page(page));
     }
 
     /// Drops every decoded block (after the runner rewrites code behind the CPU's back).
@@ -225,9 +221,9 @@ fn run_block(cpu: &mut Cpu, block: &crate::cache::Block) -> ExecResult {
     for (i, e) in instrs.iter().enumerate() {
         match (e.exec)(cpu, e) {
             Ok(()) => {
-                if cpu.stop_block {
+                if cpu.softmmu.stop_block() {
                     // A store hit a page holding code: the rest of the block may be stale.
-                    cpu.stop_block = false;
+                    cpu.softmmu.clear_stop_block();
                     cpu.retired += i as u64 + 1;
                     if !(i + 1 == instrs.len() && block.ends_in_branch) {
                         cpu.state.rip = e.next_rip;
@@ -236,13 +232,13 @@ fn run_block(cpu: &mut Cpu, block: &crate::cache::Block) -> ExecResult {
                 }
             }
             Err(Stop::Fault(f)) => {
-                cpu.stop_block = false;
+                cpu.softmmu.clear_stop_block();
                 cpu.retired += i as u64;
                 cpu.state.rip = e.rip();
                 return Err(Stop::Fault(f));
             }
             Err(other) => {
-                cpu.stop_block = false;
+                cpu.softmmu.clear_stop_block();
                 cpu.retired += i as u64 + 1;
                 return Err(other);
             }

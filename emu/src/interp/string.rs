@@ -197,16 +197,16 @@ pub fn exec_string<O: StrOp, W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 #[inline(always)]
 fn fast_pa(cpu: &mut Cpu, la: u64, access: Access) -> Option<u64> {
     let set = (cpu.state.cpl == 3) as usize;
-    let ent = &cpu.tlb.sets[set][tlb::index(la)];
+    let ent = &cpu.softmmu.tlb().sets[set][tlb::index(la)];
     let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    if tag == cpu.tlb.tag(la) {
+    if tag == cpu.softmmu.tlb().tag(la) {
         return Some(ent.paddr | (la & 0xfff));
     }
     // A miss: walk once (a fault here is left for the slow path to raise in order).
     cpu.translate_slow(la, access).ok()?;
-    let ent = &cpu.tlb.sets[set][tlb::index(la)];
+    let ent = &cpu.softmmu.tlb().sets[set][tlb::index(la)];
     let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    (tag == cpu.tlb.tag(la)).then_some(ent.paddr | (la & 0xfff))
+    (tag == cpu.softmmu.tlb().tag(la)).then_some(ent.paddr | (la & 0xfff))
 }
 
 /// Moves as many whole elements as fit in the current source and destination pages (MOVS) or

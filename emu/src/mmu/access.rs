@@ -32,8 +32,8 @@ impl Cpu {
     /// Reads a `W`-sized value at linear address `la`.
     #[inline(always)]
     pub fn read<W: Width>(&mut self, la: u64) -> Result<u64, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.read_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        let e = &self.softmmu.tlb().sets[self.tlb_set()][tlb::index(la)];
+        if e.read_tag == self.softmmu.tlb().tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             return Ok(self.ram.read::<W>(e.paddr | (la & 0xfff)));
         }
         self.read_slow::<W>(la)
@@ -42,8 +42,8 @@ impl Cpu {
     /// Writes a `W`-sized value at linear address `la`; nothing is written if any byte faults.
     #[inline(always)]
     pub fn write<W: Width>(&mut self, la: u64, value: u64) -> Result<(), Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        let e = &self.softmmu.tlb().sets[self.tlb_set()][tlb::index(la)];
+        if e.write_tag == self.softmmu.tlb().tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             let pa = e.paddr | (la & 0xfff);
             self.ram.write::<W>(pa, value);
             return Ok(());
@@ -54,8 +54,8 @@ impl Cpu {
     /// Translates a read-modify-write operand for write (the only fault it can raise).
     #[inline(always)]
     pub fn translate_rmw<W: Width>(&mut self, la: u64) -> Result<PhysLoc, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
+        let e = &self.softmmu.tlb().sets[self.tlb_set()][tlb::index(la)];
+        if e.write_tag == self.softmmu.tlb().tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
             return Ok(PhysLoc { pa: e.paddr | (la & 0xfff), pa2: 0, first: W::BYTES as u8, slow: false });
         }
         self.translate_rmw_slow::<W>(la)
@@ -92,8 +92,7 @@ impl Cpu {
         match walk::translate(&self.state, &mut self.ram, la, access, user) {
             Ok(t) => {
                 let in_ram = t.page < self.ram.len();
-                let code = self.is_code_page(t.page);
-                self.tlb.fill(user, la, &t, in_ram, code);
+                self.softmmu.fill_tlb(user, la, &t, in_ram);
                 Ok(t.page | (la & 0xfff))
             }
             Err(f) => {
@@ -106,8 +105,8 @@ impl Cpu {
     /// Physical address for an instruction fetch at `la`.
     #[inline(always)]
     pub fn translate_fetch(&mut self, la: u64) -> Result<u64, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.exec_tag == self.tlb.tag(la) {
+        let e = &self.softmmu.tlb().sets[self.tlb_set()][tlb::index(la)];
+        if e.exec_tag == self.softmmu.tlb().tag(la) {
             return Ok(e.paddr | (la & 0xfff));
         }
         self.translate_slow(la, Access::Exec)
@@ -182,10 +181,8 @@ impl Cpu {
         if pa + W::BYTES as u64 <= self.ram.len() {
             self.ram.write::<W>(pa, value);
             let page = pa & !0xfff;
-            if self.is_code_page(page) {
-                self.clear_code_page(page);
-                self.smc_pages.push(page);
-                self.stop_block = true;
+            if self.softmmu.is_code_page(page) {
+                self.softmmu.code_written(page);
             }
         } else {
             self.bus.mmio_write(pa, W::BYTES as u8, value);
