@@ -137,7 +137,7 @@ impl Interp {
             let result = match self.cache.lookup_after(&mut self.cpu, prev) {
                 Ok(idx) => {
                     prev = Some(idx);
-                    run_block(&mut self.cpu, self.cache.block(idx))
+                    run_block(&mut self.cpu, self.cache.enter(idx))
                 }
                 Err(stop) => Err(stop),
             };
