@@ -39,11 +39,11 @@ impl SoftMmu {
         &self.tlb
     }
 
-    /// Caches a page walk's result for linear address `la`. Writes to a page holding code stay
-    /// on the slow path, so the store is seen.
-    pub fn fill_tlb(&mut self, user: bool, la: u64, t: &Translation, in_ram: bool) {
+    /// Caches a page walk's result for linear address `la`; `ram_host` is the host address of
+    /// guest physical 0. Writes to a page holding code stay on the slow path, so the store is seen.
+    pub fn fill_tlb(&mut self, user: bool, la: u64, t: &Translation, ram_host: u64, in_ram: bool) {
         let code = self.is_code_page(t.page);
-        self.tlb.fill(user, la, t, in_ram, code);
+        self.tlb.fill(user, la, t, ram_host, in_ram, code);
     }
 
     /// Drops every cached translation (CR0.PG/WP/PE, CR4 paging bits or EFER.NXE changed; a
