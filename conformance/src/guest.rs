@@ -65,7 +65,7 @@ impl GuestRunner {
         }
         self.interp.flush_code(&mut self.cpu);
         let cpu = &mut self.cpu;
-        cpu.tlb.flush_all();
+        cpu.softmmu.flush_tlb();
         let s = &mut cpu.state;
         s.gpr = init.gpr;
         s.gpr[15] = STATE_BLOCK;

@@ -1,8 +1,10 @@
-//! `Cpu`: the architectural state plus what tier 0 needs beside it to execute instructions
-//! (guest RAM, the TLB, code-page marks, the I/O bus). Instruction handlers take `&mut Cpu`.
+//! `Cpu`: the architectural machine one CPU sees (its state, guest RAM, the I/O bus, the TSC,
+//! the retired-instruction count), plus one [`SoftMmu`] holding the caches the software
+//! engines keep beside it (TLB, code-page marks, the self-modifying-code queue). Instruction
+//! handlers take `&mut Cpu`.
 
 use crate::mem::GuestRam;
-use crate::mmu::Tlb;
+use crate::mmu::SoftMmu;
 use crate::state::CpuState;
 
 /// Port I/O and MMIO as the CPU sees them; the machine implements it over its device bus.
@@ -68,13 +70,8 @@ impl TscSource for HostTsc {
 pub struct Cpu {
     pub state: CpuState,
     pub ram: GuestRam,
-    pub tlb: Tlb,
-    /// One bit per physical page of RAM: set while the page holds decoded blocks.
-    pub code_pages: Vec<u64>,
-    /// Physical pages that were written while marked as code; the run loop drops their blocks.
-    pub smc_pages: Vec<u64>,
-    /// Set by a handler (through the memory slow path) when the rest of the block must not run.
-    pub stop_block: bool,
+    /// The software engines' caches (not architectural: flushing them changes speed only).
+    pub softmmu: SoftMmu,
     /// Linear address of the last #PF (becomes CR2 on delivery).
     pub fault_addr: u64,
     /// Instructions retired so far (maintained by the run loop).
@@ -83,52 +80,22 @@ pub struct Cpu {
     pub bus: Box<dyn IoBus>,
     pub tsc: Box<dyn TscSource>,
     /// IA32_TSC_DEADLINE as last written (the machine arms the LAPIC timer from it).
-    pub tsc_deadline: u64,
+    pub(crate) tsc_deadline: u64,
 }
 
 impl Cpu {
     /// A CPU in its reset state over `ram`, with an empty bus and a 2 GHz host-time TSC.
     pub fn new(ram: GuestRam) -> Self {
-        let pages = ram.len().div_ceil(4096) as usize;
         Cpu {
             state: CpuState::default(),
+            softmmu: SoftMmu::new(ram.len()),
             ram,
-            tlb: Tlb::default(),
-            code_pages: vec![0; pages.div_ceil(64)],
-            smc_pages: Vec::new(),
-            stop_block: false,
             fault_addr: 0,
             retired: 0,
             config: CpuConfig::default(),
             bus: Box::new(NullBus),
             tsc: Box::new(HostTsc::new(2_000_000)),
             tsc_deadline: 0,
-        }
-    }
-
-    /// True if physical page `paddr` (page-aligned) holds decoded code.
-    #[inline(always)]
-    pub fn is_code_page(&self, paddr: u64) -> bool {
-        let n = (paddr >> 12) as usize;
-        self.code_pages.get(n / 64).is_some_and(|w| w >> (n % 64) & 1 != 0)
-    }
-
-    /// Marks a physical page as holding code: stores to it will take the slow path.
-    pub fn mark_code_page(&mut self, paddr: u64) {
-        let n = (paddr >> 12) as usize;
-        if let Some(w) = self.code_pages.get_mut(n / 64) {
-            if *w >> (n % 64) & 1 == 0 {
-                *w |= 1 << (n % 64);
-                self.tlb.protect_code_page(paddr & !0xfff);
-            }
-        }
-    }
-
-    /// Unmarks a code page (its blocks must be dropped by the caller).
-    pub fn clear_code_page(&mut self, paddr: u64) {
-        let n = (paddr >> 12) as usize;
-        if let Some(w) = self.code_pages.get_mut(n / 64) {
-            *w &= !(1 << (n % 64));
         }
     }
 

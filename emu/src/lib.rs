@@ -7,8 +7,8 @@
 //! | `flags` | lazy arithmetic flags and the operand-width trait |
 //! | `state` | `CpuState`: the one architectural state every engine shares |
 //! | `mem` | guest physical RAM (one anonymous mapping) |
-//! | `mmu` | page walk, software TLB, memory access fast and slow paths |
-//! | `cpu` | `Cpu`: state + RAM + TLB + code-page marks + I/O bus |
+//! | `mmu` | page walk, software TLB and the `SoftMmu` caches, memory access fast and slow paths |
+//! | `cpu` | `Cpu`: state + RAM + I/O bus + TSC, and the `SoftMmu` caches |
 //! | `system` | descriptors, interrupt delivery, control registers, MSRs |
 //! | `decoded` | the decoded form: `Instr`, `Handler`, the table's `Row` |
 //! | `interp` | tier 0's handlers, one file per instruction family |

@@ -379,7 +379,7 @@ impl<'m> Lockstep<'m> {
             VmExit::EmulationFailure => {
                 self.summary.emulation_failures += 1;
                 self.vm.get_state(&mut self.side)?;
-                self.side.tlb.flush_all();
+                self.side.softmmu.flush_tlb();
                 self.log.borrow_mut().cursor = 0;
                 let _ = self.side_tier0.step(&mut self.side);
                 self.vm.set_state(&self.side)?;
@@ -646,7 +646,7 @@ impl<'m> Lockstep<'m> {
         self.summary.resyncs += 1;
         memory::copy_changed(&self.m.cpu.ram, &mut self.side.ram);
         self.side.state = self.m.cpu.state.clone();
-        self.side.tlb.flush_all();
+        self.side.softmmu.flush_tlb();
         self.vm.set_state(&self.side)?;
         self.vm.take_dirty_pages()?;
         self.stale = false;

@@ -2,18 +2,28 @@
 //!
 //! Blocks are keyed by (physical address, linear address, CPU mode) in a hash map, with a small
 //! direct-mapped "jump cache" in front of it keyed by linear address, so a hot loop costs one
-//! compare per block. Every physical page holding a block is marked in `Cpu::code_pages`; a store
+//! compare per block. Every physical page holding a block is marked in the CPU's `SoftMmu`; a store
 //! to such a page goes through the memory slow path, which reports the page, and the run loop
 //! drops every block on it (`invalidate_page`).
 //!
 //! The jump cache is emptied whenever the TLB changes generation (CR3 write, INVLPG, mode
-//! change), because its key is a linear address.
+//! change), because its key is a linear address. Blocks themselves survive a TLB flush: their key
+//! starts with the physical address, so a remapped page simply stops being looked up.
+//!
+//! Hooks for translated code (the tier-1 JIT): every block counts how often the run loop enters
+//! it (`Block::executions`, to find hot blocks) and has a slot for a translation handle
+//! (`set_translation`). A [`CodeObserver`] registered with `set_observer` is told when blocks go
+//! (a store into their code, `clear` at an engine switch or after a runner rewrote code), with
+//! the handles of their translations, and when linear mappings change (any TLB flush: CR3
+//! write, INVLPG, paging-mode change), after which links between translations made by linear
+//! address must be checked again.
 
 use crate::cpu::Cpu;
 use crate::decode::decode_block;
 use crate::decoded::Instr;
 use crate::exception::Stop;
 use hashbrown::HashMap;
+use std::num::NonZeroU32;
 
 const JUMP_CACHE: usize = 4096;
 const JUMP_EMPTY: (u64, u32, u32) = (u64::MAX, 0, 0);
@@ -21,6 +31,20 @@ const JUMP_EMPTY: (u64, u32, u32) = (u64::MAX, 0, 0);
 #[inline(always)]
 fn jump_slot(la: u64) -> usize {
     ((la ^ (la >> 12)) as usize) & (JUMP_CACHE - 1)
+}
+
+/// Names a block's translated code; opaque to the cache, chosen by whoever translated it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TranslationHandle(pub NonZeroU32);
+
+/// Told when translated code must be unlinked or freed (see the module doc).
+pub trait CodeObserver {
+    /// Blocks were dropped; `handles` are the translations that were attached to them (never
+    /// empty). The blocks' indices may be reused at once.
+    fn blocks_dropped(&mut self, handles: &[TranslationHandle]);
+    /// The TLB was flushed (CR3 write, INVLPG, paging-mode change). Blocks stay valid (they are
+    /// keyed by physical address), but anything that chained them by linear address is stale.
+    fn mappings_changed(&mut self) {}
 }
 
 /// A decoded basic block.
@@ -40,6 +64,10 @@ pub struct Block {
     key: (u64, u64, u32),
     /// The block that followed this one last time: (linear address, index, cache epoch).
     next: std::cell::Cell<(u64, u32, u32)>,
+    /// Times the run loop entered the block (`BlockCache::enter`).
+    executions: u64,
+    /// Translated code for this block, if any.
+    translation: Option<TranslationHandle>,
 }
 
 impl Block {
@@ -55,7 +83,19 @@ impl Block {
             valid: true,
             key: (0, 0, 0),
             next: std::cell::Cell::new((u64::MAX, 0, 0)),
+            executions: 0,
+            translation: None,
         }
+    }
+
+    /// Times the run loop entered this block since it was decoded.
+    pub fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    /// The translated code attached to this block, if any.
+    pub fn translation(&self) -> Option<TranslationHandle> {
+        self.translation
     }
 }
 
@@ -77,6 +117,8 @@ pub struct BlockCache {
     pub decoded: u64,
     /// Blocks dropped by self-modifying code (statistics).
     pub invalidated: u64,
+    /// Told when blocks go and when mappings change (the JIT registers itself here).
+    observer: Option<Box<dyn CodeObserver>>,
 }
 
 impl Default for BlockCache {
@@ -104,12 +146,31 @@ impl BlockCache {
             epoch: 0,
             decoded: 0,
             invalidated: 0,
+            observer: None,
         }
     }
 
     #[inline(always)]
     pub fn block(&self, idx: u32) -> &Block {
         &self.blocks[idx as usize]
+    }
+
+    /// The block the run loop is about to execute, counted as one more execution.
+    #[inline(always)]
+    pub fn enter(&mut self, idx: u32) -> &Block {
+        let b = &mut self.blocks[idx as usize];
+        b.executions += 1;
+        b
+    }
+
+    /// Attaches translated code to block `idx` (or detaches it with `None`).
+    pub fn set_translation(&mut self, idx: u32, handle: Option<TranslationHandle>) {
+        self.blocks[idx as usize].translation = handle;
+    }
+
+    /// Registers the observer told about dropped blocks and changed mappings (replacing any).
+    pub fn set_observer(&mut self, observer: Box<dyn CodeObserver>) {
+        self.observer = Some(observer);
     }
 
     /// Forgets the cached mode: the caller saw something that may have changed CS, CPL,
@@ -135,10 +196,8 @@ impl BlockCache {
     /// The fault raised by fetching the block's first instruction.
     #[inline(always)]
     pub fn lookup_after(&mut self, cpu: &mut Cpu, prev: Option<u32>) -> Result<u32, Stop> {
-        if cpu.tlb.generation != self.tlb_generation {
-            self.jump.fill(JUMP_EMPTY);
-            self.tlb_generation = cpu.tlb.generation;
-            self.epoch = self.epoch.wrapping_add(1);
+        if cpu.softmmu.tlb_generation() != self.tlb_generation {
+            self.mappings_changed(cpu.softmmu.tlb_generation());
         }
         let (mode, cs_base) = match self.mode {
             Some(m) => m,
@@ -172,6 +231,16 @@ impl BlockCache {
     }
 
     #[inline(never)]
+    fn mappings_changed(&mut self, generation: u64) {
+        self.jump.fill(JUMP_EMPTY);
+        self.tlb_generation = generation;
+        self.epoch = self.epoch.wrapping_add(1);
+        if let Some(o) = self.observer.as_mut() {
+            o.mappings_changed();
+        }
+    }
+
+    #[inline(never)]
     fn lookup_slow(&mut self, cpu: &mut Cpu, la: u64, mode: u32) -> Result<u32, Stop> {
         let pa = cpu.translate_fetch(la)?;
         if let Some(&idx) = self.map.get(&(pa, la, mode)) {
@@ -190,6 +259,8 @@ impl BlockCache {
             valid: true,
             key,
             next: std::cell::Cell::new((u64::MAX, 0, 0)),
+            executions: 0,
+            translation: None,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -204,13 +275,32 @@ impl BlockCache {
         self.map.insert(key, idx);
         for page in d.pages.into_iter().filter(|&p| p != u64::MAX) {
             self.by_page.entry(page).or_default().push(idx);
-            cpu.mark_code_page(page);
+            cpu.softmmu.mark_code_page(page);
         }
         Ok(idx)
     }
 
     /// Drops every block with bytes on physical page `page`.
     pub fn invalidate_page(&mut self, page: u64) {
+        let mut dropped = Vec::new();
+        self.drop_page(page, &mut dropped);
+        self.report_dropped(&dropped);
+    }
+
+    /// Drops everything and unmarks every code page.
+    pub fn clear(&mut self, cpu: &mut Cpu) {
+        let pages: Vec<u64> = self.by_page.keys().copied().collect();
+        let mut dropped = Vec::new();
+        for p in pages {
+            self.drop_page(p, &mut dropped);
+            cpu.softmmu.clear_code_page(p);
+        }
+        self.jump.fill(JUMP_EMPTY);
+        self.report_dropped(&dropped);
+    }
+
+    /// Drops the blocks listed under `page`, adding their translations to `dropped`.
+    fn drop_page(&mut self, page: u64, dropped: &mut Vec<TranslationHandle>) {
         let Some(list) = self.by_page.remove(&page) else { return };
         for idx in list {
             let b = &mut self.blocks[idx as usize];
@@ -227,17 +317,151 @@ impl BlockCache {
             self.map.remove(&b.key);
             // The block may also be listed under its other page; that list is cleaned lazily.
             b.instrs = Box::new([]);
+            dropped.extend(b.translation.take());
             self.free.push(idx);
         }
     }
 
-    /// Drops everything and unmarks every code page.
-    pub fn clear(&mut self, cpu: &mut Cpu) {
-        let pages: Vec<u64> = self.by_page.keys().copied().collect();
-        for p in pages {
-            self.invalidate_page(p);
-            cpu.clear_code_page(p);
+    fn report_dropped(&mut self, dropped: &[TranslationHandle]) {
+        if let (false, Some(o)) = (dropped.is_empty(), self.observer.as_mut()) {
+            o.blocks_dropped(dropped);
         }
-        self.jump.fill(JUMP_EMPTY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exception::Stop;
+    use crate::mem::GuestRam;
+    use crate::tier0::{Exit, Interp};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// What the observer was told, in order.
+    #[derive(Debug, PartialEq)]
+    enum Event {
+        Dropped(Vec<TranslationHandle>),
+        MappingsChanged,
+    }
+
+    struct Recorder(Rc<RefCell<Vec<Event>>>);
+
+    impl CodeObserver for Recorder {
+        fn blocks_dropped(&mut self, handles: &[TranslationHandle]) {
+            self.0.borrow_mut().push(Event::Dropped(handles.to_vec()));
+        }
+        fn mappings_changed(&mut self) {
+            self.0.borrow_mut().push(Event::MappingsChanged);
+        }
+    }
+
+    fn handle(n: u32) -> TranslationHandle {
+        TranslationHandle(NonZeroU32::new(n).unwrap())
+    }
+
+    /// A CPU and tier 0 to run it.
+    struct It {
+        cpu: Cpu,
+        t0: Interp,
+    }
+
+    /// A real-mode CPU (CS = DS = 0) with `code` at each linear (= physical) address given,
+    /// and an observer whose log is returned.
+    fn real_mode(code: &[(u64, &[u8])]) -> (It, Rc<RefCell<Vec<Event>>>) {
+        let mut cpu = Cpu::new(GuestRam::new(1 << 20).unwrap());
+        for (at, bytes) in code {
+            cpu.ram.slice_mut(*at, bytes.len()).unwrap().copy_from_slice(bytes);
+        }
+        let mut it = It { cpu, t0: Interp::new() };
+        let log = Rc::new(RefCell::new(Vec::new()));
+        it.t0.cache.set_observer(Box::new(Recorder(log.clone())));
+        (it, log)
+    }
+
+    /// Runs from `rip` until HLT.
+    fn run_to_hlt(it: &mut It, rip: u64) {
+        it.cpu.state.rip = rip;
+        for _ in 0..4 {
+            match it.t0.run(&mut it.cpu, 1_000_000) {
+                Exit::Stop(Stop::Halt) => return,
+                Exit::Stop(Stop::Yield) => continue,
+                other => panic!("unexpected exit {other:?}"),
+            }
+        }
+        panic!("no HLT reached");
+    }
+
+    /// Index of the valid block starting at linear address `la`.
+    fn block_at(cache: &BlockCache, la: u64) -> u32 {
+        let idx = cache.blocks.iter().position(|b| b.valid && b.la == la).expect("a block there");
+        idx as u32
+    }
+
+    #[test]
+    fn a_block_counts_each_entry_of_the_run_loop() {
+        const LOOPS: u16 = 1000;
+        let [lo, hi] = LOOPS.to_le_bytes();
+        // mov cx, LOOPS ; jmp short $+2 (ends the block, so the loop body is a block of its
+        // own) ; body: dec cx ; jnz body ; hlt
+        let code = [0xb9, lo, hi, 0xeb, 0x00, 0x49, 0x75, 0xfd, 0xf4];
+        let (mut it, _) = real_mode(&[(0x1000, &code)]);
+        run_to_hlt(&mut it, 0x1000);
+        assert_eq!(it.cpu.state.gpr[1] & 0xffff, 0, "the loop ran to the end");
+        // The body runs once per iteration: LOOPS times, the first included.
+        assert_eq!(it.t0.cache.block(block_at(&it.t0.cache, 0x1005)).executions(), LOOPS as u64);
+        assert_eq!(it.t0.cache.block(block_at(&it.t0.cache, 0x1000)).executions(), 1);
+        assert_eq!(it.t0.cache.block(block_at(&it.t0.cache, 0x1008)).executions(), 1);
+    }
+
+    #[test]
+    fn a_guest_store_into_code_drops_the_block_and_reports_its_translation() {
+        // Page 1: nop ; hlt. Page 2: mov byte [0x1000], 0x90 ; hlt.
+        let (mut it, log) = real_mode(&[(0x1000, &[0x90, 0xf4]), (0x2000, &[0xc6, 0x06, 0x00, 0x10, 0x90, 0xf4])]);
+        run_to_hlt(&mut it, 0x1000);
+        let target = block_at(&it.t0.cache, 0x1000);
+        it.t0.cache.set_translation(target, Some(handle(7)));
+        assert_eq!(it.t0.cache.block(target).translation(), Some(handle(7)));
+        run_to_hlt(&mut it, 0x2000);
+        assert_eq!(*log.borrow(), [Event::Dropped(vec![handle(7)])]);
+        // (The freed index may already hold the block decoded after the store.)
+        assert!(!it.t0.cache.blocks.iter().any(|b| b.valid && b.la == 0x1000), "the block is gone");
+        assert_eq!(it.t0.cache.invalidated, 1);
+    }
+
+    #[test]
+    fn flushing_the_code_reports_every_translation() {
+        // Three blocks on two pages: jmp 0x2000 at 0x1000; at 0x2000: jmp short $+2 ; hlt.
+        let (mut it, log) = real_mode(&[(0x1000, &[0xe9, 0xfd, 0x0f]), (0x2000, &[0xeb, 0x00, 0xf4])]);
+        run_to_hlt(&mut it, 0x1000);
+        let blocks = [0x1000, 0x2000, 0x2002].map(|la| block_at(&it.t0.cache, la));
+        for (n, &idx) in blocks.iter().enumerate() {
+            it.t0.cache.set_translation(idx, Some(handle(n as u32 + 1)));
+        }
+        it.t0.flush_code(&mut it.cpu);
+        let log = log.borrow();
+        let [Event::Dropped(handles)] = &log[..] else { panic!("one report expected, got {log:?}") };
+        let mut handles = handles.clone();
+        handles.sort_by_key(|h| h.0);
+        assert_eq!(handles, [handle(1), handle(2), handle(3)]);
+        assert!(it.t0.cache.blocks.iter().all(|b| !b.valid));
+    }
+
+    #[test]
+    fn invlpg_of_a_code_page_reports_changed_mappings_and_keeps_the_blocks() {
+        // invlpg [0x1000] ; hlt, at 0x1000 itself: its own code page.
+        let (mut it, log) = real_mode(&[(0x1000, &[0x0f, 0x01, 0x3e, 0x00, 0x10, 0xf4])]);
+        run_to_hlt(&mut it, 0x1000);
+        let first = block_at(&it.t0.cache, 0x1000);
+        it.t0.cache.set_translation(first, Some(handle(3)));
+        // Blocks are keyed by physical address, so a TLB flush leaves them (and their
+        // translations) in place; only links made by linear address are stale.
+        assert!(log.borrow().contains(&Event::MappingsChanged));
+        assert!(!log.borrow().iter().any(|e| matches!(e, Event::Dropped(_))));
+        log.borrow_mut().clear();
+        run_to_hlt(&mut it, 0x1000);
+        assert_eq!(*log.borrow(), [Event::MappingsChanged]);
+        assert_eq!(it.t0.cache.block(first).translation(), Some(handle(3)));
+        assert_eq!(it.t0.cache.block(first).executions(), 2);
     }
 }

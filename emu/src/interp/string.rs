@@ -21,7 +21,7 @@ use crate::cpu::Cpu;
 use crate::decoded::{Instr, Row, NO_SEG};
 use crate::exception::{ExecResult, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
-use crate::mmu::{tlb, Access};
+use crate::mmu::Access;
 use crate::state::{gpr, rflags, SegReg};
 use iced_x86::Code as C;
 
@@ -196,17 +196,14 @@ pub fn exec_string<O: StrOp, W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// caller to the element-by-element path, which raises any fault precisely.
 #[inline(always)]
 fn fast_pa(cpu: &mut Cpu, la: u64, access: Access) -> Option<u64> {
-    let set = (cpu.state.cpl == 3) as usize;
-    let ent = &cpu.tlb.sets[set][tlb::index(la)];
-    let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    if tag == cpu.tlb.tag(la) {
-        return Some(ent.paddr | (la & 0xfff));
+    let user = cpu.state.cpl == 3;
+    let write = access == Access::Write;
+    if let Some(pa) = cpu.softmmu.tlb().data_paddr(user, la, write) {
+        return Some(pa);
     }
     // A miss: walk once (a fault here is left for the slow path to raise in order).
     cpu.translate_slow(la, access).ok()?;
-    let ent = &cpu.tlb.sets[set][tlb::index(la)];
-    let tag = if access == Access::Write { ent.write_tag } else { ent.read_tag };
-    (tag == cpu.tlb.tag(la)).then_some(ent.paddr | (la & 0xfff))
+    cpu.softmmu.tlb().data_paddr(user, la, write)
 }
 
 /// Moves as many whole elements as fit in the current source and destination pages (MOVS) or

@@ -121,7 +121,7 @@ pub fn exec_smsw_m(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 pub fn exec_invlpg(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     require_cpl0(cpu)?;
     let la = cpu.ea(e);
-    cpu.tlb.flush_page(la);
+    cpu.softmmu.flush_tlb_page(la);
     done_yield(cpu, e)
 }
 

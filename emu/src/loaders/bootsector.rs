@@ -49,7 +49,7 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8]) -> Result<u64, LoadError> {
     s.rip = BOOT_SECTOR;
     s.idtr.base = 0;
     s.idtr.limit = 0x3ff;
-    cpu.tlb.flush_all();
+    cpu.softmmu.flush_tlb();
     Ok(BOOT_SECTOR)
 }
 

@@ -187,7 +187,7 @@ pub fn enter_long_mode(cpu: &mut Cpu) -> Result<(), LoadError> {
     cpu.state.cr4 = ctrl::CR4_PAE;
     cpu.state.efer = ctrl::EFER_LME | ctrl::EFER_LMA;
     cpu.state.cr0 = ctrl::CR0_PE | ctrl::CR0_ET | ctrl::CR0_PG;
-    cpu.tlb.flush_all();
+    cpu.softmmu.flush_tlb();
     Ok(())
 }
 

@@ -101,7 +101,7 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u6
     cpu.state.gpr[3] = info;
     cpu.state.gpr[4] = layout::BOOT_STACK;
     cpu.state.rip = entry;
-    cpu.tlb.flush_all();
+    cpu.softmmu.flush_tlb();
     Ok(entry)
 }
 

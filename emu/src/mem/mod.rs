@@ -1,8 +1,10 @@
 //! Guest physical RAM: one anonymous host mapping (memmap2) shared by every engine (DESIGN
 //! decision 2). The KVM engine registers the same host range, so no copy ever exists.
 //!
-//! Accesses are bounds-checked slice operations: the TLB only hands out physical addresses it has
-//! checked against `len()`, so the checks never fail on the fast path and cost a compare. The one
+//! Accesses are bounds-checked slice operations: the TLB only hands out addresses it has checked
+//! against `len()`, so the checks never fail on the fast path and cost a compare. The TLB's fast
+//! path gives host addresses (`read_host`/`write_host`); they are checked against this mapping
+//! too, so even a stale one could not reach outside guest RAM. The one
 //! `unsafe` is mapping a snapshot file copy-on-write ([`GuestRam::map_file_copy`]); a raw pointer
 //! is exposed only for registration with KVM.
 
@@ -112,6 +114,26 @@ impl GuestRam {
         if let Some(dst) = self.map.get_mut(p..p.wrapping_add(W::BYTES)) {
             dst.copy_from_slice(&bytes[..W::BYTES]);
         }
+    }
+
+    /// Reads like [`read`](Self::read), at host address `host` (a TLB hit's); an address outside
+    /// this mapping reads 0s.
+    #[inline(always)]
+    pub fn read_host<W: Width>(&self, host: u64) -> u64 {
+        self.read::<W>(self.paddr_of_host(host))
+    }
+
+    /// Writes like [`write`](Self::write), at host address `host` (a TLB hit's); an address
+    /// outside this mapping is dropped.
+    #[inline(always)]
+    pub fn write_host<W: Width>(&mut self, host: u64, value: u64) {
+        self.write::<W>(self.paddr_of_host(host), value)
+    }
+
+    /// The guest physical address of host address `host` (wrapping: meaningless outside RAM).
+    #[inline(always)]
+    pub fn paddr_of_host(&self, host: u64) -> u64 {
+        host.wrapping_sub(self.map.as_ptr() as u64)
     }
 
     /// A byte range of RAM, or `None` if it does not lie wholly inside.

@@ -1,12 +1,13 @@
 //! Guest memory accesses by linear address, as instructions make them: `read`, `write`, and the
 //! read-modify-write pair `translate_rmw` + `read_loc`/`write_loc` (DESIGN decision 6).
 //!
-//! Each has an inline fast path (one TLB tag compare, the access within one page) and a
-//! `*_slow` function for TLB misses, page crossings, MMIO and stores to pages holding code.
+//! Each has an inline fast path (one TLB tag compare that also rejects an access crossing the
+//! page end, then the entry's host-address addend: see `tlb.rs`) and a `*_slow` function for
+//! TLB misses, page crossings, MMIO and stores to pages holding code.
 //! A page-crossing write translates both pages before any byte is written; an RMW operand is
 //! translated for write first, so its only possible fault is the write fault (W=1).
 
-use super::{tlb, walk, Access};
+use super::{walk, Access};
 use crate::cpu::Cpu;
 use crate::exception::{Fault, Stop};
 use crate::flags::{Width, W8};
@@ -24,17 +25,17 @@ pub struct PhysLoc {
 }
 
 impl Cpu {
+    /// Which TLB set the current privilege uses (true: user, CPL 3).
     #[inline(always)]
-    fn tlb_set(&self) -> usize {
-        (self.state.cpl == 3) as usize
+    fn tlb_user(&self) -> bool {
+        self.state.cpl == 3
     }
 
     /// Reads a `W`-sized value at linear address `la`.
     #[inline(always)]
     pub fn read<W: Width>(&mut self, la: u64) -> Result<u64, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.read_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
-            return Ok(self.ram.read::<W>(e.paddr | (la & 0xfff)));
+        if let Some(host) = self.softmmu.tlb().host_read(self.tlb_user(), la, W::BYTES) {
+            return Ok(self.ram.read_host::<W>(host));
         }
         self.read_slow::<W>(la)
     }
@@ -42,10 +43,8 @@ impl Cpu {
     /// Writes a `W`-sized value at linear address `la`; nothing is written if any byte faults.
     #[inline(always)]
     pub fn write<W: Width>(&mut self, la: u64, value: u64) -> Result<(), Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
-            let pa = e.paddr | (la & 0xfff);
-            self.ram.write::<W>(pa, value);
+        if let Some(host) = self.softmmu.tlb().host_write(self.tlb_user(), la, W::BYTES) {
+            self.ram.write_host::<W>(host, value);
             return Ok(());
         }
         self.write_slow::<W>(la, value)
@@ -54,9 +53,8 @@ impl Cpu {
     /// Translates a read-modify-write operand for write (the only fault it can raise).
     #[inline(always)]
     pub fn translate_rmw<W: Width>(&mut self, la: u64) -> Result<PhysLoc, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.write_tag == self.tlb.tag(la) && (la & 0xfff) as usize + W::BYTES <= 4096 {
-            return Ok(PhysLoc { pa: e.paddr | (la & 0xfff), pa2: 0, first: W::BYTES as u8, slow: false });
+        if let Some(host) = self.softmmu.tlb().host_write(self.tlb_user(), la, W::BYTES) {
+            return Ok(PhysLoc { pa: self.ram.paddr_of_host(host), pa2: 0, first: W::BYTES as u8, slow: false });
         }
         self.translate_rmw_slow::<W>(la)
     }
@@ -92,8 +90,7 @@ impl Cpu {
         match walk::translate(&self.state, &mut self.ram, la, access, user) {
             Ok(t) => {
                 let in_ram = t.page < self.ram.len();
-                let code = self.is_code_page(t.page);
-                self.tlb.fill(user, la, &t, in_ram, code);
+                self.softmmu.fill_tlb(user, la, &t, self.ram.host_base() as u64, in_ram);
                 Ok(t.page | (la & 0xfff))
             }
             Err(f) => {
@@ -106,9 +103,8 @@ impl Cpu {
     /// Physical address for an instruction fetch at `la`.
     #[inline(always)]
     pub fn translate_fetch(&mut self, la: u64) -> Result<u64, Stop> {
-        let e = &self.tlb.sets[self.tlb_set()][tlb::index(la)];
-        if e.exec_tag == self.tlb.tag(la) {
-            return Ok(e.paddr | (la & 0xfff));
+        if let Some(pa) = self.softmmu.tlb().fetch_paddr(self.tlb_user(), la) {
+            return Ok(pa);
         }
         self.translate_slow(la, Access::Exec)
     }
@@ -182,10 +178,8 @@ impl Cpu {
         if pa + W::BYTES as u64 <= self.ram.len() {
             self.ram.write::<W>(pa, value);
             let page = pa & !0xfff;
-            if self.is_code_page(page) {
-                self.clear_code_page(page);
-                self.smc_pages.push(page);
-                self.stop_block = true;
+            if self.softmmu.is_code_page(page) {
+                self.softmmu.code_written(page);
             }
         } else {
             self.bus.mmio_write(pa, W::BYTES as u8, value);

@@ -1,7 +1,9 @@
-//! Linear-to-physical translation: the page walk (`walk.rs`), the software TLB (`tlb.rs`) and the
-//! guest memory access helpers every instruction uses (`access.rs`).
+//! Linear-to-physical translation: the page walk (`walk.rs`), the software TLB (`tlb.rs`), the
+//! caches the software engines keep around it (`softmmu.rs`) and the guest memory access helpers
+//! every instruction uses (`access.rs`).
 
 pub mod access;
+pub mod softmmu;
 pub mod tlb;
 pub mod walk;
 
@@ -14,5 +16,6 @@ pub enum Access {
 }
 
 pub use access::PhysLoc;
+pub use softmmu::SoftMmu;
 pub use tlb::Tlb;
 pub use walk::Translation;

@@ -221,12 +221,73 @@ impl CpuState {
     }
 }
 
-// The JIT and KVM conversions address these fields by offset; a layout change must be deliberate.
-const _: () = {
-    assert!(core::mem::offset_of!(CpuState, gpr) == 0);
-    assert!(core::mem::offset_of!(CpuState, rip) == 128);
-    assert!(core::mem::offset_of!(CpuState, lazy) == 136);
-};
+/// Byte offsets of the `CpuState` fields generated code addresses (the tier-1 JIT loads and
+/// stores guest registers at `[state + offset]`; the KVM conversions rely on the same layout).
+/// They are pinned here, as the layout is today, so that a field moved or resized fails the
+/// build instead of silently breaking emitted code. Change a number only together with the code
+/// generator. `CpuState` and every struct nested in it are `#[repr(C)]`, which makes the layout
+/// follow declaration order.
+pub mod layout {
+    use super::{CpuState, FpuState, Segment, X87Reg};
+    use crate::flags::LazyFlags;
+    use core::mem::{offset_of, size_of};
+
+    pub const GPR: usize = 0;
+    pub const RIP: usize = 128;
+    /// `LazyFlags::result`, then `LazyFlags::aux` 8 bytes later.
+    pub const LAZY_RESULT: usize = 136;
+    pub const LAZY_AUX: usize = 144;
+    /// RFLAGS bits other than the six arithmetic flags.
+    pub const RFLAGS_OTHER: usize = 152;
+    /// `segs[i]` is at `SEGS + i * SEGMENT_SIZE`; its base is at offset 0 of the segment.
+    pub const SEGS: usize = 160;
+    pub const SEGMENT_SIZE: usize = 16;
+    pub const SEGMENT_BASE: usize = 0;
+    pub const CR0: usize = 320;
+    pub const CR3: usize = 336;
+    pub const EFER: usize = 360;
+    /// XMM0..XMM15, 16 bytes each. Only 8-byte aligned: generated code must use unaligned
+    /// vector loads and stores (MOVUPS), not MOVAPS.
+    pub const XMM: usize = 440;
+    pub const MXCSR: usize = 696;
+    pub const CPL: usize = 700;
+    /// x87 data registers R0..R7 (physical order), `X87_REG_SIZE` bytes each: the 64-bit
+    /// significand, then the 16-bit sign and exponent.
+    pub const FPU_REGS: usize = 704;
+    pub const X87_REG_SIZE: usize = 16;
+    pub const X87_SIGN_EXP: usize = 8;
+    pub const FCW: usize = 832;
+    /// Status word, TOP in bits 13:11.
+    pub const FSW: usize = 834;
+    pub const FTW: usize = 836;
+    pub const CPU_STATE_SIZE: usize = 968;
+
+    const _: () = {
+        assert!(offset_of!(CpuState, gpr) == GPR);
+        assert!(offset_of!(CpuState, rip) == RIP);
+        assert!(offset_of!(CpuState, lazy) + offset_of!(LazyFlags, result) == LAZY_RESULT);
+        assert!(offset_of!(CpuState, lazy) + offset_of!(LazyFlags, aux) == LAZY_AUX);
+        assert!(offset_of!(CpuState, rflags_other) == RFLAGS_OTHER);
+        assert!(offset_of!(CpuState, segs) == SEGS);
+        assert!(size_of::<Segment>() == SEGMENT_SIZE);
+        assert!(offset_of!(Segment, base) == SEGMENT_BASE);
+        assert!(offset_of!(CpuState, cr0) == CR0);
+        assert!(offset_of!(CpuState, cr3) == CR3);
+        assert!(offset_of!(CpuState, efer) == EFER);
+        assert!(offset_of!(CpuState, xmm) == XMM);
+        assert!(size_of::<[[u64; 2]; 16]>() == 256);
+        assert!(offset_of!(CpuState, mxcsr) == MXCSR);
+        assert!(offset_of!(CpuState, cpl) == CPL);
+        assert!(offset_of!(CpuState, fpu) + offset_of!(FpuState, regs) == FPU_REGS);
+        assert!(size_of::<X87Reg>() == X87_REG_SIZE);
+        assert!(offset_of!(X87Reg, signif) == 0);
+        assert!(offset_of!(X87Reg, sign_exp) == X87_SIGN_EXP);
+        assert!(offset_of!(CpuState, fpu) + offset_of!(FpuState, fcw) == FCW);
+        assert!(offset_of!(CpuState, fpu) + offset_of!(FpuState, fsw) == FSW);
+        assert!(offset_of!(CpuState, fpu) + offset_of!(FpuState, ftw) == FTW);
+        assert!(size_of::<CpuState>() == CPU_STATE_SIZE);
+    };
+}
 
 #[cfg(test)]
 mod tests {

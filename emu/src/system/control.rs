@@ -39,7 +39,7 @@ impl Cpu {
         }
         self.state.cr0 = v;
         if (old ^ v) & (ctrl::CR0_PG | ctrl::CR0_WP | ctrl::CR0_PE) != 0 {
-            self.tlb.flush_all();
+            self.softmmu.flush_tlb();
         }
         if v & ctrl::CR0_PE == 0 {
             self.state.cpl = 0;
@@ -54,7 +54,7 @@ impl Cpu {
         }
         // Bit 63 with PCIDE set means "do not flush"; PCIDs are not advertised, so ignore it.
         self.state.cr3 = v & !(1 << 63);
-        self.tlb.flush_non_global();
+        self.softmmu.flush_tlb_non_global();
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl Cpu {
         let old = self.state.cr4;
         self.state.cr4 = v;
         if (old ^ v) & (ctrl::CR4_PGE | ctrl::CR4_PAE | ctrl::CR4_PSE | (1 << 20) | (1 << 21)) != 0 {
-            self.tlb.flush_all();
+            self.softmmu.flush_tlb();
         }
         Ok(())
     }
@@ -90,7 +90,7 @@ impl Cpu {
         let old = self.state.efer;
         self.state.efer = (v & !ctrl::EFER_LMA) | (old & ctrl::EFER_LMA);
         if (old ^ self.state.efer) & ctrl::EFER_NXE != 0 {
-            self.tlb.flush_all();
+            self.softmmu.flush_tlb();
         }
         Ok(())
     }

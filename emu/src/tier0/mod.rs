@@ -33,7 +33,7 @@ impl Interp {
         self.cache.forget_mode();
         let mut prev = None;
         loop {
-            if !cpu.smc_pages.is_empty() {
+            if cpu.softmmu.has_modified_code() {
                 self.drop_modified_code(cpu);
                 prev = None;
             }
@@ -43,13 +43,13 @@ impl Interp {
             let result = match self.cache.lookup_after(cpu, prev) {
                 Ok(idx) => {
                     prev = Some(idx);
-                    run_block(cpu, self.cache.block(idx))
+                    run_block(cpu, self.cache.enter(idx))
                 }
                 Err(stop) => Err(stop),
             };
             if let Err(stop) = result {
                 prev = None;
-                if !cpu.smc_pages.is_empty() {
+                if cpu.softmmu.has_modified_code() {
                     self.drop_modified_code(cpu);
                 }
                 // Any stop may have changed CS, CPL or the paging mode.
@@ -65,7 +65,7 @@ impl Interp {
     /// instruction after STI, lockstep comparison). Faults are handled as `run` handles them.
     pub fn step(&mut self, cpu: &mut Cpu) -> Option<Exit> {
         self.cache.forget_mode();
-        if !cpu.smc_pages.is_empty() {
+        if cpu.softmmu.has_modified_code() {
             self.drop_modified_code(cpu);
         }
         let cs_base = if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base };
@@ -75,7 +75,7 @@ impl Interp {
             let block = Block::single(d, la);
             run_block(cpu, &block)
         });
-        if !cpu.smc_pages.is_empty() {
+        if cpu.softmmu.has_modified_code() {
             self.drop_modified_code(cpu);
         }
         match result {
@@ -87,11 +87,7 @@ impl Interp {
     /// Drops the blocks of every page a store hit while it held code.
     #[inline(never)]
     fn drop_modified_code(&mut self, cpu: &mut Cpu) {
-        let mut pages = std::mem::take(&mut cpu.smc_pages);
-        for page in pages.drain(..) {
-            self.cache.invalidate_page(page);
-        }
-        cpu.smc_pages = pages;
+        cpu.softmmu.drain_modified_code(|page| self.cache.invalidate_page(page));
     }
 
     /// Drops every decoded block (after code was rewritten behind tier 0's back: another engine
@@ -132,9 +128,9 @@ fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
     for (i, e) in instrs.iter().enumerate() {
         match (e.exec)(cpu, e) {
             Ok(()) => {
-                if cpu.stop_block {
+                if cpu.softmmu.stop_block() {
                     // A store hit a page holding code: the rest of the block may be stale.
-                    cpu.stop_block = false;
+                    cpu.softmmu.clear_stop_block();
                     cpu.retired += i as u64 + 1;
                     if !(i + 1 == instrs.len() && block.ends_in_branch) {
                         cpu.state.rip = e.next_rip;
@@ -143,13 +139,13 @@ fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
                 }
             }
             Err(Stop::Fault(f)) => {
-                cpu.stop_block = false;
+                cpu.softmmu.clear_stop_block();
                 cpu.retired += i as u64;
                 cpu.state.rip = e.rip();
                 return Err(Stop::Fault(f));
             }
             Err(other) => {
-                cpu.stop_block = false;
+                cpu.softmmu.clear_stop_block();
                 cpu.retired += i as u64 + 1;
                 return Err(other);
             }

@@ -261,9 +261,9 @@ impl Process {
             let pa = self.kernel_translate(a, Access::Write)?;
             let n = ((PAGE - (a & (PAGE - 1))) as usize).min(data.len() - done);
             let frame = pa & !(PAGE - 1);
-            if self.cpu.is_code_page(frame) {
+            if self.cpu.softmmu.is_code_page(frame) {
                 self.interp.cache.invalidate_page(frame);
-                self.cpu.clear_code_page(frame);
+                self.cpu.softmmu.clear_code_page(frame);
             }
             self.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
@@ -310,9 +310,9 @@ impl Process {
             };
             let off = a - page;
             let n = ((PAGE - off) as usize).min(data.len() - done);
-            if cpu.is_code_page(pa) {
+            if cpu.softmmu.is_code_page(pa) {
                 self.interp.cache.invalidate_page(pa);
-                self.cpu.clear_code_page(pa);
+                self.cpu.softmmu.clear_code_page(pa);
             }
             self.cpu.ram.slice_mut(pa + off, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
@@ -322,11 +322,11 @@ impl Process {
 
     /// After changing page tables: flush the TLB and drop code on the freed frames.
     pub fn mappings_changed(&mut self, freed: &[u64]) {
-        self.cpu.tlb.flush_all();
+        self.cpu.softmmu.flush_tlb();
         for &f in freed {
-            if self.cpu.is_code_page(f) {
+            if self.cpu.softmmu.is_code_page(f) {
                 self.interp.cache.invalidate_page(f);
-                self.cpu.clear_code_page(f);
+                self.cpu.softmmu.clear_code_page(f);
             }
         }
     }
@@ -364,5 +364,5 @@ pub fn setup_long_mode_user(cpu: &mut Cpu, pml4: u64) {
     s.segs[5] = Segment::flat_data(0, 3);
     s.cpl = 3;
     s.set_rflags(0x202);
-    cpu.tlb.flush_all();
+    cpu.softmmu.flush_tlb();
 }

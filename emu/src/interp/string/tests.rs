@@ -412,12 +412,14 @@ fn the_page_run_fast_path_equals_the_element_loop() {
 fn a_rep_store_over_code_is_seen_by_the_smc_check() {
     let mut cpu = paged_cpu(&[(0x10000, RW), (0x11000, RW)]);
     let pa = cpu.translate_slow(0x11000, crate::mmu::Access::Read).unwrap() & !0xfff;
-    cpu.mark_code_page(pa);
+    cpu.softmmu.mark_code_page(pa);
     cpu.state.gpr[7] = 0x10800;
     cpu.state.gpr[1] = 0x1000;
     run1(&mut cpu, &[0xf3, 0xaa]).unwrap();
-    assert_eq!(cpu.smc_pages, vec![pa]);
-    assert!(cpu.stop_block);
+    assert!(cpu.softmmu.stop_block());
+    let mut modified = Vec::new();
+    cpu.softmmu.drain_modified_code(|page| modified.push(page));
+    assert_eq!(modified, vec![pa]);
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! `SoftMmu`: the caches an engine that runs guest code in software keeps beside the
+//! architectural machine. Tier 0's interpreter loop is one user; the JIT will share them.
+//!
+//! It holds the software TLB, one mark per physical RAM page that holds decoded code, the queue
+//! of code pages a store has hit since the run loop last looked, and the "stop this block" flag
+//! a store into code raises. None of it is architectural: dropping it all (a TLB flush, a
+//! `flush_code`) changes speed only. `Cpu` holds one `SoftMmu` so the memory paths every
+//! instruction handler takes reach it.
+
+use super::tlb::Tlb;
+use super::walk::Translation;
+
+/// The software-MMU caches (see the module doc).
+pub struct SoftMmu {
+    tlb: Tlb,
+    /// One bit per physical page of RAM: set while the page holds decoded blocks.
+    code_pages: Vec<u64>,
+    /// Physical pages written while marked as code; the run loop drops their blocks.
+    modified_code: Vec<u64>,
+    /// Set (through the memory slow path) when the rest of the current block must not run.
+    stop_block: bool,
+}
+
+impl SoftMmu {
+    /// Empty caches for `ram_len` bytes of guest RAM.
+    pub fn new(ram_len: u64) -> Self {
+        let pages = ram_len.div_ceil(4096) as usize;
+        SoftMmu {
+            tlb: Tlb::default(),
+            code_pages: vec![0; pages.div_ceil(64)],
+            modified_code: Vec::new(),
+            stop_block: false,
+        }
+    }
+
+    /// The TLB, for the memory fast paths.
+    #[inline(always)]
+    pub fn tlb(&self) -> &Tlb {
+        &self.tlb
+    }
+
+    /// Caches a page walk's result for linear address `la`; `ram_host` is the host address of
+    /// guest physical 0. Writes to a page holding code stay on the slow path, so the store is seen.
+    pub fn fill_tlb(&mut self, user: bool, la: u64, t: &Translation, ram_host: u64, in_ram: bool) {
+        let code = self.is_code_page(t.page);
+        self.tlb.fill(user, la, t, ram_host, in_ram, code);
+    }
+
+    /// Drops every cached translation (CR0.PG/WP/PE, CR4 paging bits or EFER.NXE changed; a
+    /// loader or runner rewrote the page tables).
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush_all();
+    }
+
+    /// Drops the non-global translations (a CR3 write); global ones go too (an over-flush).
+    pub fn flush_tlb_non_global(&mut self) {
+        self.tlb.flush_non_global();
+    }
+
+    /// Drops the translation of one page (INVLPG).
+    pub fn flush_tlb_page(&mut self, la: u64) {
+        self.tlb.flush_page(la);
+    }
+
+    /// Bumped by every TLB flush: caches keyed by linear address compare it to know to forget.
+    #[inline(always)]
+    pub fn tlb_generation(&self) -> u64 {
+        self.tlb.generation
+    }
+
+    /// True if physical page `paddr` (page-aligned) holds decoded code.
+    #[inline(always)]
+    pub fn is_code_page(&self, paddr: u64) -> bool {
+        let n = (paddr >> 12) as usize;
+        self.code_pages.get(n / 64).is_some_and(|w| w >> (n % 64) & 1 != 0)
+    }
+
+    /// Marks a physical page as holding code: stores to it will take the slow path.
+    pub fn mark_code_page(&mut self, paddr: u64) {
+        let n = (paddr >> 12) as usize;
+        if let Some(w) = self.code_pages.get_mut(n / 64) {
+            if *w >> (n % 64) & 1 == 0 {
+                *w |= 1 << (n % 64);
+                self.tlb.protect_code_page(paddr & !0xfff);
+            }
+        }
+    }
+
+    /// Unmarks a code page (its blocks must be dropped by the caller).
+    pub fn clear_code_page(&mut self, paddr: u64) {
+        let n = (paddr >> 12) as usize;
+        if let Some(w) = self.code_pages.get_mut(n / 64) {
+            *w &= !(1 << (n % 64));
+        }
+    }
+
+    /// A store hit code page `page`: unmark it, queue it for the run loop, and stop the block.
+    pub fn code_written(&mut self, page: u64) {
+        self.clear_code_page(page);
+        self.modified_code.push(page);
+        self.stop_block = true;
+    }
+
+    /// True when stores hit code pages whose blocks are not dropped yet.
+    #[inline(always)]
+    pub fn has_modified_code(&self) -> bool {
+        !self.modified_code.is_empty()
+    }
+
+    /// Hands `drop_blocks` each code page stores hit since the last call, oldest first, and
+    /// empties the queue.
+    pub fn drain_modified_code(&mut self, mut drop_blocks: impl FnMut(u64)) {
+        for page in self.modified_code.drain(..) {
+            drop_blocks(page);
+        }
+    }
+
+    /// True when the rest of the running block must not execute (a store hit its code).
+    #[inline(always)]
+    pub fn stop_block(&self) -> bool {
+        self.stop_block
+    }
+
+    /// Lowers the stop-block flag (the run loop has stopped the block).
+    #[inline(always)]
+    pub fn clear_stop_block(&mut self) {
+        self.stop_block = false;
+    }
+}
