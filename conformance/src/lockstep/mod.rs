@@ -4,11 +4,13 @@
 //!
 //! Two copies of the machine run side by side from the same state and memory: the machine's
 //! own tier-0 CPU on its RAM with the real devices, and a KVM vCPU on a private copy of that
-//! RAM (both execute stores, so they cannot share it). Each step:
-//! 1. devices are polled; an interrupt the machine would take now is delivered to both sides
-//!    at this same boundary (tier 0's delivery code on each side's RAM, so that is not checked);
-//! 2. tier 0 executes one instruction (`Interp::step`) against the real bus, recording every
-//!    port/MMIO access (`io.rs`);
+//! RAM (both execute stores, so they cannot share it). Each step is one round of the machine
+//! loop with a limit of one instruction (`Machine::begin_step`, `Machine::step_instruction`:
+//! the machine's own device polling, exit port, reset, interrupt delivery and halts):
+//! 1. the machine polls its devices; an interrupt it delivers at this boundary is delivered to
+//!    the KVM side too (tier 0's delivery code on each side's RAM, so that is not checked);
+//! 2. the machine executes one instruction on tier 0 against the real bus, the harness
+//!    recording every port/MMIO access (`io.rs`);
 //! 3. KVM executes it under KVM_GUESTDBG_SINGLESTEP, its device accesses served from the
 //!    recording and its writes checked against it;
 //! 4. the states are compared (`diff.rs`), and the RAM pages KVM's dirty log says it wrote are
@@ -47,7 +49,8 @@ pub use report::{Config, Divergence, End, Summary};
 use diff::{disassemble, dump, state_diff, Extent};
 use emu::cpu::Cpu;
 use emu::machine::board::BoardBus;
-use emu::machine::Machine;
+use emu::machine::step::StepStart;
+use emu::machine::{Machine, RunEnd};
 use emu::mem::GuestRam;
 use emu::state::{rflags, CpuState};
 use emu::system::Event;
@@ -67,6 +70,8 @@ pub enum LockstepError {
     Kvm(tiers::kvm::KvmError),
     /// Setting up the machine or the RAM copy failed.
     Setup(String),
+    /// The machine refused to step (tier 0 is not its active engine).
+    Machine(emu::engine::EngineError),
 }
 
 impl std::fmt::Display for LockstepError {
@@ -74,11 +79,18 @@ impl std::fmt::Display for LockstepError {
         match self {
             LockstepError::Kvm(e) => write!(f, "KVM: {e}"),
             LockstepError::Setup(s) => write!(f, "{s}"),
+            LockstepError::Machine(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for LockstepError {}
+
+impl From<emu::engine::EngineError> for LockstepError {
+    fn from(e: emu::engine::EngineError) -> Self {
+        LockstepError::Machine(e)
+    }
+}
 
 impl From<tiers::kvm::KvmError> for LockstepError {
     fn from(e: tiers::kvm::KvmError) -> Self {
@@ -97,9 +109,6 @@ pub struct Lockstep<'m> {
     vm: KvmVm,
     log: Rc<RefCell<IoLog>>,
     pvm: bool,
-    /// The last tier-0 instruction opened an interrupt shadow (STI, MOV SS, ...).
-    shadow: bool,
-    halted: bool,
     /// KVM's state and RAM must be reloaded from tier 0 before the next compared step.
     stale: bool,
     history: VecDeque<String>,
@@ -147,8 +156,6 @@ impl<'m> Lockstep<'m> {
             vm,
             log,
             pvm: tiers::kvm::is_pvm(),
-            shadow: false,
-            halted: false,
             stale: false,
             history: VecDeque::new(),
             corrupt: None,
@@ -243,55 +250,31 @@ impl<'m> Lockstep<'m> {
         Ok(())
     }
 
-    fn retire(&self, n: u64) {
-        if let Some(v) = self.m.virtual_clock() {
-            v.retire_instructions(n);
-        }
-    }
-
-    /// Devices, interrupts, halts; then one instruction on both sides. `Some` ends the run.
+    /// One round of the machine loop with a limit of one instruction (`Machine::begin_step`:
+    /// devices, interrupts, halts), then that instruction on both sides. `Some` ends the run.
     fn step(&mut self, cfg: &Config) -> Result<Option<End>, LockstepError> {
-        let board = self.m.board.clone();
-        board.borrow_mut().poll();
-        {
-            let b = board.borrow();
-            if let Some(status) = b.exit.borrow().exit_status() {
-                return Ok(Some(End::ExitPort(status)));
-            }
-            if b.i8042.borrow_mut().take_reset_request() {
-                return Ok(Some(End::Reset));
-            }
-        }
-        let if_set = self.m.cpu.state.rflags_other & rflags::IF != 0;
-        if !std::mem::take(&mut self.shadow) && if_set && board.borrow().interrupt_pending() {
-            let vector = board.borrow_mut().acknowledge_interrupt();
-            if let Some(v) = vector {
-                self.halted = false;
-                self.summary.interrupts += 1;
-                if self.m.cpu.deliver(Event::External(v)).is_err() {
-                    return Ok(Some(End::TripleFault));
+        let vector = match self.m.begin_step()? {
+            StepStart::Ended(end) => return Ok(Some(end_of(end))),
+            StepStart::Waited => return Ok(None),
+            StepStart::Ready { interrupt } => interrupt,
+        };
+        if let Some(v) = vector {
+            // The machine delivered it on tier 0 at this boundary; the KVM side takes the same
+            // one here (through tier 0's delivery code on its own RAM, so that is not checked).
+            self.summary.interrupts += 1;
+            if !self.stale {
+                self.vm.get_state(&mut self.side)?;
+                if self.side.deliver(Event::External(v)).is_err() {
+                    return Ok(Some(self.diverged(
+                        cfg,
+                        None,
+                        &[],
+                        &self.m.cpu.state.clone(),
+                        vec!["KVM side: triple fault delivering the interrupt".into()],
+                    )));
                 }
-                if !self.stale {
-                    self.vm.get_state(&mut self.side)?;
-                    if self.side.deliver(Event::External(v)).is_err() {
-                        return Ok(Some(self.diverged(
-                            cfg,
-                            None,
-                            &[],
-                            &self.m.cpu.state.clone(),
-                            vec!["KVM side: triple fault delivering the interrupt".into()],
-                        )));
-                    }
-                    self.vm.set_state(&self.side)?;
-                }
+                self.vm.set_state(&self.side)?;
             }
-        }
-        if self.halted {
-            if !if_set {
-                return Ok(Some(End::Halted));
-            }
-            self.wait_for_event();
-            return Ok(None);
         }
         let before = self.m.cpu.state.clone();
         let (ins, bytes) = self.fetch_instruction();
@@ -305,20 +288,18 @@ impl<'m> Lockstep<'m> {
         if tf_step && self.tf_steps == Some(false) {
             // Not steppable here: tier 0 runs the instruction alone.
             self.log.borrow_mut().clear();
-            let e = self.m.interp.step(&mut self.m.cpu);
-            self.retire(1);
+            let e = self.m.step_instruction();
             self.summary.not_stepped += 1;
             self.stale = true;
-            return Ok(self.after_tier0(e));
+            return Ok(shut_down(e));
         }
         if self.stale {
             self.resync()?;
         }
         self.log.borrow_mut().clear();
         let retired = self.m.cpu.retired;
-        let e = self.m.interp.step(&mut self.m.cpu);
-        self.retire(1);
-        let mut end = self.after_tier0(e);
+        let e = self.m.step_instruction();
+        let mut end = shut_down(e);
         // A fault retires nothing: tier 0 delivered it through the IDT.
         let faulted = e.is_none() && self.m.cpu.retired == retired;
         let t_rip = self.m.cpu.state.rip;
@@ -354,7 +335,7 @@ impl<'m> Lockstep<'m> {
         let first_ins = ins;
         let mut ins = ins;
         let mut bytes = bytes;
-        if kvm == VmExit::Debug && end.is_none() && !self.halted {
+        if kvm == VmExit::Debug && end.is_none() && !self.m.is_halted() {
             // KVM's single-step trap sometimes comes one instruction late: after delivering a
             // fault (it runs the handler's first instruction), after IRET (the instruction
             // returned to), after SWAPGS on kvm_pvm. When KVM's RIP is not tier 0's, tier 0 runs
@@ -365,10 +346,9 @@ impl<'m> Lockstep<'m> {
                 let (hins, hbytes) = self.fetch_instruction();
                 let text = hins.as_ref().map_or_else(|| "(fetch faults)".to_string(), |i| disassemble(i, &hbytes));
                 self.history.push_back(format!("{MERGED}{t_rip:#x}: {text}"));
-                let e2 = self.m.interp.step(&mut self.m.cpu);
-                self.retire(1);
+                let e2 = self.m.step_instruction();
                 self.summary.handler_merged += 1;
-                end = self.after_tier0(e2);
+                end = shut_down(e2);
                 (ins, bytes) = (hins, hbytes);
             }
         }
@@ -557,39 +537,6 @@ impl<'m> Lockstep<'m> {
         Ok(())
     }
 
-    /// What tier 0's step result means for the machine: halts, shadows, shutdowns.
-    fn after_tier0(&mut self, e: Option<Exit>) -> Option<End> {
-        match e {
-            Some(Exit::TripleFault) => Some(End::TripleFault),
-            Some(Exit::Stop(emu::exception::Stop::Halt)) => {
-                self.halted = true;
-                None
-            }
-            Some(Exit::Stop(_)) => {
-                self.shadow = true;
-                None
-            }
-            _ => None,
-        }
-    }
-
-    /// Halted with IF set: let virtual (or host) time pass to the next device event.
-    fn wait_for_event(&mut self) {
-        use devices::clock::Clock;
-        let board = self.m.board.borrow();
-        let next = board.next_event_ns();
-        let now = board.clock.now_ns();
-        drop(board);
-        match (self.m.virtual_clock(), next) {
-            (Some(v), Some(t)) => v.advance_to(t.max(now + 1)),
-            (Some(v), None) => v.advance_ns(1_000_000),
-            (None, t) => {
-                let wait = t.map_or(1_000_000, |t| t.saturating_sub(now)).clamp(1_000, 1_000_000);
-                std::thread::sleep(std::time::Duration::from_nanos(wait));
-            }
-        }
-    }
-
     /// The instruction at tier 0's RIP, fetched the way tier 0 fetches it (a fetch that faults
     /// gives `None`; the step then delivers that fault).
     fn fetch_instruction(&mut self) -> (Option<Instruction>, Vec<u8>) {
@@ -692,6 +639,23 @@ impl Drop for Lockstep<'_> {
     fn drop(&mut self) {
         self.m.cpu.bus = Box::new(BoardBus(self.m.board.clone()));
     }
+}
+
+/// How a machine round that ended the run ends the lockstep.
+fn end_of(end: RunEnd) -> End {
+    match end {
+        RunEnd::ExitPort(status) => End::ExitPort(status),
+        RunEnd::Halted => End::Halted,
+        RunEnd::Reset => End::Reset,
+        RunEnd::TripleFault => End::TripleFault,
+        // `begin_step` ends no other way; a watch or limit is the lockstep's own step count.
+        RunEnd::Limit | RunEnd::Watch | RunEnd::EngineError => End::Steps,
+    }
+}
+
+/// Tier 0's step shut the CPU down (halts and interrupt shadows the machine keeps itself).
+fn shut_down(e: Option<Exit>) -> Option<End> {
+    (e == Some(Exit::TripleFault)).then_some(End::TripleFault)
 }
 
 /// History prefix of an instruction KVM ran in the same single step as the one before.

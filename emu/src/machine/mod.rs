@@ -11,6 +11,7 @@
 
 pub mod board;
 pub mod engine;
+pub mod step;
 pub mod timeline;
 
 use crate::cpu::Cpu;
@@ -145,6 +146,9 @@ pub struct Machine {
     pending_input: std::collections::VecDeque<u8>,
     /// The CPU is halted, waiting for an interrupt (part of a snapshot).
     pub(crate) halted: bool,
+    /// The last instruction `step_instruction` ran opened an interrupt shadow: the next round
+    /// delivers no interrupt. (`run` executes the shadowed instruction in the same round.)
+    shadow: bool,
     started: bool,
     /// The engines attached beside tier 0 (KVM, the JIT).
     engines: Vec<Box<dyn Engine>>,
@@ -154,6 +158,38 @@ pub struct Machine {
     /// Why the run ended with `RunEnd::EngineError`.
     pub engine_error: Option<String>,
     watch: Option<ArmedWatch>,
+}
+
+/// What [`deliver_due_interrupt`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// No interrupt is pending (or the controller withdrew it when acknowledged).
+    None,
+    /// Vector delivered into the engine.
+    Delivered(u8),
+    /// One is pending but the engine cannot take it now (IF clear, an interrupt shadow).
+    NotReady,
+    /// Delivering it shut the CPU down.
+    TripleFault,
+}
+
+/// Delivers the interrupt the devices raise, if any, when `engine` can take it now.
+fn deliver_due_interrupt(
+    engine: &mut dyn Engine,
+    cpu: &mut Cpu,
+    board: &RefCell<Board>,
+) -> Result<Delivery, EngineError> {
+    if !board.borrow().interrupt_pending() {
+        return Ok(Delivery::None);
+    }
+    if !engine.interrupt_ready(cpu) {
+        return Ok(Delivery::NotReady);
+    }
+    let Some(v) = board.borrow_mut().acknowledge_interrupt() else { return Ok(Delivery::None) };
+    Ok(match engine.inject_interrupt(cpu, v)? {
+        Some(Exit::TripleFault) => Delivery::TripleFault,
+        _ => Delivery::Delivered(v),
+    })
 }
 
 /// A TSC that follows the machine clock (host or virtual) at 1 GHz: one tick per nanosecond.
@@ -226,6 +262,7 @@ impl Machine {
             input: None,
             pending_input: std::collections::VecDeque::new(),
             halted: false,
+            shadow: false,
             started: false,
             engines: Vec::new(),
             active: EngineKind::Interp,
@@ -291,10 +328,7 @@ impl Machine {
     /// Runs until the guest stops, the watch fires, or `limit` instructions in all have retired
     /// (`u64::MAX`: no limit; any other value needs an engine that counts instructions).
     pub fn run(&mut self, limit: u64) -> RunEnd {
-        if !self.started {
-            self.started = true;
-            self.tap.borrow_mut().timeline.record("first instruction", self.cpu.retired);
-        }
+        self.note_start();
         if let Err(e) = self.check_counting(limit) {
             self.engine_error = Some(e.to_string());
             return RunEnd::EngineError;
@@ -309,16 +343,8 @@ impl Machine {
                 self.watch = None;
                 return RunEnd::Watch;
             }
-            self.pump_input();
-            self.board.borrow_mut().poll();
-            {
-                let board = self.board.borrow();
-                if let Some(status) = board.exit.borrow().exit_status() {
-                    return RunEnd::ExitPort(status);
-                }
-                if board.i8042.borrow_mut().take_reset_request() {
-                    return RunEnd::Reset;
-                }
+            if let Some(end) = self.devices_round() {
+                return end;
             }
             match self.engine_round(limit) {
                 Ok(None) => {}
@@ -329,6 +355,29 @@ impl Machine {
                 }
             }
         }
+    }
+
+    /// Records the first instruction in the timeline, once.
+    fn note_start(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.tap.borrow_mut().timeline.record("first instruction", self.cpu.retired);
+        }
+    }
+
+    /// The devices' part of a round: host input, device polling, then the exit port and the
+    /// reset line. `Some` ends the run.
+    fn devices_round(&mut self) -> Option<RunEnd> {
+        self.pump_input();
+        self.board.borrow_mut().poll();
+        let board = self.board.borrow();
+        if let Some(status) = board.exit.borrow().exit_status() {
+            return Some(RunEnd::ExitPort(status));
+        }
+        if board.i8042.borrow_mut().take_reset_request() {
+            return Some(RunEnd::Reset);
+        }
+        None
     }
 
     /// Why the active engine cannot honour `limit` or the armed watch (they count instructions).
@@ -353,28 +402,24 @@ impl Machine {
         let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)
             .ok_or_else(|| EngineError { engine: "machine", message: format!("no {kind} engine attached") })?;
         let mut want_interrupt = false;
-        if self.board.borrow().interrupt_pending() {
-            if engine.interrupt_ready(cpu) {
-                let vector = self.board.borrow_mut().acknowledge_interrupt();
-                if let Some(v) = vector {
+        if !std::mem::take(&mut self.shadow) {
+            match deliver_due_interrupt(engine, cpu, &self.board)? {
+                d @ (Delivery::Delivered(_) | Delivery::TripleFault) => {
                     self.halted = false;
                     if kind != EngineKind::Interp {
                         self.engine_stats.injected += 1;
                     }
-                    if engine.inject_interrupt(cpu, v)? == Some(Exit::TripleFault) {
+                    if d == Delivery::TripleFault {
                         return Ok(Some(RunEnd::TripleFault));
                     }
                 }
-            } else {
-                want_interrupt = true;
+                Delivery::NotReady => want_interrupt = true,
+                Delivery::None => {}
             }
         }
         if self.halted {
-            if !engine.interrupts_enabled(cpu) {
-                return Ok(Some(RunEnd::Halted));
-            }
-            self.wait_for_event();
-            return Ok(None);
+            let enabled = engine.interrupts_enabled(cpu);
+            return Ok(self.halt_round(enabled));
         }
         let instructions = if kind.counts_instructions() { limit - retired } else { u64::MAX };
         let exit = engine.run(cpu, &Limit { instructions, poll_after: SLICE, deadline: None, want_interrupt })?;
@@ -391,6 +436,16 @@ impl Machine {
             Exit::Stop(_) | Exit::Unemulated => return self.fall_back_one(),
         }
         Ok(None)
+    }
+
+    /// A round that found the CPU halted: with interrupts disabled the machine has stopped
+    /// (`Some(RunEnd::Halted)`); otherwise time passes to the next device event.
+    fn halt_round(&mut self, interrupts_enabled: bool) -> Option<RunEnd> {
+        if !interrupts_enabled {
+            return Some(RunEnd::Halted);
+        }
+        self.wait_for_event();
+        None
     }
 
     /// Advances the virtual clock by what retired since `before`.
