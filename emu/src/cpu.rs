@@ -132,6 +132,16 @@ impl Cpu {
         }
     }
 
+    /// Physical page `frame` (page-aligned) was written by someone other than a guest store (the
+    /// user-mode kernel, a loader): if it holds decoded code, it is unmarked and queued for the
+    /// engine to drop, as `phys_write` does for a guest store, so the writer needs no engine.
+    pub fn note_code_written(&mut self, frame: u64) {
+        if self.is_code_page(frame) {
+            self.clear_code_page(frame);
+            self.smc_pages.push(frame);
+        }
+    }
+
     /// Current RFLAGS.
     pub fn rflags(&self) -> u64 {
         self.state.rflags()
