@@ -134,9 +134,12 @@ impl Process {
     /// or write it (a fault or signal builds a signal frame, rt_sigreturn reads one), so a
     /// system call of a process without signal handlers moves no FPU state.
     ///
+    /// Generic so that tier 0's per-exit calls (load and store are no-ops) compile away; a
+    /// `dyn Engine` works too.
+    ///
     /// # Errors
     /// The engine failed (a host error, not the guest's doing).
-    pub fn run_on(&mut self, engine: &mut dyn Engine) -> Result<ProcessEnd, EngineError> {
+    pub fn run_on<E: Engine + ?Sized>(&mut self, engine: &mut E) -> Result<ProcessEnd, EngineError> {
         // Tier 0 runs on `cpu.state` directly: it never needs `store_state` (see its module).
         let state_in_engine = engine.kind() != EngineKind::Interp;
         let mut tier0: Option<Interp> = None;

@@ -297,7 +297,7 @@ impl UserEngine {
                 VmExit::Io => return self.on_port_write(cpu),
                 VmExit::Interrupted | VmExit::InterruptWindow | VmExit::Debug => {
                     // A kick: only the timer needs the process loop, once its deadline passed.
-                    if !limit.deadline.is_some_and(|d| Instant::now() >= d) {
+                    if limit.deadline.is_none_or(|d| Instant::now() < d) {
                         continue;
                     }
                     let (regs, sregs) = self.regs()?;
