@@ -56,8 +56,8 @@ fn main() -> ExitCode {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
         Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
-            let use_kvm = match tiers::resolve_engine(tier, true) {
-                Ok(engine) => engine == EngineKind::Kvm,
+            let kind = match tiers::resolve_engine(tier, true) {
+                Ok(kind) => kind,
                 Err(e) => {
                     eprintln!("strata: {e}");
                     return ExitCode::from(1);
@@ -75,39 +75,49 @@ fn main() -> ExitCode {
                 }
             };
             p.sys.trace = strace;
-            let end = if use_kvm {
-                match tiers::run_user_kvm(&mut p) {
-                    Ok((end, k)) => {
-                        if stats {
-                            eprintln!(
-                                "strata: kvm: {} exits ({} system calls, {} faults, {} translation flushes) in {:.3} s",
-                                k.exits,
-                                k.syscalls,
-                                k.faults,
-                                k.flushes,
-                                start.elapsed().as_secs_f64()
-                            );
-                        }
-                        end
-                    }
+            // One loop (`Process::run_on`) for every engine; only the statistics differ.
+            let end = if kind == EngineKind::Kvm {
+                let mut kvm = match tiers::KvmUserEngine::new(&mut p) {
+                    Ok(k) => k,
                     Err(e) => {
                         eprintln!("strata: kvm: {e}");
                         return ExitCode::from(1);
                     }
+                };
+                let end = p.run_on(kvm.engine());
+                if stats {
+                    let k = kvm.stats();
+                    eprintln!(
+                        "strata: kvm: {} exits ({} system calls, {} faults, {} translation flushes) in {:.3} s",
+                        k.exits,
+                        k.syscalls,
+                        k.faults,
+                        k.flushes,
+                        start.elapsed().as_secs_f64()
+                    );
                 }
+                end
             } else {
-                let end = p.run();
+                let mut tier0 = emu::Interp::new();
+                let end = p.run_on(&mut tier0);
                 if stats {
                     let n = p.cpu.retired;
                     let t = start.elapsed().as_secs_f64();
                     eprintln!(
                         "strata: {n} instructions in {t:.3} s ({:.1} MIPS), {} blocks decoded, {} invalidated",
                         n as f64 / t / 1e6,
-                        p.interp.cache.decoded,
-                        p.interp.cache.invalidated
+                        tier0.cache.decoded,
+                        tier0.cache.invalidated
                     );
                 }
                 end
+            };
+            let end = match end {
+                Ok(end) => end,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(1);
+                }
             };
             match end {
                 emu::user::ProcessEnd::Exited(code) => ExitCode::from(code as u8),

@@ -159,4 +159,16 @@ pub trait Engine {
     /// Guest code changed behind this engine's back (another engine ran it, the user-mode kernel
     /// or a snapshot restore wrote memory): drop every decoded block or translation.
     fn flush_code(&mut self, cpu: &mut Cpu);
+
+    /// A user-mode kernel changed the page tables from outside the guest (`emu::user`): with
+    /// `removed`, present entries were changed or removed, so translations cached from them must
+    /// go; and RAM frames below `frame_top` may now be in use (an engine that hands RAM to the
+    /// host piecemeal must cover them before it runs again). Engines that walk the tables
+    /// through `cpu.tlb`, which the kernel flushes itself, need nothing (the default).
+    ///
+    /// # Errors
+    /// The engine could not drop its translations or cover the frames.
+    fn page_tables_changed(&mut self, _cpu: &mut Cpu, _removed: bool, _frame_top: u64) -> Result<(), EngineError> {
+        Ok(())
+    }
 }

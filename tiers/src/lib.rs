@@ -106,19 +106,55 @@ pub struct KvmUserStats {
     pub flushes: u64,
 }
 
-/// Runs the user-mode process `p` on KVM (`strata user --tier kvm`) until it ends.
-///
-/// # Errors
-/// KVM is not available here or refused the state; the message is one line.
-pub fn run_user_kvm(p: &mut emu::user::Process) -> Result<(emu::user::ProcessEnd, KvmUserStats), TierError> {
+/// A user-mode process's CPU on KVM (`strata user --tier kvm`): an engine for
+/// `Process::run_on`, with the cost counters `--stats` prints.
+pub struct KvmUserEngine {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    {
-        let (end, s) = kvm::user::run_process(p)?;
-        Ok((end, KvmUserStats { exits: s.exits, syscalls: s.syscalls, faults: s.faults, flushes: s.flushes }))
-    }
+    inner: kvm::user::UserEngine,
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-    {
-        let _ = p;
-        Err(TierError::UnsupportedHost)
+    never: std::convert::Infallible,
+}
+
+impl KvmUserEngine {
+    /// Sets up KVM for process `p` (before it runs: it adds the supervisor to its address
+    /// space).
+    ///
+    /// # Errors
+    /// KVM is not available here or refused the set-up; the message is one line.
+    pub fn new(p: &mut emu::user::Process) -> Result<KvmUserEngine, TierError> {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            Ok(KvmUserEngine { inner: kvm::user::UserEngine::new(p)? })
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            let _ = p;
+            Err(TierError::UnsupportedHost)
+        }
+    }
+
+    /// The engine, for `Process::run_on`.
+    pub fn engine(&mut self) -> &mut dyn emu::engine::Engine {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            &mut self.inner
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            match self.never {}
+        }
+    }
+
+    /// What the run cost so far.
+    pub fn stats(&self) -> KvmUserStats {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            let s = self.inner.stats;
+            KvmUserStats { exits: s.exits, syscalls: s.syscalls, faults: s.faults, flushes: s.flushes }
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            match self.never {}
+        }
     }
 }

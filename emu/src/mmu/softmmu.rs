@@ -101,6 +101,17 @@ impl SoftMmu {
         self.stop_block = true;
     }
 
+    /// Physical page `frame` (page-aligned) was written by someone other than a guest store (the
+    /// user-mode kernel, a loader): if it holds decoded code, it is unmarked and queued for the
+    /// engine to drop, as a guest store's is, so the writer needs no engine. No block is running,
+    /// so none is stopped.
+    pub fn note_code_written(&mut self, frame: u64) {
+        if self.is_code_page(frame) {
+            self.clear_code_page(frame);
+            self.modified_code.push(frame);
+        }
+    }
+
     /// True when stores hit code pages whose blocks are not dropped yet.
     #[inline(always)]
     pub fn has_modified_code(&self) -> bool {

@@ -1,5 +1,6 @@
 //! The Linux user-mode runner: `strata user PROGRAM [ARGS...]` runs a static x86-64 Linux
-//! executable on tier 0, acting as its kernel.
+//! executable on any engine (tier 0, KVM: `Process::run_on`, one loop for all), acting as its
+//! kernel.
 //!
 //! The process lives in a real x86-64 address space (`aspace.rs`: page tables in guest RAM, pages
 //! allocated on first touch); the CPU runs at CPL 3; SYSCALL stops the interpreter and
@@ -20,6 +21,7 @@ pub mod stack;
 pub mod syscall;
 
 use crate::cpu::Cpu;
+use crate::engine::{Engine, EngineError, EngineKind, Limit};
 use crate::exception::{pf_error, vector, Stop};
 use crate::mem::GuestRam;
 use crate::mmu::Access;
@@ -63,9 +65,12 @@ pub enum ProcessEnd {
 pub struct Process {
     /// The process's CPU (state, RAM) at CPL 3.
     pub cpu: Cpu,
-    pub interp: Interp,
     pub aspace: AddressSpace,
     pub sys: syscall::SysState,
+    /// Pages brought in together on a demand-paging fault (the faulting one's aligned block
+    /// within its region); 1 (the default) brings in only the faulting page. An engine whose
+    /// fault round trip is costly (KVM) asks for more: see [`Process::fault_around`].
+    pub fault_around_pages: u64,
 }
 
 impl Process {
@@ -95,7 +100,7 @@ impl Process {
         let stack_prot = PROT_READ | PROT_WRITE | if elf.exec_stack { PROT_EXEC } else { 0 };
         aspace.add_region(&mut cpu.ram, STACK_TOP - STACK_SIZE, STACK_TOP, stack_prot);
         let exe = std::fs::canonicalize(path).map(|p| p.to_string_lossy().into_owned()).unwrap_or(path.into());
-        let mut p = Process { cpu, interp: Interp::new(), aspace, sys: syscall::SysState::new(brk, exe) };
+        let mut p = Process { cpu, aspace, sys: syscall::SysState::new(brk, exe), fault_around_pages: 1 };
         for (va, range, prot) in segments {
             // The parser checked every segment against the file size.
             let bytes = data.get(range).ok_or(UserError::OutOfMemory)?;
@@ -110,15 +115,111 @@ impl Process {
         Ok(p)
     }
 
-    /// Runs until the process exits or is killed.
+    /// Runs on tier 0 until the process exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
+        let mut tier0 = Interp::new();
+        // Tier 0 reports no engine errors.
+        self.run_on(&mut tier0).unwrap_or(ProcessEnd::Signaled(syscall::SIGSEGV))
+    }
+
+    /// Runs on `engine` until the process exits or is killed: the one loop of every engine.
+    /// Each exit goes to the kernel ([`Process::handle_exit`]); the engine then takes the
+    /// (possibly changed) state back. While an interval timer is armed the engine runs under a
+    /// [`Limit`] (a slice of instructions for tier 0, the timer's expiry for KVM, which a kick
+    /// thread enforces). An instruction the engine cannot execute is run by tier 0. Page-table
+    /// changes the kernel made from outside are reported through
+    /// [`Engine::page_tables_changed`].
+    ///
+    /// State: after `run` the engine has put the user state at the exit's instruction boundary
+    /// in `cpu.state` except, for an engine that keeps registers of its own, the x87/SSE state,
+    /// which [`Engine::store_state`] brings: the loop asks for it only when the kernel may read
+    /// or write it (a fault or signal builds a signal frame, rt_sigreturn reads one), so a
+    /// system call of a process without signal handlers moves no FPU state.
+    ///
+    /// Generic so that tier 0's per-exit calls (load and store are no-ops) compile away; a
+    /// `dyn Engine` works too.
+    ///
+    /// # Errors
+    /// The engine failed (a host error, not the guest's doing).
+    pub fn run_on<E: Engine + ?Sized>(&mut self, engine: &mut E) -> Result<ProcessEnd, EngineError> {
+        // Tier 0 runs on `cpu.state` directly: it never needs `store_state` (see its module).
+        let state_in_engine = engine.kind() != EngineKind::Interp;
+        let mut tier0: Option<Interp> = None;
+        let mut present_changes = self.aspace.present_changes;
+        let mut frame_top = self.aspace.frame_top();
+        engine.load_state(&mut self.cpu)?;
         loop {
-            // With a timer armed, run in slices so its expiry is noticed in time.
-            let budget = if self.sys.timer.is_some() { TIMER_SLICE } else { u64::MAX };
-            let exit = self.interp.run(&mut self.cpu, budget);
-            if let Some(end) = self.handle_exit(exit) {
-                return end;
+            let removed = self.aspace.present_changes != present_changes;
+            if removed || self.aspace.frame_top() > frame_top {
+                present_changes = self.aspace.present_changes;
+                frame_top = self.aspace.frame_top();
+                engine.page_tables_changed(&mut self.cpu, removed, frame_top)?;
             }
+            let limit = match self.sys.timer {
+                // With a timer armed, run in slices so its expiry is noticed in time.
+                Some(t) => Limit { poll_after: TIMER_SLICE, deadline: Some(t.deadline), ..Limit::NONE },
+                None => Limit::NONE,
+            };
+            let mut exit = engine.run(&mut self.cpu, &limit)?;
+            if exit == Exit::Unemulated {
+                // Tier 0 runs that one instruction on the full state.
+                engine.store_state(&mut self.cpu)?;
+                exit = tier0.get_or_insert_with(Interp::new).step(&mut self.cpu).unwrap_or(Exit::Limit);
+            } else if state_in_engine && self.kernel_reads_fpu(exit) {
+                engine.store_state(&mut self.cpu)?;
+            }
+            if let Some(end) = self.handle_exit(exit) {
+                return Ok(end);
+            }
+            if self.fault_around_pages > 1 {
+                if let Exit::Stop(Stop::Fault(f)) = exit {
+                    if f.vector == vector::PF && f.error_code & pf_error::PRESENT == 0 {
+                        self.fault_around(self.cpu.fault_addr);
+                    }
+                }
+            }
+            engine.load_state(&mut self.cpu)?;
+        }
+    }
+
+    /// Whether the kernel may read or write the x87/SSE state acting on `exit`: a fault or trap
+    /// (its signal frame holds it), rt_sigreturn (restores it from one), and any exit of a
+    /// process with signal handlers (a pending signal may be delivered).
+    fn kernel_reads_fpu(&self, exit: Exit) -> bool {
+        let handlers = || self.sys.signals.actions.iter().any(|a| a.handler > signal::SIG_IGN);
+        match exit {
+            Exit::Stop(Stop::Syscall) => self.cpu.state.gpr[gpr::RAX] == syscall::NR_RT_SIGRETURN || handlers(),
+            Exit::Limit | Exit::Poll | Exit::Stop(Stop::Yield) => handlers(),
+            _ => true,
+        }
+    }
+
+    /// Brings in the not-yet-present pages of the [`Process::fault_around_pages`]-page block
+    /// around `addr` that its region allows, once the faulting page itself is present (demand
+    /// paging succeeded). A round trip through KVM's exception stub costs about as much as
+    /// zeroing a hundred pages on `kvm_pvm`, so sequential and random first touches of big
+    /// buffers would otherwise be dominated by faults. Anonymous memory reads as zeros either
+    /// way; only the resident size differs (Linux's transparent huge pages do the same, in
+    /// 2 MiB blocks). Stops quietly when guest RAM runs out: those pages will fault on their own.
+    pub fn fault_around(&mut self, addr: u64) {
+        let page = addr & !(PAGE - 1);
+        let Some((start, region)) = self.aspace.region_at(page) else { return };
+        if region.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0 {
+            return;
+        }
+        let ram = &mut self.cpu.ram;
+        if self.aspace.lookup(ram, page).is_none() {
+            return;
+        }
+        let block = self.fault_around_pages * PAGE;
+        let lo = (page & !(block - 1)).max(start);
+        let hi = ((page & !(block - 1)) + block).min(region.end);
+        let mut va = lo;
+        while va < hi {
+            if self.aspace.lookup(ram, va).is_none() && self.aspace.populate(ram, va, region.prot).is_none() {
+                return;
+            }
+            va += PAGE;
         }
     }
 
@@ -261,10 +362,7 @@ impl Process {
             let pa = self.kernel_translate(a, Access::Write)?;
             let n = ((PAGE - (a & (PAGE - 1))) as usize).min(data.len() - done);
             let frame = pa & !(PAGE - 1);
-            if self.cpu.softmmu.is_code_page(frame) {
-                self.interp.cache.invalidate_page(frame);
-                self.cpu.softmmu.clear_code_page(frame);
-            }
+            self.cpu.softmmu.note_code_written(frame);
             self.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
         }
@@ -310,10 +408,7 @@ impl Process {
             };
             let off = a - page;
             let n = ((PAGE - off) as usize).min(data.len() - done);
-            if cpu.softmmu.is_code_page(pa) {
-                self.interp.cache.invalidate_page(pa);
-                self.cpu.softmmu.clear_code_page(pa);
-            }
+            cpu.softmmu.note_code_written(pa);
             self.cpu.ram.slice_mut(pa + off, n)?.copy_from_slice(&data[done..done + n]);
             done += n;
         }
@@ -324,10 +419,7 @@ impl Process {
     pub fn mappings_changed(&mut self, freed: &[u64]) {
         self.cpu.softmmu.flush_tlb();
         for &f in freed {
-            if self.cpu.softmmu.is_code_page(f) {
-                self.interp.cache.invalidate_page(f);
-                self.cpu.softmmu.clear_code_page(f);
-            }
+            self.cpu.softmmu.note_code_written(f);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | `kick.rs` | the kick: a signal that ends KVM_RUN every millisecond so devices get polled |
 //! | `engine.rs` | `KvmEngine`, the virtual PC's CPU as an `emu::engine::Engine` |
 //! | `supervisor.rs` | the IDT, TSS and one-instruction CPL0 stubs a user-mode process runs under |
-//! | `user.rs` | `strata user --tier kvm`: a Linux process at CPL3, its kernel calls served by `emu::user` |
+//! | `user.rs` | `UserEngine`: `strata user --tier kvm`, a Linux process at CPL3 as an `Engine` for `emu::user`'s loop |
 //!
 //! What runs where: devices, interrupt controllers and timers stay Strata's own (no in-kernel
 //! irqchip), so their state converts to tier 0 and snapshots unchanged; the engine injects

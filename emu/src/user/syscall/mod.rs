@@ -35,6 +35,9 @@ pub use super::signal::{SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Errno(pub i32);
 
+/// rt_sigreturn's number: the one system call that reads the x87/SSE state (from a signal frame).
+pub const NR_RT_SIGRETURN: u64 = 15;
+
 pub const EPERM: Errno = Errno(1);
 pub const ENOENT: Errno = Errno(2);
 pub const ESRCH: Errno = Errno(3);
@@ -170,7 +173,7 @@ pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
         12 => mem::sys_brk(p, a[0]),
         13 => signal::sys_rt_sigaction(p, a[0], a[1], a[2], a[3]),
         14 => signal::sys_rt_sigprocmask(p, a[0], a[1], a[2], a[3]),
-        15 => return signal::sys_rt_sigreturn(p),
+        NR_RT_SIGRETURN => return signal::sys_rt_sigreturn(p),
         16 => io::sys_ioctl(p, a[0], a[1], a[2]),
         17 => io::sys_pread64(p, a[0], a[1], a[2], a[3]),
         18 => io::sys_pwrite64(p, a[0], a[1], a[2], a[3]),

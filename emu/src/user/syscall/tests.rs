@@ -268,3 +268,21 @@ fn random_system_calls_never_panic_the_host() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn kernel_writes_to_decoded_code_reach_the_engine() {
+    // The same tier 0 runs the code twice through the one loop; between the runs the kernel
+    // rewrites the immediate of `mov edi, imm32` (BF id) in the block tier 0 has decoded. The
+    // exit status must follow the bytes in memory (SDM: BF id, B8 id, 0F 05), not the block.
+    let mut p = load_tiny(&[], &[]);
+    let code = call(&mut p, 9, &[0, 4096, 7, 0x22, u64::MAX, 0]);
+    assert!(code > 0, "mmap: {code}");
+    let code = code as u64;
+    p.write_mem(code, &[0xbf, 1, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]).unwrap();
+    let mut tier0 = crate::tier0::Interp::new();
+    p.cpu.state.rip = code;
+    assert_eq!(p.run_on(&mut tier0).unwrap(), ProcessEnd::Exited(1));
+    p.write_mem(code + 1, &[7]).unwrap();
+    p.cpu.state.rip = code;
+    assert_eq!(p.run_on(&mut tier0).unwrap(), ProcessEnd::Exited(7), "the rewritten immediate");
+}
