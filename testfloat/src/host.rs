@@ -2,7 +2,7 @@
 //! the transcendental report and the benchmarks. x86-64 only.
 //!
 //! This is the only module with `unsafe`. Every routine follows the pattern of
-//! `/work/shared/testfloat/reference/x87ref.c`: FNINIT (unlike FNCLEX it also clears C0–C3,
+//! `testfloat/data/reference/x87ref.c`: FNINIT (unlike FNCLEX it also clears C0–C3,
 //! so condition codes an instruction leaves alone read as 0), load the FCW, load the operands, run
 //! one instruction, FNSTSW right after it, store the result(s), and leave the register stack
 //! empty (the x86-64 ABI requires an empty x87 stack between functions). Callers must pass a
