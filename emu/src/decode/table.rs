@@ -1,4 +1,4 @@
-//! The handler table: the Rust counterpart of Bochs's `ia_opcodes.def` (STYLE.md). Each family
+//! The handler table: one row per instruction form (docs/ARCHITECTURE.md, "Conventions"). Each family
 //! file in `interp/` lists its rows; a row maps an iced-x86 `Code` to its register-form and
 //! memory-form handlers. Which flags an instruction reads, writes and leaves undefined comes from
 //! iced-x86's instruction info (`rflags_read`, `rflags_modified`, `rflags_undefined`), so it is

@@ -1,4 +1,4 @@
-//! The engine contract (DESIGN decision 10) for engines other than tier 0, and the machine loop
+//! The engine contract (ARCHITECTURE.md, decision 10) for engines other than tier 0, and the machine loop
 //! that drives them.
 //!
 //! An [`Accelerator`] (the KVM engine in `tiers/`) runs the CPU until something the machine must

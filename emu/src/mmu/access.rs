@@ -1,5 +1,5 @@
 //! Guest memory accesses by linear address, as instructions make them: `read`, `write`, and the
-//! read-modify-write pair `translate_rmw` + `read_loc`/`write_loc` (DESIGN decision 6).
+//! read-modify-write pair `translate_rmw` + `read_loc`/`write_loc` (ARCHITECTURE.md, decision 6).
 //!
 //! Each has an inline fast path (one TLB tag compare, the access within one page) and a
 //! `*_slow` function for TLB misses, page crossings, MMIO and stores to pages holding code.
