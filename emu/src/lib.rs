@@ -16,12 +16,15 @@
 //! | `machine` | the virtual PC: devices on the board, the machine loop, the boot timeline |
 //! | `snapshot` | machine snapshots: the file format, save, copy-on-write restore |
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
+//! | `hostcpu` | the host CPU as CPUID names it, for host-differential tests (x86-64 hosts) |
 
 pub mod cache;
 pub mod cpu;
 pub mod decode;
 pub mod exception;
 pub mod flags;
+#[cfg(target_arch = "x86_64")]
+pub mod hostcpu;
 pub mod interp;
 pub mod loaders;
 pub mod machine;
