@@ -52,9 +52,7 @@ impl Sha256 {
     pub fn new() -> Self {
         Sha256 {
             // FIPS 180-4, 5.3.3.
-            state: [
-                0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-            ],
+            state: [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19],
             block: [0; 64],
             block_len: 0,
             total_len: 0,
@@ -142,7 +140,8 @@ pub fn file_sha256(path: &Path) -> Result<String, ChecksumError> {
 
 /// Reads a `SHA256SUMS` file: (expected hex digest, path resolved against the file's folder).
 pub fn read_sums(sums: &Path) -> Result<Vec<(String, PathBuf)>, ChecksumError> {
-    let text = std::fs::read_to_string(sums).map_err(|source| ChecksumError::Io { path: sums.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(sums).map_err(|source| ChecksumError::Io { path: sums.to_path_buf(), source })?;
     let base = sums.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
