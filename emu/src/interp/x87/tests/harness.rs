@@ -95,6 +95,15 @@ pub fn clear_model_specific(image: &mut [u8]) {
             image[fop_at..fop_at + 2].fill(0);
         }
     }
+    // FIP too, with ES clear on an AMD host: its FXSAVE/XSAVE keep the pointers only while an
+    // exception is pending (APM Vol. 4, FXSAVE; measured on this project's EPYC even with
+    // RstrFpErrPtrs), so a preemption between the instruction and the FNSAVE, whose context
+    // switch saves and restores the FPU, reads back FIP = 0 (seen in 1 of 200 cases under load).
+    if cpu.is_amd() && !es {
+        let ip_at = if small { 6 } else { 12 };
+        image[ip_at..ip_at + w].fill(0);
+        image[fcs_at..fcs_at + 2].fill(0);
+    }
 }
 
 const ARITH_FLAGS: u64 = 0x8d5;
