@@ -167,7 +167,7 @@ pub fn run_code(code: Code, cfg: &Config, guest: &mut GuestRunner) -> CodeReport
             return Ok(());
         };
         let out = guest.borrow_mut().run(&case.bytes, &case.init);
-        let c = compare(&case.instr, &native, &out);
+        let c = compare(&case.instr, &case.init, &native, &out);
         if !failing.get() {
             cases.set(cases.get() + 1);
         }

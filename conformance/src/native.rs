@@ -87,6 +87,8 @@ static RUNNER: Mutex<Option<Result<NativeRunner, String>>> = Mutex::new(None);
 pub fn with_runner<R>(f: impl FnOnce(&mut NativeRunner) -> R) -> Result<R, String> {
     let mut guard = RUNNER.lock().unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
+        // Name the host CPU once per test binary: what is compared depends on it.
+        emu::hostcpu::announce();
         *guard = Some(NativeRunner::new());
     }
     match guard.as_mut() {

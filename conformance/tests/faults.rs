@@ -1,5 +1,5 @@
 //! Fault behaviour: which exception an instruction raises, its error code, and that nothing
-//! changed (DESIGN decision 6: an instruction completes or faults with no side effect).
+//! changed (ARCHITECTURE.md, decision 6: an instruction completes or faults with no side effect).
 //!
 //! Expected vectors and error codes come from the SDM (Vol. 3, Table 6-1 and 4.7 for #PF error
 //! codes; Vol. 2 for each instruction's exceptions). On x86-64 Linux hosts the host CPU is a
@@ -116,7 +116,7 @@ fn store_to_read_only_code_page_is_pf_present_write_user() {
 #[test]
 fn page_crossing_store_writes_nothing_when_the_second_page_faults() {
     // An 8-byte store whose last 4 bytes fall on an unmapped page: #PF, and the first 4 bytes
-    // must not be written either (DESIGN decision 6; hardware checks both pages first).
+    // must not be written either (ARCHITECTURE.md, decision 6; hardware checks both pages first).
     let ins = Instruction::with2(Code::Mov_rm64_r64, MemoryOperand::with_base(Register::RBX), Register::RAX).unwrap();
     let at = BUF + BUF_LEN as u64 - 4;
     expect_fault(ins, state(&[(3, at), (0, u64::MAX)]), PF, Some(PF_W | PF_U), libc_sig::SEGV);

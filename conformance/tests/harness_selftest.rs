@@ -60,13 +60,13 @@ fn a_wrong_result_is_reported() {
         }
     };
     let Outcome::Completed(mut out) = guest.run(&case.bytes, &case.init) else { panic!("tier 0 faulted") };
-    let same = compare(&case.instr, &out, &Outcome::Completed(out.clone()));
+    let same = compare(&case.instr, &case.init, &out, &Outcome::Completed(out.clone()));
     assert!(same.diffs.is_empty());
     let reference = (*out).clone();
     out.gpr[3] ^= 1;
     out.rflags ^= 1; // CF is defined by ADD
     out.xmm[5][1] ^= 1 << 40;
     out.buf[100] ^= 0x20;
-    let c = compare(&case.instr, &reference, &Outcome::Completed(out));
+    let c = compare(&case.instr, &case.init, &reference, &Outcome::Completed(out));
     assert_eq!(c.diffs.len(), 4, "{:?}", c.diffs);
 }

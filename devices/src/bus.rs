@@ -3,7 +3,7 @@
 //! Port I/O uses a table of 65,536 slot numbers, one per port, so a guest `IN`/`OUT` costs one index
 //! and no search. MMIO keeps its ranges in a `Vec` sorted by base address and finds the range with a
 //! binary search. Devices see `(offset, data)` relative to their base, never the absolute address
-//! (STYLE.md section 1). An access nothing claims reads as all ones (the floating ISA/PCI bus) and
+//! (docs/ARCHITECTURE.md, "Conventions"). An access nothing claims reads as all ones (the floating ISA/PCI bus) and
 //! writes go nowhere; both are logged at trace level.
 //!
 //! Devices are owned as `Box<dyn PioDevice>` / `Box<dyn MmioDevice>`; a machine that also needs to

@@ -1,6 +1,6 @@
 //! Time sources for devices: a monotonic nanosecond count.
 //!
-//! Devices never read host timers themselves; they ask a [`Clock`] (DESIGN decision 3). Two
+//! Devices never read host timers themselves; they ask a [`Clock`] (ARCHITECTURE.md, decision 3). Two
 //! implementations exist: [`HostClock`], host monotonic time since the clock was made, and
 //! [`VirtualClock`], advanced explicitly by the machine (for `--deterministic` runs the machine turns
 //! retired instructions into nanoseconds, so a run is reproducible bit for bit).

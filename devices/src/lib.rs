@@ -1,4 +1,4 @@
-//! devices: the PC platform, independent of the engine that runs the CPU (DESIGN decision 3).
+//! devices: the PC platform, independent of the engine that runs the CPU (ARCHITECTURE.md, decision 3).
 //!
 //! Nothing here knows about CPUs or engines: devices see port and MMIO accesses by offset, raise
 //! [`irq::IrqLine`]s, and read time from a [`clock::Clock`]. Each chip is one file that reads like its

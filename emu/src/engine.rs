@@ -1,4 +1,4 @@
-//! The engine contract (DESIGN decision 10): every engine — tier 0, the KVM engine, the tier-1
+//! The engine contract (docs/ARCHITECTURE.md, decision 10): every engine — tier 0, the KVM engine, the tier-1
 //! JIT next — runs the same [`Cpu`] through one trait, [`Engine`].
 //!
 //! An engine runs guest code until an [`Exit`]: an instruction that stops it (a system call, a

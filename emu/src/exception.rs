@@ -1,7 +1,7 @@
 //! Guest faults and the other reasons an instruction stops the interpreter.
 //!
 //! Guest faults are not host errors: a handler returns `Err(Stop::Fault(..))`, the run loop
-//! restores RIP to the faulting instruction (nothing was committed, DESIGN decision 6) and the
+//! restores RIP to the faulting instruction (nothing was committed, ARCHITECTURE.md, decision 6) and the
 //! machine delivers it (through the IDT in system mode, as a signal in user mode).
 
 /// Exception vectors (SDM Vol. 3, Table 6-1).

@@ -1,4 +1,4 @@
-//! Lazy arithmetic flags (DESIGN decision 5).
+//! Lazy arithmetic flags (ARCHITECTURE.md, decision 5).
 //!
 //! Arithmetic stores its sign-extended result and a carry-out vector instead of computing EFLAGS.
 //! Every flag is then O(1) from the record, with no switch on the operation that produced it:
@@ -41,8 +41,8 @@ impl Default for LazyFlags {
     }
 }
 
-/// Operand widths: the generic handlers are written once over this trait (STYLE: one generic
-/// instead of four near-copies per width).
+/// Operand widths: the generic handlers are written once over this trait (one generic instead of
+/// four near-copies per width; docs/ARCHITECTURE.md, "Conventions").
 pub trait Width: Copy + Eq + core::fmt::Debug + 'static {
     const BITS: u32;
     const BYTES: usize = (Self::BITS / 8) as usize;

@@ -20,6 +20,7 @@
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
 //! | `machine` | the virtual PC: devices on the board, the machine loop, the boot timeline |
 //! | `snapshot` | machine snapshots: the file format, save, copy-on-write restore |
+//! | `hostcpu` | the host CPU as CPUID names it, for host-differential tests (x86-64 hosts) |
 //!
 //! The modules stack in layers; each imports only modules below it, so there is no import
 //! cycle. Bottom to top:
@@ -45,6 +46,8 @@ pub mod decoded;
 pub mod engine;
 pub mod exception;
 pub mod flags;
+#[cfg(target_arch = "x86_64")]
+pub mod hostcpu;
 pub mod interp;
 pub mod loaders;
 pub mod machine;

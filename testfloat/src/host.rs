@@ -2,7 +2,7 @@
 //! the transcendental report and the benchmarks. x86-64 only.
 //!
 //! This is the only module with `unsafe`. Every routine follows the pattern of
-//! `/work/shared/testfloat/reference/x87ref.c`: FNINIT (unlike FNCLEX it also clears C0–C3,
+//! `testfloat/data/reference/x87ref.c`: FNINIT (unlike FNCLEX it also clears C0–C3,
 //! so condition codes an instruction leaves alone read as 0), load the FCW, load the operands, run
 //! one instruction, FNSTSW right after it, store the result(s), and leave the register stack
 //! empty (the x86-64 ABI requires an empty x87 stack between functions). Callers must pass a
@@ -275,6 +275,27 @@ store!(fisttp64, i64, 0xA5A5_A5A5_A5A5_A5A5u64 as i64, "fisttp qword ptr [{p}]")
 store!(fstp32, u32, 0xA5A5_A5A5, "fstp dword ptr [{p}]");
 store!(fstp64, u64, 0xA5A5_A5A5_A5A5_A5A5, "fstp qword ptr [{p}]");
 store!(fbstp, [u8; 16], [0xA5; 16], "fbstp tbyte ptr [{p}]");
+
+/// The host CPU's vendor and brand string (CPUID leaf 0 and leaves 0x8000_0002..4), family and
+/// model, for test logs: the property tests' oracle is this CPU's x87.
+pub fn cpu_model() -> String {
+    use core::arch::x86_64::__cpuid;
+    let l0 = __cpuid(0);
+    let vendor: Vec<u8> = [l0.ebx, l0.edx, l0.ecx].iter().flat_map(|r| r.to_le_bytes()).collect();
+    let mut brand = Vec::new();
+    if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
+        for leaf in 0x8000_0002..=0x8000_0004u32 {
+            let r = __cpuid(leaf);
+            brand.extend([r.eax, r.ebx, r.ecx, r.edx].iter().flat_map(|x| x.to_le_bytes()));
+        }
+    }
+    let eax = __cpuid(1).eax;
+    let (base_family, base_model) = ((eax >> 8) & 0xf, (eax >> 4) & 0xf);
+    let family = if base_family == 0xf { base_family + ((eax >> 20) & 0xff) } else { base_family };
+    let model = if base_family == 6 || base_family == 0xf { base_model | ((eax >> 16) & 0xf) << 4 } else { base_model };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+    format!("{} \"{}\" family {family} model {model}", text(&vendor), text(&brand))
+}
 
 #[cfg(test)]
 mod tests {

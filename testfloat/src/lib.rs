@@ -1,6 +1,7 @@
 //! testfloat: checks x87float against Berkeley TestFloat vectors (`vectors`, `runner`) and
 //! against the host's own x87 (`host`, x86-64 only; used by the property tests, the
 //! transcendental report and the benchmarks).
+pub mod checksums;
 pub mod runner;
 pub mod vectors;
 

@@ -1,7 +1,10 @@
 //! testfloat: runs TestFloat vector files through x87float.
 //!
 //! Usage: `cargo run --release -p testfloat -- [DIR|FILE...]`. Without arguments it reads
-//! every file in `$TESTFLOAT_VECTORS`, or else `<workspace>/../shared/testfloat/vectors`.
+//! every file in `$TESTFLOAT_VECTORS`, or else the project's own copy, `testfloat/data/vectors`
+//! (see `testfloat/data/README.md`). Before running, each file is checked against the
+//! `SHA256SUMS` one folder above it (`testfloat/data/SHA256SUMS` for the project's copy); a
+//! damaged file is a one-line error, not a list of mismatches.
 //! `--transcendental-report` compares the transcendentals with the host x87 instead.
 //! Exit status: 0 when every case matched, 1 on any mismatch or malformed file.
 use std::io::BufReader;
@@ -16,7 +19,37 @@ fn default_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("TESTFLOAT_VECTORS") {
         return PathBuf::from(d);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testfloat/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/vectors")
+}
+
+/// The `SHA256SUMS` that covers a vector file: the one in the folder above the file's folder,
+/// where `sha256sum -c` would be run (its lines read `vectors/<name>.txt.xz`).
+fn sums_for(file: &Path) -> Option<PathBuf> {
+    let sums = file.parent()?.parent()?.join("SHA256SUMS");
+    sums.is_file().then_some(sums)
+}
+
+/// Checks every file that has a `SHA256SUMS` above it; says which files have none.
+fn verify_checksums(files: &[PathBuf]) -> Result<(), String> {
+    let mut by_sums: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    let mut unchecked = 0;
+    for f in files {
+        let Some(sums) = sums_for(f) else {
+            unchecked += 1;
+            continue;
+        };
+        match by_sums.iter_mut().find(|(s, _)| *s == sums) {
+            Some((_, list)) => list.push(f.clone()),
+            None => by_sums.push((sums, vec![f.clone()])),
+        }
+    }
+    for (sums, list) in &by_sums {
+        testfloat::checksums::verify(sums, list).map_err(|e| e.to_string())?;
+    }
+    if unchecked > 0 {
+        println!("testfloat: {unchecked} files have no SHA256SUMS in the folder above theirs: not checksummed");
+    }
+    Ok(())
 }
 
 fn collect(args: &[String]) -> Result<Vec<PathBuf>, String> {
@@ -121,6 +154,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(e) = verify_checksums(&files) {
+        eprintln!("testfloat: {e}");
+        std::process::exit(1);
+    }
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, String, bool, u64)>> = Mutex::new(Vec::new());

@@ -1,5 +1,5 @@
 //! TestFloat vector files: file-name decoding and line parsing
-//! (format: /work/shared/testfloat/README.md, "Line format").
+//! (format: `testfloat/data/README.md`, "Line format").
 //!
 //! A malformed line is an error naming the line number and the problem, never a panic.
 use std::fmt;

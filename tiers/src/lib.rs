@@ -1,4 +1,4 @@
-//! tiers: Strata's engines beyond tier 0 (DESIGN: `tiers/`).
+//! tiers: Strata's engines beyond tier 0 (docs/ARCHITECTURE.md, "The crates").
 //!
 //! | module | what it holds |
 //! |---|---|

@@ -1,6 +1,6 @@
-//! The lockstep differential: tier 0 against KVM, one instruction at a time (DESIGN: "KVM
-//! single-stepping in lockstep with the interpreter finds the first divergent instruction in a
-//! real boot").
+//! The lockstep differential: tier 0 against KVM, one instruction at a time (docs/ARCHITECTURE.md,
+//! "How correctness is established": KVM single-stepping in lockstep with the interpreter finds
+//! the first divergent instruction in a real boot).
 //!
 //! Two copies of the machine run side by side from the same state and memory: the machine's
 //! own tier-0 CPU on its RAM with the real devices, and a KVM vCPU on a private copy of that

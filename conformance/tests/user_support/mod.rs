@@ -143,6 +143,9 @@ pub fn compare_on(
     cwd_strata: &Path,
     stdin: Option<&Path>,
 ) -> Outcome {
+    // Name the host CPU once per test binary (programs may take CPU-specific paths natively).
+    #[cfg(target_arch = "x86_64")]
+    emu::hostcpu::announce();
     let (native, _) = run_on(argv, cwd_native, stdin, None);
     let (emulated, err) = run_on(argv, cwd_strata, stdin, Some(tier));
     if native != emulated {

@@ -1,4 +1,4 @@
-//! The decoded-block cache (DESIGN decisions 4 and 8).
+//! The decoded-block cache (ARCHITECTURE.md, decisions 4 and 8).
 //!
 //! Blocks are keyed by (physical address, linear address, CPU mode) in a hash map, with a small
 //! direct-mapped "jump cache" in front of it keyed by linear address, so a hot loop costs one

@@ -1,4 +1,4 @@
-//! Decoding guest code into blocks of [`Instr`] entries (DESIGN decision 4).
+//! Decoding guest code into blocks of [`Instr`] entries (ARCHITECTURE.md, decision 4).
 //!
 //! iced-x86 decodes each instruction once; `build_instr` turns it into a compact entry: the
 //! handler chosen by `table::lookup` for the instruction's `Code` and operand form (register or

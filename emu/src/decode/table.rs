@@ -1,4 +1,4 @@
-//! The handler table: the Rust counterpart of Bochs's `ia_opcodes.def` (STYLE.md). Each family
+//! The handler table: the Rust counterpart of Bochs's `ia_opcodes.def` (docs/ARCHITECTURE.md, "Conventions"). Each family
 //! file in `interp/` lists its rows ([`Row`]); a row maps an iced-x86 `Code` to its
 //! register-form and memory-form handlers. Beside each `Code`'s handlers the table keeps its
 //! [`FormInfo`] (`info`): which flags it reads, writes and leaves undefined, whether it can

@@ -1,4 +1,4 @@
-//! Tier 0's instruction handlers, one file per instruction family (DESIGN decision 4).
+//! Tier 0's instruction handlers, one file per instruction family (docs/ARCHITECTURE.md, decision 4).
 //!
 //! Each family file holds the handlers of its instructions and lists them in its `ROWS`
 //! ([`crate::decoded::Row`]); `decode/table.rs` gathers the rows into the handler table. The

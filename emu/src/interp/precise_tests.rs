@@ -1,4 +1,4 @@
-//! Precise memory faults across the families (DESIGN decision 6), on real page tables at CPL 3:
+//! Precise memory faults across the families (ARCHITECTURE.md, decision 6), on real page tables at CPL 3:
 //! a read-modify-write to a read-only page reports #PF with W=1 and changes no register, flag
 //! or byte; a store that crosses into a page that faults writes nothing to the first page; a
 //! read fault has W=0.

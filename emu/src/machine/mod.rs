@@ -1,4 +1,4 @@
-//! The virtual PC's machine loop (DESIGN decision 10): the engine runs the CPU until an exit;
+//! The virtual PC's machine loop (ARCHITECTURE.md, decision 10): the engine runs the CPU until an exit;
 //! the machine, not the engine, delivers interrupts from the devices and decides when to stop.
 //!
 //! Time: devices read a `Clock` — host time, or with `deterministic` a virtual clock advanced

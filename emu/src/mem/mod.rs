@@ -1,5 +1,5 @@
-//! Guest physical RAM: one anonymous host mapping (memmap2) shared by every engine (DESIGN
-//! decision 2). The KVM engine registers the same host range, so no copy ever exists.
+//! Guest physical RAM: one anonymous host mapping (memmap2) shared by every engine
+//! (ARCHITECTURE.md, decision 2). The KVM engine registers the same host range, so no copy ever exists.
 //!
 //! Accesses are bounds-checked slice operations: the TLB only hands out addresses it has checked
 //! against `len()`, so the checks never fail on the fast path and cost a compare. The TLB's fast

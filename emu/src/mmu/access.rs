@@ -1,5 +1,5 @@
 //! Guest memory accesses by linear address, as instructions make them: `read`, `write`, and the
-//! read-modify-write pair `translate_rmw` + `read_loc`/`write_loc` (DESIGN decision 6).
+//! read-modify-write pair `translate_rmw` + `read_loc`/`write_loc` (ARCHITECTURE.md, decision 6).
 //!
 //! Each has an inline fast path (one TLB tag compare that also rejects an access crossing the
 //! page end, then the entry's host-address addend: see `tlb.rs`) and a `*_slow` function for

@@ -1,4 +1,4 @@
-//! The software TLB (DESIGN decision 7): linear page -> host and physical page, with separate
+//! The software TLB (docs/ARCHITECTURE.md, decision 7): linear page -> host and physical page, with separate
 //! tags for read, write and execute so each fast path is one compare. Two direct-mapped sets,
 //! one per privilege (supervisor, user), so a system call does not flush anything.
 //!

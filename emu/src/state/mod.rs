@@ -1,4 +1,4 @@
-//! The one architectural state every engine reads and writes (DESIGN decision 1).
+//! The one architectural state every engine reads and writes (ARCHITECTURE.md, decision 1).
 //!
 //! `CpuState` is plain `#[repr(C)]` data so a JIT can address fields at fixed offsets and the KVM
 //! engine can convert it to `kvm_regs`/`kvm_sregs` at the boundary. Nothing here knows about

@@ -1,4 +1,4 @@
-//! Tier 0's run loop: executes decoded blocks (DESIGN decision 4).
+//! Tier 0's run loop: executes decoded blocks (docs/ARCHITECTURE.md, decision 4).
 //!
 //! A block is a slice of [`Instr`](crate::decoded::Instr) entries; running it is a loop of indirect calls through each
 //! entry's handler, with no decoding and no `match` on the opcode. The handlers live in

@@ -1,4 +1,4 @@
-//! `CpuState` <-> KVM's register structures, at an instruction boundary (DESIGN decision 1).
+//! `CpuState` <-> KVM's register structures, at an instruction boundary (ARCHITECTURE.md, decision 1).
 //!
 //! | ours | KVM |
 //! |---|---|

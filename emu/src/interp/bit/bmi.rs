@@ -245,6 +245,9 @@ mod tests {
 
     #[test]
     fn andn_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi1") {
+            return;
+        }
         check(host!("andn eax, ecx, edx"), cases(), FLAGS);
         check(host!("andn rax, rcx, rdx"), cases(), FLAGS);
         check(host!("andn r8, rcx, qword ptr [r10]"), cases(), FLAGS);
@@ -253,6 +256,9 @@ mod tests {
 
     #[test]
     fn bextr_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi1") {
+            return;
+        }
         check(host!("bextr eax, ecx, edx"), cases(), FLAGS);
         check(host!("bextr rax, rcx, rdx"), cases(), FLAGS);
         check(host!("bextr r8, qword ptr [r10], rdx"), cases(), FLAGS);
@@ -261,6 +267,9 @@ mod tests {
 
     #[test]
     fn bls_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi1") {
+            return;
+        }
         check(host!("blsi eax, ecx"), cases(), FLAGS);
         check(host!("blsi rax, rcx"), cases(), FLAGS);
         check(host!("blsmsk eax, ecx"), cases(), FLAGS);
@@ -272,6 +281,9 @@ mod tests {
 
     #[test]
     fn bzhi_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi2") {
+            return;
+        }
         check(host!("bzhi eax, ecx, edx"), cases(), FLAGS);
         check(host!("bzhi rax, rcx, rdx"), cases(), FLAGS);
         check(host!("bzhi r8, qword ptr [r10], rdx"), cases(), FLAGS);
@@ -279,6 +291,9 @@ mod tests {
 
     #[test]
     fn mulx_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi2") {
+            return;
+        }
         check(host!("mulx r8, r9, rcx"), cases(), FLAGS);
         check(host!("mulx r8d, r9d, ecx"), cases(), FLAGS);
         check(host!("mulx rax, rax, rcx"), cases(), FLAGS);
@@ -288,6 +303,9 @@ mod tests {
 
     #[test]
     fn pdep_pext_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi2") {
+            return;
+        }
         check(host!("pdep rax, rcx, rdx"), cases(), FLAGS);
         check(host!("pdep eax, ecx, edx"), cases(), FLAGS);
         check(host!("pext rax, rcx, rdx"), cases(), FLAGS);
@@ -298,6 +316,9 @@ mod tests {
 
     #[test]
     fn rorx_shifts_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi2") {
+            return;
+        }
         check(host!("rorx eax, ecx, 5"), cases(), FLAGS);
         check(host!("rorx rax, rcx, 63"), cases(), FLAGS);
         check(host!("rorx r8, qword ptr [r10], 0"), cases(), FLAGS);
@@ -311,6 +332,9 @@ mod tests {
 
     #[test]
     fn tzcnt_matches_the_host() {
+        if !crate::interp::hosttest::host_has("bmi1") {
+            return;
+        }
         check(host!("tzcnt ax, cx"), cases(), FLAGS);
         check(host!("tzcnt eax, ecx"), cases(), FLAGS);
         check(host!("tzcnt rax, rcx"), cases(), FLAGS);

@@ -64,7 +64,7 @@ fn aligned_forms_fault_on_misalignment_and_change_nothing() {
 
 #[test]
 fn stores_crossing_into_a_read_only_page_fault_before_writing_anything() {
-    // DESIGN decision 6: a page-crossing store checks both pages first.
+    // docs/ARCHITECTURE.md, decision 6: a page-crossing store checks both pages first.
     use super::super::testutil::exec;
     use crate::exception::vector;
     use crate::mem::GuestRam;

@@ -1,6 +1,6 @@
 //! Faults: the deferred #MF of an unmasked exception (SDM Vol. 1, 8.6; Vol. 3, 6.15 "Interrupt
 //! 16"), #NM for CR0.EM/TS/MP (SDM Vol. 3, 2.5; Vol. 2, WAIT/FWAIT), and precise memory
-//! stores: a faulting store leaves the FPU as it was (DESIGN decision 6). The host cannot show these without signal handling, so the expected
+//! stores: a faulting store leaves the FPU as it was (ARCHITECTURE.md, decision 6). The host cannot show these without signal handling, so the expected
 //! values come from the SDM.
 
 use super::harness::{Guest, MEM_VA, SAVE_VA};

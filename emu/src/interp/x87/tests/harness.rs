@@ -59,6 +59,51 @@ pub fn normalize(image: &mut [u8], insn_addr: u64, mem_addr: u64) {
     if dp != 0 && k < MEM_LEN as u64 {
         put(image, dp_at, (AT_MEM as u64 + k) & mask);
     }
+    clear_model_specific(image);
+}
+
+/// Zeroes the fields of an FNSAVE/FNSTENV image whose value depends on the CPU model, where the
+/// host's documented behaviour differs from the one tier 0 follows (the CPUs that report
+/// CPUID.(EAX=7,ECX=0):EBX[6] and [13], see `x87/mod.rs`); applied to both images by
+/// `normalize`, so they compare equal there on any host. On such an Intel host nothing is masked.
+/// - FCS and FDS unless EBX[13] is set: tier 0 stores zero (deprecated, SDM Vol. 1, 8.1.8),
+///   other CPUs (AMD) the selectors.
+/// - FDP and FDS when no unmasked exception is pending (FSW.ES clear) unless EBX[6] is set:
+///   tier 0 updates FDP only for an instruction that raised an unmasked exception (SDM Vol. 1,
+///   8.1.8), other CPUs (AMD) on every x87 memory access.
+/// - FOP when FSW.ES is clear on a non-Intel host: tier 0 and Intel CPUs store the opcode only
+///   for an instruction that raised an unmasked exception (SDM Vol. 1, 8.1.9.1, fopcode
+///   compatibility mode off); AMD CPUs store the last non-control instruction's (APM Vol. 1,
+///   6.4.4, x87 last-instruction pointers).
+pub fn clear_model_specific(image: &mut [u8]) {
+    let cpu = crate::hostcpu::announce();
+    let small = image.len() == 14 || image.len() == 94;
+    // (FSW, FCS, FOP, FDP, FDS) offsets and the pointer width; the 16-bit form has no FOP.
+    let (fsw_at, fcs_at, fop_at, dp_at, ds_at, w) =
+        if small { (2, 8, None, 10, 12, 2) } else { (4, 16, Some(18), 20, 24, 4) };
+    let es = image[fsw_at] & 0x80 != 0;
+    if !cpu.fcs_fds_deprecated {
+        image[fcs_at..fcs_at + 2].fill(0);
+        image[ds_at..ds_at + 2].fill(0);
+    }
+    if !cpu.fdp_excptn_only && !es {
+        image[dp_at..dp_at + w].fill(0);
+        image[ds_at..ds_at + 2].fill(0);
+    }
+    if let Some(fop_at) = fop_at {
+        if !cpu.is_intel() && !es {
+            image[fop_at..fop_at + 2].fill(0);
+        }
+    }
+    // FIP too, with ES clear on an AMD host: its FXSAVE/XSAVE keep the pointers only while an
+    // exception is pending (APM Vol. 4, FXSAVE; measured on this project's EPYC even with
+    // RstrFpErrPtrs), so a preemption between the instruction and the FNSAVE, whose context
+    // switch saves and restores the FPU, reads back FIP = 0 (seen in 1 of 200 cases under load).
+    if cpu.is_amd() && !es {
+        let ip_at = if small { 6 } else { 12 };
+        image[ip_at..ip_at + w].fill(0);
+        image[fcs_at..fcs_at + 2].fill(0);
+    }
 }
 
 const ARITH_FLAGS: u64 = 0x8d5;

@@ -64,8 +64,17 @@ fn program_through_the_run_loop_matches_the_host() {
     let mut mem = vec![0u8; MEM_LEN];
     cpu.read_bytes(MEM_VA, &mut mem).expect("data area");
 
+    // FPATAN (at 48) and FYL2X (at 64) are transcendentals: the SDM bounds their error below one
+    // ulp when rounding to nearest (Vol. 1, 8.3.10), so two CPUs' results may differ in the last
+    // place (Intel and AMD do). Compared within one ulp; everything else exactly.
+    let mut want_mem = want.mem.clone();
+    for at in [48, 64] {
+        let (a, b) = (ext80(&want_mem[at..at + 10]), ext80(&mem[at..at + 10]));
+        assert!(within_one_ulp(a, b), "transcendental result at {at}: host {a:x?}, tier0 {b:x?}");
+        want_mem[at..at + 10].copy_from_slice(&mem[at..at + 10]);
+    }
     assert_eq!(
-        want.mem[..192],
+        want_mem[..192],
         mem[..192],
         "stored results\nhost  {:02x?}\ntier0 {:02x?}",
         &want.mem[..192],
@@ -79,4 +88,16 @@ fn program_through_the_run_loop_matches_the_host() {
         sig as f64 / (1u64 << 63) as f64 * 2f64.powi(exp)
     };
     assert!((ext(16) - 1.6416).abs() < 1e-3 && (ext(32) - 1.7725).abs() < 1e-3);
+}
+
+/// An m80 value as (significand, sign and exponent).
+fn ext80(b: &[u8]) -> (u64, u16) {
+    (u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])), u16::from_le_bytes([b[8], b[9]]))
+}
+
+/// Same sign, and magnitudes at most one unit in the last place apart (counted across an
+/// exponent boundary).
+fn within_one_ulp(a: (u64, u16), b: (u64, u16)) -> bool {
+    let mag = |v: (u64, u16)| ((v.1 & 0x7fff) as u128) << 63 | (v.0 & !(1 << 63)) as u128;
+    a.1 & 0x8000 == b.1 & 0x8000 && mag(a).abs_diff(mag(b)) <= 1
 }

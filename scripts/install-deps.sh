@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Strata's tests need, when they are missing (one list, used by
+# scripts/test.sh and .ci/run):
+#   cmake, make, gcc   the `c99` crate's build script (a dependency of softfloat-sys, which the
+#                      testfloat benchmarks and property tests compare against) runs CMake and make
+#   musl-tools         musl-gcc, for the musl half of the program corpus (conformance/tests/programs.rs)
+#   busybox-static     /bin/busybox, run natively and under strata (conformance/tests/busybox.rs) and
+#                      put in the test guest's initramfs
+#   xz-utils, cpio     the test guest (scripts/build-guest.sh)
+# Usage: scripts/install-deps.sh [--guest] [--aarch64]
+#   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
+#              (it downloads Debian's kernel and busybox-static with `apt-get download`)
+#   --aarch64  also what CI's aarch64 corpus run needs: qemu-user and the aarch64 cross C library
+# Packages are installed with apt-get when the user is root or `sudo -n` works; otherwise one
+# line names the missing packages and the script exits 1.
+set -euo pipefail
+
+guest=no
+aarch64=no
+for arg in "$@"; do
+    case "$arg" in
+        --guest) guest=yes ;;
+        --aarch64) aarch64=yes ;;
+        *) echo "install-deps: unknown option $arg (use --guest, --aarch64)" >&2; exit 1 ;;
+    esac
+done
+
+# package:command pairs; a package is missing when its command is not on PATH.
+checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio)
+if [ "$aarch64" = yes ]; then
+    checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
+fi
+need=()
+for pkg_cmd in "${checks[@]}"; do
+    command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
+done
+# The tests run /bin/busybox itself (a static binary), not whatever busybox is on PATH.
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ "$aarch64" = yes ] && [ ! -d /usr/aarch64-linux-gnu/lib ]; then
+    need+=(libc6-dev-arm64-cross)
+fi
+# build-guest.sh resolves linux-image-amd64 through apt's lists, which a fresh image lacks.
+lists=yes
+if [ "$guest" = yes ] && ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+    lists=no
+fi
+[ ${#need[@]} -eq 0 ] && [ "$lists" = yes ] && exit 0
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        env DEBIAN_FRONTEND=noninteractive "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo env DEBIAN_FRONTEND=noninteractive "$@"
+    else
+        return 1
+    fi
+}
+what="${need[*]:-}"
+[ "$lists" = yes ] || what="${what:+$what; }apt package lists (apt-get update)"
+if ! command -v apt-get >/dev/null 2>&1 || ! as_root true; then
+    echo "install-deps: missing ${what}: install them as root (apt-get update && apt-get install ${need[*]:-}) and run again" >&2
+    exit 1
+fi
+echo "install-deps: installing ${what}"
+as_root apt-get update -qq
+if [ ${#need[@]} -gt 0 ]; then
+    as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
