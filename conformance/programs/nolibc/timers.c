@@ -41,9 +41,11 @@ int main(int argc, char **argv, char **envp) {
     struct itv per = {{0, 10000}, {0, 10000}};
     sys3(38, 0, &per, 0);
     for (int i = 0; i < 3; i++) show("pause", sys3(34, 0, 0, 0));
-    show("ticks after periodic", ticks);
     struct itv off = {{0, 0}, {0, 0}}, old;
     sys3(38, 0, &off, &old);
+    /* At least the three that woke pause: on a loaded host (or under an emulator) the process can
+     * be descheduled for a whole period before the timer is disarmed, so one more may arrive. */
+    show("ticks after periodic", ticks >= 5);
     show("old interval", old.interval.us);
     show("bad which", sys3(38, 7, &off, 0));
 
