@@ -30,20 +30,20 @@ pub struct EngineStats {
     pub switches: u64,
 }
 
-/// The engine of `kind` among tier 0 and the attached ones.
+/// The engine of `kind` among tier 0 and the attached ones (an error when none is attached).
 pub(super) fn engine_of<'a>(
     interp: &'a mut Interp,
     others: &'a mut [Box<dyn Engine>],
     kind: EngineKind,
-) -> Option<&'a mut dyn Engine> {
+) -> Result<&'a mut dyn Engine, EngineError> {
     if kind == EngineKind::Interp {
-        return Some(interp);
+        return Ok(interp);
     }
-    others.iter_mut().find(|e| e.kind() == kind).map(|e| &mut **e as &mut dyn Engine)
-}
-
-fn no_engine(kind: EngineKind) -> EngineError {
-    EngineError { engine: "machine", message: format!("no {kind} engine attached") }
+    others
+        .iter_mut()
+        .find(|e| e.kind() == kind)
+        .map(|e| &mut **e as &mut dyn Engine)
+        .ok_or_else(|| EngineError { engine: "machine", message: format!("no {kind} engine attached") })
 }
 
 impl Machine {
@@ -97,10 +97,10 @@ impl Machine {
 
     /// Hands the CPU from the active engine to the engine of `kind`.
     fn move_cpu_to(&mut self, kind: EngineKind) -> Result<(), EngineError> {
-        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?;
+        engine_of(&mut self.interp, &mut self.engines, kind)?;
         self.sync_state()?;
         let cpu = &mut self.cpu;
-        let to = engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?;
+        let to = engine_of(&mut self.interp, &mut self.engines, kind)?;
         to.flush_code(cpu);
         to.load_state(cpu)?;
         self.active = kind;
@@ -115,7 +115,7 @@ impl Machine {
     pub fn sync_state(&mut self) -> Result<(), EngineError> {
         let kind = self.active;
         let cpu = &mut self.cpu;
-        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.store_state(cpu)
+        engine_of(&mut self.interp, &mut self.engines, kind)?.store_state(cpu)
     }
 
     /// Pushes `cpu.state` into the active engine (after the caller changed it).
@@ -125,7 +125,7 @@ impl Machine {
     pub fn reload_state(&mut self) -> Result<(), EngineError> {
         let kind = self.active;
         let cpu = &mut self.cpu;
-        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.load_state(cpu)
+        engine_of(&mut self.interp, &mut self.engines, kind)?.load_state(cpu)
     }
 
     /// Tier 0 runs the one instruction at RIP: one the active engine could not run (on the state
@@ -136,7 +136,7 @@ impl Machine {
         let cpu: &mut Cpu = &mut self.cpu;
         let before = cpu.retired;
         if kind != EngineKind::Interp {
-            engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.store_state(cpu)?;
+            engine_of(&mut self.interp, &mut self.engines, kind)?.store_state(cpu)?;
             self.interp.flush_code(cpu);
             self.engine_stats.fallbacks += 1;
         }
@@ -144,7 +144,7 @@ impl Machine {
         self.retire_virtual(before);
         let end = self.after_step(e);
         let cpu = &mut self.cpu;
-        engine_of(&mut self.interp, &mut self.engines, kind).ok_or_else(|| no_engine(kind))?.load_state(cpu)?;
+        engine_of(&mut self.interp, &mut self.engines, kind)?.load_state(cpu)?;
         Ok(end)
     }
 

@@ -399,8 +399,7 @@ impl Machine {
         let kind = self.active;
         let retired = self.cpu.retired;
         let cpu = &mut self.cpu;
-        let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)
-            .ok_or_else(|| EngineError { engine: "machine", message: format!("no {kind} engine attached") })?;
+        let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)?;
         let mut want_interrupt = false;
         if !std::mem::take(&mut self.shadow) {
             match deliver_due_interrupt(engine, cpu, &self.board)? {
