@@ -36,6 +36,16 @@ enum Command {
         /// /dev/kvm is usable, else interp).
         #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
         tier: EngineKind,
+        /// Start the program with an empty environment (as `env -i`); `--env` then adds to it.
+        #[arg(long)]
+        clear_env: bool,
+        /// Set VAR=VALUE in the program's environment (repeatable; qemu-user's `-E`). An existing
+        /// VAR keeps its place and takes the new value; a new one is added at the end, in order.
+        #[arg(short = 'E', long = "env", value_name = "VAR=VALUE")]
+        set_env: Vec<String>,
+        /// Remove VAR from the program's environment (repeatable; qemu-user's `-U`).
+        #[arg(short = 'U', long = "unset", value_name = "VAR")]
+        unset_env: Vec<String>,
         /// The program.
         program: String,
         /// Its arguments.
@@ -55,7 +65,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
+        Some(Command::User { mem_mib, stats, strace, tier, clear_env, set_env, unset_env, program, args }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
                 Err(e) => {
@@ -65,7 +75,15 @@ fn main() -> ExitCode {
             };
             let mut argv = vec![program.clone()];
             argv.extend(args);
-            let envp: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+            let inherited: Vec<String> =
+                if clear_env { Vec::new() } else { std::env::vars().map(|(k, v)| format!("{k}={v}")).collect() };
+            let envp = match guest_environment(inherited, &set_env, &unset_env) {
+                Ok(envp) => envp,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let start = std::time::Instant::now();
             let mut p = match emu::user::Process::load(&program, &argv, &envp, mem_mib << 20) {
                 Ok(p) => p,
@@ -127,6 +145,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// The program's environment: `inherited` in its order, then each `--env VAR=VALUE` (replacing
+/// VAR in place or appending it), then each `--unset VAR` removed. The order matters: programs
+/// see `environ` as given, and runs are compared line by line with native ones.
+fn guest_environment(mut env: Vec<String>, set: &[String], unset: &[String]) -> Result<Vec<String>, String> {
+    fn name(entry: &str) -> &str {
+        entry.split_once('=').map_or(entry, |(k, _)| k)
+    }
+    for entry in set {
+        let var = match entry.split_once('=') {
+            Some((k, _)) if !k.is_empty() => k,
+            _ => return Err(format!("--env {entry:?}: expected VAR=VALUE")),
+        };
+        match env.iter_mut().find(|e| name(e) == var) {
+            Some(slot) => *slot = entry.clone(),
+            None => env.push(entry.clone()),
+        }
+    }
+    for var in unset {
+        if var.is_empty() || var.contains('=') {
+            return Err(format!("--unset {var:?}: expected a variable name"));
+        }
+        env.retain(|e| name(e) != var);
+    }
+    Ok(env)
+}
+
 /// A malformed command line: one line on stderr naming the problem (with the accepted values
 /// where clap lists them), exit status 2 as clap's usage errors have; `--help` and `--version`
 /// print as clap renders them.
@@ -145,4 +189,31 @@ fn command_line_error(e: &clap::Error) -> ExitCode {
         None => eprintln!("strata: {first} (see strata --help)"),
     }
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guest_environment;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn env_options_replace_in_place_append_in_order_and_unset() {
+        let env =
+            guest_environment(strings(&["A=1", "B=2", "C=3"]), &strings(&["B=two", "Z=26", "Y=25"]), &strings(&["A"]))
+                .unwrap();
+        assert_eq!(env, strings(&["B=two", "C=3", "Z=26", "Y=25"]));
+    }
+
+    #[test]
+    fn malformed_env_options_are_one_line_errors() {
+        for bad in ["NOEQUALS", "=value"] {
+            let e = guest_environment(Vec::new(), &strings(&[bad]), &[]).unwrap_err();
+            assert!(e.starts_with("--env") && !e.contains('\n'), "{e}");
+        }
+        let e = guest_environment(Vec::new(), &[], &strings(&["A=1"])).unwrap_err();
+        assert!(e.starts_with("--unset"), "{e}");
+    }
 }

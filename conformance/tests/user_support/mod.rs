@@ -92,6 +92,9 @@ pub fn kvm_unavailable() -> Option<String> {
         .clone()
 }
 
+/// The whole environment of every run, native and under strata, sorted by name.
+const GUEST_ENV: [(&str, &str); 3] = [("LC_ALL", "C"), ("PATH", "/usr/bin:/bin"), ("STRATA_TEST", "1")];
+
 /// Like [`run`], with `tier` naming the strata engine (`strata user --tier TIER`), or natively
 /// when `tier` is `None`.
 pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str>) -> (Outcome, String) {
@@ -112,6 +115,16 @@ pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str
         if tier != "interp" {
             c.args(["--tier", tier]);
         }
+        if !runner.is_empty() {
+            // A runner such as qemu-aarch64 hands strata its environment in reverse order (QEMU's
+            // linux-user rebuilds environ from a list it prepends to), so the guest's order is
+            // given explicitly, the same as the native run's (the variables below, sorted, as
+            // std::process::Command passes them).
+            c.arg("--clear-env");
+            for var in GUEST_ENV {
+                c.args(["--env", &format!("{}={}", var.0, var.1)]);
+            }
+        }
         c.args(argv);
         c
     } else {
@@ -119,7 +132,7 @@ pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str
         c.args(&argv[1..]);
         c
     };
-    cmd.current_dir(cwd).env_clear().env("LC_ALL", "C").env("PATH", "/usr/bin:/bin").env("STRATA_TEST", "1");
+    cmd.current_dir(cwd).env_clear().envs(GUEST_ENV);
     cmd.stdin(match stdin {
         Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
         None => Stdio::null(),
