@@ -62,7 +62,9 @@ int main(int argc, char **argv, char **envp) {
     sys3(SYS_clock_gettime, 0, &a, 0);
     show("realtime after 2020", a.s > 1577836800);
     long t = sys3(201, 0, 0, 0);
-    show("time() near realtime", t - a.s >= 0 && t - a.s < 5);
+    // time() reads the kernel's coarse clock (updated once a tick), which can still show the
+    // previous second just after CLOCK_REALTIME crossed into the next: allow one second behind.
+    show("time() near realtime", t - a.s >= -1 && t - a.s < 5);
     show("bad clock", sys3(SYS_clock_gettime, 12345, &a, 0));
     show("clock_getres", sys3(229, 1, &r, 0));
     show("res positive", r.s == 0 && r.ns > 0);
