@@ -5,6 +5,7 @@
 //! strata's. `strata run --kernel K` boots a kernel on
 //! the virtual PC; `strata` alone boots a small built-in demo guest.
 
+mod gdb;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
         /// /dev/kvm is usable, else interp).
         #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
         tier: EngineKind,
+        /// Wait for gdb on tcp:HOST:PORT before the first instruction (tier 0 only).
+        #[arg(long, value_name = "tcp:HOST:PORT")]
+        gdb: Option<String>,
         /// The program.
         program: String,
         /// Its arguments.
@@ -55,9 +59,16 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
+        Some(Command::User { mem_mib, stats, strace, tier, gdb, program, args }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let listener = match gdb.as_deref().map(|g| user_gdb_listener(g, kind)).transpose() {
+                Ok(l) => l,
                 Err(e) => {
                     eprintln!("strata: {e}");
                     return ExitCode::from(1);
@@ -75,6 +86,9 @@ fn main() -> ExitCode {
                 }
             };
             p.sys.trace = strace;
+            if let Some(listener) = listener {
+                return user_under_gdb(p, &listener);
+            }
             // One loop (`Process::run_on`) for every engine; only the statistics differ.
             let end = if kind == EngineKind::Kvm {
                 let mut kvm = match tiers::KvmUserEngine::new(&mut p) {
@@ -123,6 +137,49 @@ fn main() -> ExitCode {
                 emu::user::ProcessEnd::Exited(code) => ExitCode::from(code as u8),
                 emu::user::ProcessEnd::Signaled(sig) => ExitCode::from(128 + sig as u8),
             }
+        }
+    }
+}
+
+/// The socket `strata user --gdb` listens on: bound before the program loads, so a busy port
+/// is a one-line error at once.
+fn user_gdb_listener(endpoint: &str, kind: EngineKind) -> Result<std::net::TcpListener, String> {
+    if kind != EngineKind::Interp {
+        return Err(format!("--gdb needs --tier interp (gdb steps the program on tier 0), not {kind}"));
+    }
+    gdb::listen(&gdb::parse_endpoint(endpoint)?)
+}
+
+/// Runs a loaded process under gdb: it waits for gdb before its first instruction; if gdb
+/// detaches it runs on to its end. The exit status is the process's, as without gdb.
+fn user_under_gdb(p: emu::user::Process, listener: &std::net::TcpListener) -> ExitCode {
+    let status = |end: gdb::End| match end {
+        gdb::End::Exited(code) => ExitCode::from(code),
+        gdb::End::Signaled(sig) => ExitCode::from(128 + sig),
+    };
+    let stream = match gdb::accept(listener) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (session, mut inferior) =
+        gdb::serve(gdb::user::UserInferior { process: p, interp: emu::Interp::new() }, stream);
+    match session {
+        Ok(gdb::Session::Ended(end)) => status(end),
+        Ok(gdb::Session::Killed) => ExitCode::from(128 + 9),
+        Ok(gdb::Session::Detached) => match inferior.process.run_on(&mut inferior.interp) {
+            Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
+            Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
+            Err(e) => {
+                eprintln!("strata: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::from(1)
         }
     }
 }
