@@ -84,6 +84,8 @@ pub struct RunArgs {
     /// With --gdb: wait for gdb before the first instruction (QEMU's -S).
     #[arg(long, requires = "gdb")]
     wait_gdb: bool,
+    #[command(flatten)]
+    trace: crate::debug::trace::TraceArgs,
 }
 
 /// When `--save-at` saves.
@@ -264,12 +266,18 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
     check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
+    if a.trace.trace.is_some()
+        && (a.gdb.is_some() || save.is_some() || !switches.is_empty() || a.max_instructions.is_some())
+    {
+        return Err("--trace cannot be combined with --gdb, --save-at, --switch-at or --max-instructions".into());
+    }
+    let tracer = crate::debug::trace::Tracer::new(&a.trace)?;
     let gdb_listener = match &a.gdb {
         Some(g) => {
             if save.is_some() || !switches.is_empty() || a.max_instructions.is_some() {
                 return Err("--gdb cannot be combined with --save-at, --switch-at or --max-instructions".into());
             }
-            Some(crate::gdb::listen(&crate::gdb::parse_endpoint(g)?)?)
+            Some(crate::debug::gdb::listen(&crate::debug::gdb::parse_endpoint(g)?)?)
         }
         None => None,
     };
@@ -305,6 +313,9 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     if let Some(listener) = gdb_listener {
         return run_under_gdb(&a, m, engine, &listener, need_kvm);
+    }
+    if let Some((tracer, summary)) = tracer {
+        return run_traced(&a, m, engine, tracer, &summary, need_kvm);
     }
     if let Some((path, when)) = &save {
         m.set_watch(Some(match when {
@@ -352,7 +363,7 @@ fn run_under_gdb(
     listener: &std::net::TcpListener,
     need_kvm: bool,
 ) -> Result<RunOutcome, String> {
-    use crate::gdb;
+    use crate::debug::{self, gdb};
     let stream = if a.wait_gdb {
         gdb::accept(listener)?
     } else {
@@ -378,7 +389,7 @@ fn run_under_gdb(
             }
         }
     };
-    let mut inferior = gdb::system::MachineInferior { machine: m, engine, end: None };
+    let mut inferior = debug::system::MachineInferior { machine: m, engine, end: None };
     inferior.stop_on_tier0()?;
     let (session, inferior) = gdb::serve(inferior, stream);
     let mut m = inferior.machine;
@@ -391,6 +402,39 @@ fn run_under_gdb(
             m.run(u64::MAX)
         }
     };
+    finish(a, m, end, need_kvm)
+}
+
+/// Runs the machine with the instruction trace attached to tier 0: on tier 0 until the trace
+/// window closes, then on the engine the run asked for.
+fn run_traced(
+    a: &RunArgs,
+    mut m: Machine,
+    engine: EngineKind,
+    mut tracer: crate::debug::trace::Tracer,
+    summary: &crate::debug::trace::SharedSummary,
+    need_kvm: bool,
+) -> Result<RunOutcome, String> {
+    m.switch_engine(EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
+    tracer.attach_bus(&mut m.cpu);
+    let until = tracer.until();
+    m.interp.observer = Some(Box::new(tracer));
+    if until != u64::MAX {
+        m.set_watch(Some(Watch::Instructions(until.saturating_sub(m.cpu.retired))));
+    }
+    let mut end = m.run(u64::MAX);
+    // Closing the trace flushes it.
+    m.interp.observer = None;
+    if end == RunEnd::Watch {
+        m.switch_engine(engine).map_err(|e| format!("engine switch: {e}"))?;
+        end = m.run(u64::MAX);
+    }
+    let s = summary.borrow();
+    if let Some(e) = &s.error {
+        return Err(e.clone());
+    }
+    eprintln!("strata: {} instructions traced", s.lines);
+    drop(s);
     finish(a, m, end, need_kvm)
 }
 

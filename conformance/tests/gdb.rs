@@ -335,6 +335,9 @@ fn gdb_watchpoint_sees_the_timer_interrupt_handler() {
     assert!(out.contains("Old value = 0\nNew value = 1"), "{}", show());
     assert!(out.contains("Old value = 1\nNew value = 2"), "{}", show());
     assert!(out.contains(" in on_timer ()"), "{}", show());
+    // Then the main loop's `cmpl $10, timer_ticks` reads it.
+    assert!(out.contains("Hardware read watchpoint 2: "), "{}", show());
+    assert!(out.contains("\n\nValue = 2\n"), "{}", show());
     assert!(out.contains("exited with code 01]"), "{}", show());
     assert_eq!(status, Some(1), "{}", show());
 }

@@ -6,19 +6,16 @@
 //! none set, `continue` runs the program's own loop in short slices (any engine, full speed) and
 //! looks at the socket between them for Ctrl-C. So a run without `--gdb` is untouched, and an
 //! engine other than tier 0 is only switched away from while gdb needs to see every instruction.
-//! The two programs differ only in an [`Inferior`]: how one instruction runs, how memory is
-//! read, how a run ends ([`user`], [`system`]).
+//! The two programs differ only in an [`Inferior`] (`super::user`, `super::system`).
 //!
 //! Bad input: gdbstub answers a malformed packet with an error reply; a memory access gdb asks
 //! for that the guest's page tables do not map is an error reply (EFAULT), never a panic.
 
 pub mod arch;
 pub mod points;
-pub mod system;
-pub mod user;
 
+use super::{End, Inferior, Prepared};
 use arch::StrataX86_64;
-use emu::cpu::Cpu;
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
 use gdbstub::stub::run_blocking::{self, BlockingEventLoop, WaitForStopReasonError};
@@ -29,42 +26,6 @@ use gdbstub::target::{Target, TargetError, TargetResult};
 use points::{Points, Watchpoint};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-
-/// How the guest ended while gdb was attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// Exit status (a process's exit code; the PC's exit-port status).
-    Exited(u8),
-    /// Killed by this signal (a process), or shut down (the PC: SIGSEGV for a triple fault).
-    Signaled(u8),
-}
-
-/// What getting ready for the next instruction found.
-pub enum Prepared {
-    /// An instruction is due at RIP.
-    Ready,
-    /// The CPU is halted and time passed without waking it.
-    Waited,
-    Ended(End),
-}
-
-/// The guest gdb debugs: a user-mode process or the PC.
-pub trait Inferior {
-    /// The CPU, with `cpu.state` current (the guest is stopped on tier 0).
-    fn cpu(&mut self) -> &mut Cpu;
-    /// Reads guest memory at linear address `la`; false when a page is not mapped.
-    fn read_memory(&mut self, la: u64, buf: &mut [u8]) -> bool;
-    /// Writes guest memory at `la` (decoded code on those pages is dropped).
-    fn write_memory(&mut self, la: u64, data: &[u8]) -> bool;
-    /// Everything before the next instruction runs on tier 0 (for the PC: devices, an
-    /// interrupt due, a halted CPU waiting).
-    fn prepare_step(&mut self) -> Result<Prepared, String>;
-    /// Runs the instruction at RIP on tier 0; `Some` when the guest ended.
-    fn execute_step(&mut self) -> Result<Option<End>, String>;
-    /// Runs without looking at breakpoints for a short while, on whatever engine the run uses;
-    /// `Some` when the guest ended. Afterwards the guest is stopped on tier 0.
-    fn run_free(&mut self) -> Result<Option<End>, String>;
-}
 
 /// Parses `tcp:HOST:PORT` (or `HOST:PORT`, or just `:PORT` / `PORT` for the loopback address).
 ///

@@ -4,15 +4,13 @@
 //! free runs through `Machine::run` on the engine the run asked for, in slices of host time.
 //!
 //! Memory is the guest's linear address space: gdb's addresses go through the guest's page
-//! tables (4-level paging; without paging they are physical), read-only and without setting
-//! accessed bits, so looking does not change the guest.
+//! tables ([`debug_translate`]), so looking does not change the guest.
 
-use super::{End, Inferior, Prepared};
+use super::{debug_translate, End, Inferior, Prepared};
 use emu::cpu::Cpu;
 use emu::engine::{EngineKind, Exit};
 use emu::machine::step::StepStart;
 use emu::machine::{Machine, RunEnd, Watch};
-use emu::state::ctrl;
 
 /// Host time a free run goes on before looking at gdb's socket for Ctrl-C.
 const SLICE_MS: u64 = 20;
@@ -46,39 +44,6 @@ impl MachineInferior {
             RunEnd::EngineError => return Err(self.machine.engine_error.clone().unwrap_or_default()),
         })
     }
-}
-
-/// The physical address of linear address `la` for the debugger: the guest's own walk, without
-/// its side effects (no accessed or dirty bits) or permission checks. `None` when not mapped.
-pub fn debug_translate(cpu: &Cpu, la: u64) -> Option<u64> {
-    let s = &cpu.state;
-    if s.cr0 & ctrl::CR0_PG == 0 {
-        return Some(if s.efer & ctrl::EFER_LMA != 0 { la } else { la & 0xffff_ffff });
-    }
-    if s.efer & ctrl::EFER_LMA == 0 {
-        return None; // legacy 32-bit paging is not modelled by the CPU either
-    }
-    // 4-level paging (SDM Vol. 3, 4.5): bits 47:39, 38:30, 29:21, 20:12 index the four levels;
-    // PS in a level-3 or level-2 entry maps a 1 GiB or 2 MiB page.
-    const ADDR: u64 = 0x000f_ffff_ffff_f000;
-    let mut table = s.cr3 & ADDR;
-    for level in (1..=4u32).rev() {
-        let shift = 12 + 9 * (level - 1);
-        let pa = table + ((la >> shift) & 0x1ff) * 8;
-        if pa + 8 > cpu.ram.len() {
-            return None;
-        }
-        let pte = cpu.ram.read::<emu::flags::W64>(pa);
-        if pte & 1 == 0 {
-            return None;
-        }
-        if level == 1 || (level <= 3 && pte & (1 << 7) != 0) {
-            let mask = (1u64 << shift) - 1;
-            return Some((pte & ADDR & !mask) | (la & mask));
-        }
-        table = pte & ADDR;
-    }
-    None
 }
 
 /// Visits `[la, la + len)` page by page: `f(physical address, offset in the buffer, length)`.
