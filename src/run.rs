@@ -86,6 +86,13 @@ pub struct RunArgs {
     wait_gdb: bool,
     #[command(flatten)]
     trace: crate::debug::trace::TraceArgs,
+    /// Serve the monitor (info registers, x/FMT, info tlb, stop/cont/step, savevm, ...) on
+    /// unix:PATH or tcp:HOST:PORT.
+    #[arg(long, value_name = "unix:PATH|tcp:HOST:PORT")]
+    monitor: Option<String>,
+    /// With --monitor: start stopped, until the monitor's cont (QEMU's -S).
+    #[arg(long, requires = "monitor")]
+    stopped: bool,
 }
 
 /// When `--save-at` saves.
@@ -271,6 +278,18 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     {
         return Err("--trace cannot be combined with --gdb, --save-at, --switch-at or --max-instructions".into());
     }
+    if a.monitor.is_some()
+        && (a.gdb.is_some()
+            || a.trace.trace.is_some()
+            || save.is_some()
+            || !switches.is_empty()
+            || a.max_instructions.is_some())
+    {
+        return Err(
+            "--monitor cannot be combined with --gdb, --trace, --save-at, --switch-at or --max-instructions".into()
+        );
+    }
+    let mut monitor = a.monitor.as_deref().map(crate::debug::monitor::Monitor::bind).transpose()?;
     let tracer = crate::debug::trace::Tracer::new(&a.trace)?;
     let gdb_listener = match &a.gdb {
         Some(g) => {
@@ -316,6 +335,12 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     if let Some((tracer, summary)) = tracer {
         return run_traced(&a, m, engine, tracer, &summary, need_kvm);
+    }
+    if let Some(monitor) = &mut monitor {
+        return match monitor.run(&mut m, a.stopped)? {
+            crate::debug::monitor::Outcome::Ended(end) => finish(&a, m, end, need_kvm),
+            crate::debug::monitor::Outcome::Quit => Ok(RunOutcome::Code(ExitCode::SUCCESS)),
+        };
     }
     if let Some((path, when)) = &save {
         m.set_watch(Some(match when {

@@ -5,6 +5,8 @@ continue
 p/x $cr3
 p/x $cr0
 p/x $efer
+monitor xp/2xw 0x100000
+monitor info tlb 0x40001000
 break *pf_handler
 continue
 p/x $cr2

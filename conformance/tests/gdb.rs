@@ -289,6 +289,8 @@ fn kernel_session(name: &str, body: &str, subst_names: &[&str]) -> Option<(Strin
     let (out, err) = gdb(&exe, &script, dir);
     let (status, strata_err) = served.finish();
     assert!(!err.contains("Error"), "gdb reported an error:\n{out}\n{err}");
+    // gdb prints `monitor` output on stderr.
+    let out = format!("{out}\n{err}");
     Some((out, status, std::fs::read_to_string(serial).unwrap_or_default(), strata_err))
 }
 
@@ -318,6 +320,10 @@ fn gdb_on_the_paging_kernel_sees_registers_the_fault_and_a_watchpoint() {
     let want = [format!("{:#x}", syms[0].1), "0x80010011".into(), "0xd00".into(), "0x40001000".into(), "0x0".into()];
     assert_eq!(values.get(..5), Some(&want[..]), "{}", show());
     assert!(out.contains(":\t0x0000000000000000"), "error code on the stack: {}", show());
+    // gdb's `monitor`: physical memory (the Multiboot header magic and flags, common.inc) and
+    // the page walk of the not-present test page.
+    assert!(out.contains("0x100000: 0x1badb002 0x00000002"), "{}", show());
+    assert!(out.contains("pte [1]") && out.contains("not present"), "{}", show());
     // The store to a read-only page: error code P|W = 3 written by the handler (SDM Vol. 3, 4.7).
     assert!(out.contains("Old value = 0\nNew value = 3"), "{}", show());
     assert!(out.contains("exited with code 01]"), "{}", show());

@@ -4,6 +4,7 @@
 //! loop. A run that uses neither is untouched.
 
 pub mod gdb;
+pub mod monitor;
 pub mod system;
 pub mod trace;
 pub mod user;
@@ -45,6 +46,11 @@ pub trait Inferior {
     /// Runs without looking at breakpoints for a short while, on whatever engine the run uses;
     /// `Some` when the guest ended. Afterwards the guest is stopped on tier 0.
     fn run_free(&mut self) -> Result<Option<End>, String>;
+    /// A monitor command from gdb (`monitor info tlb ADDR`, `monitor xp/4xg ADDR`, ...): its
+    /// output, or an error line.
+    fn monitor(&mut self, _command: &str) -> Result<String, String> {
+        Err("no monitor commands here".into())
+    }
 }
 
 /// The physical address of linear address `la` for the debugger: the guest's own walk, without

@@ -116,6 +116,15 @@ impl Inferior for MachineInferior {
         }
     }
 
+    fn monitor(&mut self, command: &str) -> Result<String, String> {
+        // Only the looking commands: gdb itself stops, steps and resumes the machine.
+        let first = command.split_whitespace().next().unwrap_or("");
+        if matches!(first, "stop" | "cont" | "c" | "step" | "quit" | "q" | "json" | "switch") {
+            return Err(format!("{first}: use gdb's own commands for that"));
+        }
+        super::monitor::commands::execute(&mut self.machine, command).map(|(text, _)| text)
+    }
+
     fn run_free(&mut self) -> Result<Option<End>, String> {
         self.machine.switch_engine(self.engine).map_err(|e| e.to_string())?;
         self.machine.set_watch(Some(Watch::HostMs(SLICE_MS)));

@@ -318,6 +318,10 @@ impl<I: Inferior> Target for Debugger<I> {
         Some(self)
     }
 
+    fn support_monitor_cmd(&mut self) -> Option<gdbstub::target::ext::monitor_cmd::MonitorCmdOps<'_, Self>> {
+        Some(self)
+    }
+
     // Software breakpoints are addresses we compare, not INT3 bytes written into the guest.
     fn guard_rail_implicit_sw_breakpoints(&self) -> bool {
         true
@@ -327,6 +331,21 @@ impl<I: Inferior> Target for Debugger<I> {
     // `serve`) and gdb agree on acknowledgements.
     fn use_no_ack_mode(&self) -> bool {
         false
+    }
+}
+
+impl<I: Inferior> gdbstub::target::ext::monitor_cmd::MonitorCmd for Debugger<I> {
+    fn handle_monitor_cmd(
+        &mut self,
+        cmd: &[u8],
+        mut out: gdbstub::target::ext::monitor_cmd::ConsoleOutput<'_>,
+    ) -> Result<(), String> {
+        let text = match self.inferior.monitor(&String::from_utf8_lossy(cmd)) {
+            Ok(t) => t,
+            Err(e) => format!("error: {e}\n"),
+        };
+        gdbstub::output!(out, "{text}");
+        Ok(())
     }
 }
 
