@@ -213,4 +213,7 @@ fn a_traced_user_program_lists_every_instruction() {
     assert_eq!(traced.stdout, stats.stdout);
     assert_eq!(traced.status.code(), stats.status.code());
     assert_eq!(instructions(&std::fs::read_to_string(trace).unwrap()).len(), n);
+    // Counted from the program's source: 7 instructions up to the loop, 3 per iteration for
+    // 100000 iterations, then cmp, jne, call, ret, xor, mov, syscall.
+    assert_eq!(n, 7 + 3 * 100_000 + 7);
 }
