@@ -5,6 +5,8 @@
 //! strata's. `strata run --kernel K` boots a kernel on
 //! the virtual PC; `strata` alone boots a small built-in demo guest.
 
+mod debug;
+use debug::gdb;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,11 @@ enum Command {
         /// Remove VAR from the program's environment (repeatable; qemu-user's `-U`).
         #[arg(short = 'U', long = "unset", value_name = "VAR")]
         unset_env: Vec<String>,
+        /// Wait for gdb on tcp:HOST:PORT before the first instruction (tier 0 only).
+        #[arg(long, value_name = "tcp:HOST:PORT")]
+        gdb: Option<String>,
+        #[command(flatten)]
+        trace: debug::trace::TraceArgs,
         /// The program.
         program: String,
         /// Its arguments.
@@ -65,9 +72,35 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, clear_env, set_env, unset_env, program, args }) => {
+        Some(Command::User {
+            mem_mib,
+            stats,
+            strace,
+            tier,
+            clear_env,
+            set_env,
+            unset_env,
+            gdb,
+            trace,
+            program,
+            args,
+        }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let listener = match gdb.as_deref().map(|g| user_gdb_listener(g, kind)).transpose() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let tracer = match user_tracer(&trace, kind, gdb.is_some()) {
+                Ok(t) => t,
                 Err(e) => {
                     eprintln!("strata: {e}");
                     return ExitCode::from(1);
@@ -93,6 +126,12 @@ fn main() -> ExitCode {
                 }
             };
             p.sys.trace = strace;
+            if let Some(listener) = listener {
+                return user_under_gdb(p, &listener);
+            }
+            if let Some((tracer, summary)) = tracer {
+                return user_traced(p, tracer, &summary);
+            }
             // One loop (`Process::run_on`) for every engine; only the statistics differ.
             let end = if kind == EngineKind::Kvm {
                 let mut kvm = match tiers::KvmUserEngine::new(&mut p) {
@@ -169,6 +208,92 @@ fn guest_environment(mut env: Vec<String>, set: &[String], unset: &[String]) -> 
         env.retain(|e| name(e) != var);
     }
     Ok(env)
+}
+
+/// The socket `strata user --gdb` listens on: bound before the program loads, so a busy port
+/// is a one-line error at once.
+fn user_gdb_listener(endpoint: &str, kind: EngineKind) -> Result<std::net::TcpListener, String> {
+    if kind != EngineKind::Interp {
+        return Err(format!("--gdb needs --tier interp (gdb steps the program on tier 0), not {kind}"));
+    }
+    gdb::listen(&gdb::parse_endpoint(endpoint)?)
+}
+
+/// The `--trace` of `strata user`: tier 0 only, not with gdb.
+fn user_tracer(
+    trace: &debug::trace::TraceArgs,
+    kind: EngineKind,
+    gdb: bool,
+) -> Result<Option<(debug::trace::Tracer, debug::trace::SharedSummary)>, String> {
+    if trace.trace.is_none() {
+        return Ok(None);
+    }
+    if kind != EngineKind::Interp {
+        return Err(format!("--trace needs --tier interp (tier 0 steps every traced instruction), not {kind}"));
+    }
+    if gdb {
+        return Err("--trace cannot be combined with --gdb".into());
+    }
+    debug::trace::Tracer::new(trace)
+}
+
+/// Runs a loaded process on tier 0 with the instruction trace attached.
+fn user_traced(
+    mut p: emu::user::Process,
+    mut tracer: debug::trace::Tracer,
+    summary: &std::cell::RefCell<debug::trace::TraceSummary>,
+) -> ExitCode {
+    let mut interp = emu::Interp::new();
+    tracer.attach_bus(&mut p.cpu);
+    interp.observer = Some(Box::new(tracer));
+    let end = p.run_on(&mut interp);
+    interp.observer = None; // closing the trace flushes it
+    if let Some(e) = &summary.borrow().error {
+        eprintln!("strata: {e}");
+        return ExitCode::from(1);
+    }
+    match end {
+        Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
+        Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a loaded process under gdb: it waits for gdb before its first instruction; if gdb
+/// detaches it runs on to its end. The exit status is the process's, as without gdb.
+fn user_under_gdb(p: emu::user::Process, listener: &std::net::TcpListener) -> ExitCode {
+    let status = |end: debug::End| match end {
+        debug::End::Exited(code) => ExitCode::from(code),
+        debug::End::Signaled(sig) => ExitCode::from(128 + sig),
+    };
+    let stream = match gdb::accept(listener) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (session, mut inferior) =
+        gdb::serve(debug::user::UserInferior { process: p, interp: emu::Interp::new() }, stream);
+    match session {
+        Ok(gdb::Session::Ended(end)) => status(end),
+        Ok(gdb::Session::Killed) => ExitCode::from(128 + 9),
+        Ok(gdb::Session::Detached) => match inferior.process.run_on(&mut inferior.interp) {
+            Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
+            Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
+            Err(e) => {
+                eprintln!("strata: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// A malformed command line: one line on stderr naming the problem (with the accepted values

@@ -77,6 +77,22 @@ pub struct RunArgs {
     /// Resume the machine saved in this snapshot file instead of booting a kernel.
     #[arg(long, value_name = "PATH")]
     restore: Option<String>,
+    /// Serve gdb's remote protocol on tcp:HOST:PORT (gdb may attach at any time; the machine
+    /// stops while it is attached).
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    gdb: Option<String>,
+    /// With --gdb: wait for gdb before the first instruction (QEMU's -S).
+    #[arg(long, requires = "gdb")]
+    wait_gdb: bool,
+    #[command(flatten)]
+    trace: crate::debug::trace::TraceArgs,
+    /// Serve the monitor (info registers, x/FMT, info tlb, stop/cont/step, savevm, ...) on
+    /// unix:PATH or tcp:HOST:PORT.
+    #[arg(long, value_name = "unix:PATH|tcp:HOST:PORT")]
+    monitor: Option<String>,
+    /// With --monitor: start stopped, until the monitor's cont (QEMU's -S).
+    #[arg(long, requires = "monitor")]
+    stopped: bool,
 }
 
 /// When `--save-at` saves.
@@ -257,6 +273,33 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
     check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
+    if a.trace.trace.is_some()
+        && (a.gdb.is_some() || save.is_some() || !switches.is_empty() || a.max_instructions.is_some())
+    {
+        return Err("--trace cannot be combined with --gdb, --save-at, --switch-at or --max-instructions".into());
+    }
+    if a.monitor.is_some()
+        && (a.gdb.is_some()
+            || a.trace.trace.is_some()
+            || save.is_some()
+            || !switches.is_empty()
+            || a.max_instructions.is_some())
+    {
+        return Err(
+            "--monitor cannot be combined with --gdb, --trace, --save-at, --switch-at or --max-instructions".into()
+        );
+    }
+    let mut monitor = a.monitor.as_deref().map(crate::debug::monitor::Monitor::bind).transpose()?;
+    let tracer = crate::debug::trace::Tracer::new(&a.trace)?;
+    let gdb_listener = match &a.gdb {
+        Some(g) => {
+            if save.is_some() || !switches.is_empty() || a.max_instructions.is_some() {
+                return Err("--gdb cannot be combined with --save-at, --switch-at or --max-instructions".into());
+            }
+            Some(crate::debug::gdb::listen(&crate::debug::gdb::parse_endpoint(g)?)?)
+        }
+        None => None,
+    };
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -286,6 +329,18 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     if need_kvm {
         tiers::attach_kvm(&mut m, engine == EngineKind::Kvm).map_err(|e| format!("KVM: {e}"))?;
+    }
+    if let Some(listener) = gdb_listener {
+        return run_under_gdb(&a, m, engine, &listener, need_kvm);
+    }
+    if let Some((tracer, summary)) = tracer {
+        return run_traced(&a, m, engine, tracer, &summary, need_kvm);
+    }
+    if let Some(monitor) = &mut monitor {
+        return match monitor.run(&mut m, a.stopped)? {
+            crate::debug::monitor::Outcome::Ended(end) => finish(&a, m, end, need_kvm),
+            crate::debug::monitor::Outcome::Quit => Ok(RunOutcome::Code(ExitCode::SUCCESS)),
+        };
     }
     if let Some((path, when)) = &save {
         m.set_watch(Some(match when {
@@ -321,6 +376,91 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
     };
     finish(&a, m, end, need_kvm)
+}
+
+/// Runs the machine with gdb: from the first instruction (`--wait-gdb`) or from when gdb
+/// attaches (the machine runs normally until then, looking at the socket every few
+/// milliseconds). If gdb detaches, the run goes on without it.
+fn run_under_gdb(
+    a: &RunArgs,
+    mut m: Machine,
+    engine: EngineKind,
+    listener: &std::net::TcpListener,
+    need_kvm: bool,
+) -> Result<RunOutcome, String> {
+    use crate::debug::{self, gdb};
+    let stream = if a.wait_gdb {
+        gdb::accept(listener)?
+    } else {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("strata: gdb can attach on {addr} (target remote {addr})");
+        listener.set_nonblocking(true).map_err(|e| format!("gdb: {e}"))?;
+        loop {
+            m.set_watch(Some(Watch::HostMs(50)));
+            match m.run(u64::MAX) {
+                RunEnd::Watch => match listener.accept() {
+                    Ok((s, _)) => {
+                        s.set_nonblocking(false).map_err(|e| format!("gdb: {e}"))?;
+                        let _ = s.set_nodelay(true);
+                        break s;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("gdb: accept: {e}")),
+                },
+                end => {
+                    m.set_watch(None);
+                    return finish(a, m, end, need_kvm);
+                }
+            }
+        }
+    };
+    let mut inferior = debug::system::MachineInferior { machine: m, engine, end: None };
+    inferior.stop_on_tier0()?;
+    let (session, inferior) = gdb::serve(inferior, stream);
+    let mut m = inferior.machine;
+    let end = match session? {
+        gdb::Session::Ended(_) => inferior.end.unwrap_or(RunEnd::Halted),
+        gdb::Session::Killed => return Ok(RunOutcome::Code(ExitCode::from(128 + 9))),
+        gdb::Session::Detached => {
+            eprintln!("strata: gdb detached; the machine runs on");
+            m.switch_engine(engine).map_err(|e| format!("engine switch: {e}"))?;
+            m.run(u64::MAX)
+        }
+    };
+    finish(a, m, end, need_kvm)
+}
+
+/// Runs the machine with the instruction trace attached to tier 0: on tier 0 until the trace
+/// window closes, then on the engine the run asked for.
+fn run_traced(
+    a: &RunArgs,
+    mut m: Machine,
+    engine: EngineKind,
+    mut tracer: crate::debug::trace::Tracer,
+    summary: &crate::debug::trace::SharedSummary,
+    need_kvm: bool,
+) -> Result<RunOutcome, String> {
+    m.switch_engine(EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
+    tracer.attach_bus(&mut m.cpu);
+    let until = tracer.until();
+    m.interp.observer = Some(Box::new(tracer));
+    if until != u64::MAX {
+        m.set_watch(Some(Watch::Instructions(until.saturating_sub(m.cpu.retired))));
+    }
+    let mut end = m.run(u64::MAX);
+    // Closing the trace flushes it.
+    m.interp.observer = None;
+    if end == RunEnd::Watch {
+        m.switch_engine(engine).map_err(|e| format!("engine switch: {e}"))?;
+        end = m.run(u64::MAX);
+    }
+    let s = summary.borrow();
+    if let Some(e) = &s.error {
+        return Err(e.clone());
+    }
+    eprintln!("strata: {} instructions traced", s.lines);
+    drop(s);
+    finish(a, m, end, need_kvm)
 }
 
 /// A fresh machine with the kernel (and initrd) of the command line loaded.

@@ -81,6 +81,9 @@ pub struct Cpu {
     pub tsc: Box<dyn TscSource>,
     /// IA32_TSC_DEADLINE as last written (the machine arms the LAPIC timer from it).
     pub(crate) tsc_deadline: u64,
+    /// The last exception or interrupt delivered through the IDT (after any double-fault
+    /// escalation), for the instruction trace; whoever reads it clears it.
+    pub last_event: Option<crate::system::interrupt::Event>,
 }
 
 impl Cpu {
@@ -96,6 +99,7 @@ impl Cpu {
             bus: Box::new(NullBus),
             tsc: Box::new(HostTsc::new(2_000_000)),
             tsc_deadline: 0,
+            last_event: None,
         }
     }
 

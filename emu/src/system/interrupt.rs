@@ -62,7 +62,10 @@ impl Cpu {
         let mut first: Option<u8> = None;
         loop {
             match self.deliver_once(ev) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.last_event = Some(ev);
+                    return Ok(());
+                }
                 Err(Stop::Fault(f)) => {
                     let prev = match ev {
                         Event::Exception(p) => p.vector,

@@ -10,24 +10,51 @@ use crate::cpu::Cpu;
 use crate::exception::{ExecResult, Stop};
 
 mod engine;
+mod observe;
 
 pub use crate::engine::Exit;
+use observe::NoObserver;
+pub use observe::Observer;
 
 /// The tier-0 engine: the decoded-block cache and the loop that runs it. The CPU it runs is
 /// passed in (the machine or the user-mode process owns it, so any engine can run it next).
 #[derive(Default)]
 pub struct Interp {
     pub cache: BlockCache,
+    /// Told about every instruction tier 0 runs (the instruction trace); `None` costs one test
+    /// per `run` or `step` call, nothing per block or instruction.
+    pub observer: Option<Box<dyn Observer>>,
 }
 
 impl Interp {
     pub fn new() -> Self {
-        Interp { cache: BlockCache::new() }
+        Interp { cache: BlockCache::new(), observer: None }
     }
 
     /// Runs `cpu` until an instruction stops or about `budget` instructions have retired
     /// (checked at block boundaries).
     pub fn run(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
+        if self.observer.is_some() {
+            return self.run_traced(cpu, budget);
+        }
+        self.run_observed(cpu, budget, &mut NoObserver)
+    }
+
+    /// [`Interp::run`] with the observer told about each instruction; kept out of line so the
+    /// plain loop stays as it was.
+    #[cold]
+    #[inline(never)]
+    fn run_traced(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
+        let Some(mut obs) = self.observer.take() else { return self.run_observed(cpu, budget, &mut NoObserver) };
+        let exit = self.run_observed(cpu, budget, &mut *obs);
+        self.observer = Some(obs);
+        exit
+    }
+
+    /// [`Interp::run`] with `obs` told about each instruction (monomorphized: the
+    /// [`NoObserver`] version is the plain run loop).
+    #[inline(always)]
+    fn run_observed<O: Observer + ?Sized>(&mut self, cpu: &mut Cpu, budget: u64, obs: &mut O) -> Exit {
         let limit = cpu.retired.saturating_add(budget);
         // The machine may have delivered an interrupt or changed state since the last call.
         self.cache.forget_mode();
@@ -43,7 +70,7 @@ impl Interp {
             let result = match self.cache.lookup_after(cpu, prev) {
                 Ok(idx) => {
                     prev = Some(idx);
-                    run_block(cpu, self.cache.enter(idx))
+                    run_block(cpu, self.cache.enter(idx), obs)
                 }
                 Err(stop) => Err(stop),
             };
@@ -73,7 +100,10 @@ impl Interp {
         let result = cpu.translate_fetch(la).and_then(|pa| {
             let d = crate::decode::decode_block_max(cpu, la, pa, 1)?;
             let block = Block::single(d, la);
-            run_block(cpu, &block)
+            match self.observer.as_deref_mut() {
+                None => run_block(cpu, &block, &mut NoObserver),
+                Some(obs) => run_block(cpu, &block, obs),
+            }
         });
         if cpu.softmmu.has_modified_code() {
             self.drop_modified_code(cpu);
@@ -116,18 +146,23 @@ fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
     }
 }
 
-/// Executes one block. Maintains `retired` and RIP per the conventions in the module doc.
+/// Executes one block. Maintains `retired` and RIP per the conventions in the module doc; `obs`
+/// sees each instruction before it runs and when it retires (with its index: instructions
+/// retired before it), which for [`NoObserver`] compiles to nothing.
 #[inline(always)]
-fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
+fn run_block<O: Observer + ?Sized>(cpu: &mut Cpu, block: &Block, obs: &mut O) -> ExecResult {
     let instrs = &block.instrs;
+    let base = cpu.retired;
     // RF is cleared at the start of every instruction, after the code-breakpoint check (SDM
     // Vol. 3, 17.3.1.1). Only IRET (a block end) sets it, so clearing it once per block is
     // exact; a fault of the first instruction pushes RF = 1 anyway, and an interrupt taken
     // between IRET and this block still sees it set, as on hardware.
     cpu.state.rflags_other &= !crate::state::rflags::RF;
     for (i, e) in instrs.iter().enumerate() {
+        obs.before(cpu, e.rip(), base + i as u64);
         match (e.exec)(cpu, e) {
             Ok(()) => {
+                obs.retired(cpu, base + i as u64);
                 if cpu.softmmu.stop_block() {
                     // A store hit a page holding code: the rest of the block may be stale.
                     cpu.softmmu.clear_stop_block();
@@ -145,6 +180,8 @@ fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
                 return Err(Stop::Fault(f));
             }
             Err(other) => {
+                // A stop that retires the instruction (a system call, HLT, an interrupt shadow).
+                obs.retired(cpu, base + i as u64);
                 cpu.softmmu.clear_stop_block();
                 cpu.retired += i as u64 + 1;
                 return Err(other);

@@ -1,0 +1,422 @@
+//! The gdb stub against the real gdb (Debian's, in batch mode).
+//!
+//! - User mode: the same gdb script (`conformance/gdb/user.gdb`: breakpoints, backtraces,
+//!   `next`/`step`/`finish`/`stepi`, locals, a watchpoint, the exit) runs against a static C
+//!   program natively and against `strata user --gdb`; gdb's output must be the same, and so
+//!   must the program's output and exit status. The native run is the reference.
+//! - System level: `strata run --gdb --wait-gdb` on two Multiboot test kernels: on
+//!   `paging64.S`, a breakpoint at a label, CR3 (the `pml4` symbol's address, from nm), CR0 and
+//!   EFER as the kernel sets them, the #PF handler with CR2 and the error code the SDM gives,
+//!   a write watchpoint, the exit port; on `interrupts.S`, a watchpoint on the counter the
+//!   timer interrupt handler increments.
+//! - Bad input: malformed packets get error replies and the guest runs on when the client
+//!   goes away.
+//!
+//! Skipped, with a message, when gdb or a static C toolchain is missing.
+
+mod kernel_support;
+mod user_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+use user_support::{have, strata_bin, Scratch};
+
+fn gdb_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb")
+}
+
+/// A port nobody listens on now (the kernel picks it; strata binds it a moment later).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `strata ARGS`, through `STRATA_RUNNER` when set (CI's aarch64 build under qemu-aarch64).
+fn strata(args: &[&str]) -> Command {
+    let runner = std::env::var("STRATA_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut c = match words.next() {
+        Some(prog) => {
+            let mut c = Command::new(prog);
+            c.args(words).arg(strata_bin());
+            c
+        }
+        None => Command::new(strata_bin()),
+    };
+    c.args(args);
+    c
+}
+
+/// A strata process serving gdb, with its stderr collected.
+struct Served {
+    child: Child,
+    stderr: Receiver<String>,
+}
+
+/// Starts `cmd` and waits until it says it listens for gdb.
+fn serve(mut cmd: Command) -> Served {
+    let mut child = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn strata");
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let start = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60).saturating_sub(start.elapsed())) {
+            Ok(l) if l.contains("waiting for gdb") => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("strata never listened for gdb: {:?}", child.wait());
+            }
+        }
+    }
+    Served { child, stderr: rx }
+}
+
+impl Served {
+    /// Waits for strata to end (killing it after a minute); its exit status and stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        (status, self.stderr.try_iter().collect::<Vec<_>>().join("\n"))
+    }
+}
+
+/// Runs gdb in batch mode on `exe` with `script` (killed after two minutes); its stdout and
+/// stderr.
+fn gdb(exe: &Path, script: &Path, cwd: &Path) -> (String, String) {
+    let mut child = Command::new("gdb")
+        .args(["-batch", "-nx", "-x"])
+        .arg(script)
+        .arg(exe)
+        .current_dir(cwd)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gdb");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let killer_pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !d.load(std::sync::atomic::Ordering::Relaxed) {
+            if start.elapsed() > Duration::from_secs(120) {
+                let _ = Command::new("kill").arg(killer_pid.to_string()).status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut stdout = String::new();
+    let _ = out.read_to_string(&mut stdout);
+    let _ = child.wait();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    (stdout, reader.join().unwrap_or_default())
+}
+
+/// gdb's output with what legitimately differs between a native and a remote session made
+/// equal: process ids, and the stop at the entry point a remote session starts with.
+fn normalize(out: &str) -> String {
+    let mut lines = Vec::new();
+    for l in out.lines() {
+        let t = l.trim_end();
+        if t.ends_with(" in _start ()") && t.starts_with("0x") {
+            continue;
+        }
+        let mut s = t.to_string();
+        if let Some(i) = s.find("(process ") {
+            if let Some(j) = s[i..].find(')') {
+                s.replace_range(i..i + j + 1, "(process N)");
+            }
+        }
+        lines.push(s);
+    }
+    lines.join("\n")
+}
+
+fn write_script(dir: &Path, name: &str, prelude: &str, body_file: &str, subst: &[(String, u64)]) -> PathBuf {
+    let mut body = std::fs::read_to_string(gdb_dir().join(body_file)).unwrap();
+    for (name, value) in subst {
+        body = body.replace(&format!("@{name}@"), &format!("{value:#x}"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, format!("set pagination off\nset confirm off\n{prelude}\n{body}")).unwrap();
+    path
+}
+
+fn gdb_ready() -> bool {
+    if !have("gdb") {
+        eprintln!("SKIP: gdb is not installed (scripts/install-deps.sh installs it)");
+        return false;
+    }
+    true
+}
+
+/// Builds the debuggee with `-g -O0 -static` (gcc's default, glibc), or says why not.
+fn build_debuggee(dir: &Path) -> Option<PathBuf> {
+    let exe = dir.join("debuggee");
+    let o = Command::new("gcc")
+        .args(["-g", "-O0", "-static", "-o"])
+        .arg(&exe)
+        .arg(gdb_dir().join("debuggee.c"))
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        eprintln!("SKIP: gcc -static failed: {}", String::from_utf8_lossy(&o.stderr));
+        return None;
+    }
+    Some(exe)
+}
+
+#[test]
+fn gdb_session_on_a_c_program_matches_the_native_one() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-user");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir) else { return };
+    // Native: gdb starts the program (its output to a file, apart from gdb's).
+    let native_script = write_script(dir, "native.gdb", "break square\nrun > native.out", "user.gdb", &[]);
+    let (native, native_err) = gdb(&exe, &native_script, dir);
+    // strata: the program waits for gdb before its first instruction.
+    let port = free_port();
+    let remote_script = write_script(
+        dir,
+        "remote.gdb",
+        &format!("break square\ntarget remote 127.0.0.1:{port}\ncontinue"),
+        "user.gdb",
+        &[],
+    );
+    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
+    cmd.arg(&exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
+    let served = serve(cmd);
+    let (remote, remote_err) = gdb(&exe, &remote_script, dir);
+    let (status, strata_err) = served.finish();
+
+    let (n, r) = (normalize(&native), normalize(&remote));
+    assert_eq!(n, r, "gdb output differs\n--- native:\n{native}\n{native_err}\n--- strata:\n{remote}\n{remote_err}\n--- strata stderr:\n{strata_err}");
+    // The session really happened: what the script must have shown (values from the C source).
+    for want in [
+        "Breakpoint 1, square (n=1) at",
+        "#1  0x",
+        "in sum_squares (limit=4) at",
+        "r = 1",
+        "Hardware watchpoint 2: counter",
+        "i = 2",
+        "Old value = 1",
+        "New value = 2",
+        "result = 30",
+        "exited with code 02]",
+    ] {
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{native}");
+    }
+    assert!(!remote_err.contains("Error"), "gdb reported an error against strata:\n{remote_err}");
+    assert_eq!(status, Some(2), "strata's exit status (30 % 7), stderr:\n{strata_err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("native.out")).unwrap(),
+        std::fs::read_to_string(dir.join("strata.out")).unwrap()
+    );
+}
+
+/// Symbol addresses from the kernel's symbol table, read by nm (binutils).
+fn symbols(exe: &Path, names: &[&str]) -> Vec<(String, u64)> {
+    let out = Command::new("nm").arg(exe).output().expect("nm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    names
+        .iter()
+        .map(|n| {
+            let addr = text
+                .lines()
+                .find_map(|l| {
+                    let mut w = l.split_whitespace();
+                    let (a, _, name) = (w.next()?, w.next()?, w.next()?);
+                    (name == *n).then(|| u64::from_str_radix(a, 16).ok()).flatten()
+                })
+                .unwrap_or_else(|| panic!("{n} not in the symbol table of {}", exe.display()));
+            (n.to_string(), addr)
+        })
+        .collect()
+}
+
+/// Runs `body` (a script in conformance/gdb) against `strata run --gdb --wait-gdb` on the test
+/// kernel `name`; gdb's stdout, strata's exit status, serial output and stderr.
+fn kernel_session(name: &str, body: &str, subst_names: &[&str]) -> Option<(String, Option<i32>, String, String)> {
+    if !gdb_ready() {
+        return None;
+    }
+    let scratch = Scratch::new("gdb-kernel");
+    let dir = scratch.path();
+    let exe = match kernel_support::build(name, dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return None;
+        }
+    };
+    let port = free_port();
+    // The kernels are 32-bit ELF files; the stub always presents x86-64 registers (as QEMU's).
+    let prelude = format!("set architecture i386:x86-64\ntarget remote 127.0.0.1:{port}");
+    let script = write_script(dir, "kernel.gdb", &prelude, body, &symbols(&exe, subst_names));
+    let serial = dir.join("serial");
+    let mut cmd = strata(&["run", "--deterministic", "--wait-gdb", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
+    cmd.arg("--kernel").arg(&exe).arg("--serial").arg(format!("file:{}", serial.display())).stdout(Stdio::null());
+    let served = serve(cmd);
+    let (out, err) = gdb(&exe, &script, dir);
+    let (status, strata_err) = served.finish();
+    assert!(!err.contains("Error"), "gdb reported an error:\n{out}\n{err}");
+    // gdb prints `monitor` output on stderr.
+    let out = format!("{out}\n{err}");
+    Some((out, status, std::fs::read_to_string(serial).unwrap_or_default(), strata_err))
+}
+
+/// The value gdb printed for `$N = VALUE` lines, in order.
+fn printed(out: &str) -> Vec<String> {
+    out.lines().filter_map(|l| l.strip_prefix('$')?.split_once(" = ").map(|(_, v)| v.to_string())).collect()
+}
+
+#[test]
+fn gdb_on_the_paging_kernel_sees_registers_the_fault_and_a_watchpoint() {
+    let Some((out, status, serial, err)) =
+        kernel_session("paging64", "paging64.gdb", &["pml4", "pf_error", "long_mode", "pf_handler"])
+    else {
+        return;
+    };
+    let scratch = Scratch::new("gdb-kernel-ref");
+    let exe = kernel_support::build("paging64", scratch.path()).unwrap();
+    let syms = symbols(&exe, &["pml4"]);
+    let show = || format!("gdb:\n{out}\nstrata stderr:\n{err}\nserial:\n{serial}");
+    assert!(out.contains("Breakpoint 1, 0x") && out.contains(" in long_mode ()"), "{}", show());
+    assert!(out.contains(" in pf_handler ()"), "{}", show());
+    let values = printed(&out);
+    // CR3 = the PML4 the kernel loaded; CR0 = PE|ET|WP|PG as the kernel sets them (ET is fixed
+    // to 1, SDM Vol. 3, 2.5); EFER = LME|LMA|NXE (SDM Vol. 3, 2.2.1); CR2 = the address of the
+    // not-present read (TEST_VA + 0x1000); the error code of a not-present read is 0 (SDM Vol. 3,
+    // 4.7), popped into RAX by the handler's first instruction.
+    let want = [format!("{:#x}", syms[0].1), "0x80010011".into(), "0xd00".into(), "0x40001000".into(), "0x0".into()];
+    assert_eq!(values.get(..5), Some(&want[..]), "{}", show());
+    assert!(out.contains(":\t0x0000000000000000"), "error code on the stack: {}", show());
+    // gdb's `monitor`: physical memory (the Multiboot header magic and flags, common.inc) and
+    // the page walk of the not-present test page.
+    assert!(out.contains("0x100000: 0x1badb002 0x00000002"), "{}", show());
+    assert!(out.contains("pte [1]") && out.contains("not present"), "{}", show());
+    // The store to a read-only page: error code P|W = 3 written by the handler (SDM Vol. 3, 4.7).
+    assert!(out.contains("Old value = 0\nNew value = 3"), "{}", show());
+    assert!(out.contains("exited with code 01]"), "{}", show());
+    assert_eq!(status, Some(1), "{}", show());
+    assert!(serial.contains("PASS invlpg_uses_the_new_pte") && !serial.contains("FAIL"), "{}", show());
+}
+
+#[test]
+fn gdb_watchpoint_sees_the_timer_interrupt_handler() {
+    let Some((out, status, serial, err)) = kernel_session("interrupts", "interrupts.gdb", &["timer_ticks"]) else {
+        return;
+    };
+    let show = || format!("gdb:\n{out}\nstrata stderr:\n{err}\nserial:\n{serial}");
+    // The first two timer interrupts each increment the counter in on_timer.
+    assert!(out.contains("Old value = 0\nNew value = 1"), "{}", show());
+    assert!(out.contains("Old value = 1\nNew value = 2"), "{}", show());
+    assert!(out.contains(" in on_timer ()"), "{}", show());
+    // Then the main loop's `cmpl $10, timer_ticks` reads it.
+    assert!(out.contains("Hardware read watchpoint 2: "), "{}", show());
+    assert!(out.contains("\n\nValue = 2\n"), "{}", show());
+    assert!(out.contains("exited with code 01]"), "{}", show());
+    assert_eq!(status, Some(1), "{}", show());
+}
+
+/// A packet with its checksum: `$data#cs`.
+fn packet(data: &str) -> Vec<u8> {
+    let sum = data.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("${data}#{sum:02x}").into_bytes()
+}
+
+/// Reads until a full reply packet (`$...#xx`) arrives; returns its data.
+fn reply(s: &mut std::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        s.read_exact(&mut b).expect("a reply");
+        buf.push(b[0]);
+        if buf.len() >= 3 && buf[buf.len() - 3] == b'#' {
+            if let Some(start) = buf.iter().position(|&c| c == b'$') {
+                return String::from_utf8_lossy(&buf[start + 1..buf.len() - 3]).into_owned();
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_packets_get_error_replies_and_the_program_runs_on() {
+    let scratch = Scratch::new("gdb-bad");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir) else { return };
+    let port = free_port();
+    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
+    cmd.arg(&exe).current_dir(dir).stdout(Stdio::null());
+    let served = serve(cmd);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Memory reads with a malformed or unmapped address, a register write that is too short,
+    // a breakpoint with a malformed address, a command that does not exist: error replies
+    // (Exx) or "unsupported" (empty), and the stub still answers afterwards.
+    for bad in ["mzz,4", "m0,4", "G00", "Z0,zz,1", "vCont;q", "\x01\x02"] {
+        s.write_all(&packet(bad)).unwrap();
+        let r = reply(&mut s);
+        assert!(r.starts_with('E') || r.is_empty(), "{bad}: reply {r:?}");
+    }
+    s.write_all(&packet("?")).unwrap();
+    let r = reply(&mut s);
+    assert!(r.starts_with('S') || r.starts_with('T'), "stop reason: {r:?}");
+    // A bad checksum is refused with a NAK ('-'), and the session goes on.
+    s.write_all(b"$g#00").unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(b[0], b'-');
+    s.write_all(&packet("?")).unwrap();
+    let r = reply(&mut s);
+    assert!(r.starts_with('S') || r.starts_with('T'), "stop reason after the NAK: {r:?}");
+    drop(s);
+    // gdb went away: the program runs to its end, with its own exit status.
+    let (status, err) = served.finish();
+    assert_eq!(status, Some(2), "{err}");
+}
+
+#[test]
+fn a_busy_port_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let endpoint = format!("tcp:127.0.0.1:{port}");
+    for args in
+        [vec!["user", "--gdb", &endpoint, "/bin/true"], vec!["run", "--kernel", "builtin:demo", "--gdb", &endpoint]]
+    {
+        let out = strata(&args).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("cannot listen"), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,185 @@
+//! The monitor (`strata run --monitor unix:PATH --stopped`) on the paging test kernel
+//! (`conformance/kernels/paging64.S`), against what the kernel and its references say:
+//! - before the first instruction the CPU is in 32-bit protected mode without paging (the
+//!   Multiboot specification's machine state); stepped into long mode, `info registers` shows
+//!   CR3 = the `pml4` symbol (nm), CR0 and EFER as the kernel sets them;
+//! - `info tlb` walks the kernel's tables: its 2 MiB identity map, its 4 KiB test page at
+//!   0x40000000 (frame 0x800000) and the not-present page after it;
+//! - `x/5i` at the `long_mode` label gives objdump's (binutils) mnemonics; `xp` reads the
+//!   Multiboot header magic;
+//! - the JSON mode round-trips; malformed commands get error replies; `savevm` writes a
+//!   snapshot that resumes to the kernel's end; after `cont` the client may leave and the guest
+//!   runs to its end.
+
+mod kernel_support;
+mod user_support;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use user_support::{strata_bin, Scratch};
+
+struct Session(UnixStream);
+
+impl Session {
+    /// Reads until the prompt (text mode) or a newline (JSON mode).
+    fn read_reply(&mut self, json: bool) -> String {
+        let mut out = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&out);
+            if (json && text.ends_with('\n')) || (!json && text.ends_with("(strata) ")) {
+                return text.trim_end_matches("(strata) ").to_string();
+            }
+            let n = self.0.read(&mut b).expect("monitor reply");
+            assert!(n > 0, "monitor closed the connection after {text:?}");
+            out.extend_from_slice(&b[..n]);
+        }
+    }
+    fn cmd(&mut self, c: &str) -> String {
+        self.0.write_all(format!("{c}\n").as_bytes()).unwrap();
+        self.read_reply(false)
+    }
+    fn json(&mut self, request: &str) -> serde_json::Value {
+        self.0.write_all(format!("{request}\n").as_bytes()).unwrap();
+        serde_json::from_str(&self.read_reply(true)).expect("a JSON reply")
+    }
+}
+
+fn symbol(exe: &std::path::Path, name: &str) -> u64 {
+    let out = Command::new("nm").arg(exe).output().expect("nm");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() == 3 && w[2] == name).then(|| u64::from_str_radix(w[0], 16).unwrap())
+        })
+        .unwrap_or_else(|| panic!("{name} not in nm output"))
+}
+
+#[test]
+fn monitor_on_the_paging_kernel() {
+    let scratch = Scratch::new("monitor");
+    let dir = scratch.path();
+    let exe = match kernel_support::build("paging64", dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return;
+        }
+    };
+    let sock = dir.join("mon.sock");
+    let serial = dir.join("serial");
+    let mut child = Command::new(strata_bin())
+        .args(["run", "--deterministic", "--stopped", "--monitor"])
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--kernel")
+        .arg(&exe)
+        .arg("--serial")
+        .arg(format!("file:{}", serial.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let stream = loop {
+        match UnixStream::connect(&sock) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("monitor socket: {e}"),
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut s = Session(stream);
+    assert!(s.read_reply(false).contains("Strata monitor"));
+
+    let cpu = s.cmd("info cpu");
+    assert!(cpu.contains("mode: protected mode, 32-bit code") && cpu.contains("paging: off"), "{cpu}");
+    assert!(cpu.contains("retired: 0\n"), "stopped before the first instruction: {cpu}");
+    let mut steps = 0;
+    while !s.cmd("info cpu").contains("mode: long mode") {
+        s.cmd("step 100");
+        steps += 1;
+        assert!(steps < 200, "never reached long mode");
+    }
+    let regs = s.cmd("info registers");
+    assert!(regs.contains(&format!("cr3={:x} ", symbol(&exe, "pml4"))), "{regs}");
+    assert!(regs.contains("cr0=80010011 ") && regs.contains("efer=d00"), "{regs}");
+
+    let tlb = s.cmd("info tlb 0x100000");
+    assert!(tlb.contains(" PS") && tlb.contains("physical 0x100000"), "{tlb}");
+    let tlb = s.cmd("info tlb 0x40000000");
+    assert!(tlb.contains("pte [0]") && tlb.contains("physical 0x800000"), "{tlb}");
+    let tlb = s.cmd("info tlb 0x40001000");
+    assert!(tlb.contains("not present"), "{tlb}");
+
+    let long_mode = symbol(&exe, "long_mode");
+    let ours: Vec<String> = s
+        .cmd(&format!("x/5i {long_mode:#x}"))
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect();
+    let objdump = Command::new("objdump")
+        .args(["-d", "-m", "i386:x86-64", "-M", "intel", "--insn-width=16"])
+        .arg(format!("--start-address={long_mode:#x}"))
+        .arg(&exe)
+        .output();
+    if let Ok(o) = objdump {
+        let theirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split('\t').nth(2).and_then(|t| t.split_whitespace().next()).map(str::to_string))
+            .take(5)
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+    // The Multiboot header (magic 0x1BADB002, flags 2) at the start of the image (common.inc).
+    assert!(s.cmd("xp/2xw 0x100000").contains("0x1badb002 0x00000002"));
+
+    assert!(s.cmd("bogus").starts_with("error: unknown command"));
+    assert!(s.cmd("x/zz 0").starts_with("error:"));
+    assert!(s.cmd("info tlb nowhere").starts_with("error:"));
+    let snap = dir.join("snap");
+    assert!(s.cmd(&format!("savevm {}", snap.display())).contains("saved"));
+
+    // JSON: a command and its text round-trip; errors are {"ok": false}.
+    s.0.write_all(b"json\n").unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&s.read_reply(true)).unwrap()["ok"], true);
+    let v = s.json(r#"{"command": "info cpu"}"#);
+    assert_eq!(v["ok"], true);
+    assert!(v["output"].as_str().unwrap().contains("mode: long mode"), "{v}");
+    assert_eq!(s.json("{not json")["ok"], false);
+    assert_eq!(s.json(r#"{"command": "frobnicate"}"#)["ok"], false);
+
+    // cont, then leave: the guest runs on to its end.
+    s.0.write_all(br#"{"command": "cont"}"#).unwrap();
+    s.0.write_all(b"\n").unwrap();
+    drop(s);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let out = std::fs::read_to_string(&serial).unwrap();
+    assert_eq!(status, Some(1), "{err}\n{out}");
+    assert!(out.contains("PASS invlpg_uses_the_new_pte") && !out.contains("FAIL"), "{out}");
+
+    // The snapshot taken in long mode resumes to the same end.
+    let serial2 = dir.join("serial2");
+    let resumed = Command::new(strata_bin())
+        .args(["run", "--deterministic", "--restore"])
+        .arg(&snap)
+        .arg("--serial")
+        .arg(format!("file:{}", serial2.display()))
+        .output()
+        .unwrap();
+    assert_eq!(resumed.status.code(), Some(1), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(std::fs::read_to_string(&serial2).unwrap().contains("PASS invlpg_uses_the_new_pte"));
+}

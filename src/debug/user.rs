@@ -1,0 +1,56 @@
+//! gdb on a user-mode process (`strata user --gdb`): the process waits for gdb before its first
+//! instruction, as under qemu-user's `-g`; tier 0 runs it, and the same user-mode kernel
+//! (`Process::handle_exit`) carries out its system calls, faults and signals as `run_on` does.
+//! Memory is read and written as the kernel would for the process (pages brought in on demand).
+
+use super::{End, Inferior, Prepared};
+use emu::cpu::Cpu;
+use emu::engine::{Engine, Exit, Limit};
+use emu::user::{Process, ProcessEnd};
+use emu::Interp;
+
+/// Instructions per free-running slice between looks at gdb's socket (tier 0 runs them in a
+/// few milliseconds).
+const SLICE: u64 = 1 << 20;
+
+/// A process under gdb.
+pub struct UserInferior {
+    pub process: Process,
+    pub interp: Interp,
+}
+
+fn end_of(e: ProcessEnd) -> End {
+    match e {
+        ProcessEnd::Exited(code) => End::Exited(code as u8),
+        ProcessEnd::Signaled(sig) => End::Signaled(sig as u8),
+    }
+}
+
+impl Inferior for UserInferior {
+    fn cpu(&mut self) -> &mut Cpu {
+        &mut self.process.cpu
+    }
+
+    fn read_memory(&mut self, la: u64, buf: &mut [u8]) -> bool {
+        self.process.read_mem(la, buf).is_some()
+    }
+
+    fn write_memory(&mut self, la: u64, data: &[u8]) -> bool {
+        self.process.write_mem(la, data).is_some()
+    }
+
+    fn prepare_step(&mut self) -> Result<Prepared, String> {
+        Ok(Prepared::Ready)
+    }
+
+    fn execute_step(&mut self) -> Result<Option<End>, String> {
+        let exit = self.interp.step(&mut self.process.cpu).unwrap_or(Exit::Limit);
+        Ok(self.process.handle_exit(exit).map(end_of))
+    }
+
+    fn run_free(&mut self) -> Result<Option<End>, String> {
+        let exit = Engine::run(&mut self.interp, &mut self.process.cpu, &Limit::instructions(SLICE))
+            .map_err(|e| e.to_string())?;
+        Ok(self.process.handle_exit(exit).map(end_of))
+    }
+}
