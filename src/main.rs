@@ -32,10 +32,16 @@ enum Command {
         /// Print every system call, its arguments and its result to stderr.
         #[arg(long)]
         strace: bool,
-        /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), auto (kvm when
-        /// /dev/kvm is usable, else interp).
+        /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), jit (tier 1, x86-64
+        /// hosts), auto (kvm when /dev/kvm is usable, else jit on x86-64 hosts, else interp).
         #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
         tier: EngineKind,
+        /// JIT: compile a block once tier 0 has entered it this many times.
+        #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+        jit_threshold: u64,
+        /// JIT: code cache size in MiB (emptied whole when full).
+        #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jit_code_mib: u64,
         /// The program.
         program: String,
         /// Its arguments.
@@ -55,7 +61,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, program, args }) => {
+        Some(Command::User { mem_mib, stats, strace, tier, jit_threshold, jit_code_mib, program, args }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
                 Err(e) => {
@@ -95,6 +101,23 @@ fn main() -> ExitCode {
                         k.flushes,
                         start.elapsed().as_secs_f64()
                     );
+                }
+                end
+            } else if kind == EngineKind::Jit {
+                let opts = tiers::JitOptions { threshold: jit_threshold, code_bytes: (jit_code_mib as usize) << 20 };
+                let (mut jit, jit_stats) = match tiers::new_jit(opts) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        eprintln!("strata: jit: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                let end = p.run_on(&mut *jit);
+                if stats {
+                    let n = p.cpu.retired;
+                    let t = start.elapsed().as_secs_f64();
+                    eprintln!("strata: {n} instructions in {t:.3} s ({:.1} MIPS)", n as f64 / t / 1e6);
+                    eprintln!("strata: jit: {}", jit_stats.borrow());
                 }
                 end
             } else {

@@ -98,8 +98,8 @@ impl Interp {
 }
 
 /// A system-level guest gets its faults and software interrupts delivered here, through its
-/// IDT; everything else goes back to the caller.
-fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
+/// IDT; everything else goes back to the caller. (Public for the JIT, which stops as tier 0 does.)
+pub fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
     use crate::system::Event;
     if !cpu.config.system {
         return Some(Exit::Stop(stop));
@@ -117,8 +117,9 @@ fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
 }
 
 /// Executes one block. Maintains `retired` and RIP per the conventions in the module doc.
+/// (Public for the JIT, which runs the blocks it has not compiled exactly as tier 0 does.)
 #[inline(always)]
-fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
+pub fn run_block(cpu: &mut Cpu, block: &Block) -> ExecResult {
     let instrs = &block.instrs;
     // RF is cleared at the start of every instruction, after the code-breakpoint check (SDM
     // Vol. 3, 17.3.1.1). Only IRET (a block end) sets it, so clearing it once per block is
