@@ -39,6 +39,9 @@ enum Command {
         /// JIT: compile a block once tier 0 has entered it this many times.
         #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
         jit_threshold: u64,
+        /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
+        #[arg(long)]
+        jit_fallback_only: bool,
         /// JIT: code cache size in MiB (emptied whole when full).
         #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
         jit_code_mib: u64,
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, jit_threshold, jit_code_mib, program, args }) => {
+        Some(Command::User { mem_mib, stats, strace, tier, jit_threshold, jit_fallback_only, jit_code_mib, program, args }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
                 Err(e) => {
@@ -104,7 +107,11 @@ fn main() -> ExitCode {
                 }
                 end
             } else if kind == EngineKind::Jit {
-                let opts = tiers::JitOptions { threshold: jit_threshold, code_bytes: (jit_code_mib as usize) << 20 };
+                let opts = tiers::JitOptions {
+                    threshold: jit_threshold,
+                    code_bytes: (jit_code_mib as usize) << 20,
+                    inline: !jit_fallback_only,
+                };
                 let (mut jit, jit_stats) = match tiers::new_jit(opts) {
                     Ok(j) => j,
                     Err(e) => {
@@ -117,7 +124,9 @@ fn main() -> ExitCode {
                     let n = p.cpu.retired;
                     let t = start.elapsed().as_secs_f64();
                     eprintln!("strata: {n} instructions in {t:.3} s ({:.1} MIPS)", n as f64 / t / 1e6);
-                    eprintln!("strata: jit: {}", jit_stats.borrow());
+                    let st = jit_stats.borrow();
+                    eprintln!("strata: jit: {st}");
+                    eprint!("{}", st.histogram_table(40));
                 }
                 end
             } else {

@@ -45,6 +45,9 @@ pub struct RunArgs {
     /// JIT: compile a block once tier 0 has entered it this many times.
     #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
     jit_threshold: u64,
+    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
+    #[arg(long)]
+    jit_fallback_only: bool,
     /// JIT: code cache size in MiB (emptied whole when full).
     #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     jit_code_mib: u64,
@@ -298,7 +301,11 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         tiers::attach_kvm(&mut m, engine == EngineKind::Kvm).map_err(|e| format!("KVM: {e}"))?;
     }
     let jit = if engine == EngineKind::Jit {
-        let opts = tiers::JitOptions { threshold: a.jit_threshold, code_bytes: (a.jit_code_mib as usize) << 20 };
+        let opts = tiers::JitOptions {
+            threshold: a.jit_threshold,
+            code_bytes: (a.jit_code_mib as usize) << 20,
+            inline: !a.jit_fallback_only,
+        };
         Some(tiers::attach_jit(&mut m, true, opts).map_err(|e| format!("JIT: {e}"))?)
     } else {
         None
@@ -431,7 +438,9 @@ fn finish(
             );
         }
         if let Some(j) = &jit {
-            eprintln!("strata: jit: {}", j.borrow());
+            let st = j.borrow();
+            eprintln!("strata: jit: {st}");
+            eprint!("{}", st.histogram_table(40));
         }
     }
     if let Some(p) = &a.timeline_json {

@@ -1,8 +1,8 @@
 //! Debian's busybox-static (a real glibc program of ~2 MB) run natively and under `strata user`
 //! over generated files with deterministic content; stdout and exit status must match exactly:
 //! sha256sum, md5sum, gzip and bzip2 round trips, sort, sed, awk, wc, and a few more text tools
-//! and file operations, each on tier 0 (`interp::`) and on KVM (`kvm::`, `strata user --tier
-//! kvm`). Skips (passes with a message) when /bin/busybox is absent, and the KVM runs where
+//! and file operations, each on tier 0 (`interp::`), on KVM (`kvm::`, `strata user --tier
+//! kvm`) and on the JIT (`jit::`, every block translated). Skips (passes with a message) when /bin/busybox is absent, and the KVM runs where
 //! /dev/kvm is not usable.
 //!
 //! The files are a few MB in an optimized build (the CI runs `cargo test --release`, and the

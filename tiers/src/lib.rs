@@ -86,6 +86,8 @@ pub struct JitOptions {
     pub threshold: u64,
     /// Size of the code cache in bytes; flushed whole when full.
     pub code_bytes: usize,
+    /// Emit the hot forms inline (step 2); off, every instruction calls its tier-0 handler.
+    pub inline: bool,
 }
 
 impl JitOptions {
@@ -97,12 +99,12 @@ impl JitOptions {
 
 impl Default for JitOptions {
     fn default() -> Self {
-        JitOptions { threshold: Self::DEFAULT_THRESHOLD, code_bytes: Self::DEFAULT_CODE_BYTES }
+        JitOptions { threshold: Self::DEFAULT_THRESHOLD, code_bytes: Self::DEFAULT_CODE_BYTES, inline: true }
     }
 }
 
 /// What the JIT did (`--stats`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct JitStats {
     /// Blocks compiled.
     pub compiled: u64,
@@ -122,6 +124,24 @@ pub struct JitStats {
     pub flushes: u64,
     /// Instructions retired in translated code.
     pub translated_instructions: u64,
+    /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
+    /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
+    pub histogram: Vec<u64>,
+}
+
+impl JitStats {
+    /// The `n` most frequent entries of the histogram, one per line ("count  share  Code").
+    pub fn histogram_table(&self, n: usize) -> String {
+        let total: u64 = self.histogram.iter().sum();
+        let mut top: Vec<(usize, u64)> = self.histogram.iter().copied().enumerate().filter(|e| e.1 > 0).collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1));
+        let mut out = String::new();
+        for &(code, count) in top.iter().take(n) {
+            let name = iced_x86::Code::values().nth(code).map_or_else(|| format!("code {code}"), |c| format!("{c:?}"));
+            out.push_str(&format!("{count:>14} {:>6.2}%  {name}\n", count as f64 * 100.0 / total.max(1) as f64));
+        }
+        out
+    }
 }
 
 impl std::fmt::Display for JitStats {

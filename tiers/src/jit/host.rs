@@ -94,5 +94,5 @@ pub extern "sysv64" fn call_handler(ctx: *mut RunCtx, e: *const Instr, info: u32
     // SAFETY: `e` points into a block of the engine's cache that stays valid while its
     // translation can run (dropping a block unlinks its translation first).
     let e = unsafe { &*e };
-    super::exec_one(&mut ctx.stop, cpu, e, info)
+    super::exec_one(ctx, cpu, e, info)
 }

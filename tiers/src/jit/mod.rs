@@ -2,45 +2,73 @@
 //!
 //! **Where it sits.** The JIT is tier 0 with promotion on: it owns a tier-0 [`Interp`] (its
 //! block cache and `step`), runs cold blocks through tier 0's `run_block`, and compiles a block
-//! once the cache has counted `threshold` entries into it. Faults, system calls, HLT and the
-//! other stops go through tier 0's `handle_stop`, so the machine and the user-mode runner see
-//! exactly what tier 0 would show them.
+//! once the cache has counted `threshold` entries into it (`--jit-threshold`, default 16). The
+//! regions are tier 0's blocks. Faults, system calls, HLT and the other stops go through tier
+//! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
-//! **Code generation (step 1: all fallback).** Each instruction of a translated block is a call
-//! of its tier-0 handler through one trampoline ([`host::call_handler`]) with the decoded
-//! [`Instr`](emu::decoded::Instr) embedded as a constant. Register use: `rbx` holds the run's
-//! [`RunCtx`], `rbp` the `Cpu` (both callee-saved, so they survive the calls); guest registers and
-//! flags stay in `cpu.state` (the lazy flags record) — nothing is cached in host registers yet.
+//! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
+//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC at 32 and
+//! 64 bits, MOV/MOVZX loads and MOV stores with 64-bit addressing, and a block-ending Jcc or
+//! JMP. Every other instruction is a call of its tier-0 handler through one trampoline
+//! ([`host::call_handler`]) with the decoded [`Instr`](emu::decoded::Instr) embedded as a
+//! constant (`--jit-fallback-only`: every instruction, step 1 of the issue).
 //!
-//! **Precise state.** The trampoline does what tier 0's `run_block` does when a handler stops:
-//! a fault leaves RIP at the instruction and counts the instructions before it; other stops
-//! and a store into code (`SoftMmu::stop_block`) count it too. Translated code then returns to
-//! the run loop, which delivers the stop as tier 0 does. So a fault inside translated code
-//! leaves exactly tier 0's state. No host signal handlers are involved.
+//! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
+//! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
+//! a block-ending Jcc evaluated right after the instruction that set its flags. Guest
+//! registers stay in `cpu.state.gpr` and are loaded and stored by each inline instruction (not
+//! yet cached in host registers across instructions).
+//!
+//! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
+//! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
+//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3 from `pushfq`, or 0 for logic
+//! operations) only where they are live: not when a later inline instruction of the block
+//! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
+//! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
+//! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
+//! from the record (`bt aux, 63`).
+//!
+//! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
+//! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
+//! current generation, so a page crossing misses; then the addend). A miss, a page crossing,
+//! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
+//! takes tier 0's slow path; the inline path has changed nothing before that.
+//!
+//! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
+//! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
+//! (a handler stopped) and "bail" (back to the run loop). The trampoline does what tier 0's
+//! `run_block` does when a handler stops: a fault leaves RIP at the instruction and counts the
+//! instructions before it; other stops and a store into code count it too. Inline instructions
+//! cannot fault (a load or store that would goes to its handler first). So a fault inside
+//! translated code leaves exactly tier 0's state. No host signal handlers are involved.
 //!
 //! **Budget.** Every translation starts with the check tier 0 makes before each block:
 //! `cpu.retired` against the run's limit (and the TLB generation against the one its links
-//! were made under). Blocks are the same blocks tier 0 runs, so `--deterministic` and
-//! `--max-instructions` retire exactly as under tier 0.
+//! were made under). Blocks are the same blocks tier 0 runs and `retired` is added per block as
+//! tier 0 does, so `--deterministic` and `--max-instructions` retire exactly as under tier 0.
 //!
 //! **Chaining.** A translation ends by comparing the new RIP with the successors known from
 //! its block (the fall-through address, a direct branch's target and next address). Each has a
 //! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
 //! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
-//! jump straight to the target's entry. A link is only a shortcut for the lookup the run loop
-//! would make: it holds while the mode, CS base and linear mappings stay as they were, so every
-//! link is undone (patched back to its stub) when the block cache's [`CodeObserver`] reports
-//! changed mappings, when the CS base differs from the one links were made under, and for the
-//! target's links when its block is dropped (a store into its code, a flush).
+//! jump straight to the target's entry. Indirect branches return to the run loop.
+//!
+//! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
+//! while the mode, CS base and linear mappings stay as they were, so every link is undone
+//! (patched back to its stub) when the block cache's [`CodeObserver`] reports changed mappings,
+//! when the CS base differs from the one links were made under, and for the target's links when
+//! its block is dropped (a store into its code, a flush). Blocks whose translations
+//! self-modifying code dropped [`MAX_RETRANSLATIONS`] times stay on tier 0.
 //!
 //! **Code memory.** A memfd mapped twice, never writable and executable at one address
-//! ([`host`]). It is bounded (`JitOptions::code_bytes`); when full it is flushed whole: every
-//! translation is detached from its block and compilation starts again at the beginning.
-//! Blocks whose translations self-modifying code dropped [`MAX_RETRANSLATIONS`] times stay on
-//! tier 0.
+//! ([`host`]). It is bounded (`--jit-code-mib`, default 64); when full it is flushed whole:
+//! every translation is detached from its block and compilation starts again at the beginning.
 //!
-//! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes.
+//! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
+//! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
+//! trampoline, most frequent first.
 
+mod forms;
 mod host;
 mod x64;
 
@@ -52,6 +80,7 @@ use emu::decoded::Instr;
 use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
 use emu::exception::Stop;
 use emu::mmu::softmmu::SoftMmu;
+use emu::mmu::tlb::Tlb;
 use emu::state::{rflags, CpuState};
 use emu::system::Event;
 use emu::tier0::{handle_stop, run_block, Interp};
@@ -60,6 +89,10 @@ use std::cell::RefCell;
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::time::Instant;
+
+/// Set (to anything) to count the instructions translated code runs through the trampoline by
+/// opcode; `--stats` prints the most frequent (`JitStats::histogram_table`).
+pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
 
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
@@ -75,14 +108,23 @@ pub struct RunCtx {
     generation: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
+    /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
+    /// empty otherwise).
+    histogram: Vec<u64>,
 }
 
 /// Offsets generated code uses (from `rbp` = `Cpu`, `rbx` = `RunCtx`).
 pub struct Layout {
+    gpr: i32,
+    lazy_result: i32,
+    lazy_aux: i32,
     retired: i32,
     rip: i32,
     rflags_other: i32,
     tlb_generation: i32,
+    /// The pointer to the TLB's entries, and the generation its tags carry.
+    tlb_sets: i32,
+    tlb_gen: i32,
     ctx_limit: i32,
     ctx_generation: i32,
 }
@@ -91,30 +133,45 @@ impl Layout {
     fn new() -> Layout {
         use std::mem::offset_of;
         let state = offset_of!(Cpu, state);
+        let lazy = state + offset_of!(CpuState, lazy);
         let l = [
+            state + offset_of!(CpuState, gpr),
+            lazy + offset_of!(emu::flags::LazyFlags, result),
+            lazy + offset_of!(emu::flags::LazyFlags, aux),
             offset_of!(Cpu, retired),
             state + offset_of!(CpuState, rip),
             state + offset_of!(CpuState, rflags_other),
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_GENERATION_OFFSET,
+            offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::SETS_OFFSET,
+            offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
             offset_of!(RunCtx, limit),
             offset_of!(RunCtx, generation),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
         Layout {
-            retired: l[0],
-            rip: l[1],
-            rflags_other: l[2],
-            tlb_generation: l[3],
-            ctx_limit: l[4],
-            ctx_generation: l[5],
+            gpr: l[0],
+            lazy_result: l[1],
+            lazy_aux: l[2],
+            retired: l[3],
+            rip: l[4],
+            rflags_other: l[5],
+            tlb_generation: l[6],
+            tlb_sets: l[7],
+            tlb_gen: l[8],
+            ctx_limit: l[9],
+            ctx_generation: l[10],
         }
     }
 }
 
 /// Runs one instruction for translated code (called by `host::call_handler`): 0 to go on, 1 to
 /// leave with `stop` set as tier 0's `run_block` would leave the CPU.
-fn exec_one(stop: &mut Option<Stop>, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
+fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
+    if let Some(n) = ctx.histogram.get_mut(e.code as usize) {
+        *n += 1;
+    }
+    let stop = &mut ctx.stop;
     let i = u64::from(info & !x64::INFO_BRANCH);
     let result = (e.exec)(cpu, e);
     if result.is_ok() && !cpu.softmmu.stop_block() {
@@ -208,6 +265,9 @@ impl JitEngine {
         let mut interp = Interp::new();
         interp.cache.set_observer(Box::new(Observer(events.clone())));
         stats.borrow_mut().code_capacity = mem.len() as u64;
+        if std::env::var_os(HISTOGRAM_VAR).is_some() {
+            stats.borrow_mut().histogram = vec![0; 1 << 13];
+        }
         Ok(JitEngine {
             interp,
             mem,
@@ -229,9 +289,19 @@ impl JitEngine {
     fn run_blocks(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
         let limit = cpu.retired.saturating_add(budget);
         self.interp.cache.forget_mode();
+        // Moved in and out of the shared statistics (a pointer move, not a copy).
+        let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
+        let mut ctx = RunCtx { cpu: std::ptr::null_mut(), limit, generation: 0, stop: None, histogram };
+        let exit = self.run_loop(cpu, &mut ctx);
+        self.stats.borrow_mut().histogram = std::mem::take(&mut ctx.histogram);
+        exit
+    }
+
+    /// `run_blocks`' loop, with its context.
+    fn run_loop(&mut self, cpu: &mut Cpu, ctx: &mut RunCtx) -> Exit {
+        let limit = ctx.limit;
         // A chain site whose target the loop is about to look up (offset in code memory).
         let mut pending: Option<usize> = None;
-        let mut ctx = RunCtx { cpu: std::ptr::null_mut(), limit, generation: 0, stop: None };
         loop {
             if cpu.softmmu.has_modified_code() {
                 self.drop_modified_code(cpu);
@@ -278,7 +348,7 @@ impl JitEngine {
                     ctx.cpu = cpu;
                     ctx.generation = cpu.softmmu.tlb_generation();
                     let before = cpu.retired;
-                    let r = self.mem.enter(&mut ctx, entry);
+                    let r = self.mem.enter(ctx, entry);
                     self.stats.borrow_mut().translated_instructions += cpu.retired - before;
                     match r {
                         x64::RESULT_DISPATCH => Ok(()),
@@ -420,7 +490,7 @@ impl JitEngine {
         }
         let at = self.used.next_multiple_of(16);
         let base = self.mem.exec_base();
-        let code = x64::compile(block, &successors, base + at, base, &self.stubs, &self.layout);
+        let code = x64::compile(block, &successors, base + at, base, &self.stubs, &self.layout, self.opts.inline);
         if at + code.len() > self.mem.len() {
             return None;
         }
