@@ -238,8 +238,8 @@ mod jit {
 
 /// The fault program (SIGSEGV on an unmapped page, on a page munmapped and on one mprotected
 /// after they were touched, SIGFPE from DIV by zero, SIGILL from UD2, SIGSEGV from #GP, each
-/// caught by a handler that reads the ucontext) gives the same output natively, on tier 0 and
-/// on KVM, and that output shows every signal arrived. The munmap/mprotect cases fail on KVM
+/// caught by a handler that reads the ucontext) gives the same output natively, on tier 0, on the
+/// JIT and on KVM, and that output shows every signal arrived. The munmap/mprotect cases fail on KVM
 /// if translations KVM cached survive the page-table change.
 #[test]
 fn faults_agree_natively_on_tier0_and_on_kvm() {
@@ -260,6 +260,13 @@ fn faults_agree_natively_on_tier0_and_on_kvm() {
     }
     let (tier0, err) = run_on(&[&bin], cwd.path(), None, Some("interp"));
     assert_eq!(tier0, native, "tier 0 differs from native: {err}");
+    match jit_unavailable() {
+        Some(why) => eprintln!("skipping the JIT run: {why}"),
+        None => {
+            let (jit, err) = run_on(&[&bin], cwd.path(), None, Some("jit"));
+            assert_eq!(jit, native, "the JIT differs from native: {err}");
+        }
+    }
     if let Some(why) = kvm_unavailable() {
         eprintln!("skipping the KVM run: {why}");
         return;
