@@ -76,6 +76,11 @@ pub enum Form {
     Pop { dst: u8 },
     /// Block end: `call imm` (64-bit, a canonical target).
     Call,
+    /// Block end: `ret` / `ret imm16` (64-bit): RIP = the popped address.
+    Ret { pop: u16 },
+    /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
+    /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
+    AluMem { op: Alu, wide: bool, reg: u8, src: Src, ea: Ea, mem_first: bool },
 }
 
 /// A shift the backend emits.
@@ -144,6 +149,9 @@ fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
 /// The inline form of `e` (in a block of 64-bit code when `bits64`), if the backend has one.
 pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
     let code = Code::try_from(e.code as usize).ok()?;
+    if let Some(f) = alu_mem_form(e, code, bits64) {
+        return Some(f);
+    }
     use Code::*;
     match code {
         Mov_r64_rm64 | Mov_r32_rm32 | Movzx_r32_rm8 | Movzx_r64_rm8 | Movzx_r32_rm16 | Movzx_r64_rm16
@@ -181,6 +189,8 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         }
         Push_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Push { src: gpr(e.dst)? }),
         Pop_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Pop { dst: gpr(e.dst)? }),
+        Retnq if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: 0 }),
+        Retnq_imm16 if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: e.imm as u16 }),
         Call_rel32_64 if bits64 && e.lmask == u64::MAX && (((e.imm << 16) as i64) >> 16) as u64 == e.imm => {
             return Some(Form::Call);
         }
@@ -282,6 +292,51 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             }
         }
     })
+}
+
+/// The ALU forms whose memory operand is only read (`op r, [m]`, `cmp/test [m], r|imm`).
+fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
+    use Code::*;
+    let (op, wide, mem_first, imm) = match code {
+        Add_r64_rm64 => (Alu::Add, true, false, false),
+        Add_r32_rm32 => (Alu::Add, false, false, false),
+        Or_r64_rm64 => (Alu::Or, true, false, false),
+        Or_r32_rm32 => (Alu::Or, false, false, false),
+        Adc_r64_rm64 => (Alu::Adc, true, false, false),
+        Adc_r32_rm32 => (Alu::Adc, false, false, false),
+        Sbb_r64_rm64 => (Alu::Sbb, true, false, false),
+        Sbb_r32_rm32 => (Alu::Sbb, false, false, false),
+        And_r64_rm64 => (Alu::And, true, false, false),
+        And_r32_rm32 => (Alu::And, false, false, false),
+        Sub_r64_rm64 => (Alu::Sub, true, false, false),
+        Sub_r32_rm32 => (Alu::Sub, false, false, false),
+        Xor_r64_rm64 => (Alu::Xor, true, false, false),
+        Xor_r32_rm32 => (Alu::Xor, false, false, false),
+        Cmp_r64_rm64 => (Alu::Cmp, true, false, false),
+        Cmp_r32_rm32 => (Alu::Cmp, false, false, false),
+        Cmp_rm64_r64 => (Alu::Cmp, true, true, false),
+        Cmp_rm32_r32 => (Alu::Cmp, false, true, false),
+        Cmp_rm64_imm32 | Cmp_rm64_imm8 => (Alu::Cmp, true, true, true),
+        Cmp_rm32_imm32 | Cmp_rm32_imm8 => (Alu::Cmp, false, true, true),
+        Test_rm64_r64 => (Alu::Test, true, true, false),
+        Test_rm32_r32 => (Alu::Test, false, true, false),
+        Test_rm64_imm32 => (Alu::Test, true, true, true),
+        Test_rm32_imm32 => (Alu::Test, false, true, true),
+        _ => return None,
+    };
+    let ea = ea_of(e, bits64)?;
+    if mem_first {
+        if e.dst != NO_REG {
+            return None;
+        }
+        let src = if imm { Src::Imm(imm32(e, wide)?) } else { Src::Reg(gpr(e.src)?) };
+        Some(Form::AluMem { op, wide, reg: 0, src, ea, mem_first })
+    } else {
+        if e.src != NO_REG {
+            return None;
+        }
+        Some(Form::AluMem { op, wide, reg: gpr(e.dst)?, src: Src::Imm(0), ea, mem_first })
+    }
 }
 
 /// Whether the flags inline instruction `i` of `forms` leaves are dead: a later instruction

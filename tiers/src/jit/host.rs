@@ -96,3 +96,12 @@ pub extern "sysv64" fn call_handler(ctx: *mut RunCtx, e: *const Instr, info: u32
     let e = unsafe { &*e };
     super::exec_one(ctx, cpu, e, info)
 }
+
+/// Condition code `cc` (0..=15, x86 order) of the guest flags in the lazy record, for a
+/// block-ending Jcc after an instruction whose handler ran (an inline form's miss path).
+pub extern "sysv64" fn lazy_cond(ctx: *mut RunCtx, cc: u32) -> u32 {
+    // SAFETY: as in `call_handler`: `ctx` and the CPU it points to are not otherwise in use
+    // while generated code runs.
+    let cpu: &Cpu = unsafe { &*(*ctx).cpu };
+    u32::from(cpu.state.lazy.cond(cc as u8))
+}

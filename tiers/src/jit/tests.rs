@@ -221,6 +221,17 @@ fn mixed_loop() -> Vec<u8> {
         ; call ->sub
         ; shr r10, 7
         ; sub r10, rbx
+        ; cmp r10, [rsi + 8]
+        ; jl >less
+        ; add r10d, [rsi]
+        ; adc r9, [rsi + 8]
+        ; sbb r9d, [rsi]
+        ; and r9, [rsi]
+        ; test [rsi + 8], r10
+        ; cmp DWORD [rsi], 12345
+        ; jbe >less
+        ; inc r10
+        ; less:
         ; cmp r12, rdi
         ; jb >skip
         ; dec r12d
@@ -235,7 +246,12 @@ fn mixed_loop() -> Vec<u8> {
         ; hlt
         ; ->sub:
         ; add rbp, r13
+        ; push rax
+        ; call ->sub2
         ; ret
+        ; ->sub2:
+        ; inc rbp
+        ; ret 8 // drops the pushed rax too
     );
     a.finalize().unwrap()
 }

@@ -13,7 +13,7 @@
 //! up and patches the site's `jmp rel32` to the target's entry.
 
 use super::forms::{self, Alu, Ea, Form, ShiftKind, Src};
-use super::host::call_handler;
+use super::host::{call_handler, lazy_cond};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -137,6 +137,11 @@ pub fn compile(
             Some(Form::Push { src }) => emit_push(&mut a, l, e, info, leave, user, Some(src)),
             Some(Form::Pop { dst }) => emit_pop(&mut a, l, e, info, leave, user, dst),
             Some(Form::Call) => emit_push(&mut a, l, e, info, leave, user, None),
+            Some(Form::Ret { pop }) => emit_ret(&mut a, l, e, info, leave, user, pop),
+            Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
+                let m = AluMem { op, wide, reg, src, ea, mem_first };
+                emit_alu_mem(&mut a, l, e, info, leave, user, m, &forms, i, &mut fl);
+            }
             Some(f) if emit_inline(&mut a, l, e, f, &forms, i, &mut fl) => continue,
             _ => emit_call(&mut a, e, info, leave),
         }
@@ -347,6 +352,113 @@ fn emit_pop(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: b
     dynasm!(a ; .arch x64 ; =>done);
 }
 
+/// `ret` / `ret imm16` (64-bit): RIP = the address at RSP through the inline TLB probe, RSP +
+/// 8 + `pop`; a miss calls the handler.
+fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, pop: u16) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let sp_at = gpr_at(l, 4);
+    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
+    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rax]
+        ; mov rcx, [rbp + sp_at]
+        ; lea rcx, [rcx + 8 + i32::from(pop)]
+        ; mov [rbp + sp_at], rcx
+        ; mov [rbp + l.rip], rax
+        ; jmp =>done
+        ; =>miss
+    );
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// The operands of an [`Form::AluMem`].
+struct AluMem {
+    op: Alu,
+    wide: bool,
+    reg: u8,
+    src: Src,
+    ea: Ea,
+    mem_first: bool,
+}
+
+/// An ALU operation reading its memory operand through the inline TLB probe; the flags as for
+/// the register forms on a hit. A miss calls the handler (which writes the record itself), so
+/// after either path the host flags are not known to be the guest's.
+#[allow(clippy::too_many_arguments)]
+fn emit_alu_mem(
+    a: &mut Asm,
+    l: &Layout,
+    e: &Instr,
+    info: u32,
+    leave: usize,
+    user: bool,
+    m: AluMem,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let size = if m.wide { 8 } else { 4 };
+    emit_ea(a, l, m.ea);
+    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
+    if m.mem_first {
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov eax, [rax]);
+        }
+        if let Src::Reg(r) = m.src {
+            let at = gpr_at(l, r);
+            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+        }
+    } else {
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rcx, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov ecx, [rax]);
+        }
+        load_rax(a, l, m.reg, m.wide);
+    }
+    if m.op.reads_cf() {
+        // The probe changed the host flags: CF from the lazy record.
+        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+    }
+    let src = if m.mem_first { m.src } else { Src::Reg(1) };
+    emit_alu(a, m.op, m.wide, src);
+    if m.op.stores() {
+        let at = gpr_at(l, m.reg);
+        dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+    }
+    // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
+    // record the handler wrote).
+    let jcc = match forms.get(i + 1) {
+        Some(Some(Form::Jcc { cc })) => Some(*cc),
+        _ => None,
+    };
+    if let Some(cc) = jcc {
+        emit_setcc(a, cc);
+    }
+    let mut hit = FlagState { host_valid: true, cond_in_r12: None };
+    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), m.wide);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    emit_call(a, e, info, leave);
+    if let Some(cc) = jcc {
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov esi, i32::from(cc)
+            ; mov rax, QWORD lazy_cond as *const () as i64
+            ; call rax
+            ; mov r12d, eax
+        );
+    }
+    dynasm!(a ; .arch x64 ; =>done);
+    *fl = FlagState { host_valid: false, cond_in_r12: jcc };
+}
+
 /// `mov [ea], src` with the TLB probed inline. Pages holding code, not yet dirty or not RAM
 /// have no valid write tag, so those stores take the handler's slow path (which sees stores
 /// into code).
@@ -532,7 +644,13 @@ fn emit_inline(a: &mut Asm, l: &Layout, e: &Instr, f: Form, forms: &[Option<Form
             true
         }
         // Emitted by `compile` itself.
-        Form::Load { .. } | Form::Store { .. } | Form::Push { .. } | Form::Pop { .. } | Form::Call => false,
+        Form::Load { .. }
+        | Form::Store { .. }
+        | Form::Push { .. }
+        | Form::Pop { .. }
+        | Form::Call
+        | Form::Ret { .. }
+        | Form::AluMem { .. } => false,
     }
 }
 
@@ -568,6 +686,12 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
         emit_setcc(a, *cc);
         fl.cond_in_r12 = Some(*cc);
     }
+    write_record(a, l, forms, i, fl, logic, wide);
+}
+
+/// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
+/// instruction `i` are dead.
+fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
     if forms::flags_dead_after(forms, i) {
         return;
     }
