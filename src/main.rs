@@ -64,7 +64,17 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User { mem_mib, stats, strace, tier, jit_threshold, jit_fallback_only, jit_code_mib, program, args }) => {
+        Some(Command::User {
+            mem_mib,
+            stats,
+            strace,
+            tier,
+            jit_threshold,
+            jit_fallback_only,
+            jit_code_mib,
+            program,
+            args,
+        }) => {
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
                 Err(e) => {

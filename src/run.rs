@@ -260,7 +260,8 @@ fn check_counting(a: &RunArgs, engine: EngineKind, switches: &[Watch], save: Opt
 fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     let engine = tiers::resolve_engine(a.tier, false).map_err(|e| format!("--tier {}: {e}", a.tier))?;
     let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;
-    let need_kvm = engine == EngineKind::Kvm || (!switches.is_empty() && other_engine(engine, engine) == EngineKind::Kvm);
+    let need_kvm =
+        engine == EngineKind::Kvm || (!switches.is_empty() && other_engine(engine, engine) == EngineKind::Kvm);
     if engine != EngineKind::Kvm && need_kvm {
         tiers::kvm_available().map_err(|e| format!("--switch-at needs KVM: {e}"))?;
     }

@@ -14,12 +14,12 @@ use crate::state::X87;
 use crate::state::{
     MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK,
 };
+use emu::engine::{Engine, Limit};
 use emu::exception::{pf_error, vector, Stop};
 use emu::mem::GuestRam;
 use emu::state::{FpuState, X87Reg};
 use emu::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
 use emu::Cpu;
-use emu::engine::{Engine, Limit};
 use emu::{Exit, Interp};
 
 const PAGE: u64 = 0x1000;

@@ -91,7 +91,11 @@ fn switching_between_jit_and_tier0_mid_run_is_exact() {
     assert_eq!((status, &serial), (t0_status, &t0_serial), "{err}");
     assert_eq!(retired(&err), Some(total), "{err}");
     let switches: Vec<&str> = err.lines().filter(|l| l.starts_with("strata: switched to ")).collect();
-    assert_eq!(switches, ["strata: switched to interp", "strata: switched to jit", "strata: switched to interp"], "{err}");
+    assert_eq!(
+        switches,
+        ["strata: switched to interp", "strata: switched to jit", "strata: switched to interp"],
+        "{err}"
+    );
 }
 
 /// The Debian guest (`build/guest`, from scripts/build-guest.sh; skipped when missing) boots to

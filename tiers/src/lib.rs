@@ -124,6 +124,9 @@ pub struct JitStats {
     pub flushes: u64,
     /// Instructions retired in translated code.
     pub translated_instructions: u64,
+    /// Hot blocks left on tier 0 because fewer than a quarter of their instructions have an
+    /// inline form.
+    pub left_on_tier0: u64,
     /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
     /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
     pub histogram: Vec<u64>,
@@ -134,7 +137,7 @@ impl JitStats {
     pub fn histogram_table(&self, n: usize) -> String {
         let total: u64 = self.histogram.iter().sum();
         let mut top: Vec<(usize, u64)> = self.histogram.iter().copied().enumerate().filter(|e| e.1 > 0).collect();
-        top.sort_by(|a, b| b.1.cmp(&a.1));
+        top.sort_by_key(|e| std::cmp::Reverse(e.1));
         let mut out = String::new();
         for &(code, count) in top.iter().take(n) {
             let name = iced_x86::Code::values().nth(code).map_or_else(|| format!("code {code}"), |c| format!("{c:?}"));
@@ -148,11 +151,12 @@ impl std::fmt::Display for JitStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} blocks compiled ({} KiB of code, cache {} MiB, {:.1} ms), {} links, {} dropped, {} full flushes, {} instructions in translated code",
+            "{} blocks compiled ({} KiB of code, cache {} MiB, {:.1} ms), {} left on tier 0, {} links, {} dropped, {} full flushes, {} instructions in translated code",
             self.compiled,
             self.code_bytes >> 10,
             self.code_capacity >> 20,
             self.compile_ns as f64 / 1e6,
+            self.left_on_tier0,
             self.links,
             self.dropped,
             self.full_flushes,

@@ -127,7 +127,8 @@ fn main() {
             nat.push(n.secs);
             st.push(s.secs);
             if jit {
-                let mut jcmd = vec![strata.display().to_string(), "user".into(), "--stats".into(), "--tier".into(), "jit".into()];
+                let mut jcmd =
+                    vec![strata.display().to_string(), "user".into(), "--stats".into(), "--tier".into(), "jit".into()];
                 jcmd.extend(cmd.iter().cloned());
                 let j = run(&jcmd, stdin.as_deref());
                 fail |= j.status != n.status;

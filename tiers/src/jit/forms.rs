@@ -52,35 +52,90 @@ pub enum Src {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
     /// `mov dst, src`; an immediate of a 64-bit move may need 64 bits.
-    Mov { wide: bool, dst: u8, src: Src, imm64: Option<u64> },
-    Alu { op: Alu, wide: bool, dst: u8, src: Src },
-    IncDec { inc: bool, wide: bool, dst: u8 },
+    Mov {
+        wide: bool,
+        dst: u8,
+        src: Src,
+        imm64: Option<u64>,
+    },
+    Alu {
+        op: Alu,
+        wide: bool,
+        dst: u8,
+        src: Src,
+    },
+    IncDec {
+        inc: bool,
+        wide: bool,
+        dst: u8,
+    },
     /// `lea dst, [base + index << scale + disp] & amask`.
-    Lea { wide: bool, dst: u8, base: u8, index: u8, scale: u8, disp: i32, mask32: bool },
+    Lea {
+        wide: bool,
+        dst: u8,
+        base: u8,
+        index: u8,
+        scale: u8,
+        disp: i32,
+        mask32: bool,
+    },
     /// Block end: RIP = `imm` if condition `cc` holds, else `next_rip`.
-    Jcc { cc: u8 },
+    Jcc {
+        cc: u8,
+    },
     /// Block end: RIP = `imm`.
     Jmp,
     /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX): the TLB probed inline.
-    Load { size: u8, dst: u8, ea: Ea },
+    Load {
+        size: u8,
+        dst: u8,
+        ea: Ea,
+    },
     /// `mov [ea], src` of `size` bytes.
-    Store { size: u8, src: u8, ea: Ea },
+    Store {
+        size: u8,
+        src: u8,
+        ea: Ea,
+    },
     /// `shl`/`shr`/`sar dst, count` (1..width-1 after masking), emitted only where its flags are
     /// dead: some are undefined, and the host's need not be tier 0's.
-    Shift { op: ShiftKind, wide: bool, dst: u8, count: u8 },
+    Shift {
+        op: ShiftKind,
+        wide: bool,
+        dst: u8,
+        count: u8,
+    },
     /// `imul dst, src (, imm)`: emitted only where its flags are dead (SF, ZF, AF, PF undefined).
-    Imul { wide: bool, dst: u8, src: u8, imm: Option<i32> },
+    Imul {
+        wide: bool,
+        dst: u8,
+        src: u8,
+        imm: Option<i32>,
+    },
     /// `push src` (64-bit).
-    Push { src: u8 },
+    Push {
+        src: u8,
+    },
     /// `pop dst` (64-bit).
-    Pop { dst: u8 },
+    Pop {
+        dst: u8,
+    },
     /// Block end: `call imm` (64-bit, a canonical target).
     Call,
     /// Block end: `ret` / `ret imm16` (64-bit): RIP = the popped address.
-    Ret { pop: u16 },
+    Ret {
+        pop: u16,
+    },
     /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
     /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
-    AluMem { op: Alu, wide: bool, reg: u8, src: Src, ea: Ea, mem_first: bool },
+    AluMem {
+        op: Alu,
+        wide: bool,
+        reg: u8,
+        src: Src,
+        ea: Ea,
+        mem_first: bool,
+    },
 }
 
 /// A shift the backend emits.
@@ -260,10 +315,14 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
                 Err(_) => Form::Mov { wide: true, dst, src: Src::Imm(0), imm64: Some(e.imm) },
             }
         }
-        Mov_r32_imm32 | Mov_rm32_imm32 => Form::Mov { wide: false, dst: gpr(e.dst)?, src: Src::Imm(e.imm as u32 as i32), imm64: None },
-        Inc_rm64 | Inc_rm32 | Dec_rm64 | Dec_rm32 => {
-            Form::IncDec { inc: matches!(code, Inc_rm64 | Inc_rm32), wide: matches!(code, Inc_rm64 | Dec_rm64), dst: gpr(e.dst)? }
+        Mov_r32_imm32 | Mov_rm32_imm32 => {
+            Form::Mov { wide: false, dst: gpr(e.dst)?, src: Src::Imm(e.imm as u32 as i32), imm64: None }
         }
+        Inc_rm64 | Inc_rm32 | Dec_rm64 | Dec_rm32 => Form::IncDec {
+            inc: matches!(code, Inc_rm64 | Inc_rm32),
+            wide: matches!(code, Inc_rm64 | Dec_rm64),
+            dst: gpr(e.dst)?,
+        },
         Lea_r64_m | Lea_r32_m => {
             let mask32 = match e.amask {
                 u64::MAX => false,

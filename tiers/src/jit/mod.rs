@@ -302,9 +302,12 @@ impl JitEngine {
         let limit = ctx.limit;
         // A chain site whose target the loop is about to look up (offset in code memory).
         let mut pending: Option<usize> = None;
+        // The block tier 0 ran last (the cache's own chaining, as in tier 0's loop).
+        let mut prev: Option<u32> = None;
         loop {
             if cpu.softmmu.has_modified_code() {
                 self.drop_modified_code(cpu);
+                prev = None;
             }
             if self.process_events() {
                 pending = None;
@@ -312,7 +315,7 @@ impl JitEngine {
             if cpu.retired >= limit {
                 return Exit::Limit;
             }
-            let idx = match self.interp.cache.lookup(cpu) {
+            let idx = match self.interp.cache.lookup_after(cpu, prev.take()) {
                 Ok(idx) => idx,
                 Err(stop) => {
                     if let Some(exit) = self.after_stop(cpu, stop) {
@@ -328,9 +331,15 @@ impl JitEngine {
             let block = self.interp.cache.enter(idx);
             let (mut handle, executions, la) = (block.translation(), block.executions(), block.la);
             if handle.is_none() && executions >= self.opts.threshold && self.worth_compiling(la) {
-                handle = self.compile(idx);
-                if handle.is_none() {
-                    pending = None;
+                if self.mostly_fallbacks(idx) {
+                    // Tier 0's loop runs handler calls faster than the trampoline does.
+                    self.dropped_at.insert(la, MAX_RETRANSLATIONS);
+                    self.stats.borrow_mut().left_on_tier0 += 1;
+                } else {
+                    handle = self.compile(idx);
+                    if handle.is_none() {
+                        pending = None;
+                    }
                 }
             }
             let result = match handle {
@@ -364,12 +373,14 @@ impl JitEngine {
                 }
                 None => {
                     pending = None;
+                    prev = Some(idx);
                     let block = self.interp.cache.block(idx);
                     run_block(cpu, block)
                 }
             };
             if let Err(stop) = result {
                 pending = None;
+                prev = None;
                 if let Some(exit) = self.after_stop(cpu, stop) {
                     return exit;
                 }
@@ -397,9 +408,22 @@ impl JitEngine {
         }
     }
 
-    /// Whether a block at `la` may be compiled (self-modifying code has not dropped it too often).
+    /// With inline forms on: whether fewer than a quarter of block `idx`'s instructions have
+    /// one (such a block stays on tier 0).
+    fn mostly_fallbacks(&self, idx: u32) -> bool {
+        if !self.opts.inline {
+            return false;
+        }
+        let block = self.interp.cache.block(idx);
+        let bits64 = block.mode & 0xff == 64;
+        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some()).count();
+        inline * 4 < block.instrs.len()
+    }
+
+    /// Whether a block at `la` may be compiled (self-modifying code has not dropped it too
+    /// often, and it was not found to be mostly handler calls).
     fn worth_compiling(&self, la: u64) -> bool {
-        self.dropped_at.get(&la).map_or(true, |&n| n < MAX_RETRANSLATIONS)
+        self.dropped_at.get(&la).is_none_or(|&n| n < MAX_RETRANSLATIONS)
     }
 
     /// Applies what the observer was told; true if anything was (pending links are then stale).

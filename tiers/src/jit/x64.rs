@@ -495,7 +495,15 @@ fn load_rax(a: &mut Asm, l: &Layout, r: u8, wide: bool) {
 
 /// Emits `f` (the inline form of `e`, instruction `i`); false when this instance has no
 /// template after all (the caller then calls the handler).
-fn emit_inline(a: &mut Asm, l: &Layout, e: &Instr, f: Form, forms: &[Option<Form>], i: usize, fl: &mut FlagState) -> bool {
+fn emit_inline(
+    a: &mut Asm,
+    l: &Layout,
+    e: &Instr,
+    f: Form,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) -> bool {
     match f {
         Form::Mov { wide, dst, src, imm64 } => {
             match (src, imm64) {
@@ -691,7 +699,15 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
 
 /// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
 /// instruction `i` are dead.
-fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
+fn write_record(
+    a: &mut Asm,
+    l: &Layout,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+    logic: bool,
+    wide: bool,
+) {
     if forms::flags_dead_after(forms, i) {
         return;
     }
