@@ -24,43 +24,56 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a static x86-64 Linux program in user mode.
-    User {
-        /// Guest RAM for the process, in MiB.
-        #[arg(long, default_value_t = 4096)]
-        mem_mib: u64,
-        /// Print retired instructions and run time to stderr at exit.
-        #[arg(long)]
-        stats: bool,
-        /// Print every system call, its arguments and its result to stderr.
-        #[arg(long)]
-        strace: bool,
-        /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), auto (kvm when
-        /// /dev/kvm is usable, else interp).
-        #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
-        tier: EngineKind,
-        /// Start the program with an empty environment (as `env -i`); `--env` then adds to it.
-        #[arg(long)]
-        clear_env: bool,
-        /// Set VAR=VALUE in the program's environment (repeatable; qemu-user's `-E`). An existing
-        /// VAR keeps its place and takes the new value; a new one is added at the end, in order.
-        #[arg(short = 'E', long = "env", value_name = "VAR=VALUE")]
-        set_env: Vec<String>,
-        /// Remove VAR from the program's environment (repeatable; qemu-user's `-U`).
-        #[arg(short = 'U', long = "unset", value_name = "VAR")]
-        unset_env: Vec<String>,
-        /// Wait for gdb on tcp:HOST:PORT before the first instruction (tier 0 only).
-        #[arg(long, value_name = "tcp:HOST:PORT")]
-        gdb: Option<String>,
-        #[command(flatten)]
-        trace: debug::trace::TraceArgs,
-        /// The program.
-        program: String,
-        /// Its arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    User(Box<UserArgs>),
     /// Boot a kernel (bzImage or Multiboot) on the virtual PC.
     Run(Box<run::RunArgs>),
+}
+
+/// `strata user`'s options (boxed in [`Command`]: they outweigh `run`'s pointer).
+#[derive(clap::Args)]
+struct UserArgs {
+    /// Guest RAM for the process, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    mem_mib: u64,
+    /// Print retired instructions and run time to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Print every system call, its arguments and its result to stderr.
+    #[arg(long)]
+    strace: bool,
+    /// Engine: interp (tier 0), kvm (natively at CPL3 in a KVM guest), jit (tier 1, x86-64
+    /// hosts), auto (kvm when /dev/kvm is usable, else jit on x86-64 hosts, else interp).
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    tier: EngineKind,
+    /// Start the program with an empty environment (as `env -i`); `--env` then adds to it.
+    #[arg(long)]
+    clear_env: bool,
+    /// Set VAR=VALUE in the program's environment (repeatable; qemu-user's `-E`). An existing
+    /// VAR keeps its place and takes the new value; a new one is added at the end, in order.
+    #[arg(short = 'E', long = "env", value_name = "VAR=VALUE")]
+    set_env: Vec<String>,
+    /// Remove VAR from the program's environment (repeatable; qemu-user's `-U`).
+    #[arg(short = 'U', long = "unset", value_name = "VAR")]
+    unset_env: Vec<String>,
+    /// Wait for gdb on tcp:HOST:PORT before the first instruction (tier 0 only).
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    gdb: Option<String>,
+    #[command(flatten)]
+    trace: debug::trace::TraceArgs,
+    /// JIT: compile a block once tier 0 has entered it this many times.
+    #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+    jit_threshold: u64,
+    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
+    #[arg(long)]
+    jit_fallback_only: bool,
+    /// JIT: code cache size in MiB (emptied whole when full).
+    #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jit_code_mib: u64,
+    /// The program.
+    program: String,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -72,19 +85,23 @@ fn main() -> ExitCode {
     match cli.command {
         None => run::demo(process_start),
         Some(Command::Run(args)) => run::run(*args, process_start),
-        Some(Command::User {
-            mem_mib,
-            stats,
-            strace,
-            tier,
-            clear_env,
-            set_env,
-            unset_env,
-            gdb,
-            trace,
-            program,
-            args,
-        }) => {
+        Some(Command::User(user)) => {
+            let UserArgs {
+                mem_mib,
+                stats,
+                strace,
+                tier,
+                clear_env,
+                set_env,
+                unset_env,
+                gdb,
+                trace,
+                jit_threshold,
+                jit_fallback_only,
+                jit_code_mib,
+                program,
+                args,
+            } = *user;
             let kind = match tiers::resolve_engine(tier, true) {
                 Ok(kind) => kind,
                 Err(e) => {
@@ -152,6 +169,29 @@ fn main() -> ExitCode {
                         k.flushes,
                         start.elapsed().as_secs_f64()
                     );
+                }
+                end
+            } else if kind == EngineKind::Jit {
+                let opts = tiers::JitOptions {
+                    threshold: jit_threshold,
+                    code_bytes: (jit_code_mib as usize) << 20,
+                    inline: !jit_fallback_only,
+                };
+                let (mut jit, jit_stats) = match tiers::new_jit(opts) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        eprintln!("strata: jit: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                let end = p.run_on(&mut *jit);
+                if stats {
+                    let n = p.cpu.retired;
+                    let t = start.elapsed().as_secs_f64();
+                    eprintln!("strata: {n} instructions in {t:.3} s ({:.1} MIPS)", n as f64 / t / 1e6);
+                    let st = jit_stats.borrow();
+                    eprintln!("strata: jit: {st}");
+                    eprint!("{}", st.histogram_table(40));
                 }
                 end
             } else {

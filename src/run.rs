@@ -37,13 +37,24 @@ pub struct RunArgs {
     /// Guest RAM, e.g. 256M or 1G (at most 3G) [default: 256M].
     #[arg(long)]
     mem: Option<String>,
-    /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), or auto (KVM
-    /// where it has hardware virtualization, else interp).
+    /// Engine: interp (tier 0), kvm (Linux KVM; an error where it is missing), jit (tier 1,
+    /// x86-64 hosts), or auto (KVM where it has hardware virtualization, else the JIT on
+    /// x86-64 hosts, else interp).
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     tier: EngineKind,
-    /// Switch engine (KVM <-> interp) when this happens; repeat for more switches, each one
-    /// armed after the previous: serial:TEXT (a serial line contains TEXT), instr:N (N more
-    /// instructions on tier 0), ms:N (N ms of host time).
+    /// JIT: compile a block once tier 0 has entered it this many times.
+    #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+    jit_threshold: u64,
+    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
+    #[arg(long)]
+    jit_fallback_only: bool,
+    /// JIT: code cache size in MiB (emptied whole when full).
+    #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jit_code_mib: u64,
+    /// Switch engine when this happens (a run started on interp alternates with KVM, one
+    /// started on kvm or jit alternates with interp); repeat for more switches, each one armed
+    /// after the previous: serial:TEXT (a serial line contains TEXT), instr:N (N more
+    /// instructions on an engine that counts them), ms:N (N ms of host time).
     #[arg(long = "switch-at", value_name = "WHEN")]
     switch_at: Vec<String>,
     /// Serial port: "stdio" or "file:PATH".
@@ -220,12 +231,14 @@ pub fn parse_watch(s: &str) -> Result<Watch, String> {
     }
 }
 
-/// The engine `--switch-at` moves a CPU running on `from` to.
-fn other_engine(from: EngineKind) -> EngineKind {
-    if from == EngineKind::Interp {
-        EngineKind::Kvm
+/// The engine `--switch-at` moves a CPU running on `from` to, in a run that started on `start`:
+/// a run started on tier 0 alternates with KVM, any other with tier 0.
+fn other_engine(start: EngineKind, from: EngineKind) -> EngineKind {
+    let partner = if start == EngineKind::Interp { EngineKind::Kvm } else { EngineKind::Interp };
+    if from == start {
+        partner
     } else {
-        EngineKind::Interp
+        start
     }
 }
 
@@ -234,7 +247,7 @@ fn other_engine(from: EngineKind) -> EngineKind {
 fn check_counting(a: &RunArgs, engine: EngineKind, switches: &[Watch], save: Option<&SaveAt>) -> Result<(), String> {
     let mut used = vec![engine];
     if !switches.is_empty() {
-        used.push(other_engine(engine));
+        used.push(other_engine(engine, engine));
     }
     for e in used {
         if a.deterministic {
@@ -255,7 +268,7 @@ fn check_counting(a: &RunArgs, engine: EngineKind, switches: &[Watch], save: Opt
         if let Watch::Instructions(n) = w {
             runs.why_no_count(&format!("--switch-at instr:{n}")).map_or(Ok(()), Err)?;
         }
-        runs = other_engine(runs);
+        runs = other_engine(engine, runs);
     }
     Ok(())
 }
@@ -263,8 +276,9 @@ fn check_counting(a: &RunArgs, engine: EngineKind, switches: &[Watch], save: Opt
 fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     let engine = tiers::resolve_engine(a.tier, false).map_err(|e| format!("--tier {}: {e}", a.tier))?;
     let switches = a.switch_at.iter().map(|s| parse_watch(s)).collect::<Result<Vec<_>, _>>()?;
-    let need_kvm = engine == EngineKind::Kvm || !switches.is_empty();
-    if engine != EngineKind::Kvm && !switches.is_empty() {
+    let need_kvm =
+        engine == EngineKind::Kvm || (!switches.is_empty() && other_engine(engine, engine) == EngineKind::Kvm);
+    if engine != EngineKind::Kvm && need_kvm {
         tiers::kvm_available().map_err(|e| format!("--switch-at needs KVM: {e}"))?;
     }
     check_restore_options(&a)?;
@@ -330,15 +344,25 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if need_kvm {
         tiers::attach_kvm(&mut m, engine == EngineKind::Kvm).map_err(|e| format!("KVM: {e}"))?;
     }
+    let jit = if engine == EngineKind::Jit {
+        let opts = tiers::JitOptions {
+            threshold: a.jit_threshold,
+            code_bytes: (a.jit_code_mib as usize) << 20,
+            inline: !a.jit_fallback_only,
+        };
+        Some(tiers::attach_jit(&mut m, true, opts).map_err(|e| format!("JIT: {e}"))?)
+    } else {
+        None
+    };
     if let Some(listener) = gdb_listener {
-        return run_under_gdb(&a, m, engine, &listener, need_kvm);
+        return run_under_gdb(&a, m, engine, &listener, need_kvm, jit);
     }
     if let Some((tracer, summary)) = tracer {
-        return run_traced(&a, m, engine, tracer, &summary, need_kvm);
+        return run_traced(&a, m, engine, tracer, &summary, need_kvm, jit);
     }
     if let Some(monitor) = &mut monitor {
         return match monitor.run(&mut m, a.stopped)? {
-            crate::debug::monitor::Outcome::Ended(end) => finish(&a, m, end, need_kvm),
+            crate::debug::monitor::Outcome::Ended(end) => finish(&a, m, end, need_kvm, jit),
             crate::debug::monitor::Outcome::Quit => Ok(RunOutcome::Code(ExitCode::SUCCESS)),
         };
     }
@@ -367,7 +391,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     let end = loop {
         match m.run(a.max_instructions.unwrap_or(u64::MAX)) {
             RunEnd::Watch => {
-                let to = other_engine(m.active_engine());
+                let to = other_engine(engine, m.active_engine());
                 m.switch_engine(to).map_err(|e| format!("engine switch: {e}"))?;
                 eprintln!("strata: switched to {to}");
                 m.set_watch(switches.next());
@@ -375,7 +399,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             end => break end,
         }
     };
-    finish(&a, m, end, need_kvm)
+    finish(&a, m, end, need_kvm, jit)
 }
 
 /// Runs the machine with gdb: from the first instruction (`--wait-gdb`) or from when gdb
@@ -387,6 +411,7 @@ fn run_under_gdb(
     engine: EngineKind,
     listener: &std::net::TcpListener,
     need_kvm: bool,
+    jit: Option<tiers::JitStatsHandle>,
 ) -> Result<RunOutcome, String> {
     use crate::debug::{self, gdb};
     let stream = if a.wait_gdb {
@@ -409,7 +434,7 @@ fn run_under_gdb(
                 },
                 end => {
                     m.set_watch(None);
-                    return finish(a, m, end, need_kvm);
+                    return finish(a, m, end, need_kvm, jit);
                 }
             }
         }
@@ -427,7 +452,7 @@ fn run_under_gdb(
             m.run(u64::MAX)
         }
     };
-    finish(a, m, end, need_kvm)
+    finish(a, m, end, need_kvm, jit)
 }
 
 /// Runs the machine with the instruction trace attached to tier 0: on tier 0 until the trace
@@ -439,6 +464,7 @@ fn run_traced(
     mut tracer: crate::debug::trace::Tracer,
     summary: &crate::debug::trace::SharedSummary,
     need_kvm: bool,
+    jit: Option<tiers::JitStatsHandle>,
 ) -> Result<RunOutcome, String> {
     m.switch_engine(EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
     tracer.attach_bus(&mut m.cpu);
@@ -460,7 +486,7 @@ fn run_traced(
     }
     eprintln!("strata: {} instructions traced", s.lines);
     drop(s);
-    finish(a, m, end, need_kvm)
+    finish(a, m, end, need_kvm, jit)
 }
 
 /// A fresh machine with the kernel (and initrd) of the command line loaded.
@@ -506,7 +532,13 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
 }
 
 /// Turns how the run ended into an exit status, printing what was asked for.
-fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<RunOutcome, String> {
+fn finish(
+    a: &RunArgs,
+    mut m: Machine,
+    end: RunEnd,
+    need_kvm: bool,
+    jit: Option<tiers::JitStatsHandle>,
+) -> Result<RunOutcome, String> {
     m.record(match end {
         RunEnd::ExitPort(_) => "exit port",
         RunEnd::Halted => "power-off (halted)",
@@ -547,6 +579,11 @@ fn finish(a: &RunArgs, mut m: Machine, end: RunEnd, need_kvm: bool) -> Result<Ru
                 "strata: kvm: {} exits, {} interrupts injected, {} instructions handed to tier 0, {} engine switches",
                 st.exits, st.injected, st.fallbacks, st.switches
             );
+        }
+        if let Some(j) = &jit {
+            let st = j.borrow();
+            eprintln!("strata: jit: {st}");
+            eprint!("{}", st.histogram_table(40));
         }
     }
     if let Some(p) = &a.timeline_json {

@@ -1,4 +1,5 @@
-//! Runs one instruction on the tier-0 interpreter, in 64-bit mode at CPL 3 on real page tables
+//! Runs one instruction on the tier-0 interpreter (or on the JIT at threshold 1, so the
+//! instruction runs as translated code: [`GuestRunner::jit`]), in 64-bit mode at CPL 3 on real page tables
 //! (`emu::user::aspace::AddressSpace`, `emu::user::setup_long_mode_user`), with the same virtual
 //! layout as the native run (`state.rs`).
 //!
@@ -13,6 +14,7 @@ use crate::state::X87;
 use crate::state::{
     MachineState, Outcome, BUF, BUF_LEN, FALLTHROUGH, FLAGS_COMPARED, FLAGS_FIXED, INSN_PAGE, STATE_BLOCK,
 };
+use emu::engine::{Engine, Limit};
 use emu::exception::{pf_error, vector, Stop};
 use emu::mem::GuestRam;
 use emu::state::{FpuState, X87Reg};
@@ -22,10 +24,10 @@ use emu::{Exit, Interp};
 
 const PAGE: u64 = 0x1000;
 
-/// An interpreter with the harness's pages mapped.
+/// An engine (tier 0 or the JIT) with the harness's pages mapped.
 pub struct GuestRunner {
     cpu: emu::cpu::Cpu,
-    interp: Interp,
+    engine: Box<dyn Engine>,
     buf_frames: [u64; 2],
     code_frame: u64,
 }
@@ -34,6 +36,31 @@ impl GuestRunner {
     /// # Errors
     /// Guest RAM cannot be allocated.
     pub fn new() -> std::io::Result<Self> {
+        Self::with_engine(Box::new(Interp::new()))
+    }
+
+    /// On the JIT with a threshold of 1: every case runs as translated code.
+    ///
+    /// # Errors
+    /// Guest RAM or the JIT's code memory cannot be allocated, or the host has no JIT.
+    pub fn jit() -> std::io::Result<Self> {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            let opts = tiers::JitOptions { threshold: 1, code_bytes: 4 << 20, inline: true };
+            let (engine, _) = tiers::new_jit(opts).map_err(std::io::Error::other)?;
+            Self::with_engine(engine)
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            Err(std::io::Error::other("no JIT on this host"))
+        }
+    }
+
+    /// On `engine`.
+    ///
+    /// # Errors
+    /// Guest RAM cannot be allocated.
+    pub fn with_engine(engine: Box<dyn Engine>) -> std::io::Result<Self> {
         let mut ram = GuestRam::new(1 << 20)?;
         let mut aspace = AddressSpace::new(&mut ram);
         let mut cpu = Cpu::new(ram);
@@ -46,7 +73,7 @@ impl GuestRunner {
         let b0 = aspace.populate(&mut cpu.ram, BUF, rw).ok_or_else(oom)?;
         let b1 = aspace.populate(&mut cpu.ram, BUF + PAGE, rw).ok_or_else(oom)?;
         let code_frame = aspace.populate(&mut cpu.ram, INSN_PAGE, PROT_READ | PROT_EXEC).ok_or_else(oom)?;
-        Ok(GuestRunner { cpu, interp: Interp::new(), buf_frames: [b0, b1], code_frame })
+        Ok(GuestRunner { cpu, engine, buf_frames: [b0, b1], code_frame })
     }
 
     /// Runs `insn` from `init`.
@@ -63,7 +90,7 @@ impl GuestRunner {
             code.fill(0xcc);
             code[page - insn.len()..].copy_from_slice(insn);
         }
-        self.interp.flush_code(&mut self.cpu);
+        self.engine.flush_code(&mut self.cpu);
         let cpu = &mut self.cpu;
         cpu.softmmu.flush_tlb();
         let s = &mut cpu.state;
@@ -74,7 +101,15 @@ impl GuestRunner {
         s.xmm = init.xmm;
         s.mxcsr = init.mxcsr;
         s.fpu = fpu_state(&init.x87);
-        let exit = self.interp.run(&mut self.cpu, 64);
+        // At most a few blocks: an instruction that branches to itself stops too.
+        let limit = Limit { poll_after: 64, ..Limit::NONE };
+        let exit = match self.engine.run(&mut self.cpu, &limit) {
+            Ok(exit) => exit,
+            Err(e) => {
+                let state = Box::new(MachineState::zeroed());
+                return Outcome::Fault { vector: 0xff, error_code: 0, detail: e.to_string(), state };
+            }
+        };
         let cpu = &mut self.cpu;
         let rip = cpu.state.rip;
         let mut st = MachineState::zeroed();

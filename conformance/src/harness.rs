@@ -31,6 +31,8 @@ pub struct Config {
     pub threads: usize,
     /// Print each form's name as its run starts (`CONFORMANCE_VERBOSE=1`).
     pub verbose: bool,
+    /// Run the cases on the JIT at threshold 1 instead of tier 0 (`CONFORMANCE_ENGINE=jit`).
+    pub jit: bool,
 }
 
 impl Config {
@@ -47,7 +49,8 @@ impl Config {
         let filter = std::env::var("CONFORMANCE_FILTER").ok().filter(|f| !f.is_empty());
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
         let verbose = std::env::var("CONFORMANCE_VERBOSE").is_ok_and(|v| v != "0");
-        Config { cases, seed, filter, max_shrink_iters: 512, threads, verbose }
+        let jit = std::env::var("CONFORMANCE_ENGINE").is_ok_and(|v| v == "jit");
+        Config { cases, seed, filter, max_shrink_iters: 512, threads, verbose, jit }
     }
 }
 
@@ -206,7 +209,8 @@ pub fn run_all(cfg: &Config) -> std::io::Result<Summary> {
         for _ in 0..cfg.threads.max(1) {
             // proptest's value trees for a whole machine state are deep in debug builds.
             let spawned = std::thread::Builder::new().stack_size(64 << 20).spawn_scoped(s, || {
-                let mut guest = match GuestRunner::new() {
+                let guest = if cfg.jit { GuestRunner::jit() } else { GuestRunner::new() };
+                let mut guest = match guest {
                     Ok(g) => g,
                     Err(e) => {
                         *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);

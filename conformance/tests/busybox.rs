@@ -1,8 +1,8 @@
 //! Debian's busybox-static (a real glibc program of ~2 MB) run natively and under `strata user`
 //! over generated files with deterministic content; stdout and exit status must match exactly:
 //! sha256sum, md5sum, gzip and bzip2 round trips, sort, sed, awk, wc, and a few more text tools
-//! and file operations, each on tier 0 (`interp::`) and on KVM (`kvm::`, `strata user --tier
-//! kvm`). Skips (passes with a message) when /bin/busybox is absent, and the KVM runs where
+//! and file operations, each on tier 0 (`interp::`), on KVM (`kvm::`, `strata user --tier
+//! kvm`) and on the JIT (`jit::`, every block translated). Skips (passes with a message) when /bin/busybox is absent, and the KVM runs where
 //! /dev/kvm is not usable.
 //!
 //! The files are a few MB in an optimized build (the CI runs `cargo test --release`, and the
@@ -12,7 +12,7 @@
 mod user_support;
 
 use std::path::Path;
-use user_support::{compare_on, kvm_unavailable, run_on, Scratch};
+use user_support::{compare_on, jit_unavailable, kvm_unavailable, run_on, Scratch};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -52,7 +52,7 @@ fn binary(len: usize) -> Vec<u8> {
 
 struct Files {
     dir: Scratch,
-    /// strata's engine: `interp` or `kvm`.
+    /// strata's engine: `interp`, `kvm` or `jit`.
     tier: &'static str,
 }
 
@@ -61,6 +61,12 @@ impl Files {
         if tier == "kvm" {
             if let Some(why) = kvm_unavailable() {
                 eprintln!("skipping on KVM: {why}");
+                return None;
+            }
+        }
+        if tier == "jit" {
+            if let Some(why) = jit_unavailable() {
+                eprintln!("skipping on the JIT: {why}");
                 return None;
             }
         }
@@ -166,8 +172,9 @@ fn files_and_directories(tier: &'static str) {
     }
 }
 
-/// Each workload on tier 0 and on KVM (`strata user --tier kvm`; skipped with a message where
-/// /dev/kvm is not usable), as separate tests so each tier's results read separately.
+/// Each workload on tier 0, on KVM (`strata user --tier kvm`; skipped with a message where
+/// /dev/kvm is not usable) and on the JIT at threshold 1, as separate tests so each tier's
+/// results read separately.
 macro_rules! on_tiers {
     ($($name:ident),*) => {
         mod interp {
@@ -183,6 +190,14 @@ macro_rules! on_tiers {
                 #[test]
                 fn $name() {
                     super::$name("kvm");
+                }
+            )*
+        }
+        mod jit {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name("jit");
                 }
             )*
         }

@@ -43,23 +43,13 @@ fn state(gpr: &[(usize, u64)]) -> MachineState {
 /// register, flag or buffer byte changed; then, natively, that the host raises `signal`.
 fn expect_fault(ins: Instruction, init: MachineState, vector: u8, error_code: Option<u32>, signal: i32) {
     let bytes = encode(ins);
-    let at = FALLTHROUGH - bytes.len() as u64;
-    let mut guest = GuestRunner::new().expect("guest RAM");
-    match guest.run(&bytes, &init) {
-        Outcome::Fault { vector: v, error_code: e, state, detail } => {
-            assert_eq!(v, vector, "{ins}: vector ({detail})");
-            if let Some(code) = error_code {
-                assert_eq!(e, code, "{ins}: error code");
-            }
-            assert_eq!(state.rip, at, "{ins}: RIP must point at the faulting instruction");
-            let mut expected = init.clone();
-            expected.gpr[15] = state.gpr[15]; // the harness's state-block register
-            assert_eq!(state.gpr, expected.gpr, "{ins}: registers changed");
-            assert_eq!(state.rflags & 0xcd5, init.rflags & 0xcd5, "{ins}: flags changed");
-            assert_eq!(state.xmm, init.xmm, "{ins}: XMM changed");
-            assert!(state.buf == init.buf, "{ins}: memory changed");
-        }
-        Outcome::Completed(_) => panic!("{ins}: tier 0 did not fault"),
+    let mut runners = vec![("tier 0", GuestRunner::new().expect("guest RAM"))];
+    if cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        // The same instruction as translated code (the JIT at threshold 1) must fault alike.
+        runners.push(("the JIT", GuestRunner::jit().expect("JIT")));
+    }
+    for (engine, mut guest) in runners {
+        expect_fault_on(engine, &mut guest, ins, &bytes, &init, vector, error_code);
     }
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
@@ -70,6 +60,35 @@ fn expect_fault(ins: Instruction, init: MachineState, vector: u8, error_code: Op
         }
     }
     let _ = signal;
+}
+
+/// The fault checks of [`expect_fault`] on one engine.
+fn expect_fault_on(
+    engine: &str,
+    guest: &mut GuestRunner,
+    ins: Instruction,
+    bytes: &[u8],
+    init: &MachineState,
+    vector: u8,
+    error_code: Option<u32>,
+) {
+    let at = FALLTHROUGH - bytes.len() as u64;
+    match guest.run(bytes, init) {
+        Outcome::Fault { vector: v, error_code: e, state, detail } => {
+            assert_eq!(v, vector, "{ins} on {engine}: vector ({detail})");
+            if let Some(code) = error_code {
+                assert_eq!(e, code, "{ins} on {engine}: error code");
+            }
+            assert_eq!(state.rip, at, "{ins} on {engine}: RIP must point at the faulting instruction");
+            let mut expected = init.clone();
+            expected.gpr[15] = state.gpr[15]; // the harness's state-block register
+            assert_eq!(state.gpr, expected.gpr, "{ins} on {engine}: registers changed");
+            assert_eq!(state.rflags & 0xcd5, init.rflags & 0xcd5, "{ins} on {engine}: flags changed");
+            assert_eq!(state.xmm, init.xmm, "{ins} on {engine}: XMM changed");
+            assert!(state.buf == init.buf, "{ins} on {engine}: memory changed");
+        }
+        Outcome::Completed(_) => panic!("{ins}: {engine} did not fault"),
+    }
 }
 
 #[test]

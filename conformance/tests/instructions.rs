@@ -2,6 +2,9 @@
 //! host CPU against the interpreter (see `conformance::harness`). Fails on any divergence
 //! that is not listed in `known-divergences.txt` (one `Code` name per line, `#` comments).
 //!
+//! The second test runs the same cases on the JIT at threshold 1, so every case executes as
+//! translated code.
+//!
 //! `CONFORMANCE_CASES=N cargo test -p conformance --test instructions -- --nocapture` runs
 //! longer; `CONFORMANCE_FILTER=Adc` narrows the run to matching forms.
 
@@ -20,11 +23,22 @@ fn known_divergences() -> BTreeSet<String> {
 
 #[test]
 fn every_implemented_form_matches_the_host_cpu() {
+    differential(Config::from_env());
+}
+
+/// The same differential with every case run as translated code (the JIT at threshold 1).
+#[test]
+fn every_implemented_form_matches_the_host_cpu_under_the_jit() {
+    let mut cfg = Config::from_env();
+    cfg.jit = true;
+    differential(cfg);
+}
+
+fn differential(cfg: Config) {
     if let Err(why) = native_available() {
         eprintln!("conformance: native run unavailable ({why}); skipping the differential run");
         return;
     }
-    let cfg = Config::from_env();
     let start = std::time::Instant::now();
     let summary = run_all(&cfg).expect("guest RAM");
     let known = known_divergences();

@@ -10,8 +10,9 @@
 //! - `programs/*.c`: ordinary C, built `gcc -O2 -static` (glibc; a few also `-static-pie`) and,
 //!   when `musl-gcc` exists, `musl-gcc -O2 -static`. These exercise libc's SSE2 string functions, stdio, malloc, ...
 //!
-//! The same corpus runs on tier 0 (the top-level modules) and on KVM (`mod kvm`, `strata user
-//! --tier kvm`; skipped with a message where /dev/kvm is absent or not accessible).
+//! The same corpus runs on tier 0 (the top-level modules), on KVM (`mod kvm`, `strata user
+//! --tier kvm`; skipped with a message where /dev/kvm is absent or not accessible) and on the
+//! JIT with every block translated (`mod jit`, `strata user --tier jit --jit-threshold 1`).
 //!
 //! Tests skip (pass with a message) when gcc or musl-gcc is absent. The strata binary is found
 //! as `user_support::strata_bin` describes (`STRATA_BIN`, else `target/<profile>/strata`).
@@ -22,7 +23,7 @@ mod user_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use user_support::{compare_on, have, kvm_unavailable, run_on, Scratch};
+use user_support::{compare_on, have, jit_unavailable, kvm_unavailable, run_on, Scratch};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -96,6 +97,16 @@ fn check_kvm(kind: Kind, name: &str) {
         return;
     }
     check_on("kvm", kind, name);
+}
+
+/// On the JIT at threshold 1 (`strata user --tier jit --jit-threshold 1`); skips with a message
+/// on hosts without one.
+fn check_jit(kind: Kind, name: &str) {
+    if let Some(why) = jit_unavailable() {
+        eprintln!("skipping {name} ({kind:?}) on the JIT: {why}");
+        return;
+    }
+    check_on("jit", kind, name);
 }
 
 macro_rules! corpus {
@@ -195,10 +206,40 @@ mod kvm {
     }
 }
 
+/// The whole corpus again on the JIT, every block translated (threshold 1).
+mod jit {
+    use super::*;
+
+    mod nolibc {
+        use super::*;
+        corpus!(check_jit, NoLibc: faults, signals, files, memory, misc, vectored, timers, privileged);
+    }
+
+    mod asm {
+        use super::*;
+        corpus!(check_jit, Asm: hello, exit_status);
+    }
+
+    mod glibc {
+        use super::*;
+        libc_corpus!(check_jit, Glibc);
+    }
+
+    mod glibc_pie {
+        use super::*;
+        corpus!(check_jit, GlibcPie: args_env, setjmp, signals, jit);
+    }
+
+    mod musl {
+        use super::*;
+        libc_corpus!(check_jit, Musl);
+    }
+}
+
 /// The fault program (SIGSEGV on an unmapped page, on a page munmapped and on one mprotected
 /// after they were touched, SIGFPE from DIV by zero, SIGILL from UD2, SIGSEGV from #GP, each
-/// caught by a handler that reads the ucontext) gives the same output natively, on tier 0 and
-/// on KVM, and that output shows every signal arrived. The munmap/mprotect cases fail on KVM
+/// caught by a handler that reads the ucontext) gives the same output natively, on tier 0, on the
+/// JIT and on KVM, and that output shows every signal arrived. The munmap/mprotect cases fail on KVM
 /// if translations KVM cached survive the page-table change.
 #[test]
 fn faults_agree_natively_on_tier0_and_on_kvm() {
@@ -219,6 +260,13 @@ fn faults_agree_natively_on_tier0_and_on_kvm() {
     }
     let (tier0, err) = run_on(&[&bin], cwd.path(), None, Some("interp"));
     assert_eq!(tier0, native, "tier 0 differs from native: {err}");
+    match jit_unavailable() {
+        Some(why) => eprintln!("skipping the JIT run: {why}"),
+        None => {
+            let (jit, err) = run_on(&[&bin], cwd.path(), None, Some("jit"));
+            assert_eq!(jit, native, "the JIT differs from native: {err}");
+        }
+    }
     if let Some(why) = kvm_unavailable() {
         eprintln!("skipping the KVM run: {why}");
         return;

@@ -33,7 +33,9 @@ pub enum EngineKind {
     Interp,
     /// Linux KVM: hardware virtualization (or `kvm_pvm`) on a Linux x86-64 host.
     Kvm,
-    /// KVM where the host has hardware virtualization, else tier 0.
+    /// Tier 1: hot blocks compiled to host code (x86-64 hosts; `tiers::jit`).
+    Jit,
+    /// KVM where the host has hardware virtualization, else the JIT on x86-64 hosts, else tier 0.
     Auto,
 }
 
@@ -43,6 +45,7 @@ impl EngineKind {
         match self {
             EngineKind::Interp => "interp",
             EngineKind::Kvm => "kvm",
+            EngineKind::Jit => "jit",
             EngineKind::Auto => "auto",
         }
     }
@@ -51,7 +54,7 @@ impl EngineKind {
     /// exactly at `Limit::instructions` (what deterministic runs and instruction limits need).
     pub fn counts_instructions(self) -> bool {
         match self {
-            EngineKind::Interp => true,
+            EngineKind::Interp | EngineKind::Jit => true,
             EngineKind::Kvm | EngineKind::Auto => false,
         }
     }
@@ -155,6 +158,15 @@ pub trait Engine {
     /// Delivers external interrupt `vector` (only when `interrupt_ready`). `Some(Exit::TripleFault)`
     /// when delivering it shut the CPU down.
     fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<Option<Exit>, EngineError>;
+
+    /// Executes exactly the one instruction at RIP (the instruction in an interrupt shadow),
+    /// with its fault delivered as `run` would: `Some(exit)` with the exit it caused, if any.
+    /// `None` (the default): this engine cannot, and the machine runs it on tier 0 after
+    /// `store_state`. Engines that share tier 0's `SoftMmu` implement it, so the store of a
+    /// stepped instruction into code reaches their own block cache.
+    fn step_one(&mut self, _cpu: &mut Cpu) -> Option<Option<Exit>> {
+        None
+    }
 
     /// Guest code changed behind this engine's back (another engine ran it, the user-mode kernel
     /// or a snapshot restore wrote memory): drop every decoded block or translation.

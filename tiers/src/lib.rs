@@ -3,6 +3,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `kvm` | the KVM engine: the virtual PC on hardware virtualization (Linux x86-64 hosts only) |
+//! | `jit` | tier 1: hot blocks compiled to host code (Linux x86-64 hosts only) |
 //!
 //! Every engine implements `emu::engine::Engine`, so the machine loop, the devices and
 //! snapshots do not know which engine runs the CPU. This crate also turns the command line's
@@ -13,12 +14,24 @@ use emu::engine::EngineKind;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod kvm;
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod jit;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
 /// Why an engine of this crate cannot be used or stopped. Messages are one line.
 #[derive(Debug, thiserror::Error)]
 pub enum TierError {
     /// The host is not one the KVM engine runs on.
     #[error("the KVM engine needs a Linux x86-64 host")]
     UnsupportedHost,
+    /// The host is not one the JIT generates code for.
+    #[error("the JIT needs a Linux x86-64 host")]
+    NoJitHost,
+    /// The JIT's code memory could not be set up.
+    #[error("JIT code memory: {0}")]
+    JitMemory(#[from] std::io::Error),
     /// KVM failed: not there, not accessible, or an ioctl or state error.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     #[error(transparent)]
@@ -30,11 +43,13 @@ pub enum TierError {
 }
 
 /// The engine `kind` stands for on this host: `Auto` becomes KVM where it runs guest code on
-/// hardware virtualization, else tier 0. For a `user_mode` process, a `kvm_pvm` host counts as
-/// hardware too (CPL3 code runs natively there; only kernel code is emulated).
+/// hardware virtualization, else the JIT where there is one (x86-64 Linux hosts), else tier 0.
+/// For a `user_mode` process, a `kvm_pvm` host counts as hardware too (CPL3 code runs natively
+/// there; only kernel code is emulated); for a whole machine it does not (KVM would emulate the
+/// guest kernel at ~1.5 MIPS), so `run --tier auto` picks the JIT on such a host.
 ///
 /// # Errors
-/// `Kvm` was asked for and KVM is not usable here (the error says why).
+/// `Kvm` or `Jit` was asked for and is not usable here (the error says why).
 pub fn resolve_engine(kind: EngineKind, user_mode: bool) -> Result<EngineKind, TierError> {
     Ok(match kind {
         EngineKind::Interp => EngineKind::Interp,
@@ -42,10 +57,147 @@ pub fn resolve_engine(kind: EngineKind, user_mode: bool) -> Result<EngineKind, T
             kvm_available()?;
             EngineKind::Kvm
         }
-        // On kvm_pvm (no VMX/SVM) KVM emulates kernel code at ~1.5 MIPS, far below tier 0.
+        EngineKind::Jit => {
+            jit_available()?;
+            EngineKind::Jit
+        }
         EngineKind::Auto if kvm_available().is_ok() && (user_mode || !kvm_is_emulated()) => EngineKind::Kvm,
+        EngineKind::Auto if jit_available().is_ok() => EngineKind::Jit,
         EngineKind::Auto => EngineKind::Interp,
     })
+}
+
+/// Whether the JIT can run on this host; `Err` says why not in one line.
+///
+/// # Errors
+/// Not a Linux x86-64 host.
+pub fn jit_available() -> Result<(), TierError> {
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        Ok(())
+    } else {
+        Err(TierError::NoJitHost)
+    }
+}
+
+/// The JIT's knobs (`--jit-threshold`, `--jit-code-mib`).
+#[derive(Clone, Copy, Debug)]
+pub struct JitOptions {
+    /// A block is compiled when tier 0 has entered it this many times (1: at once).
+    pub threshold: u64,
+    /// Size of the code cache in bytes; flushed whole when full.
+    pub code_bytes: usize,
+    /// Emit the hot forms inline (step 2); off, every instruction calls its tier-0 handler.
+    pub inline: bool,
+}
+
+impl JitOptions {
+    /// Entries before a block is compiled, by default.
+    pub const DEFAULT_THRESHOLD: u64 = 16;
+    /// Code cache size by default.
+    pub const DEFAULT_CODE_BYTES: usize = 64 << 20;
+}
+
+impl Default for JitOptions {
+    fn default() -> Self {
+        JitOptions { threshold: Self::DEFAULT_THRESHOLD, code_bytes: Self::DEFAULT_CODE_BYTES, inline: true }
+    }
+}
+
+/// What the JIT did (`--stats`).
+#[derive(Clone, Debug, Default)]
+pub struct JitStats {
+    /// Blocks compiled.
+    pub compiled: u64,
+    /// Bytes of host code generated (all compilations, flushed ones included).
+    pub code_bytes: u64,
+    /// Size of the code cache.
+    pub code_capacity: u64,
+    /// Host time spent compiling, in nanoseconds.
+    pub compile_ns: u64,
+    /// Chain sites patched to jump straight to their target.
+    pub links: u64,
+    /// Translations dropped with their blocks (self-modifying code, flushes).
+    pub dropped: u64,
+    /// The code cache filled up and was emptied.
+    pub full_flushes: u64,
+    /// All code dropped from outside (engine switches, runners rewriting code).
+    pub flushes: u64,
+    /// Instructions retired in translated code.
+    pub translated_instructions: u64,
+    /// Hot blocks left on tier 0 because fewer than a quarter of their instructions have an
+    /// inline form.
+    pub left_on_tier0: u64,
+    /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
+    /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
+    pub histogram: Vec<u64>,
+}
+
+impl JitStats {
+    /// The `n` most frequent entries of the histogram, one per line ("count  share  Code").
+    pub fn histogram_table(&self, n: usize) -> String {
+        let total: u64 = self.histogram.iter().sum();
+        let mut top: Vec<(usize, u64)> = self.histogram.iter().copied().enumerate().filter(|e| e.1 > 0).collect();
+        top.sort_by_key(|e| std::cmp::Reverse(e.1));
+        let mut out = String::new();
+        for &(code, count) in top.iter().take(n) {
+            let name = iced_x86::Code::values().nth(code).map_or_else(|| format!("code {code}"), |c| format!("{c:?}"));
+            out.push_str(&format!("{count:>14} {:>6.2}%  {name}\n", count as f64 * 100.0 / total.max(1) as f64));
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for JitStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} blocks compiled ({} KiB of code, cache {} MiB, {:.1} ms), {} left on tier 0, {} links, {} dropped, {} full flushes, {} instructions in translated code",
+            self.compiled,
+            self.code_bytes >> 10,
+            self.code_capacity >> 20,
+            self.compile_ns as f64 / 1e6,
+            self.left_on_tier0,
+            self.links,
+            self.dropped,
+            self.full_flushes,
+            self.translated_instructions
+        )
+    }
+}
+
+/// Shared view of a JIT's statistics (the engine updates it as it runs).
+pub type JitStatsHandle = Rc<RefCell<JitStats>>;
+
+/// A new JIT engine (for `Machine::attach_engine` or `Process::run_on`) and its statistics.
+///
+/// # Errors
+/// Not an x86-64 Linux host, or code memory could not be set up.
+pub fn new_jit(opts: JitOptions) -> Result<(Box<dyn emu::engine::Engine>, JitStatsHandle), TierError> {
+    let stats = JitStatsHandle::default();
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let engine = jit::JitEngine::new(opts, stats.clone())?;
+        Ok((Box::new(engine), stats))
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = (opts, stats);
+        Err(TierError::NoJitHost)
+    }
+}
+
+/// Attaches the JIT to `machine`; with `active` it runs the CPU from now on.
+///
+/// # Errors
+/// No JIT on this host, or its code memory could not be set up.
+pub fn attach_jit(
+    machine: &mut emu::machine::Machine,
+    active: bool,
+    opts: JitOptions,
+) -> Result<JitStatsHandle, TierError> {
+    let (engine, stats) = new_jit(opts)?;
+    machine.attach_engine(engine, active)?;
+    Ok(stats)
 }
 
 /// Whether the KVM engine can run on this host; `Err` says why not in one line.

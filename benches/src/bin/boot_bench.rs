@@ -4,7 +4,8 @@
 //! /init prints a marker and powers off) N times under `strata run` and under
 //! `qemu-system-x86_64 -accel tcg -M pc` in alternation, with the same kernel, initramfs and
 //! command line, and prints the median time to the marker line and to exit for each, and their
-//! ratio. With `--tier kvm` it compares `strata run --tier kvm` with
+//! ratio. On x86-64 hosts it also boots under `strata run --tier jit` in the same rounds
+//! (`--no-jit` leaves that out). With `--tier kvm` it compares `strata run --tier kvm` with
 //! `qemu-system-x86_64 -accel kvm -M microvm` instead; that needs a host with hardware
 //! virtualization (VMX/SVM): on a `kvm_pvm` host an unmodified kernel does not boot under KVM
 //! (QEMU's neither), and the bench says so and exits with status 2. Bochs is not run: it cannot boot a bzImage directly (it needs a disk and a boot
@@ -93,7 +94,21 @@ fn main() {
     let qemu = Command::new("qemu-system-x86_64").arg("--version").output().is_ok();
     let limit = Duration::from_secs(1800);
     let (mut s_m, mut s_t, mut q_m, mut q_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut j_m, mut j_t) = (Vec::new(), Vec::new());
+    let jit = !kvm && cfg!(target_arch = "x86_64") && !args.iter().any(|a| a == "--no-jit");
     for i in 0..runs {
+        if jit {
+            let mut c = Command::new(&strata);
+            c.args(["run", "--mem", "256M", "--append", APPEND, "--tier", "jit", "--kernel"]).arg(&kernel);
+            c.arg("--initrd").arg(&initrd);
+            match boot(c, &marker, limit) {
+                Some((m, t)) => {
+                    j_m.push(m);
+                    j_t.push(t);
+                }
+                None => eprintln!("boot-bench: strata --tier jit run {i} failed"),
+            }
+        }
         let mut c = Command::new(&strata);
         c.args(["run", "--mem", "256M", "--append", APPEND, "--kernel"]).arg(&kernel).arg("--initrd").arg(&initrd);
         if kvm {
@@ -139,10 +154,17 @@ fn main() {
         ("strata tier 0", "qemu-system-x86_64 -accel tcg -M pc")
     };
     println!("| {ours} | {} | {} |", f(sm), f(st));
+    let jm = median(j_m);
+    if jit {
+        println!("| strata jit | {} | {} |", f(jm), f(median(j_t)));
+    }
     if qemu {
         println!("| {theirs} | {} | {} |", f(qm), f(qt));
         if let (Some(a), Some(b)) = (sm, qm) {
             println!("\nstrata / QEMU (to marker): {:.1}x", a / b);
+        }
+        if let (Some(a), Some(b)) = (jm, qm) {
+            println!("strata jit / QEMU (to marker): {:.1}x", a / b);
         }
     } else {
         println!("\nqemu-system-x86_64 not installed: no comparison");

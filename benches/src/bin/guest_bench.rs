@@ -1,9 +1,10 @@
 //! `cargo run --release -p benches --bin guest-bench -- [--strata PATH] [--runs N] [--only NAME]`
 //!
 //! Builds every workload in `benches/workloads/` with `gcc -nostdlib -static`, then runs each
-//! natively, under `strata user --stats` and under `qemu-x86_64` (when installed), alternating
-//! the three so drift on a shared machine hits them alike, and prints a Markdown table: median
-//! wall time, ratio to native, ratio to QEMU, and guest MIPS (strata counts retired
+//! natively, under `strata user --stats` (tier 0), under `strata user --stats --tier jit` (on
+//! x86-64 hosts; `--no-jit` leaves it out) and under `qemu-x86_64` (when installed),
+//! alternating them so drift on a shared machine hits them alike, and prints a Markdown table:
+//! median wall time, ratios to native and to QEMU, and guest MIPS (strata counts retired
 //! instructions). A run whose exit status differs from the native one is marked FAIL.
 //! Busybox workloads (sha256sum, gzip over 32 MiB) run when /bin/busybox is a static binary.
 
@@ -56,6 +57,7 @@ fn main() {
     let strata = opt("--strata").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/strata"));
     let runs: usize = opt("--runs").and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let only = opt("--only");
+    let jit = cfg!(target_arch = "x86_64") && !args.iter().any(|a| a == "--no-jit");
     if !strata.exists() {
         eprintln!("guest-bench: {} not found; build it with `cargo build --release -p strata`", strata.display());
         std::process::exit(2);
@@ -105,13 +107,15 @@ fn main() {
             ));
         }
     }
-    println!("| workload | native s | strata s | qemu s | strata/native | strata/qemu | strata MIPS |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| workload | native s | tier 0 s | jit s | qemu s | tier 0/native | jit/native | tier 0/qemu | jit/qemu | tier 0 MIPS | jit MIPS |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, what, cmd, stdin) in &cases {
         let mut nat = Vec::new();
         let mut st = Vec::new();
         let mut qe = Vec::new();
+        let mut jt = Vec::new();
         let mut retired = None;
+        let mut jit_retired = None;
         let mut fail = false;
         for _ in 0..runs {
             let n = run(cmd, stdin.as_deref());
@@ -122,6 +126,15 @@ fn main() {
             retired = s.retired.or(retired);
             nat.push(n.secs);
             st.push(s.secs);
+            if jit {
+                let mut jcmd =
+                    vec![strata.display().to_string(), "user".into(), "--stats".into(), "--tier".into(), "jit".into()];
+                jcmd.extend(cmd.iter().cloned());
+                let j = run(&jcmd, stdin.as_deref());
+                fail |= j.status != n.status;
+                jit_retired = j.retired.or(jit_retired);
+                jt.push(j.secs);
+            }
             if let Some(q) = &qemu {
                 let mut qcmd = vec![q.clone()];
                 qcmd.extend(cmd.iter().cloned());
@@ -131,17 +144,22 @@ fn main() {
         }
         let (n, s) = (median(nat), median(st));
         let q = if qe.is_empty() { f64::NAN } else { median(qe) };
+        let j = if jt.is_empty() { f64::NAN } else { median(jt) };
         let mips = retired.map(|r| format!("{:.0}", r as f64 / s / 1e6)).unwrap_or_else(|| "-".into());
+        let jit_mips = jit_retired.map(|r| format!("{:.0}", r as f64 / j / 1e6)).unwrap_or_else(|| "-".into());
         let fmt = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.3}") };
         let ratio = |a: f64, b: f64| if a.is_nan() || b.is_nan() { "-".to_string() } else { format!("{:.1}x", a / b) };
         println!(
-            "| {name} ({what}){} | {} | {} | {} | {} | {} | {mips} |",
+            "| {name} ({what}){} | {} | {} | {} | {} | {} | {} | {} | {} | {mips} | {jit_mips} |",
             if fail { " **FAIL**" } else { "" },
             fmt(n),
             fmt(s),
+            fmt(j),
             fmt(q),
             ratio(s, n),
-            ratio(s, q)
+            ratio(j, n),
+            ratio(s, q),
+            ratio(j, q)
         );
     }
     let _ = std::fs::remove_dir_all(&out_dir);

@@ -2,7 +2,8 @@
 //! `strata` binary, building test programs, and running a program natively and under
 //! `strata user` with the same arguments, environment, working directory and stdin.
 //!
-//! `compare_on`/`run_on` pick strata's engine (`strata user --tier interp|kvm`);
+//! `compare_on`/`run_on` pick strata's engine (`strata user --tier interp|kvm|jit`, the JIT at
+//! threshold 1);
 //! `kvm_unavailable` says why the KVM tier cannot run here, for the KVM tests to skip.
 //!
 //! The `strata` binary is taken from `STRATA_BIN` if set, else from the same target directory
@@ -95,6 +96,18 @@ pub fn kvm_unavailable() -> Option<String> {
 /// The whole environment of every run, native and under strata, sorted by name.
 const GUEST_ENV: [(&str, &str); 3] = [("LC_ALL", "C"), ("PATH", "/usr/bin:/bin"), ("STRATA_TEST", "1")];
 
+/// Why `strata user --tier jit` cannot run here, or `None` when it can: the JIT exists on
+/// x86-64 Linux builds only (an aarch64 strata under `STRATA_RUNNER` has none).
+pub fn jit_unavailable() -> Option<String> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Some("strata has no JIT on this host".into());
+    }
+    if std::env::var("STRATA_RUNNER").is_ok_and(|r| !r.trim().is_empty()) {
+        return Some("STRATA_RUNNER runs a strata built for another host (no JIT)".into());
+    }
+    None
+}
+
 /// Like [`run`], with `tier` naming the strata engine (`strata user --tier TIER`), or natively
 /// when `tier` is `None`.
 pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str>) -> (Outcome, String) {
@@ -112,7 +125,10 @@ pub fn run_on(argv: &[&str], cwd: &Path, stdin: Option<&Path>, tier: Option<&str
             None => Command::new(strata_bin()),
         };
         c.arg("user");
-        if tier != "interp" {
+        if tier == "jit" {
+            // Threshold 1: every block runs as translated code from its first execution.
+            c.args(["--tier", "jit", "--jit-threshold", "1"]);
+        } else if tier != "interp" {
             c.args(["--tier", tier]);
         }
         if !runner.is_empty() {

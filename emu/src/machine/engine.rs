@@ -10,7 +10,8 @@
 //! its self-modifying-code checks.
 //!
 //! Fallback: when the active engine reports [`Exit::Unemulated`] (KVM could not emulate an
-//! instruction), the machine executes exactly that one instruction on tier 0 and resumes it.
+//! instruction), the machine executes exactly that one instruction on tier 0 and resumes it
+//! (engines that step themselves, [`Engine::step_one`], run it on their own cache).
 
 use super::{Machine, RunEnd};
 use crate::cpu::Cpu;
@@ -135,12 +136,17 @@ impl Machine {
         let kind = self.active;
         let cpu: &mut Cpu = &mut self.cpu;
         let before = cpu.retired;
-        if kind != EngineKind::Interp {
-            engine_of(&mut self.interp, &mut self.engines, kind)?.store_state(cpu)?;
-            self.interp.flush_code(cpu);
-            self.engine_stats.fallbacks += 1;
-        }
-        let e = self.interp.step(cpu);
+        // Tier 0 and the JIT step on their own block cache (they share the CPU's SoftMmu, so a
+        // store into code must reach the cache that holds it); other engines hand over.
+        let e = match engine_of(&mut self.interp, &mut self.engines, kind)?.step_one(cpu) {
+            Some(e) => e,
+            None => {
+                engine_of(&mut self.interp, &mut self.engines, kind)?.store_state(cpu)?;
+                self.interp.flush_code(cpu);
+                self.engine_stats.fallbacks += 1;
+                self.interp.step(cpu)
+            }
+        };
         self.retire_virtual(before);
         let end = self.after_step(e);
         let cpu = &mut self.cpu;

@@ -22,6 +22,13 @@ pub struct SoftMmu {
 }
 
 impl SoftMmu {
+    /// Where the TLB generation ([`SoftMmu::tlb_generation`]) lies inside a `SoftMmu`, for
+    /// generated code that checks it (the JIT's block-entry check).
+    pub const TLB_GENERATION_OFFSET: usize = std::mem::offset_of!(SoftMmu, tlb) + std::mem::offset_of!(Tlb, generation);
+
+    /// Where the TLB lies inside a `SoftMmu` (for generated code; see `Tlb::SETS_OFFSET`).
+    pub const TLB_OFFSET: usize = std::mem::offset_of!(SoftMmu, tlb);
+
     /// Empty caches for `ram_len` bytes of guest RAM.
     pub fn new(ram_len: u64) -> Self {
         let pages = ram_len.div_ceil(4096) as usize;

@@ -80,6 +80,14 @@ pub struct Tlb {
     gen: u64,
 }
 
+impl Tlb {
+    /// Where the pointer to the entries (`sets`: supervisor set, then user set) lies in a `Tlb`,
+    /// for generated code that probes the TLB inline (the JIT).
+    pub const SETS_OFFSET: usize = std::mem::offset_of!(Tlb, sets);
+    /// Where the generation valid tags carry (`gen`) lies in a `Tlb`.
+    pub const GEN_OFFSET: usize = std::mem::offset_of!(Tlb, gen);
+}
+
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {

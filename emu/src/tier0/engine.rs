@@ -79,6 +79,10 @@ impl Engine for Interp {
         Ok(cpu.deliver(Event::External(vector)).is_err().then_some(Exit::TripleFault))
     }
 
+    fn step_one(&mut self, cpu: &mut Cpu) -> Option<Option<Exit>> {
+        Some(self.step(cpu))
+    }
+
     fn flush_code(&mut self, cpu: &mut Cpu) {
         Interp::flush_code(self, cpu);
     }

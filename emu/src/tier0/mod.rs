@@ -13,8 +13,7 @@ mod engine;
 mod observe;
 
 pub use crate::engine::Exit;
-use observe::NoObserver;
-pub use observe::Observer;
+pub use observe::{NoObserver, Observer};
 
 /// The tier-0 engine: the decoded-block cache and the loop that runs it. The CPU it runs is
 /// passed in (the machine or the user-mode process owns it, so any engine can run it next).
@@ -128,8 +127,8 @@ impl Interp {
 }
 
 /// A system-level guest gets its faults and software interrupts delivered here, through its
-/// IDT; everything else goes back to the caller.
-fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
+/// IDT; everything else goes back to the caller. (Public for the JIT, which stops as tier 0 does.)
+pub fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
     use crate::system::Event;
     if !cpu.config.system {
         return Some(Exit::Stop(stop));
@@ -148,9 +147,10 @@ fn handle_stop(cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
 
 /// Executes one block. Maintains `retired` and RIP per the conventions in the module doc; `obs`
 /// sees each instruction before it runs and when it retires (with its index: instructions
-/// retired before it), which for [`NoObserver`] compiles to nothing.
+/// retired before it), which for [`NoObserver`] compiles to nothing. (Public for the JIT, which
+/// runs the blocks it has not compiled exactly as tier 0 does.)
 #[inline(always)]
-fn run_block<O: Observer + ?Sized>(cpu: &mut Cpu, block: &Block, obs: &mut O) -> ExecResult {
+pub fn run_block<O: Observer + ?Sized>(cpu: &mut Cpu, block: &Block, obs: &mut O) -> ExecResult {
     let instrs = &block.instrs;
     let base = cpu.retired;
     // RF is cleared at the start of every instruction, after the code-breakpoint check (SDM

@@ -17,7 +17,7 @@ pub trait Observer {
 }
 
 /// The observer of an untraced run.
-pub(super) struct NoObserver;
+pub struct NoObserver;
 
 impl Observer for NoObserver {
     #[inline(always)]

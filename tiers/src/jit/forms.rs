@@ -1,0 +1,412 @@
+//! Which decoded instructions the backend runs inline (step 2, the front end's half): the
+//! register-only forms of MOV, LEA, the ALU group, TEST, INC/DEC, and the block-ending Jcc/JMP,
+//! at 32- and 64-bit operand size. Chosen from the measured opcode histogram (README, "Tier 1"):
+//! these forms make up most instructions of the guest-bench integer workloads. Everything else
+//! (memory operands, 8/16-bit forms, ...) goes through the trampoline.
+//!
+//! Also the flag liveness the backend needs: whether the flags an inline instruction leaves
+//! must reach the lazy record (they are dead when a later inline instruction of the block
+//! overwrites all six before anything can read them).
+
+use emu::decoded::{Instr, NO_REG, NO_SEG};
+use iced_x86::Code;
+
+/// An ALU operation the backend emits as the same host instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alu {
+    Add,
+    Or,
+    Adc,
+    Sbb,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+}
+
+impl Alu {
+    /// Writes its destination (CMP and TEST only set flags).
+    pub fn stores(self) -> bool {
+        !matches!(self, Alu::Cmp | Alu::Test)
+    }
+    /// Reads CF.
+    pub fn reads_cf(self) -> bool {
+        matches!(self, Alu::Adc | Alu::Sbb)
+    }
+    /// A logic operation: CF = OF = AF = 0 in the lazy record.
+    pub fn is_logic(self) -> bool {
+        matches!(self, Alu::And | Alu::Or | Alu::Xor | Alu::Test)
+    }
+}
+
+/// The second operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    Reg(u8),
+    /// Sign-extended to the operand size (fits in 32 bits).
+    Imm(i32),
+}
+
+/// An inline form. `wide`: 64-bit operand size (else 32-bit, which zero-extends the destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `mov dst, src`; an immediate of a 64-bit move may need 64 bits.
+    Mov {
+        wide: bool,
+        dst: u8,
+        src: Src,
+        imm64: Option<u64>,
+    },
+    Alu {
+        op: Alu,
+        wide: bool,
+        dst: u8,
+        src: Src,
+    },
+    IncDec {
+        inc: bool,
+        wide: bool,
+        dst: u8,
+    },
+    /// `lea dst, [base + index << scale + disp] & amask`.
+    Lea {
+        wide: bool,
+        dst: u8,
+        base: u8,
+        index: u8,
+        scale: u8,
+        disp: i32,
+        mask32: bool,
+    },
+    /// Block end: RIP = `imm` if condition `cc` holds, else `next_rip`.
+    Jcc {
+        cc: u8,
+    },
+    /// Block end: RIP = `imm`.
+    Jmp,
+    /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX): the TLB probed inline.
+    Load {
+        size: u8,
+        dst: u8,
+        ea: Ea,
+    },
+    /// `mov [ea], src` of `size` bytes.
+    Store {
+        size: u8,
+        src: u8,
+        ea: Ea,
+    },
+    /// `shl`/`shr`/`sar dst, count` (1..width-1 after masking), emitted only where its flags are
+    /// dead: some are undefined, and the host's need not be tier 0's.
+    Shift {
+        op: ShiftKind,
+        wide: bool,
+        dst: u8,
+        count: u8,
+    },
+    /// `imul dst, src (, imm)`: emitted only where its flags are dead (SF, ZF, AF, PF undefined).
+    Imul {
+        wide: bool,
+        dst: u8,
+        src: u8,
+        imm: Option<i32>,
+    },
+    /// `push src` (64-bit).
+    Push {
+        src: u8,
+    },
+    /// `pop dst` (64-bit).
+    Pop {
+        dst: u8,
+    },
+    /// Block end: `call imm` (64-bit, a canonical target).
+    Call,
+    /// Block end: `ret` / `ret imm16` (64-bit): RIP = the popped address.
+    Ret {
+        pop: u16,
+    },
+    /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
+    /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
+    AluMem {
+        op: Alu,
+        wide: bool,
+        reg: u8,
+        src: Src,
+        ea: Ea,
+        mem_first: bool,
+    },
+}
+
+/// A shift the backend emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftKind {
+    Shl,
+    Shr,
+    Sar,
+}
+
+/// A 64-bit-mode effective address with no segment base: `base + index << scale + disp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ea {
+    pub base: u8,
+    pub index: u8,
+    pub scale: u8,
+    /// Fits in 32 bits unless there is neither base nor index.
+    pub disp: u64,
+}
+
+impl Form {
+    /// Writes all six arithmetic flags without reading any (so earlier flags are dead).
+    pub fn kills_flags(self) -> bool {
+        match self {
+            Form::Alu { op, .. } => !op.reads_cf(),
+            Form::Shift { .. } | Form::Imul { .. } => true,
+            _ => false,
+        }
+    }
+    /// Neither reads nor writes flags and cannot end the block.
+    pub fn flag_neutral(self) -> bool {
+        matches!(self, Form::Mov { .. } | Form::Lea { .. })
+    }
+    /// Emitted only where the flags it leaves are dead.
+    pub fn needs_dead_flags(self) -> bool {
+        matches!(self, Form::Shift { .. } | Form::Imul { .. })
+    }
+}
+
+fn gpr(r: u8) -> Option<u8> {
+    (r < 16).then_some(r)
+}
+
+fn imm32(e: &Instr, wide: bool) -> Option<i32> {
+    if wide {
+        i32::try_from(e.imm as i64).ok()
+    } else {
+        Some(e.imm as u32 as i32)
+    }
+}
+
+/// The memory operand of `e` as an [`Ea`], when it is one the inline TLB probe handles: 64-bit
+/// code, 64-bit addressing, no FS/GS base.
+fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
+    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || e.seg != NO_SEG {
+        return None;
+    }
+    let reg_or_none = |r: u8| if r == NO_REG { Some(NO_REG) } else { gpr(r & 15) };
+    let (base, index) = (reg_or_none(e.base)?, reg_or_none(e.index)?);
+    if (base != NO_REG || index != NO_REG) && i32::try_from(e.disp as i64).is_err() {
+        return None;
+    }
+    Some(Ea { base, index, scale: e.scale, disp: e.disp })
+}
+
+/// The inline form of `e` (in a block of 64-bit code when `bits64`), if the backend has one.
+pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
+    let code = Code::try_from(e.code as usize).ok()?;
+    if let Some(f) = alu_mem_form(e, code, bits64) {
+        return Some(f);
+    }
+    use Code::*;
+    match code {
+        Mov_r64_rm64 | Mov_r32_rm32 | Movzx_r32_rm8 | Movzx_r64_rm8 | Movzx_r32_rm16 | Movzx_r64_rm16
+            if e.src == NO_REG =>
+        {
+            let size = match code {
+                Mov_r64_rm64 => 8,
+                Mov_r32_rm32 => 4,
+                Movzx_r32_rm8 | Movzx_r64_rm8 => 1,
+                _ => 2,
+            };
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)? });
+        }
+        Mov_rm64_r64 | Mov_rm32_r32 if e.dst == NO_REG => {
+            let size = if code == Mov_rm64_r64 { 8 } else { 4 };
+            return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
+        }
+        Shl_rm64_imm8 | Shr_rm64_imm8 | Sar_rm64_imm8 | Shl_rm32_imm8 | Shr_rm32_imm8 | Sar_rm32_imm8 => {
+            let wide = matches!(code, Shl_rm64_imm8 | Shr_rm64_imm8 | Sar_rm64_imm8);
+            let count = (e.imm as u8) & if wide { 63 } else { 31 };
+            let op = match code {
+                Shl_rm64_imm8 | Shl_rm32_imm8 => ShiftKind::Shl,
+                Shr_rm64_imm8 | Shr_rm32_imm8 => ShiftKind::Shr,
+                _ => ShiftKind::Sar,
+            };
+            // A count of 0 changes no flag (and is rare): left to the handler.
+            return (count != 0).then_some(Form::Shift { op, wide, dst: gpr(e.dst)?, count });
+        }
+        Imul_r64_rm64 | Imul_r32_rm32 => {
+            return Some(Form::Imul { wide: code == Imul_r64_rm64, dst: gpr(e.dst)?, src: gpr(e.src)?, imm: None });
+        }
+        Imul_r64_rm64_imm32 | Imul_r64_rm64_imm8 | Imul_r32_rm32_imm32 | Imul_r32_rm32_imm8 => {
+            let wide = matches!(code, Imul_r64_rm64_imm32 | Imul_r64_rm64_imm8);
+            return Some(Form::Imul { wide, dst: gpr(e.dst)?, src: gpr(e.src)?, imm: Some(imm32(e, wide)?) });
+        }
+        Push_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Push { src: gpr(e.dst)? }),
+        Pop_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Pop { dst: gpr(e.dst)? }),
+        Retnq if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: 0 }),
+        Retnq_imm16 if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: e.imm as u16 }),
+        Call_rel32_64 if bits64 && e.lmask == u64::MAX && (((e.imm << 16) as i64) >> 16) as u64 == e.imm => {
+            return Some(Form::Call);
+        }
+        _ => {}
+    }
+    let alu = |op: Alu, wide: bool, kind: u8| -> Option<Form> {
+        // kind 0: op rm, r; 1: op r, rm; 2: op rm, imm; 3: op rAX, imm.
+        let (dst, src) = match kind {
+            0 => (gpr(e.dst)?, Src::Reg(gpr(e.src)?)),
+            1 => (gpr(e.dst)?, Src::Reg(gpr(e.src)?)),
+            2 => (gpr(e.dst)?, Src::Imm(imm32(e, wide)?)),
+            _ => (0, Src::Imm(imm32(e, wide)?)),
+        };
+        Some(Form::Alu { op, wide, dst, src })
+    };
+    macro_rules! alu_forms {
+        ($($op:ident: $rm64r:ident $r64rm:ident $rm64i32:ident $rm64i8:ident $raxi:ident
+                       $rm32r:ident $r32rm:ident $rm32i32:ident $rm32i8:ident $eaxi:ident;)*) => {
+            match code {
+                $(
+                    $rm64r => return alu(Alu::$op, true, 0),
+                    $r64rm => return alu(Alu::$op, true, 1),
+                    $rm64i32 | $rm64i8 => return alu(Alu::$op, true, 2),
+                    $raxi => return alu(Alu::$op, true, 3),
+                    $rm32r => return alu(Alu::$op, false, 0),
+                    $r32rm => return alu(Alu::$op, false, 1),
+                    $rm32i32 | $rm32i8 => return alu(Alu::$op, false, 2),
+                    $eaxi => return alu(Alu::$op, false, 3),
+                )*
+                _ => {}
+            }
+        };
+    }
+    alu_forms! {
+        Add: Add_rm64_r64 Add_r64_rm64 Add_rm64_imm32 Add_rm64_imm8 Add_RAX_imm32
+             Add_rm32_r32 Add_r32_rm32 Add_rm32_imm32 Add_rm32_imm8 Add_EAX_imm32;
+        Or: Or_rm64_r64 Or_r64_rm64 Or_rm64_imm32 Or_rm64_imm8 Or_RAX_imm32
+            Or_rm32_r32 Or_r32_rm32 Or_rm32_imm32 Or_rm32_imm8 Or_EAX_imm32;
+        Adc: Adc_rm64_r64 Adc_r64_rm64 Adc_rm64_imm32 Adc_rm64_imm8 Adc_RAX_imm32
+             Adc_rm32_r32 Adc_r32_rm32 Adc_rm32_imm32 Adc_rm32_imm8 Adc_EAX_imm32;
+        Sbb: Sbb_rm64_r64 Sbb_r64_rm64 Sbb_rm64_imm32 Sbb_rm64_imm8 Sbb_RAX_imm32
+             Sbb_rm32_r32 Sbb_r32_rm32 Sbb_rm32_imm32 Sbb_rm32_imm8 Sbb_EAX_imm32;
+        And: And_rm64_r64 And_r64_rm64 And_rm64_imm32 And_rm64_imm8 And_RAX_imm32
+             And_rm32_r32 And_r32_rm32 And_rm32_imm32 And_rm32_imm8 And_EAX_imm32;
+        Sub: Sub_rm64_r64 Sub_r64_rm64 Sub_rm64_imm32 Sub_rm64_imm8 Sub_RAX_imm32
+             Sub_rm32_r32 Sub_r32_rm32 Sub_rm32_imm32 Sub_rm32_imm8 Sub_EAX_imm32;
+        Xor: Xor_rm64_r64 Xor_r64_rm64 Xor_rm64_imm32 Xor_rm64_imm8 Xor_RAX_imm32
+             Xor_rm32_r32 Xor_r32_rm32 Xor_rm32_imm32 Xor_rm32_imm8 Xor_EAX_imm32;
+        Cmp: Cmp_rm64_r64 Cmp_r64_rm64 Cmp_rm64_imm32 Cmp_rm64_imm8 Cmp_RAX_imm32
+             Cmp_rm32_r32 Cmp_r32_rm32 Cmp_rm32_imm32 Cmp_rm32_imm8 Cmp_EAX_imm32;
+    }
+    Some(match code {
+        Test_rm64_r64 => alu(Alu::Test, true, 0)?,
+        Test_rm64_imm32 => alu(Alu::Test, true, 2)?,
+        Test_RAX_imm32 => alu(Alu::Test, true, 3)?,
+        Test_rm32_r32 => alu(Alu::Test, false, 0)?,
+        Test_rm32_imm32 => alu(Alu::Test, false, 2)?,
+        Test_EAX_imm32 => alu(Alu::Test, false, 3)?,
+        Mov_rm64_r64 | Mov_r64_rm64 | Mov_rm32_r32 | Mov_r32_rm32 => {
+            let wide = matches!(code, Mov_rm64_r64 | Mov_r64_rm64);
+            Form::Mov { wide, dst: gpr(e.dst)?, src: Src::Reg(gpr(e.src)?), imm64: None }
+        }
+        Mov_r64_imm64 | Mov_rm64_imm32 => {
+            let dst = gpr(e.dst)?;
+            match i32::try_from(e.imm as i64) {
+                Ok(i) => Form::Mov { wide: true, dst, src: Src::Imm(i), imm64: None },
+                Err(_) => Form::Mov { wide: true, dst, src: Src::Imm(0), imm64: Some(e.imm) },
+            }
+        }
+        Mov_r32_imm32 | Mov_rm32_imm32 => {
+            Form::Mov { wide: false, dst: gpr(e.dst)?, src: Src::Imm(e.imm as u32 as i32), imm64: None }
+        }
+        Inc_rm64 | Inc_rm32 | Dec_rm64 | Dec_rm32 => Form::IncDec {
+            inc: matches!(code, Inc_rm64 | Inc_rm32),
+            wide: matches!(code, Inc_rm64 | Dec_rm64),
+            dst: gpr(e.dst)?,
+        },
+        Lea_r64_m | Lea_r32_m => {
+            let mask32 = match e.amask {
+                u64::MAX => false,
+                0xffff_ffff => true,
+                _ => return None,
+            };
+            let disp = if mask32 { e.disp as u32 as i32 } else { i32::try_from(e.disp as i64).ok()? };
+            let reg_or_none = |r: u8| if r == NO_REG { Some(NO_REG) } else { gpr(r & 15) };
+            Form::Lea {
+                wide: code == Lea_r64_m,
+                dst: gpr(e.dst)?,
+                base: reg_or_none(e.base)?,
+                index: reg_or_none(e.index)?,
+                scale: e.scale,
+                disp,
+                mask32,
+            }
+        }
+        _ => {
+            if code.is_jcc_short_or_near() {
+                Form::Jcc { cc: code.condition_code() as u8 - 1 }
+            } else if code.is_jmp_short_or_near() {
+                Form::Jmp
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// The ALU forms whose memory operand is only read (`op r, [m]`, `cmp/test [m], r|imm`).
+fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
+    use Code::*;
+    let (op, wide, mem_first, imm) = match code {
+        Add_r64_rm64 => (Alu::Add, true, false, false),
+        Add_r32_rm32 => (Alu::Add, false, false, false),
+        Or_r64_rm64 => (Alu::Or, true, false, false),
+        Or_r32_rm32 => (Alu::Or, false, false, false),
+        Adc_r64_rm64 => (Alu::Adc, true, false, false),
+        Adc_r32_rm32 => (Alu::Adc, false, false, false),
+        Sbb_r64_rm64 => (Alu::Sbb, true, false, false),
+        Sbb_r32_rm32 => (Alu::Sbb, false, false, false),
+        And_r64_rm64 => (Alu::And, true, false, false),
+        And_r32_rm32 => (Alu::And, false, false, false),
+        Sub_r64_rm64 => (Alu::Sub, true, false, false),
+        Sub_r32_rm32 => (Alu::Sub, false, false, false),
+        Xor_r64_rm64 => (Alu::Xor, true, false, false),
+        Xor_r32_rm32 => (Alu::Xor, false, false, false),
+        Cmp_r64_rm64 => (Alu::Cmp, true, false, false),
+        Cmp_r32_rm32 => (Alu::Cmp, false, false, false),
+        Cmp_rm64_r64 => (Alu::Cmp, true, true, false),
+        Cmp_rm32_r32 => (Alu::Cmp, false, true, false),
+        Cmp_rm64_imm32 | Cmp_rm64_imm8 => (Alu::Cmp, true, true, true),
+        Cmp_rm32_imm32 | Cmp_rm32_imm8 => (Alu::Cmp, false, true, true),
+        Test_rm64_r64 => (Alu::Test, true, true, false),
+        Test_rm32_r32 => (Alu::Test, false, true, false),
+        Test_rm64_imm32 => (Alu::Test, true, true, true),
+        Test_rm32_imm32 => (Alu::Test, false, true, true),
+        _ => return None,
+    };
+    let ea = ea_of(e, bits64)?;
+    if mem_first {
+        if e.dst != NO_REG {
+            return None;
+        }
+        let src = if imm { Src::Imm(imm32(e, wide)?) } else { Src::Reg(gpr(e.src)?) };
+        Some(Form::AluMem { op, wide, reg: 0, src, ea, mem_first })
+    } else {
+        if e.src != NO_REG {
+            return None;
+        }
+        Some(Form::AluMem { op, wide, reg: gpr(e.dst)?, src: Src::Imm(0), ea, mem_first })
+    }
+}
+
+/// Whether the flags inline instruction `i` of `forms` leaves are dead: a later instruction
+/// overwrites all six first, with only flag-neutral inline instructions in between.
+pub fn flags_dead_after(forms: &[Option<Form>], i: usize) -> bool {
+    for f in &forms[i + 1..] {
+        match f {
+            Some(f) if f.kills_flags() => return true,
+            Some(f) if f.flag_neutral() => continue,
+            _ => return false,
+        }
+    }
+    false
+}

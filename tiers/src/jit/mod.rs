@@ -1,0 +1,611 @@
+//! Tier 1: hot blocks compiled to x86-64 host code (issue 10; DESIGN.md decision 9).
+//!
+//! **Where it sits.** The JIT is tier 0 with promotion on: it owns a tier-0 [`Interp`] (its
+//! block cache and `step`), runs cold blocks through tier 0's `run_block`, and compiles a block
+//! once the cache has counted `threshold` entries into it (`--jit-threshold`, default 16). The
+//! regions are tier 0's blocks. Faults, system calls, HLT and the other stops go through tier
+//! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
+//!
+//! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
+//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC at 32 and
+//! 64 bits, MOV/MOVZX loads and MOV stores with 64-bit addressing, and a block-ending Jcc or
+//! JMP. Every other instruction is a call of its tier-0 handler through one trampoline
+//! ([`host::call_handler`]) with the decoded [`Instr`](emu::decoded::Instr) embedded as a
+//! constant (`--jit-fallback-only`: every instruction, step 1 of the issue).
+//!
+//! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
+//! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
+//! a block-ending Jcc evaluated right after the instruction that set its flags. Guest
+//! registers stay in `cpu.state.gpr` and are loaded and stored by each inline instruction (not
+//! yet cached in host registers across instructions).
+//!
+//! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
+//! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
+//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3 from `pushfq`, or 0 for logic
+//! operations) only where they are live: not when a later inline instruction of the block
+//! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
+//! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
+//! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
+//! from the record (`bt aux, 63`).
+//!
+//! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
+//! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
+//! current generation, so a page crossing misses; then the addend). A miss, a page crossing,
+//! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
+//! takes tier 0's slow path; the inline path has changed nothing before that.
+//!
+//! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
+//! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
+//! (a handler stopped) and "bail" (back to the run loop). The trampoline does what tier 0's
+//! `run_block` does when a handler stops: a fault leaves RIP at the instruction and counts the
+//! instructions before it; other stops and a store into code count it too. Inline instructions
+//! cannot fault (a load or store that would goes to its handler first). So a fault inside
+//! translated code leaves exactly tier 0's state. No host signal handlers are involved.
+//!
+//! **Budget.** Every translation starts with the check tier 0 makes before each block:
+//! `cpu.retired` against the run's limit (and the TLB generation against the one its links
+//! were made under). Blocks are the same blocks tier 0 runs and `retired` is added per block as
+//! tier 0 does, so `--deterministic` and `--max-instructions` retire exactly as under tier 0.
+//!
+//! **Chaining.** A translation ends by comparing the new RIP with the successors known from
+//! its block (the fall-through address, a direct branch's target and next address). Each has a
+//! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
+//! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
+//! jump straight to the target's entry. Indirect branches return to the run loop.
+//!
+//! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
+//! while the mode, CS base and linear mappings stay as they were, so every link is undone
+//! (patched back to its stub) when the block cache's [`CodeObserver`] reports changed mappings,
+//! when the CS base differs from the one links were made under, and for the target's links when
+//! its block is dropped (a store into its code, a flush). Blocks whose translations
+//! self-modifying code dropped [`MAX_RETRANSLATIONS`] times stay on tier 0.
+//!
+//! **Code memory.** A memfd mapped twice, never writable and executable at one address
+//! ([`host`]). It is bounded (`--jit-code-mib`, default 64); when full it is flushed whole:
+//! every translation is detached from its block and compilation starts again at the beginning.
+//!
+//! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
+//! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
+//! trampoline, most frequent first.
+
+mod forms;
+mod host;
+mod x64;
+
+use crate::{JitOptions, JitStats};
+use emu::cache::{CodeObserver, TranslationHandle};
+use emu::cpu::Cpu;
+use emu::decode::MAX_BLOCK;
+use emu::decoded::Instr;
+use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
+use emu::exception::Stop;
+use emu::mmu::softmmu::SoftMmu;
+use emu::mmu::tlb::Tlb;
+use emu::state::{rflags, CpuState};
+use emu::system::Event;
+use emu::tier0::{handle_stop, run_block, Interp, NoObserver};
+use hashbrown::HashMap;
+use std::cell::RefCell;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Set (to anything) to count the instructions translated code runs through the trampoline by
+/// opcode; `--stats` prints the most frequent (`JitStats::histogram_table`).
+pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
+
+/// A block whose translation self-modifying code dropped this many times stays on tier 0.
+pub const MAX_RETRANSLATIONS: u32 = 8;
+
+/// What generated code reads and the trampoline writes during one entry into translated code.
+/// `repr(C)`: generated code reads `cpu`, `limit` and `generation` at fixed offsets.
+#[repr(C)]
+pub struct RunCtx {
+    cpu: *mut Cpu,
+    /// The block-entry check leaves when `cpu.retired` reaches this.
+    limit: u64,
+    /// The TLB generation links were made under.
+    generation: u64,
+    /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
+    stop: Option<Stop>,
+    /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
+    /// empty otherwise).
+    histogram: Vec<u64>,
+}
+
+/// Offsets generated code uses (from `rbp` = `Cpu`, `rbx` = `RunCtx`).
+pub struct Layout {
+    gpr: i32,
+    lazy_result: i32,
+    lazy_aux: i32,
+    retired: i32,
+    rip: i32,
+    rflags_other: i32,
+    tlb_generation: i32,
+    /// The pointer to the TLB's entries, and the generation its tags carry.
+    tlb_sets: i32,
+    tlb_gen: i32,
+    ctx_limit: i32,
+    ctx_generation: i32,
+}
+
+impl Layout {
+    fn new() -> Layout {
+        use std::mem::offset_of;
+        let state = offset_of!(Cpu, state);
+        let lazy = state + offset_of!(CpuState, lazy);
+        let l = [
+            state + offset_of!(CpuState, gpr),
+            lazy + offset_of!(emu::flags::LazyFlags, result),
+            lazy + offset_of!(emu::flags::LazyFlags, aux),
+            offset_of!(Cpu, retired),
+            state + offset_of!(CpuState, rip),
+            state + offset_of!(CpuState, rflags_other),
+            offset_of!(Cpu, softmmu) + SoftMmu::TLB_GENERATION_OFFSET,
+            offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::SETS_OFFSET,
+            offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
+            offset_of!(RunCtx, limit),
+            offset_of!(RunCtx, generation),
+        ]
+        .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
+        assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
+        Layout {
+            gpr: l[0],
+            lazy_result: l[1],
+            lazy_aux: l[2],
+            retired: l[3],
+            rip: l[4],
+            rflags_other: l[5],
+            tlb_generation: l[6],
+            tlb_sets: l[7],
+            tlb_gen: l[8],
+            ctx_limit: l[9],
+            ctx_generation: l[10],
+        }
+    }
+}
+
+/// Runs one instruction for translated code (called by `host::call_handler`): 0 to go on, 1 to
+/// leave with `stop` set as tier 0's `run_block` would leave the CPU.
+fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
+    if let Some(n) = ctx.histogram.get_mut(e.code as usize) {
+        *n += 1;
+    }
+    let stop = &mut ctx.stop;
+    let i = u64::from(info & !x64::INFO_BRANCH);
+    let result = (e.exec)(cpu, e);
+    if result.is_ok() && !cpu.softmmu.stop_block() {
+        return 0;
+    }
+    cpu.softmmu.clear_stop_block();
+    match result {
+        Ok(()) => {
+            // A store hit a page holding code: the rest of the block may be stale.
+            cpu.retired += i + 1;
+            if info & x64::INFO_BRANCH == 0 {
+                cpu.state.rip = e.next_rip;
+            }
+            *stop = None;
+        }
+        Err(Stop::Fault(f)) => {
+            cpu.retired += i;
+            cpu.state.rip = e.rip();
+            *stop = Some(Stop::Fault(f));
+        }
+        Err(other) => {
+            cpu.retired += i + 1;
+            *stop = Some(other);
+        }
+    }
+    1
+}
+
+/// One compiled block.
+struct Translation {
+    /// Its block in the cache.
+    block: u32,
+    /// The block's linear address.
+    la: u64,
+    /// Entry offset in code memory.
+    entry: usize,
+    /// Chain sites linked to this translation: (site, its unlinked stub).
+    incoming: Vec<(usize, usize)>,
+    live: bool,
+}
+
+/// What the block cache told the observer since the run loop last looked.
+#[derive(Default)]
+struct Events {
+    dropped: Vec<TranslationHandle>,
+    mappings_changed: bool,
+}
+
+struct Observer(Rc<RefCell<Events>>);
+
+impl CodeObserver for Observer {
+    fn blocks_dropped(&mut self, handles: &[TranslationHandle]) {
+        self.0.borrow_mut().dropped.extend_from_slice(handles);
+    }
+    fn mappings_changed(&mut self) {
+        self.0.borrow_mut().mappings_changed = true;
+    }
+}
+
+/// The tier-1 engine (see the module doc).
+pub struct JitEngine {
+    interp: Interp,
+    mem: host::CodeMemory,
+    stubs: x64::Stubs,
+    layout: Layout,
+    /// Bytes of code memory in use (stubs included).
+    used: usize,
+    /// Where compiled blocks start (after the stubs).
+    code_start: usize,
+    translations: Vec<Translation>,
+    events: Rc<RefCell<Events>>,
+    opts: JitOptions,
+    stats: Rc<RefCell<JitStats>>,
+    /// CS base the current links were made under.
+    links_cs_base: u64,
+    /// Translations of a block address dropped by stores into code.
+    dropped_at: HashMap<u64, u32>,
+}
+
+impl JitEngine {
+    /// A JIT with empty caches; `stats` is updated as it runs.
+    ///
+    /// # Errors
+    /// Code memory could not be set up.
+    pub fn new(opts: JitOptions, stats: Rc<RefCell<JitStats>>) -> std::io::Result<JitEngine> {
+        let mut mem = host::CodeMemory::new(opts.code_bytes.max(1 << 16))?;
+        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base());
+        mem.bytes_mut()[..stub_code.len()].copy_from_slice(&stub_code);
+        let code_start = stub_code.len().next_multiple_of(16);
+        let events = Rc::new(RefCell::new(Events::default()));
+        let mut interp = Interp::new();
+        interp.cache.set_observer(Box::new(Observer(events.clone())));
+        stats.borrow_mut().code_capacity = mem.len() as u64;
+        if std::env::var_os(HISTOGRAM_VAR).is_some() {
+            stats.borrow_mut().histogram = vec![0; 1 << 13];
+        }
+        Ok(JitEngine {
+            interp,
+            mem,
+            stubs,
+            layout: Layout::new(),
+            used: code_start,
+            code_start,
+            translations: Vec::new(),
+            events,
+            opts,
+            stats,
+            links_cs_base: 0,
+            dropped_at: HashMap::new(),
+        })
+    }
+
+    /// Runs `cpu` until an instruction stops or about `budget` instructions have retired
+    /// (checked at block boundaries, exactly where tier 0's `Interp::run` checks).
+    fn run_blocks(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
+        let limit = cpu.retired.saturating_add(budget);
+        self.interp.cache.forget_mode();
+        // Moved in and out of the shared statistics (a pointer move, not a copy).
+        let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
+        let mut ctx = RunCtx { cpu: std::ptr::null_mut(), limit, generation: 0, stop: None, histogram };
+        let exit = self.run_loop(cpu, &mut ctx);
+        self.stats.borrow_mut().histogram = std::mem::take(&mut ctx.histogram);
+        exit
+    }
+
+    /// `run_blocks`' loop, with its context.
+    fn run_loop(&mut self, cpu: &mut Cpu, ctx: &mut RunCtx) -> Exit {
+        let limit = ctx.limit;
+        // A chain site whose target the loop is about to look up (offset in code memory).
+        let mut pending: Option<usize> = None;
+        // The block tier 0 ran last (the cache's own chaining, as in tier 0's loop).
+        let mut prev: Option<u32> = None;
+        loop {
+            if cpu.softmmu.has_modified_code() {
+                self.drop_modified_code(cpu);
+                prev = None;
+            }
+            if self.process_events() {
+                pending = None;
+            }
+            if cpu.retired >= limit {
+                return Exit::Limit;
+            }
+            let idx = match self.interp.cache.lookup_after(cpu, prev.take()) {
+                Ok(idx) => idx,
+                Err(stop) => {
+                    if let Some(exit) = self.after_stop(cpu, stop) {
+                        return exit;
+                    }
+                    pending = None;
+                    continue;
+                }
+            };
+            if self.process_events() {
+                pending = None;
+            }
+            let block = self.interp.cache.enter(idx);
+            let (mut handle, executions, la) = (block.translation(), block.executions(), block.la);
+            if handle.is_none() && executions >= self.opts.threshold && self.worth_compiling(la) {
+                if self.mostly_fallbacks(idx) {
+                    // Tier 0's loop runs handler calls faster than the trampoline does.
+                    self.dropped_at.insert(la, MAX_RETRANSLATIONS);
+                    self.stats.borrow_mut().left_on_tier0 += 1;
+                } else {
+                    handle = self.compile(idx);
+                    if handle.is_none() {
+                        pending = None;
+                    }
+                }
+            }
+            let result = match handle {
+                Some(h) => {
+                    let cs_base = if cpu.state.code_bits() == 64 { 0 } else { cpu.state.segs[1].base };
+                    if cs_base != self.links_cs_base {
+                        self.unlink_all();
+                        self.links_cs_base = cs_base;
+                        pending = None;
+                    }
+                    let entry = self.translations[h.0.get() as usize - 1].entry;
+                    if let Some(site) = pending.take() {
+                        self.link(site, h);
+                    }
+                    ctx.cpu = cpu;
+                    ctx.generation = cpu.softmmu.tlb_generation();
+                    let before = cpu.retired;
+                    let r = self.mem.enter(ctx, entry);
+                    self.stats.borrow_mut().translated_instructions += cpu.retired - before;
+                    match r {
+                        x64::RESULT_DISPATCH => Ok(()),
+                        x64::RESULT_STOP => match ctx.stop.take() {
+                            Some(stop) => Err(stop),
+                            None => Ok(()),
+                        },
+                        site => {
+                            pending = Some(site as usize - self.mem.exec_base());
+                            Ok(())
+                        }
+                    }
+                }
+                None => {
+                    pending = None;
+                    prev = Some(idx);
+                    let block = self.interp.cache.block(idx);
+                    run_block(cpu, block, &mut NoObserver)
+                }
+            };
+            if let Err(stop) = result {
+                pending = None;
+                prev = None;
+                if let Some(exit) = self.after_stop(cpu, stop) {
+                    return exit;
+                }
+            }
+        }
+    }
+
+    /// What tier 0's loop does after a stop: drop blocks stores hit, forget the mode, deliver
+    /// the stop (system guests) or return it.
+    fn after_stop(&mut self, cpu: &mut Cpu, stop: Stop) -> Option<Exit> {
+        if cpu.softmmu.has_modified_code() {
+            self.drop_modified_code(cpu);
+        }
+        self.interp.cache.forget_mode();
+        handle_stop(cpu, stop)
+    }
+
+    #[inline(never)]
+    fn drop_modified_code(&mut self, cpu: &mut Cpu) {
+        let cache = &mut self.interp.cache;
+        cpu.softmmu.drain_modified_code(|page| cache.invalidate_page(page));
+        for h in &self.events.borrow().dropped {
+            let la = self.translations[h.0.get() as usize - 1].la;
+            *self.dropped_at.entry(la).or_default() += 1;
+        }
+    }
+
+    /// With inline forms on: whether fewer than a quarter of block `idx`'s instructions have
+    /// one (such a block stays on tier 0).
+    fn mostly_fallbacks(&self, idx: u32) -> bool {
+        if !self.opts.inline {
+            return false;
+        }
+        let block = self.interp.cache.block(idx);
+        let bits64 = block.mode & 0xff == 64;
+        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some()).count();
+        inline * 4 < block.instrs.len()
+    }
+
+    /// Whether a block at `la` may be compiled (self-modifying code has not dropped it too
+    /// often, and it was not found to be mostly handler calls).
+    fn worth_compiling(&self, la: u64) -> bool {
+        self.dropped_at.get(&la).is_none_or(|&n| n < MAX_RETRANSLATIONS)
+    }
+
+    /// Applies what the observer was told; true if anything was (pending links are then stale).
+    fn process_events(&mut self) -> bool {
+        let mut ev = self.events.borrow_mut();
+        if ev.dropped.is_empty() && !ev.mappings_changed {
+            return false;
+        }
+        let dropped = std::mem::take(&mut ev.dropped);
+        let mappings = std::mem::take(&mut ev.mappings_changed);
+        drop(ev);
+        let mut stats = self.stats.borrow_mut();
+        stats.dropped += dropped.len() as u64;
+        drop(stats);
+        for h in dropped {
+            let t = &mut self.translations[h.0.get() as usize - 1];
+            t.live = false;
+            let incoming = std::mem::take(&mut t.incoming);
+            for (site, stub) in incoming {
+                x64::patch_jump(self.mem.bytes_mut(), site, stub);
+            }
+        }
+        if mappings {
+            self.unlink_all();
+        }
+        true
+    }
+
+    /// Undoes every chain link.
+    fn unlink_all(&mut self) {
+        for t in &mut self.translations {
+            for (site, stub) in t.incoming.drain(..) {
+                x64::patch_jump(self.mem.bytes_mut(), site, stub);
+            }
+        }
+    }
+
+    /// Links chain site `site` (unlinked now) to translation `to`.
+    fn link(&mut self, site: usize, to: TranslationHandle) {
+        let stub = x64::jump_target(self.mem.bytes(), site);
+        let t = &mut self.translations[to.0.get() as usize - 1];
+        x64::patch_jump(self.mem.bytes_mut(), site, t.entry);
+        t.incoming.push((site, stub));
+        self.stats.borrow_mut().links += 1;
+    }
+
+    /// Compiles block `idx` and attaches the translation; `None` if it does not fit even in an
+    /// empty code memory.
+    fn compile(&mut self, idx: u32) -> Option<TranslationHandle> {
+        let start = Instant::now();
+        let compiled = match self.compile_at(idx) {
+            Some(c) => c,
+            None => {
+                self.flush_translations();
+                self.stats.borrow_mut().full_flushes += 1;
+                self.compile_at(idx)?
+            }
+        };
+        let (at, len) = compiled;
+        let la = self.interp.cache.block(idx).la;
+        self.used = at + len;
+        let handle = TranslationHandle(NonZeroU32::new(self.translations.len() as u32 + 1).expect("n + 1 > 0"));
+        self.translations.push(Translation { block: idx, la, entry: at, incoming: Vec::new(), live: true });
+        self.interp.cache.set_translation(idx, Some(handle));
+        let mut stats = self.stats.borrow_mut();
+        stats.compiled += 1;
+        stats.code_bytes += len as u64;
+        stats.compile_ns += start.elapsed().as_nanos() as u64;
+        Some(handle)
+    }
+
+    /// Assembles block `idx` at the end of the used code memory and writes it there: (offset,
+    /// length), or `None` when it does not fit.
+    fn compile_at(&mut self, idx: u32) -> Option<(usize, usize)> {
+        let block = self.interp.cache.block(idx);
+        let mut successors = Vec::with_capacity(2);
+        if block.ends_in_branch {
+            // A direct branch's target and the next address; for other branches these never
+            // match (or match correctly: a link only replaces the lookup the loop would make).
+            if let Some(last) = block.instrs.last() {
+                successors.push(last.imm);
+                if last.next_rip != last.imm {
+                    successors.push(last.next_rip);
+                }
+            }
+        } else {
+            successors.push(block.end_rip);
+        }
+        let at = self.used.next_multiple_of(16);
+        let base = self.mem.exec_base();
+        let code = x64::compile(block, &successors, base + at, base, &self.stubs, &self.layout, self.opts.inline);
+        if at + code.len() > self.mem.len() {
+            return None;
+        }
+        self.mem.bytes_mut()[at..at + code.len()].copy_from_slice(&code);
+        Some((at, code.len()))
+    }
+
+    /// Detaches every translation and empties code memory (it is full, or the code was flushed).
+    fn flush_translations(&mut self) {
+        for (n, t) in self.translations.iter().enumerate() {
+            let h = TranslationHandle(NonZeroU32::new(n as u32 + 1).expect("n + 1 > 0"));
+            if t.live && self.interp.cache.block(t.block).translation() == Some(h) {
+                self.interp.cache.set_translation(t.block, None);
+            }
+        }
+        self.translations.clear();
+        self.used = self.code_start;
+        self.events.borrow_mut().dropped.clear();
+    }
+}
+
+impl Engine for JitEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Jit
+    }
+
+    fn load_state(&mut self, _cpu: &mut Cpu) -> Result<(), EngineError> {
+        // Runs on `cpu.state` directly, as tier 0 does.
+        Ok(())
+    }
+
+    fn store_state(&mut self, _cpu: &mut Cpu) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Tier 0's `Engine::run` with `run_blocks` for its block loop: whole blocks while the
+    /// limit is more than a block away, then tier 0's `step`, so limits are exact.
+    fn run(&mut self, cpu: &mut Cpu, limit: &Limit) -> Result<Exit, EngineError> {
+        if *limit == Limit::NONE {
+            return Ok(self.run_blocks(cpu, u64::MAX));
+        }
+        let start = cpu.retired;
+        let hard = start.saturating_add(limit.instructions);
+        let soft = start.saturating_add(limit.poll_after.min(limit.instructions));
+        loop {
+            let now = cpu.retired;
+            if now >= hard {
+                return Ok(Exit::Limit);
+            }
+            let mut target = soft;
+            if limit.deadline.is_some() {
+                target = target.min(now.saturating_add(Limit::CLOCK_SLICE));
+            }
+            let exit = if hard - now > MAX_BLOCK as u64 {
+                let budget = target.min(hard - MAX_BLOCK as u64).saturating_sub(now).max(1);
+                self.run_blocks(cpu, budget)
+            } else {
+                self.interp.step(cpu).unwrap_or(Exit::Limit)
+            };
+            if exit != Exit::Limit {
+                return Ok(exit);
+            }
+            if cpu.retired >= soft || limit.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Exit::Limit);
+            }
+        }
+    }
+
+    fn interrupt_ready(&self, cpu: &Cpu) -> bool {
+        cpu.state.rflags_other & rflags::IF != 0
+    }
+
+    fn interrupts_enabled(&self, cpu: &Cpu) -> bool {
+        cpu.state.rflags_other & rflags::IF != 0
+    }
+
+    fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<Option<Exit>, EngineError> {
+        Ok(cpu.deliver(Event::External(vector)).is_err().then_some(Exit::TripleFault))
+    }
+
+    fn step_one(&mut self, cpu: &mut Cpu) -> Option<Option<Exit>> {
+        Some(self.interp.step(cpu))
+    }
+
+    fn flush_code(&mut self, cpu: &mut Cpu) {
+        self.interp.flush_code(cpu);
+        self.flush_translations();
+        self.events.borrow_mut().mappings_changed = false;
+        self.stats.borrow_mut().flushes += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,280 @@
+//! Unit tests of the JIT: real-mode and 64-bit programs run at threshold 1 (every block
+//! translated), with and without inline templates, give the results arithmetic predicts and
+//! the state (registers, flags) and retired count tier 0 leaves, also when stopped at every
+//! instruction limit, and with code that rewrites itself.
+
+use super::*;
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi};
+use emu::mem::GuestRam;
+use emu::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+/// A real-mode CPU (CS = DS = 0) with `code` at 0x1000, RIP there.
+fn cpu_with(code: &[u8]) -> Cpu {
+    let mut cpu = Cpu::new(GuestRam::new(1 << 20).unwrap());
+    cpu.ram.slice_mut(0x1000, code.len()).unwrap().copy_from_slice(code);
+    cpu.state.rip = 0x1000;
+    cpu
+}
+
+fn jit(threshold: u64) -> JitEngine {
+    JitEngine::new(JitOptions { threshold, code_bytes: 1 << 20, inline: true }, Rc::default()).unwrap()
+}
+
+/// Step 1's JIT: every instruction through the trampoline.
+fn jit_fallback_only(threshold: u64) -> JitEngine {
+    JitEngine::new(JitOptions { threshold, code_bytes: 1 << 20, inline: false }, Rc::default()).unwrap()
+}
+
+/// Runs `engine` until HLT (or `limit` instructions), returning the exit.
+fn run(engine: &mut dyn Engine, cpu: &mut Cpu, limit: u64) -> Exit {
+    loop {
+        let left = limit - cpu.retired;
+        match engine.run(cpu, &Limit::instructions(left)).unwrap() {
+            Exit::Stop(Stop::Yield) => continue,
+            e => return e,
+        }
+    }
+}
+
+/// mov cx, 1000 ; l: add ax, cx ; dec cx ; jnz l ; hlt
+const SUM_LOOP: &[u8] = &[0xb9, 0xe8, 0x03, 0x01, 0xc8, 0x49, 0x75, 0xfb, 0xf4];
+
+/// mov cx, 100 ; l: mov bx, 0 (its immediate is at 0x1004) ; add ax, bx ;
+/// inc word [0x1004] ; dec cx ; jnz l ; hlt — the loop rewrites its own block each time.
+const SMC_LOOP: &[u8] =
+    &[0xb9, 0x64, 0x00, 0xbb, 0x00, 0x00, 0x01, 0xd8, 0xff, 0x06, 0x04, 0x10, 0x49, 0x75, 0xf4, 0xf4];
+
+#[test]
+fn a_translated_loop_computes_the_sum() {
+    let mut cpu = cpu_with(SUM_LOOP);
+    // 16-bit code has no inline forms: with them on, the JIT would leave it to tier 0.
+    let mut j = jit_fallback_only(1);
+    assert_eq!(run(&mut j, &mut cpu, u64::MAX), Exit::Stop(Stop::Halt));
+    // 1 + 2 + ... + 1000, modulo 2^16.
+    assert_eq!(cpu.state.gpr[0] & 0xffff, 500_500 % 65_536);
+    // mov, 1000 x (add, dec, jnz), hlt.
+    assert_eq!(cpu.retired, 1 + 3 * 1000 + 1);
+    let s = j.stats.borrow().clone();
+    assert!(s.compiled >= 2 && s.links >= 1, "{s}");
+    assert!(s.translated_instructions >= 3 * 999, "{s}");
+}
+
+#[test]
+fn self_modifying_code_is_seen_at_once() {
+    let mut cpu = cpu_with(SMC_LOOP);
+    let mut j = jit_fallback_only(1);
+    assert_eq!(run(&mut j, &mut cpu, u64::MAX), Exit::Stop(Stop::Halt));
+    // bx takes 0, 1, ..., 99: the sum is 4950.
+    assert_eq!(cpu.state.gpr[0] & 0xffff, 4950);
+    assert_eq!(cpu.ram.slice_mut(0x1004, 2).unwrap(), &100u16.to_le_bytes());
+    let s = j.stats.borrow().clone();
+    assert!(s.dropped >= MAX_RETRANSLATIONS as u64, "{s}");
+}
+
+/// Every instruction limit stops the JIT where it stops tier 0, with the same state.
+#[test]
+fn limits_stop_where_tier0_stops() {
+    for code in [SUM_LOOP, SMC_LOOP] {
+        limits_agree(code, cpu_with);
+    }
+}
+
+/// For `n` in steps through the run of `code`: tier 0 and both JITs stopped after `n / 2`, then
+/// `n` instructions leave the same registers, flags and RIP.
+fn limits_agree(code: &[u8], make: fn(&[u8]) -> Cpu) {
+    {
+        let mut reference = make(code);
+        let total = {
+            let mut t0 = Interp::new();
+            run(&mut t0, &mut reference, u64::MAX);
+            reference.retired
+        };
+        for n in (1..total).step_by(7) {
+            for inline in [false, true] {
+                let (mut a, mut b) = (make(code), make(code));
+                let mut t0 = Interp::new();
+                let mut j = if inline { jit(1) } else { jit_fallback_only(1) };
+                // Two runs each, so translations made in the first are entered in the second.
+                for limit in [n / 2, n] {
+                    assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+                    assert_eq!(a.retired, limit);
+                    assert_eq!(b.retired, limit);
+                    assert_eq!(a.state.rip, b.state.rip, "RIP at limit {limit}, inline {inline}");
+                    assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}, inline {inline}");
+                    assert_eq!(
+                        a.state.lazy.materialize(),
+                        b.state.lazy.materialize(),
+                        "flags at limit {limit}, inline {inline}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A fault in translated code leaves RIP at the instruction and counts the ones before it.
+#[test]
+fn a_fault_in_translated_code_is_precise() {
+    // mov cx, 3 ; l: dec cx ; jnz l ; ud2
+    let code = [0xb9, 0x03, 0x00, 0x49, 0x75, 0xfd, 0x0f, 0x0b];
+    let mut cpu = cpu_with(&code);
+    let mut j = jit_fallback_only(1);
+    let exit = run(&mut j, &mut cpu, u64::MAX);
+    assert!(matches!(exit, Exit::Stop(Stop::Fault(f)) if f.vector == 6), "{exit:?}");
+    assert_eq!(cpu.state.rip, 0x1006);
+    assert_eq!(cpu.retired, 1 + 2 * 3);
+}
+
+/// A full code cache is emptied and compilation goes on.
+#[test]
+fn a_full_code_cache_is_flushed_whole() {
+    let mut cpu = cpu_with(SUM_LOOP);
+    let mut j = JitEngine::new(JitOptions { threshold: 1, code_bytes: 1 << 16, inline: true }, Rc::default()).unwrap();
+    // Fill the cache: compile the same block until it no longer fits.
+    let idx = j.interp.cache.lookup(&mut cpu).unwrap();
+    let mut flushed = false;
+    for _ in 0..10_000 {
+        j.interp.cache.set_translation(idx, None);
+        j.compile(idx).unwrap();
+        if j.stats.borrow().full_flushes > 0 {
+            flushed = true;
+            break;
+        }
+    }
+    assert!(flushed, "64 KiB filled up");
+    assert_eq!(run(&mut j, &mut cpu, u64::MAX), Exit::Stop(Stop::Halt));
+    assert_eq!(cpu.state.gpr[0] & 0xffff, 500_500 % 65_536);
+}
+
+/// Where the 64-bit test code lives.
+const CODE64: u64 = 0x40_0000;
+
+/// A 64-bit CPL3 CPU (the user-mode set-up) with `code` at `CODE64` and a writable page after.
+fn cpu64_with(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, PROT_READ | PROT_EXEC);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, PROT_READ | PROT_EXEC).unwrap();
+    cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+    let rw = PROT_READ | PROT_WRITE;
+    aspace.add_region(&mut cpu.ram, CODE64 + 0x1000, CODE64 + 0x2000, rw);
+    aspace.populate(&mut cpu.ram, CODE64 + 0x1000, rw).unwrap();
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// A 64-bit loop over every inline form (ALU with registers and immediates at both sizes, ADC
+/// and SBB after a flag-setting form and after a handler call, INC/DEC keeping CF, LEA, MOV,
+/// loads and stores, PUSH/POP, CALL, shifts and IMUL where their flags are dead and where they
+/// are not, Jcc after a flag setter), mixed with forms that go through the trampoline (a memory
+/// operand, a shift, PUSHF, which reads every flag the inline forms left), ending in HLT (#GP
+/// at CPL3).
+fn mixed_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 300
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rbx, -5
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        ; add rax, rbx
+        ; pushfq
+        ; pop r15
+        ; add rbp, r15
+        ; adc rdx, rcx
+        ; sbb ebx, 7
+        ; inc rdx
+        ; pushfq
+        ; pop r15
+        ; add rbp, r15
+        ; sub eax, ebx
+        ; pushfq
+        ; pop r15
+        ; add rbp, r15
+        ; lea rdi, [rax + rcx * 8 + 0x44]
+        ; lea r8d, [rdi + rdx - 3]
+        ; xor r9, r8
+        ; or r9d, 0x1f
+        ; and r10, r9
+        ; sub r10, rcx
+        ; shr rax, 3
+        ; adc r11, r11
+        ; mov [rsi], r9
+        ; add r12, [rsi]
+        ; mov r14, [rsi + 8]
+        ; mov [rsi + 8], r12d
+        ; movzx r15d, BYTE [rsi + 1]
+        ; movzx r15, WORD [rsi + 2]
+        ; push r14
+        ; push rsp
+        ; pop r14
+        ; pop r13
+        ; shl r15, 5
+        ; sar r15d, 2
+        ; imul r15, r14
+        ; imul r14d, r15d, 77
+        ; add r15, r14
+        ; call ->sub
+        ; shr r10, 7
+        ; sub r10, rbx
+        ; cmp r10, [rsi + 8]
+        ; jl >less
+        ; add r10d, [rsi]
+        ; adc r9, [rsi + 8]
+        ; sbb r9d, [rsi]
+        ; and r9, [rsi]
+        ; test [rsi + 8], r10
+        ; cmp DWORD [rsi], 12345
+        ; jbe >less
+        ; inc r10
+        ; less:
+        ; cmp r12, rdi
+        ; jb >skip
+        ; dec r12d
+        ; test r12, r12
+        ; js >skip
+        ; add r13, 1
+        ; skip:
+        ; inc ebx
+        ; mov r14d, ebx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+        ; ->sub:
+        ; add rbp, r13
+        ; push rax
+        ; call ->sub2
+        ; ret
+        ; ->sub2:
+        ; inc rbp
+        ; ret 8 // drops the pushed rax too
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn inline_forms_match_tier0_at_every_limit() {
+    limits_agree(&mixed_loop(), cpu64_with);
+}
+
+#[test]
+fn inline_forms_are_compiled_and_leave_tier0s_state() {
+    let code = mixed_loop();
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let mut t0 = Interp::new();
+    let mut j = jit(1);
+    let ea = run(&mut t0, &mut a, u64::MAX);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    assert_eq!(ea, eb);
+    assert_eq!(a.retired, b.retired);
+    assert_eq!(a.state.gpr, b.state.gpr);
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    let s = j.stats.borrow().clone();
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+}

@@ -1,0 +1,777 @@
+//! The x86-64 backend: instruction selection and encoding with dynasm-rs. Everything else
+//! (promotion, chaining bookkeeping, invalidation) is in the host-independent front end
+//! (`jit/mod.rs`).
+//!
+//! Register use inside generated code: `rbx` = the run's [`RunCtx`](super::RunCtx), `rbp` = the
+//! `Cpu`; both callee-saved, so they survive the handler calls. The stack is 16-byte aligned
+//! at every call.
+//!
+//! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
+//! is current; the block-entry check failed or the block ended in an indirect branch),
+//! 1 = stop (the trampoline left an outcome in `ctx.stop`), anything else = the host address
+//! of an unlinked chain site whose guest target is now in RIP: the front end looks the target
+//! up and patches the site's `jmp rel32` to the target's entry.
+
+use super::forms::{self, Alu, Ea, Form, ShiftKind, Src};
+use super::host::{call_handler, lazy_cond};
+use super::Layout;
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
+use emu::cache::Block;
+use emu::decoded::{Instr, NO_REG};
+use emu::mmu::tlb::{layout as tlb_layout, TLB_ENTRIES};
+
+/// Offsets of the shared stubs at the start of code memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Stubs {
+    /// Returns `rax` to the caller of the entry stub (offset 0).
+    pub exit: usize,
+    /// Returns 1 (stop).
+    pub leave: usize,
+    /// Returns 0 (dispatch).
+    pub bail: usize,
+}
+
+/// Result codes (see the module doc).
+pub const RESULT_DISPATCH: u64 = 0;
+pub const RESULT_STOP: u64 = 1;
+
+/// Bit 31 of the trampoline's `info`: the instruction is a block-ending branch.
+pub const INFO_BRANCH: u32 = 1 << 31;
+
+/// Opcode of `jmp rel32`, the patchable chain instruction.
+const JMP_REL32: u8 = 0xe9;
+
+/// The entry stub (at offset 0, `host::EnterFn`) and the shared exits, assembled for code
+/// memory at host address `base`.
+pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
+    let mut a = VecAssembler::<X64Relocation>::new(base);
+    dynasm!(a
+        ; .arch x64
+        // On entry rsp = 8 mod 16; six pushes and 8 more make it 0 mod 16 for the calls.
+        ; push rbx
+        ; push rbp
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        ; sub rsp, 8
+        ; mov rbx, rdi
+        ; mov rbp, [rdi]
+        ; jmp rsi
+    );
+    let exit = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; add rsp, 8
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbp
+        ; pop rbx
+        ; ret
+    );
+    let leave = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; mov eax, RESULT_STOP as i32
+        ; jmp extern base + exit
+    );
+    let bail = a.offset().0;
+    dynasm!(a
+        ; .arch x64
+        ; xor eax, eax
+        ; jmp extern base + exit
+    );
+    let code = a.finalize().expect("the stubs use no unresolved labels");
+    (code, Stubs { exit, leave, bail })
+}
+
+/// Compiles `block` for host address `at` (the code is linked for that address). `successors`:
+/// guest RIPs the block may end at whose exits get a chain site (any other RIP goes to the
+/// dispatcher). With `inline`, the forms of [`forms`] are emitted inline (step 2); without,
+/// every instruction goes through the trampoline (step 1).
+pub fn compile(
+    block: &Block,
+    successors: &[u64],
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    inline: bool,
+) -> Vec<u8> {
+    let mut a = VecAssembler::<X64Relocation>::new(at);
+    let leave = base + stubs.leave;
+    let bail = base + stubs.bail;
+    let exit = base + stubs.exit;
+    // The block-entry check: the instruction budget (so limits are exact, as tier 0 checks
+    // before each block) and the TLB generation (links are made by linear address).
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.retired]
+        ; cmp rax, [rbx + l.ctx_limit]
+        ; jae extern bail
+        ; mov rax, [rbp + l.tlb_generation]
+        ; cmp rax, [rbx + l.ctx_generation]
+        ; jne extern bail
+        // RF is cleared once per block, as tier 0's `run_block` does.
+        ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32)
+    );
+    let n = block.instrs.len();
+    let bits64 = block.mode & 0xff == 64;
+    // The TLB set of the block's privilege (the mode key holds the CPL in bits 8..).
+    let user = block.mode >> 8 == 3;
+    let forms: Vec<Option<Form>> =
+        block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
+    let mut fl = FlagState { host_valid: false, cond_in_r12: None };
+    for (i, e) in block.instrs.iter().enumerate() {
+        let mut info = i as u32;
+        if i + 1 == n && block.ends_in_branch {
+            info |= INFO_BRANCH;
+        }
+        let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
+        match form {
+            Some(Form::Load { size, dst, ea }) => emit_load(&mut a, l, e, info, leave, user, size, dst, ea),
+            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, e, info, leave, user, size, src, ea),
+            Some(Form::Push { src }) => emit_push(&mut a, l, e, info, leave, user, Some(src)),
+            Some(Form::Pop { dst }) => emit_pop(&mut a, l, e, info, leave, user, dst),
+            Some(Form::Call) => emit_push(&mut a, l, e, info, leave, user, None),
+            Some(Form::Ret { pop }) => emit_ret(&mut a, l, e, info, leave, user, pop),
+            Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
+                let m = AluMem { op, wide, reg, src, ea, mem_first };
+                emit_alu_mem(&mut a, l, e, info, leave, user, m, &forms, i, &mut fl);
+            }
+            Some(f) if emit_inline(&mut a, l, e, f, &forms, i, &mut fl) => continue,
+            _ => emit_call(&mut a, e, info, leave),
+        }
+        fl = FlagState { host_valid: false, cond_in_r12: None };
+    }
+    dynasm!(a
+        ; .arch x64
+        ; add QWORD [rbp + l.retired], n as i32
+    );
+    if !block.ends_in_branch {
+        dynasm!(a
+            ; .arch x64
+            ; mov rax, QWORD block.end_rip as i64
+            ; mov [rbp + l.rip], rax
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.rip]
+    );
+    let mut site_labels = Vec::new();
+    for &s in successors {
+        let unlinked = a.new_dynamic_label();
+        let next = a.new_dynamic_label();
+        dynasm!(a
+            ; .arch x64
+            ; mov rcx, QWORD s as i64
+            ; cmp rax, rcx
+            ; jne =>next
+        );
+        site_labels.push((a.offset().0, unlinked));
+        dynasm!(a
+            ; .arch x64
+            ; jmp =>unlinked
+            ; =>next
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; jmp extern bail
+    );
+    let mut sites = Vec::new();
+    for (site, unlinked) in site_labels {
+        let site_label = a.new_dynamic_label();
+        a.labels_mut().define_dynamic(site_label, dynasmrt::AssemblyOffset(site)).expect("a new label");
+        dynasm!(a
+            ; .arch x64
+            ; =>unlinked
+            ; lea rax, [=>site_label]
+            ; jmp extern exit
+        );
+        sites.push(site);
+    }
+    let code = a.finalize().expect("every label is defined");
+    for &s in &sites {
+        assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
+    }
+    code
+}
+
+/// What the backend knows about the flags at a point of a block being compiled. The lazy
+/// record (`cpu.state.lazy`) holds the guest flags except where they are dead.
+struct FlagState {
+    /// Host EFLAGS hold the guest's CF, PF, ZF, SF, OF (AF too after an arithmetic form).
+    host_valid: bool,
+    /// `r12b` holds the outcome of the block-ending Jcc with this condition code.
+    cond_in_r12: Option<u8>,
+}
+
+type Asm = VecAssembler<X64Relocation>;
+
+/// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
+fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rdi, rbx
+        ; mov rsi, QWORD e as *const _ as i64
+        ; mov edx, info as i32
+        ; mov rax, QWORD call_handler as *const () as i64
+        ; call rax
+        ; test eax, eax
+        ; jnz extern leave
+    );
+}
+
+/// rax = the linear address of `ea` (64-bit mode, no segment base).
+fn emit_ea(a: &mut Asm, l: &Layout, ea: Ea) {
+    let disp = ea.disp as i64 as i32;
+    match (ea.base != NO_REG, ea.index != NO_REG) {
+        (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
+        (true, false) => {
+            let b = gpr_at(l, ea.base);
+            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+        }
+        (true, true) => {
+            let (b, x) = (gpr_at(l, ea.base), gpr_at(l, ea.index));
+            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+            match ea.scale {
+                0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
+                1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
+                2 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 4 + disp]),
+                _ => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 8 + disp]),
+            }
+        }
+        (false, true) => {
+            let x = gpr_at(l, ea.index);
+            dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+            match ea.scale {
+                0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
+                1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
+                2 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 4 + disp]),
+                _ => dynasm!(a ; .arch x64 ; lea rax, [rcx * 8 + disp]),
+            }
+        }
+    }
+}
+
+/// The inline TLB probe for a `size`-byte access at rax (emu::mmu::tlb's rule): rdx = the entry
+/// of set `user`; jumps to `miss` unless the entry's tag at `tag_at` (read or write tag) is
+/// the page of the access's last byte with the current generation. Clobbers rcx and the flags.
+fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel) {
+    let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
+    dynasm!(a
+        ; .arch x64
+        ; mov rcx, rax
+        ; shr rcx, 12
+        ; and ecx, (TLB_ENTRIES - 1) as i32
+        ; shl ecx, 5
+        ; mov rdx, [rbp + l.tlb_sets]
+        ; add rdx, rcx
+        ; lea rcx, [rax + i32::from(size) - 1]
+        ; and rcx, -4096
+        ; or rcx, [rbp + l.tlb_gen]
+        ; cmp rcx, [rdx + set + tag_at]
+        ; jne =>miss
+        ; add rax, [rdx + set + tlb_layout::ADDEND as i32]
+    );
+}
+
+/// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
+/// handler, which takes tier 0's slow path.
+#[allow(clippy::too_many_arguments)]
+fn emit_load(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, dst: u8, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    emit_ea(a, l, ea);
+    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    match size {
+        1 => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
+        2 => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
+        4 => dynasm!(a ; .arch x64 ; mov eax, [rax]),
+        _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
+    }
+    let at = gpr_at(l, dst);
+    dynasm!(a ; .arch x64 ; mov [rbp + at], rax ; jmp =>done ; =>miss);
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `push src` (`None`: CALL's return address, then RIP = the target), 64-bit: the store at
+/// RSP - 8 through the inline TLB probe, then RSP; a miss calls the handler.
+fn emit_push(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, src: Option<u8>) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let sp_at = gpr_at(l, 4);
+    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at] ; lea rax, [rax - 8]);
+    emit_probe(a, l, user, 8, tlb_layout::WRITE_TAG as i32, miss);
+    match src {
+        // The value before RSP changes (`push rsp` pushes the old RSP).
+        Some(r) => {
+            let at = gpr_at(l, r);
+            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+        }
+        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD e.next_rip as i64),
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov [rax], rcx
+        ; mov rax, [rbp + sp_at]
+        ; lea rax, [rax - 8]
+        ; mov [rbp + sp_at], rax
+    );
+    if src.is_none() {
+        dynasm!(a ; .arch x64 ; mov rax, QWORD e.imm as i64 ; mov [rbp + l.rip], rax);
+    }
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `pop dst` (64-bit): the load at RSP through the inline TLB probe, RSP + 8, then `dst` (so
+/// `pop rsp` loads the popped value); a miss calls the handler.
+fn emit_pop(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, dst: u8) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let sp_at = gpr_at(l, 4);
+    let at = gpr_at(l, dst);
+    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
+    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rax]
+        ; mov rcx, [rbp + sp_at]
+        ; lea rcx, [rcx + 8]
+        ; mov [rbp + sp_at], rcx
+        ; mov [rbp + at], rax
+        ; jmp =>done
+        ; =>miss
+    );
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `ret` / `ret imm16` (64-bit): RIP = the address at RSP through the inline TLB probe, RSP +
+/// 8 + `pop`; a miss calls the handler.
+fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, pop: u16) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let sp_at = gpr_at(l, 4);
+    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
+    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rax]
+        ; mov rcx, [rbp + sp_at]
+        ; lea rcx, [rcx + 8 + i32::from(pop)]
+        ; mov [rbp + sp_at], rcx
+        ; mov [rbp + l.rip], rax
+        ; jmp =>done
+        ; =>miss
+    );
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// The operands of an [`Form::AluMem`].
+struct AluMem {
+    op: Alu,
+    wide: bool,
+    reg: u8,
+    src: Src,
+    ea: Ea,
+    mem_first: bool,
+}
+
+/// An ALU operation reading its memory operand through the inline TLB probe; the flags as for
+/// the register forms on a hit. A miss calls the handler (which writes the record itself), so
+/// after either path the host flags are not known to be the guest's.
+#[allow(clippy::too_many_arguments)]
+fn emit_alu_mem(
+    a: &mut Asm,
+    l: &Layout,
+    e: &Instr,
+    info: u32,
+    leave: usize,
+    user: bool,
+    m: AluMem,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let size = if m.wide { 8 } else { 4 };
+    emit_ea(a, l, m.ea);
+    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
+    if m.mem_first {
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov eax, [rax]);
+        }
+        if let Src::Reg(r) = m.src {
+            let at = gpr_at(l, r);
+            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+        }
+    } else {
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rcx, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov ecx, [rax]);
+        }
+        load_rax(a, l, m.reg, m.wide);
+    }
+    if m.op.reads_cf() {
+        // The probe changed the host flags: CF from the lazy record.
+        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+    }
+    let src = if m.mem_first { m.src } else { Src::Reg(1) };
+    emit_alu(a, m.op, m.wide, src);
+    if m.op.stores() {
+        let at = gpr_at(l, m.reg);
+        dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+    }
+    // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
+    // record the handler wrote).
+    let jcc = match forms.get(i + 1) {
+        Some(Some(Form::Jcc { cc })) => Some(*cc),
+        _ => None,
+    };
+    if let Some(cc) = jcc {
+        emit_setcc(a, cc);
+    }
+    let mut hit = FlagState { host_valid: true, cond_in_r12: None };
+    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), m.wide);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    emit_call(a, e, info, leave);
+    if let Some(cc) = jcc {
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov esi, i32::from(cc)
+            ; mov rax, QWORD lazy_cond as *const () as i64
+            ; call rax
+            ; mov r12d, eax
+        );
+    }
+    dynasm!(a ; .arch x64 ; =>done);
+    *fl = FlagState { host_valid: false, cond_in_r12: jcc };
+}
+
+/// `mov [ea], src` with the TLB probed inline. Pages holding code, not yet dirty or not RAM
+/// have no valid write tag, so those stores take the handler's slow path (which sees stores
+/// into code).
+#[allow(clippy::too_many_arguments)]
+fn emit_store(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, src: u8, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    emit_ea(a, l, ea);
+    emit_probe(a, l, user, size, tlb_layout::WRITE_TAG as i32, miss);
+    let at = gpr_at(l, src);
+    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+    match size {
+        4 => dynasm!(a ; .arch x64 ; mov [rax], ecx),
+        _ => dynasm!(a ; .arch x64 ; mov [rax], rcx),
+    }
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `[rbp + ...]` of guest register `r`.
+fn gpr_at(l: &Layout, r: u8) -> i32 {
+    l.gpr + 8 * i32::from(r)
+}
+
+/// Loads guest register `r` into rax (`wide`) or eax.
+fn load_rax(a: &mut Asm, l: &Layout, r: u8, wide: bool) {
+    let at = gpr_at(l, r);
+    if wide {
+        dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
+    } else {
+        dynasm!(a ; .arch x64 ; mov eax, [rbp + at]);
+    }
+}
+
+/// Emits `f` (the inline form of `e`, instruction `i`); false when this instance has no
+/// template after all (the caller then calls the handler).
+fn emit_inline(
+    a: &mut Asm,
+    l: &Layout,
+    e: &Instr,
+    f: Form,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) -> bool {
+    match f {
+        Form::Mov { wide, dst, src, imm64 } => {
+            match (src, imm64) {
+                (_, Some(v)) => dynasm!(a ; .arch x64 ; mov rax, QWORD v as i64),
+                (Src::Imm(v), None) if wide => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(v)),
+                (Src::Imm(v), None) => dynasm!(a ; .arch x64 ; mov eax, v),
+                (Src::Reg(r), None) => load_rax(a, l, r, wide),
+            }
+            let at = gpr_at(l, dst);
+            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            true
+        }
+        Form::Lea { wide, dst, base, index, scale, disp, mask32 } => {
+            // `lea` and `mov` leave the host flags alone.
+            match (base != NO_REG, index != NO_REG) {
+                (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(disp)),
+                (true, false) => {
+                    let b = gpr_at(l, base);
+                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+                }
+                (true, true) => {
+                    let (b, x) = (gpr_at(l, base), gpr_at(l, index));
+                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+                    match scale {
+                        0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
+                        1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
+                        2 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 4 + disp]),
+                        _ => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 8 + disp]),
+                    }
+                }
+                (false, true) => {
+                    let x = gpr_at(l, index);
+                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+                    match scale {
+                        0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
+                        1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
+                        2 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 4 + disp]),
+                        _ => dynasm!(a ; .arch x64 ; lea rax, [rcx * 8 + disp]),
+                    }
+                }
+            }
+            if mask32 || !wide {
+                dynasm!(a ; .arch x64 ; mov eax, eax);
+            }
+            let at = gpr_at(l, dst);
+            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            true
+        }
+        Form::Alu { op, wide, dst, src } => {
+            load_rax(a, l, dst, wide);
+            if let Src::Reg(r) = src {
+                let at = gpr_at(l, r);
+                if wide {
+                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+                } else {
+                    dynasm!(a ; .arch x64 ; mov ecx, [rbp + at]);
+                }
+            }
+            if op.reads_cf() && !fl.host_valid {
+                // CF from the lazy record (bit 63 of aux).
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            emit_alu(a, op, wide, src);
+            if op.stores() {
+                let at = gpr_at(l, dst);
+                dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            }
+            after_flags(a, l, forms, i, fl, op.is_logic(), wide);
+            true
+        }
+        Form::IncDec { inc, wide, dst } => {
+            load_rax(a, l, dst, wide);
+            if !fl.host_valid {
+                // INC and DEC keep CF: give the host the guest's.
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            match (inc, wide) {
+                (true, true) => dynasm!(a ; .arch x64 ; inc rax),
+                (true, false) => dynasm!(a ; .arch x64 ; inc eax),
+                (false, true) => dynasm!(a ; .arch x64 ; dec rax),
+                (false, false) => dynasm!(a ; .arch x64 ; dec eax),
+            }
+            let at = gpr_at(l, dst);
+            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            after_flags(a, l, forms, i, fl, false, wide);
+            true
+        }
+        Form::Jcc { cc } => {
+            if fl.cond_in_r12 != Some(cc) {
+                return false;
+            }
+            dynasm!(a
+                ; .arch x64
+                ; mov rax, QWORD e.next_rip as i64
+                ; mov rcx, QWORD e.imm as i64
+                ; test r12b, r12b
+                ; cmovnz rax, rcx
+                ; mov [rbp + l.rip], rax
+            );
+            true
+        }
+        Form::Jmp => {
+            dynasm!(a
+                ; .arch x64
+                ; mov rax, QWORD e.imm as i64
+                ; mov [rbp + l.rip], rax
+            );
+            true
+        }
+        Form::Shift { op, wide, dst, count } => {
+            load_rax(a, l, dst, wide);
+            let c = count as i8;
+            match (op, wide) {
+                (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, c),
+                (ShiftKind::Shl, false) => dynasm!(a ; .arch x64 ; shl eax, c),
+                (ShiftKind::Shr, true) => dynasm!(a ; .arch x64 ; shr rax, c),
+                (ShiftKind::Shr, false) => dynasm!(a ; .arch x64 ; shr eax, c),
+                (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, c),
+                (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, c),
+            }
+            let at = gpr_at(l, dst);
+            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            // Its flags are dead (the caller checked), and some are not tier 0's.
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Imul { wide, dst, src, imm } => {
+            let s = gpr_at(l, src);
+            match (wide, imm) {
+                (true, None) => {
+                    load_rax(a, l, dst, true);
+                    dynasm!(a ; .arch x64 ; imul rax, [rbp + s]);
+                }
+                (false, None) => {
+                    load_rax(a, l, dst, false);
+                    dynasm!(a ; .arch x64 ; imul eax, [rbp + s]);
+                }
+                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul rax, [rbp + s], v),
+                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, [rbp + s], v),
+            }
+            let at = gpr_at(l, dst);
+            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        // Emitted by `compile` itself.
+        Form::Load { .. }
+        | Form::Store { .. }
+        | Form::Push { .. }
+        | Form::Pop { .. }
+        | Form::Call
+        | Form::Ret { .. }
+        | Form::AluMem { .. } => false,
+    }
+}
+
+/// `op rax/eax, rcx/ecx/imm` (CMP as SUB and TEST as AND: same flags, the result is not stored).
+fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (wide, src) {
+                (true, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins rax, rcx),
+                (false, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins eax, ecx),
+                (true, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins rax, v),
+                (false, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins eax, v),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And | Alu::Test => both!(and),
+        Alu::Sub | Alu::Cmp => both!(sub),
+        Alu::Xor => both!(xor),
+    }
+}
+
+/// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
+/// that follows into r12b, and writes the lazy record unless the flags are dead.
+fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
+    fl.host_valid = true;
+    fl.cond_in_r12 = None;
+    if let Some(Some(Form::Jcc { cc })) = forms.get(i + 1) {
+        emit_setcc(a, *cc);
+        fl.cond_in_r12 = Some(*cc);
+    }
+    write_record(a, l, forms, i, fl, logic, wide);
+}
+
+/// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
+/// instruction `i` are dead.
+fn write_record(
+    a: &mut Asm,
+    l: &Layout,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+    logic: bool,
+    wide: bool,
+) {
+    if forms::flags_dead_after(forms, i) {
+        return;
+    }
+    if !wide {
+        // The record holds the result sign-extended from the operand size.
+        dynasm!(a ; .arch x64 ; movsxd rax, eax);
+    }
+    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
+    if logic {
+        // CF = OF = AF = 0: aux is 0, and `mov` keeps the host flags.
+        dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
+        return;
+    }
+    // aux = CF << 63 | (CF ^ OF) << 62 | AF << 3 (emu::flags), from RFLAGS bits 0, 11 and 4.
+    dynasm!(a
+        ; .arch x64
+        ; pushfq
+        ; pop rcx
+        ; mov rdx, rcx
+        ; shl rdx, 63
+        ; mov rax, rcx
+        ; shr rax, 11
+        ; xor rax, rcx
+        ; shl rax, 63
+        ; shr rax, 1
+        ; and ecx, 0x10
+        ; shr ecx, 1
+        ; or rdx, rax
+        ; or rdx, rcx
+        ; mov [rbp + l.lazy_aux], rdx
+    );
+    fl.host_valid = false;
+}
+
+/// `setcc r12b` for x86 condition code `cc`.
+fn emit_setcc(a: &mut Asm, cc: u8) {
+    match cc {
+        0 => dynasm!(a ; .arch x64 ; seto r12b),
+        1 => dynasm!(a ; .arch x64 ; setno r12b),
+        2 => dynasm!(a ; .arch x64 ; setb r12b),
+        3 => dynasm!(a ; .arch x64 ; setae r12b),
+        4 => dynasm!(a ; .arch x64 ; sete r12b),
+        5 => dynasm!(a ; .arch x64 ; setne r12b),
+        6 => dynasm!(a ; .arch x64 ; setbe r12b),
+        7 => dynasm!(a ; .arch x64 ; seta r12b),
+        8 => dynasm!(a ; .arch x64 ; sets r12b),
+        9 => dynasm!(a ; .arch x64 ; setns r12b),
+        10 => dynasm!(a ; .arch x64 ; setp r12b),
+        11 => dynasm!(a ; .arch x64 ; setnp r12b),
+        12 => dynasm!(a ; .arch x64 ; setl r12b),
+        13 => dynasm!(a ; .arch x64 ; setge r12b),
+        14 => dynasm!(a ; .arch x64 ; setle r12b),
+        _ => dynasm!(a ; .arch x64 ; setg r12b),
+    }
+}
+
+/// Points the `jmp rel32` at offset `site` of `code` (the code memory) to offset `target`.
+pub fn patch_jump(code: &mut [u8], site: usize, target: usize) {
+    let rel = (target as i64 - (site as i64 + 5)) as i32;
+    code[site + 1..site + 5].copy_from_slice(&rel.to_le_bytes());
+}
+
+/// Where the `jmp rel32` at offset `site` of `code` goes now.
+pub fn jump_target(code: &[u8], site: usize) -> usize {
+    let rel = i32::from_le_bytes(code[site + 1..site + 5].try_into().expect("four bytes"));
+    (site as i64 + 5 + rel as i64) as usize
+}
