@@ -77,6 +77,17 @@ pub struct RunArgs {
     /// Resume the machine saved in this snapshot file instead of booting a kernel.
     #[arg(long, value_name = "PATH")]
     restore: Option<String>,
+
+    // --- Disks (issue 12): see src/disk.rs. ---
+    /// A virtio-blk disk, as QEMU's -drive: file=PATH[,format=raw|qcow2][,readonly=on]
+    /// [,cache=writethrough|writeback|none|directsync|unsafe][,discard=ignore|unmap]
+    /// [,detect-zeroes=off|on|unmap][,aio=threads|native|io_uring]. Repeat for vdb, vdc, ...
+    #[arg(long = "drive", value_name = "file=PATH,...")]
+    drives: Vec<String>,
+    /// A script the test guest's /init runs after mounting its disks (appended to the initrd as
+    /// /strata-run).
+    #[arg(long = "run", value_name = "FILE")]
+    run_script: Option<String>,
 }
 
 /// When `--save-at` saves.
@@ -257,6 +268,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
     check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
+    let drives = crate::disk::parse_drives(&a.drives)?;
+    if !drives.is_empty() && (save.is_some() || a.restore.is_some()) {
+        return Err("--drive cannot be combined with --save or --restore yet (disk state is not in snapshots)".into());
+    }
+    if a.run_script.is_some() && a.initrd.is_none() {
+        return Err("--run FILE needs --initrd (the script is appended to it)".into());
+    }
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -271,6 +289,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
         None => boot(&a, serial, process_start)?,
     };
+    crate::disk::attach_drives(&mut m, &drives)?;
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -334,10 +353,14 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     } else {
         std::fs::read(&kernel).map_err(|e| format!("{kernel}: {e}"))?
     };
-    let initrd = match &a.initrd {
+    let mut initrd = match &a.initrd {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
         None => None,
     };
+    if let (Some(script), Some(data)) = (&a.run_script, initrd.take()) {
+        let text = std::fs::read(script).map_err(|e| format!("--run {script}: {e}"))?;
+        initrd = Some(crate::disk::append_archive(data, &crate::disk::run_archive(&text)));
+    }
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
         .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;

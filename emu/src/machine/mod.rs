@@ -10,6 +10,7 @@
 //! without ACPI), a triple fault.
 
 pub mod board;
+mod dma;
 pub mod engine;
 pub mod step;
 pub mod timeline;
@@ -369,6 +370,7 @@ impl Machine {
     /// reset line. `Some` ends the run.
     fn devices_round(&mut self) -> Option<RunEnd> {
         self.pump_input();
+        self.serve_virtio();
         self.board.borrow_mut().poll();
         let board = self.board.borrow();
         if let Some(status) = board.exit.borrow().exit_status() {
@@ -378,6 +380,18 @@ impl Machine {
             return Some(RunEnd::Reset);
         }
         None
+    }
+
+    /// Lets the virtio devices the driver notified serve their queues (in guest RAM). Done here,
+    /// between CPU slices, so device code never runs inside an engine's memory access.
+    fn serve_virtio(&mut self) {
+        let functions = self.board.borrow().virtio.clone();
+        for f in functions.borrow().iter() {
+            let mut f = f.borrow_mut();
+            if f.has_work() {
+                f.process(&mut self.cpu);
+            }
+        }
     }
 
     /// Why the active engine cannot honour `limit` or the armed watch (they count instructions).
