@@ -6,8 +6,10 @@
 //! |---|---|
 //! | [`options`] | the `--drive` option, parsed as QEMU documents `-drive` |
 //! | [`raw`] | raw image files |
+//! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
 
 pub mod options;
+pub mod qcow2;
 pub mod raw;
 
 use options::{CacheMode, DetectZeroes, DriveSpec, Format};
@@ -102,9 +104,7 @@ impl Drive {
         };
         let backend: Box<dyn BlockBackend> = match format {
             Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly)?),
-            Format::Qcow2 => {
-                return Err(BlockError::Image { path: spec.file.clone(), problem: "qcow2 is not supported yet".into() })
-            }
+            Format::Qcow2 => Box::new(qcow2::Qcow2Image::open(&spec.file, spec.readonly)?),
         };
         Ok(Drive { backend, spec: spec.clone() })
     }

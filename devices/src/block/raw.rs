@@ -54,14 +54,18 @@ impl BlockBackend for RawImage {
     }
 }
 
+/// Deallocates a byte range of a host file (it then reads as zeros).
+///
+/// # Errors
+/// The host refused.
 #[cfg(target_os = "linux")]
-fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
     use rustix::fs::{fallocate, FallocateFlags};
     fallocate(file, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, offset, len).map_err(io::Error::from)
 }
 
 /// Elsewhere discard is a hint that is not taken (the spec allows a device to ignore it).
 #[cfg(not(target_os = "linux"))]
-fn punch_hole(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+pub fn punch_hole(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
     Ok(())
 }
