@@ -69,4 +69,6 @@ INIT
 make_initramfs marker '/bin/busybox umount /mnt/disk 2>/dev/null; /bin/busybox poweroff -f'
 make_initramfs shell 'echo "Strata guest shell: type poweroff -f to stop."; exec /bin/busybox setsid /bin/busybox cttyhack /bin/sh'
 echo "$marker" > "$out/marker"
+# The modules the initramfs carries (tests look for this file to know the guest has them).
+for m in $modules; do echo "${m##*/}"; done > "$out/modules"
 ls -l "$out"

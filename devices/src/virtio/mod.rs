@@ -15,6 +15,8 @@ pub mod blk;
 pub mod chain;
 pub mod pci;
 pub mod queue;
+#[cfg(test)]
+mod tests;
 
 use crate::dma::GuestMemory;
 use queue::{Queue, QueueError};
