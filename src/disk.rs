@@ -1,7 +1,8 @@
 //! `strata run --drive` and `--run`: disks on the virtio-pci bus, and a user script for the guest.
 //!
 //! `--drive` (repeatable) opens each image and plugs a virtio-blk device into the next PCI slot, so
-//! the guest sees vda, vdb, ... in command-line order. `--run FILE` appends a second, uncompressed
+//! the guest sees vda, vdb, ... in command-line order. Each drive gets an I/O thread, except under
+//! `--deterministic`, where requests complete at the notify so runs stay reproducible. `--run FILE` appends a second, uncompressed
 //! cpio archive holding FILE as `/strata-run` (mode 0755) to the initrd: Linux unpacks concatenated
 //! archives in order (Documentation/driver-api/early-userspace/buffer-format.rst), and the test
 //! guest's /init runs `/strata-run` after mounting its disks, before the marker and the power-off.
@@ -13,12 +14,18 @@ use devices::block::Drive;
 use devices::virtio::blk::VirtioBlk;
 use emu::machine::Machine;
 
-/// Opens every `--drive` and attaches it; one line naming the option or file on error.
-pub fn attach_drives(m: &mut Machine, specs: &[DriveSpec]) -> Result<(), String> {
+/// Opens every `--drive` and attaches it; one line naming the option or file on error. Requests
+/// run on an I/O thread per drive, or at the notify when `synchronous` (`--deterministic`).
+pub fn attach_drives(m: &mut Machine, specs: &[DriveSpec], synchronous: bool) -> Result<(), String> {
     for (i, spec) in specs.iter().enumerate() {
         let drive = Drive::open(spec).map_err(|e| e.to_string())?;
-        let name = format!("vd{}", (b'a' + i as u8) as char);
-        let dev = VirtioBlk::new(drive, &format!("strata-{name}"));
+        let serial = format!("strata-vd{}", (b'a' + i as u8) as char);
+        let dev = if synchronous {
+            VirtioBlk::new(drive, &serial)
+        } else {
+            VirtioBlk::with_io_thread(drive, &serial, m.io_waker())
+                .map_err(|e| format!("--drive {}: cannot start its I/O thread: {e}", spec.file))?
+        };
         if m.board.borrow_mut().add_virtio(Box::new(dev)).is_none() {
             return Err(format!("--drive {}: at most 8 drives are supported", spec.file));
         }

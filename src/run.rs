@@ -289,7 +289,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
         None => boot(&a, serial, process_start)?,
     };
-    crate::disk::attach_drives(&mut m, &drives)?;
+    crate::disk::attach_drives(&mut m, &drives, a.deterministic)?;
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -4,10 +4,12 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`iothread`] | a drive's requests served on a worker thread, completions through a channel |
 //! | [`options`] | the `--drive` option, parsed as QEMU documents `-drive` |
 //! | [`raw`] | raw image files |
 //! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
 
+pub mod iothread;
 pub mod options;
 pub mod qcow2;
 pub mod raw;

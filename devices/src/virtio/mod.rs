@@ -38,6 +38,17 @@ pub trait VirtioDevice {
     /// # Errors
     /// A malformed ring: the transport marks the device as needing a reset.
     fn process(&mut self, index: usize, queue: &mut Queue, mem: &mut dyn GuestMemory) -> Result<(), QueueError>;
+    /// Finishes requests an I/O thread completed since the last call (default: none).
+    ///
+    /// # Errors
+    /// A malformed ring: the transport marks the device as needing a reset.
+    fn complete(&mut self, _index: usize, _queue: &mut Queue, _mem: &mut dyn GuestMemory) -> Result<(), QueueError> {
+        Ok(())
+    }
+    /// Whether requests are out on an I/O thread.
+    fn in_flight(&self) -> bool {
+        false
+    }
     /// Device reset (the transport resets the queues).
     fn reset(&mut self);
 }

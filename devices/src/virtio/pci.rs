@@ -162,7 +162,7 @@ impl VirtioPci {
 
     /// Whether a notify is waiting for [`VirtioPci::process`].
     pub fn has_work(&self) -> bool {
-        self.notified != 0
+        self.notified != 0 || self.dev.in_flight()
     }
 
     fn update_irq(&self) {
@@ -183,7 +183,8 @@ impl VirtioPci {
         self.update_irq();
     }
 
-    /// Serves the queues the driver notified, then interrupts if the driver wants it.
+    /// Serves the queues the driver notified and collects I/O-thread completions, then interrupts
+    /// if the driver wants it.
     pub fn process(&mut self, mem: &mut dyn GuestMemory) {
         let pending = std::mem::take(&mut self.notified);
         let live = u32::from(self.status) & VIRTIO_CONFIG_S_DRIVER_OK != 0
@@ -192,11 +193,12 @@ impl VirtioPci {
             return;
         }
         for i in 0..self.queues.len() {
-            if pending & (1 << i) == 0 {
+            let q = &mut self.queues[i];
+            if !q.ready {
                 continue;
             }
-            let q = &mut self.queues[i];
-            let result = self.dev.process(i, q, mem).and_then(|()| q.needs_interrupt(mem));
+            let served = if pending & (1 << i) != 0 { self.dev.process(i, q, mem) } else { Ok(()) };
+            let result = served.and_then(|()| self.dev.complete(i, q, mem)).and_then(|()| q.needs_interrupt(mem));
             match result {
                 Ok(true) => self.isr |= 1,
                 Ok(false) => {}
