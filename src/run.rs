@@ -357,9 +357,9 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
         None => None,
     };
-    if let (Some(script), Some(data)) = (&a.run_script, initrd.take()) {
+    if let Some(script) = &a.run_script {
         let text = std::fs::read(script).map_err(|e| format!("--run {script}: {e}"))?;
-        initrd = Some(crate::disk::append_archive(data, &crate::disk::run_archive(&text)));
+        initrd = initrd.map(|data| crate::disk::append_archive(data, &crate::disk::run_archive(&text)));
     }
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
