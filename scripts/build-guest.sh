@@ -3,6 +3,10 @@
 #   OUT/vmlinuz                 Debian's kernel (linux-image-amd64)
 #   OUT/initramfs-marker.cpio.gz  busybox-static; /init prints the marker line and powers off
 #   OUT/initramfs-shell.cpio.gz   the same, but /init starts an interactive shell on the console
+# Both carry Debian's virtio-pci, virtio-blk, ext4 and 9p modules from the same kernel package.
+# When a virtio PCI device (vendor 0x1af4) is present, /init loads them, mounts /dev/vda at
+# /mnt/disk if it holds a filesystem, and runs /strata-run (added by `strata run --run FILE`)
+# before the marker; the marker image unmounts the disk before powering off.
 # Usage: scripts/build-guest.sh [OUT]   (default build/guest). Needs apt-get (for `download`,
 # no root needed for that part), dpkg-deb, gzip and GNU cpio.
 set -euo pipefail
@@ -21,18 +25,38 @@ dpkg-deb -x busybox-static_*.deb bb
 cp kernel/boot/vmlinuz-* "$out/vmlinuz"
 echo "$kpkg" > "$out/kernel-package"
 
+kver=$(ls kernel/lib/modules)
+# Load order: dependencies first (each module's "depends=" in its .modinfo).
+modules="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev
+    drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk
+    lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4
+    fs/netfs/netfs fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p"
+
 make_initramfs() { # $1 = name, $2 = what /init does after the marker
     local root="$work/root-$1"
-    mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc}
+    mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,mnt/disk}
     cp bb/bin/busybox "$root/bin/busybox"
-    for app in sh mount umount echo cat ls poweroff reboot sleep uname dmesg mkdir sha256sum; do
+    for app in sh mount umount echo cat ls poweroff reboot sleep uname dmesg mkdir sha256sum \
+        insmod sync fstrim rm cp mv grep dd test touch df head tail wc cmp sed stat; do
         ln -s busybox "$root/bin/$app"
+    done
+    local list=""
+    for m in $modules; do
+        cp "kernel/lib/modules/$kver/kernel/$m.ko" "$root/lib/modules/"
+        list="$list ${m##*/}"
     done
     cat > "$root/init" <<INIT
 #!/bin/sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
+if /bin/busybox grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
+    for m in$list; do /bin/busybox insmod /lib/modules/\$m.ko; done
+    # devtmpfs creates the node shortly after the driver registers the disk.
+    for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] || [ ! -d /sys/block/vda ] && break; sleep 0.2; done
+    [ -b /dev/vda ] && /bin/busybox mount -t ext4 /dev/vda /mnt/disk 2>/dev/null
+fi
+[ -x /strata-run ] && /strata-run
 echo "$marker"
 $2
 INIT
@@ -42,7 +66,9 @@ INIT
     find "$root" -exec touch -h -d @0 {} +
     (cd "$root" && find . | LC_ALL=C sort | cpio --quiet --reproducible -o -H newc -R 0:0) | gzip -n -9 > "$out/initramfs-$1.cpio.gz"
 }
-make_initramfs marker '/bin/busybox poweroff -f'
+make_initramfs marker '/bin/busybox umount /mnt/disk 2>/dev/null; /bin/busybox poweroff -f'
 make_initramfs shell 'echo "Strata guest shell: type poweroff -f to stop."; exec /bin/busybox setsid /bin/busybox cttyhack /bin/sh'
 echo "$marker" > "$out/marker"
+# The modules the initramfs carries (tests look for this file to know the guest has them).
+for m in $modules; do echo "${m##*/}"; done > "$out/modules"
 ls -l "$out"

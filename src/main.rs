@@ -7,6 +7,7 @@
 
 mod debug;
 use debug::gdb;
+mod disk;
 mod run;
 
 use clap::{Parser, Subcommand};

@@ -104,6 +104,17 @@ pub struct RunArgs {
     /// With --monitor: start stopped, until the monitor's cont (QEMU's -S).
     #[arg(long, requires = "monitor")]
     stopped: bool,
+
+    // --- Disks (issue 12): see src/disk.rs. ---
+    /// A virtio-blk disk, as QEMU's -drive: file=PATH[,format=raw|qcow2][,readonly=on]
+    /// [,cache=writethrough|writeback|none|directsync|unsafe][,discard=ignore|unmap]
+    /// [,detect-zeroes=off|on|unmap][,aio=threads|native|io_uring]. Repeat for vdb, vdc, ...
+    #[arg(long = "drive", value_name = "file=PATH,...")]
+    drives: Vec<String>,
+    /// A script the test guest's /init runs after mounting its disks (appended to the initrd as
+    /// /strata-run).
+    #[arg(long = "run", value_name = "FILE")]
+    run_script: Option<String>,
 }
 
 /// When `--save-at` saves.
@@ -314,6 +325,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
         None => None,
     };
+    let drives = crate::disk::parse_drives(&a.drives)?;
+    if !drives.is_empty() && (save.is_some() || a.restore.is_some()) {
+        return Err("--drive cannot be combined with --save or --restore yet (disk state is not in snapshots)".into());
+    }
+    if a.run_script.is_some() && a.initrd.is_none() {
+        return Err("--run FILE needs --initrd (the script is appended to it)".into());
+    }
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -328,6 +346,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
         None => boot(&a, serial, process_start)?,
     };
+    crate::disk::attach_drives(&mut m, &drives, a.deterministic)?;
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -500,10 +519,14 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     } else {
         std::fs::read(&kernel).map_err(|e| format!("{kernel}: {e}"))?
     };
-    let initrd = match &a.initrd {
+    let mut initrd = match &a.initrd {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
         None => None,
     };
+    if let Some(script) = &a.run_script {
+        let text = std::fs::read(script).map_err(|e| format!("--run {script}: {e}"))?;
+        initrd = initrd.map(|data| crate::disk::append_archive(data, &crate::disk::run_archive(&text)));
+    }
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
         .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;

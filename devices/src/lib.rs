@@ -22,16 +22,22 @@
 //! | [`pc::lapic`] | xAPIC local APIC and its timer |
 //! | [`pc::pci_host`] | PCI configuration mechanism #1 and a 440FX-like host bridge |
 //! | [`pc::exit_port`] | QEMU `isa-debug-exit`-compatible exit port |
+//! | [`dma`] | [`dma::GuestMemory`]: how devices reach guest RAM (bounds-checked, implemented by the machine) |
+//! | [`virtio`] | virtio 1.x: split virtqueue, virtio-pci (modern), virtio-blk |
+//! | [`block`] | disk images (raw) behind [`block::BlockBackend`], the `--drive` option |
 //!
 //! See `devices/README.md` for what each model covers and leaves out.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod block;
 pub mod bus;
 pub mod clock;
+pub mod dma;
 pub mod error;
 pub mod irq;
 pub mod pc;
+pub mod virtio;
 
 pub use bus::{BusError, MmioBus, MmioDevice, PioBus, PioDevice};
 pub use clock::{Clock, HostClock, VirtualClock};

@@ -5,7 +5,8 @@
 //! at boot_params, RIP at the load address + 0x200.
 //!
 //! Checks: the "HdrS" magic and 0xAA55 boot flag, protocol 2.12 or later with XLF_KERNEL_64,
-//! sizes within the file, the initrd below `initrd_addr_max`, command line within
+//! sizes within the file (the setup code, `syssize` paragraphs of protected-mode code, the
+//! compressed payload and kernel_info the header locates), the initrd below `initrd_addr_max`, command line within
 //! `cmdline_size`. Anything else is a `LoadError` naming the file and the problem.
 
 use super::layout::{self, e820_map};
@@ -14,6 +15,7 @@ use crate::cpu::Cpu;
 use crate::state::{ctrl, Segment};
 
 const SETUP_SECTS: usize = 0x1f1;
+const SYSSIZE: usize = 0x1f4;
 const BOOT_FLAG: usize = 0x1fe;
 const HEADER: usize = 0x202;
 const VERSION: usize = 0x206;
@@ -26,7 +28,10 @@ const CMD_LINE_PTR: usize = 0x228;
 const INITRD_ADDR_MAX: usize = 0x22c;
 const XLOADFLAGS: usize = 0x236;
 const CMDLINE_SIZE: usize = 0x238;
+const PAYLOAD_OFFSET: usize = 0x248;
+const PAYLOAD_LENGTH: usize = 0x24c;
 const INIT_SIZE: usize = 0x260;
+const KERNEL_INFO_OFFSET: usize = 0x268;
 /// boot_params fields outside the setup header.
 const E820_ENTRIES: usize = 0x1e8;
 const E820_TABLE: usize = 0x2d0;
@@ -94,6 +99,7 @@ pub fn load(
         return Err(bad(format!("truncated: the setup code needs {setup_len} bytes, file has {}", image.len())));
     }
     let kernel = &image[setup_len..];
+    check_sizes(image, version, kernel.len() as u64).map_err(bad)?;
     let ram = cpu.ram.len().min(layout::MMIO_HOLE);
     let init_size = u32_at(image, INIT_SIZE) as u64;
     if layout::KERNEL_LOAD + (kernel.len() as u64).max(init_size) > ram {
@@ -155,6 +161,32 @@ pub fn load(
     cpu.state.rip = entry;
     cpu.state.gpr[6] = layout::ZERO_PAGE; // RSI
     Ok(BootInfo { protocol: version, kernel_bytes: kernel.len() as u64, initrd: initrd_at, entry })
+}
+
+/// Checks every size the setup header gives against the `kernel_len` bytes of protected-mode code
+/// the file holds (boot.rst: syssize in 16-byte paragraphs since 2.04; payload_offset/length since
+/// 2.08, relative to the protected-mode code; kernel_info_offset since 2.15, likewise), so a cut
+/// file is refused here instead of faulting in the guest.
+fn check_sizes(image: &[u8], version: u16, kernel_len: u64) -> Result<(), String> {
+    let syssize = u64::from(u32_at(image, SYSSIZE)) * 16;
+    if syssize > kernel_len {
+        return Err(format!(
+            "truncated: the header's syssize says {syssize} bytes of protected-mode code, the file holds {kernel_len}"
+        ));
+    }
+    if version >= 0x0208 {
+        let end = u64::from(u32_at(image, PAYLOAD_OFFSET)) + u64::from(u32_at(image, PAYLOAD_LENGTH));
+        if end > kernel_len {
+            return Err(format!("truncated: the compressed payload ends at {end}, the file holds {kernel_len}"));
+        }
+    }
+    if version >= 0x020f && image.len() >= KERNEL_INFO_OFFSET + 4 {
+        let offset = u64::from(u32_at(image, KERNEL_INFO_OFFSET));
+        if offset != 0 && offset + 8 > kernel_len {
+            return Err(format!("truncated: kernel_info at {offset} lies past the {kernel_len} bytes of code"));
+        }
+    }
+    Ok(())
 }
 
 /// Identity-maps the first 4 GiB with 2 MiB pages and switches the CPU to 64-bit mode at CPL 0.
@@ -244,6 +276,21 @@ mod tests {
         assert!(load(&mut cpu, "k", &old, "", None).unwrap_err().to_string().contains("2.12"));
         let elf = b"\x7fELF".repeat(200);
         assert!(load(&mut cpu, "k", &elf, "", None).unwrap_err().to_string().contains("not a bzImage"));
+        // Sizes from the header that run past the file (boot.rst field meanings).
+        let mut cut = fake_bzimage(4096);
+        cut[SYSSIZE..SYSSIZE + 4].copy_from_slice(&(4097u32.div_ceil(16)).to_le_bytes());
+        assert!(load(&mut cpu, "k", &cut, "", None).unwrap_err().to_string().contains("syssize"));
+        let mut cut = fake_bzimage(4096);
+        cut[PAYLOAD_OFFSET..PAYLOAD_OFFSET + 4].copy_from_slice(&4000u32.to_le_bytes());
+        cut[PAYLOAD_LENGTH..PAYLOAD_LENGTH + 4].copy_from_slice(&97u32.to_le_bytes());
+        assert!(load(&mut cpu, "k", &cut, "", None).unwrap_err().to_string().contains("payload"));
+        let mut cut = fake_bzimage(4096);
+        cut[KERNEL_INFO_OFFSET..KERNEL_INFO_OFFSET + 4].copy_from_slice(&4090u32.to_le_bytes());
+        assert!(load(&mut cpu, "k", &cut, "", None).unwrap_err().to_string().contains("kernel_info"));
+        let mut exact = fake_bzimage(4096);
+        exact[SYSSIZE..SYSSIZE + 4].copy_from_slice(&256u32.to_le_bytes());
+        exact[PAYLOAD_LENGTH..PAYLOAD_LENGTH + 4].copy_from_slice(&4096u32.to_le_bytes());
+        load(&mut cpu, "k", &exact, "", None).unwrap();
         let mut small = Cpu::new(GuestRam::new(2 << 20).unwrap());
         assert!(matches!(load(&mut small, "k", &fake_bzimage(2 << 20), "", None), Err(LoadError::TooSmall { .. })));
     }

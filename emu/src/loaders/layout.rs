@@ -27,6 +27,17 @@ pub const KERNEL_LOAD: u64 = 0x10_0000;
 /// Start of the 32-bit MMIO hole (IOAPIC, LAPIC, PCI BARs); RAM above this is not supported yet.
 pub const MMIO_HOLE: u64 = 0xc000_0000;
 pub const IOAPIC_BASE: u64 = 0xfec0_0000;
+/// The PCI memory window (BARs), from the MMIO hole's start to the IOAPIC.
+pub const PCI_MMIO_BASE: u64 = MMIO_HOLE;
+pub const PCI_MMIO_LEN: u64 = IOAPIC_BASE - MMIO_HOLE;
+/// PCI devices sit at slots 1..=PCI_SLOTS of bus 0; slot n's INTA is IOAPIC pin
+/// `PCI_IRQ_PIN_BASE + n - 1` (pins 16-23, above the ISA IRQs, as on QEMU's PC).
+pub const PCI_SLOTS: u8 = 8;
+pub const PCI_IRQ_PIN_BASE: u8 = 16;
+/// Where the machine places slot n's BAR 0 (n 1-based), as firmware would: 64 KiB apart.
+pub fn pci_bar0(slot: u8) -> u64 {
+    PCI_MMIO_BASE + u64::from(slot) * 0x1_0000
+}
 pub const LAPIC_BASE: u64 = 0xfee0_0000;
 
 /// E820 memory types.

@@ -4,6 +4,9 @@
 //!
 //! Routing follows the PC convention (and QEMU's): ISA IRQ 0 (the PIT) goes to IOAPIC pin 2,
 //! IRQs 1-15 to the pin of the same number; pin 0 and LINT0 carry the 8259's ExtINT, LINT1 NMI.
+//! PCI bus 0 (MP bus ID 0: Linux matches the MP bus ID against the PCI bus number) routes INTA of
+//! slots 1-8 to IOAPIC pins 16-23 (level, active low: the PCI bus's default, flags 0); the ISA bus
+//! is MP bus 1.
 
 use super::layout;
 use super::{put, LoadError};
@@ -11,7 +14,8 @@ use crate::cpu::Cpu;
 
 const APIC_VERSION: u8 = 0x14;
 const IOAPIC_VERSION: u8 = 0x11;
-const ISA_BUS: u8 = 0;
+const PCI_BUS: u8 = 0;
+const ISA_BUS: u8 = 1;
 
 fn checksum(bytes: &[u8]) -> u8 {
     0u8.wrapping_sub(bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)))
@@ -30,9 +34,11 @@ pub fn build(cpus: u8) -> Vec<u8> {
         entries.extend(e);
         count += 1;
     }
+    entries.extend_from_slice(&[1, PCI_BUS]);
+    entries.extend_from_slice(b"PCI   ");
     entries.extend_from_slice(&[1, ISA_BUS]);
     entries.extend_from_slice(b"ISA   ");
-    count += 1;
+    count += 2;
     let ioapic_id = cpus;
     entries.extend_from_slice(&[2, ioapic_id, IOAPIC_VERSION, 1]);
     entries.extend_from_slice(&(layout::IOAPIC_BASE as u32).to_le_bytes());
@@ -44,6 +50,12 @@ pub fn build(cpus: u8) -> Vec<u8> {
             n => (0, n),
         };
         entries.extend_from_slice(&[3, kind, 0, 0, ISA_BUS, irq, ioapic_id, pin]);
+        count += 1;
+    }
+    for slot in 1..=layout::PCI_SLOTS {
+        // Source bus IRQ: device number in bits 6:2, INTA (0) in bits 1:0 (MP spec D.3).
+        let pin = layout::PCI_IRQ_PIN_BASE + slot - 1;
+        entries.extend_from_slice(&[3, 0, 0, 0, PCI_BUS, slot << 2, ioapic_id, pin]);
         count += 1;
     }
     entries.extend_from_slice(&[3, 3, 0, 0, ISA_BUS, 0, ioapic_id, 0]); // ExtINT on pin 0
@@ -98,7 +110,7 @@ mod tests {
         let len = u16::from_le_bytes([cfg[4], cfg[5]]) as usize;
         assert_eq!(len, cfg.len());
         assert_eq!(cfg.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
-        // 1 CPU + 1 bus + 1 IOAPIC + 15 ISA routings + ExtINT pin + 2 local = 21 entries.
-        assert_eq!(u16::from_le_bytes([cfg[34], cfg[35]]), 21);
+        // 1 CPU + 2 buses + 1 IOAPIC + 15 ISA routings + 8 PCI slots + ExtINT pin + 2 local = 30.
+        assert_eq!(u16::from_le_bytes([cfg[34], cfg[35]]), 30);
     }
 }

@@ -9,6 +9,7 @@
 //! | 16550A UART (COM1) | ports 0x3f8-0x3ff | ISA IRQ 4 |
 //! | PCI host bridge (mechanism #1) | ports 0xcf8-0xcff | - |
 //! | isa-debug-exit | port 0xf4 | - |
+//! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0, BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + slot - 1 |
 //! | IOAPIC | MMIO 0xfec00000 | -> LAPIC messages |
 //! | LAPIC | MMIO 0xfee00000 | -> CPU |
 //!
@@ -29,6 +30,8 @@ use devices::pc::pci_host::PciHost;
 use devices::pc::pic8259::{Pic8259, PicPortDevice, PicPorts};
 use devices::pc::pit8254::{Pit8254, PitPortDevice, PitPorts};
 use devices::pc::uart16550::Uart16550;
+use devices::virtio::pci::{PciMmioWindow, VirtioPci};
+use devices::virtio::VirtioDevice;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::rc::Rc;
@@ -87,6 +90,22 @@ impl IrqLine for IsaIrq {
 
 pub type SerialOut = Box<dyn Write>;
 
+/// A PCI INTx line: an IOAPIC pin (pins 16-23 carry nothing else, so no sharing to combine).
+#[derive(Clone)]
+pub struct PciIrq {
+    pub ioapic: IoApicRc,
+    pub pin: usize,
+}
+
+impl IrqLine for PciIrq {
+    fn set_level(&self, asserted: bool) {
+        self.ioapic.borrow_mut().set_irq(self.pin, asserted);
+    }
+}
+
+/// The virtio functions on the PCI bus, shared by the PCI host, the MMIO window and the machine.
+pub type VirtioFunctions = Rc<RefCell<Vec<Rc<RefCell<VirtioPci>>>>>;
+
 /// Every device of the PC, and the buses that reach them.
 pub struct Board {
     pub pio: PioBus,
@@ -102,6 +121,7 @@ pub struct Board {
     pub lapic: Rc<RefCell<Lapic<SharedClock, EoiQueue>>>,
     pub exit: Rc<RefCell<ExitPort>>,
     pub pci: Rc<RefCell<PciHost>>,
+    pub virtio: VirtioFunctions,
     pub apic_messages: MessageQueue,
     pub eois: EoiQueue,
 }
@@ -143,6 +163,13 @@ impl Board {
         let _ = pio.register(0xf4, 1, Box::new(exit.clone()));
         let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
         let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
+        let virtio = VirtioFunctions::default();
+        let window = PciMmioWindow { base: crate::loaders::layout::PCI_MMIO_BASE, functions: virtio.clone() };
+        let _ = mmio.register(
+            crate::loaders::layout::PCI_MMIO_BASE,
+            crate::loaders::layout::PCI_MMIO_LEN,
+            Box::new(window),
+        );
         // What a BIOS leaves for the OS: the LAPIC software-enabled in virtual-wire mode, the
         // 8259's INTR arriving on LINT0 as ExtINT and NMI on LINT1 (MP spec 1.4, 3.6.2.2).
         {
@@ -152,7 +179,36 @@ impl Board {
             l.mmio_write(0x350, &0x700u32.to_le_bytes());
             l.mmio_write(0x360, &0x400u32.to_le_bytes());
         }
-        Board { pio, mmio, clock, intr, pic, pit, rtc, uart, i8042, ioapic, lapic, exit, pci, apic_messages, eois }
+        Board {
+            pio,
+            mmio,
+            clock,
+            intr,
+            pic,
+            pit,
+            rtc,
+            uart,
+            i8042,
+            ioapic,
+            lapic,
+            exit,
+            pci,
+            virtio,
+            apic_messages,
+            eois,
+        }
+    }
+
+    /// Plugs `dev` into the next free PCI slot behind a virtio-pci transport; returns the slot, or
+    /// `None` when all slots are taken.
+    pub fn add_virtio(&mut self, dev: Box<dyn VirtioDevice>) -> Option<u8> {
+        use crate::loaders::layout;
+        let slot = u8::try_from(self.virtio.borrow().len() + 1).ok().filter(|&s| s <= layout::PCI_SLOTS)?;
+        let irq = PciIrq { ioapic: self.ioapic.clone(), pin: usize::from(layout::PCI_IRQ_PIN_BASE + slot - 1) };
+        let f = Rc::new(RefCell::new(VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32)));
+        self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
+        self.virtio.borrow_mut().push(f);
+        Some(slot)
     }
 
     /// Lets time-driven devices raise their interrupts and moves queued messages along.

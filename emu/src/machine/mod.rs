@@ -10,6 +10,7 @@
 //! without ACPI), a triple fault.
 
 pub mod board;
+mod dma;
 pub mod engine;
 pub mod step;
 pub mod timeline;
@@ -158,6 +159,8 @@ pub struct Machine {
     /// Why the run ended with `RunEnd::EngineError`.
     pub engine_error: Option<String>,
     watch: Option<ArmedWatch>,
+    /// I/O threads signal completions here; a halted CPU's idle wait ends on one.
+    io_wake: (std::sync::mpsc::Sender<()>, Receiver<()>),
 }
 
 /// What [`deliver_due_interrupt`] did.
@@ -269,7 +272,19 @@ impl Machine {
             engine_stats: engine::EngineStats::default(),
             engine_error: None,
             watch: None,
+            io_wake: std::sync::mpsc::channel(),
         }
+    }
+
+    /// A hook for I/O threads to call after each completion: it ends a halted CPU's idle wait, so
+    /// the completion's interrupt is not held back until the next timer event.
+    pub fn io_waker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        let tx = std::sync::Mutex::new(self.io_wake.0.clone());
+        std::sync::Arc::new(move || {
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(());
+            }
+        })
     }
 
     /// The virtual clock of a `deterministic` machine.
@@ -369,6 +384,7 @@ impl Machine {
     /// reset line. `Some` ends the run.
     fn devices_round(&mut self) -> Option<RunEnd> {
         self.pump_input();
+        self.serve_virtio();
         self.board.borrow_mut().poll();
         let board = self.board.borrow();
         if let Some(status) = board.exit.borrow().exit_status() {
@@ -378,6 +394,18 @@ impl Machine {
             return Some(RunEnd::Reset);
         }
         None
+    }
+
+    /// Lets the virtio devices the driver notified serve their queues (in guest RAM). Done here,
+    /// between CPU slices, so device code never runs inside an engine's memory access.
+    fn serve_virtio(&mut self) {
+        let functions = self.board.borrow().virtio.clone();
+        for f in functions.borrow().iter() {
+            let mut f = f.borrow_mut();
+            if f.has_work() {
+                f.process(&mut self.cpu);
+            }
+        }
     }
 
     /// Why the active engine cannot honour `limit` or the armed watch (they count instructions).
@@ -464,8 +492,10 @@ impl Machine {
             (Some(v), None) => v.advance_ns(1_000_000),
             (None, t) => {
                 let wait = t.map_or(1_000_000, |t| t.saturating_sub(now)).clamp(1_000, 1_000_000);
-                // Serial input also wakes the guest: sleep at most 1 ms at a time.
-                std::thread::sleep(std::time::Duration::from_nanos(wait));
+                // Serial input also wakes the guest: wait at most 1 ms at a time; an I/O
+                // completion ends the wait at once.
+                let _ = self.io_wake.1.recv_timeout(std::time::Duration::from_nanos(wait));
+                while self.io_wake.1.try_recv().is_ok() {}
             }
         }
     }
