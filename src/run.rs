@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// Resume the machine saved in this snapshot file instead of booting a kernel.
     #[arg(long, value_name = "PATH")]
     restore: Option<String>,
+    // --- Platform and firmware (issue 14) ---
+    /// CPU model CPUID reports: k8 (AuthenticAMD family 0Fh, the default) or broadwell
+    /// (GenuineIntel family 6 model 3Dh); the features are the same, what tier 0 implements.
+    #[arg(long, value_name = "MODEL", default_value = "k8")]
+    cpu: String,
 }
 
 /// When `--save-at` saves.
@@ -257,6 +262,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
     check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
+    let model = emu::system::cpu_model::by_name(&a.cpu).map_err(|e| format!("--cpu: {e}"))?;
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -271,6 +277,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         }
         None => boot(&a, serial, process_start)?,
     };
+    m.cpu.config.model = model;
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
