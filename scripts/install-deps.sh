@@ -7,6 +7,7 @@
 #   busybox-static     /bin/busybox, run natively and under strata (conformance/tests/busybox.rs) and
 #                      put in the test guest's initramfs
 #   xz-utils, cpio     the test guest (scripts/build-guest.sh)
+#   acpica-tools       iasl, which disassembles Strata's ACPI tables (conformance/tests/acpi_tables.rs)
 # Usage: scripts/install-deps.sh [--guest] [--aarch64]
 #   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
 #              (it downloads Debian's kernel and busybox-static with `apt-get download`)
@@ -26,7 +27,7 @@ for arg in "$@"; do
 done
 
 # package:command pairs; a package is missing when its command is not on PATH.
-checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio)
+checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio acpica-tools:iasl)
 if [ "$aarch64" = yes ]; then
     checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
 fi
