@@ -59,6 +59,11 @@ fn bad_kernels_initrds_and_sizes_are_one_line_errors() {
     }
     one_line_status(&strata(&[&demo_args[..], &["--tier", "jit"]].concat()), "--tier", 2);
     one_line_error(&strata(&[&demo_args[..], &["--cpu", "pentium"]].concat()), "unknown CPU model 'pentium'");
+    one_line_error(&strata(&[&demo_args[..], &["--debugcon", "stdio"]].concat()), "use file:PATH");
+    one_line_error(
+        &strata(&[&demo_args[..], &["--debugcon", "file:/nonexistent/dir/log"]].concat()),
+        "/nonexistent/dir/log",
+    );
 }
 
 #[test]
