@@ -10,6 +10,7 @@
 #   gdb                the reference debugger of the gdb stub tests (conformance/tests/gdb.rs)
 #   e2fsprogs          mke2fs -d, debugfs, e2fsck: the disk tests' ext4 images (conformance/tests/disk.rs)
 #   qemu-utils         qemu-img: makes, checks and compares the disk tests' qcow2 images
+#   acpica-tools       iasl, which disassembles Strata's ACPI tables (conformance/tests/acpi_tables.rs)
 # Usage: scripts/install-deps.sh [--guest] [--aarch64]
 #   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
 #              (it downloads Debian's kernel and busybox-static with `apt-get download`)
@@ -29,7 +30,7 @@ for arg in "$@"; do
 done
 
 # package:command pairs; a package is missing when its command is not on PATH.
-checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img)
+checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img acpica-tools:iasl)
 if [ "$aarch64" = yes ]; then
     checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
 fi

@@ -4,7 +4,7 @@
 //! v1, a boot-sector image (0x55AA at offset 510) in real mode at 0000:7C00. The serial port is
 //! the terminal (or a file); `--timeline` prints where the time went.
 //! Exit status: the guest's isa-debug-exit status if it wrote port 0xf4, 0 for a power-off
-//! (HLT with interrupts disabled) or reset, 2 after a triple fault (the CPU state is printed),
+//! (ACPI S5, or HLT with interrupts disabled) or reset, 2 after a triple fault (the CPU state is printed),
 //! 3 when `--max-instructions` ran out, 1 for a bad command line or image.
 //!
 //! Snapshots: `--save PATH --save-at N` (once N instructions in all have retired, at the next
@@ -28,11 +28,13 @@ pub struct RunArgs {
     /// Kernel: a bzImage, or a Multiboot (v1) kernel (required unless --restore is given).
     #[arg(long)]
     kernel: Option<String>,
-    /// Initial ramdisk (cpio archive, optionally compressed) for a bzImage.
+    /// Initial ramdisk (cpio archive, optionally compressed) for a bzImage; for a Multiboot
+    /// kernel, modules: "FILE[ ARGS][,FILE[ ARGS]...]" (QEMU's -initrd syntax).
     #[arg(long)]
     initrd: Option<String>,
-    /// Kernel command line [default: console=ttyS0].
-    #[arg(long)]
+    /// Kernel command line [default: console=ttyS0; none for Multiboot, whose command line
+    /// starts with the kernel's path, as QEMU gives it].
+    #[arg(long, allow_hyphen_values = true)]
     append: Option<String>,
     /// Guest RAM, e.g. 256M or 1G (at most 3G) [default: 256M].
     #[arg(long)]
@@ -115,6 +117,16 @@ pub struct RunArgs {
     /// /strata-run).
     #[arg(long = "run", value_name = "FILE")]
     run_script: Option<String>,
+
+    // --- Platform and firmware (issue 14) ---
+    /// CPU model CPUID reports: k8 (AuthenticAMD family 0Fh, the default) or broadwell
+    /// (GenuineIntel family 6 model 3Dh); the features are the same, what tier 0 implements.
+    #[arg(long, value_name = "MODEL", default_value = "k8")]
+    cpu: String,
+    /// Debug console: what the guest writes to ports 0xE9 (Bochs/QEMU debugcon) and 0x402
+    /// (SeaBIOS's log) goes to this file ("file:PATH").
+    #[arg(long, value_name = "file:PATH")]
+    debugcon: Option<String>,
 }
 
 /// When `--save-at` saves.
@@ -332,6 +344,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if a.run_script.is_some() && a.initrd.is_none() {
         return Err("--run FILE needs --initrd (the script is appended to it)".into());
     }
+    let model = emu::system::cpu_model::by_name(&a.cpu).map_err(|e| format!("--cpu: {e}"))?;
     let serial: Box<dyn std::io::Write> = match a.serial.as_str() {
         "stdio" => Box::new(std::io::stdout()),
         s => match s.strip_prefix("file:") {
@@ -347,6 +360,12 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         None => boot(&a, serial, process_start)?,
     };
     crate::disk::attach_drives(&mut m, &drives, a.deterministic)?;
+    m.cpu.config.model = model;
+    if let Some(d) = &a.debugcon {
+        let path = d.strip_prefix("file:").ok_or_else(|| format!("--debugcon {d}: use file:PATH"))?;
+        let f = std::fs::File::create(path).map_err(|e| format!("--debugcon {path}: {e}"))?;
+        m.board.borrow_mut().attach_debugcon(Box::new(f));
+    }
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -513,15 +532,17 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     let kernel = a.kernel.clone().unwrap_or_default();
     let mem_arg = a.mem.as_deref().unwrap_or("256M");
     let mem = parse_size(mem_arg)?;
-    let append = a.append.as_deref().unwrap_or("console=ttyS0");
     let image = if kernel == DEMO_NAME {
         DEMO_KERNEL.to_vec()
     } else {
         std::fs::read(&kernel).map_err(|e| format!("{kernel}: {e}"))?
     };
+    let is_bzimage = image.len() > 0x206 && &image[0x202..0x206] == b"HdrS";
+    let is_multiboot = !is_bzimage && emu::loaders::multiboot::detect(&image).is_some();
+    let append = a.append.as_deref().unwrap_or(if is_multiboot { "" } else { "console=ttyS0" });
     let mut initrd = match &a.initrd {
-        Some(p) => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
-        None => None,
+        Some(p) if !is_multiboot => Some(std::fs::read(p).map_err(|e| format!("{p}: {e}"))?),
+        _ => None,
     };
     if let Some(script) = &a.run_script {
         let text = std::fs::read(script).map_err(|e| format!("--run {script}: {e}"))?;
@@ -530,21 +551,41 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
         .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;
-    let is_bzimage = image.len() > 0x206 && &image[0x202..0x206] == b"HdrS";
     if is_bzimage {
         let ird = match (&a.initrd, &initrd) {
             (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
             _ => None,
         };
         emu::loaders::bzimage::load(&mut m.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
-    } else if emu::loaders::multiboot::detect(&image).is_some() {
-        if a.initrd.is_some() {
-            return Err("--initrd is only supported with a bzImage".into());
+        // The same kernel for a firmware boot through fw_cfg (QEMU's linuxboot_dma.bin reads it).
+        let fw_cfg = m.board.borrow().fw_cfg.clone();
+        emu::loaders::fw_cfg::add_kernel_items(
+            &mut fw_cfg.borrow_mut(),
+            &kernel,
+            &image,
+            append,
+            initrd.as_deref(),
+            mem,
+        )
+        .map_err(|e| e.to_string())?;
+    } else if is_multiboot {
+        // QEMU's habits, which Multiboot test suites rely on: the command line starts with the
+        // kernel's path (their argv[0]), and --initrd lists modules, each "FILE ARGS" with the
+        // whole entry as the module's string.
+        let cmdline = if append.is_empty() { kernel.clone() } else { format!("{kernel} {append}") };
+        let specs: Vec<&str> = a.initrd.as_deref().map(|s| s.split(',').collect()).unwrap_or_default();
+        let mut data = Vec::new();
+        for spec in &specs {
+            let file = spec.split(' ').next().unwrap_or_default();
+            data.push(std::fs::read(file).map_err(|e| format!("{file}: {e}"))?);
         }
-        emu::loaders::multiboot::load(&mut m.cpu, &kernel, &image, append).map_err(|e| e.to_string())?;
+        let modules: Vec<emu::loaders::multiboot::Module> =
+            specs.iter().zip(&data).map(|(s, d)| emu::loaders::multiboot::Module { data: d, string: s }).collect();
+        emu::loaders::multiboot::load_with_modules(&mut m.cpu, &kernel, &image, &cmdline, &modules)
+            .map_err(|e| e.to_string())?;
     } else if emu::loaders::bootsector::detect(&image) {
         if a.initrd.is_some() {
-            return Err("--initrd is only supported with a bzImage".into());
+            return Err("--initrd is only supported with a bzImage or a Multiboot kernel".into());
         }
         emu::loaders::bootsector::load(&mut m.cpu, &kernel, &image).map_err(|e| e.to_string())?;
     } else {
@@ -566,6 +607,7 @@ fn finish(
         RunEnd::ExitPort(_) => "exit port",
         RunEnd::Halted => "power-off (halted)",
         RunEnd::Reset => "reset",
+        RunEnd::PowerOff => "power-off (ACPI S5)",
         RunEnd::TripleFault => "triple fault",
         RunEnd::Limit => "instruction limit",
         RunEnd::Watch => "watch",
@@ -573,7 +615,7 @@ fn finish(
     });
     let code = match end {
         RunEnd::ExitPort(s) => RunOutcome::ExitPort(s),
-        RunEnd::Halted | RunEnd::Reset => RunOutcome::Code(ExitCode::SUCCESS),
+        RunEnd::Halted | RunEnd::Reset | RunEnd::PowerOff => RunOutcome::Code(ExitCode::SUCCESS),
         RunEnd::TripleFault => {
             eprintln!("strata: triple fault; the CPU shut down. CPU state:\n{}", m.cpu_dump());
             RunOutcome::Code(ExitCode::from(2))

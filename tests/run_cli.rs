@@ -58,6 +58,12 @@ fn bad_kernels_initrds_and_sizes_are_one_line_errors() {
         one_line_error(&strata(&[&demo_args[..], &["--mem", bad]].concat()), "--mem");
     }
     one_line_status(&strata(&[&demo_args[..], &["--tier", "jit"]].concat()), "--tier", 2);
+    one_line_error(&strata(&[&demo_args[..], &["--cpu", "pentium"]].concat()), "unknown CPU model 'pentium'");
+    one_line_error(&strata(&[&demo_args[..], &["--debugcon", "stdio"]].concat()), "use file:PATH");
+    one_line_error(
+        &strata(&[&demo_args[..], &["--debugcon", "file:/nonexistent/dir/log"]].concat()),
+        "/nonexistent/dir/log",
+    );
 }
 
 #[test]
@@ -103,5 +109,10 @@ fn no_arguments_boots_the_demo_guest() {
     let o = Command::new(env!("CARGO_BIN_EXE_strata")).stdin(std::process::Stdio::null()).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("CPUID vendor: StrataVirtPC") && out.contains("tick tick tick tick tick"), "{out}");
+    // The default CPU model is AMD's (APM Vol. 3, CPUID Fn0000_0000: "AuthenticAMD").
+    assert!(out.contains("CPUID vendor: AuthenticAMD") && out.contains("tick tick tick tick tick"), "{out}");
+    // --cpu broadwell: Intel's vendor string (SDM Vol. 2A, CPUID leaf 0: "GenuineIntel").
+    let o = strata(&["run", "--kernel", "builtin:demo", "--cpu", "broadwell"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("CPUID vendor: GenuineIntel"), "{out}");
 }

@@ -31,7 +31,7 @@ impl IoBus for NullBus {
 }
 
 /// How the CPU behaves around the instructions an operating system would handle.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct CpuConfig {
     /// SYSCALL stops with `Stop::Syscall` for the Linux user-mode runner instead of entering a
     /// guest kernel through IA32_LSTAR.
@@ -39,6 +39,15 @@ pub struct CpuConfig {
     /// A system-level guest: faults and software interrupts are delivered through the guest's
     /// IDT by the interpreter itself instead of stopping it.
     pub system: bool,
+    /// The CPU model CPUID reports (vendor, features, caches); also decides which CR4 bits and
+    /// vendor MSRs exist.
+    pub model: &'static crate::system::cpu_model::CpuModel,
+}
+
+impl Default for CpuConfig {
+    fn default() -> Self {
+        CpuConfig { user_mode_syscalls: false, system: false, model: crate::system::cpu_model::default_model() }
+    }
 }
 
 /// Source of the time stamp counter: host time or retired instructions (`--deterministic`).

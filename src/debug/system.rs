@@ -39,7 +39,7 @@ impl MachineInferior {
         self.end = Some(end);
         Ok(match end {
             RunEnd::ExitPort(s) => End::Exited(s as u8),
-            RunEnd::Halted | RunEnd::Reset | RunEnd::Limit | RunEnd::Watch => End::Exited(0),
+            RunEnd::Halted | RunEnd::PowerOff | RunEnd::Reset | RunEnd::Limit | RunEnd::Watch => End::Exited(0),
             RunEnd::TripleFault => End::Signaled(SIGSEGV),
             RunEnd::EngineError => return Err(self.machine.engine_error.clone().unwrap_or_default()),
         })

@@ -645,7 +645,8 @@ impl Drop for Lockstep<'_> {
 fn end_of(end: RunEnd) -> End {
     match end {
         RunEnd::ExitPort(status) => End::ExitPort(status),
-        RunEnd::Halted => End::Halted,
+        // ACPI S5 is a power-off as much as HLT with interrupts off is.
+        RunEnd::Halted | RunEnd::PowerOff => End::Halted,
         RunEnd::Reset => End::Reset,
         RunEnd::TripleFault => End::TripleFault,
         // `begin_step` ends no other way; a watch or limit is the lockstep's own step count.

@@ -11,8 +11,11 @@
 //! other times are on the same base, and a restore re-anchors them to the present of whatever clock
 //! the restored chip reads (see `time_base.rs`).
 
+pub mod acpi_pm;
 pub mod cmos_rtc;
+pub mod debugcon;
 pub mod exit_port;
+pub mod fw_cfg;
 pub mod i8042;
 pub mod ioapic;
 pub mod lapic;

@@ -1,5 +1,6 @@
 //! Miscellaneous general-purpose instructions (SDM Vol. 2, those entries):
-//! - CPUID: the feature set tier 0 implements, and only that.
+//! - CPUID: the identity of the machine's CPU model (`system::cpu_model`), whose features are
+//!   a subset of what tier 0 implements (`IMPLEMENTED`), and only that.
 //! - Exchanges: XCHG r/m, r (all widths; the memory form is a locked read-modify-write, which on
 //!   one vCPU is the same as an unlocked one) and XCHG r, rAX (90+r); CMPXCHG r/m, r (all
 //!   widths); CMPXCHG8B m64; CMPXCHG16B m128 (#GP(0) unless 16-byte aligned); XADD r/m, r.
@@ -13,6 +14,7 @@ use crate::cpu::Cpu;
 use crate::decoded::{Instr, Row};
 use crate::exception::{ExecResult, Fault, Stop};
 use crate::flags::{Width, W16, W32, W64, W8};
+use crate::system::cpu_model::{CpuModel, Vendor};
 use iced_x86::Code as C;
 
 /// CPUID.1:EDX bits for the general-purpose and system instructions this family file and its
@@ -31,42 +33,105 @@ pub const CPUID_EXT1_ECX: u32 = 1 | super::bit::CPUID_EXT1_ECX;
 /// CPUID.8000_0001h:EDX: SYSCALL (11), NX (20), RDTSCP (27), LM (29).
 pub const CPUID_EXT1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29);
 
-/// The processor brand string (CPUID 8000_0002h..8000_0004h), NUL-padded to 48 bytes.
-const BRAND: &[u8; 48] = b"Strata x86-64 virtual CPU\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+/// Every CPUID feature bit tier 0 implements, per register, gathered from the family files
+/// ([EAX=1 ECX, EAX=1 EDX, EAX=7 EBX, 8000_0001h ECX, 8000_0001h EDX]). A CPU model
+/// (`system::cpu_model`) reports a subset of these; MCE/MCA (the machine-check MSRs with no
+/// banks, `system::msr`) and the hypervisor bit are system-level and also allowed.
+pub const IMPLEMENTED: [u32; 5] = [
+    CPUID1_ECX_BASE | super::sse::CPUID1_ECX | (1 << 31),
+    IMPLEMENTED_EDX1,
+    super::bit::bmi::CPUID7_EBX | super::arith::CPUID7_EBX,
+    CPUID_EXT1_ECX,
+    CPUID_EXT1_EDX | (IMPLEMENTED_EDX1 & crate::system::cpu_model::ext1::EDX_AMD_MIRROR),
+];
+const IMPLEMENTED_EDX1: u32 = CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX | (1 << 7) | (1 << 14);
 
-/// CPUID leaf `leaf`/`sub` as [EAX, EBX, ECX, EDX]. Features are reported only when they are
-/// implemented and tested (glibc picks its string functions from these bits).
-pub fn cpuid(leaf: u32, _sub: u32) -> [u32; 4] {
-    match leaf {
-        // Vendor "StrataVirtPC": EBX, EDX, ECX in that order.
-        0 => [0xd, u32::from_le_bytes(*b"Stra"), u32::from_le_bytes(*b"rtPC"), u32::from_le_bytes(*b"taVi")],
-        1 => [
-            0x0005_0650,
-            0x0000_0800,
-            CPUID1_ECX_BASE | super::sse::CPUID1_ECX,
-            CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX,
-        ],
-        // Structured extended features (subleaf 0): BMI1, BMI2, ADX.
-        7 if _sub == 0 => [0, super::bit::bmi::CPUID7_EBX | super::arith::CPUID7_EBX, 0, 0],
-        0x8000_0000 => [0x8000_0008, 0, 0, 0],
-        0x8000_0001 => [0, 0, CPUID_EXT1_ECX, CPUID_EXT1_EDX],
-        0x8000_0002..=0x8000_0004 => {
+/// CPUID leaf `leaf`/`sub` of `model` as [EAX, EBX, ECX, EDX]. Features are reported only when
+/// they are implemented and tested (glibc picks its string functions from these bits).
+pub fn cpuid(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
+    let f = &model.features;
+    let in_range = if leaf >= 0x8000_0000 { leaf <= model.max_ext } else { leaf <= model.max_basic };
+    if !in_range {
+        return [0; 4];
+    }
+    match (model.vendor, leaf) {
+        (_, 0) => {
+            let v = model.vendor.id();
+            let w = |i: usize| u32::from_le_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
+            [model.max_basic, w(0), w(8), w(4)]
+        }
+        // EBX: CLFLUSH line size 8 x 8 bytes, one logical processor, initial APIC ID 0.
+        (_, 1) => [model.signature, 0x0001_0800, f.leaf1_ecx, f.leaf1_edx],
+        // Leaf 2: descriptor FFh, "no cache descriptors here, use leaf 4" (SDM table 3-12).
+        (Vendor::Intel, 2) => [0x0000_ff01, 0, 0, 0],
+        (Vendor::Intel, 4) => match model.caches.get(sub as usize) {
+            Some(c) => {
+                // EAX: type, level, self-initializing (bit 8); one thread shares it, one core
+                // per package (the [25:14] and [31:26] fields are counts minus one).
+                let eax = u32::from(c.kind) | u32::from(c.level) << 5 | 1 << 8;
+                let ebx = (c.line - 1) | (c.ways - 1) << 22;
+                [eax, ebx, c.sets() - 1, 0]
+            }
+            None => [0; 4],
+        },
+        // Structured extended features (subleaf 0 only).
+        (_, 7) if sub == 0 => [0, f.leaf7_ebx, 0, 0],
+        // Topology: one thread (SMT level, type 1) in one core (core level, type 2), x2APIC ID
+        // 0; each level's EAX is the APIC-ID shift to the next, 0 with one of each.
+        (Vendor::Intel, 0xb) => match sub {
+            0 => [0, 1, 1 << 8, 0],
+            1 => [0, 1, 1 | 2 << 8, 0],
+            _ => [0, 0, sub & 0xff, 0],
+        },
+        (_, 0x8000_0000) => [model.max_ext, 0, 0, 0],
+        (Vendor::Amd, 0x8000_0001) => [model.signature, 0, f.ext1_ecx, f.ext1_edx],
+        (_, 0x8000_0001) => [0, 0, f.ext1_ecx, f.ext1_edx],
+        (_, 0x8000_0002..=0x8000_0004) => {
+            let mut brand = [0u8; 48];
+            let n = model.brand.len().min(47);
+            brand[..n].copy_from_slice(&model.brand.as_bytes()[..n]);
             let base = (leaf - 0x8000_0002) as usize * 16;
             let mut r = [0u32; 4];
             for (i, w) in r.iter_mut().enumerate() {
-                let b = &BRAND[base + 4 * i..base + 4 * i + 4];
+                let b = &brand[base + 4 * i..base + 4 * i + 4];
                 *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
             r
         }
-        0x8000_0008 => [0x3028, 0, 0, 0],
+        // AMD L1: TLBs (2M/4M: 8 entries, 4K: 32 entries, fully associative), then L1D in ECX
+        // and L1I in EDX: size KiB [31:24], ways [23:16], lines per tag [15:8], line [7:0].
+        (Vendor::Amd, 0x8000_0005) => {
+            let l1 = |c: Option<&crate::system::cpu_model::Cache>| {
+                c.map_or(0, |c| c.size_kib << 24 | c.ways << 16 | 1 << 8 | c.line)
+            };
+            [0xff08_ff08, 0xff20_ff20, l1(model.caches.first()), l1(model.caches.get(1))]
+        }
+        // L2: size KiB [31:16], associativity code [15:12], lines per tag [11:8], line [7:0]
+        // (AMD codes: 2 = 2-way, 4 = 4-way, 6 = 8-way, 8 = 16-way; Intel uses the same layout).
+        (_, 0x8000_0006) => {
+            let l2 = model.caches.iter().find(|c| c.level == 2).map_or(0, |c| {
+                let code = match c.ways {
+                    1 => 1,
+                    2 => 2,
+                    4 => 4,
+                    8 => 6,
+                    16 => 8,
+                    _ => 0xf,
+                };
+                c.size_kib << 16 | code << 12 | 1 << 8 | c.line
+            });
+            [0, 0, l2, 0]
+        }
+        (_, 0x8000_0007) => [0, 0, 0, f.ext7_edx],
+        // 40 physical and 48 linear address bits; ECX (AMD): one core.
+        (_, 0x8000_0008) => [0x3028, 0, 0, 0],
         _ => [0; 4],
     }
 }
 
 pub fn exec_cpuid(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let g = &mut cpu.state.gpr;
-    let r = cpuid(g[0] as u32, g[1] as u32);
+    let r = cpuid(cpu.config.model, g[0] as u32, g[1] as u32);
     g[0] = r[0] as u64;
     g[3] = r[1] as u64;
     g[1] = r[2] as u64;
@@ -251,6 +316,7 @@ pub(crate) const ROWS: &[&[Row]] = &[MISC];
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::super::hosttest::{check, host, values, Guest, Regs, FLAGS, FLAG_INPUTS};
+    use super::{cpuid, IMPLEMENTED};
     use crate::exception::vector;
     use crate::state::rflags;
 
@@ -408,7 +474,58 @@ mod tests {
                 brand.extend_from_slice(&(w as u32).to_le_bytes());
             }
         }
-        assert!(brand.starts_with(b"Strata x86-64 virtual CPU\0"));
+        assert!(brand.starts_with(b"Strata virtual CPU (AMD K8 class)\0"));
         let _ = rflags::CF;
+    }
+
+    #[test]
+    fn every_model_reports_only_what_tier0_implements() {
+        use crate::system::cpu_model::MODELS;
+        for m in MODELS {
+            let regs = [
+                cpuid(m, 1, 0)[2],
+                cpuid(m, 1, 0)[3],
+                cpuid(m, 7, 0)[1],
+                cpuid(m, 0x8000_0001, 0)[2],
+                cpuid(m, 0x8000_0001, 0)[3],
+            ];
+            for (i, (r, imp)) in regs.iter().zip(IMPLEMENTED).enumerate() {
+                assert_eq!(r & !imp, 0, "{}: register {i} reports {:#x} beyond tier 0", m.name, r & !imp);
+            }
+        }
+    }
+
+    #[test]
+    fn identity_leaves_follow_the_manuals() {
+        use crate::system::cpu_model::{BROADWELL, K8};
+        // CPUID.0: vendor in EBX, EDX, ECX (SDM Vol. 2A, CPUID; APM Vol. 3, E.3.1).
+        let v = |m| {
+            let r = cpuid(m, 0, 0);
+            [r[1], r[3], r[2]].iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()
+        };
+        assert_eq!(v(&K8), b"AuthenticAMD");
+        assert_eq!(v(&BROADWELL), b"GenuineIntel");
+        // Displayed family = family + extended family; model = extended model << 4 | model.
+        let fms = |m| {
+            let a = cpuid(m, 1, 0)[0];
+            let fam = (a >> 8 & 0xf) + if a >> 8 & 0xf == 0xf { a >> 20 & 0xff } else { 0 };
+            (fam, (a >> 16 & 0xf) << 4 | (a >> 4 & 0xf), a & 0xf)
+        };
+        assert_eq!(fms(&K8), (0xf, 0x6b, 2));
+        assert_eq!(fms(&BROADWELL), (6, 0x3d, 4));
+        // Intel leaf 4: L1D 32 KiB = ways x partitions x line x sets (SDM Vol. 2A, leaf 04h).
+        let r = cpuid(&BROADWELL, 4, 0);
+        assert_eq!(r[0] & 0x1f, 1);
+        let size = ((r[1] >> 22) + 1) * ((r[1] >> 12 & 0x3ff) + 1) * ((r[1] & 0xfff) + 1) * (r[2] + 1);
+        assert_eq!(size, 32 * 1024);
+        assert_eq!(cpuid(&BROADWELL, 4, 4)[0] & 0x1f, 0, "no fifth cache");
+        // Leaf 0Bh: SMT level then core level, one logical processor each.
+        assert_eq!(cpuid(&BROADWELL, 0xb, 0)[2] >> 8 & 0xff, 1);
+        assert_eq!(cpuid(&BROADWELL, 0xb, 1)[2] >> 8 & 0xff, 2);
+        assert_eq!(cpuid(&BROADWELL, 0xb, 2)[1], 0);
+        // AMD 8000_0005h ECX: L1D 64 KiB, 2-way, 64-byte lines (APM Vol. 3, E.4.4).
+        assert_eq!(cpuid(&K8, 0x8000_0005, 0)[2], 64 << 24 | 2 << 16 | 1 << 8 | 64);
+        // Leaves past the maximum report nothing on these models' AMD conventions.
+        assert_eq!(cpuid(&K8, 0xb, 0), [0; 4]);
     }
 }

@@ -156,6 +156,7 @@ pub fn load(
     }
     put(cpu, layout::ZERO_PAGE, &bp, "boot_params")?;
     super::mptable::write(cpu, 1)?;
+    super::acpi::write(cpu)?;
     enter_long_mode(cpu)?;
     let entry = layout::KERNEL_LOAD + 0x200;
     cpu.state.rip = entry;

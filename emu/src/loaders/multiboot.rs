@@ -57,9 +57,32 @@ pub fn detect(image: &[u8]) -> Option<usize> {
 /// `LoadError::Multiboot` naming `path` and what is wrong with the image, or
 /// `LoadError::TooSmall` when it does not fit in guest RAM.
 pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u64, LoadError> {
+    load_with_modules(cpu, path, image, cmdline, &[])
+}
+
+/// A Multiboot module: its bytes and its string (QEMU gives the file name and arguments).
+pub struct Module<'a> {
+    pub data: &'a [u8],
+    pub string: &'a str,
+}
+
+/// [`load`] with modules, placed page-aligned after the kernel's last byte, in order, and
+/// listed in the information structure (flag bit 3; 16-byte entries {mod_start, mod_end,
+/// string, reserved}: Multiboot 0.6.96, 3.3).
+///
+/// # Errors
+/// As [`load`]; also `TooSmall` when the modules do not fit below the top of RAM.
+pub fn load_with_modules(
+    cpu: &mut Cpu,
+    path: &str,
+    image: &[u8],
+    cmdline: &str,
+    modules: &[Module],
+) -> Result<u64, LoadError> {
     let bad = |source: MultibootError| LoadError::Multiboot { path: path.to_string(), source };
     let hdr = detect(image).ok_or_else(|| bad(MultibootError::NoHeader))?;
     let flags = u32_at(image, hdr + 4).unwrap_or(0);
+    let kernel_end;
     let entry = if flags & FLAG_AOUT_KLUDGE != 0 {
         let field = |i: usize| u32_at(image, hdr + 12 + 4 * i).ok_or_else(|| bad(MultibootError::TruncatedHeader));
         let (header_addr, load_addr, load_end, bss_end, entry) =
@@ -78,6 +101,7 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u6
             .ok_or_else(|| bad(MultibootError::LoadRangeOutsideFile { load_addr, len }))?;
         put(cpu, load_addr as u64, data, "kernel")?;
         let bss_start = load_addr as u64 + len;
+        kernel_end = bss_start.max(u64::from(bss_end));
         if bss_end as u64 > bss_start {
             let n = (bss_end as u64 - bss_start) as usize;
             let ram_mib = cpu.ram.len() >> 20;
@@ -88,9 +112,12 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u6
         }
         entry as u64
     } else {
-        load_elf32(cpu, image).map_err(bad)?
+        let (entry, end) = load_elf32(cpu, image).map_err(bad)?;
+        kernel_end = end;
+        entry
     };
-    let info = build_info(cpu, cmdline)?;
+    let info = build_info(cpu, cmdline, kernel_end, modules)?;
+    super::acpi::write(cpu)?;
     super::write_boot_gdt(cpu)?;
     super::flat_data_segments(cpu);
     let mut cs = Segment::flat_data(0x20, 0);
@@ -105,7 +132,8 @@ pub fn load(cpu: &mut Cpu, path: &str, image: &[u8], cmdline: &str) -> Result<u6
     Ok(entry)
 }
 
-fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, MultibootError> {
+/// Loads the PT_LOAD segments; returns the entry point and the end of the highest segment.
+fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<(u64, u64), MultibootError> {
     if image.get(..4) != Some(b"\x7fELF") || image.get(4) != Some(&1) {
         return Err(MultibootError::NotElf32);
     }
@@ -113,6 +141,7 @@ fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, MultibootError> {
     let entry = u32_at(image, 24).ok_or(MultibootError::TruncatedElfHeader)?;
     let phoff = u32_at(image, 28).ok_or(MultibootError::TruncatedElfHeader)? as usize;
     let phnum = u16_at(44).ok_or(MultibootError::TruncatedElfHeader)? as usize;
+    let mut top = 0u64;
     for i in 0..phnum {
         let o = phoff + 32 * i;
         let f = |k: usize| u32_at(image, o + 4 * k).ok_or(MultibootError::TruncatedProgramHeader(i));
@@ -122,6 +151,7 @@ fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, MultibootError> {
         let (off, paddr, filesz, memsz) = (f(1)? as usize, f(3)? as u64, f(4)? as usize, f(5)? as u64);
         let data = image.get(off..off + filesz).ok_or(MultibootError::SegmentOutsideFile(i))?;
         let end = paddr + memsz;
+        top = top.max(end);
         let seg = cpu.ram.slice_mut(paddr, memsz as usize).ok_or(MultibootError::SegmentOutsideRam {
             index: i,
             start: paddr,
@@ -130,11 +160,12 @@ fn load_elf32(cpu: &mut Cpu, image: &[u8]) -> Result<u64, MultibootError> {
         seg.fill(0);
         seg[..filesz.min(memsz as usize)].copy_from_slice(&data[..filesz.min(memsz as usize)]);
     }
-    Ok(entry as u64)
+    Ok((entry as u64, top))
 }
 
-/// Writes the Multiboot information structure; returns its address.
-fn build_info(cpu: &mut Cpu, cmdline: &str) -> Result<u64, LoadError> {
+/// Writes the Multiboot information structure (and the modules after `kernel_end`); returns
+/// its address.
+fn build_info(cpu: &mut Cpu, cmdline: &str, kernel_end: u64, modules: &[Module]) -> Result<u64, LoadError> {
     let base = layout::MULTIBOOT_INFO;
     let ram = cpu.ram.len().min(layout::MMIO_HOLE);
     let mut cl = cmdline.as_bytes().to_vec();
@@ -156,6 +187,36 @@ fn build_info(cpu: &mut Cpu, cmdline: &str) -> Result<u64, LoadError> {
     w(16, cmd_at as u32);
     w(44, mmap.len() as u32);
     w(48, mmap_at as u32);
+    if !modules.is_empty() {
+        // Module list at base + 0x800, strings at base + 0x900 (both inside the info page
+        // block the loader owns), data page-aligned from the kernel's end up.
+        let list_at = base + 0x800;
+        let mut str_at = base + 0x900;
+        let mut at = kernel_end.max(layout::KERNEL_LOAD).div_ceil(4096) * 4096;
+        let mut list = Vec::new();
+        for m in modules {
+            put(cpu, at, m.data, "Multiboot module")?;
+            let mut s = m.string.as_bytes().to_vec();
+            s.push(0);
+            if str_at + s.len() as u64 > base + 0x1000 {
+                return Err(LoadError::TooSmall {
+                    ram_mib: cpu.ram.len() >> 20,
+                    what: "Multiboot module strings (at most 1792 bytes in all)".into(),
+                });
+            }
+            put(cpu, str_at, &s, "Multiboot module string")?;
+            for v in [at as u32, (at + m.data.len() as u64) as u32, str_at as u32, 0] {
+                list.extend_from_slice(&v.to_le_bytes());
+            }
+            str_at += s.len() as u64;
+            at = (at + m.data.len() as u64).div_ceil(4096) * 4096;
+        }
+        put(cpu, list_at, &list, "Multiboot module list")?;
+        let flags = u32::from_le_bytes(info[0..4].try_into().unwrap_or_default()) | 8;
+        info[0..4].copy_from_slice(&flags.to_le_bytes());
+        info[20..24].copy_from_slice(&(modules.len() as u32).to_le_bytes());
+        info[24..28].copy_from_slice(&(list_at as u32).to_le_bytes());
+    }
     put(cpu, base, &info, "Multiboot information")?;
     put(cpu, cmd_at, &cl, "command line")?;
     put(cpu, mmap_at, &mmap, "memory map")?;
@@ -166,6 +227,41 @@ fn build_info(cpu: &mut Cpu, cmdline: &str) -> Result<u64, LoadError> {
 mod tests {
     use super::*;
     use crate::mem::GuestRam;
+
+    #[test]
+    fn modules_follow_the_kernel_page_aligned_and_are_listed() {
+        // Multiboot 0.6.96, 3.3: flags bit 3; mods_count at 20, mods_addr at 24; entries of
+        // {mod_start, mod_end, string, reserved}; modules page-aligned (header flag bit 0).
+        let mut k = Vec::new();
+        let flags = 2 | FLAG_AOUT_KLUDGE;
+        for v in [
+            HEADER_MAGIC,
+            flags,
+            0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags),
+            0x20_0000,
+            0x20_0000,
+            0,
+            0x20_2010,
+            0x20_0020,
+        ] {
+            k.extend_from_slice(&v.to_le_bytes());
+        }
+        k.extend_from_slice(&[0xf4; 64]);
+        let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
+        let mods = [Module { data: b"ENV=1\n", string: "/tmp/env" }, Module { data: &[7; 5000], string: "two" }];
+        load_with_modules(&mut cpu, "t", &k, "t -x", &mods).unwrap();
+        let m = cpu.ram.slice(cpu.state.gpr[3], 88).unwrap().to_vec();
+        assert_eq!(u32_at(&m, 0).unwrap() & 8, 8);
+        assert_eq!(u32_at(&m, 20), Some(2));
+        let list = u32_at(&m, 24).unwrap() as u64;
+        let e = cpu.ram.slice(list, 32).unwrap().to_vec();
+        let (s0, e0, str0) = (u32_at(&e, 0).unwrap(), u32_at(&e, 4).unwrap(), u32_at(&e, 8).unwrap());
+        assert_eq!((s0, e0 - s0), (0x20_3000, 6), "after the bss end 0x202010, page-aligned");
+        assert_eq!(cpu.ram.slice(s0 as u64, 6).unwrap(), b"ENV=1\n");
+        assert_eq!(cpu.ram.slice(str0 as u64, 9).unwrap(), b"/tmp/env\0");
+        assert_eq!(u32_at(&e, 16), Some(0x20_4000));
+        assert_eq!(u32_at(&e, 20), Some(0x20_4000 + 5000));
+    }
 
     #[test]
     fn aout_kludge_kernel_is_loaded_and_entered_as_the_spec_says() {

@@ -10,6 +10,9 @@
 //! | PCI host bridge (mechanism #1) | ports 0xcf8-0xcff | - |
 //! | isa-debug-exit | port 0xf4 | - |
 //! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0, BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + slot - 1 |
+//! | ACPI PM1a blocks + PM timer | ports 0x600-0x60b | (SCI: ISA IRQ 9, never raised) |
+//! | fw_cfg (selector, data; DMA) | ports 0x510-0x511; 0x514-0x51b | - |
+//! | debug console (with `--debugcon`) | ports 0xe9, 0x402 | - |
 //! | IOAPIC | MMIO 0xfec00000 | -> LAPIC messages |
 //! | LAPIC | MMIO 0xfee00000 | -> CPU |
 //!
@@ -21,8 +24,10 @@ use crate::cpu::IoBus;
 use devices::bus::{MmioBus, PioBus};
 use devices::clock::Clock;
 use devices::irq::IrqLine;
+use devices::pc::acpi_pm::{AcpiPm, ACPI_PM_BASE, ACPI_PM_LEN};
 use devices::pc::cmos_rtc::CmosRtc;
 use devices::pc::exit_port::ExitPort;
+use devices::pc::fw_cfg::{FwCfg, FwCfgDmaPort, FW_CFG_DMA_BASE, FW_CFG_DMA_LEN, FW_CFG_IO_BASE, FW_CFG_IO_LEN};
 use devices::pc::i8042::{I8042PortDevice, I8042Ports, I8042};
 use devices::pc::ioapic::{ApicSink, IoApic};
 use devices::pc::lapic::{ApicMessage, Lapic, LapicHooks};
@@ -122,6 +127,8 @@ pub struct Board {
     pub exit: Rc<RefCell<ExitPort>>,
     pub pci: Rc<RefCell<PciHost>>,
     pub virtio: VirtioFunctions,
+    pub acpi_pm: Rc<RefCell<AcpiPm<SharedClock>>>,
+    pub fw_cfg: Rc<RefCell<FwCfg>>,
     pub apic_messages: MessageQueue,
     pub eois: EoiQueue,
 }
@@ -147,6 +154,9 @@ impl Board {
         let lapic = Rc::new(RefCell::new(Lapic::new(0, clock.clone(), eois.clone())));
         let exit = Rc::new(RefCell::new(ExitPort::default()));
         let pci = Rc::new(RefCell::new(PciHost::new()));
+        let acpi_pm = Rc::new(RefCell::new(AcpiPm::new(clock.clone())));
+        let fw_cfg = Rc::new(RefCell::new(FwCfg::new()));
+        crate::loaders::fw_cfg::add_platform_items(&mut fw_cfg.borrow_mut(), ram);
         let mut pio = PioBus::new();
         let mut mmio = MmioBus::new();
         // Registration cannot fail on an empty bus with these fixed, disjoint ranges.
@@ -161,6 +171,9 @@ impl Board {
         let _ = pio.register(0x3f8, 8, Box::new(uart.clone()));
         let _ = pio.register(0xcf8, 8, Box::new(pci.clone()));
         let _ = pio.register(0xf4, 1, Box::new(exit.clone()));
+        let _ = pio.register(ACPI_PM_BASE, ACPI_PM_LEN, Box::new(acpi_pm.clone()));
+        let _ = pio.register(FW_CFG_IO_BASE, FW_CFG_IO_LEN, Box::new(fw_cfg.clone()));
+        let _ = pio.register(FW_CFG_DMA_BASE, FW_CFG_DMA_LEN, Box::new(FwCfgDmaPort(fw_cfg.clone())));
         let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
         let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
         let virtio = VirtioFunctions::default();
@@ -194,6 +207,8 @@ impl Board {
             exit,
             pci,
             virtio,
+            acpi_pm,
+            fw_cfg,
             apic_messages,
             eois,
         }
@@ -209,6 +224,15 @@ impl Board {
         self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
         self.virtio.borrow_mut().push(f);
         Some(slot)
+    }
+
+    /// Sends what the guest writes to ports 0xE9 and 0x402 to `out` (`--debugcon`).
+    pub fn attach_debugcon(&mut self, out: Box<dyn Write>) {
+        use devices::pc::debugcon::{DebugCon, DEBUGCON_PORT, SEABIOS_LOG_PORT};
+        let con = Rc::new(RefCell::new(DebugCon::new(out)));
+        // The two one-port ranges are free on this board, so registration cannot fail.
+        let _ = self.pio.register(DEBUGCON_PORT, 1, Box::new(con.clone()));
+        let _ = self.pio.register(SEABIOS_LOG_PORT, 1, Box::new(con));
     }
 
     /// Lets time-driven devices raise their interrupts and moves queued messages along.

@@ -6,7 +6,7 @@
 //! CPU sleeps (host time) or skips (virtual time) to the next device event: no busy wait.
 //!
 //! Stopping: the exit port (status as QEMU's isa-debug-exit gives it), the i8042 reset line
-//! (reboot), HLT with interrupts disabled (a halted machine: what Linux does at power-off
+//! (reboot), ACPI S5 (power-off through the PM1a control register), HLT with interrupts disabled (a halted machine: what Linux does at power-off
 //! without ACPI), a triple fault.
 
 pub mod board;
@@ -41,6 +41,8 @@ pub enum RunEnd {
     Halted,
     /// The guest asked for a reset (i8042 pulse).
     Reset,
+    /// The guest entered ACPI S5 (soft off) through the PM1a control register.
+    PowerOff,
     /// A triple fault: the CPU shut down.
     TripleFault,
     /// The instruction limit given to `run` was reached.
@@ -385,6 +387,11 @@ impl Machine {
     fn devices_round(&mut self) -> Option<RunEnd> {
         self.pump_input();
         self.serve_virtio();
+        // A fw_cfg DMA transfer the guest started (it polls the descriptor until done).
+        let fw_cfg = self.board.borrow().fw_cfg.clone();
+        if fw_cfg.borrow().dma_pending() {
+            fw_cfg.borrow_mut().run_dma(&mut self.cpu);
+        }
         self.board.borrow_mut().poll();
         let board = self.board.borrow();
         if let Some(status) = board.exit.borrow().exit_status() {
@@ -392,6 +399,9 @@ impl Machine {
         }
         if board.i8042.borrow_mut().take_reset_request() {
             return Some(RunEnd::Reset);
+        }
+        if board.acpi_pm.borrow_mut().take_power_off() {
+            return Some(RunEnd::PowerOff);
         }
         None
     }

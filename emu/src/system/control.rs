@@ -8,9 +8,6 @@ use crate::exception::{Fault, Stop};
 use crate::state::ctrl;
 
 const CR0_RESERVED: u64 = 0xffff_ffff_1ffa_ffc0;
-/// CR4 bits we accept: VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP FSGSBASE(16)
-/// OSXSAVE(18) SMEP(20) SMAP(21). Features not advertised are still accepted where harmless.
-const CR4_ALLOWED: u64 = 0x0037_0fff | (1 << 16);
 
 impl Cpu {
     /// MOV CR0.
@@ -61,9 +58,12 @@ impl Cpu {
     /// MOV CR4.
     ///
     /// # Errors
-    /// #GP(0) for reserved bits or clearing PAE in IA-32e mode.
+    /// #GP(0) for reserved bits (including those of features the CPU model does not report:
+    /// `CpuModel::cr4_allowed`) or clearing PAE in IA-32e mode.
     pub fn write_cr4(&mut self, v: u64) -> Result<(), Stop> {
-        if v & !CR4_ALLOWED != 0 || (self.state.efer & ctrl::EFER_LMA != 0 && v & ctrl::CR4_PAE == 0) {
+        if v & !self.config.model.cr4_allowed() != 0
+            || (self.state.efer & ctrl::EFER_LMA != 0 && v & ctrl::CR4_PAE == 0)
+        {
             return Err(Stop::Fault(Fault::gp0()));
         }
         let old = self.state.cr4;

@@ -1,10 +1,13 @@
-//! Model-specific registers: RDMSR/WRMSR for the ones a Linux kernel touches (SDM Vol. 4).
+//! Model-specific registers: RDMSR/WRMSR for the ones a Linux kernel touches (SDM Vol. 4),
+//! including the machine-check globals of a CPU with no MCE banks and the vendor MSRs of the
+//! CPU model (`cpu_model.rs`).
 //! Any other MSR raises #GP(0), as hardware does for an unimplemented one (Linux probes with
 //! `rdmsr_safe` and copes).
 
 use crate::cpu::Cpu;
 use crate::exception::{Fault, Stop};
 use crate::state::SegReg;
+use crate::system::cpu_model::Vendor;
 
 pub const IA32_TSC: u32 = 0x10;
 pub const IA32_APIC_BASE: u32 = 0x1b;
@@ -23,6 +26,15 @@ pub const IA32_FS_BASE: u32 = 0xc000_0100;
 pub const IA32_GS_BASE: u32 = 0xc000_0101;
 pub const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub const IA32_TSC_AUX: u32 = 0xc000_0103;
+/// Microcode update signature (Intel IA32_BIOS_SIGN_ID; AMD's patch level at the same index).
+pub const IA32_BIOS_SIGN_ID: u32 = 0x8b;
+/// Machine-check global capability: bank count [7:0], MCG_CTL_P (8), ... (SDM Vol. 3B, 16.3.1.1).
+pub const IA32_MCG_CAP: u32 = 0x179;
+/// Machine-check global status: RIPV, EIPV, MCIP (SDM Vol. 3B, 16.3.1.2).
+pub const IA32_MCG_STATUS: u32 = 0x17a;
+/// AMD K8 interrupt pending and CMP-halt register (C1E state); Linux reads it on K8/family 10h
+/// parts with erratum 400 (AMD BKDG for family 0Fh, MSRC001_0055).
+pub const AMD_INT_PENDING_MSG: u32 = 0xc001_0055;
 
 fn canonical(v: u64) -> Result<u64, Stop> {
     if crate::mmu::walk::is_canonical(v) {
@@ -62,6 +74,12 @@ impl Cpu {
             IA32_KERNEL_GS_BASE => m.kernel_gs_base,
             IA32_TSC_AUX => m.tsc_aux,
             IA32_TSC_DEADLINE => self.tsc_deadline,
+            // No microcode update was loaded: signature 0.
+            IA32_BIOS_SIGN_ID => 0,
+            // No banks, no MCG_CTL, no extended registers; nothing in progress.
+            IA32_MCG_CAP | IA32_MCG_STATUS if self.config.model.has_mca() => 0,
+            // No C1E, no pending SMI/IOAPIC message bits.
+            AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => 0,
             _ => return Err(Stop::Fault(Fault::gp0())),
         })
     }
@@ -95,6 +113,12 @@ impl Cpu {
             IA32_KERNEL_GS_BASE => self.state.msr.kernel_gs_base = canonical(v)?,
             IA32_TSC_AUX => self.state.msr.tsc_aux = v & 0xffff_ffff,
             IA32_TSC_DEADLINE => self.tsc_deadline = v,
+            // Writing 0 before reading is how software asks for the signature; nothing to load.
+            IA32_BIOS_SIGN_ID => {}
+            // With no machine check possible the status stays 0; clearing it is the one write
+            // software makes (MCG_CAP is read-only: a write is #GP, as below).
+            IA32_MCG_STATUS if self.config.model.has_mca() && v == 0 => {}
+            AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => {}
             _ => return Err(Stop::Fault(Fault::gp0())),
         }
         Ok(())

@@ -102,7 +102,7 @@ pub fn build_initial_stack(
 
 /// AT_HWCAP: CPUID.1:EDX of the CPU the guest sees.
 pub fn hwcap() -> u64 {
-    crate::interp::misc::cpuid(1, 0)[3] as u64
+    crate::interp::misc::cpuid(crate::system::cpu_model::default_model(), 1, 0)[3] as u64
 }
 
 #[cfg(test)]

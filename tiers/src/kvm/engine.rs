@@ -41,7 +41,7 @@ impl KvmEngine {
     /// # Errors
     /// KVM is not available, or refused the set-up.
     pub fn new(cpu: &Cpu) -> Result<KvmEngine, KvmError> {
-        let vm = KvmVm::new(&cpu.ram)?;
+        let vm = KvmVm::for_cpu(cpu)?;
         // Tier 0's TSC ticks at the machine's announced 1 GHz; ask KVM to scale to the same rate
         // so the guest's clock keeps its pace across switches. Hosts without TSC scaling (and
         // kvm_pvm, which also ignores TSC writes) keep the host rate: documented, not fatal.

@@ -63,6 +63,14 @@ impl KvmVm {
         Self::with_slot(ram, ram.len())
     }
 
+    /// A VM over `cpu`'s RAM whose vCPU reports `cpu`'s CPU model (`--cpu`).
+    ///
+    /// # Errors
+    /// As [`KvmVm::new`].
+    pub fn for_cpu(cpu: &Cpu) -> Result<KvmVm, KvmError> {
+        Self::with_slot_and_model(&cpu.ram, cpu.ram.len(), cpu.config.model)
+    }
+
     /// A VM over the first `slot_len` bytes of `ram` (rounded to pages, at most all of it):
     /// KVM's per-slot bookkeeping is proportional to the slot, so a user-mode process that
     /// uses little of a large RAM registers only what it uses (see `flush_translations`).
@@ -70,6 +78,14 @@ impl KvmVm {
     /// # Errors
     /// As [`KvmVm::new`].
     pub fn with_slot(ram: &GuestRam, slot_len: u64) -> Result<KvmVm, KvmError> {
+        Self::with_slot_and_model(ram, slot_len, emu::system::cpu_model::default_model())
+    }
+
+    fn with_slot_and_model(
+        ram: &GuestRam,
+        slot_len: u64,
+        model: &emu::system::cpu_model::CpuModel,
+    ) -> Result<KvmVm, KvmError> {
         let slot_len = (slot_len.div_ceil(4096) * 4096).min(ram.len());
         let kvm = super::open()?;
         let vm = kvm.create_vm().map_err(|e| KvmError::Ioctl("KVM_CREATE_VM", e))?;
@@ -93,7 +109,8 @@ impl KvmVm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(|e| KvmError::Ioctl("KVM_GET_SUPPORTED_CPUID", e))?;
-        let table = super::cpuid::table(&supported).map_err(|e| KvmError::State(format!("CPUID table: {e:?}")))?;
+        let table =
+            super::cpuid::table(&supported, model).map_err(|e| KvmError::State(format!("CPUID table: {e:?}")))?;
         vcpu.set_cpuid2(&table).map_err(|e| KvmError::Ioctl("KVM_SET_CPUID2", e))?;
         let run_size = kvm.get_vcpu_mmap_size().map_err(|e| KvmError::Ioctl("KVM_GET_VCPU_MMAP_SIZE", e))?;
         Ok(KvmVm { _kvm: kvm, _vm: vm, vcpu, ram_base, ram_len: ram.len(), slot_len, tr_unset: false, run_size })

@@ -1,6 +1,6 @@
 //! x87 control instructions: FLDCW, FNSTCW/FSTCW, FNSTSW/FSTSW (memory and AX forms),
 //! FNCLEX/FCLEX, FNINIT/FINIT, WAIT/FWAIT, FFREE (and the undocumented FFREEP), FINCSTP,
-//! FDECSTP, FNOP, and the 80287 FENI/FDISI/FSETPM, which later FPUs execute as FNOP (SDM Vol. 2,
+//! FDECSTP, FNOP, EMMS, and the 80287 FENI/FDISI/FSETPM, which later FPUs execute as FNOP (SDM Vol. 2,
 //! those entries).
 //!
 //! The FN* forms do not check for a pending exception; the forms with a WAIT prefix (iced-x86
@@ -118,6 +118,21 @@ pub fn exec_fnop(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     Ok(())
 }
 
+/// `emms`: all eight tags empty, TOP = 0 (SDM Vol. 2, EMMS). The one MMX instruction tier 0 runs (MMX is
+/// not reported in CPUID): Linux's FXSAVE-leak workaround for AMD CPUs (`fnclex; emms; fild`)
+/// runs it on every FPU restore whatever CPUID says. Checks: #UD with CR0.EM, #NM with CR0.TS,
+/// #MF for a pending x87 exception.
+pub fn exec_emms(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    if cpu.state.cr0 & ctrl::CR0_EM != 0 {
+        return Err(Stop::Fault(Fault::ud()));
+    }
+    enter(cpu)?;
+    // Like every MMX instruction it also sets TOP to 0 (SDM Vol. 1, 9.5.1; the host agrees).
+    set_top(&mut cpu.state.fpu, 0);
+    cpu.state.fpu.ftw = 0xffff;
+    Ok(())
+}
+
 /// `fneni`, `fndisi`, `fnsetpm` (`WAIT` = true: `feni`, `fdisi`, `fsetpm`): no operation on
 /// the 80387 and later.
 pub fn exec_f287_nop<const WAIT: bool>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
@@ -151,6 +166,7 @@ pub(crate) const CONTROL: &[Row] = &[
     Row::reg(C::Fincstp, exec_fincdecstp::<true>),
     Row::reg(C::Fdecstp, exec_fincdecstp::<false>),
     Row::reg(C::Fnop, exec_fnop),
+    Row::reg(C::Emms, exec_emms),
     Row::reg(C::Fneni, exec_f287_nop::<false>),
     Row::reg(C::Feni, exec_f287_nop::<true>),
     Row::reg(C::Fndisi, exec_f287_nop::<false>),

@@ -327,3 +327,10 @@ fn transcendentals_keep_the_stack_as_the_host_does() {
     eprintln!("x87 transcendentals: {value_diffs} of {} runs differ in result values/C1/PE only", 8 * 400);
     assert!(report.is_empty(), "{}", report.join("\n"));
 }
+
+/// EMMS (0F 77) against the host: all tags empty, #MF for a pending unmasked exception.
+#[test]
+fn emms_matches_the_host() {
+    let report = compare_forms(&[(vec![0x0f, 0x77], Code::Emms)], 300, 0x5eed_0077);
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
