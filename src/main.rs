@@ -61,15 +61,8 @@ struct UserArgs {
     gdb: Option<String>,
     #[command(flatten)]
     trace: debug::trace::TraceArgs,
-    /// JIT: compile a block once tier 0 has entered it this many times.
-    #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
-    jit_threshold: u64,
-    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
-    #[arg(long)]
-    jit_fallback_only: bool,
-    /// JIT: code cache size in MiB (emptied whole when full).
-    #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    jit_code_mib: u64,
+    #[command(flatten)]
+    jit: run::JitArgs,
     /// The program.
     program: String,
     /// Its arguments.
@@ -97,9 +90,7 @@ fn main() -> ExitCode {
                 unset_env,
                 gdb,
                 trace,
-                jit_threshold,
-                jit_fallback_only,
-                jit_code_mib,
+                jit,
                 program,
                 args,
             } = *user;
@@ -173,11 +164,7 @@ fn main() -> ExitCode {
                 }
                 end
             } else if kind == EngineKind::Jit {
-                let opts = tiers::JitOptions {
-                    threshold: jit_threshold,
-                    code_bytes: (jit_code_mib as usize) << 20,
-                    inline: !jit_fallback_only,
-                };
+                let opts = jit.options();
                 let (mut jit, jit_stats) = match tiers::new_jit(opts) {
                     Ok(j) => j,
                     Err(e) => {

@@ -23,6 +23,31 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The JIT's options, shared by `strata run` and `strata user`.
+#[derive(Args, Debug)]
+pub struct JitArgs {
+    /// JIT: compile a block once tier 0 has entered it this many times.
+    #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jit_threshold: u64,
+    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
+    #[arg(long)]
+    pub jit_fallback_only: bool,
+    /// JIT: code cache size in MiB (emptied whole when full).
+    #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jit_code_mib: u64,
+}
+
+impl JitArgs {
+    /// The options as the JIT takes them.
+    pub fn options(&self) -> tiers::JitOptions {
+        tiers::JitOptions {
+            threshold: self.jit_threshold,
+            code_bytes: (self.jit_code_mib as usize) << 20,
+            inline: !self.jit_fallback_only,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Kernel: a bzImage, or a Multiboot (v1) kernel (required unless --restore is given).
@@ -44,15 +69,8 @@ pub struct RunArgs {
     /// x86-64 hosts, else interp).
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     tier: EngineKind,
-    /// JIT: compile a block once tier 0 has entered it this many times.
-    #[arg(long, default_value_t = tiers::JitOptions::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u64).range(1..))]
-    jit_threshold: u64,
-    /// JIT: call the tier-0 handler for every instruction (no inline templates; step 1).
-    #[arg(long)]
-    jit_fallback_only: bool,
-    /// JIT: code cache size in MiB (emptied whole when full).
-    #[arg(long, default_value_t = (tiers::JitOptions::DEFAULT_CODE_BYTES >> 20) as u64, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    jit_code_mib: u64,
+    #[command(flatten)]
+    jit: JitArgs,
     /// Switch engine when this happens (a run started on interp alternates with KVM, one
     /// started on kvm or jit alternates with interp); repeat for more switches, each one armed
     /// after the previous: serial:TEXT (a serial line contains TEXT), instr:N (N more
@@ -383,11 +401,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         tiers::attach_kvm(&mut m, engine == EngineKind::Kvm).map_err(|e| format!("KVM: {e}"))?;
     }
     let jit = if engine == EngineKind::Jit {
-        let opts = tiers::JitOptions {
-            threshold: a.jit_threshold,
-            code_bytes: (a.jit_code_mib as usize) << 20,
-            inline: !a.jit_fallback_only,
-        };
+        let opts = a.jit.options();
         Some(tiers::attach_jit(&mut m, true, opts).map_err(|e| format!("JIT: {e}"))?)
     } else {
         None

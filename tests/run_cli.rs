@@ -57,7 +57,7 @@ fn bad_kernels_initrds_and_sizes_are_one_line_errors() {
     for bad in ["lots", "0", "12Q", "99999999999999G", "8G"] {
         one_line_error(&strata(&[&demo_args[..], &["--mem", bad]].concat()), "--mem");
     }
-    one_line_status(&strata(&[&demo_args[..], &["--tier", "jit"]].concat()), "--tier", 2);
+    one_line_status(&strata(&[&demo_args[..], &["--tier", "tcg"]].concat()), "--tier", 2);
     one_line_error(&strata(&[&demo_args[..], &["--cpu", "pentium"]].concat()), "unknown CPU model 'pentium'");
     one_line_error(&strata(&[&demo_args[..], &["--debugcon", "stdio"]].concat()), "use file:PATH");
     one_line_error(

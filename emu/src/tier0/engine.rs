@@ -36,34 +36,7 @@ impl Engine for Interp {
             // to the block loop, which no budget stops in practice.
             return Ok(Interp::run(self, cpu, u64::MAX));
         }
-        let start = cpu.retired;
-        let hard = start.saturating_add(limit.instructions);
-        let soft = start.saturating_add(limit.poll_after.min(limit.instructions));
-        loop {
-            let now = cpu.retired;
-            if now >= hard {
-                return Ok(Exit::Limit);
-            }
-            let mut target = soft;
-            if limit.deadline.is_some() {
-                target = target.min(now.saturating_add(Limit::CLOCK_SLICE));
-            }
-            let exit = if hard - now > MAX_BLOCK as u64 {
-                // Whole blocks: the loop stops at the first block boundary at or past its budget,
-                // less than a block further, so never past `hard`.
-                let budget = target.min(hard - MAX_BLOCK as u64).saturating_sub(now).max(1);
-                Interp::run(self, cpu, budget)
-            } else {
-                // Near the exact limit: one instruction at a time.
-                self.step(cpu).unwrap_or(Exit::Limit)
-            };
-            if exit != Exit::Limit {
-                return Ok(exit);
-            }
-            if cpu.retired >= soft || limit.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Exit::Limit);
-            }
-        }
+        Ok(run_to_limit(self, cpu, limit, Interp::run, Interp::step))
     }
 
     fn interrupt_ready(&self, cpu: &Cpu) -> bool {
@@ -85,5 +58,48 @@ impl Engine for Interp {
 
     fn flush_code(&mut self, cpu: &mut Cpu) {
         Interp::flush_code(self, cpu);
+    }
+}
+
+/// Runs `engine` until `limit` (not [`Limit::NONE`]), stopping exactly at its instruction count:
+/// `blocks(engine, cpu, budget)` runs whole blocks while the limit is more than a block away
+/// (stopping at the first block boundary at or past `budget` instructions), then
+/// `step(engine, cpu)` runs one instruction at a time. Between slices it looks at the soft poll
+/// point and the deadline. Tier 0 and the JIT share it; they differ only in how whole blocks run.
+#[inline(always)]
+pub fn run_to_limit<E: ?Sized>(
+    engine: &mut E,
+    cpu: &mut Cpu,
+    limit: &Limit,
+    mut blocks: impl FnMut(&mut E, &mut Cpu, u64) -> Exit,
+    mut step: impl FnMut(&mut E, &mut Cpu) -> Option<Exit>,
+) -> Exit {
+    let start = cpu.retired;
+    let hard = start.saturating_add(limit.instructions);
+    let soft = start.saturating_add(limit.poll_after.min(limit.instructions));
+    loop {
+        let now = cpu.retired;
+        if now >= hard {
+            return Exit::Limit;
+        }
+        let mut target = soft;
+        if limit.deadline.is_some() {
+            target = target.min(now.saturating_add(Limit::CLOCK_SLICE));
+        }
+        let exit = if hard - now > MAX_BLOCK as u64 {
+            // Whole blocks: the loop stops at the first block boundary at or past its budget,
+            // less than a block further, so never past `hard`.
+            let budget = target.min(hard - MAX_BLOCK as u64).saturating_sub(now).max(1);
+            blocks(engine, cpu, budget)
+        } else {
+            // Near the exact limit: one instruction at a time.
+            step(engine, cpu).unwrap_or(Exit::Limit)
+        };
+        if exit != Exit::Limit {
+            return exit;
+        }
+        if cpu.retired >= soft || limit.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Exit::Limit;
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::cpu::Cpu;
 use crate::exception::{ExecResult, Stop};
 
 mod engine;
+pub use engine::run_to_limit;
 mod observe;
 
 pub use crate::engine::Exit;

@@ -75,7 +75,6 @@ mod x64;
 use crate::{JitOptions, JitStats};
 use emu::cache::{CodeObserver, TranslationHandle};
 use emu::cpu::Cpu;
-use emu::decode::MAX_BLOCK;
 use emu::decoded::Instr;
 use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
 use emu::exception::Stop;
@@ -83,7 +82,7 @@ use emu::mmu::softmmu::SoftMmu;
 use emu::mmu::tlb::Tlb;
 use emu::state::{rflags, CpuState};
 use emu::system::Event;
-use emu::tier0::{handle_stop, run_block, Interp, NoObserver};
+use emu::tier0::{handle_stop, run_block, run_to_limit, Interp, NoObserver};
 use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::num::NonZeroU32;
@@ -556,31 +555,13 @@ impl Engine for JitEngine {
         if *limit == Limit::NONE {
             return Ok(self.run_blocks(cpu, u64::MAX));
         }
-        let start = cpu.retired;
-        let hard = start.saturating_add(limit.instructions);
-        let soft = start.saturating_add(limit.poll_after.min(limit.instructions));
-        loop {
-            let now = cpu.retired;
-            if now >= hard {
-                return Ok(Exit::Limit);
-            }
-            let mut target = soft;
-            if limit.deadline.is_some() {
-                target = target.min(now.saturating_add(Limit::CLOCK_SLICE));
-            }
-            let exit = if hard - now > MAX_BLOCK as u64 {
-                let budget = target.min(hard - MAX_BLOCK as u64).saturating_sub(now).max(1);
-                self.run_blocks(cpu, budget)
-            } else {
-                self.interp.step(cpu).unwrap_or(Exit::Limit)
-            };
-            if exit != Exit::Limit {
-                return Ok(exit);
-            }
-            if cpu.retired >= soft || limit.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Exit::Limit);
-            }
-        }
+        Ok(run_to_limit(
+            self,
+            cpu,
+            limit,
+            |jit, cpu, budget| jit.run_blocks(cpu, budget),
+            |jit, cpu| jit.interp.step(cpu),
+        ))
     }
 
     fn interrupt_ready(&self, cpu: &Cpu) -> bool {
