@@ -228,10 +228,10 @@ mod tests {
     use super::*;
     use crate::mem::GuestRam;
 
-    #[test]
-    fn modules_follow_the_kernel_page_aligned_and_are_listed() {
-        // Multiboot 0.6.96, 3.3: flags bit 3; mods_count at 20, mods_addr at 24; entries of
-        // {mod_start, mod_end, string, reserved}; modules page-aligned (header flag bit 0).
+    /// A Multiboot kernel with the a.out kludge (header at 0: magic, flags (memory info | a.out
+    /// kludge), checksum, then header/load/load-end/bss-end/entry addresses), loaded at 2 MiB
+    /// with its entry at 0x200020; HLT bytes after the header.
+    fn aout_kernel(bss_end: u32) -> Vec<u8> {
         let mut k = Vec::new();
         let flags = 2 | FLAG_AOUT_KLUDGE;
         for v in [
@@ -241,12 +241,20 @@ mod tests {
             0x20_0000,
             0x20_0000,
             0,
-            0x20_2010,
+            bss_end,
             0x20_0020,
         ] {
             k.extend_from_slice(&v.to_le_bytes());
         }
         k.extend_from_slice(&[0xf4; 64]);
+        k
+    }
+
+    #[test]
+    fn modules_follow_the_kernel_page_aligned_and_are_listed() {
+        // Multiboot 0.6.96, 3.3: flags bit 3; mods_count at 20, mods_addr at 24; entries of
+        // {mod_start, mod_end, string, reserved}; modules page-aligned (header flag bit 0).
+        let k = aout_kernel(0x20_2010);
         let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
         let mods = [Module { data: b"ENV=1\n", string: "/tmp/env" }, Module { data: &[7; 5000], string: "two" }];
         load_with_modules(&mut cpu, "t", &k, "t -x", &mods).unwrap();
@@ -266,21 +274,7 @@ mod tests {
     #[test]
     fn aout_kludge_kernel_is_loaded_and_entered_as_the_spec_says() {
         // Header at 0: magic, flags (mem info | a.out kludge), checksum, then the addresses.
-        let mut k = Vec::new();
-        let flags = 2 | FLAG_AOUT_KLUDGE;
-        for v in [
-            HEADER_MAGIC,
-            flags,
-            0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags),
-            0x20_0000,
-            0x20_0000,
-            0,
-            0x20_2000,
-            0x20_0020,
-        ] {
-            k.extend_from_slice(&v.to_le_bytes());
-        }
-        k.extend_from_slice(&[0xf4; 64]);
+        let k = aout_kernel(0x20_2000);
         let mut cpu = Cpu::new(GuestRam::new(16 << 20).unwrap());
         let entry = load(&mut cpu, "t", &k, "hello").unwrap();
         assert_eq!(entry, 0x20_0020);
