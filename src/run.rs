@@ -384,17 +384,30 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         let f = std::fs::File::create(path).map_err(|e| format!("--debugcon {path}: {e}"))?;
         m.board.borrow_mut().attach_debugcon(Box::new(f));
     }
+    // Ctrl-A c on the serial console: only in the plain run loop below (the other loops own
+    // the machine's watch).
+    let console_ok = monitor.is_none()
+        && tracer.is_none()
+        && gdb_listener.is_none()
+        && save.is_none()
+        && switches.is_empty()
+        && a.max_instructions.is_none();
+    let mut console = None;
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            let mut stdin = std::io::stdin();
-            while let Ok(n) = stdin.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
+        if console_ok {
+            console = Some(crate::debug::monitor::console::spawn_reader(tx));
+        } else {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let mut stdin = std::io::stdin();
+                while let Ok(n) = stdin.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         m.set_input(rx);
     }
     if need_kvm {
@@ -437,6 +450,21 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
             eprintln!("strata: {} instructions retired", info.retired);
         }
         return Ok(RunOutcome::Code(ExitCode::SUCCESS));
+    }
+    if let Some(console) = &mut console {
+        let end = loop {
+            m.set_watch(Some(Watch::Flag(console.attention.clone())));
+            match m.run(u64::MAX) {
+                RunEnd::Watch => match console.serve(&mut m) {
+                    crate::debug::monitor::console::Resume::Guest => {}
+                    crate::debug::monitor::console::Resume::Quit => return Ok(RunOutcome::Code(ExitCode::SUCCESS)),
+                    crate::debug::monitor::console::Resume::Ended(end) => break end,
+                },
+                end => break end,
+            }
+        };
+        m.set_watch(None);
+        return finish(&a, m, end, need_kvm, jit);
     }
     let mut switches = switches.into_iter();
     m.set_watch(switches.next());

@@ -10,6 +10,12 @@
 //! - the JSON mode round-trips; malformed commands get error replies; `savevm` writes a
 //!   snapshot that resumes to the kernel's end; after `cont` the client may leave and the guest
 //!   runs to its end.
+//!
+//! The serial console's Ctrl-A keys (`strata run` with stdin a pipe) on the echo kernel
+//! (`conformance/kernels/echo.S`), on tier 0 and on the JIT: bytes reach the guest (it echoes
+//! them; Ctrl-A Ctrl-A as one 0x01), Ctrl-A c brings the prompt with the guest stopped, `info
+//! blocks` shows the kernel's polling loop as objdump disassembles it from the `poll` label (nm),
+//! Ctrl-A c and `cont` return to the guest, `q` ends it, Ctrl-A x quits.
 
 mod kernel_support;
 mod user_support;
@@ -17,6 +23,7 @@ mod user_support;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 use user_support::{strata_bin, Scratch};
 
@@ -182,4 +189,154 @@ fn monitor_on_the_paging_kernel() {
         .unwrap();
     assert_eq!(resumed.status.code(), Some(1), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert!(std::fs::read_to_string(&serial2).unwrap().contains("PASS invlpg_uses_the_new_pte"));
+}
+
+/// What the child wrote to stdout so far, read by a thread.
+struct Output {
+    rx: Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl Output {
+    fn new(mut r: impl Read + Send + 'static) -> Output {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 4096];
+            while let Ok(n) = r.read(&mut b) {
+                if n == 0 || tx.send(b[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Output { rx, seen: Vec::new() }
+    }
+    /// Waits until the output (after what earlier calls consumed) contains `text`; returns
+    /// everything up to and including it.
+    fn until(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(i) = self.seen.windows(text.len()).position(|w| w == text.as_bytes()) {
+                let got: Vec<u8> = self.seen.drain(..i + text.len()).collect();
+                return String::from_utf8_lossy(&got).into_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(b) => self.seen.extend(b),
+                Err(_) => panic!("no {text:?} in {:?}", String::from_utf8_lossy(&self.seen)),
+            }
+        }
+    }
+}
+
+fn objdump_mnemonics(exe: &std::path::Path, start: u64, bits: &str, n: usize) -> Option<Vec<String>> {
+    let o = Command::new("objdump")
+        .args(["-d", "-m", bits, "-M", "intel", "--insn-width=16"])
+        .arg(format!("--start-address={start:#x}"))
+        .arg(exe)
+        .output()
+        .ok()?;
+    Some(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split('\t').nth(2).and_then(|t| t.split_whitespace().next()).map(str::to_string))
+            .take(n)
+            .collect(),
+    )
+}
+
+fn console_session(tier: &str) {
+    let scratch = Scratch::new(&format!("console-{tier}"));
+    let dir = scratch.path();
+    let exe = match kernel_support::build("echo", dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return;
+        }
+    };
+    let spawn = || {
+        Command::new(strata_bin())
+            .args(["run", "--tier", tier, "--kernel"])
+            .arg(&exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let mut input = child.stdin.take().unwrap();
+    let mut out = Output::new(child.stdout.take().unwrap());
+    let mut send = |b: &[u8]| {
+        input.write_all(b).unwrap();
+        input.flush().unwrap();
+    };
+    out.until("echo ready\n");
+    send(b"ab\x01\x01");
+    assert_eq!(out.until("ab\x01"), "ab\x01", "Ctrl-A Ctrl-A reaches the guest as one 0x01");
+
+    send(b"\x01c");
+    out.until("(strata) ");
+    // The guest is stopped: what it is sent now waits (and is not echoed) until it runs again.
+    send(b"info registers\n");
+    let regs = out.until("(strata) ");
+    assert!(regs.contains("rip=") && regs.contains("cr0=11 "), "{regs}");
+
+    let poll = symbol(&exe, "poll");
+    let blocks = out_of(&mut send, &mut out, &format!("info blocks {poll:#x}"));
+    let header = format!("block {poll:#x}: ");
+    let first = blocks.lines().find(|l| l.starts_with(&header)).unwrap_or_else(|| panic!("{blocks}"));
+    let translated = !first.ends_with("not translated");
+    assert_eq!(translated, tier == "jit", "{first}");
+    let executions: u64 = first.split(", ").nth(1).and_then(|e| e.split(' ').next()).unwrap().parse().unwrap();
+    assert!(executions > 0, "{first}");
+    let count: usize = first[header.len()..].split(' ').next().unwrap().parse().unwrap();
+    let ours: Vec<String> = blocks
+        .lines()
+        .skip_while(|l| !l.starts_with(&header))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(ours.len(), count, "{blocks}");
+    if let Some(theirs) = objdump_mnemonics(&exe, poll, "i386", count) {
+        assert_eq!(ours, theirs, "{blocks}");
+    }
+    // The default address is RIP, which the stopped guest has inside its polling loop.
+    assert!(out_of(&mut send, &mut out, "info blocks").starts_with("block 0x"));
+
+    // Ctrl-A c: back to the guest, which echoes again.
+    send(b"\x01cz");
+    assert!(out.until("z").ends_with('z'));
+    // `cont` also returns; then `q` ends the guest (exit status 1: code 0).
+    send(b"\x01c");
+    out.until("(strata) ");
+    send(b"cont\nyq");
+    out.until("yq");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+
+    // Ctrl-A x quits, with status 0.
+    let mut child = spawn();
+    let mut input = child.stdin.take().unwrap();
+    let mut out = Output::new(child.stdout.take().unwrap());
+    out.until("echo ready\n");
+    input.write_all(b"\x01x").unwrap();
+    input.flush().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// Sends a command line at the console's prompt; its reply without the next prompt.
+fn out_of(send: &mut impl FnMut(&[u8]), out: &mut Output, command: &str) -> String {
+    send(format!("{command}\n").as_bytes());
+    out.until("(strata) ").trim_end_matches("(strata) ").to_string()
+}
+
+#[test]
+fn console_ctrl_a_on_tier0() {
+    console_session("interp");
+}
+
+#[test]
+fn console_ctrl_a_on_the_jit() {
+    console_session("jit");
 }

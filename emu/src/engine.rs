@@ -172,6 +172,12 @@ pub trait Engine {
     /// or a snapshot restore wrote memory): drop every decoded block or translation.
     fn flush_code(&mut self, cpu: &mut Cpu);
 
+    /// The decoded-block cache this engine runs from, if it has one (the monitor's
+    /// `info blocks`).
+    fn block_cache(&self) -> Option<&crate::cache::BlockCache> {
+        None
+    }
+
     /// A user-mode kernel changed the page tables from outside the guest (`emu::user`): with
     /// `removed`, present entries were changed or removed, so translations cached from them must
     /// go; and RAM frames below `frame_top` may now be in use (an engine that hands RAM to the

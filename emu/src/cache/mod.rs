@@ -155,6 +155,11 @@ impl BlockCache {
         &self.blocks[idx as usize]
     }
 
+    /// Every valid block (the monitor's `info blocks`).
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.blocks.iter().filter(|b| b.valid)
+    }
+
     /// The block the run loop is about to execute, counted as one more execution.
     #[inline(always)]
     pub fn enter(&mut self, idx: u32) -> &Block {

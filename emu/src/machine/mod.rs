@@ -65,13 +65,29 @@ pub enum Watch {
     Instructions(u64),
     /// This many milliseconds of host time have passed.
     HostMs(u64),
+    /// Another thread raised this flag (the serial console's Ctrl-A c).
+    Flag(Attention),
 }
+
+/// A flag another thread raises to end `Machine::run` (see [`Watch::Flag`]); equal when it is
+/// the same flag.
+#[derive(Clone, Debug, Default)]
+pub struct Attention(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl PartialEq for Attention {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Attention {}
 
 /// A parsed watch, with its starting point.
 enum ArmedWatch {
     Serial,
     RetiredAt(u64),
     Deadline(Instant),
+    Flag(Attention),
 }
 
 /// Serial output that also feeds the timeline and looks for a marker line.
@@ -294,6 +310,15 @@ impl Machine {
         self.virt.as_ref()
     }
 
+    /// The decoded blocks of the active engine (tier 0's when that engine has none).
+    pub fn block_cache(&self) -> &crate::cache::BlockCache {
+        self.engines
+            .iter()
+            .find(|e| e.kind() == self.active)
+            .and_then(|e| e.block_cache())
+            .unwrap_or(&self.interp.cache)
+    }
+
     /// Feeds host input (e.g. from a stdin reader thread) to the serial port.
     pub fn set_input(&mut self, rx: Receiver<Vec<u8>>) {
         self.input = Some(rx);
@@ -330,6 +355,7 @@ impl Machine {
             }
             Watch::Instructions(n) => ArmedWatch::RetiredAt(self.cpu.retired.saturating_add(n)),
             Watch::HostMs(ms) => ArmedWatch::Deadline(Instant::now() + std::time::Duration::from_millis(ms)),
+            Watch::Flag(flag) => ArmedWatch::Flag(flag),
         });
     }
 
@@ -339,6 +365,7 @@ impl Machine {
             Some(ArmedWatch::Serial) => self.tap.borrow().watch_hit,
             Some(ArmedWatch::RetiredAt(n)) => self.cpu.retired >= *n,
             Some(ArmedWatch::Deadline(t)) => Instant::now() >= *t,
+            Some(ArmedWatch::Flag(f)) => f.0.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

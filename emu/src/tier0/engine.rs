@@ -12,6 +12,10 @@ use crate::system::Event;
 use std::time::Instant;
 
 impl Engine for Interp {
+    fn block_cache(&self) -> Option<&crate::cache::BlockCache> {
+        Some(&self.cache)
+    }
+
     #[inline]
     fn kind(&self) -> EngineKind {
         EngineKind::Interp

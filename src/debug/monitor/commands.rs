@@ -50,7 +50,7 @@ pub fn execute(m: &mut Machine, line: &str) -> Result<(String, Control), String>
 }
 
 const HELP: &str =
-    "info registers | info cpu | info tlb ADDR | info pic | info lapic | info ioapic | info pci | info uart
+    "info registers | info cpu | info tlb ADDR | info blocks [ADDR] | info pic | info lapic | info ioapic | info pci | info uart
 x/NFU ADDR (virtual) | xp/NFU ADDR (physical): N count, F x d u i, U b h w g
 stop | cont | step [N] | savevm FILE | switch interp|kvm | json | quit";
 
@@ -72,6 +72,15 @@ fn info(m: &mut Machine, what: &str) -> Result<String, String> {
         "registers" | "reg" => m.cpu_dump(),
         "cpu" => cpu_info(m),
         "tlb" => tlb(m, number(arg)?),
+        "blocks" => {
+            drop(b);
+            let la = if arg.is_empty() {
+                m.cpu.state.segs[emu::state::SegReg::Cs as usize].base.wrapping_add(m.cpu.state.rip)
+            } else {
+                number(arg)?
+            };
+            return Ok(blocks(m, la));
+        }
         "pic" => format!("{:#x?}\n", b.pic.borrow().state()),
         "lapic" => format!("{:#x?}\n", b.lapic.borrow().state()),
         "ioapic" => format!("{:#x?}\n", b.ioapic.borrow().state()),
@@ -157,6 +166,70 @@ fn flags(e: u64) -> String {
     f.join(" ")
 }
 
+/// `info blocks [ADDR]`: the decoded blocks (of the active engine: tier 0 or the JIT) whose code covers linear address `la` (default: the
+/// current RIP), each with its executions, whether the JIT translated it, and its instructions
+/// as iced-x86 decodes the bytes in guest memory now (a store into them would have dropped the
+/// block).
+fn blocks(m: &Machine, la: u64) -> String {
+    let mut out = String::new();
+    for b in m.block_cache().blocks() {
+        // A cheap bound first (15 bytes per instruction at most), then the real length.
+        if la < b.la || la - b.la >= 15 * b.instrs.len() as u64 {
+            continue;
+        }
+        let Some(code) = disassemble(m, b.la, b.mode & 0xff, b.instrs.len()) else { continue };
+        if la >= code.last().map_or(b.la, |(ip, len, _)| ip + len) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "block {:#x}: {} instructions, {} executions, {}",
+            b.la,
+            b.instrs.len(),
+            b.executions(),
+            if b.translation().is_some() { "translated" } else { "not translated" }
+        );
+        for (ip, _, text) in code {
+            let _ = writeln!(out, "  {ip:#x}: {text}");
+        }
+    }
+    if out.is_empty() {
+        let _ = writeln!(out, "no decoded block covers {la:#x}");
+    }
+    out
+}
+
+/// `count` instructions at linear address `la` in `bits`-bit code: (address, length, text);
+/// `None` if the bytes are not mapped.
+fn disassemble(m: &Machine, la: u64, bits: u32, count: usize) -> Option<Vec<(u64, u64, String)>> {
+    let mut bytes = Vec::new();
+    for i in 0..15 * count as u64 {
+        match debug_translate(&m.cpu, la.wrapping_add(i)).and_then(|pa| m.cpu.ram.slice(pa, 1)) {
+            Some(b) => bytes.push(b[0]),
+            None if i == 0 => return None,
+            None => break,
+        }
+    }
+    let mut decoder = Decoder::with_ip(bits, &bytes, la, DecoderOptions::NONE);
+    let mut formatter = formatter();
+    let mut out = Vec::new();
+    while out.len() < count && decoder.can_decode() {
+        let ins = decoder.decode();
+        let mut text = String::new();
+        formatter.format(&ins, &mut text);
+        out.push((ins.ip(), ins.len() as u64, text));
+    }
+    Some(out)
+}
+
+fn formatter() -> IntelFormatter {
+    let mut formatter = IntelFormatter::new();
+    formatter.options_mut().set_hex_prefix("0x");
+    formatter.options_mut().set_hex_suffix("");
+    formatter.options_mut().set_uppercase_hex(false);
+    formatter
+}
+
 /// `x/NFU ADDR` and `xp/NFU ADDR`.
 fn examine(m: &mut Machine, cmd: &str, addr: &str, physical: bool) -> Result<String, String> {
     let spec = cmd.split_once('/').map_or("", |(_, s)| s);
@@ -194,10 +267,7 @@ fn examine(m: &mut Machine, cmd: &str, addr: &str, physical: bool) -> Result<Str
     if format == 'i' {
         let bits = m.cpu.state.code_bits();
         let mut decoder = Decoder::with_ip(bits, &bytes, start, DecoderOptions::NONE);
-        let mut formatter = IntelFormatter::new();
-        formatter.options_mut().set_hex_prefix("0x");
-        formatter.options_mut().set_hex_suffix("");
-        formatter.options_mut().set_uppercase_hex(false);
+        let mut formatter = formatter();
         for _ in 0..count {
             if !decoder.can_decode() {
                 break;

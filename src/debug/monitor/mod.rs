@@ -13,6 +13,7 @@
 //! gets an error reply, never a panic.
 
 pub mod commands;
+pub mod console;
 
 use commands::Control;
 use emu::machine::{Machine, RunEnd, Watch};

@@ -536,6 +536,10 @@ impl JitEngine {
 }
 
 impl Engine for JitEngine {
+    fn block_cache(&self) -> Option<&emu::cache::BlockCache> {
+        Some(&self.interp.cache)
+    }
+
     fn kind(&self) -> EngineKind {
         EngineKind::Jit
     }
