@@ -124,16 +124,6 @@ macro_rules! corpus {
     };
 }
 
-mod nolibc {
-    use super::*;
-    corpus!(NoLibc: faults, signals, files, memory, misc, vectored, timers, privileged);
-}
-
-mod asm {
-    use super::*;
-    corpus!(Asm: hello, exit_status);
-}
-
 /// The libc corpus, built against glibc and against musl.
 macro_rules! libc_corpus {
     ($kind:ident) => {
@@ -159,81 +149,52 @@ macro_rules! libc_corpus {
     };
 }
 
-mod glibc {
-    use super::*;
-    libc_corpus!(Glibc);
+/// The whole corpus, one module per kind of program, each test run by `$check` (which picks
+/// the engine): `nolibc::misc` on tier 0, `kvm::nolibc::misc` on KVM, `jit::nolibc::misc` on
+/// the JIT.
+macro_rules! whole_corpus {
+    ($check:ident) => {
+        mod nolibc {
+            use super::*;
+            corpus!($check, NoLibc: faults, signals, files, memory, misc, vectored, timers, privileged);
+        }
+
+        mod asm {
+            use super::*;
+            corpus!($check, Asm: hello, exit_status);
+        }
+
+        mod glibc {
+            use super::*;
+            libc_corpus!($check, Glibc);
+        }
+
+        mod glibc_pie {
+            use super::*;
+            corpus!($check, GlibcPie: args_env, setjmp, signals, jit);
+        }
+
+        mod musl {
+            use super::*;
+            libc_corpus!($check, Musl);
+        }
+    };
 }
 
-mod glibc_pie {
-    use super::*;
-    corpus!(GlibcPie: args_env, setjmp, signals, jit);
-}
-
-mod musl {
-    use super::*;
-    libc_corpus!(Musl);
-}
+whole_corpus!(check);
 
 /// The whole corpus again on KVM (`strata user --tier kvm`): the program runs natively at CPL3
 /// in a KVM guest, and its system calls and faults go to the same kernel code as on tier 0.
 /// Kept apart from the tier-0 tests so each tier's results read separately.
 mod kvm {
     use super::*;
-
-    mod nolibc {
-        use super::*;
-        corpus!(check_kvm, NoLibc: faults, signals, files, memory, misc, vectored, timers, privileged);
-    }
-
-    mod asm {
-        use super::*;
-        corpus!(check_kvm, Asm: hello, exit_status);
-    }
-
-    mod glibc {
-        use super::*;
-        libc_corpus!(check_kvm, Glibc);
-    }
-
-    mod glibc_pie {
-        use super::*;
-        corpus!(check_kvm, GlibcPie: args_env, setjmp, signals, jit);
-    }
-
-    mod musl {
-        use super::*;
-        libc_corpus!(check_kvm, Musl);
-    }
+    whole_corpus!(check_kvm);
 }
 
 /// The whole corpus again on the JIT, every block translated (threshold 1).
 mod jit {
     use super::*;
-
-    mod nolibc {
-        use super::*;
-        corpus!(check_jit, NoLibc: faults, signals, files, memory, misc, vectored, timers, privileged);
-    }
-
-    mod asm {
-        use super::*;
-        corpus!(check_jit, Asm: hello, exit_status);
-    }
-
-    mod glibc {
-        use super::*;
-        libc_corpus!(check_jit, Glibc);
-    }
-
-    mod glibc_pie {
-        use super::*;
-        corpus!(check_jit, GlibcPie: args_env, setjmp, signals, jit);
-    }
-
-    mod musl {
-        use super::*;
-        libc_corpus!(check_jit, Musl);
-    }
+    whole_corpus!(check_jit);
 }
 
 /// The fault program (SIGSEGV on an unmapped page, on a page munmapped and on one mprotected
