@@ -228,6 +228,6 @@ fn freeze_pivots_to_an_overlay_and_reopen_checks_the_chain() {
     let raw = d.join("disk.raw");
     std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
     let mut drive = open(&format!("file={},format=raw", s(&raw)));
-    let err = drive.freeze(&overlay_path(&snap, 1)).err().expect("a writable raw drive is refused").to_string();
+    let err = drive.freeze(&overlay_path(&snap, 1)).expect_err("a writable raw drive is refused").to_string();
     assert!(err.contains("raw") && err.contains("disk.raw"), "{err}");
 }
