@@ -3,12 +3,17 @@
 #   OUT/vmlinuz                 Debian's kernel (linux-image-amd64)
 #   OUT/initramfs-marker.cpio.gz  busybox-static; /init prints the marker line and powers off
 #   OUT/initramfs-shell.cpio.gz   the same, but /init starts an interactive shell on the console
+#   OUT/root.qcow2              an ext4 root (busybox-static, made by `mke2fs -d`, converted by
+#                               `qemu-img`) whose /sbin/init prints the marker and powers off
 # Both carry Debian's virtio-pci, virtio-blk, ext4 and 9p modules from the same kernel package.
 # When a virtio PCI device (vendor 0x1af4) is present, /init loads them, mounts /dev/vda at
 # /mnt/disk if it holds a filesystem, and runs /strata-run (added by `strata run --run FILE`)
-# before the marker; the marker image unmounts the disk before powering off.
+# before the marker; the marker image unmounts the disk before powering off. Given `root=/dev/vda`
+# on the kernel command line, /init mounts /dev/vda as the root instead (with /strata-run copied
+# to a tmpfs at /run) and `switch_root`s to its /sbin/init, which runs /run/strata-run, prints the
+# marker and powers off.
 # Usage: scripts/build-guest.sh [OUT]   (default build/guest). Needs apt-get (for `download`,
-# no root needed for that part), dpkg-deb, gzip and GNU cpio.
+# no root needed for that part), dpkg-deb, gzip, GNU cpio, mke2fs (e2fsprogs) and qemu-img.
 set -euo pipefail
 out=$(realpath -m "${1:-build/guest}")
 marker="STRATA-GUEST-MARKER: userspace reached"
@@ -56,6 +61,19 @@ if /bin/busybox grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
     for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] || [ ! -d /sys/block/vda ] && break; sleep 0.2; done
     [ -b /dev/vda ] && /bin/busybox mount -t ext4 /dev/vda /mnt/disk 2>/dev/null
 fi
+case " \$(cat /proc/cmdline) " in *" root=/dev/vda "*)
+    # Boot from the disk: mount it, hand /strata-run over on a tmpfs, and switch to its init.
+    /bin/busybox umount /mnt/disk 2>/dev/null
+    /bin/busybox mkdir -p /newroot
+    if /bin/busybox mount -t ext4 /dev/vda /newroot; then
+        if [ -x /strata-run ]; then
+            /bin/busybox mount -t tmpfs run /newroot/run && /bin/busybox cp /strata-run /newroot/run/
+        fi
+        /bin/busybox umount /proc /sys /dev 2>/dev/null
+        exec /bin/busybox switch_root /newroot /sbin/init
+    fi
+    echo "STRATA-GUEST: cannot mount /dev/vda as the root";;
+esac
 [ -x /strata-run ] && /strata-run
 echo "$marker"
 $2
@@ -68,6 +86,31 @@ INIT
 }
 make_initramfs marker '/bin/busybox umount /mnt/disk 2>/dev/null; /bin/busybox poweroff -f'
 make_initramfs shell 'echo "Strata guest shell: type poweroff -f to stop."; exec /bin/busybox setsid /bin/busybox cttyhack /bin/sh'
+
+# The disk root: the same busybox, its own /sbin/init; mke2fs -d makes the ext4 image from the
+# tree (no root or loop device needed), qemu-img converts it to qcow2.
+disk="$work/disk-root"
+mkdir -p "$disk"/{bin,sbin,dev,proc,sys,tmp,run,etc,mnt}
+cp bb/bin/busybox "$disk/bin/busybox"
+for app in $(bb/bin/busybox --list); do [ -e "$disk/bin/$app" ] || ln -s busybox "$disk/bin/$app"; done
+cat > "$disk/sbin/init" <<INIT
+#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
+echo "STRATA-GUEST: root is \$(/bin/busybox awk '\$2 == "/" && \$1 != "rootfs" {print \$1; exit}' /proc/mounts)"
+[ -x /run/strata-run ] && /run/strata-run
+echo "$marker"
+/bin/busybox sync
+/bin/busybox mount -o remount,ro /
+/bin/busybox poweroff -f
+INIT
+chmod 755 "$disk/sbin/init"
+find "$disk" -exec touch -h -d @0 {} +
+mke2fs -q -F -t ext4 -U 5a7a0000-0000-4000-8000-000000000001 -E hash_seed=5a7a0000-0000-4000-8000-000000000002 \
+    -L strata-root -d "$disk" "$work/root.raw" 64M
+qemu-img convert -O qcow2 "$work/root.raw" "$out/root.qcow2"
+
 echo "$marker" > "$out/marker"
 # The modules the initramfs carries (tests look for this file to know the guest has them).
 for m in $modules; do echo "${m##*/}"; done > "$out/modules"

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initramfs-marker.cpio.gz ] || [ ! -f build/guest/modules ]; then
+if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initramfs-marker.cpio.gz ] || [ ! -f build/guest/modules ] || [ ! -f build/guest/root.qcow2 ]; then
     scripts/install-deps.sh --guest
     scripts/build-guest.sh build/guest
 fi

@@ -356,8 +356,9 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         None => None,
     };
     let drives = crate::disk::parse_drives(&a.drives)?;
-    if !drives.is_empty() && (save.is_some() || a.restore.is_some()) {
-        return Err("--drive cannot be combined with --save or --restore yet (disk state is not in snapshots)".into());
+    // Disks in snapshots (issue 12): --save freezes each drive; the snapshot reopens them.
+    if !drives.is_empty() && a.restore.is_some() {
+        return Err("--drive cannot be used with --restore (the snapshot holds the drives)".into());
     }
     if a.run_script.is_some() && a.initrd.is_none() {
         return Err("--run FILE needs --initrd (the script is appended to it)".into());

@@ -178,3 +178,56 @@ fn bad_images_are_refused_with_one_line() {
     open(&format!("file={},format=raw,readonly=on", s(&ro)));
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Freezing a drive for a snapshot: the drive continues on a new overlay that qemu-img sees
+/// backed by the frozen image; writes after the freeze leave the frozen file byte-identical;
+/// reopening gives back exactly the disk at the freeze (qemu-img compare against the frozen
+/// image), twice; a write to the frozen image by qemu-io makes the reopen refuse, naming it; a
+/// writable raw drive refuses to freeze.
+#[test]
+fn freeze_pivots_to_an_overlay_and_reopen_checks_the_chain() {
+    use devices::block::snapshot::overlay_path;
+    if !have_qemu_img() {
+        return;
+    }
+    let d = tmp("freeze");
+    let (image, snap) = (d.join("disk.qcow2"), d.join("snap"));
+    assert!(qemu_img(&["create", "-q", "-f", "qcow2", s(&image), "4M"]).0);
+    let mut drive = open(&format!("file={},format=qcow2", s(&image)));
+    drive.write(&pattern(65536, 1), 0).unwrap();
+    let frozen = drive.freeze(&overlay_path(&snap, 0)).unwrap();
+    let overlay = d.join("snap.vda.qcow2");
+    assert_eq!(frozen.overlay, s(&overlay));
+    let (_, info) = qemu_img(&["info", s(&overlay)]);
+    assert!(info.contains(s(&image)), "{info}");
+    let before = std::fs::read(&image).unwrap();
+    drive.write(&pattern(65536, 2), 0).unwrap();
+    drive.flush().unwrap();
+    drop(drive);
+    assert!(std::fs::read(&image).unwrap() == before, "a write after the freeze reached the frozen image");
+    let (ok, why) = qemu_img(&["check", s(&overlay)]);
+    assert!(ok, "{why}");
+    for _ in 0..2 {
+        let mut again = devices::block::Drive::reopen(&frozen).unwrap();
+        let mut got = vec![0u8; 65536];
+        again.read(&mut got, 0).unwrap();
+        assert_eq!(got, pattern(65536, 1));
+        again.write(&pattern(512, 3), 0).unwrap();
+        drop(again);
+        let (ok, why) = qemu_img(&["check", s(&overlay)]);
+        assert!(ok, "{why}");
+    }
+    let (ok, why) = qemu_img(&["compare", s(&overlay), s(&image)]);
+    assert!(!ok, "the restored drive's write is not in its overlay: {why}");
+
+    let out = Command::new("qemu-io").args(["-f", "qcow2", "-c", "write 0 512", s(&image)]).output();
+    if out.is_ok_and(|o| o.status.success()) {
+        let err = devices::block::Drive::reopen(&frozen).err().expect("a changed chain is refused").to_string();
+        assert!(err.contains(s(&image)) && err.contains("changed") && !err.contains('\n'), "{err}");
+    }
+    let raw = d.join("disk.raw");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let mut drive = open(&format!("file={},format=raw", s(&raw)));
+    let err = drive.freeze(&overlay_path(&snap, 1)).expect_err("a writable raw drive is refused").to_string();
+    assert!(err.contains("raw") && err.contains("disk.raw"), "{err}");
+}

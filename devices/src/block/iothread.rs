@@ -84,7 +84,9 @@ pub type Wake = Arc<dyn Fn() + Send + Sync>;
 pub struct IoThread {
     jobs: Option<Sender<(u64, Op)>>,
     done: Receiver<Completion>,
-    worker: Option<JoinHandle<()>>,
+    worker: Option<JoinHandle<Drive>>,
+    /// The wake-up hook, kept to start a new worker after [`IoThread::with_drive`].
+    wake: Wake,
     in_flight: usize,
 }
 
@@ -96,18 +98,20 @@ impl IoThread {
     pub fn spawn(mut drive: Drive, wake: Wake) -> io::Result<IoThread> {
         let (jobs, inbox) = channel::<(u64, Op)>();
         let (outbox, done) = channel();
+        let hook = wake.clone();
         let worker = std::thread::Builder::new().name("strata-io".into()).spawn(move || {
             while let Ok((token, op)) = inbox.recv() {
                 let result = run_op(&mut drive, op);
                 if outbox.send(Completion { token, result }).is_err() {
                     break;
                 }
-                wake();
+                hook();
             }
             // Dropping the drive flushes imago's metadata; make the data stable too.
             let _ = drive.flush();
+            drive
         })?;
-        Ok(IoThread { jobs: Some(jobs), done, worker: Some(worker), in_flight: 0 })
+        Ok(IoThread { jobs: Some(jobs), done, worker: Some(worker), wake, in_flight: 0 })
     }
 
     /// Queues `op`; its completion will carry `token`.
@@ -128,6 +132,28 @@ impl IoThread {
             }
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
         }
+    }
+
+    /// Stops the worker (once it has served what was queued and flushed), runs `f` on the drive
+    /// on this thread, then starts a new worker. Snapshots use it to pivot the drive to a new
+    /// overlay between two requests. Call it with nothing in flight: completions not yet taken
+    /// would be lost with the old worker's channel.
+    ///
+    /// # Errors
+    /// Requests are still in flight, the worker panicked, or a new thread could not be started.
+    pub fn with_drive<R>(&mut self, f: impl FnOnce(&mut Drive) -> R) -> io::Result<R> {
+        if self.in_flight != 0 {
+            return Err(io::Error::other("requests are still in flight"));
+        }
+        self.jobs = None;
+        let mut drive = self
+            .worker
+            .take()
+            .and_then(|w| w.join().ok())
+            .ok_or_else(|| io::Error::other("the drive's I/O thread is gone"))?;
+        let result = f(&mut drive);
+        *self = IoThread::spawn(drive, self.wake.clone())?;
+        Ok(result)
     }
 
     /// Operations submitted and not yet taken back.

@@ -8,11 +8,13 @@
 //! | [`options`] | the `--drive` option, parsed as QEMU documents `-drive` |
 //! | [`raw`] | raw image files |
 //! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
+//! | [`snapshot`] | freezing a drive for a machine snapshot, reopening it on restore |
 
 pub mod iothread;
 pub mod options;
 pub mod qcow2;
 pub mod raw;
+pub mod snapshot;
 
 use options::{CacheMode, DetectZeroes, DriveSpec, Format};
 use std::io;

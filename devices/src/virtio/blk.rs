@@ -312,4 +312,14 @@ impl VirtioDevice for VirtioBlk {
         }
         self.pending.clear();
     }
+
+    fn save(&mut self, overlay: &std::path::Path) -> Result<super::DeviceSnapshot, String> {
+        let drive = match &mut self.backend {
+            Backend::Sync(drive) => drive.freeze(overlay).map_err(|e| e.to_string())?,
+            Backend::Thread(io) => {
+                io.with_drive(|d| d.freeze(overlay)).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?
+            }
+        };
+        Ok(super::DeviceSnapshot::Blk { serial: String::from_utf8_lossy(&self.serial).into_owned(), drive })
+    }
 }

@@ -18,8 +18,22 @@ pub mod queue;
 #[cfg(test)]
 mod tests;
 
+use crate::block::snapshot::FrozenDrive;
 use crate::dma::GuestMemory;
 use queue::{Queue, QueueError};
+use std::path::Path;
+
+/// A device model's part of a machine snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSnapshot {
+    /// virtio-blk: GET_ID's serial and the frozen drive.
+    Blk {
+        /// The serial number GET_ID returns.
+        serial: String,
+        /// The frozen image and where a restore continues.
+        drive: FrozenDrive,
+    },
+}
 
 /// What a device type adds to the transport.
 pub trait VirtioDevice {
@@ -51,4 +65,12 @@ pub trait VirtioDevice {
     }
     /// Device reset (the transport resets the queues).
     fn reset(&mut self);
+    /// The device's part of a snapshot, taken with nothing in flight; a disk freezes its image
+    /// and continues on an overlay at `overlay` (default: the device cannot be saved).
+    ///
+    /// # Errors
+    /// One line saying why the device cannot be saved.
+    fn save(&mut self, _overlay: &Path) -> Result<DeviceSnapshot, String> {
+        Err(format!("virtio device type {} cannot be saved in a snapshot", self.device_type()))
+    }
 }

@@ -22,6 +22,9 @@
 //! Not modelled: MSI-X (config_msix_vector and queue_msix_vector read NO_VECTOR), the PCI
 //! configuration access capability (VIRTIO_PCI_CAP_PCI_CFG), the legacy interface, queue_reset.
 
+mod state;
+pub use state::VirtioPciState;
+
 use super::queue::Queue;
 use super::VirtioDevice;
 use crate::bus::MmioDevice;

@@ -102,7 +102,7 @@ pub struct Queue {
     /// VIRTIO_F_EVENT_IDX was negotiated.
     pub event_idx: bool,
     /// next_used when the driver was last notified.
-    signalled_used: u16,
+    pub signalled_used: u16,
 }
 
 impl Queue {

@@ -30,6 +30,8 @@ pub enum Section {
     Devices = 2,
     Machine = 3,
     Ram = 4,
+    /// virtio functions and their drives (only when the machine has some).
+    Disks = 5,
 }
 
 impl Section {
@@ -41,15 +43,18 @@ impl Section {
             Section::Devices => "devices",
             Section::Machine => "machine",
             Section::Ram => "ram",
+            Section::Disks => "disks",
         }
     }
 
     fn from_kind(kind: u32) -> Option<Self> {
-        [Section::Cpu, Section::Devices, Section::Machine, Section::Ram].into_iter().find(|s| *s as u32 == kind)
+        [Section::Cpu, Section::Devices, Section::Machine, Section::Ram, Section::Disks]
+            .into_iter()
+            .find(|s| *s as u32 == kind)
     }
 }
 
-/// The sections stored in the file, in table order.
+/// The sections every snapshot has, in table order (a disks section, when present, comes last).
 const TABLE: [Section; 4] = [Section::Cpu, Section::Devices, Section::Machine, Section::Ram];
 
 /// What was written.
@@ -66,6 +71,8 @@ pub struct Opened {
     pub cpu: Vec<u8>,
     pub devices: Vec<u8>,
     pub machine: Vec<u8>,
+    /// The disks section, if the snapshot has one.
+    pub disks: Option<Vec<u8>>,
     pub ram_offset: u64,
     pub ram_len: u64,
     pub ram_checksum: u32,
@@ -112,25 +119,36 @@ pub fn write(
     cpu: &[u8],
     devices: &[u8],
     machine: &[u8],
+    disks: Option<&[u8]>,
     ram: &[u8],
     known_zero: Option<&[bool]>,
 ) -> Result<Written, SnapshotError> {
     let (ram_checksum, runs) = scan_ram(ram, known_zero);
-    let header_len = FIXED_LEN + TABLE.len() * ENTRY_LEN;
+    let count = TABLE.len() + usize::from(disks.is_some());
+    let header_len = FIXED_LEN + count * ENTRY_LEN;
     let mut offset = (header_len + 4) as u64;
     let mut entries = Vec::new();
-    for (section, data) in [(Section::Cpu, cpu), (Section::Devices, devices), (Section::Machine, machine)] {
-        entries.push((section, offset, data.len() as u64, crc32fast::hash(data)));
+    let mut small = vec![(Section::Cpu, cpu), (Section::Devices, devices), (Section::Machine, machine)];
+    if let Some(d) = disks {
+        small.push((Section::Disks, d));
+    }
+    for (section, data) in &small {
+        entries.push((*section, offset, data.len() as u64, crc32fast::hash(data)));
         offset += data.len() as u64;
     }
     let ram_offset = align_up(offset, RAM_ALIGN);
     entries.push((Section::Ram, ram_offset, ram.len() as u64, ram_checksum));
+    if disks.is_some() {
+        // Table order: the four sections every snapshot has, then disks.
+        let d = entries.remove(3);
+        entries.push(d);
+    }
 
     let mut head = Vec::with_capacity(ram_offset as usize);
     head.extend_from_slice(&MAGIC);
     head.extend_from_slice(&VERSION.to_le_bytes());
     head.extend_from_slice(&(header_len as u32).to_le_bytes());
-    head.extend_from_slice(&(TABLE.len() as u32).to_le_bytes());
+    head.extend_from_slice(&(count as u32).to_le_bytes());
     head.extend_from_slice(&0u32.to_le_bytes());
     head.extend_from_slice(&(ram.len() as u64).to_le_bytes());
     for (section, off, len, crc) in &entries {
@@ -143,7 +161,7 @@ pub fn write(
     }
     let header_crc = crc32fast::hash(&head);
     head.extend_from_slice(&header_crc.to_le_bytes());
-    for data in [cpu, devices, machine] {
+    for (_, data) in &small {
         head.extend_from_slice(data);
     }
 
@@ -241,7 +259,7 @@ pub fn open(path: &Path) -> Result<Opened, SnapshotError> {
         return Err(SnapshotError::ChecksumMismatch { path: path.to_path_buf(), section: Section::Header.name() });
     }
     let count = le_u32(&head, 16) as usize;
-    if count != TABLE.len() || header_len != FIXED_LEN + count * ENTRY_LEN {
+    if !(TABLE.len()..=TABLE.len() + 1).contains(&count) || header_len != FIXED_LEN + count * ENTRY_LEN {
         return Err(inconsistent(Section::Header, format!("{count} sections in a {header_len}-byte header")));
     }
     let ram_size = le_u64(&head, 24);
@@ -251,6 +269,7 @@ pub fn open(path: &Path) -> Result<Opened, SnapshotError> {
         cpu: Vec::new(),
         devices: Vec::new(),
         machine: Vec::new(),
+        disks: None,
         ram_offset: 0,
         ram_len: 0,
         ram_checksum: 0,
@@ -292,8 +311,12 @@ pub fn open(path: &Path) -> Result<Opened, SnapshotError> {
         match section {
             Section::Cpu => opened.cpu = data,
             Section::Devices => opened.devices = data,
+            Section::Disks => opened.disks = Some(data),
             _ => opened.machine = data,
         }
+    }
+    if let Some(missing) = TABLE.iter().find(|s| !seen.contains(s)) {
+        return Err(inconsistent(Section::Header, format!("no {} section", missing.name())));
     }
     Ok(opened)
 }

@@ -3,6 +3,7 @@
 
 use super::board::{self, BoardState};
 use super::codec::{DecodeError, Decoded, Reader, Writer};
+use super::disks::{self, SavedFunction};
 use super::file::{self, Section};
 use super::{cpu, SnapshotError, SnapshotInfo};
 use crate::machine::{Machine, MachineConfig};
@@ -78,6 +79,7 @@ impl Machine {
     pub fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
         let start = Instant::now();
         self.sync_state().map_err(|e| SnapshotError::Engine { detail: e.to_string() })?;
+        let disks_bytes = self.save_virtio(path)?.map(|f| disks::encode(&f));
         let cpu_bytes = cpu::encode(&self.cpu.state);
         let board = self.board.borrow();
         let devices_bytes = board::encode(&BoardState::capture(&board));
@@ -96,8 +98,15 @@ impl Machine {
         // Pages the host never backed are zeros: skip them unread (a mostly empty 4 GiB guest
         // would otherwise fault in a million zero pages just to find them empty).
         let known_zero = ram.never_backed_pages();
-        let written =
-            file::write(path, &cpu_bytes, &devices_bytes, &encode(&section), ram_bytes, known_zero.as_deref())?;
+        let written = file::write(
+            path,
+            &cpu_bytes,
+            &devices_bytes,
+            &encode(&section),
+            disks_bytes.as_deref(),
+            ram_bytes,
+            known_zero.as_deref(),
+        )?;
         Ok(SnapshotInfo {
             path: path.to_path_buf(),
             ram_bytes: ram.len(),
@@ -107,6 +116,26 @@ impl Machine {
             clock_ns: section.clock_ns,
             elapsed: start.elapsed(),
         })
+    }
+
+    /// The virtio functions' states, in slot order, after their in-flight requests are done;
+    /// each drive is frozen and continues on an overlay beside the snapshot file
+    /// (`devices::block::snapshot`). None when the machine has no virtio function.
+    fn save_virtio(&mut self, path: &Path) -> Result<Option<Vec<SavedFunction>>, SnapshotError> {
+        let functions = self.board.borrow().virtio.clone();
+        let functions = functions.borrow();
+        if functions.is_empty() {
+            return Ok(None);
+        }
+        let mut saved = Vec::with_capacity(functions.len());
+        for (i, f) in functions.iter().enumerate() {
+            let overlay = devices::block::snapshot::overlay_path(path, i);
+            let state = f.borrow_mut().save_state(&mut self.cpu, &overlay).map_err(|e| SnapshotError::Disk {
+                detail: format!("cannot save vd{}: {e}", (b'a' + i as u8) as char),
+            })?;
+            saved.push(state);
+        }
+        Ok(Some(saved))
     }
 
     /// Builds a machine from a snapshot: RAM (its size comes from the file) is mapped
@@ -144,16 +173,47 @@ impl Machine {
         let cpu_state = cpu::decode(&opened.cpu).map_err(inconsistent(path, Section::Cpu))?;
         let devices = board::decode(&opened.devices).map_err(inconsistent(path, Section::Devices))?;
         let section = decode_section(&opened.machine).map_err(inconsistent(path, Section::Machine))?;
+        let saved_disks = match &opened.disks {
+            Some(d) => disks::decode(d).map_err(inconsistent(path, Section::Disks))?,
+            None => Vec::new(),
+        };
+        // Each drive's frozen chain is checked and its overlay recreated before anything is built.
+        let disk_error = |detail: String| SnapshotError::Disk { detail: format!("{}: {detail}", path.display()) };
+        let mut drives = Vec::with_capacity(saved_disks.len());
+        for (_, device) in &saved_disks {
+            let devices::virtio::DeviceSnapshot::Blk { serial, drive } = device;
+            let d = devices::block::Drive::reopen(drive).map_err(|e| disk_error(e.to_string()))?;
+            drives.push((d, serial.clone()));
+        }
         let ram = GuestRam::map_file_copy(&opened.file, opened.ram_offset, opened.ram_len)
             .map_err(|source| SnapshotError::Io { path: path.to_path_buf(), source })?;
 
-        // From here on nothing can fail.
+        // From here on only starting a drive's I/O thread can fail.
         let cfg = MachineConfig { mem: opened.ram_len, deterministic, marker };
         let mut m = Machine::with_ram(ram, &cfg, serial, process_start);
         if let Some(v) = m.virtual_clock() {
             v.advance_to(clock_ns.unwrap_or(section.clock_ns));
         }
         let now = m.board.borrow().clock.now_ns();
+        // The virtio functions first: their interrupt levels are set again, then the interrupt
+        // controllers' saved state is put over whatever that did.
+        for ((state, _), (drive, serial)) in saved_disks.iter().zip(drives) {
+            use devices::virtio::blk::VirtioBlk;
+            let dev = if deterministic {
+                VirtioBlk::new(drive, &serial)
+            } else {
+                VirtioBlk::with_io_thread(drive, &serial, m.io_waker())
+                    .map_err(|e| disk_error(format!("cannot start an I/O thread: {e}")))?
+            };
+            m.board
+                .borrow_mut()
+                .add_virtio(Box::new(dev))
+                .ok_or_else(|| disk_error("too many virtio functions".into()))?;
+            let f = m.board.borrow().virtio.borrow().last().cloned();
+            if let Some(f) = f {
+                f.borrow_mut().restore_state(state).map_err(disk_error)?;
+            }
+        }
         devices.apply(&m.board.borrow());
         let cpu = &mut m.cpu;
         cpu.state = cpu_state;

@@ -15,14 +15,16 @@
 //! | 0 | 8 | magic `STRATASN` |
 //! | 8 | 4 | format version (1) |
 //! | 12 | 4 | header length H: 32 + 32 × section count |
-//! | 16 | 4 | section count (4) |
+//! | 16 | 4 | section count (4, or 5 with a disks section) |
 //! | 20 | 4 | reserved (0) |
 //! | 24 | 8 | RAM size in bytes |
-//! | 32 | 32 × n | section table, one entry per section: kind u32 (1 CPU, 2 devices, 3 machine, 4 RAM), reserved u32, offset u64, length u64, CRC32 u32, reserved u32 |
+//! | 32 | 32 × n | section table, one entry per section: kind u32 (1 CPU, 2 devices, 3 machine, 4 RAM, 5 disks), reserved u32, offset u64, length u64, CRC32 u32, reserved u32 |
 //! | H | 4 | CRC32 of bytes 0..H (the header checksum) |
 //!
-//! The CPU, devices and machine sections follow the header back to back; their CRC32 covers
-//! their bytes. RAM comes last, raw, at an offset that is a multiple of 64 KiB (so it can be
+//! The CPU, devices, machine and (when the machine has virtio functions) disks sections follow
+//! the header back to back; their CRC32 covers their bytes. The disks section (`disks.rs`) holds
+//! each virtio function's transport and queue state and its drive: the frozen image's backing
+//! chain and the overlay the drive pivoted to (`devices::block::snapshot`). RAM comes last, raw, at an offset that is a multiple of 64 KiB (so it can be
 //! mapped on hosts with 4, 16 or 64 KiB pages), and the file ends with it. It is **sparse**: 4 KiB
 //! pages that are all zero are holes (the file is extended with `set_len`, then only non-zero
 //! runs are written, each at its offset), so saving a mostly empty 4 GiB guest writes little.
@@ -59,6 +61,7 @@
 mod board;
 mod codec;
 mod cpu;
+mod disks;
 mod file;
 mod machine;
 #[cfg(test)]
@@ -95,6 +98,10 @@ pub enum SnapshotError {
     /// The running engine could not hand over the CPU state to be saved.
     #[error("cannot save: {detail}")]
     Engine { detail: String },
+    /// A disk could not be saved (a writable raw drive, a device that cannot be saved, an image
+    /// that could not be frozen) or restored (its frozen chain changed or is gone).
+    #[error("{detail}")]
+    Disk { detail: String },
     /// Sizes or values that contradict each other (section lengths, counts, tags).
     #[error("{}: inconsistent {section} section: {detail}", path.display())]
     Inconsistent { path: PathBuf, section: &'static str, detail: String },
@@ -130,5 +137,8 @@ pub fn verify_snapshot(path: &Path) -> Result<(), SnapshotError> {
     cpu::decode(&opened.cpu).map_err(bad("cpu"))?;
     board::decode(&opened.devices).map_err(bad("devices"))?;
     machine::decode_section(&opened.machine).map_err(bad("machine"))?;
+    if let Some(d) = &opened.disks {
+        disks::decode(d).map_err(bad("disks"))?;
+    }
     file::verify_ram(path, &opened)
 }
