@@ -173,6 +173,21 @@ impl FwCfg {
         Ok(k)
     }
 
+    /// Sets the contents of named file `name`, adding it if it is not there yet; returns its key.
+    ///
+    /// # Errors
+    /// As [`FwCfg::add_file`].
+    pub fn set_file(&mut self, name: &str, data: Vec<u8>) -> Result<u16, FwCfgError> {
+        match self.files.iter().find(|(n, _)| n == name).map(|&(_, k)| k) {
+            Some(k) => {
+                self.items.insert(k, data);
+                self.rebuild_dir();
+                Ok(k)
+            }
+            None => self.add_file(name, data),
+        }
+    }
+
     /// The bytes of item `k`, if it exists.
     pub fn item(&self, k: u16) -> Option<&[u8]> {
         self.items.get(&k).map(Vec::as_slice)

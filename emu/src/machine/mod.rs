@@ -9,6 +9,7 @@
 //! (reboot), ACPI S5 (power-off through the PM1a control register), HLT with interrupts disabled (a halted machine: what Linux does at power-off
 //! without ACPI), a triple fault.
 
+mod bios;
 pub mod board;
 mod dma;
 pub mod engine;
