@@ -50,7 +50,16 @@ pub fn add_linuxboot_rom(m: &Machine) -> Result<(), String> {
     Ok(())
 }
 
-/// Maps the BIOS and puts the CPU at its reset vector.
-pub fn install(m: &mut Machine, path: &str, image: Vec<u8>) -> Result<(), String> {
-    m.install_bios(path, image).map_err(|e| format!("--bios {e}"))
+/// Where the option ROM enters the kernel: its real-mode setup code, loaded at fw_cfg's
+/// SETUP_ADDR, starts 0x200 bytes in (Linux boot protocol: the jump at offset 0x200).
+const SETUP_ENTRY: u64 = emu::loaders::fw_cfg::SETUP_ADDR as u64 + 0x200;
+
+/// Maps the BIOS and puts the CPU at its reset vector; the timeline will mark the entry of the
+/// bzImage `kernel`'s setup code.
+pub fn install(m: &mut Machine, path: &str, image: Vec<u8>, kernel: &[u8]) -> Result<(), String> {
+    m.install_bios(path, image).map_err(|e| format!("--bios {e}"))?;
+    if let Some(head) = kernel.get(0x200..0x210) {
+        m.watch_kernel_entry(SETUP_ENTRY, head.to_vec());
+    }
+    Ok(())
 }

@@ -649,8 +649,8 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
         return Err(format!("{kernel}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)"));
     }
     m.record("kernel loaded");
-    if let (Some(path), Some(image)) = (a.bios.as_deref(), bios) {
-        crate::bios::install(&mut m, path, image)?;
+    if let (Some(path), Some(rom)) = (a.bios.as_deref(), bios) {
+        crate::bios::install(&mut m, path, rom, &image)?;
     }
     Ok(m)
 }

@@ -51,6 +51,10 @@ pub fn decode_block_max(cpu: &mut Cpu, la: u64, pa: u64, max: usize) -> Result<D
             None => return Err(Stop::Fault(Fault::gp0())),
         },
     };
+    if let Some(rom) = cpu.rom.as_mut() {
+        // A firmware boot's timeline marks the kernel's first block (`firmware::shadow`).
+        rom.note_decode(pa, &bytes, cpu.retired);
+    }
     let mut decoder = Decoder::with_ip(bits, &bytes, rip, DecoderOptions::NONE);
     let mut out = Vec::with_capacity(16);
     let mut insn = Instruction::default();

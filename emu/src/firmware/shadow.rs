@@ -94,6 +94,23 @@ pub struct ShadowRom {
     pam: [u8; PAM_REGS],
     /// 256 KiB for 0xC0000-0xFFFFF: per segment, the side reads do not see.
     hidden: Vec<u8>,
+    /// How far the firmware boot got, for the timeline.
+    pub progress: BootProgress,
+}
+
+/// The firmware phases the timeline marks beyond the reset and the first instruction.
+#[derive(Debug, Default)]
+pub struct BootProgress {
+    /// The option ROM's first read of a kernel item from fw_cfg was recorded.
+    pub option_rom_seen: bool,
+    /// The kernel's entry: physical address and the bytes expected there (so a block decoded
+    /// at that address before the kernel arrived does not count).
+    pub entry: Option<(u64, Vec<u8>)>,
+    /// When a block starting at `entry` with those bytes was first decoded: host time and
+    /// instructions retired.
+    pub entered: Option<(std::time::Instant, u64)>,
+    /// `entered` is in the timeline.
+    pub entry_recorded: bool,
 }
 
 impl ShadowRom {
@@ -105,7 +122,7 @@ impl ShadowRom {
     pub fn new(image: Arc<[u8]>, ram: &mut GuestRam) -> Result<Self, BiosError> {
         let len = (SHADOW_END - SHADOW_BASE) as usize;
         let hidden = ram.slice(SHADOW_BASE, len).ok_or(BiosError::RamTooSmall { mem: ram.len() })?.to_vec();
-        let rom = Self { image, pam: [0; PAM_REGS], hidden };
+        let rom = Self { image, pam: [0; PAM_REGS], hidden, progress: BootProgress::default() };
         let low: Vec<u8> = (SHADOW_BASE..SHADOW_END).map(|pa| rom.rom_byte(pa)).collect();
         if let Some(dst) = ram.slice_mut(SHADOW_BASE, len) {
             dst.copy_from_slice(&low);
@@ -140,6 +157,15 @@ impl ShadowRom {
     pub fn high_bytes(&self, pa: u64, len: usize) -> Option<&[u8]> {
         let off = usize::try_from(pa.checked_sub(self.high_base())?).ok()?;
         self.image.get(off..off.checked_add(len)?)
+    }
+
+    /// A block of `bytes` is being decoded at physical `pa` (`retired` instructions so far):
+    /// notes the kernel's entry when it is the one watched for.
+    pub fn note_decode(&mut self, pa: u64, bytes: &[u8], retired: u64) {
+        let p = &mut self.progress;
+        if p.entered.is_none() && p.entry.as_ref().is_some_and(|(at, b)| *at == pa && bytes.starts_with(b)) {
+            p.entered = Some((std::time::Instant::now(), retired));
+        }
     }
 
     /// PAM0-PAM6 as last applied.

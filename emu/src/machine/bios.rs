@@ -33,3 +33,40 @@ impl Machine {
         Ok(())
     }
 }
+
+/// fw_cfg items only a direct-boot option ROM reads (the kernel's setup, kernel, initrd and
+/// command line).
+fn is_kernel_item(key: u16) -> bool {
+    use devices::pc::fw_cfg::key;
+    (key::KERNEL_ADDR..=key::INITRD_SIZE).contains(&key) || (key::KERNEL_ENTRY..=key::SETUP_DATA).contains(&key)
+}
+
+impl Machine {
+    /// Watches for the kernel's first instruction: a block decoded at physical `pa` that starts
+    /// with `bytes` (the kernel's setup code, once the option ROM has copied it there).
+    pub fn watch_kernel_entry(&mut self, pa: u64, bytes: Vec<u8>) {
+        if let Some(rom) = self.cpu.rom.as_mut() {
+            rom.progress.entry = Some((pa, bytes));
+        }
+    }
+
+    /// Puts the firmware's phases in the timeline: the option ROM reading the kernel (seen
+    /// between CPU slices, as fw_cfg's selected item) and the kernel's entry (timed when its
+    /// first block was decoded).
+    pub(super) fn firmware_progress(&mut self) {
+        let Some(rom) = self.cpu.rom.as_mut() else { return };
+        let p = &mut rom.progress;
+        if !p.option_rom_seen {
+            let selected = self.board.borrow().fw_cfg.borrow().save_state().selector;
+            if is_kernel_item(selected) {
+                p.option_rom_seen = true;
+                let r = self.cpu.retired;
+                self.tap.borrow_mut().timeline.record("option ROM: reads the kernel from fw_cfg", r);
+            }
+        }
+        if let (Some((at, retired)), false) = (p.entered, p.entry_recorded) {
+            p.entry_recorded = true;
+            self.tap.borrow_mut().timeline.record_at("kernel entry", at, retired);
+        }
+    }
+}
