@@ -117,4 +117,40 @@ mod tests {
         assert_eq!(cpu.state.cr0, 0x6000_0010);
         assert_eq!(cpu.rflags(), 2);
     }
+
+    /// Guest stores and loads through the TLB (real mode: linear = physical) follow each PAM
+    /// mode of the 0xF0000 segment, including after the fast write path was cached.
+    #[test]
+    fn guest_accesses_follow_pam_through_the_tlb() {
+        use crate::flags::W8;
+        let mut cpu = Cpu::new(GuestRam::new(2 << 20).unwrap());
+        let rom = ShadowRom::new(vec![0xa5u8; 0x2_0000].into(), &mut cpu.ram).unwrap();
+        cpu.softmmu.set_rom_write_protect(rom.write_protect_mask());
+        cpu.rom = Some(Box::new(rom));
+        let mut pam = [0u8; shadow::PAM_REGS];
+        let at = 0xf_0010;
+        // 00: ROM; the store is lost.
+        cpu.write::<W8>(at, 0x11).unwrap();
+        assert_eq!(cpu.read::<W8>(at).unwrap(), 0xa5);
+        // 10: writes reach the RAM under the ROM; reads still see the ROM.
+        pam[0] = 0x20;
+        cpu.apply_pam(pam);
+        cpu.write::<W8>(at, 0x99).unwrap();
+        assert_eq!(cpu.read::<W8>(at).unwrap(), 0xa5);
+        // 11: the RAM, with what was written through 10; stores now take the fast path.
+        pam[0] = 0x30;
+        cpu.apply_pam(pam);
+        assert_eq!(cpu.read::<W8>(at).unwrap(), 0x99);
+        cpu.write::<W8>(at, 0x77).unwrap();
+        cpu.write::<W8>(at, 0x78).unwrap();
+        assert_eq!(cpu.read::<W8>(at).unwrap(), 0x78);
+        // 01: read-only RAM (SeaBIOS's final state); the cached fast write path must be gone.
+        pam[0] = 0x10;
+        cpu.apply_pam(pam);
+        cpu.write::<W8>(at, 0x55).unwrap();
+        assert_eq!(cpu.read::<W8>(at).unwrap(), 0x78);
+        // Below 0xC0000 nothing changes.
+        cpu.write::<W8>(0xb_0000, 0x42).unwrap();
+        assert_eq!(cpu.read::<W8>(0xb_0000).unwrap(), 0x42);
+    }
 }

@@ -141,6 +141,9 @@ mod tests {
         assert!(table.contains("2.000"), "{table}");
         assert!(table.contains("2000"), "{table}");
         assert!(t.json().contains("\"b\\\"q\""), "{}", t.json());
+        // A control character (a BIOS's ESC) as RFC 8259 writes it.
+        t.events.push(Event { label: "\u{1b}c".into(), ns: 4_000_000, retired: 2_020 });
+        assert!(t.json().contains("\"\\u001bc\""), "{}", t.json());
         assert!(t.svg().starts_with("<svg"));
     }
 }
