@@ -147,7 +147,7 @@ pub struct RunArgs {
     debugcon: Option<String>,
     /// Boot through this BIOS image (64, 128 or 256 KiB, e.g. /usr/share/seabios/bios-256k.bin)
     /// from the reset vector; a bzImage --kernel is then handed over by QEMU's linuxboot_dma.bin
-    /// option ROM through fw_cfg (see src/bios.rs).
+    /// option ROM through fw_cfg (see src/bios.rs); without --kernel the firmware runs alone.
     #[arg(long, value_name = "PATH")]
     bios: Option<String>,
 }
@@ -180,8 +180,10 @@ fn parse_save_at(a: &RunArgs) -> Result<Option<(String, SaveAt)>, String> {
 fn check_restore_options(a: &RunArgs) -> Result<(), String> {
     if a.restore.is_none() {
         return match a.kernel {
+            // --bios alone runs the firmware (issue 14).
+            _ if a.bios.is_some() => Ok(()),
             Some(_) => Ok(()),
-            None => Err("--kernel PATH is required (or --restore PATH to resume a snapshot)".into()),
+            None => Err("--kernel PATH is required (or --restore PATH to resume a snapshot, or --bios PATH)".into()),
         };
     }
     for (given, name) in
@@ -580,6 +582,15 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     let kernel = a.kernel.clone().unwrap_or_default();
     let mem_arg = a.mem.as_deref().unwrap_or("256M");
     let mem = parse_size(mem_arg)?;
+    // --- Firmware boot (issue 14): --bios without --kernel runs the firmware alone. ---
+    if let (None, Some(path)) = (&a.kernel, a.bios.as_deref()) {
+        let rom = crate::bios::read_image(path)?;
+        let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
+        let mut m = Machine::new(&cfg, serial, process_start)
+            .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;
+        crate::bios::install(&mut m, path, rom, &[])?;
+        return Ok(m);
+    }
     let image = if kernel == DEMO_NAME {
         DEMO_KERNEL.to_vec()
     } else {

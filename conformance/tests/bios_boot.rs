@@ -7,13 +7,17 @@
 //!   `qemu-system-x86_64 -M pc -accel tcg` (when installed) exit there with the same status,
 //!   SeaBIOS's own log (port 0x402) shows it found the i440FX, unlocked its shadow RAM and
 //!   booted the option ROM, and the timeline has the firmware phases in order;
+//! - a 64 KiB ROM of our own, run alone (`--bios` without `--kernel`), starts at the reset
+//!   vector, reaches its copy below 1 MiB, and ends with the same serial output and exit status
+//!   under Strata and QEMU;
 //! - the Debian guest boots through SeaBIOS to its marker (on the JIT where there is one, else
 //!   tier 0) with the memory map, SMBIOS and ACPI tables SeaBIOS hands over (SeaBIOS copies
 //!   the RSDP into its F-segment, so the kernel finding it there shows the PAM write path) and
 //!   no platform complaint in the kernel log.
 //!
-//! Skipped, with a message, when Debian's seabios or qemu-system-data is not installed
-//! (scripts/install-deps.sh installs both, so CI runs these).
+//! The SeaBIOS tests are skipped, with a message, when Debian's seabios or qemu-system-data is
+//! not installed (scripts/install-deps.sh installs both, so CI runs them); the QEMU comparisons
+//! when qemu-system-x86_64 is missing.
 
 mod kernel_support;
 mod user_support;
@@ -110,6 +114,55 @@ fn seabios_reaches_the_kernels_first_instruction_as_under_qemu() {
     let qemu_serial = dir.path().join("qemu.serial");
     let (status, _, err) = run_capturing(qemu, &qemu_serial, Duration::from_secs(60));
     assert_eq!(status, Some(1), "QEMU did not exit at the kernel's entry either (the stand-in kernel is wrong): {err}");
+}
+
+/// A 64 KiB ROM (the smallest image `-bios` takes) whose reset vector (offset FFF0h, fetched at
+/// FFFFFFF0h) far-jumps to F000:E000, i.e. into the copy below 1 MiB, which prints "OK" on COM1
+/// and writes the byte it reads at CS:FFF0h (the jump's opcode, EAh, through the low copy) to
+/// isa-debug-exit: status (EAh << 1) | 1, which the process exit code truncates to D5h.
+fn reset_vector_rom() -> Vec<u8> {
+    let mut rom = vec![0xf4u8; 0x1_0000];
+    rom[0xfff0..0xfff5].copy_from_slice(&[0xea, 0x00, 0xe0, 0x00, 0xf0]); // jmp far f000:e000
+    let code = [
+        0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xb0, b'O', 0xee, // mov al, 'O'; out dx, al
+        0xb0, b'K', 0xee, // mov al, 'K'; out dx, al
+        0xb0, b'\n', 0xee, // mov al, '\n'; out dx, al
+        0x2e, 0xa0, 0xf0, 0xff, // mov al, cs:[0xfff0]
+        0xe6, 0xf4, // out 0xf4, al
+        0xf4, // hlt
+    ];
+    rom[0xe000..0xe000 + code.len()].copy_from_slice(&code);
+    rom
+}
+
+#[test]
+fn a_rom_alone_starts_at_the_reset_vector_as_under_qemu() {
+    let dir = Scratch::new("bios-rom");
+    let rom = dir.path().join("reset.rom");
+    std::fs::write(&rom, reset_vector_rom()).unwrap();
+    let serial = dir.path().join("strata.serial");
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(["run", "--bios"]).arg(&rom).arg("--serial").arg(format!("file:{}", serial.display()));
+    let (status, out, err) = run_capturing(cmd, &serial, Duration::from_secs(60));
+    assert_eq!((status, out.as_str()), (Some(0xd5), "OK\n"), "{err}");
+    // Wrong sizes are refused with one line.
+    let bad = dir.path().join("bad.rom");
+    std::fs::write(&bad, vec![0u8; 0x1_8000]).unwrap();
+    let o = Command::new(strata_bin()).args(["run", "--bios"]).arg(&bad).output().unwrap();
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && msg.trim().lines().count() == 1 && msg.contains("64, 128 or 256 KiB"), "{msg}");
+    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+        eprintln!("SKIP (QEMU part): qemu-system-x86_64 is not installed");
+        return;
+    }
+    let qserial = dir.path().join("qemu.serial");
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-M", "pc", "-accel", "tcg", "-nodefaults", "-display", "none", "-bios"]).arg(&rom);
+    qemu.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-serial"])
+        .arg(format!("file:{}", qserial.display()));
+    let (qstatus, qout, qerr) = run_capturing(qemu, &qserial, Duration::from_secs(60));
+    assert_eq!((qstatus, qout.as_str()), (status, out.as_str()), "QEMU differs: {qerr}");
 }
 
 /// The Debian guest (`build/guest`, from scripts/build-guest.sh; skipped when missing) boots
