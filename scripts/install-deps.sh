@@ -11,6 +11,8 @@
 #   e2fsprogs          mke2fs -d, debugfs, e2fsck: the disk tests' ext4 images (conformance/tests/disk.rs)
 #   qemu-utils         qemu-img: makes, checks and compares the disk tests' qcow2 images
 #   acpica-tools       iasl, which disassembles Strata's ACPI tables (conformance/tests/acpi_tables.rs)
+#   seabios, qemu-system-data   bios-256k.bin and QEMU's linuxboot_dma.bin: the guest boot through
+#                      SeaBIOS (conformance/tests/bios_boot.rs, scripts/firmware-bench.sh)
 # Usage: scripts/install-deps.sh [--guest] [--aarch64]
 #   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
 #              (it downloads Debian's kernel and busybox-static with `apt-get download`)
@@ -40,6 +42,9 @@ for pkg_cmd in "${checks[@]}"; do
 done
 # The tests run /bin/busybox itself (a static binary), not whatever busybox is on PATH.
 [ -x /bin/busybox ] || need+=(busybox-static)
+# Firmware files, not commands (issue 14: the SeaBIOS boot).
+[ -f /usr/share/seabios/bios-256k.bin ] || need+=(seabios)
+[ -f /usr/share/qemu/linuxboot_dma.bin ] || need+=(qemu-system-data)
 if [ "$aarch64" = yes ] && [ ! -d /usr/aarch64-linux-gnu/lib ]; then
     need+=(libc6-dev-arm64-cross)
 fi

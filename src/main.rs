@@ -5,6 +5,7 @@
 //! strata's. `strata run --kernel K` boots a kernel on
 //! the virtual PC; `strata` alone boots a small built-in demo guest.
 
+mod bios;
 mod debug;
 use debug::gdb;
 mod disk;

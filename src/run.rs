@@ -145,6 +145,11 @@ pub struct RunArgs {
     /// (SeaBIOS's log) goes to this file ("file:PATH").
     #[arg(long, value_name = "file:PATH")]
     debugcon: Option<String>,
+    /// Boot through this BIOS image (64, 128 or 256 KiB, e.g. /usr/share/seabios/bios-256k.bin)
+    /// from the reset vector; a bzImage --kernel is then handed over by QEMU's linuxboot_dma.bin
+    /// option ROM through fw_cfg (see src/bios.rs); without --kernel the firmware runs alone.
+    #[arg(long, value_name = "PATH")]
+    bios: Option<String>,
 }
 
 /// When `--save-at` saves.
@@ -175,8 +180,10 @@ fn parse_save_at(a: &RunArgs) -> Result<Option<(String, SaveAt)>, String> {
 fn check_restore_options(a: &RunArgs) -> Result<(), String> {
     if a.restore.is_none() {
         return match a.kernel {
+            // --bios alone runs the firmware (issue 14).
+            _ if a.bios.is_some() => Ok(()),
             Some(_) => Ok(()),
-            None => Err("--kernel PATH is required (or --restore PATH to resume a snapshot)".into()),
+            None => Err("--kernel PATH is required (or --restore PATH to resume a snapshot, or --bios PATH)".into()),
         };
     }
     for (given, name) in
@@ -324,6 +331,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     }
     check_restore_options(&a)?;
     let save = parse_save_at(&a)?;
+    crate::bios::check_options(a.bios.is_some(), need_kvm, a.restore.is_some() || save.is_some())?;
     if save.is_some() && !switches.is_empty() {
         return Err("--save-at and --switch-at cannot be combined".into());
     }
@@ -575,6 +583,15 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     let kernel = a.kernel.clone().unwrap_or_default();
     let mem_arg = a.mem.as_deref().unwrap_or("256M");
     let mem = parse_size(mem_arg)?;
+    // --- Firmware boot (issue 14): --bios without --kernel runs the firmware alone. ---
+    if let (None, Some(path)) = (&a.kernel, a.bios.as_deref()) {
+        let rom = crate::bios::read_image(path)?;
+        let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
+        let mut m = Machine::new(&cfg, serial, process_start)
+            .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;
+        crate::bios::install(&mut m, path, rom, &[])?;
+        return Ok(m);
+    }
     let image = if kernel == DEMO_NAME {
         DEMO_KERNEL.to_vec()
     } else {
@@ -591,6 +608,11 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
         let text = std::fs::read(script).map_err(|e| format!("--run {script}: {e}"))?;
         initrd = initrd.map(|data| crate::disk::append_archive(data, &crate::disk::run_archive(&text)));
     }
+    // --- Firmware boot (issue 14): the image is checked before any work. ---
+    let bios = a.bios.as_deref().map(crate::bios::read_image).transpose()?;
+    if bios.is_some() && !is_bzimage {
+        return Err("--bios needs a bzImage --kernel (handed over by linuxboot_dma.bin) for now".into());
+    }
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
         .map_err(|e| format!("cannot allocate {mem_arg} of guest RAM: {e}"))?;
@@ -599,7 +621,11 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
             (Some(p), Some(d)) => Some((p.as_str(), d.as_slice())),
             _ => None,
         };
-        emu::loaders::bzimage::load(&mut m.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
+        if bios.is_none() {
+            emu::loaders::bzimage::load(&mut m.cpu, &kernel, &image, append, ird).map_err(|e| e.to_string())?;
+        } else {
+            crate::bios::add_linuxboot_rom(&m)?;
+        }
         // The same kernel for a firmware boot through fw_cfg (QEMU's linuxboot_dma.bin reads it).
         let fw_cfg = m.board.borrow().fw_cfg.clone();
         emu::loaders::fw_cfg::add_kernel_items(
@@ -635,6 +661,9 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
         return Err(format!("{kernel}: neither a bzImage, a Multiboot kernel nor a boot sector (0x55AA at 510)"));
     }
     m.record("kernel loaded");
+    if let (Some(path), Some(rom)) = (a.bios.as_deref(), bios) {
+        crate::bios::install(&mut m, path, rom, &image)?;
+    }
     Ok(m)
 }
 

@@ -93,6 +93,8 @@ pub struct Cpu {
     /// The last exception or interrupt delivered through the IDT (after any double-fault
     /// escalation), for the instruction trace; whoever reads it clears it.
     pub last_event: Option<crate::system::interrupt::Event>,
+    /// Booted through a BIOS (`--bios`): its ROM and the PAM shadowing of 0xC0000-0xFFFFF.
+    pub rom: Option<Box<crate::firmware::ShadowRom>>,
 }
 
 impl Cpu {
@@ -109,6 +111,7 @@ impl Cpu {
             tsc: Box::new(HostTsc::new(2_000_000)),
             tsc_deadline: 0,
             last_event: None,
+            rom: None,
         }
     }
 

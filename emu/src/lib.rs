@@ -17,6 +17,7 @@
 //! | `engine` | the engine contract: the `Engine` trait, `Limit`, `Exit`, `EngineKind` |
 //! | `tier0` | tier 0's run loop (`Interp`, re-exported here with `Exit`), tier 0's `Engine` |
 //! | `loaders` | bzImage (Linux boot protocol), Multiboot v1, MP table, the memory map |
+//! | `firmware` | a BIOS from the reset vector: the ROM, PAM shadowing, the reset state |
 //! | `user` | the Linux user-mode runner (ELF loading, system calls) |
 //! | `machine` | the virtual PC: devices on the board, the machine loop, the boot timeline |
 //! | `snapshot` | machine snapshots: the file format, save, copy-on-write restore |
@@ -27,7 +28,7 @@
 //! 1. `exception`, `rflags`: plain definitions;
 //! 2. `flags` (lazy flags), then `state` (which holds them);
 //! 3. `mem`, `mmu`, `cpu` (`mmu/access.rs` adds the memory access paths to `Cpu` as methods);
-//!    `system` and `loaders` on the CPU; `engine`, the contract every engine implements (tier 0,
+//!    `system`, `loaders` and `firmware` on the CPU; `engine`, the contract every engine implements (tier 0,
 //!    KVM in `tiers`, the JIT), on the CPU;
 //! 4. `decoded`: the decoded form every part of tier 0 shares;
 //! 5. `interp`: the instruction families (their handlers and table rows);
@@ -45,6 +46,7 @@ pub mod decode;
 pub mod decoded;
 pub mod engine;
 pub mod exception;
+pub mod firmware;
 pub mod flags;
 #[cfg(target_arch = "x86_64")]
 pub mod hostcpu;

@@ -173,6 +173,21 @@ impl FwCfg {
         Ok(k)
     }
 
+    /// Sets the contents of named file `name`, adding it if it is not there yet; returns its key.
+    ///
+    /// # Errors
+    /// As [`FwCfg::add_file`].
+    pub fn set_file(&mut self, name: &str, data: Vec<u8>) -> Result<u16, FwCfgError> {
+        match self.files.iter().find(|(n, _)| n == name).map(|&(_, k)| k) {
+            Some(k) => {
+                self.items.insert(k, data);
+                self.rebuild_dir();
+                Ok(k)
+            }
+            None => self.add_file(name, data),
+        }
+    }
+
     /// The bytes of item `k`, if it exists.
     pub fn item(&self, k: u16) -> Option<&[u8]> {
         self.items.get(&k).map(Vec::as_slice)
@@ -417,6 +432,12 @@ mod tests {
         assert!(matches!(f.add_file("bootorder", vec![]), Err(FwCfgError::Duplicate(_))));
         assert!(matches!(f.add_file(&"x".repeat(56), vec![]), Err(FwCfgError::NameTooLong(_))));
         assert!(f.add_file(&"x".repeat(55), vec![]).is_ok());
+        // set_file replaces a file's contents in place: same key, the directory's size follows.
+        assert_eq!(f.set_file("bootorder", b"/rom@genroms/x\n".to_vec()).unwrap(), 0x21);
+        let d = read_bytes(&mut f, key::FILE_DIR, 4 + 2 * 64);
+        assert_eq!(u32::from_be_bytes(d[68..72].try_into().unwrap()), 15);
+        assert_eq!(read_bytes(&mut f, 0x21, 15), b"/rom@genroms/x\n");
+        assert_eq!(f.set_file("etc/new", vec![1]).unwrap(), 0x23);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod ioapic;
 pub mod lapic;
 pub mod pci_host;
 pub mod pic8259;
+pub mod piix3;
 pub mod pit8254;
 mod time_base;
 pub mod uart16550;

@@ -44,9 +44,17 @@ pub fn decode_block_max(cpu: &mut Cpu, la: u64, pa: u64, max: usize) -> Result<D
     let avail = 4096 - (pa & 0xfff) as usize;
     let bytes = match cpu.ram.slice(pa, avail) {
         Some(b) => b.to_vec(),
-        // Executing from outside RAM (MMIO): not supported; the guest sees a #GP.
-        None => return Err(Stop::Fault(Fault::gp0())),
+        // Outside RAM only the BIOS ROM's high copy holds code (the reset vector's region).
+        None => match cpu.rom.as_ref().and_then(|r| r.high_bytes(pa, avail)) {
+            Some(b) => b.to_vec(),
+            // Executing from MMIO: not supported; the guest sees a #GP.
+            None => return Err(Stop::Fault(Fault::gp0())),
+        },
     };
+    if let Some(rom) = cpu.rom.as_mut() {
+        // A firmware boot's timeline marks the kernel's first block (`firmware::shadow`).
+        rom.note_decode(pa, &bytes, cpu.retired);
+    }
     let mut decoder = Decoder::with_ip(bits, &bytes, rip, DecoderOptions::NONE);
     let mut out = Vec::with_capacity(16);
     let mut insn = Instruction::default();
@@ -65,7 +73,8 @@ pub fn decode_block_max(cpu: &mut Cpu, la: u64, pa: u64, max: usize) -> Result<D
             let pa2 = cpu.translate_fetch(next_la)?;
             let mut buf = bytes[pos..].to_vec();
             let need = 15usize.saturating_sub(buf.len());
-            buf.extend_from_slice(cpu.ram.slice(pa2, need).unwrap_or(&[]));
+            let rom = cpu.rom.as_ref().and_then(|r| r.high_bytes(pa2, need));
+            buf.extend_from_slice(cpu.ram.slice(pa2, need).or(rom).unwrap_or(&[]));
             let mut d2 = Decoder::with_ip(bits, &buf, rip, DecoderOptions::NONE);
             d2.decode_out(&mut insn);
             pages[1] = pa2 & !0xfff;

@@ -45,6 +45,9 @@ pub fn exec_out_imm<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check_io_privilege(cpu)?;
     let v = cpu.get::<W>(0) as u32;
     cpu.bus.pio_write(e.imm as u8 as u16, W::BYTES as u8, v);
+    if cpu.rom.is_some() {
+        cpu.after_port_write(e.imm as u8 as u16);
+    }
     Ok(())
 }
 
@@ -54,6 +57,10 @@ pub fn exec_out_dx<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let port = cpu.state.gpr[2] as u16;
     let v = cpu.get::<W>(0) as u32;
     cpu.bus.pio_write(port, W::BYTES as u8, v);
+    if cpu.rom.is_some() {
+        // A BIOS may have changed the memory map (PAM).
+        cpu.after_port_write(port);
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! (reboot), ACPI S5 (power-off through the PM1a control register), HLT with interrupts disabled (a halted machine: what Linux does at power-off
 //! without ACPI), a triple fault.
 
+mod bios;
 pub mod board;
 mod dma;
 pub mod engine;
@@ -405,7 +406,9 @@ impl Machine {
     fn note_start(&mut self) {
         if !self.started {
             self.started = true;
-            self.tap.borrow_mut().timeline.record("first instruction", self.cpu.retired);
+            // Through a BIOS, the first instruction is the firmware's, at its reset vector.
+            let label = if self.cpu.rom.is_some() { "first instruction: BIOS start" } else { "first instruction" };
+            self.tap.borrow_mut().timeline.record(label, self.cpu.retired);
         }
     }
 
@@ -418,6 +421,9 @@ impl Machine {
         let fw_cfg = self.board.borrow().fw_cfg.clone();
         if fw_cfg.borrow().dma_pending() {
             fw_cfg.borrow_mut().run_dma(&mut self.cpu);
+        }
+        if self.cpu.rom.is_some() {
+            self.firmware_progress();
         }
         self.board.borrow_mut().poll();
         let board = self.board.borrow();

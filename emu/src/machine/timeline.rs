@@ -37,6 +37,12 @@ impl Timeline {
         self.events.push(Event { label: label.into(), ns, retired });
     }
 
+    /// Records an event that happened at `at` (noted earlier, recorded now).
+    pub fn record_at(&mut self, label: impl Into<String>, at: Instant, retired: u64) {
+        let ns = at.saturating_duration_since(self.start).as_nanos() as u64;
+        self.events.push(Event { label: label.into(), ns, retired });
+    }
+
     pub fn has(&self, label: &str) -> bool {
         self.events.iter().any(|e| e.label == label)
     }
@@ -67,11 +73,22 @@ impl Timeline {
     pub fn json(&self) -> String {
         let mut s = String::from("[\n");
         for (i, e) in self.events.iter().enumerate() {
-            let label: String = e.label.chars().flat_map(|c| c.escape_default()).collect();
+            // JSON string escapes (RFC 8259, section 7): serial lines carry control characters
+            // (a BIOS's ESC sequences), which must be written \u00XX.
+            let label: String = e
+                .label
+                .chars()
+                .map(|c| match c {
+                    '"' => "\\\"".to_string(),
+                    '\\' => "\\\\".to_string(),
+                    c if u32::from(c) < 0x20 || c == '\u{7f}' => format!("\\u{:04x}", u32::from(c)),
+                    c => c.to_string(),
+                })
+                .collect();
             let _ = writeln!(
                 s,
                 "  {{\"label\": \"{}\", \"ns\": {}, \"retired\": {}}}{}",
-                label.replace("\\'", "'"),
+                label,
                 e.ns,
                 e.retired,
                 if i + 1 < self.events.len() { "," } else { "" }
@@ -124,6 +141,9 @@ mod tests {
         assert!(table.contains("2.000"), "{table}");
         assert!(table.contains("2000"), "{table}");
         assert!(t.json().contains("\"b\\\"q\""), "{}", t.json());
+        // A control character (a BIOS's ESC) as RFC 8259 writes it.
+        t.events.push(Event { label: "\u{1b}c".into(), ns: 4_000_000, retired: 2_020 });
+        assert!(t.json().contains("\"\\u001bc\""), "{}", t.json());
         assert!(t.svg().starts_with("<svg"));
     }
 }

@@ -176,6 +176,12 @@ impl Cpu {
     /// Writes physical memory: RAM (noticing stores to code) or the MMIO bus.
     pub fn phys_write<W: Width>(&mut self, pa: u64, value: u64) {
         if pa + W::BYTES as u64 <= self.ram.len() {
+            if self.softmmu.rom_write_protected(pa) {
+                if let Some(rom) = self.rom.as_mut() {
+                    rom.write(pa, &value.to_le_bytes()[..W::BYTES]);
+                }
+                return;
+            }
             self.ram.write::<W>(pa, value);
             let page = pa & !0xfff;
             if self.softmmu.is_code_page(page) {

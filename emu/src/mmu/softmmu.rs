@@ -19,6 +19,9 @@ pub struct SoftMmu {
     modified_code: Vec<u64>,
     /// Set (through the memory slow path) when the rest of the current block must not run.
     stop_block: bool,
+    /// With a BIOS: bit n set when stores to page 0xC0000 + n * 4 KiB must take the slow path
+    /// (PAM sends them to the ROM or the hidden RAM; `firmware/shadow.rs`). 0 otherwise.
+    rom_write_protect: u64,
 }
 
 impl SoftMmu {
@@ -37,6 +40,7 @@ impl SoftMmu {
             code_pages: vec![0; pages.div_ceil(64)],
             modified_code: Vec::new(),
             stop_block: false,
+            rom_write_protect: 0,
         }
     }
 
@@ -49,8 +53,22 @@ impl SoftMmu {
     /// Caches a page walk's result for linear address `la`; `ram_host` is the host address of
     /// guest physical 0. Writes to a page holding code stay on the slow path, so the store is seen.
     pub fn fill_tlb(&mut self, user: bool, la: u64, t: &Translation, ram_host: u64, in_ram: bool) {
-        let code = self.is_code_page(t.page);
+        let code = self.is_code_page(t.page) || self.rom_write_protected(t.page);
         self.tlb.fill(user, la, t, ram_host, in_ram, code);
+    }
+
+    /// Sets which pages of 0xC0000-0xFFFFF are write-protected (see the field); the caller
+    /// flushes the TLB.
+    pub fn set_rom_write_protect(&mut self, mask: u64) {
+        self.rom_write_protect = mask;
+    }
+
+    /// True if a store to physical `paddr` must go to the BIOS's shadow logic, not RAM.
+    #[inline(always)]
+    pub fn rom_write_protected(&self, paddr: u64) -> bool {
+        let off = paddr.wrapping_sub(crate::firmware::shadow::SHADOW_BASE);
+        off < crate::firmware::shadow::SHADOW_END - crate::firmware::shadow::SHADOW_BASE
+            && self.rom_write_protect >> (off >> 12) & 1 != 0
     }
 
     /// Drops every cached translation (CR0.PG/WP/PE, CR4 paging bits or EFER.NXE changed; a
