@@ -145,6 +145,10 @@ pub struct RunArgs {
     /// (SeaBIOS's log) goes to this file ("file:PATH").
     #[arg(long, value_name = "file:PATH")]
     debugcon: Option<String>,
+    /// A QEMU test device: pc-testdev, or isa-debug-exit[,iobase=0xf4,iosize=0x4] (always
+    /// present; accepted for QEMU's command lines). Repeatable.
+    #[arg(long = "device", value_name = "NAME[,PROP=VALUE...]")]
+    devices: Vec<String>,
 }
 
 /// When `--save-at` saves.
@@ -384,6 +388,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         let f = std::fs::File::create(path).map_err(|e| format!("--debugcon {path}: {e}"))?;
         m.board.borrow_mut().attach_debugcon(Box::new(f));
     }
+    crate::testdevs::attach(&mut m, &a.devices)?; // issue 14: kvm-unit-tests devices
     // Ctrl-A c on the serial console: only in the plain run loop below (the other loops own
     // the machine's watch).
     let console_ok = monitor.is_none()
