@@ -58,8 +58,14 @@ ENVF="$LOGDIR/env"
 
 # Maps an exit status (and the log) to PASS/FAIL/SKIP with the SUMMARY line, as runtime.bash.
 verdict() {
-    local ret=$1 log=$2 summary
+    local ret=$1 log=$2 err=$3 summary
     summary=$(tail -5 "$log" | grep -a '^SUMMARY: ' | sed 's/^SUMMARY: /(/;s/\r\{0,1\}$/)/')
+    # Status 1 with anything but warnings on stderr is the VMM's own error (Strata and QEMU
+    # both exit 1 on a bad command line), not the test's success: qemu_fixup_return_code.
+    if [ "$ret" = 1 ] && grep -qvi warning "$err"; then
+        echo "FAIL ($(head -1 "$err" | cut -c1-60))"
+        return
+    fi
     case $ret in
         1) echo "PASS $summary" ;;
         77) echo "SKIP $summary" ;;
@@ -73,7 +79,11 @@ strata_params() {
     local p=($1) i out=()
     for ((i = 0; i < ${#p[@]}; i++)); do
         case ${p[i]} in
-            -m) out+=(--mem "${p[i + 1]}"); i=$((i + 1)) ;;
+            -m)
+                # QEMU's -m counts MiB when no suffix is given; Strata's --mem wants one.
+                local m=${p[i + 1]}
+                [[ $m =~ ^[0-9]+$ ]] && m=${m}M
+                out+=(--mem "$m"); i=$((i + 1)) ;;
             -cpu)
                 case ${p[i + 1]} in
                     *GenuineIntel* | IvyBridge* | Skylake*) out+=(--cpu broadwell) ;;
@@ -88,12 +98,13 @@ strata_params() {
 run_one() { # name file smp test_args params timeout
     local name=$1 kernel=$SUITE/x86/$2 args=$4 params=$5 tmo=${TIMEOUT:-$6}
     local qlog="$LOGDIR/$name.qemu.log" slog="$LOGDIR/$name.strata.log" s q ret
+    local qerr="$LOGDIR/$name.qemu.err" serr="$LOGDIR/$name.strata.err"
     # shellcheck disable=SC2046
     timeout -k 1s --foreground "$tmo" "$STRATA" run --kernel "$kernel" ${args:+--append "$args"} \
         --initrd "$ENVF" --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 \
-        $(strata_params "$params") </dev/null >"$slog" 2>&1
+        $(strata_params "$params") </dev/null >"$slog" 2>"$serr"
     ret=$?
-    s=$(verdict $ret "$slog")
+    s=$(verdict $ret "$slog" "$serr")
     if [ "$QEMU" = none ]; then
         q="-"
     else
@@ -101,9 +112,9 @@ run_one() { # name file smp test_args params timeout
         eval timeout -k 1s --foreground "$tmo" "$QEMU" --no-reboot -nodefaults -device pc-testdev \
             -device isa-debug-exit,iobase=0xf4,iosize=0x4 -display none -serial stdio \
             -device pci-testdev -machine accel=tcg -kernel "$kernel" -smp 1 $params \
-            ${args:+-append "\"$args\""} -initrd "$ENVF" </dev/null >"$qlog" 2>&1
+            ${args:+-append "\"$args\""} -initrd "$ENVF" </dev/null >"$qlog" 2>"$qerr"
         ret=$?
-        q=$(verdict $ret "$qlog")
+        q=$(verdict $ret "$qlog" "$qerr")
     fi
     printf '| %-28s | %-24s | %-24s |\n' "$name" "$s" "$q"
 }

@@ -9,7 +9,8 @@
 //!   the host's mapping of that page (to force KVM to rebuild its shadow entries); nothing the
 //!   guest can observe, so a write is accepted and ignored here;
 //! - ports 0x2000-0x2017: one port per interrupt line: a byte write sets the line's level
-//!   (non-zero: asserted) — `set_irq_line()` in kvm-unit-tests' `lib/x86/apic.c`;
+//!   (non-zero: asserted) — `set_irq_line()` in kvm-unit-tests' `lib/x86/apic.c`; a wider
+//!   write is split into bytes for the following lines, as QEMU's memory core splits it;
 //! - memory 0xFF000000-0xFF00FFFF: 64 KiB of plain memory behind MMIO, so tests can run
 //!   instructions against an address that is not RAM (the `emulator` test's "test RAM").
 //!
@@ -85,7 +86,7 @@ impl PioDevice for TestdevPorts {
     }
 }
 
-/// Ports 0x2000-0x2017: a byte write sets interrupt line `offset` to (value != 0).
+/// Ports 0x2000-0x2017: a byte written at `offset` sets interrupt line `offset` to (byte != 0).
 pub struct TestdevIrqPorts<I: IrqLine> {
     lines: Vec<I>,
 }
@@ -103,12 +104,13 @@ impl<I: IrqLine> PioDevice for TestdevIrqPorts<I> {
     }
 
     fn pio_write(&mut self, offset: u16, data: &[u8]) {
-        // QEMU accepts only byte accesses here; wider ones are dropped the same way.
-        if data.len() != 1 {
-            return;
-        }
-        if let Some(line) = self.lines.get(usize::from(offset)) {
-            line.set_level(data[0] != 0);
+        // The ports are byte-wide: QEMU splits a wider access into byte accesses to the
+        // following ports (kvm-unit-tests' realmode test raises IRQ 11 with an OUTL to 0x200B,
+        // which also lowers lines 12-14).
+        for (i, b) in data.iter().enumerate() {
+            if let Some(line) = self.lines.get(usize::from(offset) + i) {
+                line.set_level(*b != 0);
+            }
         }
     }
 }
@@ -202,10 +204,14 @@ mod tests {
         d.pio_write(0x0e, &[1]);
         d.pio_write(0x0e, &[0]);
         d.pio_write(0x13, &[5]);
-        d.pio_write(0x13, &[1, 0]); // not a byte access: ignored
+        d.pio_write(0x0b, &1u32.to_le_bytes()); // one byte per line: 11 up, 12-14 down
+        d.pio_write(0x16, &[0, 1]); // lines 22, 23
         d.pio_write(30, &[1]); // beyond the lines: ignored
-        assert_eq!(*lines[0x0e].0.borrow(), vec![true, false]);
+        assert_eq!(*lines[0x0e].0.borrow(), vec![true, false, false]);
         assert_eq!(*lines[0x13].0.borrow(), vec![true]);
+        assert_eq!(*lines[0x0b].0.borrow(), vec![true]);
+        assert_eq!(*lines[0x0c].0.borrow(), vec![false]);
+        assert_eq!(*lines[0x17].0.borrow(), vec![true]);
         assert!(lines[0].0.borrow().is_empty());
     }
 
