@@ -93,6 +93,18 @@ pub struct Cpu {
     /// The last exception or interrupt delivered through the IDT (after any double-fault
     /// escalation), for the instruction trace; whoever reads it clears it.
     pub last_event: Option<crate::system::interrupt::Event>,
+    /// The AMD models' performance-monitoring MSRs (`system/pmu.rs`; not in snapshots).
+    pub amd_pmu: crate::system::pmu::AmdPmu,
+    /// STI just set IF: the next instruction completes before any external interrupt (SDM
+    /// Vol. 2, STI). Set with the `Stop::Yield` STI ends its block with; the machine takes it.
+    /// Other yields (IRET, POPF, MOV CR...) open no shadow.
+    pub interrupt_shadow: bool,
+    /// Address of the last INT n / INT3 / INTO: a fault while delivering it is reported at
+    /// the instruction, not past it (SDM Vol. 3, 6.12.1.2: #GP for the gate DPL, #NP, ...).
+    pub(crate) soft_int_rip: u64,
+    /// An NMI handler runs: further NMIs wait until the next IRET (SDM Vol. 3, 6.7.1).
+    /// Not in snapshots.
+    pub nmi_blocked: bool,
 }
 
 impl Cpu {
@@ -109,6 +121,10 @@ impl Cpu {
             tsc: Box::new(HostTsc::new(2_000_000)),
             tsc_deadline: 0,
             last_event: None,
+            amd_pmu: Default::default(),
+            interrupt_shadow: false,
+            soft_int_rip: 0,
+            nmi_blocked: false,
         }
     }
 

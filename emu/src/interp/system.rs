@@ -60,6 +60,7 @@ pub fn exec_rdtscp(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
 
 /// INT3: #BP (a trap; see the module doc).
 pub fn exec_int3(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.soft_int_rip = e.rip();
     cpu.state.rip = e.next_rip;
     Err(Stop::SoftInt(vector::BP))
 }

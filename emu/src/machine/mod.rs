@@ -200,6 +200,17 @@ fn deliver_due_interrupt(
     cpu: &mut Cpu,
     board: &RefCell<Board>,
 ) -> Result<Delivery, EngineError> {
+    // An NMI (from the LAPIC: an NMI IPI, LINT1) goes first and ignores IF; it is vector 2
+    // delivered as an external event, and blocks further NMIs until IRET (SDM Vol. 3, 6.7.1).
+    // The software engines only: KVM's own NMI injection is not wired up.
+    if cpu.config.system && !cpu.nmi_blocked && board.borrow().lapic.borrow().nmi_pending() && engine.software_nmi() {
+        board.borrow().lapic.borrow_mut().take_nmi();
+        cpu.nmi_blocked = true;
+        return Ok(match engine.inject_interrupt(cpu, crate::exception::vector::NMI)? {
+            Some(Exit::TripleFault) => Delivery::TripleFault,
+            _ => Delivery::Delivered(crate::exception::vector::NMI),
+        });
+    }
     if !board.borrow().interrupt_pending() {
         return Ok(Delivery::None);
     }
@@ -466,7 +477,9 @@ impl Machine {
         let cpu = &mut self.cpu;
         let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)?;
         let mut want_interrupt = false;
-        if !std::mem::take(&mut self.shadow) {
+        // A shadow from the last round's fallback step (STI run by `fall_back_one`) counts too.
+        let shadowed = std::mem::take(&mut self.shadow) | std::mem::take(&mut cpu.interrupt_shadow);
+        if !shadowed {
             match deliver_due_interrupt(engine, cpu, &self.board)? {
                 d @ (Delivery::Delivered(_) | Delivery::TripleFault) => {
                     self.halted = false;
@@ -495,8 +508,11 @@ impl Machine {
             Exit::Limit | Exit::Poll => {}
             Exit::TripleFault => return Ok(Some(RunEnd::TripleFault)),
             Exit::Stop(Stop::Halt) => self.halted = true,
-            // STI, MOV SS and friends (the next instruction runs before any interrupt: run it
-            // now, then look at the devices), or an instruction the engine cannot run.
+            // A yield that opened no interrupt shadow (IRET, POPF, MOV CR, an EOI...): the
+            // next round delivers what is due before the next instruction, as hardware does.
+            Exit::Stop(Stop::Yield) if !std::mem::take(&mut self.cpu.interrupt_shadow) => {}
+            // STI (the next instruction runs before any interrupt: run it now, then look at
+            // the devices), or an instruction the engine cannot run.
             Exit::Stop(_) | Exit::Unemulated => return self.fall_back_one(),
         }
         Ok(None)

@@ -19,6 +19,9 @@ pub struct SoftMmu {
     modified_code: Vec<u64>,
     /// Set (through the memory slow path) when the rest of the current block must not run.
     stop_block: bool,
+    /// Set with `stop_block` by a store that may have made an interrupt deliverable (a write
+    /// to the local APIC: a self-IPI, EOI, TPR): the run loop returns to the machine at once.
+    poll_requested: bool,
 }
 
 impl SoftMmu {
@@ -37,6 +40,7 @@ impl SoftMmu {
             code_pages: vec![0; pages.div_ceil(64)],
             modified_code: Vec::new(),
             stop_block: false,
+            poll_requested: false,
         }
     }
 
@@ -137,6 +141,20 @@ impl SoftMmu {
     #[inline(always)]
     pub fn stop_block(&self) -> bool {
         self.stop_block
+    }
+
+    /// A store may have made an interrupt deliverable: stop the block, and have the run loop
+    /// return to the machine so it looks at the interrupt controllers now, as hardware does at
+    /// the next instruction boundary (not a slice of up to 20,000 instructions later).
+    pub fn request_poll(&mut self) {
+        self.stop_block = true;
+        self.poll_requested = true;
+    }
+
+    /// Takes the poll request (`request_poll`), for the run loops between blocks.
+    #[inline(always)]
+    pub fn take_poll_request(&mut self) -> bool {
+        std::mem::take(&mut self.poll_requested)
     }
 
     /// Lowers the stop-block flag (the run loop has stopped the block).
