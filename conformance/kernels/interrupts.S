@@ -134,6 +134,29 @@ _start:
     cmpl $1, nmi_count_inside
     REPORT e, nmi_blocked_inside_the_nmi_handler
 
+    # Single-step (SDM Vol. 3, 17.3.1.4): while TF is set, a #DB trap with DR6.BS (17.2.3)
+    # follows each instruction; the POPF that sets TF is not itself followed by one, the POPF
+    # that clears it is.
+    movl $on_db, handlers + 1 * 4
+    xor %eax, %eax
+    mov %eax, %dr6
+    pushf
+    orl $0x100, (%esp)
+    popf
+    nop
+ss_first:
+    nop
+    pushf
+    andl $~0x100, (%esp)
+    popf
+    movl $0, handlers + 1 * 4
+    cmpl $5, db_count
+    REPORT e, single_step_traps_after_each_instruction
+    cmpl $ss_first, db_first_eip
+    REPORT e, single_step_first_trap_follows_the_instruction_after_popf
+    testl $0x4000, db_dr6
+    REPORT ne, single_step_sets_dr6_bs
+
     EXIT_WITH_FAILURES
 
 on_timer:
@@ -178,6 +201,16 @@ log_ipi:
     movl $0, 0xfee000b0                                  # LAPIC EOI
     ret
 
+on_db:
+    incl db_count
+    cmpl $1, db_count
+    jne 1f
+    mov 44(%esp), %eax                # the frame's EIP (past pusha, vector, error, return)
+    mov %eax, db_first_eip
+    mov %dr6, %eax
+    mov %eax, db_dr6
+1:  ret
+
 on_nmi:
     incl nmi_count
     cmpl $1, nmi_count
@@ -202,6 +235,9 @@ ipi_count: .long 0
 ipi_log: .long 0
 nmi_count: .long 0
 nmi_count_inside: .long 0
+db_count: .long 0
+db_first_eip: .long 0
+db_dr6: .long 0
 .align 16
 .skip 8192
 stack_top:

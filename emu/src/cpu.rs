@@ -105,6 +105,9 @@ pub struct Cpu {
     /// An NMI handler runs: further NMIs wait until the next IRET (SDM Vol. 3, 6.7.1).
     /// Not in snapshots.
     pub nmi_blocked: bool,
+    /// SYSCALL or SYSRET just loaded RFLAGS: single-stepping looks at TF after the
+    /// instruction, not before (`machine/single_step.rs`). The machine takes it every round.
+    pub rflags_loaded: bool,
 }
 
 impl Cpu {
@@ -125,6 +128,7 @@ impl Cpu {
             interrupt_shadow: false,
             soft_int_rip: 0,
             nmi_blocked: false,
+            rflags_loaded: false,
         }
     }
 

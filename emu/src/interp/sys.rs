@@ -555,7 +555,12 @@ pub fn exec_retf<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 
 /// SYSCALL in a system-level guest (SDM Vol. 2, SYSCALL).
 pub fn syscall_system(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    if cpu.state.efer & ctrl::EFER_SCE == 0 || !cpu.state.in_64bit_mode() {
+    // AMD CPUs also take SYSCALL in compatibility mode, to IA32_CSTAR (APM Vol. 3, SYSCALL:
+    // "Long Mode, Compatibility Mode: RIP = CSTAR"); Intel's raise #UD there (SDM Vol. 2).
+    let compat = cpu.state.efer & ctrl::EFER_LMA != 0
+        && !cpu.state.in_64bit_mode()
+        && cpu.config.model.vendor == crate::system::cpu_model::Vendor::Amd;
+    if cpu.state.efer & ctrl::EFER_SCE == 0 || !(cpu.state.in_64bit_mode() || compat) {
         return Err(Stop::Fault(Fault::ud()));
     }
     let star = cpu.state.msr.star;
@@ -569,7 +574,8 @@ pub fn syscall_system(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     cpu.state.cpl = 0;
     let f = cpu.state.rflags() & !cpu.state.msr.sfmask & !rflags::RF;
     cpu.state.set_rflags(f);
-    cpu.state.rip = cpu.state.msr.lstar;
+    cpu.state.rip = if compat { cpu.state.msr.cstar } else { cpu.state.msr.lstar };
+    cpu.rflags_loaded = true;
     Err(Stop::Yield)
 }
 
@@ -598,6 +604,7 @@ pub fn exec_sysret<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let fl = cpu.state.gpr[11];
     cpu.state.set_rflags((fl & 0x3c_7fd7) | rflags::FIXED1);
     cpu.state.rip = if W::BITS == 64 { rip } else { rip & 0xffff_ffff };
+    cpu.rflags_loaded = true;
     Err(Stop::Yield)
 }
 

@@ -13,6 +13,8 @@ pub mod board;
 mod dma;
 pub mod engine;
 pub mod step;
+// Single-stepping (RFLAGS.TF), for kvm-unit-tests (issue 14).
+mod single_step;
 pub mod timeline;
 
 use crate::cpu::Cpu;
@@ -472,6 +474,9 @@ impl Machine {
     /// until the engine's next exit (for engines that count instructions, at most a slice, and
     /// never past `limit`). `None` means "keep going".
     fn engine_round(&mut self, limit: u64) -> Result<Option<RunEnd>, EngineError> {
+        if let Some(end) = self.trap_after_rflags_load() {
+            return Ok(end);
+        }
         let kind = self.active;
         let retired = self.cpu.retired;
         let cpu = &mut self.cpu;
@@ -497,6 +502,9 @@ impl Machine {
         if self.halted {
             let enabled = engine.interrupts_enabled(cpu);
             return Ok(self.halt_round(enabled));
+        }
+        if kind != EngineKind::Kvm && cpu.state.rflags_other & crate::state::rflags::TF != 0 {
+            return self.single_step_round(); // RFLAGS.TF: see single_step.rs
         }
         let instructions = if kind.counts_instructions() { limit - retired } else { u64::MAX };
         let exit = engine.run(cpu, &Limit { instructions, poll_after: SLICE, deadline: None, want_interrupt })?;
