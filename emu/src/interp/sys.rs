@@ -227,6 +227,10 @@ pub fn exec_lldt<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let mut seg = d.to_segment(sel);
     if long {
         seg.base |= (d.hi & 0xffff_ffff) << 32;
+        // A non-canonical base in the 16-byte descriptor is #GP(selector) (SDM Vol. 2, LLDT).
+        if !crate::mmu::walk::is_canonical(seg.base) {
+            return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+        }
     }
     cpu.state.ldtr = seg;
     Ok(())
@@ -248,14 +252,18 @@ pub fn exec_ltr<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     if !d.present() {
         return Err(Stop::Fault(Fault::with_code(vector::NP, (sel & !3) as u32)));
     }
-    let la = cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5);
-    let access = cpu.sys_read::<crate::flags::W8>(la)?;
-    cpu.sys_write::<crate::flags::W8>(la, access | 2)?;
     let mut seg = d.to_segment(sel);
     seg.attr |= 2;
     if long {
         seg.base |= (d.hi & 0xffff_ffff) << 32;
+        // A non-canonical base is #GP(selector), before the busy bit is set (SDM Vol. 2, LTR).
+        if !crate::mmu::walk::is_canonical(seg.base) {
+            return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+        }
     }
+    let la = cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5);
+    let access = cpu.sys_read::<crate::flags::W8>(la)?;
+    cpu.sys_write::<crate::flags::W8>(la, access | 2)?;
     cpu.state.tr = seg;
     Ok(())
 }
