@@ -388,7 +388,8 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         let f = std::fs::File::create(path).map_err(|e| format!("--debugcon {path}: {e}"))?;
         m.board.borrow_mut().attach_debugcon(Box::new(f));
     }
-    crate::testdevs::attach(&mut m, &a.devices)?; // issue 14: kvm-unit-tests devices
+    // Issue 14: the kvm-unit-tests devices (--device).
+    crate::testdevs::attach(&mut m, &a.devices)?;
     // Ctrl-A c on the serial console: only in the plain run loop below (the other loops own
     // the machine's watch).
     let console_ok = monitor.is_none()

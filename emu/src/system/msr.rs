@@ -121,9 +121,7 @@ impl Cpu {
             // software makes (MCG_CAP is read-only: a write is #GP, as below).
             IA32_MCG_STATUS if self.config.model.has_mca() && v == 0 => {}
             AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => {}
-            m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => {
-                self.amd_pmu.write(m, v).map_err(|()| Stop::Fault(Fault::gp0()))?
-            }
+            m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => self.amd_pmu.write(m, v)?,
             _ => return Err(Stop::Fault(Fault::gp0())),
         }
         Ok(())

@@ -11,6 +11,8 @@
 //! overflows (Linux then sees a PMU whose counters do not move, as on a host with perf
 //! events disabled). The registers are not in snapshots.
 
+use crate::exception::{Fault, Stop};
+
 /// PerfEvtSel0.
 pub const AMD_PERF_EVTSEL0: u32 = 0xc001_0000;
 /// PerfCtr0.
@@ -43,12 +45,15 @@ impl AmdPmu {
         }
     }
 
-    /// WRMSR; `Err(())` for a value with reserved bits set (#GP).
-    pub fn write(&mut self, msr: u32, v: u64) -> Result<(), ()> {
+    /// WRMSR.
+    ///
+    /// # Errors
+    /// #GP(0) for an event select with a reserved bit (63:32) set.
+    pub fn write(&mut self, msr: u32, v: u64) -> Result<(), Stop> {
         let i = ((msr - AMD_PERF_EVTSEL0) % AMD_PERF_COUNTERS) as usize;
         if msr < AMD_PERF_CTR0 {
             if v >> 32 != 0 {
-                return Err(());
+                return Err(Stop::Fault(Fault::gp0()));
             }
             self.evtsel[i] = v;
         } else {
@@ -77,6 +82,6 @@ mod tests {
             // 48-bit counters: the upper 16 bits are not kept.
             assert_eq!(p.read(AMD_PERF_CTR0 + n), (u64::MAX - u64::from(n)) & ((1 << 48) - 1));
         }
-        assert_eq!(p.write(AMD_PERF_EVTSEL0, 1 << 40), Err(()));
+        assert_eq!(p.write(AMD_PERF_EVTSEL0, 1 << 40), Err(Stop::Fault(Fault::gp0())));
     }
 }
