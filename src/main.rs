@@ -10,6 +10,8 @@ mod debug;
 use debug::gdb;
 mod disk;
 mod run;
+// kvm-unit-tests devices (issue 14)
+mod testdevs;
 
 use clap::{Parser, Subcommand};
 use emu::engine::EngineKind;

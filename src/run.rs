@@ -150,6 +150,10 @@ pub struct RunArgs {
     /// option ROM through fw_cfg (see src/bios.rs); without --kernel the firmware runs alone.
     #[arg(long, value_name = "PATH")]
     bios: Option<String>,
+    /// A QEMU test device: pc-testdev, or isa-debug-exit[,iobase=0xf4,iosize=0x4] (always
+    /// present; accepted for QEMU's command lines). Repeatable.
+    #[arg(long = "device", value_name = "NAME[,PROP=VALUE...]")]
+    devices: Vec<String>,
 }
 
 /// When `--save-at` saves.
@@ -393,6 +397,8 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         let f = std::fs::File::create(path).map_err(|e| format!("--debugcon {path}: {e}"))?;
         m.board.borrow_mut().attach_debugcon(Box::new(f));
     }
+    // Issue 14: the kvm-unit-tests devices (--device).
+    crate::testdevs::attach(&mut m, &a.devices)?;
     // Ctrl-A c on the serial console: only in the plain run loop below (the other loops own
     // the machine's watch).
     let console_ok = monitor.is_none()

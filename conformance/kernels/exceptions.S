@@ -67,12 +67,36 @@ int_after:
     REPORT e, int_n_returns_after
 
     EXPECT_BEGIN 11
+np_at:
     int $0x41
     EXPECT_END
     cmpl $11, got_vector
     REPORT e, np_on_absent_gate
     cmpl $0x41 * 8 + 2, got_error
     REPORT e, np_error_code_names_the_idt_entry
+    # #NP is a fault: the frame points at the INT, so a handler that makes the gate present
+    # can return to it and have it run (SDM Vol. 3, 6.15 "Interrupt 11": "the saved contents
+    # of CS and EIP ... point to the instruction that generated the exception").
+    cmpl $np_at, got_eip
+    REPORT e, np_during_int_n_saved_eip_is_the_int
+
+    # Debug registers (SDM Vol. 3, 18.2.2-18.2.4): DR6 bits 4-11 and 16-31 read as 1, DR7
+    # bit 10 reads as 1; with CR4.DE clear DR4 and DR5 are DR6 and DR7 under other names.
+    xor %eax, %eax
+    mov %eax, %dr6
+    mov %dr6, %eax
+    cmp $0xffff0ff0, %eax
+    REPORT e, dr6_reserved_bits_read_as_ones
+    mov $0x4001, %eax
+    mov %eax, %dr4
+    mov %dr6, %eax
+    cmp $0xffff4ff1, %eax
+    REPORT e, dr4_is_dr6_with_cr4_de_clear
+    xor %eax, %eax
+    mov %eax, %dr7
+    mov %dr5, %eax
+    cmp $0x400, %eax
+    REPORT e, dr5_is_dr7_and_bit_10_reads_as_one
 
     EXIT_WITH_FAILURES
 

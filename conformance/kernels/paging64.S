@@ -49,10 +49,13 @@ long_mode:
     mov $0x10, %ax
     mov %ax, %ds ; mov %ax, %es ; mov %ax, %ss
     lea stack_top(%rip), %rsp
-    # IDT: #PF (14) -> pf_handler; everything else -> other_handler.
+    # IDT: #PF (14) -> pf_handler; #GP (13) -> gp_handler; everything else -> other_handler.
     xor %ecx, %ecx
 2:  lea other_handler(%rip), %rax
-    cmp $14, %ecx
+    cmp $13, %ecx
+    jne 7f
+    lea gp_handler(%rip), %rax
+7:  cmp $14, %ecx
     jne 3f
     lea pf_handler(%rip), %rax
 3:  mov %rcx, %rdx
@@ -136,6 +139,21 @@ long_mode:
     cmp TEST_VA + 0xff8, %rax
     REPORT64 e, invlpg_uses_the_new_pte
 
+    # LTR and LLDT of a descriptor whose 64-bit base is not canonical: #GP(selector) (SDM
+    # Vol. 2, LTR and LLDT, 64-bit mode exceptions), and TR/LDTR stay as they were.
+    lea 5f(%rip), %rax ; mov %rax, resume(%rip)
+    movq $-1, gp_error(%rip)
+    mov $0x18, %ax
+    ltr %ax
+5:  cmpq $0x18, gp_error(%rip)
+    REPORT64 e, ltr_of_non_canonical_base_is_gp_selector
+    lea 6f(%rip), %rax ; mov %rax, resume(%rip)
+    movq $-1, gp_error(%rip)
+    mov $0x28, %ax
+    lldt %ax
+6:  cmpq $0x28, gp_error(%rip)
+    REPORT64 e, lldt_of_non_canonical_base_is_gp_selector
+
     mov failures(%rip), %eax
     mov $EXIT_PORT, %dx
     out %al, %dx
@@ -149,6 +167,12 @@ pf_handler:
     mov %rax, pf_cr2(%rip)
     mov resume(%rip), %rax
     mov %rax, (%rsp)                # return to the resume point
+    iretq
+gp_handler:
+    pop %rax                        # error code
+    mov %rax, gp_error(%rip)
+    mov resume(%rip), %rax
+    mov %rax, (%rsp)
     iretq
 other_handler:
     mov $0xee, %al                  # an unexpected exception: exit with code 0xee
@@ -181,7 +205,10 @@ puts64:
 .section .rodata
 .align 8
 gdt64: .quad 0, 0x00af9b000000ffff, 0x00cf93000000ffff
-gdtr64: .word 23
+        # 0x18: available 64-bit TSS, 0x28: LDT; both with base 0x8000000000000000.
+        .quad 0x0000890000000067, 0x80000000
+        .quad 0x0000820000000067, 0x80000000
+gdtr64: .word 55
         .long gdt64, 0
 idtr64: .word 32 * 16 - 1
         .long idt64, 0
@@ -196,6 +223,7 @@ idt64: .skip 32 * 16
 failures: .quad 0
 pf_error: .quad 0
 pf_cr2: .quad 0
+gp_error: .quad 0
 resume: .quad 0
 .skip 8192
 stack_top:

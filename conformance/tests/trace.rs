@@ -74,6 +74,8 @@ const SAME_INSTRUCTION: &[(&str, &str)] = &[
     ("pusha", "pushad"),
     ("popa", "popad"),
     ("iret", "iretd"),
+    ("pushf", "pushfd"),
+    ("popf", "popfd"),
     ("lods", "lodsb"),
 ];
 

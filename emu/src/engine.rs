@@ -159,6 +159,13 @@ pub trait Engine {
     /// when delivering it shut the CPU down.
     fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<Option<Exit>, EngineError>;
 
+    /// True when `inject_interrupt(cpu, 2)` delivers an NMI (the engine runs on `cpu.state`
+    /// and delivers through the guest's IDT, whatever IF says); the machine then sends the
+    /// LAPIC's NMIs that way. The default, false: NMIs are not delivered to this engine.
+    fn software_nmi(&self) -> bool {
+        false
+    }
+
     /// Executes exactly the one instruction at RIP (the instruction in an interrupt shadow),
     /// with its fault delivered as `run` would: `Some(exit)` with the exit it caused, if any.
     /// `None` (the default): this engine cannot, and the machine runs it on tier 0 after

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 pub const KERNELS: &[&str] =
     &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode", "fallback", "forms"];
 
+/// Kernels whose checks need what only the software engines model (NMI delivery; interrupt
+/// windows at instruction boundaries): run on tier 0 (and QEMU) by the kernels test, not on
+/// the KVM engine.
+pub const SOFTWARE_ENGINE_KERNELS: &[&str] = &["events"];
+
 /// Kernels that start in real mode: flat boot-sector images (`link16.ld`), booted by QEMU's
 /// BIOS from a floppy image.
 pub const REAL_MODE: &[&str] = &["realmode"];

@@ -420,6 +420,11 @@ impl<C: Clock, H: LapicHooks> Lapic<C, H> {
         }
     }
 
+    /// Whether an NMI waits (without taking it).
+    pub fn nmi_pending(&self) -> bool {
+        self.s.nmi_pending
+    }
+
     /// Takes a pending NMI (from LINT1, an IPI or an IOAPIC message).
     pub fn take_nmi(&mut self) -> bool {
         std::mem::take(&mut self.s.nmi_pending)

@@ -23,5 +23,6 @@ pub mod pci_host;
 pub mod pic8259;
 pub mod piix3;
 pub mod pit8254;
+pub mod testdev;
 mod time_base;
 pub mod uart16550;

@@ -65,6 +65,7 @@ pub fn exec_sti(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     if cpu.state.rflags_other & rflags::IF == 0 {
         cpu.state.rflags_other |= rflags::IF;
         cpu.state.rip = e.next_rip;
+        cpu.interrupt_shadow = true;
         return Err(Stop::Yield);
     }
     Ok(())

@@ -71,16 +71,50 @@ pub fn exec_mov_cr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     done_yield(cpu, e)
 }
 
+/// DR6 bits that read as 1 whatever is written: 4-11 and 16-31 (no RTM, no bus-lock
+/// detection: SDM Vol. 3, 18.2.3).
+const DR6_FIXED1: u64 = 0xffff_0ff0;
+/// DR6 bits software can write: B0-B3, BD, BS, BT.
+const DR6_WRITABLE: u64 = 0xe00f;
+/// DR7 bit 10 reads as 1; bits 11, 12, 14 and 15 read as 0 (SDM Vol. 3, 18.2.4).
+const DR7_FIXED1: u64 = 0x400;
+const DR7_WRITABLE: u64 = 0xffff_23ff;
+
+/// The debug register a MOV names: DR4 and DR5 alias DR6 and DR7 while CR4.DE is clear, and
+/// raise #UD while it is set (SDM Vol. 3, 18.2.2); DR8-DR15 do not exist (#UD).
+fn debug_register(cpu: &Cpu, n: u32) -> Result<usize, Stop> {
+    match n {
+        0..=3 | 6 | 7 => Ok(n as usize),
+        4 | 5 if cpu.state.cr4 & CR4_DE == 0 => Ok(n as usize + 2),
+        _ => Err(Stop::Fault(Fault::ud())),
+    }
+}
+
+/// CR4.DE (debugging extensions).
+const CR4_DE: u64 = 1 << 3;
+
 pub fn exec_mov_r_dr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let n = debug_register(cpu, u32::from(e.src))?;
     require_cpl0(cpu)?;
-    let v = cpu.state.dr[(e.src & 7) as usize];
+    let v = cpu.state.dr[n];
     cpu.state.gpr[(e.dst & 15) as usize] = v;
     Ok(())
 }
 
 pub fn exec_mov_dr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let n = debug_register(cpu, u32::from(e.dst))?;
     require_cpl0(cpu)?;
-    cpu.state.dr[(e.dst & 7) as usize] = cpu.state.gpr[(e.src & 15) as usize];
+    let mut v = cpu.state.gpr[(e.src & 15) as usize];
+    if e.lmask != u64::MAX {
+        v &= 0xffff_ffff;
+    }
+    cpu.state.dr[n] = match n {
+        // In 64-bit mode a 1 in bits 63:32 of DR6 or DR7 is #GP(0) (SDM Vol. 2, MOV DR).
+        6 | 7 if v >> 32 != 0 => return Err(Stop::Fault(Fault::gp0())),
+        6 => (v & DR6_WRITABLE) | DR6_FIXED1,
+        7 => (v & DR7_WRITABLE) | DR7_FIXED1,
+        _ => v,
+    };
     Ok(())
 }
 
@@ -193,6 +227,10 @@ pub fn exec_lldt<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let mut seg = d.to_segment(sel);
     if long {
         seg.base |= (d.hi & 0xffff_ffff) << 32;
+        // A non-canonical base in the 16-byte descriptor is #GP(selector) (SDM Vol. 2, LLDT).
+        if !crate::mmu::walk::is_canonical(seg.base) {
+            return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+        }
     }
     cpu.state.ldtr = seg;
     Ok(())
@@ -214,14 +252,18 @@ pub fn exec_ltr<const MEM: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     if !d.present() {
         return Err(Stop::Fault(Fault::with_code(vector::NP, (sel & !3) as u32)));
     }
-    let la = cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5);
-    let access = cpu.sys_read::<crate::flags::W8>(la)?;
-    cpu.sys_write::<crate::flags::W8>(la, access | 2)?;
     let mut seg = d.to_segment(sel);
     seg.attr |= 2;
     if long {
         seg.base |= (d.hi & 0xffff_ffff) << 32;
+        // A non-canonical base is #GP(selector), before the busy bit is set (SDM Vol. 2, LTR).
+        if !crate::mmu::walk::is_canonical(seg.base) {
+            return Err(Stop::Fault(Fault::with_code(vector::GP, (sel & !3) as u32)));
+        }
     }
+    let la = cpu.state.gdtr.base.wrapping_add((sel & !7) as u64 + 5);
+    let access = cpu.sys_read::<crate::flags::W8>(la)?;
+    cpu.sys_write::<crate::flags::W8>(la, access | 2)?;
     cpu.state.tr = seg;
     Ok(())
 }
@@ -333,6 +375,7 @@ pub fn exec_wrmsr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 
 /// `int imm8`
 pub fn exec_int_n(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.soft_int_rip = e.rip();
     cpu.state.rip = e.next_rip;
     Err(Stop::SoftInt(e.imm as u8))
 }
@@ -340,6 +383,7 @@ pub fn exec_int_n(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 /// `into`: #OF trap when OF is set (invalid in 64-bit mode; iced reports it invalid there).
 pub fn exec_into(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     if cpu.state.lazy.of() {
+        cpu.soft_int_rip = e.rip();
         cpu.state.rip = e.next_rip;
         return Err(Stop::SoftInt(vector::OF));
     }
@@ -432,6 +476,8 @@ pub fn exec_iret<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
             }
         }
     }
+    // IRET ends NMI blocking (SDM Vol. 3, 6.7.1), even one that faults nowhere after here.
+    cpu.nmi_blocked = false;
     cpu.state.rip = if long { rip } else { rip & 0xffff_ffff };
     Err(Stop::Yield)
 }
@@ -517,7 +563,12 @@ pub fn exec_retf<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 
 /// SYSCALL in a system-level guest (SDM Vol. 2, SYSCALL).
 pub fn syscall_system(cpu: &mut Cpu, e: &Instr) -> ExecResult {
-    if cpu.state.efer & ctrl::EFER_SCE == 0 || !cpu.state.in_64bit_mode() {
+    // AMD CPUs also take SYSCALL in compatibility mode, to IA32_CSTAR (APM Vol. 3, SYSCALL:
+    // "Long Mode, Compatibility Mode: RIP = CSTAR"); Intel's raise #UD there (SDM Vol. 2).
+    let compat = cpu.state.efer & ctrl::EFER_LMA != 0
+        && !cpu.state.in_64bit_mode()
+        && cpu.config.model.vendor == crate::system::cpu_model::Vendor::Amd;
+    if cpu.state.efer & ctrl::EFER_SCE == 0 || !(cpu.state.in_64bit_mode() || compat) {
         return Err(Stop::Fault(Fault::ud()));
     }
     let star = cpu.state.msr.star;
@@ -531,7 +582,8 @@ pub fn syscall_system(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     cpu.state.cpl = 0;
     let f = cpu.state.rflags() & !cpu.state.msr.sfmask & !rflags::RF;
     cpu.state.set_rflags(f);
-    cpu.state.rip = cpu.state.msr.lstar;
+    cpu.state.rip = if compat { cpu.state.msr.cstar } else { cpu.state.msr.lstar };
+    cpu.rflags_loaded = true;
     Err(Stop::Yield)
 }
 
@@ -560,6 +612,7 @@ pub fn exec_sysret<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let fl = cpu.state.gpr[11];
     cpu.state.set_rflags((fl & 0x3c_7fd7) | rflags::FIXED1);
     cpu.state.rip = if W::BITS == 64 { rip } else { rip & 0xffff_ffff };
+    cpu.rflags_loaded = true;
     Err(Stop::Yield)
 }
 

@@ -49,6 +49,26 @@ pub fn exec_rdtsc(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     Ok(())
 }
 
+/// CR4.PCE: RDPMC allowed outside ring 0.
+const CR4_PCE: u64 = 1 << 8;
+
+/// `rdpmc`: EDX:EAX = performance counter ECX. The AMD models' PerfCtr0-3 (`system/pmu.rs`)
+/// are counters 0-3 (APM Vol. 3, RDPMC); any other index, or CPL > 0 with CR4.PCE clear, is
+/// #GP(0). The Intel model reports no counters (CPUID leaf 0Ah is 0), so every index is.
+pub fn exec_rdpmc(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
+    use crate::system::pmu::{AmdPmu, AMD_PERF_COUNTERS, AMD_PERF_CTR0};
+    let n = cpu.state.gpr[1] as u32;
+    let amd = cpu.config.model.vendor == crate::system::cpu_model::Vendor::Amd;
+    if (cpu.state.cr4 & CR4_PCE == 0 && cpu.state.cpl > 0) || !amd || n >= AMD_PERF_COUNTERS {
+        return Err(Stop::Fault(Fault::gp0()));
+    }
+    debug_assert!(AmdPmu::decodes(AMD_PERF_CTR0 + n));
+    let v = cpu.amd_pmu.read(AMD_PERF_CTR0 + n);
+    cpu.state.gpr[0] = v & 0xffff_ffff;
+    cpu.state.gpr[2] = v >> 32;
+    Ok(())
+}
+
 /// `rdtscp`: as RDTSC, plus ECX = IA32_TSC_AUX.
 pub fn exec_rdtscp(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let t = read_tsc(cpu)?;
@@ -60,6 +80,7 @@ pub fn exec_rdtscp(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
 
 /// INT3: #BP (a trap; see the module doc).
 pub fn exec_int3(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    cpu.soft_int_rip = e.rip();
     cpu.state.rip = e.next_rip;
     Err(Stop::SoftInt(vector::BP))
 }
@@ -119,6 +140,7 @@ const SYSTEM: &[Row] = &[
     Row::any(C::Reservednop_rm32_r32_0F1F, exec_nop),
     Row::any(C::Reservednop_rm64_r64_0F1F, exec_nop),
     Row::reg(C::Rdtsc, exec_rdtsc),
+    Row::reg(C::Rdpmc, exec_rdpmc),
     Row::reg(C::Rdtscp, exec_rdtscp),
     Row::reg(C::Ud2, crate::decoded::exec_ud),
     Row::any(C::Ud0_r16_rm16, crate::decoded::exec_ud),

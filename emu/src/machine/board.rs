@@ -13,6 +13,7 @@
 //! | ACPI PM1a blocks + PM timer | ports 0x600-0x60b | (SCI: ISA IRQ 9, never raised) |
 //! | fw_cfg (selector, data; DMA) | ports 0x510-0x511; 0x514-0x51b | - |
 //! | debug console (with `--debugcon`) | ports 0xe9, 0x402 | - |
+//! | pc-testdev (with `--device pc-testdev`) | ports 0xe0-0xeb, 0x2000-0x2017; MMIO 0xff000000 | drives ISA IRQs / IOAPIC pins |
 //! | IOAPIC | MMIO 0xfec00000 | -> LAPIC messages |
 //! | LAPIC | MMIO 0xfee00000 | -> CPU |
 //!
@@ -234,6 +235,27 @@ impl Board {
         let _ = self.pio.register(DEBUGCON_PORT, 1, Box::new(con.clone()));
         let _ = self.pio.register(SEABIOS_LOG_PORT, 1, Box::new(con));
     }
+
+    // --- kvm-unit-tests devices (issue 14): opt-in, `--device pc-testdev` ---
+    /// Plugs in QEMU's `pc-testdev` (`devices::pc::testdev`): ports 0xE0-0xEB, interrupt lines
+    /// at 0x2000-0x2017 (ISA IRQ n below 16, IOAPIC pin n above) and 64 KiB of test memory at
+    /// 0xFF000000. Fails when something already decodes those ranges (e.g. `--debugcon` on 0xE9).
+    pub fn attach_pc_testdev(&mut self) -> Result<(), devices::bus::BusError> {
+        use devices::pc::testdev::*;
+        self.pio.register(TESTDEV_PORTS_BASE, TESTDEV_PORTS_LEN, Box::new(TestdevPorts::default()))?;
+        let lines: Vec<Rc<dyn IrqLine>> = (0..TESTDEV_IRQ_LINES as u8)
+            .map(|n| -> Rc<dyn IrqLine> {
+                if n < 16 {
+                    Rc::new(IsaIrq { pic: self.pic.clone(), ioapic: self.ioapic.clone(), irq: n })
+                } else {
+                    Rc::new(PciIrq { ioapic: self.ioapic.clone(), pin: usize::from(n) })
+                }
+            })
+            .collect();
+        self.pio.register(TESTDEV_IRQ_BASE, TESTDEV_IRQ_LINES, Box::new(TestdevIrqPorts::new(lines)))?;
+        self.mmio.register(TESTDEV_IOMEM_BASE, TESTDEV_IOMEM_LEN, Box::new(TestdevIomem::default()))
+    }
+    // --- end kvm-unit-tests devices ---
 
     /// Lets time-driven devices raise their interrupts and moves queued messages along.
     pub fn poll(&mut self) {

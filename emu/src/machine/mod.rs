@@ -14,6 +14,8 @@ pub mod board;
 mod dma;
 pub mod engine;
 pub mod step;
+// Single-stepping (RFLAGS.TF), for kvm-unit-tests (issue 14).
+mod single_step;
 pub mod timeline;
 
 use crate::cpu::Cpu;
@@ -201,6 +203,17 @@ fn deliver_due_interrupt(
     cpu: &mut Cpu,
     board: &RefCell<Board>,
 ) -> Result<Delivery, EngineError> {
+    // An NMI (from the LAPIC: an NMI IPI, LINT1) goes first and ignores IF; it is vector 2
+    // delivered as an external event, and blocks further NMIs until IRET (SDM Vol. 3, 6.7.1).
+    // The software engines only: KVM's own NMI injection is not wired up.
+    if cpu.config.system && !cpu.nmi_blocked && board.borrow().lapic.borrow().nmi_pending() && engine.software_nmi() {
+        board.borrow().lapic.borrow_mut().take_nmi();
+        cpu.nmi_blocked = true;
+        return Ok(match engine.inject_interrupt(cpu, crate::exception::vector::NMI)? {
+            Some(Exit::TripleFault) => Delivery::TripleFault,
+            _ => Delivery::Delivered(crate::exception::vector::NMI),
+        });
+    }
     if !board.borrow().interrupt_pending() {
         return Ok(Delivery::None);
     }
@@ -467,12 +480,17 @@ impl Machine {
     /// until the engine's next exit (for engines that count instructions, at most a slice, and
     /// never past `limit`). `None` means "keep going".
     fn engine_round(&mut self, limit: u64) -> Result<Option<RunEnd>, EngineError> {
+        if let Some(end) = self.trap_after_rflags_load() {
+            return Ok(end);
+        }
         let kind = self.active;
         let retired = self.cpu.retired;
         let cpu = &mut self.cpu;
         let engine = engine::engine_of(&mut self.interp, &mut self.engines, kind)?;
         let mut want_interrupt = false;
-        if !std::mem::take(&mut self.shadow) {
+        // A shadow from the last round's fallback step (STI run by `fall_back_one`) counts too.
+        let shadowed = std::mem::take(&mut self.shadow) | std::mem::take(&mut cpu.interrupt_shadow);
+        if !shadowed {
             match deliver_due_interrupt(engine, cpu, &self.board)? {
                 d @ (Delivery::Delivered(_) | Delivery::TripleFault) => {
                     self.halted = false;
@@ -491,6 +509,9 @@ impl Machine {
             let enabled = engine.interrupts_enabled(cpu);
             return Ok(self.halt_round(enabled));
         }
+        if kind != EngineKind::Kvm && cpu.state.rflags_other & crate::state::rflags::TF != 0 {
+            return self.single_step_round(); // RFLAGS.TF: see single_step.rs
+        }
         let instructions = if kind.counts_instructions() { limit - retired } else { u64::MAX };
         let exit = engine.run(cpu, &Limit { instructions, poll_after: SLICE, deadline: None, want_interrupt })?;
         if kind != EngineKind::Interp {
@@ -501,8 +522,11 @@ impl Machine {
             Exit::Limit | Exit::Poll => {}
             Exit::TripleFault => return Ok(Some(RunEnd::TripleFault)),
             Exit::Stop(Stop::Halt) => self.halted = true,
-            // STI, MOV SS and friends (the next instruction runs before any interrupt: run it
-            // now, then look at the devices), or an instruction the engine cannot run.
+            // A yield that opened no interrupt shadow (IRET, POPF, MOV CR, an EOI...): the
+            // next round delivers what is due before the next instruction, as hardware does.
+            Exit::Stop(Stop::Yield) if !std::mem::take(&mut self.cpu.interrupt_shadow) => {}
+            // STI (the next instruction runs before any interrupt: run it now, then look at
+            // the devices), or an instruction the engine cannot run.
             Exit::Stop(_) | Exit::Unemulated => return self.fall_back_one(),
         }
         Ok(None)

@@ -83,7 +83,8 @@ impl Machine {
         let before = self.cpu.retired;
         let exit = self.interp.step(&mut self.cpu);
         self.retire_virtual(before);
-        if matches!(exit, Some(Exit::Stop(s)) if s != Stop::Halt) {
+        // Only STI opens a shadow; other yields (IRET, POPF...) let the next round deliver.
+        if std::mem::take(&mut self.cpu.interrupt_shadow) && matches!(exit, Some(Exit::Stop(s)) if s != Stop::Halt) {
             self.shadow = true;
         }
         self.after_step(exit);

@@ -189,6 +189,11 @@ impl Cpu {
             }
         } else {
             self.bus.mmio_write(pa, W::BYTES as u8, value);
+            // The local APIC is the CPU's own: a write there (ICR self-IPI, EOI, TPR) may make
+            // an interrupt deliverable at the next instruction boundary.
+            if self.config.system && (pa ^ self.state.msr.apic_base) & !0xfff == 0 {
+                self.softmmu.request_poll();
+            }
         }
     }
 

@@ -22,6 +22,9 @@ pub struct SoftMmu {
     /// With a BIOS: bit n set when stores to page 0xC0000 + n * 4 KiB must take the slow path
     /// (PAM sends them to the ROM or the hidden RAM; `firmware/shadow.rs`). 0 otherwise.
     rom_write_protect: u64,
+    /// Set with `stop_block` by a store that may have made an interrupt deliverable (a write
+    /// to the local APIC: a self-IPI, EOI, TPR): the run loop returns to the machine at once.
+    poll_requested: bool,
 }
 
 impl SoftMmu {
@@ -41,6 +44,7 @@ impl SoftMmu {
             modified_code: Vec::new(),
             stop_block: false,
             rom_write_protect: 0,
+            poll_requested: false,
         }
     }
 
@@ -155,6 +159,20 @@ impl SoftMmu {
     #[inline(always)]
     pub fn stop_block(&self) -> bool {
         self.stop_block
+    }
+
+    /// A store may have made an interrupt deliverable: stop the block, and have the run loop
+    /// return to the machine so it looks at the interrupt controllers now, as hardware does at
+    /// the next instruction boundary (not a slice of up to 20,000 instructions later).
+    pub fn request_poll(&mut self) {
+        self.stop_block = true;
+        self.poll_requested = true;
+    }
+
+    /// Takes the poll request (`request_poll`), for the run loops between blocks.
+    #[inline(always)]
+    pub fn take_poll_request(&mut self) -> bool {
+        std::mem::take(&mut self.poll_requested)
     }
 
     /// Lowers the stop-block flag (the run loop has stopped the block).

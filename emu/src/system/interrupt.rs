@@ -67,6 +67,10 @@ impl Cpu {
                     return Ok(());
                 }
                 Err(Stop::Fault(f)) => {
+                    // A software interrupt that faults is a fault of its instruction.
+                    if matches!(ev, Event::Software(_)) {
+                        self.state.rip = self.soft_int_rip;
+                    }
                     let prev = match ev {
                         Event::Exception(p) => p.vector,
                         _ => 0xff,

@@ -8,5 +8,6 @@ pub mod cpu_model;
 pub mod descriptor;
 pub mod interrupt;
 pub mod msr;
+pub mod pmu;
 
 pub use interrupt::{Event, TripleFault};

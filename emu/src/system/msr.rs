@@ -1,6 +1,6 @@
 //! Model-specific registers: RDMSR/WRMSR for the ones a Linux kernel touches (SDM Vol. 4),
 //! including the machine-check globals of a CPU with no MCE banks and the vendor MSRs of the
-//! CPU model (`cpu_model.rs`).
+//! CPU model (`cpu_model.rs`), and the AMD models' performance counters (`pmu.rs`).
 //! Any other MSR raises #GP(0), as hardware does for an unimplemented one (Linux probes with
 //! `rdmsr_safe` and copes).
 
@@ -8,6 +8,7 @@ use crate::cpu::Cpu;
 use crate::exception::{Fault, Stop};
 use crate::state::SegReg;
 use crate::system::cpu_model::Vendor;
+use crate::system::pmu::AmdPmu;
 
 pub const IA32_TSC: u32 = 0x10;
 pub const IA32_APIC_BASE: u32 = 0x1b;
@@ -80,6 +81,7 @@ impl Cpu {
             IA32_MCG_CAP | IA32_MCG_STATUS if self.config.model.has_mca() => 0,
             // No C1E, no pending SMI/IOAPIC message bits.
             AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => 0,
+            m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => self.amd_pmu.read(m),
             _ => return Err(Stop::Fault(Fault::gp0())),
         })
     }
@@ -119,6 +121,7 @@ impl Cpu {
             // software makes (MCG_CAP is read-only: a write is #GP, as below).
             IA32_MCG_STATUS if self.config.model.has_mca() && v == 0 => {}
             AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => {}
+            m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => self.amd_pmu.write(m, v)?,
             _ => return Err(Stop::Fault(Fault::gp0())),
         }
         Ok(())

@@ -56,6 +56,10 @@ impl Engine for Interp {
         Ok(cpu.deliver(Event::External(vector)).is_err().then_some(Exit::TripleFault))
     }
 
+    fn software_nmi(&self) -> bool {
+        true
+    }
+
     fn step_one(&mut self, cpu: &mut Cpu) -> Option<Option<Exit>> {
         Some(self.step(cpu))
     }

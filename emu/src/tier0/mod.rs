@@ -64,6 +64,9 @@ impl Interp {
                 self.drop_modified_code(cpu);
                 prev = None;
             }
+            if cpu.softmmu.take_poll_request() {
+                return Exit::Poll;
+            }
             if cpu.retired >= limit {
                 return Exit::Limit;
             }

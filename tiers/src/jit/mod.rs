@@ -311,6 +311,9 @@ impl JitEngine {
             if self.process_events() {
                 pending = None;
             }
+            if cpu.softmmu.take_poll_request() {
+                return Exit::Poll;
+            }
             if cpu.retired >= limit {
                 return Exit::Limit;
             }
@@ -578,6 +581,10 @@ impl Engine for JitEngine {
 
     fn inject_interrupt(&mut self, cpu: &mut Cpu, vector: u8) -> Result<Option<Exit>, EngineError> {
         Ok(cpu.deliver(Event::External(vector)).is_err().then_some(Exit::TripleFault))
+    }
+
+    fn software_nmi(&self) -> bool {
+        true
     }
 
     fn step_one(&mut self, cpu: &mut Cpu) -> Option<Option<Exit>> {
