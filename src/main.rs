@@ -9,6 +9,7 @@ mod debug;
 use debug::gdb;
 mod disk;
 mod run;
+mod share;
 
 use clap::{Parser, Subcommand};
 use emu::engine::EngineKind;
