@@ -50,6 +50,7 @@ const AT_REMOVEDIR: u32 = 0x200;
 /// aarch64 host reads them right).
 const L_WRONLY: u32 = 0o1;
 const L_RDWR: u32 = 0o2;
+const L_EXCL: u32 = 0o200;
 const L_TRUNC: u32 = 0o1000;
 const L_APPEND: u32 = 0o2000;
 const L_DSYNC: u32 = 0o10000;
@@ -826,7 +827,8 @@ fn xattr_flags(flags: u32) -> XattrFlags {
     f
 }
 
-/// Host open flags for 9P2000.L open flags (access mode, truncate, append, sync; the rest are
+/// Host open flags for 9P2000.L open flags (access mode, exclusive create, truncate, append,
+/// sync; the rest are
 /// the client's business or refused by design: O_NOFOLLOW is always added).
 fn open_flags(l: u32) -> OFlags {
     let mut o = match l & 3 {
@@ -834,6 +836,9 @@ fn open_flags(l: u32) -> OFlags {
         L_RDWR => OFlags::RDWR,
         _ => OFlags::RDONLY,
     };
+    if l & L_EXCL != 0 {
+        o |= OFlags::EXCL;
+    }
     if l & L_TRUNC != 0 {
         o |= OFlags::TRUNC;
     }

@@ -217,6 +217,10 @@ fn create_write_read_truncate_and_offsets() {
     // Lcreate: O_RDWR, mode 0644; the fid becomes the open file.
     let r = c.call(msg::TLCREATE, &[U32(2), S(b"new"), U32(2), U32(0o644), U32(0)]);
     r.ok(msg::TLCREATE);
+    // O_EXCL on an existing name fails as on the host.
+    c.walk_ok(9, &[]);
+    let r = c.call(msg::TLCREATE, &[U32(9), S(b"new"), U32(2 | 0o200), U32(0o644), U32(0)]);
+    assert_eq!(r.errno(), 17, "EEXIST");
     assert_eq!(c.write(2, 0, b"0123456789").ok(msg::TWRITE).u32().unwrap(), 10);
     assert_eq!(c.write(2, 20, b"xy").ok(msg::TWRITE).u32().unwrap(), 2);
     let host = std::fs::read(d.0.join("new")).unwrap();
