@@ -84,13 +84,13 @@ printf x > one.bin
 stat -c '%n %s' zero.bin one.bin
 od -An -c one.bin
 wc -c < zero.bin
-seq 1 300000 > big.txt
+seq 1 100000 > big.txt
 stat -c '%s' big.txt
 sha256sum big.txt
 cp big.txt big2.txt
 cmp big.txt big2.txt && echo big copies equal
 dd if=big.txt bs=4096 skip=37 count=2 2>/dev/null | sha256sum
-dd if=/dev/zero of=large.bin bs=1048576 count=8 2>/dev/null
+dd if=/dev/zero of=large.bin bs=1048576 count=4 2>/dev/null
 stat -c '%s' large.bin
 sha256sum large.bin
 echo "-- xattrs, locks"
