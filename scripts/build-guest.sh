@@ -39,7 +39,7 @@ modules="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
 
 make_initramfs() { # $1 = name, $2 = what /init does after the marker
     local root="$work/root-$1"
-    mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,mnt/disk}
+    mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib/modules,mnt/disk,mnt/share}
     cp bb/bin/busybox "$root/bin/busybox"
     for app in sh mount umount echo cat ls poweroff reboot sleep uname dmesg mkdir sha256sum \
         insmod sync fstrim rm cp mv grep dd test touch df head tail wc cmp sed stat; do
@@ -60,6 +60,9 @@ if /bin/busybox grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
     # devtmpfs creates the node shortly after the driver registers the disk.
     for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] || [ ! -d /sys/block/vda ] && break; sleep 0.2; done
     [ -b /dev/vda ] && /bin/busybox mount -t ext4 /dev/vda /mnt/disk 2>/dev/null
+    # Shared folder (issue 13): the virtio-9p device tagged "share" (strata run --share PATH,tag=share).
+    /bin/busybox grep -qsw share /sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag &&
+        /bin/busybox mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 share /mnt/share
 fi
 case " \$(cat /proc/cmdline) " in *" root=/dev/vda "*)
     # Boot from the disk: mount it, hand /strata-run over on a tmpfs, and switch to its init.

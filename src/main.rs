@@ -10,6 +10,7 @@ mod debug;
 use debug::gdb;
 mod disk;
 mod run;
+mod share;
 // kvm-unit-tests devices (issue 14)
 mod testdevs;
 

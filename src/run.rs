@@ -136,6 +136,12 @@ pub struct RunArgs {
     #[arg(long = "run", value_name = "FILE")]
     run_script: Option<String>,
 
+    // --- Shared folders (issue 13): see src/share.rs. ---
+    /// A host folder in the guest over virtio-9p (9P2000.L): PATH,tag=NAME[,readonly=on].
+    /// Repeatable. The test guest mounts tag `share` at /mnt/share.
+    #[arg(long = "share", value_name = "PATH,tag=NAME")]
+    shares: Vec<String>,
+
     // --- Platform and firmware (issue 14) ---
     /// CPU model CPUID reports: k8 (AuthenticAMD family 0Fh, the default) or broadwell
     /// (GenuineIntel family 6 model 3Dh); the features are the same, what tier 0 implements.
@@ -372,6 +378,11 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if !drives.is_empty() && a.restore.is_some() {
         return Err("--drive cannot be used with --restore (the snapshot holds the drives)".into());
     }
+    // Shared folders (issue 13): parsed before the boot, attached after the drives.
+    let shares = crate::share::parse_shares(&a.shares)?;
+    if !shares.is_empty() && (save.is_some() || a.restore.is_some()) {
+        return Err("--share cannot be combined with --save or --restore yet (9P state is not in snapshots)".into());
+    }
     if a.run_script.is_some() && a.initrd.is_none() {
         return Err("--run FILE needs --initrd (the script is appended to it)".into());
     }
@@ -391,6 +402,7 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         None => boot(&a, serial, process_start)?,
     };
     crate::disk::attach_drives(&mut m, &drives, a.deterministic)?;
+    crate::share::attach_shares(&mut m, &shares, a.deterministic)?; // shared folders (issue 13)
     m.cpu.config.model = model;
     if let Some(d) = &a.debugcon {
         let path = d.strip_prefix("file:").ok_or_else(|| format!("--debugcon {d}: use file:PATH"))?;

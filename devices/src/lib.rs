@@ -24,6 +24,7 @@
 //! | [`pc::exit_port`] | QEMU `isa-debug-exit`-compatible exit port |
 //! | [`dma`] | [`dma::GuestMemory`]: how devices reach guest RAM (bounds-checked, implemented by the machine) |
 //! | [`virtio`] | virtio 1.x: split virtqueue, virtio-pci (modern), virtio-blk |
+//! | [`p9`] | the 9P2000.L server behind virtio-9p (`--share`) |
 //! | [`block`] | disk images (raw) behind [`block::BlockBackend`], the `--drive` option |
 //!
 //! See `devices/README.md` for what each model covers and leaves out.
@@ -36,6 +37,7 @@ pub mod clock;
 pub mod dma;
 pub mod error;
 pub mod irq;
+pub mod p9;
 pub mod pc;
 pub mod virtio;
 

@@ -7,12 +7,14 @@
 //! | [`chain`] | a chain's readable and writable bytes as streams |
 //! | [`pci`] | virtio-pci modern: capabilities, common/notify/ISR/device configuration in BAR 0, INTx |
 //! | [`blk`] | virtio-blk over a [`crate::block::Drive`] |
+//! | [`p9`] | virtio-9p over a [`crate::p9::Server`] (a shared host folder) |
 //!
 //! Devices never run on their own: the machine calls [`pci::VirtioPci::process`] between CPU
 //! slices with guest memory ([`crate::dma::GuestMemory`]), after the driver wrote a notify register.
 
 pub mod blk;
 pub mod chain;
+pub mod p9;
 pub mod pci;
 pub mod queue;
 #[cfg(test)]
