@@ -126,6 +126,17 @@ pub enum Form {
     Ret {
         pop: u16,
     },
+    /// Block end: `jmp r64` (`ea` is `None`) or `jmp [ea]` (64-bit): RIP = the register or
+    /// the loaded quadword.
+    JmpInd {
+        reg: u8,
+        ea: Option<Ea>,
+    },
+    /// Block end: `call r64` / `call [ea]` (64-bit): the target read first, then the push.
+    CallInd {
+        reg: u8,
+        ea: Option<Ea>,
+    },
     /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
     /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
     AluMem {
@@ -246,6 +257,10 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         Pop_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Pop { dst: gpr(e.dst)? }),
         Retnq if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: 0 }),
         Retnq_imm16 if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: e.imm as u16 }),
+        Jmp_rm64 | Call_rm64 if bits64 && e.lmask == u64::MAX => {
+            let (reg, ea) = if e.dst != NO_REG { (gpr(e.dst)?, None) } else { (0, Some(ea_of(e, bits64)?)) };
+            return Some(if code == Jmp_rm64 { Form::JmpInd { reg, ea } } else { Form::CallInd { reg, ea } });
+        }
         Call_rel32_64 if bits64 && e.lmask == u64::MAX && (((e.imm << 16) as i64) >> 16) as u64 == e.imm => {
             return Some(Form::Call);
         }
@@ -396,6 +411,14 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
         }
         Some(Form::AluMem { op, wide, reg: gpr(e.dst)?, src: Src::Imm(0), ea, mem_first })
     }
+}
+
+/// Whether `e` is a near branch whose target is known only when it runs (JMP/CALL r/m, RET):
+/// its block ends with the inline lookup of the indirect-branch table. Near branches keep the
+/// mode, so the target's mode key is the block's own.
+pub fn is_near_indirect(e: &Instr) -> bool {
+    Code::try_from(e.code as usize)
+        .is_ok_and(|c| c.is_jmp_near_indirect() || c.is_call_near_indirect() || c.mnemonic() == iced_x86::Mnemonic::Ret)
 }
 
 /// Whether the flags inline instruction `i` of `forms` leaves are dead: a later instruction

@@ -96,8 +96,29 @@ pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
 
+/// Slots of the indirect-branch table (a power of two).
+pub const INDIRECT_SLOTS: usize = 4096;
+
+/// One slot of the indirect-branch table: guest RIP `rip`, looked up under `tag` (the table's
+/// generation << 32 | the mode key), runs the translation whose entry is at host address
+/// `host`. `repr(C)`, 32 bytes: generated code indexes and reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct IndirectSlot {
+    rip: u64,
+    tag: u64,
+    host: u64,
+    _pad: u64,
+}
+
+/// The slot of guest RIP `rip` (the backends compute the same: `(rip ^ rip >> 10) & mask`).
+pub fn indirect_slot(rip: u64) -> usize {
+    ((rip ^ (rip >> 10)) as usize) & (INDIRECT_SLOTS - 1)
+}
+
 /// What generated code reads and the trampoline writes during one entry into translated code.
-/// `repr(C)`: generated code reads `cpu`, `limit` and `generation` at fixed offsets.
+/// `repr(C)`: generated code reads `cpu`, `limit`, `generation` and the indirect-branch
+/// table's fields at fixed offsets.
 #[repr(C)]
 pub struct RunCtx {
     cpu: *mut Cpu,
@@ -105,6 +126,12 @@ pub struct RunCtx {
     limit: u64,
     /// The TLB generation links were made under.
     generation: u64,
+    /// The indirect-branch table (`INDIRECT_SLOTS` slots) and the tag bits of its current
+    /// generation (`generation << 32`): a slot filled under an older one never matches.
+    indirect: *const IndirectSlot,
+    indirect_tag: u64,
+    /// Lookups of the indirect-branch table that hit, counted by generated code.
+    indirect_hits: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -126,6 +153,9 @@ pub struct Layout {
     tlb_gen: i32,
     ctx_limit: i32,
     ctx_generation: i32,
+    ctx_indirect: i32,
+    ctx_indirect_tag: i32,
+    ctx_indirect_hits: i32,
 }
 
 impl Layout {
@@ -145,6 +175,9 @@ impl Layout {
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
             offset_of!(RunCtx, limit),
             offset_of!(RunCtx, generation),
+            offset_of!(RunCtx, indirect),
+            offset_of!(RunCtx, indirect_tag),
+            offset_of!(RunCtx, indirect_hits),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -160,6 +193,9 @@ impl Layout {
             tlb_gen: l[8],
             ctx_limit: l[9],
             ctx_generation: l[10],
+            ctx_indirect: l[11],
+            ctx_indirect_tag: l[12],
+            ctx_indirect_hits: l[13],
         }
     }
 }
@@ -248,6 +284,10 @@ pub struct JitEngine {
     links_cs_base: u64,
     /// Translations of a block address dropped by stores into code.
     dropped_at: HashMap<u64, u32>,
+    /// The indirect-branch table generated code looks RIPs up in (see the module doc).
+    indirect: Box<[IndirectSlot]>,
+    /// Its generation (1..): bumped wherever links are undone, which empties it at once.
+    indirect_generation: u64,
 }
 
 impl JitEngine {
@@ -280,6 +320,8 @@ impl JitEngine {
             stats,
             links_cs_base: 0,
             dropped_at: HashMap::new(),
+            indirect: vec![IndirectSlot::default(); INDIRECT_SLOTS].into_boxed_slice(),
+            indirect_generation: 1,
         })
     }
 
@@ -290,9 +332,20 @@ impl JitEngine {
         self.interp.cache.forget_mode();
         // Moved in and out of the shared statistics (a pointer move, not a copy).
         let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
-        let mut ctx = RunCtx { cpu: std::ptr::null_mut(), limit, generation: 0, stop: None, histogram };
+        let mut ctx = RunCtx {
+            cpu: std::ptr::null_mut(),
+            limit,
+            generation: 0,
+            indirect: self.indirect.as_ptr(),
+            indirect_tag: 0,
+            indirect_hits: 0,
+            stop: None,
+            histogram,
+        };
         let exit = self.run_loop(cpu, &mut ctx);
-        self.stats.borrow_mut().histogram = std::mem::take(&mut ctx.histogram);
+        let mut stats = self.stats.borrow_mut();
+        stats.histogram = std::mem::take(&mut ctx.histogram);
+        stats.indirect_hits += ctx.indirect_hits;
         exit
     }
 
@@ -303,6 +356,9 @@ impl JitEngine {
         let mut pending: Option<usize> = None;
         // The block tier 0 ran last (the cache's own chaining, as in tier 0's loop).
         let mut prev: Option<u32> = None;
+        // A translation missed in the indirect-branch table: the next translation entered
+        // fills the slot of its RIP.
+        let mut fill_indirect = false;
         loop {
             if cpu.softmmu.has_modified_code() {
                 self.drop_modified_code(cpu);
@@ -353,13 +409,32 @@ impl JitEngine {
                     if let Some(site) = pending.take() {
                         self.link(site, h);
                     }
+                    // Any RIP maps to the translation entered for it now (this mode, CS base
+                    // and generation), so a fill is never wrong, only maybe not useful.
+                    let tag = self.indirect_generation << 32;
+                    if std::mem::take(&mut fill_indirect) {
+                        let mode = self.interp.cache.block(idx).mode;
+                        let rip = cpu.state.rip;
+                        self.indirect[indirect_slot(rip)] = IndirectSlot {
+                            rip,
+                            tag: tag | u64::from(mode),
+                            host: (self.mem.exec_base() + entry) as u64,
+                            _pad: 0,
+                        };
+                    }
                     ctx.cpu = cpu;
+                    ctx.indirect_tag = tag;
                     ctx.generation = cpu.softmmu.tlb_generation();
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
                     self.stats.borrow_mut().translated_instructions += cpu.retired - before;
                     match r {
                         x64::RESULT_DISPATCH => Ok(()),
+                        x64::RESULT_INDIRECT => {
+                            fill_indirect = true;
+                            self.stats.borrow_mut().indirect_misses += 1;
+                            Ok(())
+                        }
                         x64::RESULT_STOP => match ctx.stop.take() {
                             Some(stop) => Err(stop),
                             None => Ok(()),
@@ -426,11 +501,21 @@ impl JitEngine {
     }
 
     /// Applies what the observer was told; true if anything was (pending links are then stale).
+    #[inline(always)]
     fn process_events(&mut self) -> bool {
-        let mut ev = self.events.borrow_mut();
+        let ev = self.events.borrow();
         if ev.dropped.is_empty() && !ev.mappings_changed {
             return false;
         }
+        drop(ev);
+        self.apply_events();
+        true
+    }
+
+    /// `process_events`' work, out of the run loop's line.
+    #[inline(never)]
+    fn apply_events(&mut self) {
+        let mut ev = self.events.borrow_mut();
         let dropped = std::mem::take(&mut ev.dropped);
         let mappings = std::mem::take(&mut ev.mappings_changed);
         drop(ev);
@@ -448,11 +533,23 @@ impl JitEngine {
         if mappings {
             self.unlink_all();
         }
-        true
+        self.forget_indirect();
     }
 
-    /// Undoes every chain link.
+    /// Empties the indirect-branch table (its slots may name dropped translations or hold RIPs
+    /// of another CS base or mapping): a new generation, so no old slot matches.
+    fn forget_indirect(&mut self) {
+        self.indirect_generation += 1;
+        if self.indirect_generation >= 1 << 31 {
+            // Never in practice; wrapping would let a stale slot match again.
+            self.indirect.fill(IndirectSlot::default());
+            self.indirect_generation = 1;
+        }
+    }
+
+    /// Undoes every chain link (and the indirect-branch table's shortcuts).
     fn unlink_all(&mut self) {
+        self.forget_indirect();
         for t in &mut self.translations {
             for (site, stub) in t.incoming.drain(..) {
                 x64::patch_jump(self.mem.bytes_mut(), site, stub);
@@ -499,7 +596,11 @@ impl JitEngine {
     fn compile_at(&mut self, idx: u32) -> Option<(usize, usize)> {
         let block = self.interp.cache.block(idx);
         let mut successors = Vec::with_capacity(2);
-        if block.ends_in_branch {
+        // A near indirect branch ends with the table lookup instead of chain sites.
+        let indirect = block.ends_in_branch && block.instrs.last().is_some_and(forms::is_near_indirect);
+        if indirect {
+            // No successor known before it runs.
+        } else if block.ends_in_branch {
             // A direct branch's target and the next address; for other branches these never
             // match (or match correctly: a link only replaces the lookup the loop would make).
             if let Some(last) = block.instrs.last() {
@@ -513,7 +614,8 @@ impl JitEngine {
         }
         let at = self.used.next_multiple_of(16);
         let base = self.mem.exec_base();
-        let code = x64::compile(block, &successors, base + at, base, &self.stubs, &self.layout, self.opts.inline);
+        let code =
+            x64::compile(block, &successors, indirect, base + at, base, &self.stubs, &self.layout, self.opts.inline);
         if at + code.len() > self.mem.len() {
             return None;
         }
@@ -530,6 +632,7 @@ impl JitEngine {
             }
         }
         self.translations.clear();
+        self.forget_indirect();
         self.used = self.code_start;
         self.events.borrow_mut().dropped.clear();
     }

@@ -8,9 +8,11 @@
 //!
 //! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
 //! is current; the block-entry check failed or the block ended in an indirect branch),
-//! 1 = stop (the trampoline left an outcome in `ctx.stop`), anything else = the host address
-//! of an unlinked chain site whose guest target is now in RIP: the front end looks the target
-//! up and patches the site's `jmp rel32` to the target's entry.
+//! 1 = stop (the trampoline left an outcome in `ctx.stop`), 2 = an indirect branch's target
+//! (in RIP) was not in the indirect-branch table (the front end fills its slot when it enters
+//! the target's translation), anything else = the host address of an unlinked chain site whose
+//! guest target is now in RIP: the front end looks the target up and patches the site's
+//! `jmp rel32` to the target's entry.
 
 use super::forms::{self, Alu, Ea, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
@@ -35,6 +37,7 @@ pub struct Stubs {
 /// Result codes (see the module doc).
 pub const RESULT_DISPATCH: u64 = 0;
 pub const RESULT_STOP: u64 = 1;
+pub const RESULT_INDIRECT: u64 = 2;
 
 /// Bit 31 of the trampoline's `info`: the instruction is a block-ending branch.
 pub const INFO_BRANCH: u32 = 1 << 31;
@@ -90,11 +93,14 @@ pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
 
 /// Compiles `block` for host address `at` (the code is linked for that address). `successors`:
 /// guest RIPs the block may end at whose exits get a chain site (any other RIP goes to the
-/// dispatcher). With `inline`, the forms of [`forms`] are emitted inline (step 2); without,
-/// every instruction goes through the trampoline (step 1).
+/// dispatcher). `indirect`: the block ends in a near indirect branch, whose target is looked
+/// up in the indirect-branch table inline. With `inline`, the forms of [`forms`] are emitted
+/// inline (step 2); without, every instruction goes through the trampoline (step 1).
+#[allow(clippy::too_many_arguments)]
 pub fn compile(
     block: &Block,
     successors: &[u64],
+    indirect: bool,
     at: usize,
     base: usize,
     stubs: &Stubs,
@@ -138,6 +144,8 @@ pub fn compile(
             Some(Form::Pop { dst }) => emit_pop(&mut a, l, e, info, leave, user, dst),
             Some(Form::Call) => emit_push(&mut a, l, e, info, leave, user, None),
             Some(Form::Ret { pop }) => emit_ret(&mut a, l, e, info, leave, user, pop),
+            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, e, info, leave, user, reg, ea, false),
+            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, e, info, leave, user, reg, ea, true),
             Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, wide, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, e, info, leave, user, m, &forms, i, &mut fl);
@@ -162,6 +170,9 @@ pub fn compile(
         ; .arch x64
         ; mov rax, [rbp + l.rip]
     );
+    if indirect {
+        emit_indirect_lookup(&mut a, l, block.mode, exit);
+    }
     let mut site_labels = Vec::new();
     for &s in successors {
         let unlinked = a.new_dynamic_label();
@@ -200,6 +211,35 @@ pub fn compile(
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
     }
     code
+}
+
+/// The indirect-branch table lookup of guest RIP `rax` under mode key `mode` (the block's: a
+/// near branch keeps the mode): on a hit, a jump to the target's translation (whose entry
+/// checks the budget and the TLB generation); on a miss, back to the run loop with
+/// `RESULT_INDIRECT`.
+fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
+    let miss = a.new_dynamic_label();
+    // The slot: (rip ^ rip >> 10) & mask (`super::indirect_slot`), 32 bytes each.
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, eax
+        ; shr ecx, 10
+        ; xor ecx, eax
+        ; and ecx, (super::INDIRECT_SLOTS - 1) as i32
+        ; shl ecx, 5
+        ; add rcx, [rbx + l.ctx_indirect]
+        ; cmp rax, [rcx]
+        ; jne =>miss
+        ; mov rdx, [rbx + l.ctx_indirect_tag]
+        ; or rdx, mode as i32
+        ; cmp rdx, [rcx + 8]
+        ; jne =>miss
+        ; inc QWORD [rbx + l.ctx_indirect_hits]
+        ; jmp QWORD [rcx + 16]
+        ; =>miss
+        ; mov eax, RESULT_INDIRECT as i32
+        ; jmp extern exit
+    );
 }
 
 /// What the backend knows about the flags at a point of a block being compiled. The lazy
@@ -369,6 +409,52 @@ fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: b
         ; jmp =>done
         ; =>miss
     );
+    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `jmp r64`/`jmp [ea]` or (`call`) `call r64`/`call [ea]` (64-bit): the target from the
+/// register or through the inline TLB probe (into r13, callee-saved), then for a call the push
+/// of the return address as in `emit_push`; RIP = the target. A miss of either probe calls the
+/// handler (nothing was written before the push's store).
+#[allow(clippy::too_many_arguments)]
+fn emit_jmp_ind(
+    a: &mut Asm,
+    l: &Layout,
+    e: &Instr,
+    info: u32,
+    leave: usize,
+    user: bool,
+    reg: u8,
+    ea: Option<forms::Ea>,
+    call: bool,
+) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    match ea {
+        None => {
+            let at = gpr_at(l, reg);
+            dynasm!(a ; .arch x64 ; mov r13, [rbp + at]);
+        }
+        Some(ea) => {
+            emit_ea(a, l, ea);
+            emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+            dynasm!(a ; .arch x64 ; mov r13, [rax]);
+        }
+    }
+    if call {
+        let sp_at = gpr_at(l, 4);
+        dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at] ; lea rax, [rax - 8]);
+        emit_probe(a, l, user, 8, tlb_layout::WRITE_TAG as i32, miss);
+        dynasm!(a
+            ; .arch x64
+            ; mov rcx, QWORD e.next_rip as i64
+            ; mov [rax], rcx
+            ; mov rax, [rbp + sp_at]
+            ; lea rax, [rax - 8]
+            ; mov [rbp + sp_at], rax
+        );
+    }
+    dynasm!(a ; .arch x64 ; mov [rbp + l.rip], r13 ; jmp =>done ; =>miss);
     emit_call(a, e, info, leave);
     dynasm!(a ; .arch x64 ; =>done);
 }
@@ -658,6 +744,8 @@ fn emit_inline(
         | Form::Pop { .. }
         | Form::Call
         | Form::Ret { .. }
+        | Form::JmpInd { .. }
+        | Form::CallInd { .. }
         | Form::AluMem { .. } => false,
     }
 }
