@@ -184,6 +184,66 @@ impl Form {
     pub fn needs_dead_flags(self) -> bool {
         matches!(self, Form::Shift { .. } | Form::Imul { .. })
     }
+
+    /// Adds the guest registers this form reads or writes to `uses` (the register cache keeps
+    /// the ones a block uses most in host registers).
+    pub fn count_guest_regs(self, uses: &mut [u32; 16]) {
+        let mut add = |r: u8| {
+            if let Some(n) = uses.get_mut(usize::from(r)) {
+                *n += 1;
+            }
+        };
+        let add_ea = |ea: Ea, add: &mut dyn FnMut(u8)| {
+            add(ea.base);
+            add(ea.index);
+        };
+        let src_reg = |s: Src| match s {
+            Src::Reg(r) => r,
+            Src::Imm(_) => NO_REG,
+        };
+        match self {
+            Form::Mov { dst, src, .. } | Form::Alu { dst, src, .. } => {
+                add(dst);
+                add(src_reg(src));
+            }
+            Form::IncDec { dst, .. } | Form::Shift { dst, .. } => add(dst),
+            Form::Lea { dst, base, index, .. } => {
+                add(dst);
+                add(base);
+                add(index);
+            }
+            Form::Jcc { .. } | Form::Jmp => {}
+            Form::Load { dst: r, ea, .. } | Form::Store { src: r, ea, .. } => {
+                add(r);
+                add_ea(ea, &mut add);
+            }
+            Form::Imul { dst, src, .. } => {
+                add(dst);
+                add(src);
+            }
+            Form::Push { src: r } | Form::Pop { dst: r } => {
+                add(r);
+                add(4);
+            }
+            Form::Call | Form::Ret { .. } => add(4),
+            Form::JmpInd { reg, ea } | Form::CallInd { reg, ea } => {
+                match ea {
+                    Some(ea) => add_ea(ea, &mut add),
+                    None => add(reg),
+                }
+                if matches!(self, Form::CallInd { .. }) {
+                    add(4);
+                }
+            }
+            Form::AluMem { reg, src, ea, mem_first, .. } => {
+                if !mem_first {
+                    add(reg);
+                }
+                add(src_reg(src));
+                add_ea(ea, &mut add);
+            }
+        }
+    }
 }
 
 fn gpr(r: u8) -> Option<u8> {

@@ -15,9 +15,13 @@
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
-//! a block-ending Jcc evaluated right after the instruction that set its flags. Guest
-//! registers stay in `cpu.state.gpr` and are loaded and stored by each inline instruction (not
-//! yet cached in host registers across instructions).
+//! a block-ending Jcc evaluated right after the instruction that set its flags; `r13` an
+//! indirect branch's target. The guest registers a block's inline forms use at least twice get
+//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first): loaded from
+//! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
+//! and at the block's end, and forgotten after a handler call. An inline form's miss path
+//! writes back what was changed before its branch, calls the handler, and reloads what the hit
+//! path holds where the two meet. So a handler, a fault or a stop sees exactly `cpu.state`.
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
@@ -51,7 +55,17 @@
 //! its block (the fall-through address, a direct branch's target and next address). Each has a
 //! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
 //! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
-//! jump straight to the target's entry. Indirect branches return to the run loop.
+//! jump straight to the target's entry.
+//!
+//! **Indirect branches.** A block ending in JMP/CALL r/m or RET ends with an inline lookup of
+//! the engine's indirect-branch table ([`IndirectSlot`], `INDIRECT_SLOTS` slots indexed by a
+//! hash of the new RIP): a slot whose RIP matches and whose tag is the table's generation and
+//! the block's mode key (a near branch keeps the mode) jumps straight to the target's entry,
+//! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
+//! run loop, which fills the slot when it enters the target's translation. The table is
+//! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
+//! mappings, another CS base, a flushed code memory. RET is looked up the same way (no shadow
+//! stack yet).
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone

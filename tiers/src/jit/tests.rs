@@ -408,3 +408,47 @@ fn indirect_branches_use_the_table_and_leave_tier0s_state() {
     assert!(s.indirect_hits > 200 * 30, "{s}");
     assert!(s.dropped >= 7, "the rewritten block was dropped each time: {s}");
 }
+
+/// A block whose registers live in host registers, with a load that faults (#PF: it walks off
+/// the data page) after three of them changed: the fault must leave exactly tier 0's state.
+fn cached_fault_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 3
+        ; mov rsi, 0x40_1000
+        ; ->top:
+        ; add rax, rcx
+        ; lea rdx, [rax + rcx * 4 + 9]
+        ; inc r8
+        ; mov r9, [rsi]
+        ; add r10, r9
+        ; add rsi, 64
+        ; add rbx, rdx
+        ; add rcx, rax
+        ; jmp ->top
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
+    let code = cached_fault_loop();
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let mut t0 = Interp::new();
+    let mut j = jit(1);
+    let ea = run(&mut t0, &mut a, u64::MAX);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+    assert_eq!(ea, eb);
+    // 64 loads of 64 bytes apart stay on the data page; the 65th faults.
+    assert_eq!(a.retired, 2 + 64 * 9 + 3);
+    assert_eq!(a.state.rip, b.state.rip);
+    assert_eq!(a.retired, b.retired);
+    assert_eq!(a.state.gpr, b.state.gpr);
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    assert_eq!(a.fault_addr, b.fault_addr);
+    let s = j.stats.borrow().clone();
+    assert!(s.translated_instructions > 500, "{s}");
+    limits_agree(&code, cpu64_with);
+}

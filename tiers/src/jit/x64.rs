@@ -131,30 +131,35 @@ pub fn compile(
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
+    let mut rc = RegCache::for_block(&forms);
+    let rc = &mut rc;
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
+        let x = Site { e, info, leave, user };
         match form {
-            Some(Form::Load { size, dst, ea }) => emit_load(&mut a, l, e, info, leave, user, size, dst, ea),
-            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, e, info, leave, user, size, src, ea),
-            Some(Form::Push { src }) => emit_push(&mut a, l, e, info, leave, user, Some(src)),
-            Some(Form::Pop { dst }) => emit_pop(&mut a, l, e, info, leave, user, dst),
-            Some(Form::Call) => emit_push(&mut a, l, e, info, leave, user, None),
-            Some(Form::Ret { pop }) => emit_ret(&mut a, l, e, info, leave, user, pop),
-            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, e, info, leave, user, reg, ea, false),
-            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, e, info, leave, user, reg, ea, true),
+            Some(Form::Load { size, dst, ea }) => emit_load(&mut a, l, rc, x, size, dst, ea),
+            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
+            Some(Form::Push { src }) => emit_push(&mut a, l, rc, x, Some(src)),
+            Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, x, dst),
+            Some(Form::Call) => emit_push(&mut a, l, rc, x, None),
+            Some(Form::Ret { pop }) => emit_ret(&mut a, l, rc, x, pop),
+            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
+            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, wide, reg, src, ea, mem_first };
-                emit_alu_mem(&mut a, l, e, info, leave, user, m, &forms, i, &mut fl);
+                emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
             }
-            Some(f) if emit_inline(&mut a, l, e, f, &forms, i, &mut fl) => continue,
-            _ => emit_call(&mut a, e, info, leave),
+            Some(f) if emit_inline(&mut a, l, rc, e, f, &forms, i, &mut fl) => continue,
+            _ => call_cached(&mut a, l, rc, x),
         }
         fl = FlagState { host_valid: false, cond_in_r12: None };
     }
+    // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr`.
+    spill(&mut a, l, rc);
     dynasm!(a
         ; .arch x64
         ; add QWORD [rbp + l.retired], n as i32
@@ -253,6 +258,139 @@ struct FlagState {
 
 type Asm = VecAssembler<X64Relocation>;
 
+/// Host registers that hold guest registers within a block: caller-saved ones (a handler call
+/// spills and forgets them anyway) and the callee-saved r14/r15. rax, rcx, rdx are scratch,
+/// rbx/rbp the context, r12 a Jcc outcome, r13 an indirect target.
+const HOST_POOL: [u8; 8] = [6, 7, 8, 9, 10, 11, 14, 15];
+const NO_HOST: u8 = 0xff;
+
+/// Guest registers held in host registers within a block (step 2 of the issue): the host
+/// register each guest register has (if any), which are loaded (the host register holds the
+/// guest value) and which are dirty (`cpu.state.gpr` is older). Loaded at first use, spilled
+/// before every handler call (so a handler, a fault or a stop sees exactly `cpu.state`) and at
+/// the block's end, forgotten after a handler call.
+#[derive(Clone, Copy)]
+struct RegCache {
+    host: [u8; 16],
+    loaded: u16,
+    dirty: u16,
+}
+
+impl RegCache {
+    /// Host registers for the guest registers the block's inline forms use at least twice
+    /// (most used first; a single use costs the same either way).
+    fn for_block(forms: &[Option<Form>]) -> RegCache {
+        let mut uses = [0u32; 16];
+        for f in forms.iter().flatten() {
+            f.count_guest_regs(&mut uses);
+        }
+        let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= 2).collect();
+        order.sort_by_key(|&g| std::cmp::Reverse(uses[g]));
+        let mut host = [NO_HOST; 16];
+        for (g, h) in order.into_iter().zip(HOST_POOL) {
+            host[g] = h;
+        }
+        RegCache { host, loaded: 0, dirty: 0 }
+    }
+}
+
+/// The host register holding guest register `g`, loaded now if it is not yet; `None` if `g`
+/// lives in `cpu.state.gpr` only.
+fn cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8) -> Option<u8> {
+    let h = rc.host[usize::from(g)];
+    if h == NO_HOST {
+        return None;
+    }
+    if rc.loaded & 1 << g == 0 {
+        let at = gpr_at(l, g);
+        dynasm!(a ; .arch x64 ; mov Rq(h), [rbp + at]);
+        rc.loaded |= 1 << g;
+    }
+    Some(h)
+}
+
+/// Scratch register `s` (0 = rax, 1 = rcx, 2 = rdx) = guest register `g` (`wide`: 64 bits,
+/// else its low 32 zero-extended).
+fn get(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8, wide: bool) {
+    match (cached(a, l, rc, g), wide) {
+        (Some(h), true) => dynasm!(a ; .arch x64 ; mov Rq(s), Rq(h)),
+        (Some(h), false) => dynasm!(a ; .arch x64 ; mov Rd(s), Rd(h)),
+        (None, true) => {
+            let at = gpr_at(l, g);
+            dynasm!(a ; .arch x64 ; mov Rq(s), [rbp + at]);
+        }
+        (None, false) => {
+            let at = gpr_at(l, g);
+            dynasm!(a ; .arch x64 ; mov Rd(s), [rbp + at]);
+        }
+    }
+}
+
+/// Guest register `g` = all 64 bits of scratch register `s`.
+fn put(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8) {
+    let h = rc.host[usize::from(g)];
+    if h == NO_HOST {
+        let at = gpr_at(l, g);
+        dynasm!(a ; .arch x64 ; mov [rbp + at], Rq(s));
+    } else {
+        dynasm!(a ; .arch x64 ; mov Rq(h), Rq(s));
+        rc.loaded |= 1 << g;
+        rc.dirty |= 1 << g;
+    }
+}
+
+/// Writes the dirty cached registers of `rc` to `cpu.state.gpr` (they stay loaded and, for the
+/// code that follows on this path, may be considered clean, but `rc` is not changed: callers
+/// that continue with it keep them dirty, which only costs a second write).
+fn spill(a: &mut Asm, l: &Layout, rc: &RegCache) {
+    for g in 0..16u8 {
+        if rc.dirty & 1 << g != 0 {
+            let (h, at) = (rc.host[usize::from(g)], gpr_at(l, g));
+            dynasm!(a ; .arch x64 ; mov [rbp + at], Rq(h));
+        }
+    }
+}
+
+/// Loads every register `rc` says is loaded from `cpu.state.gpr` (after a handler call on a
+/// miss path, so both paths meet with the same registers loaded).
+fn reload(a: &mut Asm, l: &Layout, rc: &RegCache) {
+    for g in 0..16u8 {
+        if rc.loaded & 1 << g != 0 {
+            let (h, at) = (rc.host[usize::from(g)], gpr_at(l, g));
+            dynasm!(a ; .arch x64 ; mov Rq(h), [rbp + at]);
+        }
+    }
+}
+
+/// The instruction being compiled: the decoded instruction, the trampoline's `info`, the
+/// "leave" stub's address and whether the block runs at CPL3 (its TLB set).
+#[derive(Clone, Copy)]
+struct Site<'e> {
+    e: &'e Instr,
+    info: u32,
+    leave: usize,
+    user: bool,
+}
+
+/// The handler call of an instruction with no inline form: the cached registers spilled
+/// before, forgotten after (the handler may change any guest register; the call clobbers the
+/// caller-saved host ones).
+fn call_cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site) {
+    spill(a, l, rc);
+    emit_call(a, x.e, x.info, x.leave);
+    rc.loaded = 0;
+    rc.dirty = 0;
+}
+
+/// The handler call on an inline form's miss path: `pre` (the registers at the branch to the
+/// miss path) spilled, then the registers `post` (the hit path's state where the paths meet)
+/// has loaded are reloaded.
+fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) {
+    spill(a, l, pre);
+    emit_call(a, x.e, x.info, x.leave);
+    reload(a, l, post);
+}
+
 /// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
 fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     dynasm!(a
@@ -268,17 +406,17 @@ fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
 }
 
 /// rax = the linear address of `ea` (64-bit mode, no segment base).
-fn emit_ea(a: &mut Asm, l: &Layout, ea: Ea) {
+fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     let disp = ea.disp as i64 as i32;
     match (ea.base != NO_REG, ea.index != NO_REG) {
         (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
         (true, false) => {
-            let b = gpr_at(l, ea.base);
-            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+            get(a, l, rc, ea.base, 0, true);
+            dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
         }
         (true, true) => {
-            let (b, x) = (gpr_at(l, ea.base), gpr_at(l, ea.index));
-            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+            get(a, l, rc, ea.base, 0, true);
+            get(a, l, rc, ea.index, 1, true);
             match ea.scale {
                 0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
                 1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
@@ -287,8 +425,7 @@ fn emit_ea(a: &mut Asm, l: &Layout, ea: Ea) {
             }
         }
         (false, true) => {
-            let x = gpr_at(l, ea.index);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+            get(a, l, rc, ea.index, 1, true);
             match ea.scale {
                 0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
                 1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
@@ -324,92 +461,82 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
-fn emit_load(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, dst: u8, ea: Ea) {
+fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, ea);
-    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
     match size {
         1 => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
         2 => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
         4 => dynasm!(a ; .arch x64 ; mov eax, [rax]),
         _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
     }
-    let at = gpr_at(l, dst);
-    dynasm!(a ; .arch x64 ; mov [rbp + at], rax ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    put(a, l, rc, dst, 0);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `push src` (`None`: CALL's return address, then RIP = the target), 64-bit: the store at
 /// RSP - 8 through the inline TLB probe, then RSP; a miss calls the handler.
-fn emit_push(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, src: Option<u8>) {
+fn emit_push(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, src: Option<u8>) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at] ; lea rax, [rax - 8]);
-    emit_probe(a, l, user, 8, tlb_layout::WRITE_TAG as i32, miss);
+    get(a, l, rc, 4, 0, true);
+    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
     match src {
         // The value before RSP changes (`push rsp` pushes the old RSP).
-        Some(r) => {
-            let at = gpr_at(l, r);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
-        }
-        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD e.next_rip as i64),
+        Some(r) => get(a, l, rc, r, 1, true),
+        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64),
     }
-    dynasm!(a
-        ; .arch x64
-        ; mov [rax], rcx
-        ; mov rax, [rbp + sp_at]
-        ; lea rax, [rax - 8]
-        ; mov [rbp + sp_at], rax
-    );
+    dynasm!(a ; .arch x64 ; mov [rax], rcx);
+    get(a, l, rc, 4, 0, true);
+    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    put(a, l, rc, 4, 0);
     if src.is_none() {
-        dynasm!(a ; .arch x64 ; mov rax, QWORD e.imm as i64 ; mov [rbp + l.rip], rax);
+        dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `pop dst` (64-bit): the load at RSP through the inline TLB probe, RSP + 8, then `dst` (so
 /// `pop rsp` loads the popped value); a miss calls the handler.
-fn emit_pop(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, dst: u8) {
+fn emit_pop(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, dst: u8) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    let at = gpr_at(l, dst);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
-    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
-    dynasm!(a
-        ; .arch x64
-        ; mov rax, [rax]
-        ; mov rcx, [rbp + sp_at]
-        ; lea rcx, [rcx + 8]
-        ; mov [rbp + sp_at], rcx
-        ; mov [rbp + at], rax
-        ; jmp =>done
-        ; =>miss
-    );
-    emit_call(a, e, info, leave);
+    get(a, l, rc, 4, 0, true);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a ; .arch x64 ; mov rax, [rax]);
+    get(a, l, rc, 4, 1, true);
+    dynasm!(a ; .arch x64 ; lea rcx, [rcx + 8]);
+    put(a, l, rc, 4, 1);
+    put(a, l, rc, dst, 0);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `ret` / `ret imm16` (64-bit): RIP = the address at RSP through the inline TLB probe, RSP +
 /// 8 + `pop`; a miss calls the handler.
-fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, pop: u16) {
+fn emit_ret(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, pop: u16) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
-    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+    get(a, l, rc, 4, 0, true);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a ; .arch x64 ; mov rax, [rax]);
+    get(a, l, rc, 4, 1, true);
     dynasm!(a
         ; .arch x64
-        ; mov rax, [rax]
-        ; mov rcx, [rbp + sp_at]
         ; lea rcx, [rcx + 8 + i32::from(pop)]
-        ; mov [rbp + sp_at], rcx
         ; mov [rbp + l.rip], rax
-        ; jmp =>done
-        ; =>miss
     );
-    emit_call(a, e, info, leave);
+    put(a, l, rc, 4, 1);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -418,44 +545,41 @@ fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: b
 /// of the return address as in `emit_push`; RIP = the target. A miss of either probe calls the
 /// handler (nothing was written before the push's store).
 #[allow(clippy::too_many_arguments)]
-fn emit_jmp_ind(
-    a: &mut Asm,
-    l: &Layout,
-    e: &Instr,
-    info: u32,
-    leave: usize,
-    user: bool,
-    reg: u8,
-    ea: Option<forms::Ea>,
-    call: bool,
-) {
+fn emit_jmp_ind(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, reg: u8, ea: Option<forms::Ea>, call: bool) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    match ea {
+    // Both probes' misses see these registers: load RSP before the first.
+    if call {
+        cached(a, l, rc, 4);
+    }
+    let pre = match ea {
         None => {
-            let at = gpr_at(l, reg);
-            dynasm!(a ; .arch x64 ; mov r13, [rbp + at]);
+            get(a, l, rc, reg, 0, true);
+            dynasm!(a ; .arch x64 ; mov r13, rax);
+            *rc
         }
         Some(ea) => {
-            emit_ea(a, l, ea);
-            emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+            emit_ea(a, l, rc, ea);
+            let pre = *rc;
+            emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
             dynasm!(a ; .arch x64 ; mov r13, [rax]);
+            pre
         }
-    }
+    };
     if call {
-        let sp_at = gpr_at(l, 4);
-        dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at] ; lea rax, [rax - 8]);
-        emit_probe(a, l, user, 8, tlb_layout::WRITE_TAG as i32, miss);
+        get(a, l, rc, 4, 0, true);
+        dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+        emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
         dynasm!(a
             ; .arch x64
-            ; mov rcx, QWORD e.next_rip as i64
+            ; mov rcx, QWORD x.e.next_rip as i64
             ; mov [rax], rcx
-            ; mov rax, [rbp + sp_at]
-            ; lea rax, [rax - 8]
-            ; mov [rbp + sp_at], rax
         );
+        get(a, l, rc, 4, 0, true);
+        dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+        put(a, l, rc, 4, 0);
     }
     dynasm!(a ; .arch x64 ; mov [rbp + l.rip], r13 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -476,10 +600,8 @@ struct AluMem {
 fn emit_alu_mem(
     a: &mut Asm,
     l: &Layout,
-    e: &Instr,
-    info: u32,
-    leave: usize,
-    user: bool,
+    rc: &mut RegCache,
+    x: Site,
     m: AluMem,
     forms: &[Option<Form>],
     i: usize,
@@ -487,8 +609,16 @@ fn emit_alu_mem(
 ) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     let size = if m.wide { 8 } else { 4 };
-    emit_ea(a, l, m.ea);
-    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    // Every register the hit path reads is loaded before the branch to the miss path.
+    if let Src::Reg(r) = m.src {
+        cached(a, l, rc, r);
+    }
+    if !m.mem_first {
+        cached(a, l, rc, m.reg);
+    }
+    emit_ea(a, l, rc, m.ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
     // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
     if m.mem_first {
         if m.wide {
@@ -497,8 +627,7 @@ fn emit_alu_mem(
             dynasm!(a ; .arch x64 ; mov eax, [rax]);
         }
         if let Src::Reg(r) = m.src {
-            let at = gpr_at(l, r);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+            get(a, l, rc, r, 1, true);
         }
     } else {
         if m.wide {
@@ -506,7 +635,7 @@ fn emit_alu_mem(
         } else {
             dynasm!(a ; .arch x64 ; mov ecx, [rax]);
         }
-        load_rax(a, l, m.reg, m.wide);
+        get(a, l, rc, m.reg, 0, m.wide);
     }
     if m.op.reads_cf() {
         // The probe changed the host flags: CF from the lazy record.
@@ -515,8 +644,7 @@ fn emit_alu_mem(
     let src = if m.mem_first { m.src } else { Src::Reg(1) };
     emit_alu(a, m.op, m.wide, src);
     if m.op.stores() {
-        let at = gpr_at(l, m.reg);
-        dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+        put(a, l, rc, m.reg, 0);
     }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
@@ -530,7 +658,8 @@ fn emit_alu_mem(
     let mut hit = FlagState { host_valid: true, cond_in_r12: None };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), m.wide);
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    spill(a, l, &pre);
+    emit_call(a, x.e, x.info, x.leave);
     if let Some(cc) = jcc {
         dynasm!(a
             ; .arch x64
@@ -541,6 +670,7 @@ fn emit_alu_mem(
             ; mov r12d, eax
         );
     }
+    reload(a, l, rc);
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState { host_valid: false, cond_in_r12: jcc };
 }
@@ -549,18 +679,19 @@ fn emit_alu_mem(
 /// have no valid write tag, so those stores take the handler's slow path (which sees stores
 /// into code).
 #[allow(clippy::too_many_arguments)]
-fn emit_store(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, src: u8, ea: Ea) {
+fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src: u8, ea: Ea) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, ea);
-    emit_probe(a, l, user, size, tlb_layout::WRITE_TAG as i32, miss);
-    let at = gpr_at(l, src);
-    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+    cached(a, l, rc, src);
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    get(a, l, rc, src, 1, true);
     match size {
         4 => dynasm!(a ; .arch x64 ; mov [rax], ecx),
         _ => dynasm!(a ; .arch x64 ; mov [rax], rcx),
     }
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -570,20 +701,17 @@ fn gpr_at(l: &Layout, r: u8) -> i32 {
 }
 
 /// Loads guest register `r` into rax (`wide`) or eax.
-fn load_rax(a: &mut Asm, l: &Layout, r: u8, wide: bool) {
-    let at = gpr_at(l, r);
-    if wide {
-        dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
-    } else {
-        dynasm!(a ; .arch x64 ; mov eax, [rbp + at]);
-    }
+fn load_rax(a: &mut Asm, l: &Layout, rc: &mut RegCache, r: u8, wide: bool) {
+    get(a, l, rc, r, 0, wide);
 }
 
 /// Emits `f` (the inline form of `e`, instruction `i`); false when this instance has no
 /// template after all (the caller then calls the handler).
+#[allow(clippy::too_many_arguments)]
 fn emit_inline(
     a: &mut Asm,
     l: &Layout,
+    rc: &mut RegCache,
     e: &Instr,
     f: Form,
     forms: &[Option<Form>],
@@ -596,10 +724,9 @@ fn emit_inline(
                 (_, Some(v)) => dynasm!(a ; .arch x64 ; mov rax, QWORD v as i64),
                 (Src::Imm(v), None) if wide => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(v)),
                 (Src::Imm(v), None) => dynasm!(a ; .arch x64 ; mov eax, v),
-                (Src::Reg(r), None) => load_rax(a, l, r, wide),
+                (Src::Reg(r), None) => load_rax(a, l, rc, r, wide),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             true
         }
         Form::Lea { wide, dst, base, index, scale, disp, mask32 } => {
@@ -607,12 +734,12 @@ fn emit_inline(
             match (base != NO_REG, index != NO_REG) {
                 (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(disp)),
                 (true, false) => {
-                    let b = gpr_at(l, base);
-                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+                    get(a, l, rc, base, 0, true);
+                    dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
                 }
                 (true, true) => {
-                    let (b, x) = (gpr_at(l, base), gpr_at(l, index));
-                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+                    get(a, l, rc, base, 0, true);
+                    get(a, l, rc, index, 1, true);
                     match scale {
                         0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
                         1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
@@ -621,8 +748,7 @@ fn emit_inline(
                     }
                 }
                 (false, true) => {
-                    let x = gpr_at(l, index);
-                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+                    get(a, l, rc, index, 1, true);
                     match scale {
                         0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
                         1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
@@ -634,19 +760,13 @@ fn emit_inline(
             if mask32 || !wide {
                 dynasm!(a ; .arch x64 ; mov eax, eax);
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             true
         }
         Form::Alu { op, wide, dst, src } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             if let Src::Reg(r) = src {
-                let at = gpr_at(l, r);
-                if wide {
-                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
-                } else {
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbp + at]);
-                }
+                get(a, l, rc, r, 1, wide);
             }
             if op.reads_cf() && !fl.host_valid {
                 // CF from the lazy record (bit 63 of aux).
@@ -654,14 +774,13 @@ fn emit_inline(
             }
             emit_alu(a, op, wide, src);
             if op.stores() {
-                let at = gpr_at(l, dst);
-                dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+                put(a, l, rc, dst, 0);
             }
             after_flags(a, l, forms, i, fl, op.is_logic(), wide);
             true
         }
         Form::IncDec { inc, wide, dst } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
                 dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
@@ -672,8 +791,7 @@ fn emit_inline(
                 (false, true) => dynasm!(a ; .arch x64 ; dec rax),
                 (false, false) => dynasm!(a ; .arch x64 ; dec eax),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             after_flags(a, l, forms, i, fl, false, wide);
             true
         }
@@ -700,7 +818,7 @@ fn emit_inline(
             true
         }
         Form::Shift { op, wide, dst, count } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             let c = count as i8;
             match (op, wide) {
                 (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, c),
@@ -710,29 +828,27 @@ fn emit_inline(
                 (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, c),
                 (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, c),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
         }
         Form::Imul { wide, dst, src, imm } => {
-            let s = gpr_at(l, src);
+            get(a, l, rc, src, 1, wide);
             match (wide, imm) {
                 (true, None) => {
-                    load_rax(a, l, dst, true);
-                    dynasm!(a ; .arch x64 ; imul rax, [rbp + s]);
+                    load_rax(a, l, rc, dst, true);
+                    dynasm!(a ; .arch x64 ; imul rax, rcx);
                 }
                 (false, None) => {
-                    load_rax(a, l, dst, false);
-                    dynasm!(a ; .arch x64 ; imul eax, [rbp + s]);
+                    load_rax(a, l, rc, dst, false);
+                    dynasm!(a ; .arch x64 ; imul eax, ecx);
                 }
-                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul rax, [rbp + s], v),
-                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, [rbp + s], v),
+                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul rax, rcx, v),
+                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, ecx, v),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
