@@ -85,11 +85,13 @@ pub enum Form {
     },
     /// Block end: RIP = `imm`.
     Jmp,
-    /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX): the TLB probed inline.
+    /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX) or, `sx`, sign-extended
+    /// to 64 bits (MOVSXD, `size` 4): the TLB probed inline.
     Load {
         size: u8,
         dst: u8,
         ea: Ea,
+        sx: bool,
     },
     /// `mov [ea], src` of `size` bytes.
     Store {
@@ -111,6 +113,37 @@ pub enum Form {
         dst: u8,
         src: u8,
         imm: Option<i32>,
+    },
+    /// `rol`/`ror dst, count` (1..width-1 after masking): only where its flags are dead (OF is
+    /// undefined for counts above 1). Writes CF and OF only, reads none.
+    Rotate {
+        left: bool,
+        wide: bool,
+        dst: u8,
+        count: u8,
+    },
+    /// `not dst` (no flag changes).
+    Not {
+        wide: bool,
+        dst: u8,
+    },
+    /// `bswap dst` (no flag changes).
+    Bswap {
+        wide: bool,
+        dst: u8,
+    },
+    /// `movsxd dst, src` (register source; the memory form is a [`Form::Load`]).
+    Movsxd {
+        dst: u8,
+        src: u8,
+    },
+    /// `cmovcc dst, src` (register source): reads the condition its flag setter left in the
+    /// backend's condition register, as a block-ending Jcc does.
+    Cmov {
+        cc: u8,
+        wide: bool,
+        dst: u8,
+        src: u8,
     },
     /// `push src` (64-bit).
     Push {
@@ -178,11 +211,19 @@ impl Form {
     }
     /// Neither reads nor writes flags and cannot end the block.
     pub fn flag_neutral(self) -> bool {
-        matches!(self, Form::Mov { .. } | Form::Lea { .. })
+        matches!(
+            self,
+            Form::Mov { .. } | Form::Lea { .. } | Form::Not { .. } | Form::Bswap { .. } | Form::Movsxd { .. }
+        )
     }
     /// Emitted only where the flags it leaves are dead.
     pub fn needs_dead_flags(self) -> bool {
-        matches!(self, Form::Shift { .. } | Form::Imul { .. })
+        matches!(self, Form::Shift { .. } | Form::Imul { .. } | Form::Rotate { .. })
+    }
+    /// Writes some flags without reading any: flags before it are dead where the ones after
+    /// it are (and it is then emitted inline, its own flags being dead too).
+    pub fn writes_flags_only(self) -> bool {
+        matches!(self, Form::Rotate { .. })
     }
 
     /// Adds the guest registers this form reads or writes to `uses` (the register cache keeps
@@ -206,7 +247,15 @@ impl Form {
                 add(dst);
                 add(src_reg(src));
             }
-            Form::IncDec { dst, .. } | Form::Shift { dst, .. } => add(dst),
+            Form::IncDec { dst, .. }
+            | Form::Shift { dst, .. }
+            | Form::Rotate { dst, .. }
+            | Form::Not { dst, .. }
+            | Form::Bswap { dst, .. } => add(dst),
+            Form::Movsxd { dst, src } | Form::Cmov { dst, src, .. } => {
+                add(dst);
+                add(src);
+            }
             Form::Lea { dst, base, index, .. } => {
                 add(dst);
                 add(base);
@@ -289,7 +338,28 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
                 Movzx_r32_rm8 | Movzx_r64_rm8 => 1,
                 _ => 2,
             };
-            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)? });
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, sx: false });
+        }
+        Movsxd_r64_rm32 if e.src == NO_REG => {
+            return Some(Form::Load { size: 4, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, sx: true });
+        }
+        Movsxd_r64_rm32 => return Some(Form::Movsxd { dst: gpr(e.dst)?, src: gpr(e.src)? }),
+        Rol_rm64_imm8 | Ror_rm64_imm8 | Rol_rm32_imm8 | Ror_rm32_imm8 => {
+            let wide = matches!(code, Rol_rm64_imm8 | Ror_rm64_imm8);
+            let count = (e.imm as u8) & if wide { 63 } else { 31 };
+            let left = matches!(code, Rol_rm64_imm8 | Rol_rm32_imm8);
+            // A count of 0 changes no flag: left to the handler.
+            return (count != 0).then_some(Form::Rotate { left, wide, dst: gpr(e.dst)?, count });
+        }
+        Not_rm64 | Not_rm32 => return Some(Form::Not { wide: code == Not_rm64, dst: gpr(e.dst)? }),
+        Bswap_r64 | Bswap_r32 => return Some(Form::Bswap { wide: code == Bswap_r64, dst: gpr(e.dst)? }),
+        _ if is_cmovcc(code) => {
+            let wide = code.op_code().operand_size() == 64;
+            if !wide && code.op_code().operand_size() != 32 {
+                return None;
+            }
+            let cc = code.condition_code() as u8 - 1;
+            return Some(Form::Cmov { cc, wide, dst: gpr(e.dst)?, src: gpr(e.src)? });
         }
         Mov_rm64_r64 | Mov_rm32_r32 if e.dst == NO_REG => {
             let size = if code == Mov_rm64_r64 { 8 } else { 4 };
@@ -473,6 +543,38 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
     }
 }
 
+fn is_cmovcc(code: Code) -> bool {
+    use iced_x86::Mnemonic::*;
+    matches!(
+        code.mnemonic(),
+        Cmovo
+            | Cmovno
+            | Cmovb
+            | Cmovae
+            | Cmove
+            | Cmovne
+            | Cmovbe
+            | Cmova
+            | Cmovs
+            | Cmovns
+            | Cmovp
+            | Cmovnp
+            | Cmovl
+            | Cmovge
+            | Cmovle
+            | Cmovg
+    )
+}
+
+/// The condition code the instruction after `i` reads from the backend's condition register
+/// (a block-ending Jcc or a CMOVcc), if any: its flag setter evaluates it right away.
+pub fn next_cond(forms: &[Option<Form>], i: usize) -> Option<u8> {
+    match forms.get(i + 1) {
+        Some(Some(Form::Jcc { cc } | Form::Cmov { cc, .. })) => Some(*cc),
+        _ => None,
+    }
+}
+
 /// Whether `e` is a near branch whose target is known only when it runs (JMP/CALL r/m, RET):
 /// its block ends with the inline lookup of the indirect-branch table. Near branches keep the
 /// mode, so the target's mode key is the block's own.
@@ -487,7 +589,7 @@ pub fn flags_dead_after(forms: &[Option<Form>], i: usize) -> bool {
     for f in &forms[i + 1..] {
         match f {
             Some(f) if f.kills_flags() => return true,
-            Some(f) if f.flag_neutral() => continue,
+            Some(f) if f.flag_neutral() || f.writes_flags_only() => continue,
             _ => return false,
         }
     }

@@ -452,3 +452,58 @@ fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
     assert!(s.translated_instructions > 500, "{s}");
     limits_agree(&code, cpu64_with);
 }
+
+/// ROL/ROR, NOT, BSWAP, MOVSXD (register and memory) and CMOVcc inline, with rotates whose
+/// flags are dead (a later XOR kills them, also through a rotate after a SHR) and live (PUSHF
+/// reads them), CMOVcc on the condition its flag setter left and on another one.
+fn more_forms_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 200
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, -77
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        ; ror eax, 7
+        ; rol rdx, 13
+        ; xor edx, eax
+        ; not r8
+        ; not r9d
+        ; bswap r9d
+        ; bswap r10
+        ; add r9, r8
+        ; shr r11, 3
+        ; ror r11d, 5
+        ; xor r11, rax
+        ; movsxd r12, r9d
+        ; movsxd r13, DWORD [rsi]
+        ; cmp r9, r10
+        ; cmovb r14, r9
+        ; cmovae r14d, r10d
+        ; sub r15, rcx
+        ; cmovl r15, rax
+        ; mov [rsi], edx
+        ; rol rax, 1
+        ; pushfq
+        ; pop rbx
+        ; add rbp, rbx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn more_inline_forms_match_tier0_at_every_limit() {
+    let code = more_forms_loop();
+    limits_agree(&code, cpu64_with);
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let mut j = jit(1);
+    assert_eq!(run(&mut Interp::new(), &mut a, u64::MAX), run(&mut j, &mut b, u64::MAX));
+    assert_eq!(a.state.gpr, b.state.gpr);
+    let s = j.stats.borrow().clone();
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+}

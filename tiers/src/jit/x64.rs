@@ -141,7 +141,7 @@ pub fn compile(
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
         let x = Site { e, info, leave, user };
         match form {
-            Some(Form::Load { size, dst, ea }) => emit_load(&mut a, l, rc, x, size, dst, ea),
+            Some(Form::Load { size, dst, ea, sx }) => emit_load(&mut a, l, rc, x, size, dst, ea, sx),
             Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
             Some(Form::Push { src }) => emit_push(&mut a, l, rc, x, Some(src)),
             Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, x, dst),
@@ -461,7 +461,7 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
-fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea) {
+fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea, sx: bool) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     emit_ea(a, l, rc, ea);
     let pre = *rc;
@@ -469,6 +469,7 @@ fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst:
     match size {
         1 => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
         2 => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
+        4 if sx => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
         4 => dynasm!(a ; .arch x64 ; mov eax, [rax]),
         _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
     }
@@ -648,10 +649,7 @@ fn emit_alu_mem(
     }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
-    let jcc = match forms.get(i + 1) {
-        Some(Some(Form::Jcc { cc })) => Some(*cc),
-        _ => None,
-    };
+    let jcc = forms::next_cond(forms, i);
     if let Some(cc) = jcc {
         emit_setcc(a, cc);
     }
@@ -853,6 +851,64 @@ fn emit_inline(
             fl.cond_in_r12 = None;
             true
         }
+        Form::Rotate { left, wide, dst, count } => {
+            load_rax(a, l, rc, dst, wide);
+            let c = count as i8;
+            match (left, wide) {
+                (true, true) => dynasm!(a ; .arch x64 ; rol rax, c),
+                (true, false) => dynasm!(a ; .arch x64 ; rol eax, c),
+                (false, true) => dynasm!(a ; .arch x64 ; ror rax, c),
+                (false, false) => dynasm!(a ; .arch x64 ; ror eax, c),
+            }
+            put(a, l, rc, dst, 0);
+            // Its flags are dead (the caller checked); the others' are unknown now.
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Not { wide, dst } => {
+            load_rax(a, l, rc, dst, wide);
+            if wide {
+                dynasm!(a ; .arch x64 ; not rax);
+            } else {
+                dynasm!(a ; .arch x64 ; not eax);
+            }
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Bswap { wide, dst } => {
+            load_rax(a, l, rc, dst, wide);
+            if wide {
+                dynasm!(a ; .arch x64 ; bswap rax);
+            } else {
+                dynasm!(a ; .arch x64 ; bswap eax);
+            }
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Movsxd { dst, src } => {
+            get(a, l, rc, src, 0, false);
+            dynasm!(a ; .arch x64 ; movsxd rax, eax);
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Cmov { cc, wide, dst, src } => {
+            if fl.cond_in_r12 != Some(cc) {
+                return false;
+            }
+            get(a, l, rc, src, 1, wide);
+            load_rax(a, l, rc, dst, wide);
+            // A 32-bit CMOV zero-extends its destination whether or not it moves.
+            if wide {
+                dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz rax, rcx);
+            } else {
+                dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz eax, ecx);
+            }
+            put(a, l, rc, dst, 0);
+            // `test` changed the host flags; r12b still holds the condition.
+            fl.host_valid = false;
+            true
+        }
         // Emitted by `compile` itself.
         Form::Load { .. }
         | Form::Store { .. }
@@ -894,9 +950,9 @@ fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
     fl.host_valid = true;
     fl.cond_in_r12 = None;
-    if let Some(Some(Form::Jcc { cc })) = forms.get(i + 1) {
-        emit_setcc(a, *cc);
-        fl.cond_in_r12 = Some(*cc);
+    if let Some(cc) = forms::next_cond(forms, i) {
+        emit_setcc(a, cc);
+        fl.cond_in_r12 = Some(cc);
     }
     write_record(a, l, forms, i, fl, logic, wide);
 }
