@@ -85,15 +85,14 @@ pub enum Form {
     },
     /// Block end: RIP = `imm`.
     Jmp,
-    /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX) or, `sx`, sign-extended
-    /// to 64 bits (MOVSXD, `size` 4): the TLB probed inline.
+    /// `mov dst, [ea]` of `size` bytes, extended as `ext` says: the TLB probed inline.
     Load {
         size: u8,
         dst: u8,
         ea: Ea,
-        sx: bool,
+        ext: Ext,
     },
-    /// `mov [ea], src` of `size` bytes.
+    /// `mov [ea], src` of `size` bytes (1, 2, 4 or 8).
     Store {
         size: u8,
         src: u8,
@@ -180,6 +179,17 @@ pub enum Form {
         ea: Ea,
         mem_first: bool,
     },
+}
+
+/// How a load fills its destination register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ext {
+    /// Zero-extended to 64 bits (MOV r32/r64, MOVZX).
+    Zero,
+    /// Sign-extended to 64 bits (MOVSXD).
+    Sign,
+    /// Into the low `size` bytes, the rest of the register kept (MOV r8/r16).
+    Merge,
 }
 
 /// A shift the backend emits.
@@ -338,10 +348,19 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
                 Movzx_r32_rm8 | Movzx_r64_rm8 => 1,
                 _ => 2,
             };
-            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, sx: false });
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Zero });
         }
         Movsxd_r64_rm32 if e.src == NO_REG => {
-            return Some(Form::Load { size: 4, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, sx: true });
+            return Some(Form::Load { size: 4, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Sign });
+        }
+        // AH..BH are registers 16-19: `gpr` leaves them to the handler.
+        Mov_r8_rm8 | Mov_r16_rm16 if e.src == NO_REG => {
+            let size = if code == Mov_r8_rm8 { 1 } else { 2 };
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Merge });
+        }
+        Mov_rm8_r8 | Mov_rm16_r16 if e.dst == NO_REG => {
+            let size = if code == Mov_rm8_r8 { 1 } else { 2 };
+            return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
         }
         Movsxd_r64_rm32 => return Some(Form::Movsxd { dst: gpr(e.dst)?, src: gpr(e.src)? }),
         Rol_rm64_imm8 | Ror_rm64_imm8 | Rol_rm32_imm8 | Ror_rm32_imm8 => {

@@ -453,7 +453,8 @@ fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
     limits_agree(&code, cpu64_with);
 }
 
-/// ROL/ROR, NOT, BSWAP, MOVSXD (register and memory) and CMOVcc inline, with rotates whose
+/// ROL/ROR, NOT, BSWAP, MOVSXD (register and memory), 8/16-bit loads and stores (and the
+/// AH..BH ones left to the handler) and CMOVcc inline, with rotates whose
 /// flags are dead (a later XOR kills them, also through a rotate after a SHR) and live (PUSHF
 /// reads them), CMOVcc on the condition its flag setter left and on another one.
 fn more_forms_loop() -> Vec<u8> {
@@ -485,6 +486,14 @@ fn more_forms_loop() -> Vec<u8> {
         ; sub r15, rcx
         ; cmovl r15, rax
         ; mov [rsi], edx
+        ; mov [rsi + 9], r9w
+        ; mov [rsi + 3], dl
+        ; mov r13b, [rsi + 1]
+        ; mov r12w, [rsi + 2]
+        ; mov ah, [rsi + 5]
+        ; mov [rsi + 7], ch
+        ; add rbp, r13
+        ; add rbp, r12
         ; rol rax, 1
         ; pushfq
         ; pop rbx

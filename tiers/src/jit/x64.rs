@@ -14,7 +14,7 @@
 //! guest target is now in RIP: the front end looks the target up and patches the site's
 //! `jmp rel32` to the target's entry.
 
-use super::forms::{self, Alu, Ea, Form, ShiftKind, Src};
+use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
@@ -141,7 +141,7 @@ pub fn compile(
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
         let x = Site { e, info, leave, user };
         match form {
-            Some(Form::Load { size, dst, ea, sx }) => emit_load(&mut a, l, rc, x, size, dst, ea, sx),
+            Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, x, size, dst, ea, ext),
             Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
             Some(Form::Push { src }) => emit_push(&mut a, l, rc, x, Some(src)),
             Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, x, dst),
@@ -461,19 +461,29 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
-fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea, sx: bool) {
+fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea, ext: Ext) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     emit_ea(a, l, rc, ea);
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
-    match size {
-        1 => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
-        2 => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
-        4 if sx => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
-        4 => dynasm!(a ; .arch x64 ; mov eax, [rax]),
-        _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
+    if ext == Ext::Merge {
+        // The byte or word replaces the low part of the register (rcx), the rest kept.
+        get(a, l, rc, dst, 1, true);
+        match size {
+            1 => dynasm!(a ; .arch x64 ; mov cl, BYTE [rax]),
+            _ => dynasm!(a ; .arch x64 ; mov cx, WORD [rax]),
+        }
+        put(a, l, rc, dst, 1);
+    } else {
+        match (size, ext) {
+            (1, _) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
+            (2, _) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
+            (4, Ext::Sign) => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
+            (4, _) => dynasm!(a ; .arch x64 ; mov eax, [rax]),
+            _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
+        }
+        put(a, l, rc, dst, 0);
     }
-    put(a, l, rc, dst, 0);
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
     miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
@@ -685,6 +695,8 @@ fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src
     emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
     get(a, l, rc, src, 1, true);
     match size {
+        1 => dynasm!(a ; .arch x64 ; mov [rax], cl),
+        2 => dynasm!(a ; .arch x64 ; mov [rax], cx),
         4 => dynasm!(a ; .arch x64 ; mov [rax], ecx),
         _ => dynasm!(a ; .arch x64 ; mov [rax], rcx),
     }
