@@ -169,8 +169,9 @@ pub enum Form {
         reg: u8,
         ea: Option<Ea>,
     },
-    /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
-    /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
+    /// An ALU operation with a memory operand: `op dst, [ea]` (the result stored in `dst`
+    /// unless CMP/TEST), or (`mem_first`) `cmp/test [ea], src` or the read-modify-write
+    /// `op [ea], src` (translated for write first, as tier 0 does).
     AluMem {
         op: Alu,
         wide: bool,
@@ -545,6 +546,35 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
         Test_rm32_r32 => (Alu::Test, false, true, false),
         Test_rm64_imm32 => (Alu::Test, true, true, true),
         Test_rm32_imm32 => (Alu::Test, false, true, true),
+        // Read-modify-write: `op [ea], r|imm`.
+        Add_rm64_r64 => (Alu::Add, true, true, false),
+        Add_rm32_r32 => (Alu::Add, false, true, false),
+        Add_rm64_imm32 | Add_rm64_imm8 => (Alu::Add, true, true, true),
+        Add_rm32_imm32 | Add_rm32_imm8 => (Alu::Add, false, true, true),
+        Or_rm64_r64 => (Alu::Or, true, true, false),
+        Or_rm32_r32 => (Alu::Or, false, true, false),
+        Or_rm64_imm32 | Or_rm64_imm8 => (Alu::Or, true, true, true),
+        Or_rm32_imm32 | Or_rm32_imm8 => (Alu::Or, false, true, true),
+        Adc_rm64_r64 => (Alu::Adc, true, true, false),
+        Adc_rm32_r32 => (Alu::Adc, false, true, false),
+        Adc_rm64_imm32 | Adc_rm64_imm8 => (Alu::Adc, true, true, true),
+        Adc_rm32_imm32 | Adc_rm32_imm8 => (Alu::Adc, false, true, true),
+        Sbb_rm64_r64 => (Alu::Sbb, true, true, false),
+        Sbb_rm32_r32 => (Alu::Sbb, false, true, false),
+        Sbb_rm64_imm32 | Sbb_rm64_imm8 => (Alu::Sbb, true, true, true),
+        Sbb_rm32_imm32 | Sbb_rm32_imm8 => (Alu::Sbb, false, true, true),
+        And_rm64_r64 => (Alu::And, true, true, false),
+        And_rm32_r32 => (Alu::And, false, true, false),
+        And_rm64_imm32 | And_rm64_imm8 => (Alu::And, true, true, true),
+        And_rm32_imm32 | And_rm32_imm8 => (Alu::And, false, true, true),
+        Sub_rm64_r64 => (Alu::Sub, true, true, false),
+        Sub_rm32_r32 => (Alu::Sub, false, true, false),
+        Sub_rm64_imm32 | Sub_rm64_imm8 => (Alu::Sub, true, true, true),
+        Sub_rm32_imm32 | Sub_rm32_imm8 => (Alu::Sub, false, true, true),
+        Xor_rm64_r64 => (Alu::Xor, true, true, false),
+        Xor_rm32_r32 => (Alu::Xor, false, true, false),
+        Xor_rm64_imm32 | Xor_rm64_imm8 => (Alu::Xor, true, true, true),
+        Xor_rm32_imm32 | Xor_rm32_imm8 => (Alu::Xor, false, true, true),
         _ => return None,
     };
     let ea = ea_of(e, bits64)?;

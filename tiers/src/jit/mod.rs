@@ -82,6 +82,7 @@
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
 //! trampoline, most frequent first.
 
+mod dump;
 mod forms;
 mod host;
 mod x64;
@@ -302,6 +303,8 @@ pub struct JitEngine {
     indirect: Box<[IndirectSlot]>,
     /// Its generation (1..): bumped wherever links are undone, which empties it at once.
     indirect_generation: u64,
+    /// `STRATA_JIT_DUMP` is set: print each compiled block.
+    dump: bool,
 }
 
 impl JitEngine {
@@ -336,6 +339,7 @@ impl JitEngine {
             dropped_at: HashMap::new(),
             indirect: vec![IndirectSlot::default(); INDIRECT_SLOTS].into_boxed_slice(),
             indirect_generation: 1,
+            dump: std::env::var_os(dump::DUMP_VAR).is_some(),
         })
     }
 
@@ -634,6 +638,9 @@ impl JitEngine {
             return None;
         }
         self.mem.bytes_mut()[at..at + code.len()].copy_from_slice(&code);
+        if self.dump {
+            eprint!("{}", dump::dump(block, &code, (base + at) as u64));
+        }
         Some((at, code.len()))
     }
 

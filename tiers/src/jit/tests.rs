@@ -454,7 +454,9 @@ fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
 }
 
 /// ROL/ROR, NOT, BSWAP, MOVSXD (register and memory), 8/16-bit loads and stores (and the
-/// AH..BH ones left to the handler) and CMOVcc inline, with rotates whose
+/// AH..BH ones left to the handler), read-modify-write ALU forms and CMOVcc inline, in a block
+/// that loops on itself (registers kept in host registers across the back edge, a handler call
+/// in the middle), with rotates whose
 /// flags are dead (a later XOR kills them, also through a rotate after a SHR) and live (PUSHF
 /// reads them), CMOVcc on the condition its flag setter left and on another one.
 fn more_forms_loop() -> Vec<u8> {
@@ -494,6 +496,14 @@ fn more_forms_loop() -> Vec<u8> {
         ; mov [rsi + 7], ch
         ; add rbp, r13
         ; add rbp, r12
+        ; add [rsi + 16], rcx
+        ; adc QWORD [rsi + 24], 5
+        ; sbb DWORD [rsi + 32], edx
+        ; xor [rsi + 40], r9
+        ; and DWORD [rsi + 44], -3
+        ; or [rsi + 48], r10d
+        ; sub QWORD [rsi + 56], 1
+        ; cmovz rbp, rsi
         ; rol rax, 1
         ; pushfq
         ; pop rbx
@@ -515,4 +525,41 @@ fn more_inline_forms_match_tier0_at_every_limit() {
     assert_eq!(a.state.gpr, b.state.gpr);
     let s = j.stats.borrow().clone();
     assert!(s.translated_instructions > a.retired / 2, "{s}");
+}
+
+/// A read-modify-write whose operand crosses from the data page into an unmapped one: #PF with
+/// nothing written, as on tier 0 (which checks both pages before writing), after the same
+/// instruction ran inline on the page's first bytes in earlier iterations.
+#[test]
+fn a_page_crossing_read_modify_write_faults_as_on_tier0() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov rsi, 0x40_1000
+        ; mov rcx, QWORD 0x0101_0101_0101_0101
+        ; ->top:
+        ; add [rsi], rcx
+        ; add rsi, 0x333
+        ; jmp ->top
+    );
+    let code = a.finalize().unwrap();
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let ea = run(&mut Interp::new(), &mut a, u64::MAX);
+    let mut j = jit(1);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+    assert_eq!(ea, eb);
+    assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    // 5 * 0x333 = 0xfff: the sixth store would write 1 byte on the page and 7 on the next.
+    assert_eq!(b.state.gpr[6], 0x40_1000 + 5 * 0x333);
+    let page = |c: &mut Cpu| {
+        let mut bytes = vec![0u8; 0x1000];
+        c.read_bytes(0x40_1000, &mut bytes).unwrap();
+        bytes
+    };
+    let (pa, pb) = (page(&mut a), page(&mut b));
+    assert_eq!(pa, pb);
+    assert_eq!(pb[0xfff], 0, "nothing written before the fault");
+    assert_eq!(pb[0], 1);
 }

@@ -14,6 +14,9 @@
 //! guest target is now in RIP: the front end looks the target up and patches the site's
 //! `jmp rel32` to the target's entry.
 
+// dynasm-rs expands a dynamic register (`Rq(h)`) to `h.into()`, which clippy flags for a `u8`.
+#![allow(clippy::useless_conversion)]
+
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
 use super::Layout;
@@ -133,6 +136,19 @@ pub fn compile(
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
     let mut rc = RegCache::for_block(&forms);
     let rc = &mut rc;
+    // A block branching back to its own start (64-bit code: RIP = linear address) loops
+    // inside its translation with its registers kept in host registers: they are all loaded
+    // once here, and the back edge makes the block-entry checks itself.
+    let self_loop = inline && bits64 && block.ends_in_branch && successors.contains(&block.la);
+    let head = a.new_dynamic_label();
+    if self_loop {
+        let all = rc.allocated();
+        reload(&mut a, l, &RegCache { loaded: all, ..*rc });
+        // Dirty at the head: a later iteration may arrive with any of them changed.
+        rc.loaded = all;
+        rc.dirty = all;
+        dynasm!(a ; .arch x64 ; =>head);
+    }
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
@@ -157,6 +173,41 @@ pub fn compile(
             _ => call_cached(&mut a, l, rc, x),
         }
         fl = FlagState { host_valid: false, cond_in_r12: None };
+    }
+    if self_loop {
+        let (not_loop, out) = (a.new_dynamic_label(), a.new_dynamic_label());
+        let all = rc.allocated();
+        dynasm!(a
+            ; .arch x64
+            ; mov rax, [rbp + l.rip]
+            ; mov rcx, QWORD block.la as i64
+            ; cmp rax, rcx
+            ; jne =>not_loop
+        );
+        // The head's state: every allocated register loaded (those a handler call made the
+        // block forget are unchanged in `cpu.state.gpr`).
+        reload(&mut a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
+        dynasm!(a
+            ; .arch x64
+            ; add QWORD [rbp + l.retired], n as i32
+            ; mov rax, [rbp + l.retired]
+            ; cmp rax, [rbx + l.ctx_limit]
+            ; jae =>out
+            ; mov rax, [rbp + l.tlb_generation]
+            ; cmp rax, [rbx + l.ctx_generation]
+            ; jne =>out
+        );
+        // RF, cleared on entry, can only be set again by a handler (POPF, IRET...).
+        if forms.iter().any(Option::is_none) {
+            dynasm!(a ; .arch x64 ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32));
+        }
+        dynasm!(a
+            ; .arch x64
+            ; jmp =>head
+            ; =>out
+        );
+        spill(&mut a, l, &RegCache { dirty: all, ..*rc });
+        dynasm!(a ; .arch x64 ; jmp extern bail ; =>not_loop);
     }
     // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr`.
     spill(&mut a, l, rc);
@@ -291,6 +342,11 @@ impl RegCache {
             host[g] = h;
         }
         RegCache { host, loaded: 0, dirty: 0 }
+    }
+
+    /// The guest registers that have a host register.
+    fn allocated(&self) -> u16 {
+        (0..16).filter(|&g| self.host[g] != NO_HOST).fold(0, |m, g| m | 1 << g)
     }
 }
 
@@ -620,6 +676,10 @@ fn emit_alu_mem(
 ) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     let size = if m.wide { 8 } else { 4 };
+    // `op [ea], src`: the write tag (a writable, dirty page holding no code; writable implies
+    // readable) before anything is read, as tier 0 translates a read-modify-write for write.
+    let rmw = m.mem_first && m.op.stores();
+    let tag = if rmw { tlb_layout::WRITE_TAG } else { tlb_layout::READ_TAG };
     // Every register the hit path reads is loaded before the branch to the miss path.
     if let Src::Reg(r) = m.src {
         cached(a, l, rc, r);
@@ -629,9 +689,24 @@ fn emit_alu_mem(
     }
     emit_ea(a, l, rc, m.ea);
     let pre = *rc;
-    emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
+    emit_probe(a, l, x.user, size, tag as i32, miss);
     // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
-    if m.mem_first {
+    if rmw {
+        if let Src::Reg(r) = m.src {
+            get(a, l, rc, r, 1, true);
+        }
+        if m.op.reads_cf() {
+            // The probe changed the host flags: CF from the lazy record.
+            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+        }
+        emit_alu_to_mem(a, m.op, m.wide, m.src);
+        // The result for the record (`mov` keeps the flags).
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov eax, [rax]);
+        }
+    } else if m.mem_first {
         if m.wide {
             dynasm!(a ; .arch x64 ; mov rax, [rax]);
         } else {
@@ -648,14 +723,16 @@ fn emit_alu_mem(
         }
         get(a, l, rc, m.reg, 0, m.wide);
     }
-    if m.op.reads_cf() {
-        // The probe changed the host flags: CF from the lazy record.
-        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
-    }
-    let src = if m.mem_first { m.src } else { Src::Reg(1) };
-    emit_alu(a, m.op, m.wide, src);
-    if m.op.stores() {
-        put(a, l, rc, m.reg, 0);
+    if !rmw {
+        if m.op.reads_cf() {
+            // The probe changed the host flags: CF from the lazy record.
+            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+        }
+        let src = if m.mem_first { m.src } else { Src::Reg(1) };
+        emit_alu(a, m.op, m.wide, src);
+        if m.op.stores() {
+            put(a, l, rc, m.reg, 0);
+        }
     }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
@@ -957,6 +1034,29 @@ fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
     }
 }
 
+/// `op [rax], rcx/ecx/imm` (a read-modify-write ALU form's host instruction; not CMP/TEST).
+fn emit_alu_to_mem(a: &mut Asm, op: Alu, wide: bool, src: Src) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (wide, src) {
+                (true, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], rcx),
+                (false, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], ecx),
+                (true, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], v),
+                (false, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], v),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And | Alu::Test => both!(and),
+        Alu::Sub | Alu::Cmp => both!(sub),
+        Alu::Xor => both!(xor),
+    }
+}
+
 /// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
 /// that follows into r12b, and writes the lazy record unless the flags are dead.
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
@@ -965,6 +1065,11 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     if let Some(cc) = forms::next_cond(forms, i) {
         emit_setcc(a, cc);
         fl.cond_in_r12 = Some(cc);
+    }
+    // An inline INC/DEC next reads the CF it keeps from the host flags, still valid here, and
+    // writes the whole record itself: nothing reads this instruction's record.
+    if let Some(Some(Form::IncDec { .. })) = forms.get(i + 1) {
+        return;
     }
     write_record(a, l, forms, i, fl, logic, wide);
 }
