@@ -7,9 +7,11 @@
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
 //! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
-//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC at 32 and
-//! 64 bits, MOV/MOVZX loads and MOV stores with 64-bit addressing, and a block-ending Jcc or
-//! JMP. Every other instruction is a call of its tier-0 handler through one trampoline
+//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC, NOT,
+//! BSWAP, MOVSXD, CMOVcc at 32 and 64 bits, shifts, rotates and IMUL where their flags are
+//! dead; with 64-bit addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores,
+//! the ALU forms reading memory and the read-modify-write ones, PUSH/POP, CALL/RET and
+//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0 handler through one trampoline
 //! ([`host::call_handler`]) with the decoded [`Instr`](emu::decoded::Instr) embedded as a
 //! constant (`--jit-fallback-only`: every instruction, step 1 of the issue).
 //!
@@ -36,7 +38,9 @@
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
 //! current generation, so a page crossing misses; then the addend). A miss, a page crossing,
 //! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
-//! takes tier 0's slow path; the inline path has changed nothing before that.
+//! takes tier 0's slow path; the inline path has changed nothing before that. A
+//! read-modify-write form probes the write tag (a writable page is readable) before it reads,
+//! as tier 0 translates such an operand for write first.
 //!
 //! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
 //! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
@@ -77,6 +81,14 @@
 //! **Code memory.** A memfd mapped twice, never writable and executable at one address
 //! ([`host`]). It is bounded (`--jit-code-mib`, default 64); when full it is flushed whole:
 //! every translation is detached from its block and compilation starts again at the beginning.
+//!
+//! **Loops.** A block of 64-bit code that branches back to its own start loads all its
+//! cached registers once and, at the back edge, adds its instructions to `retired`, checks the
+//! budget and the TLB generation (writing the registers back and leaving if either fails) and
+//! jumps to its head with the registers still in host registers.
+//!
+//! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
+//! (`*` where an inline form exists) and the host code, disassembled by iced-x86.
 //!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
