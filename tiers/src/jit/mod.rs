@@ -11,9 +11,10 @@
 //! BSWAP, MOVSXD, CMOVcc at 32 and 64 bits, shifts, rotates and IMUL where their flags are
 //! dead; with 64-bit addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores,
 //! the ALU forms reading memory and the read-modify-write ones, PUSH/POP, CALL/RET and
-//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0 handler through one trampoline
-//! ([`host::call_handler`]) with the decoded [`Instr`](emu::decoded::Instr) embedded as a
-//! constant (`--jit-fallback-only`: every instruction, step 1 of the issue).
+//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
+//! handler through one trampoline ([`host::call_handler`]) with the decoded
+//! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
+//! instruction, step 1 of the issue).
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of

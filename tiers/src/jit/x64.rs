@@ -168,6 +168,8 @@ pub fn compile(
             Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, wide, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
+                // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
+                continue;
             }
             Some(f) if emit_inline(&mut a, l, rc, e, f, &forms, i, &mut fl) => continue,
             _ => call_cached(&mut a, l, rc, x),
