@@ -127,6 +127,10 @@ pub struct JitStats {
     /// Hot blocks left on tier 0 because fewer than a quarter of their instructions have an
     /// inline form.
     pub left_on_tier0: u64,
+    /// Indirect branches (JMP/CALL r/m, RET) whose target translated code found in the
+    /// indirect-branch table, and those that returned to the run loop to look it up.
+    pub indirect_hits: u64,
+    pub indirect_misses: u64,
     /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
     /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
     pub histogram: Vec<u64>,
@@ -151,7 +155,7 @@ impl std::fmt::Display for JitStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} blocks compiled ({} KiB of code, cache {} MiB, {:.1} ms), {} left on tier 0, {} links, {} dropped, {} full flushes, {} instructions in translated code",
+            "{} blocks compiled ({} KiB of code, cache {} MiB, {:.1} ms), {} left on tier 0, {} links, {} dropped, {} full flushes, {} instructions in translated code, indirect branches {}/{} found inline",
             self.compiled,
             self.code_bytes >> 10,
             self.code_capacity >> 20,
@@ -160,7 +164,9 @@ impl std::fmt::Display for JitStats {
             self.links,
             self.dropped,
             self.full_flushes,
-            self.translated_instructions
+            self.translated_instructions,
+            self.indirect_hits,
+            self.indirect_hits + self.indirect_misses
         )
     }
 }

@@ -142,8 +142,9 @@ impl Process {
     /// # Errors
     /// The engine failed (a host error, not the guest's doing).
     pub fn run_on<E: Engine + ?Sized>(&mut self, engine: &mut E) -> Result<ProcessEnd, EngineError> {
-        // Tier 0 runs on `cpu.state` directly: it never needs `store_state` (see its module).
-        let state_in_engine = engine.kind() != EngineKind::Interp;
+        // Tier 0 and the JIT (tier 0 with promotion) run on `cpu.state` directly: they never
+        // need `store_state` (see their modules), nor the check whether the kernel reads the FPU.
+        let state_in_engine = !matches!(engine.kind(), EngineKind::Interp | EngineKind::Jit);
         let mut tier0: Option<Interp> = None;
         let mut present_changes = self.aspace.present_changes;
         let mut frame_top = self.aspace.frame_top();

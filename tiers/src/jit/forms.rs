@@ -85,13 +85,14 @@ pub enum Form {
     },
     /// Block end: RIP = `imm`.
     Jmp,
-    /// `mov dst, [ea]` of `size` bytes, zero-extended (MOV and MOVZX): the TLB probed inline.
+    /// `mov dst, [ea]` of `size` bytes, extended as `ext` says: the TLB probed inline.
     Load {
         size: u8,
         dst: u8,
         ea: Ea,
+        ext: Ext,
     },
-    /// `mov [ea], src` of `size` bytes.
+    /// `mov [ea], src` of `size` bytes (1, 2, 4 or 8).
     Store {
         size: u8,
         src: u8,
@@ -112,6 +113,37 @@ pub enum Form {
         src: u8,
         imm: Option<i32>,
     },
+    /// `rol`/`ror dst, count` (1..width-1 after masking): only where its flags are dead (OF is
+    /// undefined for counts above 1). Writes CF and OF only, reads none.
+    Rotate {
+        left: bool,
+        wide: bool,
+        dst: u8,
+        count: u8,
+    },
+    /// `not dst` (no flag changes).
+    Not {
+        wide: bool,
+        dst: u8,
+    },
+    /// `bswap dst` (no flag changes).
+    Bswap {
+        wide: bool,
+        dst: u8,
+    },
+    /// `movsxd dst, src` (register source; the memory form is a [`Form::Load`]).
+    Movsxd {
+        dst: u8,
+        src: u8,
+    },
+    /// `cmovcc dst, src` (register source): reads the condition its flag setter left in the
+    /// backend's condition register, as a block-ending Jcc does.
+    Cmov {
+        cc: u8,
+        wide: bool,
+        dst: u8,
+        src: u8,
+    },
     /// `push src` (64-bit).
     Push {
         src: u8,
@@ -126,8 +158,20 @@ pub enum Form {
     Ret {
         pop: u16,
     },
-    /// An ALU operation with a memory operand that is only read: `op dst, [ea]` (the result
-    /// stored in `dst` unless CMP/TEST), or `cmp/test [ea], src` (`mem_first`).
+    /// Block end: `jmp r64` (`ea` is `None`) or `jmp [ea]` (64-bit): RIP = the register or
+    /// the loaded quadword.
+    JmpInd {
+        reg: u8,
+        ea: Option<Ea>,
+    },
+    /// Block end: `call r64` / `call [ea]` (64-bit): the target read first, then the push.
+    CallInd {
+        reg: u8,
+        ea: Option<Ea>,
+    },
+    /// An ALU operation with a memory operand: `op dst, [ea]` (the result stored in `dst`
+    /// unless CMP/TEST), or (`mem_first`) `cmp/test [ea], src` or the read-modify-write
+    /// `op [ea], src` (translated for write first, as tier 0 does).
     AluMem {
         op: Alu,
         wide: bool,
@@ -136,6 +180,17 @@ pub enum Form {
         ea: Ea,
         mem_first: bool,
     },
+}
+
+/// How a load fills its destination register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ext {
+    /// Zero-extended to 64 bits (MOV r32/r64, MOVZX).
+    Zero,
+    /// Sign-extended to 64 bits (MOVSXD).
+    Sign,
+    /// Into the low `size` bytes, the rest of the register kept (MOV r8/r16).
+    Merge,
 }
 
 /// A shift the backend emits.
@@ -167,11 +222,87 @@ impl Form {
     }
     /// Neither reads nor writes flags and cannot end the block.
     pub fn flag_neutral(self) -> bool {
-        matches!(self, Form::Mov { .. } | Form::Lea { .. })
+        matches!(
+            self,
+            Form::Mov { .. } | Form::Lea { .. } | Form::Not { .. } | Form::Bswap { .. } | Form::Movsxd { .. }
+        )
     }
     /// Emitted only where the flags it leaves are dead.
     pub fn needs_dead_flags(self) -> bool {
-        matches!(self, Form::Shift { .. } | Form::Imul { .. })
+        matches!(self, Form::Shift { .. } | Form::Imul { .. } | Form::Rotate { .. })
+    }
+    /// Writes some flags without reading any: flags before it are dead where the ones after
+    /// it are (and it is then emitted inline, its own flags being dead too).
+    pub fn writes_flags_only(self) -> bool {
+        matches!(self, Form::Rotate { .. })
+    }
+
+    /// Adds the guest registers this form reads or writes to `uses` (the register cache keeps
+    /// the ones a block uses most in host registers).
+    pub fn count_guest_regs(self, uses: &mut [u32; 16]) {
+        let mut add = |r: u8| {
+            if let Some(n) = uses.get_mut(usize::from(r)) {
+                *n += 1;
+            }
+        };
+        let add_ea = |ea: Ea, add: &mut dyn FnMut(u8)| {
+            add(ea.base);
+            add(ea.index);
+        };
+        let src_reg = |s: Src| match s {
+            Src::Reg(r) => r,
+            Src::Imm(_) => NO_REG,
+        };
+        match self {
+            Form::Mov { dst, src, .. } | Form::Alu { dst, src, .. } => {
+                add(dst);
+                add(src_reg(src));
+            }
+            Form::IncDec { dst, .. }
+            | Form::Shift { dst, .. }
+            | Form::Rotate { dst, .. }
+            | Form::Not { dst, .. }
+            | Form::Bswap { dst, .. } => add(dst),
+            Form::Movsxd { dst, src } | Form::Cmov { dst, src, .. } => {
+                add(dst);
+                add(src);
+            }
+            Form::Lea { dst, base, index, .. } => {
+                add(dst);
+                add(base);
+                add(index);
+            }
+            Form::Jcc { .. } | Form::Jmp => {}
+            Form::Load { dst: r, ea, .. } | Form::Store { src: r, ea, .. } => {
+                add(r);
+                add_ea(ea, &mut add);
+            }
+            Form::Imul { dst, src, .. } => {
+                add(dst);
+                add(src);
+            }
+            Form::Push { src: r } | Form::Pop { dst: r } => {
+                add(r);
+                add(4);
+            }
+            Form::Call | Form::Ret { .. } => add(4),
+            Form::JmpInd { reg, ea } | Form::CallInd { reg, ea } => {
+                match ea {
+                    Some(ea) => add_ea(ea, &mut add),
+                    None => add(reg),
+                }
+                if matches!(self, Form::CallInd { .. }) {
+                    add(4);
+                }
+            }
+            Form::AluMem { reg, src, ea, mem_first, .. } => {
+                if !mem_first {
+                    add(reg);
+                }
+                add(src_reg(src));
+                add_ea(ea, &mut add);
+            }
+        }
     }
 }
 
@@ -218,7 +349,37 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
                 Movzx_r32_rm8 | Movzx_r64_rm8 => 1,
                 _ => 2,
             };
-            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)? });
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Zero });
+        }
+        Movsxd_r64_rm32 if e.src == NO_REG => {
+            return Some(Form::Load { size: 4, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Sign });
+        }
+        // AH..BH are registers 16-19: `gpr` leaves them to the handler.
+        Mov_r8_rm8 | Mov_r16_rm16 if e.src == NO_REG => {
+            let size = if code == Mov_r8_rm8 { 1 } else { 2 };
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Merge });
+        }
+        Mov_rm8_r8 | Mov_rm16_r16 if e.dst == NO_REG => {
+            let size = if code == Mov_rm8_r8 { 1 } else { 2 };
+            return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
+        }
+        Movsxd_r64_rm32 => return Some(Form::Movsxd { dst: gpr(e.dst)?, src: gpr(e.src)? }),
+        Rol_rm64_imm8 | Ror_rm64_imm8 | Rol_rm32_imm8 | Ror_rm32_imm8 => {
+            let wide = matches!(code, Rol_rm64_imm8 | Ror_rm64_imm8);
+            let count = (e.imm as u8) & if wide { 63 } else { 31 };
+            let left = matches!(code, Rol_rm64_imm8 | Rol_rm32_imm8);
+            // A count of 0 changes no flag: left to the handler.
+            return (count != 0).then_some(Form::Rotate { left, wide, dst: gpr(e.dst)?, count });
+        }
+        Not_rm64 | Not_rm32 => return Some(Form::Not { wide: code == Not_rm64, dst: gpr(e.dst)? }),
+        Bswap_r64 | Bswap_r32 => return Some(Form::Bswap { wide: code == Bswap_r64, dst: gpr(e.dst)? }),
+        _ if is_cmovcc(code) => {
+            let wide = code.op_code().operand_size() == 64;
+            if !wide && code.op_code().operand_size() != 32 {
+                return None;
+            }
+            let cc = code.condition_code() as u8 - 1;
+            return Some(Form::Cmov { cc, wide, dst: gpr(e.dst)?, src: gpr(e.src)? });
         }
         Mov_rm64_r64 | Mov_rm32_r32 if e.dst == NO_REG => {
             let size = if code == Mov_rm64_r64 { 8 } else { 4 };
@@ -246,6 +407,10 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         Pop_r64 if bits64 && e.lmask == u64::MAX => return Some(Form::Pop { dst: gpr(e.dst)? }),
         Retnq if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: 0 }),
         Retnq_imm16 if bits64 && e.lmask == u64::MAX => return Some(Form::Ret { pop: e.imm as u16 }),
+        Jmp_rm64 | Call_rm64 if bits64 && e.lmask == u64::MAX => {
+            let (reg, ea) = if e.dst != NO_REG { (gpr(e.dst)?, None) } else { (0, Some(ea_of(e, bits64)?)) };
+            return Some(if code == Jmp_rm64 { Form::JmpInd { reg, ea } } else { Form::CallInd { reg, ea } });
+        }
         Call_rel32_64 if bits64 && e.lmask == u64::MAX && (((e.imm << 16) as i64) >> 16) as u64 == e.imm => {
             return Some(Form::Call);
         }
@@ -381,6 +546,35 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
         Test_rm32_r32 => (Alu::Test, false, true, false),
         Test_rm64_imm32 => (Alu::Test, true, true, true),
         Test_rm32_imm32 => (Alu::Test, false, true, true),
+        // Read-modify-write: `op [ea], r|imm`.
+        Add_rm64_r64 => (Alu::Add, true, true, false),
+        Add_rm32_r32 => (Alu::Add, false, true, false),
+        Add_rm64_imm32 | Add_rm64_imm8 => (Alu::Add, true, true, true),
+        Add_rm32_imm32 | Add_rm32_imm8 => (Alu::Add, false, true, true),
+        Or_rm64_r64 => (Alu::Or, true, true, false),
+        Or_rm32_r32 => (Alu::Or, false, true, false),
+        Or_rm64_imm32 | Or_rm64_imm8 => (Alu::Or, true, true, true),
+        Or_rm32_imm32 | Or_rm32_imm8 => (Alu::Or, false, true, true),
+        Adc_rm64_r64 => (Alu::Adc, true, true, false),
+        Adc_rm32_r32 => (Alu::Adc, false, true, false),
+        Adc_rm64_imm32 | Adc_rm64_imm8 => (Alu::Adc, true, true, true),
+        Adc_rm32_imm32 | Adc_rm32_imm8 => (Alu::Adc, false, true, true),
+        Sbb_rm64_r64 => (Alu::Sbb, true, true, false),
+        Sbb_rm32_r32 => (Alu::Sbb, false, true, false),
+        Sbb_rm64_imm32 | Sbb_rm64_imm8 => (Alu::Sbb, true, true, true),
+        Sbb_rm32_imm32 | Sbb_rm32_imm8 => (Alu::Sbb, false, true, true),
+        And_rm64_r64 => (Alu::And, true, true, false),
+        And_rm32_r32 => (Alu::And, false, true, false),
+        And_rm64_imm32 | And_rm64_imm8 => (Alu::And, true, true, true),
+        And_rm32_imm32 | And_rm32_imm8 => (Alu::And, false, true, true),
+        Sub_rm64_r64 => (Alu::Sub, true, true, false),
+        Sub_rm32_r32 => (Alu::Sub, false, true, false),
+        Sub_rm64_imm32 | Sub_rm64_imm8 => (Alu::Sub, true, true, true),
+        Sub_rm32_imm32 | Sub_rm32_imm8 => (Alu::Sub, false, true, true),
+        Xor_rm64_r64 => (Alu::Xor, true, true, false),
+        Xor_rm32_r32 => (Alu::Xor, false, true, false),
+        Xor_rm64_imm32 | Xor_rm64_imm8 => (Alu::Xor, true, true, true),
+        Xor_rm32_imm32 | Xor_rm32_imm8 => (Alu::Xor, false, true, true),
         _ => return None,
     };
     let ea = ea_of(e, bits64)?;
@@ -398,13 +592,53 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
     }
 }
 
+fn is_cmovcc(code: Code) -> bool {
+    use iced_x86::Mnemonic::*;
+    matches!(
+        code.mnemonic(),
+        Cmovo
+            | Cmovno
+            | Cmovb
+            | Cmovae
+            | Cmove
+            | Cmovne
+            | Cmovbe
+            | Cmova
+            | Cmovs
+            | Cmovns
+            | Cmovp
+            | Cmovnp
+            | Cmovl
+            | Cmovge
+            | Cmovle
+            | Cmovg
+    )
+}
+
+/// The condition code the instruction after `i` reads from the backend's condition register
+/// (a block-ending Jcc or a CMOVcc), if any: its flag setter evaluates it right away.
+pub fn next_cond(forms: &[Option<Form>], i: usize) -> Option<u8> {
+    match forms.get(i + 1) {
+        Some(Some(Form::Jcc { cc } | Form::Cmov { cc, .. })) => Some(*cc),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a near branch whose target is known only when it runs (JMP/CALL r/m, RET):
+/// its block ends with the inline lookup of the indirect-branch table. Near branches keep the
+/// mode, so the target's mode key is the block's own.
+pub fn is_near_indirect(e: &Instr) -> bool {
+    Code::try_from(e.code as usize)
+        .is_ok_and(|c| c.is_jmp_near_indirect() || c.is_call_near_indirect() || c.mnemonic() == iced_x86::Mnemonic::Ret)
+}
+
 /// Whether the flags inline instruction `i` of `forms` leaves are dead: a later instruction
 /// overwrites all six first, with only flag-neutral inline instructions in between.
 pub fn flags_dead_after(forms: &[Option<Form>], i: usize) -> bool {
     for f in &forms[i + 1..] {
         match f {
             Some(f) if f.kills_flags() => return true,
-            Some(f) if f.flag_neutral() => continue,
+            Some(f) if f.flag_neutral() || f.writes_flags_only() => continue,
             _ => return false,
         }
     }

@@ -7,17 +7,24 @@
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
 //! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
-//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC at 32 and
-//! 64 bits, MOV/MOVZX loads and MOV stores with 64-bit addressing, and a block-ending Jcc or
-//! JMP. Every other instruction is a call of its tier-0 handler through one trampoline
-//! ([`host::call_handler`]) with the decoded [`Instr`](emu::decoded::Instr) embedded as a
-//! constant (`--jit-fallback-only`: every instruction, step 1 of the issue).
+//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC, NOT,
+//! BSWAP, MOVSXD, CMOVcc at 32 and 64 bits, shifts, rotates and IMUL where their flags are
+//! dead; with 64-bit addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores,
+//! the ALU forms reading memory and the read-modify-write ones, PUSH/POP, CALL/RET and
+//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
+//! handler through one trampoline ([`host::call_handler`]) with the decoded
+//! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
+//! instruction, step 1 of the issue).
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
-//! a block-ending Jcc evaluated right after the instruction that set its flags. Guest
-//! registers stay in `cpu.state.gpr` and are loaded and stored by each inline instruction (not
-//! yet cached in host registers across instructions).
+//! a block-ending Jcc evaluated right after the instruction that set its flags; `r13` an
+//! indirect branch's target. The guest registers a block's inline forms use at least twice get
+//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first): loaded from
+//! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
+//! and at the block's end, and forgotten after a handler call. An inline form's miss path
+//! writes back what was changed before its branch, calls the handler, and reloads what the hit
+//! path holds where the two meet. So a handler, a fault or a stop sees exactly `cpu.state`.
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
@@ -32,7 +39,9 @@
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
 //! current generation, so a page crossing misses; then the addend). A miss, a page crossing,
 //! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
-//! takes tier 0's slow path; the inline path has changed nothing before that.
+//! takes tier 0's slow path; the inline path has changed nothing before that. A
+//! read-modify-write form probes the write tag (a writable page is readable) before it reads,
+//! as tier 0 translates such an operand for write first.
 //!
 //! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
 //! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
@@ -51,7 +60,17 @@
 //! its block (the fall-through address, a direct branch's target and next address). Each has a
 //! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
 //! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
-//! jump straight to the target's entry. Indirect branches return to the run loop.
+//! jump straight to the target's entry.
+//!
+//! **Indirect branches.** A block ending in JMP/CALL r/m or RET ends with an inline lookup of
+//! the engine's indirect-branch table ([`IndirectSlot`], `INDIRECT_SLOTS` slots indexed by a
+//! hash of the new RIP): a slot whose RIP matches and whose tag is the table's generation and
+//! the block's mode key (a near branch keeps the mode) jumps straight to the target's entry,
+//! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
+//! run loop, which fills the slot when it enters the target's translation. The table is
+//! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
+//! mappings, another CS base, a flushed code memory. RET is looked up the same way (no shadow
+//! stack yet).
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone
@@ -64,10 +83,19 @@
 //! ([`host`]). It is bounded (`--jit-code-mib`, default 64); when full it is flushed whole:
 //! every translation is detached from its block and compilation starts again at the beginning.
 //!
+//! **Loops.** A block of 64-bit code that branches back to its own start loads all its
+//! cached registers once and, at the back edge, adds its instructions to `retired`, checks the
+//! budget and the TLB generation (writing the registers back and leaving if either fails) and
+//! jumps to its head with the registers still in host registers.
+//!
+//! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
+//! (`*` where an inline form exists) and the host code, disassembled by iced-x86.
+//!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
 //! trampoline, most frequent first.
 
+mod dump;
 mod forms;
 mod host;
 mod x64;
@@ -96,8 +124,29 @@ pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
 
+/// Slots of the indirect-branch table (a power of two).
+pub const INDIRECT_SLOTS: usize = 4096;
+
+/// One slot of the indirect-branch table: guest RIP `rip`, looked up under `tag` (the table's
+/// generation << 32 | the mode key), runs the translation whose entry is at host address
+/// `host`. `repr(C)`, 32 bytes: generated code indexes and reads it.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct IndirectSlot {
+    rip: u64,
+    tag: u64,
+    host: u64,
+    _pad: u64,
+}
+
+/// The slot of guest RIP `rip` (the backends compute the same: `(rip ^ rip >> 10) & mask`).
+pub fn indirect_slot(rip: u64) -> usize {
+    ((rip ^ (rip >> 10)) as usize) & (INDIRECT_SLOTS - 1)
+}
+
 /// What generated code reads and the trampoline writes during one entry into translated code.
-/// `repr(C)`: generated code reads `cpu`, `limit` and `generation` at fixed offsets.
+/// `repr(C)`: generated code reads `cpu`, `limit`, `generation` and the indirect-branch
+/// table's fields at fixed offsets.
 #[repr(C)]
 pub struct RunCtx {
     cpu: *mut Cpu,
@@ -105,6 +154,12 @@ pub struct RunCtx {
     limit: u64,
     /// The TLB generation links were made under.
     generation: u64,
+    /// The indirect-branch table (`INDIRECT_SLOTS` slots) and the tag bits of its current
+    /// generation (`generation << 32`): a slot filled under an older one never matches.
+    indirect: *const IndirectSlot,
+    indirect_tag: u64,
+    /// Lookups of the indirect-branch table that hit, counted by generated code.
+    indirect_hits: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -126,6 +181,9 @@ pub struct Layout {
     tlb_gen: i32,
     ctx_limit: i32,
     ctx_generation: i32,
+    ctx_indirect: i32,
+    ctx_indirect_tag: i32,
+    ctx_indirect_hits: i32,
 }
 
 impl Layout {
@@ -145,6 +203,9 @@ impl Layout {
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
             offset_of!(RunCtx, limit),
             offset_of!(RunCtx, generation),
+            offset_of!(RunCtx, indirect),
+            offset_of!(RunCtx, indirect_tag),
+            offset_of!(RunCtx, indirect_hits),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -160,6 +221,9 @@ impl Layout {
             tlb_gen: l[8],
             ctx_limit: l[9],
             ctx_generation: l[10],
+            ctx_indirect: l[11],
+            ctx_indirect_tag: l[12],
+            ctx_indirect_hits: l[13],
         }
     }
 }
@@ -248,6 +312,12 @@ pub struct JitEngine {
     links_cs_base: u64,
     /// Translations of a block address dropped by stores into code.
     dropped_at: HashMap<u64, u32>,
+    /// The indirect-branch table generated code looks RIPs up in (see the module doc).
+    indirect: Box<[IndirectSlot]>,
+    /// Its generation (1..): bumped wherever links are undone, which empties it at once.
+    indirect_generation: u64,
+    /// `STRATA_JIT_DUMP` is set: print each compiled block.
+    dump: bool,
 }
 
 impl JitEngine {
@@ -280,6 +350,9 @@ impl JitEngine {
             stats,
             links_cs_base: 0,
             dropped_at: HashMap::new(),
+            indirect: vec![IndirectSlot::default(); INDIRECT_SLOTS].into_boxed_slice(),
+            indirect_generation: 1,
+            dump: std::env::var_os(dump::DUMP_VAR).is_some(),
         })
     }
 
@@ -290,9 +363,20 @@ impl JitEngine {
         self.interp.cache.forget_mode();
         // Moved in and out of the shared statistics (a pointer move, not a copy).
         let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
-        let mut ctx = RunCtx { cpu: std::ptr::null_mut(), limit, generation: 0, stop: None, histogram };
+        let mut ctx = RunCtx {
+            cpu: std::ptr::null_mut(),
+            limit,
+            generation: 0,
+            indirect: self.indirect.as_ptr(),
+            indirect_tag: 0,
+            indirect_hits: 0,
+            stop: None,
+            histogram,
+        };
         let exit = self.run_loop(cpu, &mut ctx);
-        self.stats.borrow_mut().histogram = std::mem::take(&mut ctx.histogram);
+        let mut stats = self.stats.borrow_mut();
+        stats.histogram = std::mem::take(&mut ctx.histogram);
+        stats.indirect_hits += ctx.indirect_hits;
         exit
     }
 
@@ -303,6 +387,9 @@ impl JitEngine {
         let mut pending: Option<usize> = None;
         // The block tier 0 ran last (the cache's own chaining, as in tier 0's loop).
         let mut prev: Option<u32> = None;
+        // A translation missed in the indirect-branch table: the next translation entered
+        // fills the slot of its RIP.
+        let mut fill_indirect = false;
         loop {
             if cpu.softmmu.has_modified_code() {
                 self.drop_modified_code(cpu);
@@ -356,13 +443,32 @@ impl JitEngine {
                     if let Some(site) = pending.take() {
                         self.link(site, h);
                     }
+                    // Any RIP maps to the translation entered for it now (this mode, CS base
+                    // and generation), so a fill is never wrong, only maybe not useful.
+                    let tag = self.indirect_generation << 32;
+                    if std::mem::take(&mut fill_indirect) {
+                        let mode = self.interp.cache.block(idx).mode;
+                        let rip = cpu.state.rip;
+                        self.indirect[indirect_slot(rip)] = IndirectSlot {
+                            rip,
+                            tag: tag | u64::from(mode),
+                            host: (self.mem.exec_base() + entry) as u64,
+                            _pad: 0,
+                        };
+                    }
                     ctx.cpu = cpu;
+                    ctx.indirect_tag = tag;
                     ctx.generation = cpu.softmmu.tlb_generation();
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
                     self.stats.borrow_mut().translated_instructions += cpu.retired - before;
                     match r {
                         x64::RESULT_DISPATCH => Ok(()),
+                        x64::RESULT_INDIRECT => {
+                            fill_indirect = true;
+                            self.stats.borrow_mut().indirect_misses += 1;
+                            Ok(())
+                        }
                         x64::RESULT_STOP => match ctx.stop.take() {
                             Some(stop) => Err(stop),
                             None => Ok(()),
@@ -429,11 +535,21 @@ impl JitEngine {
     }
 
     /// Applies what the observer was told; true if anything was (pending links are then stale).
+    #[inline(always)]
     fn process_events(&mut self) -> bool {
-        let mut ev = self.events.borrow_mut();
+        let ev = self.events.borrow();
         if ev.dropped.is_empty() && !ev.mappings_changed {
             return false;
         }
+        drop(ev);
+        self.apply_events();
+        true
+    }
+
+    /// `process_events`' work, out of the run loop's line.
+    #[inline(never)]
+    fn apply_events(&mut self) {
+        let mut ev = self.events.borrow_mut();
         let dropped = std::mem::take(&mut ev.dropped);
         let mappings = std::mem::take(&mut ev.mappings_changed);
         drop(ev);
@@ -451,11 +567,23 @@ impl JitEngine {
         if mappings {
             self.unlink_all();
         }
-        true
+        self.forget_indirect();
     }
 
-    /// Undoes every chain link.
+    /// Empties the indirect-branch table (its slots may name dropped translations or hold RIPs
+    /// of another CS base or mapping): a new generation, so no old slot matches.
+    fn forget_indirect(&mut self) {
+        self.indirect_generation += 1;
+        if self.indirect_generation >= 1 << 31 {
+            // Never in practice; wrapping would let a stale slot match again.
+            self.indirect.fill(IndirectSlot::default());
+            self.indirect_generation = 1;
+        }
+    }
+
+    /// Undoes every chain link (and the indirect-branch table's shortcuts).
     fn unlink_all(&mut self) {
+        self.forget_indirect();
         for t in &mut self.translations {
             for (site, stub) in t.incoming.drain(..) {
                 x64::patch_jump(self.mem.bytes_mut(), site, stub);
@@ -502,7 +630,11 @@ impl JitEngine {
     fn compile_at(&mut self, idx: u32) -> Option<(usize, usize)> {
         let block = self.interp.cache.block(idx);
         let mut successors = Vec::with_capacity(2);
-        if block.ends_in_branch {
+        // A near indirect branch ends with the table lookup instead of chain sites.
+        let indirect = block.ends_in_branch && block.instrs.last().is_some_and(forms::is_near_indirect);
+        if indirect {
+            // No successor known before it runs.
+        } else if block.ends_in_branch {
             // A direct branch's target and the next address; for other branches these never
             // match (or match correctly: a link only replaces the lookup the loop would make).
             if let Some(last) = block.instrs.last() {
@@ -516,11 +648,15 @@ impl JitEngine {
         }
         let at = self.used.next_multiple_of(16);
         let base = self.mem.exec_base();
-        let code = x64::compile(block, &successors, base + at, base, &self.stubs, &self.layout, self.opts.inline);
+        let code =
+            x64::compile(block, &successors, indirect, base + at, base, &self.stubs, &self.layout, self.opts.inline);
         if at + code.len() > self.mem.len() {
             return None;
         }
         self.mem.bytes_mut()[at..at + code.len()].copy_from_slice(&code);
+        if self.dump {
+            eprint!("{}", dump::dump(block, &code, (base + at) as u64));
+        }
         Some((at, code.len()))
     }
 
@@ -533,6 +669,7 @@ impl JitEngine {
             }
         }
         self.translations.clear();
+        self.forget_indirect();
         self.used = self.code_start;
         self.events.borrow_mut().dropped.clear();
     }

@@ -151,13 +151,22 @@ const CODE64: u64 = 0x40_0000;
 
 /// A 64-bit CPL3 CPU (the user-mode set-up) with `code` at `CODE64` and a writable page after.
 fn cpu64_with(code: &[u8]) -> Cpu {
+    cpu64_prot(code, PROT_READ | PROT_EXEC)
+}
+
+/// `cpu64_with`, the code page also writable (self-modifying code).
+fn cpu64_rwx_with(code: &[u8]) -> Cpu {
+    cpu64_prot(code, PROT_READ | PROT_WRITE | PROT_EXEC)
+}
+
+fn cpu64_prot(code: &[u8], prot: u32) -> Cpu {
     let mut ram = GuestRam::new(4 << 20).unwrap();
     let mut aspace = AddressSpace::new(&mut ram);
     let mut cpu = Cpu::new(ram);
     cpu.config.user_mode_syscalls = true;
     emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
-    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, PROT_READ | PROT_EXEC);
-    let frame = aspace.populate(&mut cpu.ram, CODE64, PROT_READ | PROT_EXEC).unwrap();
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, prot);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, prot).unwrap();
     cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
     let rw = PROT_READ | PROT_WRITE;
     aspace.add_region(&mut cpu.ram, CODE64 + 0x1000, CODE64 + 0x2000, rw);
@@ -277,4 +286,280 @@ fn inline_forms_are_compiled_and_leave_tier0s_state() {
     assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
     let s = j.stats.borrow().clone();
     assert!(s.translated_instructions > a.retired / 2, "{s}");
+}
+
+/// A 64-bit loop through every indirect branch form: `jmp [table + i * 8]`, `jmp r64`, `call r64`,
+/// `call [m64]`, RET (the indirect-branch table's hits), a RET to a return address the callee
+/// rewrote, a recursion 200 calls deep, and a store that rewrites one jump target's code every
+/// 16 iterations (its translation dropped, the table emptied, the new code seen at once).
+fn indirect_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 120
+        ; mov rsp, 0x40_2000
+        ; mov rsi, 0x40_1000
+        ; lea rax, [->h0]
+        ; mov [rsi], rax
+        ; lea rax, [->h1]
+        ; mov [rsi + 8], rax
+        ; lea rax, [->h2]
+        ; mov [rsi + 16], rax
+        ; lea rax, [->h3]
+        ; mov [rsi + 24], rax
+        ; lea rax, [->f2]
+        ; mov [rsi + 32], rax
+        ; ->top:
+        ; mov eax, ecx
+        ; and eax, 3
+        ; jmp QWORD [rsi + rax * 8]
+        ; ->h0:
+        ; add rbx, 1
+        ; jmp ->next
+        ; ->h1:
+        ; add rbx, 10
+        ; lea rdx, [->h1b]
+        ; jmp rdx
+        ; ->h1b:
+        ; add rbx, 5
+        ; jmp ->next
+        ; ->h2:
+        ; lea rdx, [->f]
+        ; call rdx
+        ; mov edi, 200
+        ; call ->rec
+        ; jmp ->next
+        ; ->h3:
+        ; call QWORD [rsi + 32]
+        ; add rbx, 3
+        ; jmp ->next
+        ; ->next:
+        ; test ecx, 15
+        ; jnz >keep
+        // h0's `add rbx, imm8`: the immediate becomes the counter's low byte.
+        ; lea rdi, [->h0]
+        ; mov [rdi + 3], cl
+        ; keep:
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+        ; ->f:
+        ; add rbx, 100
+        ; ret
+        ; ->f2:
+        ; add rbx, 1000
+        ; lea rax, [->skip]
+        ; mov [rsp], rax
+        ; ret
+        ; ->skip:
+        ; add rbx, 7
+        ; jmp ->next
+        ; ->rec:
+        ; add rbp, rdi
+        ; dec edi
+        ; jz >done
+        ; call ->rec
+        ; done:
+        ; ret
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn indirect_branches_match_tier0_at_every_limit() {
+    limits_agree(&indirect_loop(), cpu64_rwx_with);
+}
+
+#[test]
+fn indirect_branches_use_the_table_and_leave_tier0s_state() {
+    let code = indirect_loop();
+    let (mut a, mut b) = (cpu64_rwx_with(&code), cpu64_rwx_with(&code));
+    let mut t0 = Interp::new();
+    let mut j = jit(1);
+    let ea = run(&mut t0, &mut a, u64::MAX);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    assert_eq!(ea, eb);
+    assert_eq!(a.retired, b.retired);
+    assert_eq!(a.state.gpr, b.state.gpr);
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    // The sums the program's arithmetic predicts (independent of either engine): rbx gains,
+    // per iteration i = 120..1 by i % 4: 0 -> h0's immediate, 1 -> 15, 2 -> 100, 3 -> 1007
+    // (f2 returns to `skip`, past h3's `add rbx, 3`); rbp gains 200 * 201 / 2 per `i % 4 == 2`.
+    let mut imm = 1u64;
+    let (mut rbx, mut rbp) = (0u64, 0u64);
+    for i in (1..=120u64).rev() {
+        rbx += match i % 4 {
+            0 => imm,
+            1 => 15,
+            2 => 100,
+            _ => 1007,
+        };
+        if i % 4 == 2 {
+            rbp += 200 * 201 / 2;
+        }
+        if i % 16 == 0 {
+            imm = i & 0xff;
+        }
+    }
+    assert_eq!(b.state.gpr[3], rbx);
+    assert_eq!(b.state.gpr[5], rbp);
+    let s = j.stats.borrow().clone();
+    assert!(s.indirect_hits > 200 * 30, "{s}");
+    assert!(s.dropped >= 7, "the rewritten block was dropped each time: {s}");
+}
+
+/// A block whose registers live in host registers, with a load that faults (#PF: it walks off
+/// the data page) after three of them changed: the fault must leave exactly tier 0's state.
+fn cached_fault_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 3
+        ; mov rsi, 0x40_1000
+        ; ->top:
+        ; add rax, rcx
+        ; lea rdx, [rax + rcx * 4 + 9]
+        ; inc r8
+        ; mov r9, [rsi]
+        ; add r10, r9
+        ; add rsi, 64
+        ; add rbx, rdx
+        ; add rcx, rax
+        ; jmp ->top
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
+    let code = cached_fault_loop();
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let mut t0 = Interp::new();
+    let mut j = jit(1);
+    let ea = run(&mut t0, &mut a, u64::MAX);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+    assert_eq!(ea, eb);
+    // 64 loads of 64 bytes apart stay on the data page; the 65th faults.
+    assert_eq!(a.retired, 2 + 64 * 9 + 3);
+    assert_eq!(a.state.rip, b.state.rip);
+    assert_eq!(a.retired, b.retired);
+    assert_eq!(a.state.gpr, b.state.gpr);
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    assert_eq!(a.fault_addr, b.fault_addr);
+    let s = j.stats.borrow().clone();
+    assert!(s.translated_instructions > 500, "{s}");
+    limits_agree(&code, cpu64_with);
+}
+
+/// ROL/ROR, NOT, BSWAP, MOVSXD (register and memory), 8/16-bit loads and stores (and the
+/// AH..BH ones left to the handler), read-modify-write ALU forms and CMOVcc inline, in a block
+/// that loops on itself (registers kept in host registers across the back edge, a handler call
+/// in the middle), with rotates whose
+/// flags are dead (a later XOR kills them, also through a rotate after a SHR) and live (PUSHF
+/// reads them), CMOVcc on the condition its flag setter left and on another one.
+fn more_forms_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 200
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, -77
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        ; ror eax, 7
+        ; rol rdx, 13
+        ; xor edx, eax
+        ; not r8
+        ; not r9d
+        ; bswap r9d
+        ; bswap r10
+        ; add r9, r8
+        ; shr r11, 3
+        ; ror r11d, 5
+        ; xor r11, rax
+        ; movsxd r12, r9d
+        ; movsxd r13, DWORD [rsi]
+        ; cmp r9, r10
+        ; cmovb r14, r9
+        ; cmovae r14d, r10d
+        ; sub r15, rcx
+        ; cmovl r15, rax
+        ; mov [rsi], edx
+        ; mov [rsi + 9], r9w
+        ; mov [rsi + 3], dl
+        ; mov r13b, [rsi + 1]
+        ; mov r12w, [rsi + 2]
+        ; mov ah, [rsi + 5]
+        ; mov [rsi + 7], ch
+        ; add rbp, r13
+        ; add rbp, r12
+        ; add [rsi + 16], rcx
+        ; adc QWORD [rsi + 24], 5
+        ; sbb DWORD [rsi + 32], edx
+        ; xor [rsi + 40], r9
+        ; and DWORD [rsi + 44], -3
+        ; or [rsi + 48], r10d
+        ; sub QWORD [rsi + 56], 1
+        ; cmovz rbp, rsi
+        ; rol rax, 1
+        ; pushfq
+        ; pop rbx
+        ; add rbp, rbx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn more_inline_forms_match_tier0_at_every_limit() {
+    let code = more_forms_loop();
+    limits_agree(&code, cpu64_with);
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let mut j = jit(1);
+    assert_eq!(run(&mut Interp::new(), &mut a, u64::MAX), run(&mut j, &mut b, u64::MAX));
+    assert_eq!(a.state.gpr, b.state.gpr);
+    let s = j.stats.borrow().clone();
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+}
+
+/// A read-modify-write whose operand crosses from the data page into an unmapped one: #PF with
+/// nothing written, as on tier 0 (which checks both pages before writing), after the same
+/// instruction ran inline on the page's first bytes in earlier iterations.
+#[test]
+fn a_page_crossing_read_modify_write_faults_as_on_tier0() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov rsi, 0x40_1000
+        ; mov rcx, QWORD 0x0101_0101_0101_0101
+        ; ->top:
+        ; add [rsi], rcx
+        ; add rsi, 0x333
+        ; jmp ->top
+    );
+    let code = a.finalize().unwrap();
+    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+    let ea = run(&mut Interp::new(), &mut a, u64::MAX);
+    let mut j = jit(1);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+    assert_eq!(ea, eb);
+    assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    // 5 * 0x333 = 0xfff: the sixth store would write 1 byte on the page and 7 on the next.
+    assert_eq!(b.state.gpr[6], 0x40_1000 + 5 * 0x333);
+    let page = |c: &mut Cpu| {
+        let mut bytes = vec![0u8; 0x1000];
+        c.read_bytes(0x40_1000, &mut bytes).unwrap();
+        bytes
+    };
+    let (pa, pb) = (page(&mut a), page(&mut b));
+    assert_eq!(pa, pb);
+    assert_eq!(pb[0xfff], 0, "nothing written before the fault");
+    assert_eq!(pb[0], 1);
 }

@@ -8,11 +8,16 @@
 //!
 //! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
 //! is current; the block-entry check failed or the block ended in an indirect branch),
-//! 1 = stop (the trampoline left an outcome in `ctx.stop`), anything else = the host address
-//! of an unlinked chain site whose guest target is now in RIP: the front end looks the target
-//! up and patches the site's `jmp rel32` to the target's entry.
+//! 1 = stop (the trampoline left an outcome in `ctx.stop`), 2 = an indirect branch's target
+//! (in RIP) was not in the indirect-branch table (the front end fills its slot when it enters
+//! the target's translation), anything else = the host address of an unlinked chain site whose
+//! guest target is now in RIP: the front end looks the target up and patches the site's
+//! `jmp rel32` to the target's entry.
 
-use super::forms::{self, Alu, Ea, Form, ShiftKind, Src};
+// dynasm-rs expands a dynamic register (`Rq(h)`) to `h.into()`, which clippy flags for a `u8`.
+#![allow(clippy::useless_conversion)]
+
+use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
@@ -35,6 +40,7 @@ pub struct Stubs {
 /// Result codes (see the module doc).
 pub const RESULT_DISPATCH: u64 = 0;
 pub const RESULT_STOP: u64 = 1;
+pub const RESULT_INDIRECT: u64 = 2;
 
 /// Bit 31 of the trampoline's `info`: the instruction is a block-ending branch.
 pub const INFO_BRANCH: u32 = 1 << 31;
@@ -90,11 +96,14 @@ pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
 
 /// Compiles `block` for host address `at` (the code is linked for that address). `successors`:
 /// guest RIPs the block may end at whose exits get a chain site (any other RIP goes to the
-/// dispatcher). With `inline`, the forms of [`forms`] are emitted inline (step 2); without,
-/// every instruction goes through the trampoline (step 1).
+/// dispatcher). `indirect`: the block ends in a near indirect branch, whose target is looked
+/// up in the indirect-branch table inline. With `inline`, the forms of [`forms`] are emitted
+/// inline (step 2); without, every instruction goes through the trampoline (step 1).
+#[allow(clippy::too_many_arguments)]
 pub fn compile(
     block: &Block,
     successors: &[u64],
+    indirect: bool,
     at: usize,
     base: usize,
     stubs: &Stubs,
@@ -125,28 +134,85 @@ pub fn compile(
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
+    let mut rc = RegCache::for_block(&forms);
+    let rc = &mut rc;
+    // A block branching back to its own start (64-bit code: RIP = linear address) loops
+    // inside its translation with its registers kept in host registers: they are all loaded
+    // once here, and the back edge makes the block-entry checks itself.
+    let self_loop = inline && bits64 && block.ends_in_branch && successors.contains(&block.la);
+    let head = a.new_dynamic_label();
+    if self_loop {
+        let all = rc.allocated();
+        reload(&mut a, l, &RegCache { loaded: all, ..*rc });
+        // Dirty at the head: a later iteration may arrive with any of them changed.
+        rc.loaded = all;
+        rc.dirty = all;
+        dynasm!(a ; .arch x64 ; =>head);
+    }
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
+        let x = Site { e, info, leave, user };
         match form {
-            Some(Form::Load { size, dst, ea }) => emit_load(&mut a, l, e, info, leave, user, size, dst, ea),
-            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, e, info, leave, user, size, src, ea),
-            Some(Form::Push { src }) => emit_push(&mut a, l, e, info, leave, user, Some(src)),
-            Some(Form::Pop { dst }) => emit_pop(&mut a, l, e, info, leave, user, dst),
-            Some(Form::Call) => emit_push(&mut a, l, e, info, leave, user, None),
-            Some(Form::Ret { pop }) => emit_ret(&mut a, l, e, info, leave, user, pop),
+            Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, x, size, dst, ea, ext),
+            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
+            Some(Form::Push { src }) => emit_push(&mut a, l, rc, x, Some(src)),
+            Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, x, dst),
+            Some(Form::Call) => emit_push(&mut a, l, rc, x, None),
+            Some(Form::Ret { pop }) => emit_ret(&mut a, l, rc, x, pop),
+            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
+            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, wide, reg, src, ea, mem_first };
-                emit_alu_mem(&mut a, l, e, info, leave, user, m, &forms, i, &mut fl);
+                emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
+                // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
+                continue;
             }
-            Some(f) if emit_inline(&mut a, l, e, f, &forms, i, &mut fl) => continue,
-            _ => emit_call(&mut a, e, info, leave),
+            Some(f) if emit_inline(&mut a, l, rc, e, f, &forms, i, &mut fl) => continue,
+            _ => call_cached(&mut a, l, rc, x),
         }
         fl = FlagState { host_valid: false, cond_in_r12: None };
     }
+    if self_loop {
+        let (not_loop, out) = (a.new_dynamic_label(), a.new_dynamic_label());
+        let all = rc.allocated();
+        dynasm!(a
+            ; .arch x64
+            ; mov rax, [rbp + l.rip]
+            ; mov rcx, QWORD block.la as i64
+            ; cmp rax, rcx
+            ; jne =>not_loop
+        );
+        // The head's state: every allocated register loaded (those a handler call made the
+        // block forget are unchanged in `cpu.state.gpr`).
+        reload(&mut a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
+        dynasm!(a
+            ; .arch x64
+            ; add QWORD [rbp + l.retired], n as i32
+            ; mov rax, [rbp + l.retired]
+            ; cmp rax, [rbx + l.ctx_limit]
+            ; jae =>out
+            ; mov rax, [rbp + l.tlb_generation]
+            ; cmp rax, [rbx + l.ctx_generation]
+            ; jne =>out
+        );
+        // RF, cleared on entry, can only be set again by a handler (POPF, IRET...).
+        if forms.iter().any(Option::is_none) {
+            dynasm!(a ; .arch x64 ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32));
+        }
+        dynasm!(a
+            ; .arch x64
+            ; jmp =>head
+            ; =>out
+        );
+        spill(&mut a, l, &RegCache { dirty: all, ..*rc });
+        dynasm!(a ; .arch x64 ; jmp extern bail ; =>not_loop);
+    }
+    // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr`.
+    spill(&mut a, l, rc);
     dynasm!(a
         ; .arch x64
         ; add QWORD [rbp + l.retired], n as i32
@@ -162,6 +228,9 @@ pub fn compile(
         ; .arch x64
         ; mov rax, [rbp + l.rip]
     );
+    if indirect {
+        emit_indirect_lookup(&mut a, l, block.mode, exit);
+    }
     let mut site_labels = Vec::new();
     for &s in successors {
         let unlinked = a.new_dynamic_label();
@@ -202,6 +271,35 @@ pub fn compile(
     code
 }
 
+/// The indirect-branch table lookup of guest RIP `rax` under mode key `mode` (the block's: a
+/// near branch keeps the mode): on a hit, a jump to the target's translation (whose entry
+/// checks the budget and the TLB generation); on a miss, back to the run loop with
+/// `RESULT_INDIRECT`.
+fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
+    let miss = a.new_dynamic_label();
+    // The slot: (rip ^ rip >> 10) & mask (`super::indirect_slot`), 32 bytes each.
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, eax
+        ; shr ecx, 10
+        ; xor ecx, eax
+        ; and ecx, (super::INDIRECT_SLOTS - 1) as i32
+        ; shl ecx, 5
+        ; add rcx, [rbx + l.ctx_indirect]
+        ; cmp rax, [rcx]
+        ; jne =>miss
+        ; mov rdx, [rbx + l.ctx_indirect_tag]
+        ; or rdx, mode as i32
+        ; cmp rdx, [rcx + 8]
+        ; jne =>miss
+        ; inc QWORD [rbx + l.ctx_indirect_hits]
+        ; jmp QWORD [rcx + 16]
+        ; =>miss
+        ; mov eax, RESULT_INDIRECT as i32
+        ; jmp extern exit
+    );
+}
+
 /// What the backend knows about the flags at a point of a block being compiled. The lazy
 /// record (`cpu.state.lazy`) holds the guest flags except where they are dead.
 struct FlagState {
@@ -212,6 +310,144 @@ struct FlagState {
 }
 
 type Asm = VecAssembler<X64Relocation>;
+
+/// Host registers that hold guest registers within a block: caller-saved ones (a handler call
+/// spills and forgets them anyway) and the callee-saved r14/r15. rax, rcx, rdx are scratch,
+/// rbx/rbp the context, r12 a Jcc outcome, r13 an indirect target.
+const HOST_POOL: [u8; 8] = [6, 7, 8, 9, 10, 11, 14, 15];
+const NO_HOST: u8 = 0xff;
+
+/// Guest registers held in host registers within a block (step 2 of the issue): the host
+/// register each guest register has (if any), which are loaded (the host register holds the
+/// guest value) and which are dirty (`cpu.state.gpr` is older). Loaded at first use, spilled
+/// before every handler call (so a handler, a fault or a stop sees exactly `cpu.state`) and at
+/// the block's end, forgotten after a handler call.
+#[derive(Clone, Copy)]
+struct RegCache {
+    host: [u8; 16],
+    loaded: u16,
+    dirty: u16,
+}
+
+impl RegCache {
+    /// Host registers for the guest registers the block's inline forms use at least twice
+    /// (most used first; a single use costs the same either way).
+    fn for_block(forms: &[Option<Form>]) -> RegCache {
+        let mut uses = [0u32; 16];
+        for f in forms.iter().flatten() {
+            f.count_guest_regs(&mut uses);
+        }
+        let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= 2).collect();
+        order.sort_by_key(|&g| std::cmp::Reverse(uses[g]));
+        let mut host = [NO_HOST; 16];
+        for (g, h) in order.into_iter().zip(HOST_POOL) {
+            host[g] = h;
+        }
+        RegCache { host, loaded: 0, dirty: 0 }
+    }
+
+    /// The guest registers that have a host register.
+    fn allocated(&self) -> u16 {
+        (0..16).filter(|&g| self.host[g] != NO_HOST).fold(0, |m, g| m | 1 << g)
+    }
+}
+
+/// The host register holding guest register `g`, loaded now if it is not yet; `None` if `g`
+/// lives in `cpu.state.gpr` only.
+fn cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8) -> Option<u8> {
+    let h = rc.host[usize::from(g)];
+    if h == NO_HOST {
+        return None;
+    }
+    if rc.loaded & 1 << g == 0 {
+        let at = gpr_at(l, g);
+        dynasm!(a ; .arch x64 ; mov Rq(h), [rbp + at]);
+        rc.loaded |= 1 << g;
+    }
+    Some(h)
+}
+
+/// Scratch register `s` (0 = rax, 1 = rcx, 2 = rdx) = guest register `g` (`wide`: 64 bits,
+/// else its low 32 zero-extended).
+fn get(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8, wide: bool) {
+    match (cached(a, l, rc, g), wide) {
+        (Some(h), true) => dynasm!(a ; .arch x64 ; mov Rq(s), Rq(h)),
+        (Some(h), false) => dynasm!(a ; .arch x64 ; mov Rd(s), Rd(h)),
+        (None, true) => {
+            let at = gpr_at(l, g);
+            dynasm!(a ; .arch x64 ; mov Rq(s), [rbp + at]);
+        }
+        (None, false) => {
+            let at = gpr_at(l, g);
+            dynasm!(a ; .arch x64 ; mov Rd(s), [rbp + at]);
+        }
+    }
+}
+
+/// Guest register `g` = all 64 bits of scratch register `s`.
+fn put(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8) {
+    let h = rc.host[usize::from(g)];
+    if h == NO_HOST {
+        let at = gpr_at(l, g);
+        dynasm!(a ; .arch x64 ; mov [rbp + at], Rq(s));
+    } else {
+        dynasm!(a ; .arch x64 ; mov Rq(h), Rq(s));
+        rc.loaded |= 1 << g;
+        rc.dirty |= 1 << g;
+    }
+}
+
+/// Writes the dirty cached registers of `rc` to `cpu.state.gpr` (they stay loaded and, for the
+/// code that follows on this path, may be considered clean, but `rc` is not changed: callers
+/// that continue with it keep them dirty, which only costs a second write).
+fn spill(a: &mut Asm, l: &Layout, rc: &RegCache) {
+    for g in 0..16u8 {
+        if rc.dirty & 1 << g != 0 {
+            let (h, at) = (rc.host[usize::from(g)], gpr_at(l, g));
+            dynasm!(a ; .arch x64 ; mov [rbp + at], Rq(h));
+        }
+    }
+}
+
+/// Loads every register `rc` says is loaded from `cpu.state.gpr` (after a handler call on a
+/// miss path, so both paths meet with the same registers loaded).
+fn reload(a: &mut Asm, l: &Layout, rc: &RegCache) {
+    for g in 0..16u8 {
+        if rc.loaded & 1 << g != 0 {
+            let (h, at) = (rc.host[usize::from(g)], gpr_at(l, g));
+            dynasm!(a ; .arch x64 ; mov Rq(h), [rbp + at]);
+        }
+    }
+}
+
+/// The instruction being compiled: the decoded instruction, the trampoline's `info`, the
+/// "leave" stub's address and whether the block runs at CPL3 (its TLB set).
+#[derive(Clone, Copy)]
+struct Site<'e> {
+    e: &'e Instr,
+    info: u32,
+    leave: usize,
+    user: bool,
+}
+
+/// The handler call of an instruction with no inline form: the cached registers spilled
+/// before, forgotten after (the handler may change any guest register; the call clobbers the
+/// caller-saved host ones).
+fn call_cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site) {
+    spill(a, l, rc);
+    emit_call(a, x.e, x.info, x.leave);
+    rc.loaded = 0;
+    rc.dirty = 0;
+}
+
+/// The handler call on an inline form's miss path: `pre` (the registers at the branch to the
+/// miss path) spilled, then the registers `post` (the hit path's state where the paths meet)
+/// has loaded are reloaded.
+fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) {
+    spill(a, l, pre);
+    emit_call(a, x.e, x.info, x.leave);
+    reload(a, l, post);
+}
 
 /// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
 fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
@@ -228,17 +464,17 @@ fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
 }
 
 /// rax = the linear address of `ea` (64-bit mode, no segment base).
-fn emit_ea(a: &mut Asm, l: &Layout, ea: Ea) {
+fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     let disp = ea.disp as i64 as i32;
     match (ea.base != NO_REG, ea.index != NO_REG) {
         (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
         (true, false) => {
-            let b = gpr_at(l, ea.base);
-            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+            get(a, l, rc, ea.base, 0, true);
+            dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
         }
         (true, true) => {
-            let (b, x) = (gpr_at(l, ea.base), gpr_at(l, ea.index));
-            dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+            get(a, l, rc, ea.base, 0, true);
+            get(a, l, rc, ea.index, 1, true);
             match ea.scale {
                 0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
                 1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
@@ -247,8 +483,7 @@ fn emit_ea(a: &mut Asm, l: &Layout, ea: Ea) {
             }
         }
         (false, true) => {
-            let x = gpr_at(l, ea.index);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+            get(a, l, rc, ea.index, 1, true);
             match ea.scale {
                 0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
                 1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
@@ -284,92 +519,136 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
-fn emit_load(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, dst: u8, ea: Ea) {
+fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea, ext: Ext) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, ea);
-    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
-    match size {
-        1 => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
-        2 => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
-        4 => dynasm!(a ; .arch x64 ; mov eax, [rax]),
-        _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
+    if ext == Ext::Merge {
+        // The byte or word replaces the low part of the register (rcx), the rest kept.
+        get(a, l, rc, dst, 1, true);
+        match size {
+            1 => dynasm!(a ; .arch x64 ; mov cl, BYTE [rax]),
+            _ => dynasm!(a ; .arch x64 ; mov cx, WORD [rax]),
+        }
+        put(a, l, rc, dst, 1);
+    } else {
+        match (size, ext) {
+            (1, _) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
+            (2, _) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
+            (4, Ext::Sign) => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
+            (4, _) => dynasm!(a ; .arch x64 ; mov eax, [rax]),
+            _ => dynasm!(a ; .arch x64 ; mov rax, [rax]),
+        }
+        put(a, l, rc, dst, 0);
     }
-    let at = gpr_at(l, dst);
-    dynasm!(a ; .arch x64 ; mov [rbp + at], rax ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `push src` (`None`: CALL's return address, then RIP = the target), 64-bit: the store at
 /// RSP - 8 through the inline TLB probe, then RSP; a miss calls the handler.
-fn emit_push(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, src: Option<u8>) {
+fn emit_push(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, src: Option<u8>) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at] ; lea rax, [rax - 8]);
-    emit_probe(a, l, user, 8, tlb_layout::WRITE_TAG as i32, miss);
+    get(a, l, rc, 4, 0, true);
+    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
     match src {
         // The value before RSP changes (`push rsp` pushes the old RSP).
-        Some(r) => {
-            let at = gpr_at(l, r);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
-        }
-        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD e.next_rip as i64),
+        Some(r) => get(a, l, rc, r, 1, true),
+        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64),
     }
-    dynasm!(a
-        ; .arch x64
-        ; mov [rax], rcx
-        ; mov rax, [rbp + sp_at]
-        ; lea rax, [rax - 8]
-        ; mov [rbp + sp_at], rax
-    );
+    dynasm!(a ; .arch x64 ; mov [rax], rcx);
+    get(a, l, rc, 4, 0, true);
+    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    put(a, l, rc, 4, 0);
     if src.is_none() {
-        dynasm!(a ; .arch x64 ; mov rax, QWORD e.imm as i64 ; mov [rbp + l.rip], rax);
+        dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `pop dst` (64-bit): the load at RSP through the inline TLB probe, RSP + 8, then `dst` (so
 /// `pop rsp` loads the popped value); a miss calls the handler.
-fn emit_pop(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, dst: u8) {
+fn emit_pop(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, dst: u8) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    let at = gpr_at(l, dst);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
-    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
-    dynasm!(a
-        ; .arch x64
-        ; mov rax, [rax]
-        ; mov rcx, [rbp + sp_at]
-        ; lea rcx, [rcx + 8]
-        ; mov [rbp + sp_at], rcx
-        ; mov [rbp + at], rax
-        ; jmp =>done
-        ; =>miss
-    );
-    emit_call(a, e, info, leave);
+    get(a, l, rc, 4, 0, true);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a ; .arch x64 ; mov rax, [rax]);
+    get(a, l, rc, 4, 1, true);
+    dynasm!(a ; .arch x64 ; lea rcx, [rcx + 8]);
+    put(a, l, rc, 4, 1);
+    put(a, l, rc, dst, 0);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `ret` / `ret imm16` (64-bit): RIP = the address at RSP through the inline TLB probe, RSP +
 /// 8 + `pop`; a miss calls the handler.
-fn emit_ret(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, pop: u16) {
+fn emit_ret(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, pop: u16) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let sp_at = gpr_at(l, 4);
-    dynasm!(a ; .arch x64 ; mov rax, [rbp + sp_at]);
-    emit_probe(a, l, user, 8, tlb_layout::READ_TAG as i32, miss);
+    get(a, l, rc, 4, 0, true);
+    let pre = *rc;
+    emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
+    dynasm!(a ; .arch x64 ; mov rax, [rax]);
+    get(a, l, rc, 4, 1, true);
     dynasm!(a
         ; .arch x64
-        ; mov rax, [rax]
-        ; mov rcx, [rbp + sp_at]
         ; lea rcx, [rcx + 8 + i32::from(pop)]
-        ; mov [rbp + sp_at], rcx
         ; mov [rbp + l.rip], rax
-        ; jmp =>done
-        ; =>miss
     );
-    emit_call(a, e, info, leave);
+    put(a, l, rc, 4, 1);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `jmp r64`/`jmp [ea]` or (`call`) `call r64`/`call [ea]` (64-bit): the target from the
+/// register or through the inline TLB probe (into r13, callee-saved), then for a call the push
+/// of the return address as in `emit_push`; RIP = the target. A miss of either probe calls the
+/// handler (nothing was written before the push's store).
+#[allow(clippy::too_many_arguments)]
+fn emit_jmp_ind(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, reg: u8, ea: Option<forms::Ea>, call: bool) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    // Both probes' misses see these registers: load RSP before the first.
+    if call {
+        cached(a, l, rc, 4);
+    }
+    let pre = match ea {
+        None => {
+            get(a, l, rc, reg, 0, true);
+            dynasm!(a ; .arch x64 ; mov r13, rax);
+            *rc
+        }
+        Some(ea) => {
+            emit_ea(a, l, rc, ea);
+            let pre = *rc;
+            emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
+            dynasm!(a ; .arch x64 ; mov r13, [rax]);
+            pre
+        }
+    };
+    if call {
+        get(a, l, rc, 4, 0, true);
+        dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+        emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
+        dynasm!(a
+            ; .arch x64
+            ; mov rcx, QWORD x.e.next_rip as i64
+            ; mov [rax], rcx
+        );
+        get(a, l, rc, 4, 0, true);
+        dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+        put(a, l, rc, 4, 0);
+    }
+    dynasm!(a ; .arch x64 ; mov [rbp + l.rip], r13 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -390,10 +669,8 @@ struct AluMem {
 fn emit_alu_mem(
     a: &mut Asm,
     l: &Layout,
-    e: &Instr,
-    info: u32,
-    leave: usize,
-    user: bool,
+    rc: &mut RegCache,
+    x: Site,
     m: AluMem,
     forms: &[Option<Form>],
     i: usize,
@@ -401,18 +678,44 @@ fn emit_alu_mem(
 ) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     let size = if m.wide { 8 } else { 4 };
-    emit_ea(a, l, m.ea);
-    emit_probe(a, l, user, size, tlb_layout::READ_TAG as i32, miss);
+    // `op [ea], src`: the write tag (a writable, dirty page holding no code; writable implies
+    // readable) before anything is read, as tier 0 translates a read-modify-write for write.
+    let rmw = m.mem_first && m.op.stores();
+    let tag = if rmw { tlb_layout::WRITE_TAG } else { tlb_layout::READ_TAG };
+    // Every register the hit path reads is loaded before the branch to the miss path.
+    if let Src::Reg(r) = m.src {
+        cached(a, l, rc, r);
+    }
+    if !m.mem_first {
+        cached(a, l, rc, m.reg);
+    }
+    emit_ea(a, l, rc, m.ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tag as i32, miss);
     // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
-    if m.mem_first {
+    if rmw {
+        if let Src::Reg(r) = m.src {
+            get(a, l, rc, r, 1, true);
+        }
+        if m.op.reads_cf() {
+            // The probe changed the host flags: CF from the lazy record.
+            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+        }
+        emit_alu_to_mem(a, m.op, m.wide, m.src);
+        // The result for the record (`mov` keeps the flags).
+        if m.wide {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+        } else {
+            dynasm!(a ; .arch x64 ; mov eax, [rax]);
+        }
+    } else if m.mem_first {
         if m.wide {
             dynasm!(a ; .arch x64 ; mov rax, [rax]);
         } else {
             dynasm!(a ; .arch x64 ; mov eax, [rax]);
         }
         if let Src::Reg(r) = m.src {
-            let at = gpr_at(l, r);
-            dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+            get(a, l, rc, r, 1, true);
         }
     } else {
         if m.wide {
@@ -420,31 +723,30 @@ fn emit_alu_mem(
         } else {
             dynasm!(a ; .arch x64 ; mov ecx, [rax]);
         }
-        load_rax(a, l, m.reg, m.wide);
+        get(a, l, rc, m.reg, 0, m.wide);
     }
-    if m.op.reads_cf() {
-        // The probe changed the host flags: CF from the lazy record.
-        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
-    }
-    let src = if m.mem_first { m.src } else { Src::Reg(1) };
-    emit_alu(a, m.op, m.wide, src);
-    if m.op.stores() {
-        let at = gpr_at(l, m.reg);
-        dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+    if !rmw {
+        if m.op.reads_cf() {
+            // The probe changed the host flags: CF from the lazy record.
+            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+        }
+        let src = if m.mem_first { m.src } else { Src::Reg(1) };
+        emit_alu(a, m.op, m.wide, src);
+        if m.op.stores() {
+            put(a, l, rc, m.reg, 0);
+        }
     }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
-    let jcc = match forms.get(i + 1) {
-        Some(Some(Form::Jcc { cc })) => Some(*cc),
-        _ => None,
-    };
+    let jcc = forms::next_cond(forms, i);
     if let Some(cc) = jcc {
         emit_setcc(a, cc);
     }
     let mut hit = FlagState { host_valid: true, cond_in_r12: None };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), m.wide);
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    spill(a, l, &pre);
+    emit_call(a, x.e, x.info, x.leave);
     if let Some(cc) = jcc {
         dynasm!(a
             ; .arch x64
@@ -455,6 +757,7 @@ fn emit_alu_mem(
             ; mov r12d, eax
         );
     }
+    reload(a, l, rc);
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState { host_valid: false, cond_in_r12: jcc };
 }
@@ -463,18 +766,21 @@ fn emit_alu_mem(
 /// have no valid write tag, so those stores take the handler's slow path (which sees stores
 /// into code).
 #[allow(clippy::too_many_arguments)]
-fn emit_store(a: &mut Asm, l: &Layout, e: &Instr, info: u32, leave: usize, user: bool, size: u8, src: u8, ea: Ea) {
+fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src: u8, ea: Ea) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, ea);
-    emit_probe(a, l, user, size, tlb_layout::WRITE_TAG as i32, miss);
-    let at = gpr_at(l, src);
-    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
+    cached(a, l, rc, src);
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    get(a, l, rc, src, 1, true);
     match size {
+        1 => dynasm!(a ; .arch x64 ; mov [rax], cl),
+        2 => dynasm!(a ; .arch x64 ; mov [rax], cx),
         4 => dynasm!(a ; .arch x64 ; mov [rax], ecx),
         _ => dynasm!(a ; .arch x64 ; mov [rax], rcx),
     }
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    emit_call(a, e, info, leave);
+    miss_call(a, l, &pre, rc, x);
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -484,20 +790,17 @@ fn gpr_at(l: &Layout, r: u8) -> i32 {
 }
 
 /// Loads guest register `r` into rax (`wide`) or eax.
-fn load_rax(a: &mut Asm, l: &Layout, r: u8, wide: bool) {
-    let at = gpr_at(l, r);
-    if wide {
-        dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
-    } else {
-        dynasm!(a ; .arch x64 ; mov eax, [rbp + at]);
-    }
+fn load_rax(a: &mut Asm, l: &Layout, rc: &mut RegCache, r: u8, wide: bool) {
+    get(a, l, rc, r, 0, wide);
 }
 
 /// Emits `f` (the inline form of `e`, instruction `i`); false when this instance has no
 /// template after all (the caller then calls the handler).
+#[allow(clippy::too_many_arguments)]
 fn emit_inline(
     a: &mut Asm,
     l: &Layout,
+    rc: &mut RegCache,
     e: &Instr,
     f: Form,
     forms: &[Option<Form>],
@@ -510,10 +813,9 @@ fn emit_inline(
                 (_, Some(v)) => dynasm!(a ; .arch x64 ; mov rax, QWORD v as i64),
                 (Src::Imm(v), None) if wide => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(v)),
                 (Src::Imm(v), None) => dynasm!(a ; .arch x64 ; mov eax, v),
-                (Src::Reg(r), None) => load_rax(a, l, r, wide),
+                (Src::Reg(r), None) => load_rax(a, l, rc, r, wide),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             true
         }
         Form::Lea { wide, dst, base, index, scale, disp, mask32 } => {
@@ -521,12 +823,12 @@ fn emit_inline(
             match (base != NO_REG, index != NO_REG) {
                 (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(disp)),
                 (true, false) => {
-                    let b = gpr_at(l, base);
-                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; lea rax, [rax + disp]);
+                    get(a, l, rc, base, 0, true);
+                    dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
                 }
                 (true, true) => {
-                    let (b, x) = (gpr_at(l, base), gpr_at(l, index));
-                    dynasm!(a ; .arch x64 ; mov rax, [rbp + b] ; mov rcx, [rbp + x]);
+                    get(a, l, rc, base, 0, true);
+                    get(a, l, rc, index, 1, true);
                     match scale {
                         0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
                         1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
@@ -535,8 +837,7 @@ fn emit_inline(
                     }
                 }
                 (false, true) => {
-                    let x = gpr_at(l, index);
-                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + x]);
+                    get(a, l, rc, index, 1, true);
                     match scale {
                         0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
                         1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
@@ -548,19 +849,13 @@ fn emit_inline(
             if mask32 || !wide {
                 dynasm!(a ; .arch x64 ; mov eax, eax);
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             true
         }
         Form::Alu { op, wide, dst, src } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             if let Src::Reg(r) = src {
-                let at = gpr_at(l, r);
-                if wide {
-                    dynasm!(a ; .arch x64 ; mov rcx, [rbp + at]);
-                } else {
-                    dynasm!(a ; .arch x64 ; mov ecx, [rbp + at]);
-                }
+                get(a, l, rc, r, 1, wide);
             }
             if op.reads_cf() && !fl.host_valid {
                 // CF from the lazy record (bit 63 of aux).
@@ -568,14 +863,13 @@ fn emit_inline(
             }
             emit_alu(a, op, wide, src);
             if op.stores() {
-                let at = gpr_at(l, dst);
-                dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+                put(a, l, rc, dst, 0);
             }
             after_flags(a, l, forms, i, fl, op.is_logic(), wide);
             true
         }
         Form::IncDec { inc, wide, dst } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
                 dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
@@ -586,8 +880,7 @@ fn emit_inline(
                 (false, true) => dynasm!(a ; .arch x64 ; dec rax),
                 (false, false) => dynasm!(a ; .arch x64 ; dec eax),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             after_flags(a, l, forms, i, fl, false, wide);
             true
         }
@@ -614,7 +907,7 @@ fn emit_inline(
             true
         }
         Form::Shift { op, wide, dst, count } => {
-            load_rax(a, l, dst, wide);
+            load_rax(a, l, rc, dst, wide);
             let c = count as i8;
             match (op, wide) {
                 (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, c),
@@ -624,31 +917,87 @@ fn emit_inline(
                 (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, c),
                 (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, c),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
         }
         Form::Imul { wide, dst, src, imm } => {
-            let s = gpr_at(l, src);
+            get(a, l, rc, src, 1, wide);
             match (wide, imm) {
                 (true, None) => {
-                    load_rax(a, l, dst, true);
-                    dynasm!(a ; .arch x64 ; imul rax, [rbp + s]);
+                    load_rax(a, l, rc, dst, true);
+                    dynasm!(a ; .arch x64 ; imul rax, rcx);
                 }
                 (false, None) => {
-                    load_rax(a, l, dst, false);
-                    dynasm!(a ; .arch x64 ; imul eax, [rbp + s]);
+                    load_rax(a, l, rc, dst, false);
+                    dynasm!(a ; .arch x64 ; imul eax, ecx);
                 }
-                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul rax, [rbp + s], v),
-                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, [rbp + s], v),
+                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul rax, rcx, v),
+                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, ecx, v),
             }
-            let at = gpr_at(l, dst);
-            dynasm!(a ; .arch x64 ; mov [rbp + at], rax);
+            put(a, l, rc, dst, 0);
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            true
+        }
+        Form::Rotate { left, wide, dst, count } => {
+            load_rax(a, l, rc, dst, wide);
+            let c = count as i8;
+            match (left, wide) {
+                (true, true) => dynasm!(a ; .arch x64 ; rol rax, c),
+                (true, false) => dynasm!(a ; .arch x64 ; rol eax, c),
+                (false, true) => dynasm!(a ; .arch x64 ; ror rax, c),
+                (false, false) => dynasm!(a ; .arch x64 ; ror eax, c),
+            }
+            put(a, l, rc, dst, 0);
+            // Its flags are dead (the caller checked); the others' are unknown now.
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Not { wide, dst } => {
+            load_rax(a, l, rc, dst, wide);
+            if wide {
+                dynasm!(a ; .arch x64 ; not rax);
+            } else {
+                dynasm!(a ; .arch x64 ; not eax);
+            }
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Bswap { wide, dst } => {
+            load_rax(a, l, rc, dst, wide);
+            if wide {
+                dynasm!(a ; .arch x64 ; bswap rax);
+            } else {
+                dynasm!(a ; .arch x64 ; bswap eax);
+            }
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Movsxd { dst, src } => {
+            get(a, l, rc, src, 0, false);
+            dynasm!(a ; .arch x64 ; movsxd rax, eax);
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Cmov { cc, wide, dst, src } => {
+            if fl.cond_in_r12 != Some(cc) {
+                return false;
+            }
+            get(a, l, rc, src, 1, wide);
+            load_rax(a, l, rc, dst, wide);
+            // A 32-bit CMOV zero-extends its destination whether or not it moves.
+            if wide {
+                dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz rax, rcx);
+            } else {
+                dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz eax, ecx);
+            }
+            put(a, l, rc, dst, 0);
+            // `test` changed the host flags; r12b still holds the condition.
+            fl.host_valid = false;
             true
         }
         // Emitted by `compile` itself.
@@ -658,6 +1007,8 @@ fn emit_inline(
         | Form::Pop { .. }
         | Form::Call
         | Form::Ret { .. }
+        | Form::JmpInd { .. }
+        | Form::CallInd { .. }
         | Form::AluMem { .. } => false,
     }
 }
@@ -685,14 +1036,42 @@ fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
     }
 }
 
+/// `op [rax], rcx/ecx/imm` (a read-modify-write ALU form's host instruction; not CMP/TEST).
+fn emit_alu_to_mem(a: &mut Asm, op: Alu, wide: bool, src: Src) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (wide, src) {
+                (true, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], rcx),
+                (false, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], ecx),
+                (true, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], v),
+                (false, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], v),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And | Alu::Test => both!(and),
+        Alu::Sub | Alu::Cmp => both!(sub),
+        Alu::Xor => both!(xor),
+    }
+}
+
 /// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
 /// that follows into r12b, and writes the lazy record unless the flags are dead.
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
     fl.host_valid = true;
     fl.cond_in_r12 = None;
-    if let Some(Some(Form::Jcc { cc })) = forms.get(i + 1) {
-        emit_setcc(a, *cc);
-        fl.cond_in_r12 = Some(*cc);
+    if let Some(cc) = forms::next_cond(forms, i) {
+        emit_setcc(a, cc);
+        fl.cond_in_r12 = Some(cc);
+    }
+    // An inline INC/DEC next reads the CF it keeps from the host flags, still valid here, and
+    // writes the whole record itself: nothing reads this instruction's record.
+    if let Some(Some(Form::IncDec { .. })) = forms.get(i + 1) {
+        return;
     }
     write_record(a, l, forms, i, fl, logic, wide);
 }
