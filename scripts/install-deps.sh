@@ -10,6 +10,8 @@
 #   gdb                the reference debugger of the gdb stub tests (conformance/tests/gdb.rs)
 #   e2fsprogs          mke2fs -d, debugfs, e2fsck: the disk tests' ext4 images (conformance/tests/disk.rs)
 #   qemu-utils         qemu-img: makes, checks and compares the disk tests' qcow2 images
+#   qemu-system-x86    QEMU as a peer: the test kernels and the SeaBIOS boot also run under
+#                      `qemu-system-x86_64 -accel tcg` (conformance/tests/{kernels,bios_boot}.rs)
 #   acpica-tools       iasl, which disassembles Strata's ACPI tables (conformance/tests/acpi_tables.rs)
 #   seabios, qemu-system-data   bios-256k.bin and QEMU's linuxboot_dma.bin: the guest boot through
 #                      SeaBIOS (conformance/tests/bios_boot.rs, scripts/firmware-bench.sh)
@@ -32,7 +34,7 @@ for arg in "$@"; do
 done
 
 # package:command pairs; a package is missing when its command is not on PATH.
-checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img acpica-tools:iasl)
+checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img qemu-system-x86:qemu-system-x86_64 acpica-tools:iasl)
 if [ "$aarch64" = yes ]; then
     checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
 fi
@@ -71,7 +73,24 @@ if ! command -v apt-get >/dev/null 2>&1 || ! as_root true; then
     exit 1
 fi
 echo "install-deps: installing ${what}"
+# QEMU packages come from bookworm-backports on Debian 12 (QEMU 10.0, the version the project's
+# figures and peer checks use; bookworm itself has 7.2); elsewhere from the release itself.
+qemu=() other=()
+for pkg in "${need[@]}"; do
+    case "$pkg" in qemu-*) qemu+=("$pkg") ;; *) other+=("$pkg") ;; esac
+done
+backports=()
+if [ ${#qemu[@]} -gt 0 ] && grep -qs '^VERSION_CODENAME=bookworm$' /etc/os-release; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d; then
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+            as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+    fi
+    backports=(-t bookworm-backports)
+fi
 as_root apt-get update -qq
-if [ ${#need[@]} -gt 0 ]; then
-    as_root apt-get install -y -qq "${need[@]}" >/dev/null
+if [ ${#other[@]} -gt 0 ]; then
+    as_root apt-get install -y -qq "${other[@]}" >/dev/null
+fi
+if [ ${#qemu[@]} -gt 0 ]; then
+    as_root apt-get install -y -qq "${backports[@]}" "${qemu[@]}" >/dev/null
 fi

@@ -91,12 +91,18 @@ fn seabios_reaches_the_kernels_first_instruction_as_under_qemu() {
             Some(1),
             "{bios}: no exit at the kernel's entry\nserial:\n{out}\nstderr:\n{err}\nSeaBIOS log:\n{log}"
         );
-        // SeaBIOS's own account: QEMU's i440FX found, shadow RAM unlocked (its message when
-        // the bridge or PAM is missing is "Unable to unlock ram"), the option ROM booted.
-        assert!(log.contains("Found QEMU fw_cfg") && log.contains("init bdf=00:00.0 id=8086:1237"), "{log}");
-        assert!(log.contains("init bdf=00:01.0 id=8086:7000"), "no PIIX3 ISA bridge: {log}");
-        assert!(!log.contains("Unable to unlock ram"), "{log}");
-        assert!(log.contains("Booting from ROM"), "{log}");
+        // On the serial console (sercon), with either image: SeaBIOS ran the option ROM.
+        assert!(out.contains("SeaBIOS") && out.contains("Booting from ROM"), "{bios}: serial:\n{out}");
+        // SeaBIOS's own account on port 0x402: QEMU's i440FX found, shadow RAM unlocked (its
+        // message when the bridge or PAM is missing is "Unable to unlock ram"), the option ROM
+        // booted. Only bios-256k.bin logs there: Debian builds the 128 KiB bios.bin of
+        // seabios 1.16.3 (bookworm-backports) without debug output.
+        if bios == BIOS_256K {
+            assert!(log.contains("Found QEMU fw_cfg") && log.contains("init bdf=00:00.0 id=8086:1237"), "{log}");
+            assert!(log.contains("init bdf=00:01.0 id=8086:7000"), "no PIIX3 ISA bridge: {log}");
+            assert!(!log.contains("Unable to unlock ram"), "{log}");
+            assert!(log.contains("Booting from ROM"), "{log}");
+        }
         let labels = timeline_labels(&std::fs::read_to_string(&timeline).unwrap());
         let at = |l: &str| labels.iter().position(|x| x.starts_with(l)).unwrap_or_else(|| panic!("{l}: {labels:?}"));
         assert!(at("reset") < at("first instruction: BIOS start"), "{labels:?}");
