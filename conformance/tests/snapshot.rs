@@ -27,7 +27,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use user_support::{strata_bin, Scratch};
 
-const LIMIT: Duration = Duration::from_secs(120);
+/// A guard against a hung run, not a timing check: the Debian boot takes ~50 s alone on tier 0
+/// but passed 120 s on a 2-core host running other builds, so the guard is as generous as the
+/// disk tests'.
+const LIMIT: Duration = Duration::from_secs(600);
 
 /// `strata run ARGS... --deterministic --serial file:SERIAL`: (status, serial, stderr).
 fn strata(args: &[&str], serial: &Path) -> (Option<i32>, String, String) {
