@@ -3,6 +3,7 @@
 # scripts/test.sh and .ci/run):
 #   cmake, make, gcc   the `c99` crate's build script (a dependency of softfloat-sys, which the
 #                      testfloat benchmarks and property tests compare against) runs CMake and make
+#   g++                libFuzzer's C++ sources, built by libfuzzer-sys for scripts/fuzz-brief.sh
 #   musl-tools         musl-gcc, for the musl half of the program corpus (conformance/tests/programs.rs)
 #   busybox-static     /bin/busybox, run natively and under strata (conformance/tests/busybox.rs) and
 #                      put in the test guest's initramfs
@@ -34,7 +35,7 @@ for arg in "$@"; do
 done
 
 # package:command pairs; a package is missing when its command is not on PATH.
-checks=(cmake:cmake make:make gcc:gcc musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img qemu-system-x86:qemu-system-x86_64 acpica-tools:iasl)
+checks=(cmake:cmake make:make gcc:gcc g++:g++ musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img qemu-system-x86:qemu-system-x86_64 acpica-tools:iasl)
 if [ "$aarch64" = yes ]; then
     checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
 fi
