@@ -33,6 +33,22 @@ fn found(program: &str) -> bool {
         || Command::new(program).arg("-V").output().is_ok()
 }
 
+/// The Debian test guest's folder when it holds `needed` (a file scripts/build-guest.sh makes)
+/// and every program in `tools` is installed; otherwise None, after a SKIP line naming what is
+/// missing.
+fn guest_and_tools(needed: &str, tools: &[&str]) -> Option<std::path::PathBuf> {
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
+    if !guest.join(needed).exists() {
+        eprintln!("SKIP: no {needed} in the Debian guest at {} (scripts/build-guest.sh build/guest)", guest.display());
+        return None;
+    }
+    if let Some(t) = tools.iter().find(|t| !found(t)) {
+        eprintln!("SKIP: {t} is not installed (scripts/install-deps.sh installs it)");
+        return None;
+    }
+    Some(guest)
+}
+
 const SCRIPT: &str = r#"#!/bin/sh
 cd /
 [ "$(sha256sum data.bin | cut -d' ' -f1)" = "$(cat data.sha)" ] && echo "DISK: sha ok"
@@ -51,17 +67,9 @@ echo "DISK: done"
 
 #[test]
 fn debian_guest_uses_a_qcow2_overlay_and_a_raw_disk() {
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
-    if !guest.join("root.qcow2").exists() {
-        eprintln!("SKIP: no Debian guest with a disk root at {} (scripts/build-guest.sh build/guest)", guest.display());
+    let Some(guest) = guest_and_tools("root.qcow2", &["qemu-img", "mke2fs", "debugfs", "e2fsck", "sha256sum"]) else {
         return;
-    }
-    for t in ["qemu-img", "mke2fs", "debugfs", "e2fsck", "sha256sum"] {
-        if !found(t) {
-            eprintln!("SKIP: {t} is not installed (scripts/install-deps.sh installs it)");
-            return;
-        }
-    }
+    };
     let dir = Scratch::new("disk-guest");
     let p = |name: &str| dir.path().join(name).display().to_string();
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
@@ -172,20 +180,9 @@ done
 /// check` must find the qcow2 metadata clean. One boot, killed once 12 files are announced.
 #[test]
 fn sigkill_mid_write_keeps_every_fsynced_write() {
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
-    if !guest.join("modules").exists() {
-        eprintln!(
-            "SKIP: no Debian guest with disk modules at {} (scripts/build-guest.sh build/guest)",
-            guest.display()
-        );
+    let Some(guest) = guest_and_tools("modules", &["qemu-img", "mke2fs", "debugfs", "e2fsck"]) else {
         return;
-    }
-    for t in ["qemu-img", "mke2fs", "debugfs", "e2fsck"] {
-        if !found(t) {
-            eprintln!("SKIP: {t} is not installed (scripts/install-deps.sh installs it)");
-            return;
-        }
-    }
+    };
     let dir = Scratch::new("disk-crash");
     let p = |name: &str| dir.path().join(name).display().to_string();
     let (ok, why) = tool("mke2fs", &["-q", "-F", "-t", "ext4", &p("base.raw"), "32M"]);
@@ -273,20 +270,9 @@ cd /
 /// written by `qemu-io` is refused in one line naming it. One boot and one restore.
 #[test]
 fn snapshot_mid_write_restores_and_the_guest_finishes() {
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
-    if !guest.join("modules").exists() {
-        eprintln!(
-            "SKIP: no Debian guest with disk modules at {} (scripts/build-guest.sh build/guest)",
-            guest.display()
-        );
+    let Some(guest) = guest_and_tools("modules", &["qemu-img", "qemu-io", "mke2fs", "debugfs", "e2fsck"]) else {
         return;
-    }
-    for t in ["qemu-img", "qemu-io", "mke2fs", "debugfs", "e2fsck"] {
-        if !found(t) {
-            eprintln!("SKIP: {t} is not installed (scripts/install-deps.sh installs it)");
-            return;
-        }
-    }
+    };
     let dir = Scratch::new("disk-snap");
     let p = |name: &str| dir.path().join(name).display().to_string();
     let (ok, why) = tool("mke2fs", &["-q", "-F", "-t", "ext4", &p("base.raw"), "32M"]);

@@ -79,6 +79,21 @@ fn limits_stop_where_tier0_stops() {
     }
 }
 
+/// `code` run to its end on tier 0 and on the JIT at threshold 1, each on its own CPU made by
+/// `make`: both must stop the same way with the same retired count, RIP, registers and flags.
+/// Returns tier 0's exit, tier 0's CPU, the JIT's CPU and the JIT's counts.
+fn run_to_end_on_both(code: &[u8], make: fn(&[u8]) -> Cpu) -> (Exit, Cpu, Cpu, JitStats) {
+    let (mut a, mut b) = (make(code), make(code));
+    let mut j = jit(1);
+    let ea = run(&mut Interp::new(), &mut a, u64::MAX);
+    let eb = run(&mut j, &mut b, u64::MAX);
+    assert_eq!(ea, eb);
+    assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
+    let stats = j.stats.borrow().clone();
+    (ea, a, b, stats)
+}
+
 /// For `n` in steps through the run of `code`: tier 0 and both JITs stopped after `n / 2`, then
 /// `n` instructions leave the same registers, flags and RIP.
 fn limits_agree(code: &[u8], make: fn(&[u8]) -> Cpu) {
@@ -273,18 +288,8 @@ fn inline_forms_match_tier0_at_every_limit() {
 
 #[test]
 fn inline_forms_are_compiled_and_leave_tier0s_state() {
-    let code = mixed_loop();
-    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
-    let mut t0 = Interp::new();
-    let mut j = jit(1);
-    let ea = run(&mut t0, &mut a, u64::MAX);
-    let eb = run(&mut j, &mut b, u64::MAX);
+    let (ea, a, _, s) = run_to_end_on_both(&mixed_loop(), cpu64_with);
     assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
-    assert_eq!(ea, eb);
-    assert_eq!(a.retired, b.retired);
-    assert_eq!(a.state.gpr, b.state.gpr);
-    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
-    let s = j.stats.borrow().clone();
     assert!(s.translated_instructions > a.retired / 2, "{s}");
 }
 
@@ -372,17 +377,8 @@ fn indirect_branches_match_tier0_at_every_limit() {
 
 #[test]
 fn indirect_branches_use_the_table_and_leave_tier0s_state() {
-    let code = indirect_loop();
-    let (mut a, mut b) = (cpu64_rwx_with(&code), cpu64_rwx_with(&code));
-    let mut t0 = Interp::new();
-    let mut j = jit(1);
-    let ea = run(&mut t0, &mut a, u64::MAX);
-    let eb = run(&mut j, &mut b, u64::MAX);
+    let (ea, _, b, s) = run_to_end_on_both(&indirect_loop(), cpu64_rwx_with);
     assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
-    assert_eq!(ea, eb);
-    assert_eq!(a.retired, b.retired);
-    assert_eq!(a.state.gpr, b.state.gpr);
-    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
     // The sums the program's arithmetic predicts (independent of either engine): rbx gains,
     // per iteration i = 120..1 by i % 4: 0 -> h0's immediate, 1 -> 15, 2 -> 100, 3 -> 1007
     // (f2 returns to `skip`, past h3's `add rbx, 3`); rbp gains 200 * 201 / 2 per `i % 4 == 2`.
@@ -404,7 +400,6 @@ fn indirect_branches_use_the_table_and_leave_tier0s_state() {
     }
     assert_eq!(b.state.gpr[3], rbx);
     assert_eq!(b.state.gpr[5], rbp);
-    let s = j.stats.borrow().clone();
     assert!(s.indirect_hits > 200 * 30, "{s}");
     assert!(s.dropped >= 7, "the rewritten block was dropped each time: {s}");
 }
@@ -434,21 +429,11 @@ fn cached_fault_loop() -> Vec<u8> {
 #[test]
 fn a_fault_in_a_register_cached_block_leaves_tier0s_state() {
     let code = cached_fault_loop();
-    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
-    let mut t0 = Interp::new();
-    let mut j = jit(1);
-    let ea = run(&mut t0, &mut a, u64::MAX);
-    let eb = run(&mut j, &mut b, u64::MAX);
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
     assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
-    assert_eq!(ea, eb);
     // 64 loads of 64 bytes apart stay on the data page; the 65th faults.
     assert_eq!(a.retired, 2 + 64 * 9 + 3);
-    assert_eq!(a.state.rip, b.state.rip);
-    assert_eq!(a.retired, b.retired);
-    assert_eq!(a.state.gpr, b.state.gpr);
-    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
     assert_eq!(a.fault_addr, b.fault_addr);
-    let s = j.stats.borrow().clone();
     assert!(s.translated_instructions > 500, "{s}");
     limits_agree(&code, cpu64_with);
 }
@@ -519,11 +504,7 @@ fn more_forms_loop() -> Vec<u8> {
 fn more_inline_forms_match_tier0_at_every_limit() {
     let code = more_forms_loop();
     limits_agree(&code, cpu64_with);
-    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
-    let mut j = jit(1);
-    assert_eq!(run(&mut Interp::new(), &mut a, u64::MAX), run(&mut j, &mut b, u64::MAX));
-    assert_eq!(a.state.gpr, b.state.gpr);
-    let s = j.stats.borrow().clone();
+    let (_, a, _, s) = run_to_end_on_both(&code, cpu64_with);
     assert!(s.translated_instructions > a.retired / 2, "{s}");
 }
 
@@ -543,14 +524,8 @@ fn a_page_crossing_read_modify_write_faults_as_on_tier0() {
         ; jmp ->top
     );
     let code = a.finalize().unwrap();
-    let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
-    let ea = run(&mut Interp::new(), &mut a, u64::MAX);
-    let mut j = jit(1);
-    let eb = run(&mut j, &mut b, u64::MAX);
+    let (ea, mut a, mut b, _) = run_to_end_on_both(&code, cpu64_with);
     assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
-    assert_eq!(ea, eb);
-    assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
-    assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize());
     // 5 * 0x333 = 0xfff: the sixth store would write 1 byte on the page and 7 on the next.
     assert_eq!(b.state.gpr[6], 0x40_1000 + 5 * 0x333);
     let page = |c: &mut Cpu| {
