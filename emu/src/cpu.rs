@@ -92,9 +92,9 @@ pub struct Cpu {
     pub(crate) tsc_deadline: u64,
     /// The last exception or interrupt delivered through the IDT (after any double-fault
     /// escalation), for the instruction trace; whoever reads it clears it.
-    pub last_event: Option<crate::system::interrupt::Event>,
+    pub last_event: Option<crate::exception::Event>,
     /// Booted through a BIOS (`--bios`): its ROM and the PAM shadowing of 0xC0000-0xFFFFF.
-    pub rom: Option<Box<crate::firmware::ShadowRom>>,
+    pub rom: Option<Box<crate::firmware::shadow::ShadowRom>>,
     /// The AMD models' performance-monitoring MSRs (`system/pmu.rs`; not in snapshots).
     pub amd_pmu: crate::system::pmu::AmdPmu,
     /// STI just set IF: the next instruction completes before any external interrupt (SDM

@@ -94,3 +94,15 @@ pub type ExecResult = Result<(), Stop>;
 // Every handler returns this; at 8 bytes it comes back in a register instead of through memory,
 // which the dispatch loop feels on every instruction. Keep new `Stop` variants small.
 const _: () = assert!(core::mem::size_of::<ExecResult>() == 8);
+
+/// An exception or interrupt being delivered (`system/interrupt.rs` delivers it; the CPU keeps
+/// the last one in `Cpu::last_event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A fault or trap raised by an instruction (RIP points where it should return to).
+    Exception(Fault),
+    /// INT n / INT3 / INTO: subject to the gate DPL check; RIP is already past the instruction.
+    Software(u8),
+    /// An external interrupt from the PIC or APIC.
+    External(u8),
+}

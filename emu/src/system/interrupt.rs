@@ -9,16 +9,9 @@ use crate::exception::{vector, Fault, Stop};
 use crate::flags::{W16, W32, W64};
 use crate::state::{attr, rflags, SegReg, Segment};
 
-/// What is being delivered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// A fault or trap raised by an instruction (RIP points where it should return to).
-    Exception(Fault),
-    /// INT n / INT3 / INTO: subject to the gate DPL check; RIP is already past the instruction.
-    Software(u8),
-    /// An external interrupt from the PIC or APIC.
-    External(u8),
-}
+/// What is being delivered (defined beside `Fault` so the CPU state can record it without
+/// importing the delivery code).
+pub use crate::exception::Event;
 
 /// The outcome of a delivery that itself failed beyond recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
