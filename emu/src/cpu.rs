@@ -95,7 +95,7 @@ pub struct Cpu {
     pub last_event: Option<crate::exception::Event>,
     /// Booted through a BIOS (`--bios`): its ROM and the PAM shadowing of 0xC0000-0xFFFFF.
     pub rom: Option<Box<crate::firmware::shadow::ShadowRom>>,
-    /// The AMD models' performance-monitoring MSRs (`system/pmu.rs`; not in snapshots).
+    /// The AMD models' performance-monitoring MSRs (`system/pmu.rs`).
     pub amd_pmu: crate::system::pmu::AmdPmu,
     /// STI just set IF: the next instruction completes before any external interrupt (SDM
     /// Vol. 2, STI). Set with the `Stop::Yield` STI ends its block with; the machine takes it.
@@ -105,7 +105,6 @@ pub struct Cpu {
     /// the instruction, not past it (SDM Vol. 3, 6.12.1.2: #GP for the gate DPL, #NP, ...).
     pub(crate) soft_int_rip: u64,
     /// An NMI handler runs: further NMIs wait until the next IRET (SDM Vol. 3, 6.7.1).
-    /// Not in snapshots.
     pub nmi_blocked: bool,
     /// SYSCALL or SYSRET just loaded RFLAGS: single-stepping looks at TF after the
     /// instruction, not before (`machine/single_step.rs`). The machine takes it every round.

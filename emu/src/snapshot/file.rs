@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// First eight bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"STRATASN";
-/// The format this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The format this code writes.
+pub const VERSION: u32 = 2;
+/// The oldest format it still reads (version 1's machine section lacks the CPU's event state).
+pub const OLDEST_READABLE: u32 = 1;
 /// The RAM image starts at a multiple of this (every host page size Strata runs on divides it).
 pub const RAM_ALIGN: u64 = 64 << 10;
 /// Guest page size: the unit of sparseness and of the RAM checksum.
@@ -68,6 +70,8 @@ pub struct Written {
 /// A snapshot file opened and checked, RAM not read.
 pub struct Opened {
     pub file: File,
+    /// The file's format version (`OLDEST_READABLE..=VERSION`).
+    pub version: u32,
     pub cpu: Vec<u8>,
     pub devices: Vec<u8>,
     pub machine: Vec<u8>,
@@ -240,7 +244,7 @@ pub fn open(path: &Path) -> Result<Opened, SnapshotError> {
         return Err(truncated(FIXED_LEN as u64));
     }
     let version = le_u32(&fixed, 8);
-    if version != VERSION {
+    if !(OLDEST_READABLE..=VERSION).contains(&version) {
         return Err(SnapshotError::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: VERSION });
     }
     if fixed.len() < FIXED_LEN {
@@ -266,6 +270,7 @@ pub fn open(path: &Path) -> Result<Opened, SnapshotError> {
 
     let mut opened = Opened {
         file,
+        version,
         cpu: Vec::new(),
         devices: Vec::new(),
         machine: Vec::new(),

@@ -1,5 +1,5 @@
 //! The machine section (clock, halt state, retired count, TSC deadline, the serial tap's partial
-//! line) and the two entry points: [`Machine::save_snapshot`] and [`Machine::restore_snapshot`].
+//! line; from version 2 the CPU's interrupt shadow, NMI blocking and PMU registers) and the two entry points: [`Machine::save_snapshot`] and [`Machine::restore_snapshot`].
 
 use super::board::{self, BoardState};
 use super::codec::{DecodeError, Decoded, Reader, Writer};
@@ -33,10 +33,27 @@ pub struct MachineSection {
     pub serial_bytes: u64,
     /// The serial line being printed (no newline yet).
     pub serial_line: Vec<u8>,
+    /// STI's interrupt shadow was open (version 2; v1 files read false).
+    pub interrupt_shadow: bool,
+    /// An NMI handler was running (version 2; v1 files read false).
+    pub nmi_blocked: bool,
+    /// The AMD PMU's event selects then counters (version 2; v1 files read zeros).
+    pub pmu: [u64; 8],
 }
 
 fn encode(m: &MachineSection) -> Vec<u8> {
-    let MachineSection { clock_ns, deterministic, halted, retired, tsc_deadline, serial_bytes, serial_line } = m;
+    let MachineSection {
+        clock_ns,
+        deterministic,
+        halted,
+        retired,
+        tsc_deadline,
+        serial_bytes,
+        serial_line,
+        interrupt_shadow,
+        nmi_blocked,
+        pmu,
+    } = m;
     let mut w = Writer::default();
     w.u64(*clock_ns);
     w.bool(*deterministic);
@@ -45,12 +62,18 @@ fn encode(m: &MachineSection) -> Vec<u8> {
     w.u64(*tsc_deadline);
     w.u64(*serial_bytes);
     w.bytes(serial_line);
+    w.bool(*interrupt_shadow);
+    w.bool(*nmi_blocked);
+    for v in pmu {
+        w.u64(*v);
+    }
     w.buf
 }
 
-pub(super) fn decode_section(data: &[u8]) -> Decoded<MachineSection> {
+/// Decodes the machine section of a file of format `version` (see the module doc of `mod.rs`).
+pub(super) fn decode_section(data: &[u8], version: u32) -> Decoded<MachineSection> {
     let r = &mut Reader::new(data);
-    let m = MachineSection {
+    let mut m = MachineSection {
         clock_ns: r.u64()?,
         deterministic: r.bool()?,
         halted: r.bool()?,
@@ -58,7 +81,17 @@ pub(super) fn decode_section(data: &[u8]) -> Decoded<MachineSection> {
         tsc_deadline: r.u64()?,
         serial_bytes: r.u64()?,
         serial_line: r.bytes(MAX_LINE)?,
+        interrupt_shadow: false,
+        nmi_blocked: false,
+        pmu: [0; 8],
     };
+    if version >= 2 {
+        m.interrupt_shadow = r.bool()?;
+        m.nmi_blocked = r.bool()?;
+        for v in &mut m.pmu {
+            *v = r.u64()?;
+        }
+    }
     r.finish()?;
     Ok(m)
 }
@@ -92,6 +125,9 @@ impl Machine {
             tsc_deadline: self.cpu.tsc_deadline,
             serial_bytes: tap.bytes,
             serial_line: tap.line.clone(),
+            interrupt_shadow: self.cpu.interrupt_shadow,
+            nmi_blocked: self.cpu.nmi_blocked,
+            pmu: self.cpu.amd_pmu.registers(),
         };
         let ram = &self.cpu.ram;
         let ram_bytes = ram.slice(0, ram.len() as usize).unwrap_or_default();
@@ -172,7 +208,7 @@ impl Machine {
         let opened = file::open(path)?;
         let cpu_state = cpu::decode(&opened.cpu).map_err(inconsistent(path, Section::Cpu))?;
         let devices = board::decode(&opened.devices).map_err(inconsistent(path, Section::Devices))?;
-        let section = decode_section(&opened.machine).map_err(inconsistent(path, Section::Machine))?;
+        let section = decode_section(&opened.machine, opened.version).map_err(inconsistent(path, Section::Machine))?;
         let saved_disks = match &opened.disks {
             Some(d) => disks::decode(d).map_err(inconsistent(path, Section::Disks))?,
             None => Vec::new(),
@@ -221,6 +257,9 @@ impl Machine {
         cpu.state.tsc_offset = cpu.state.tsc_offset.wrapping_add(section.clock_ns).wrapping_sub(now);
         cpu.retired = section.retired;
         cpu.tsc_deadline = section.tsc_deadline;
+        cpu.interrupt_shadow = section.interrupt_shadow;
+        cpu.nmi_blocked = section.nmi_blocked;
+        cpu.amd_pmu = crate::system::pmu::AmdPmu::from_registers(section.pmu);
         m.halted = section.halted;
         {
             let mut tap = m.tap.borrow_mut();
@@ -247,9 +286,19 @@ mod tests {
             tsc_deadline: 7,
             serial_bytes: 99,
             serial_line: b"partial".to_vec(),
+            interrupt_shadow: true,
+            nmi_blocked: true,
+            pmu: [1, 2, 3, 4, 5, 6, 7, 8],
         };
         let bytes = encode(&m);
-        assert_eq!(decode_section(&bytes), Ok(m));
-        assert!(decode_section(&bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(decode_section(&bytes, 2), Ok(m.clone()));
+        assert!(decode_section(&bytes[..bytes.len() - 1], 2).is_err());
+        // Version 1 ends after the serial line: those bytes read back with the v2 fields clear,
+        // and a v1 reader refuses the v2 tail.
+        let v1 = &bytes[..bytes.len() - 2 - 8 * 8];
+        let old = MachineSection { interrupt_shadow: false, nmi_blocked: false, pmu: [0; 8], ..m };
+        assert_eq!(decode_section(v1, 1), Ok(old));
+        assert!(decode_section(&bytes, 1).is_err());
+        assert!(decode_section(v1, 2).is_err());
     }
 }

@@ -6,14 +6,14 @@
 //! `--deterministic` the serial output of save-then-restore equals an uninterrupted run's.
 //! Engine-private caches (decoded blocks, the TLB) are not saved; they refill.
 //!
-//! # File format, version 1
+//! # File format, version 2 (version 1 is still read)
 //!
 //! All integers little-endian. Offsets are from the start of the file.
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `STRATASN` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (2; 1 is still read) |
 //! | 12 | 4 | header length H: 32 + 32 × section count |
 //! | 16 | 4 | section count (4, or 5 with a disks section) |
 //! | 20 | 4 | reserved (0) |
@@ -39,6 +39,11 @@
 //! clock reading (`saved_at_ns`), and the machine section stores the machine clock: a restore
 //! under a clock that reads differently (host time in a new process) re-anchors every timer and
 //! the TSC offset, so the guest sees time continue from where it was saved.
+//!
+//! Version 2 added, at the end of the machine section, the CPU's event state that is not
+//! architectural register state: the STI interrupt shadow, NMI blocking (an NMI handler runs
+//! until its IRET) and the AMD performance-monitoring MSRs. A version 1 file restores with the
+//! shadow and NMI blocking clear and the counters zero, which is what a v1 build resumed with.
 //!
 //! Why a hand-written encoder rather than serde: the `devices` crate keeps no serialization
 //! dependency (its states are plain structs), the format must be stable and documented field by
@@ -68,7 +73,7 @@ mod machine;
 mod tests;
 
 pub use board::BoardState;
-pub use file::{MAGIC, RAM_ALIGN, VERSION};
+pub use file::{MAGIC, OLDEST_READABLE, RAM_ALIGN, VERSION};
 pub use machine::MachineSection;
 
 use std::path::{Path, PathBuf};
@@ -87,7 +92,7 @@ pub enum SnapshotError {
     #[error("{}: not a Strata snapshot ({reason})", path.display())]
     NotASnapshot { path: PathBuf, reason: &'static str },
     /// A format version this build cannot read.
-    #[error("{}: snapshot format version {found} is not supported (this build reads version {supported})", path.display())]
+    #[error("{}: snapshot format version {found} is not supported (this build reads versions 1 to {supported})", path.display())]
     UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
     /// The file ends before the data its header describes.
     #[error("{}: truncated (needs at least {needed} bytes, the file has {actual})", path.display())]
@@ -136,7 +141,7 @@ pub fn verify_snapshot(path: &Path) -> Result<(), SnapshotError> {
     };
     cpu::decode(&opened.cpu).map_err(bad("cpu"))?;
     board::decode(&opened.devices).map_err(bad("devices"))?;
-    machine::decode_section(&opened.machine).map_err(bad("machine"))?;
+    machine::decode_section(&opened.machine, opened.version).map_err(bad("machine"))?;
     if let Some(d) = &opened.disks {
         disks::decode(d).map_err(bad("disks"))?;
     }

@@ -25,6 +25,13 @@ fn busy_machine() -> Machine {
     cpu.state = super::cpu::tests::distinct_state();
     cpu.retired = 1234;
     cpu.tsc_deadline = 99;
+    // The event state beside the registers: an STI shadow open, an NMI handler running, PMU
+    // counters (format version 2).
+    cpu.interrupt_shadow = true;
+    cpu.nmi_blocked = true;
+    for (n, msr) in (0xc001_0000u32..0xc001_0008).enumerate() {
+        cpu.amd_pmu.write(msr, 0x0043_0076 + n as u64).unwrap();
+    }
     cpu.ram.slice_mut(0x1000, 4).unwrap().copy_from_slice(b"abcd");
     cpu.ram.slice_mut(MEM - 1, 1).unwrap()[0] = 0x5a;
     // The PIT running in mode 2, a UART byte waiting, the RTC's periodic interrupt on.
@@ -64,6 +71,9 @@ fn restore_gives_back_the_same_machine() {
     assert_eq!(super::cpu::encode(&r.cpu.state), super::cpu::encode(&m.cpu.state));
     assert_eq!(BoardState::capture(&r.board.borrow()), BoardState::capture(&m.board.borrow()));
     assert_eq!((r.cpu.retired, r.cpu.tsc_deadline), (1234, 99));
+    assert!(r.cpu.interrupt_shadow && r.cpu.nmi_blocked);
+    assert_eq!(r.cpu.amd_pmu, m.cpu.amd_pmu);
+    assert_ne!(r.cpu.amd_pmu, crate::system::pmu::AmdPmu::default());
     let ram = |m: &Machine| m.cpu.ram.slice(0, MEM as usize).unwrap().to_vec();
     assert!(ram(&r) == ram(&m));
     verify_snapshot(&path).unwrap();
@@ -135,8 +145,8 @@ fn a_corrupt_byte_names_its_section() {
     // Magic and version come before any checksum.
     assert!(matches!(restore(&corrupt(&path, "c-magic", 3)), Err(SnapshotError::NotASnapshot { .. })));
     match restore(&corrupt(&path, "c-version", 8)).map(|_| ()) {
-        Err(e @ SnapshotError::UnsupportedVersion { found: 0x41, supported: 1, .. }) => {
-            assert!(e.to_string().contains("version 65 is not supported"), "{e}");
+        Err(e @ SnapshotError::UnsupportedVersion { found: 0x42, supported: 2, .. }) => {
+            assert!(e.to_string().contains("version 66 is not supported"), "{e}");
         }
         other => panic!("{other:?}"),
     }

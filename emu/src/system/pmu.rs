@@ -9,7 +9,7 @@
 //! a reserved bit 63:32 set is #GP; counters: 48 bits). Not modelled: counting — no event
 //! source exists in the interpreter, so an enabled counter keeps its value and never
 //! overflows (Linux then sees a PMU whose counters do not move, as on a host with perf
-//! events disabled). The registers are not in snapshots.
+//! events disabled). Snapshots store the registers (`registers` / `from_registers`).
 
 use crate::exception::{Fault, Stop};
 
@@ -60,6 +60,22 @@ impl AmdPmu {
             self.ctr[i] = v & CTR_MASK;
         }
         Ok(())
+    }
+
+    /// The four event selects then the four counters (what a snapshot stores).
+    pub fn registers(&self) -> [u64; 2 * AMD_PERF_COUNTERS as usize] {
+        let mut r = [0; 2 * AMD_PERF_COUNTERS as usize];
+        let (sel, ctr) = r.split_at_mut(AMD_PERF_COUNTERS as usize);
+        sel.copy_from_slice(&self.evtsel);
+        ctr.copy_from_slice(&self.ctr);
+        r
+    }
+
+    /// The registers [`registers`](Self::registers) gave, with the same masks WRMSR applies (a
+    /// snapshot's values never set what WRMSR would refuse).
+    pub fn from_registers(r: [u64; 2 * AMD_PERF_COUNTERS as usize]) -> Self {
+        let n = AMD_PERF_COUNTERS as usize;
+        Self { evtsel: std::array::from_fn(|i| r[i] & 0xffff_ffff), ctr: std::array::from_fn(|i| r[n + i] & CTR_MASK) }
     }
 }
 
