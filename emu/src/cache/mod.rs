@@ -249,7 +249,21 @@ impl BlockCache {
     fn lookup_slow(&mut self, cpu: &mut Cpu, la: u64, mode: u32) -> Result<u32, Stop> {
         let pa = cpu.translate_fetch(la)?;
         if let Some(&idx) = self.map.get(&(pa, la, mode)) {
-            return Ok(idx);
+            // The key names the first page only. A block with a second page is one instruction
+            // crossing into the next page (`decode_block`), whose mapping may have changed since
+            // (mremap, a new CR3): fetch through the current one, as the CPU would, faulting if
+            // it is gone, and decode again if it names another frame.
+            let second = self.blocks[idx as usize].pages[1];
+            if second == u64::MAX {
+                return Ok(idx);
+            }
+            let pa2 = cpu.translate_fetch((la & !0xfff).wrapping_add(4096))?;
+            if pa2 & !0xfff == second {
+                return Ok(idx);
+            }
+            let mut dropped = Vec::new();
+            self.drop_block(idx, &mut dropped);
+            self.report_dropped(&dropped);
         }
         let d = decode_block(cpu, la, pa)?;
         self.decoded += 1;
@@ -308,23 +322,29 @@ impl BlockCache {
     fn drop_page(&mut self, page: u64, dropped: &mut Vec<TranslationHandle>) {
         let Some(list) = self.by_page.remove(&page) else { return };
         for idx in list {
-            let b = &mut self.blocks[idx as usize];
-            if !b.valid {
-                continue;
-            }
-            b.valid = false;
-            self.invalidated += 1;
-            self.epoch = self.epoch.wrapping_add(1);
-            let slot = jump_slot(b.la);
-            if self.jump[slot].2 == idx {
-                self.jump[slot] = JUMP_EMPTY;
-            }
-            self.map.remove(&b.key);
-            // The block may also be listed under its other page; that list is cleaned lazily.
-            b.instrs = Box::new([]);
-            dropped.extend(b.translation.take());
-            self.free.push(idx);
+            self.drop_block(idx, dropped);
         }
+    }
+
+    /// Drops block `idx` if it is still valid, adding its translation to `dropped`.
+    fn drop_block(&mut self, idx: u32, dropped: &mut Vec<TranslationHandle>) {
+        let b = &mut self.blocks[idx as usize];
+        if !b.valid {
+            return;
+        }
+        b.valid = false;
+        self.invalidated += 1;
+        self.epoch = self.epoch.wrapping_add(1);
+        let slot = jump_slot(b.la);
+        if self.jump[slot].2 == idx {
+            self.jump[slot] = JUMP_EMPTY;
+        }
+        self.map.remove(&b.key);
+        // The block may still be listed under its pages; those lists are cleaned lazily (a
+        // reused index listed there is at worst dropped once too often).
+        b.instrs = Box::new([]);
+        dropped.extend(b.translation.take());
+        self.free.push(idx);
     }
 
     fn report_dropped(&mut self, dropped: &[TranslationHandle]) {
@@ -450,6 +470,47 @@ mod tests {
         handles.sort_by_key(|h| h.0);
         assert_eq!(handles, [handle(1), handle(2), handle(3)]);
         assert!(it.t0.cache.blocks.iter().all(|b| !b.valid));
+    }
+
+    #[test]
+    fn an_instruction_crossing_into_a_remapped_page_is_fetched_through_the_new_mapping() {
+        use crate::user::aspace::{AddressSpace, PROT_EXEC, PROT_READ, PROT_WRITE};
+        // 64-bit user mode on real page tables: at 0xffe of the first page `mov eax, imm32`,
+        // whose last three immediate bytes lie on the second page, then `syscall` there.
+        let rwx = PROT_READ | PROT_WRITE | PROT_EXEC;
+        let (first, second, spare) = (0x10_000u64, 0x11_000u64, 0x20_000u64);
+        let mut ram = GuestRam::new(1 << 20).unwrap();
+        let mut aspace = AddressSpace::new(&mut ram);
+        let f1 = aspace.populate(&mut ram, first, rwx).unwrap();
+        let f2 = aspace.populate(&mut ram, second, rwx).unwrap();
+        let f3 = aspace.populate(&mut ram, spare, rwx).unwrap();
+        ram.slice_mut(f1 + 0xffe, 2).unwrap().copy_from_slice(&[0xb8, 0x11]);
+        ram.slice_mut(f2, 5).unwrap().copy_from_slice(&[0x22, 0x33, 0x44, 0x0f, 0x05]);
+        ram.slice_mut(f3, 5).unwrap().copy_from_slice(&[0xaa, 0xbb, 0xcc, 0x0f, 0x05]);
+        let mut cpu = Cpu::new(ram);
+        crate::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+        cpu.config.user_mode_syscalls = true;
+        let mut t0 = Interp::new();
+        let run = |cpu: &mut Cpu, t0: &mut Interp| {
+            cpu.state.rip = first + 0xffe;
+            let exit = t0.run(cpu, 100);
+            assert!(matches!(exit, Exit::Stop(Stop::Syscall)), "{exit:?} at {:#x}", cpu.state.rip);
+            cpu.state.gpr[0] as u32
+        };
+        assert_eq!(run(&mut cpu, &mut t0), 0x4433_2211);
+        // mremap: the spare page's frame now backs the second page; the TLB is flushed as the
+        // system call does it. The CPU fetches the immediate's tail from the new frame.
+        aspace.move_page(&mut cpu.ram, spare, second).unwrap();
+        cpu.softmmu.flush_tlb();
+        assert_eq!(run(&mut cpu, &mut t0), 0xccbb_aa11);
+        // Not present: the fetch of the crossing instruction faults (#PF at the second page).
+        assert_eq!(aspace.discard(&mut cpu.ram, second, second + 0x1000).len(), 1);
+        cpu.softmmu.flush_tlb();
+        cpu.state.rip = first + 0xffe;
+        match t0.run(&mut cpu, 100) {
+            Exit::Stop(Stop::Fault(f)) => assert_eq!((f.vector, cpu.fault_addr), (14, second)),
+            other => panic!("expected #PF, got {other:?}"),
+        }
     }
 
     #[test]
