@@ -309,11 +309,11 @@ fn user_under_gdb(p: emu::user::Process, listener: &std::net::TcpListener) -> Ex
         }
     };
     let (session, mut inferior) =
-        gdb::serve(debug::user::UserInferior { process: p, interp: emu::Interp::new() }, stream);
+        gdb::serve(debug::user::UserInferior::new(p), stream);
     match session {
         Ok(gdb::Session::Ended(end)) => status(end),
         Ok(gdb::Session::Killed) => ExitCode::from(128 + 9),
-        Ok(gdb::Session::Detached) => match inferior.process.run_on(&mut inferior.interp) {
+        Ok(gdb::Session::Detached) => match inferior.detach().map_or_else(|| inferior.process.run_on(&mut inferior.interp), Ok) {
             Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
             Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
             Err(e) => {

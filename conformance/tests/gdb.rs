@@ -3,7 +3,9 @@
 //! - User mode: the same gdb script (`conformance/gdb/user.gdb`: breakpoints, backtraces,
 //!   `next`/`step`/`finish`/`stepi`, locals, a watchpoint, the exit) runs against a static C
 //!   program natively and against `strata user --gdb`; gdb's output must be the same, and so
-//!   must the program's output and exit status. The native run is the reference.
+//!   must the program's output and exit status. The native run is the reference. The same for
+//!   signals (`signals.gdb` on `signals.c`): SIGUSR1 passed on, suppressed with `signal 0` and
+//!   let through by `handle`, a caught SIGSEGV, abort()'s SIGABRT.
 //! - System level: `strata run --gdb --wait-gdb` on two Multiboot test kernels: on
 //!   `paging64.S`, a breakpoint at a label, CR3 (the `pml4` symbol's address, from nm), CR0 and
 //!   EFER as the kernel sets them, the #PF handler with CR2 and the error code the SDM gives,
@@ -176,13 +178,13 @@ fn gdb_ready() -> bool {
     true
 }
 
-/// Builds the debuggee with `-g -O0 -static` (gcc's default, glibc), or says why not.
-fn build_debuggee(dir: &Path) -> Option<PathBuf> {
-    let exe = dir.join("debuggee");
+/// Builds `source` (in conformance/gdb) with `-g -O0 -static` (gcc's default, glibc), or says why not.
+fn build_debuggee(dir: &Path, source: &str) -> Option<PathBuf> {
+    let exe = dir.join(source.trim_end_matches(".c"));
     let o = Command::new("gcc")
         .args(["-g", "-O0", "-static", "-o"])
         .arg(&exe)
-        .arg(gdb_dir().join("debuggee.c"))
+        .arg(gdb_dir().join(source))
         .output()
         .ok()?;
     if !o.status.success() {
@@ -192,6 +194,44 @@ fn build_debuggee(dir: &Path) -> Option<PathBuf> {
     Some(exe)
 }
 
+/// What one script did natively and under `strata user --gdb`.
+struct UserSessions {
+    native: String,
+    native_err: String,
+    remote: String,
+    remote_err: String,
+    status: Option<i32>,
+    strata_err: String,
+}
+
+impl UserSessions {
+    /// Both outputs, for a failure message.
+    fn both(&self) -> String {
+        format!(
+            "--- native:\n{}\n{}\n--- strata:\n{}\n{}\n--- strata stderr:\n{}",
+            self.native, self.native_err, self.remote, self.remote_err, self.strata_err
+        )
+    }
+}
+
+/// Runs the gdb script `body` (in conformance/gdb) on `exe` natively (gdb starts the program
+/// after `prelude`, its output to native.out) and against `strata user --gdb` (after `prelude`,
+/// `target remote` and `continue`; the program's output to strata.out).
+fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str) -> UserSessions {
+    let native_script = write_script(dir, "native.gdb", &format!("{prelude}run > native.out"), body, &[]);
+    let (native, native_err) = gdb(exe, &native_script, dir);
+    // strata: the program waits for gdb before its first instruction.
+    let port = free_port();
+    let remote_script =
+        write_script(dir, "remote.gdb", &format!("{prelude}target remote 127.0.0.1:{port}\ncontinue"), body, &[]);
+    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
+    cmd.arg(exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
+    let served = serve(cmd);
+    let (remote, remote_err) = gdb(exe, &remote_script, dir);
+    let (status, strata_err) = served.finish();
+    UserSessions { native, native_err, remote, remote_err, status, strata_err }
+}
+
 #[test]
 fn gdb_session_on_a_c_program_matches_the_native_one() {
     if !gdb_ready() {
@@ -199,27 +239,10 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
     }
     let scratch = Scratch::new("gdb-user");
     let dir = scratch.path();
-    let Some(exe) = build_debuggee(dir) else { return };
-    // Native: gdb starts the program (its output to a file, apart from gdb's).
-    let native_script = write_script(dir, "native.gdb", "break square\nrun > native.out", "user.gdb", &[]);
-    let (native, native_err) = gdb(&exe, &native_script, dir);
-    // strata: the program waits for gdb before its first instruction.
-    let port = free_port();
-    let remote_script = write_script(
-        dir,
-        "remote.gdb",
-        &format!("break square\ntarget remote 127.0.0.1:{port}\ncontinue"),
-        "user.gdb",
-        &[],
-    );
-    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
-    cmd.arg(&exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
-    let served = serve(cmd);
-    let (remote, remote_err) = gdb(&exe, &remote_script, dir);
-    let (status, strata_err) = served.finish();
-
-    let (n, r) = (normalize(&native), normalize(&remote));
-    assert_eq!(n, r, "gdb output differs\n--- native:\n{native}\n{native_err}\n--- strata:\n{remote}\n{remote_err}\n--- strata stderr:\n{strata_err}");
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
+    let run = user_sessions(dir, &exe, "break square\n", "user.gdb");
+    let (n, r) = (normalize(&run.native), normalize(&run.remote));
+    assert_eq!(n, r, "gdb output differs\n{}", run.both());
     // The session really happened: what the script must have shown (values from the C source).
     for want in [
         "Breakpoint 1, square (n=1) at",
@@ -233,14 +256,63 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
         "result = 30",
         "exited with code 02]",
     ] {
-        assert!(n.contains(want), "gdb output lacks {want:?}:\n{native}");
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
     }
-    assert!(!remote_err.contains("Error"), "gdb reported an error against strata:\n{remote_err}");
-    assert_eq!(status, Some(2), "strata's exit status (30 % 7), stderr:\n{strata_err}");
+    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
+    assert_eq!(run.status, Some(2), "strata's exit status (30 % 7), stderr:\n{}", run.strata_err);
     assert_eq!(
         std::fs::read_to_string(dir.join("native.out")).unwrap(),
         std::fs::read_to_string(dir.join("strata.out")).unwrap()
     );
+}
+
+/// Stack addresses (0x7fff...) replaced by `0xSTACK`: the initial stack holds the environment
+/// and the auxiliary vector, which differ between the two runs (gdb adds LINES and COLUMNS to
+/// a program it starts; Linux's auxv has entries strata's has not, such as the vDSO's), so
+/// every stack address is shifted by the same few dozen bytes.
+fn mask_stack(out: &str) -> String {
+    let mut s = String::new();
+    let mut rest = out;
+    while let Some(i) = rest.find("0x7fff") {
+        s.push_str(&rest[..i]);
+        let tail = &rest[i + 2..];
+        let len = tail.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(tail.len());
+        s.push_str("0xSTACK");
+        rest = &tail[len..];
+    }
+    s.push_str(rest);
+    s
+}
+
+/// Signals under gdb, as ptrace shows them: each stops the program before it is acted on;
+/// `continue` passes it on, `signal 0` suppresses it, `handle ... nostop noprint pass` lets it
+/// through unseen; a caught SIGSEGV and abort()'s SIGABRT, which ends the program.
+#[test]
+fn gdb_sees_signals_as_natively() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-signals");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir, "signals.c") else { return };
+    let run = user_sessions(dir, &exe, "", "signals.gdb");
+    let (n, r) = (mask_stack(&normalize(&run.native)), mask_stack(&normalize(&run.remote)));
+    assert_eq!(n, r, "gdb output differs\n{}", run.both());
+    for want in [
+        "Program received signal SIGUSR1, User defined signal 1.",
+        "$2 = 1",
+        "Program received signal SIGSEGV, Segmentation fault.",
+        "$3 = 2",
+        "Program received signal SIGABRT, Aborted.",
+        "Program terminated with signal SIGABRT, Aborted.",
+    ] {
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
+    }
+    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
+    assert_eq!(run.status, Some(128 + 6), "strata's exit status (SIGABRT), stderr:\n{}", run.strata_err);
+    let out = std::fs::read_to_string(dir.join("strata.out")).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("native.out")).unwrap(), out);
+    assert_eq!(out, "usr1 handled 2 times\nsegv caught (1)\n");
 }
 
 /// Symbol addresses from the kernel's symbol table, read by nm (binutils).
@@ -373,7 +445,7 @@ fn reply(s: &mut std::net::TcpStream) -> String {
 fn malformed_packets_get_error_replies_and_the_program_runs_on() {
     let scratch = Scratch::new("gdb-bad");
     let dir = scratch.path();
-    let Some(exe) = build_debuggee(dir) else { return };
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
     let port = free_port();
     let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
     cmd.arg(&exe).current_dir(dir).stdout(Stdio::null());

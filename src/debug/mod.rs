@@ -51,6 +51,16 @@ pub trait Inferior {
     fn monitor(&mut self, _command: &str) -> Result<String, String> {
         Err("no monitor commands here".into())
     }
+    /// A signal (Linux's number) the guest got and that waits for the debugger's word before
+    /// it is acted on: the process is stopped where it got it.
+    fn stopped_signal(&mut self) -> Option<i32> {
+        None
+    }
+    /// Resumes from [`Inferior::stopped_signal`], passing on `signal` (`None` suppresses it).
+    /// `Some` when that ended the guest.
+    fn resume_signal(&mut self, _signal: Option<i32>) -> Option<End> {
+        None
+    }
 }
 
 /// The physical address of linear address `la` for the debugger: the guest's own walk, without
