@@ -277,6 +277,7 @@ fn user_traced(
 ) -> ExitCode {
     let mut interp = emu::Interp::new();
     tracer.attach_bus(&mut p.cpu);
+    tracer.attach_process(&mut p);
     interp.observer = Some(Box::new(tracer));
     let end = p.run_on(&mut interp);
     interp.observer = None; // closing the trace flushes it

@@ -18,6 +18,7 @@
 use super::{Process, ProcessEnd};
 use crate::exception::{vector, Fault};
 use crate::state::{gpr, rflags, CpuState, FpuState};
+use crate::user::events::{record, SignalAction};
 use crate::user::layout::Layout;
 
 pub const SIGHUP: i32 = 1;
@@ -238,8 +239,10 @@ fn force_fault(p: &mut Process, info: SigInfo) -> Option<ProcessEnd> {
     let sig = info.signo;
     let act = p.sys.signals.action(sig);
     if p.sys.signals.blocked & bit(sig) != 0 || act.handler == SIG_IGN || act.handler == SIG_DFL {
+        record(&p.sys.events, info.event(SignalAction::Killed));
         return killed(p, sig, &info);
     }
+    record(&p.sys.events, info.event(SignalAction::Handler(act.handler)));
     if setup_frame(p, sig, &info).is_none() {
         return killed(p, SIGSEGV, &info);
     }
@@ -299,6 +302,13 @@ pub fn resume_stopped(p: &mut Process, sig: Option<i32>) -> Option<ProcessEnd> {
 fn act_on(p: &mut Process, sig: i32, info: &SigInfo) -> Option<ProcessEnd> {
     let info = *info;
     let act = p.sys.signals.action(sig);
+    let action = match act.handler {
+        SIG_IGN => SignalAction::Ignored,
+        SIG_DFL if default_action(sig).is_some() => SignalAction::Killed,
+        SIG_DFL => SignalAction::Ignored,
+        h => SignalAction::Handler(h),
+    };
+    record(&p.sys.events, info.event(action));
     match act.handler {
         SIG_IGN => None,
         SIG_DFL => match default_action(sig) {
