@@ -11,6 +11,7 @@
 //!   EFER as the kernel sets them, the #PF handler with CR2 and the error code the SDM gives,
 //!   a write watchpoint, the exit port; on `interrupts.S`, a watchpoint on the counter the
 //!   timer interrupt handler increments.
+//! - With the trace (`--gdb --trace`): the instructions and events a run without gdb traces.
 //! - Bad input: malformed packets get error replies and the guest runs on when the client
 //!   goes away.
 //!
@@ -181,12 +182,8 @@ fn gdb_ready() -> bool {
 /// Builds `source` (in conformance/gdb) with `-g -O0 -static` (gcc's default, glibc), or says why not.
 fn build_debuggee(dir: &Path, source: &str) -> Option<PathBuf> {
     let exe = dir.join(source.trim_end_matches(".c"));
-    let o = Command::new("gcc")
-        .args(["-g", "-O0", "-static", "-o"])
-        .arg(&exe)
-        .arg(gdb_dir().join(source))
-        .output()
-        .ok()?;
+    let o =
+        Command::new("gcc").args(["-g", "-O0", "-static", "-o"]).arg(&exe).arg(gdb_dir().join(source)).output().ok()?;
     if !o.status.success() {
         eprintln!("SKIP: gcc -static failed: {}", String::from_utf8_lossy(&o.stderr));
         return None;
@@ -491,4 +488,66 @@ fn a_busy_port_is_a_one_line_error() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains("cannot listen"), "{args:?}: {err}");
     }
+}
+
+/// A trace line without what differs between two runs of one program: register values
+/// (`; ...`: AT_RANDOM's bytes, the process id) and system call results.
+fn trace_shape(line: &str) -> &str {
+    let line = line.split(" ; ").next().unwrap_or(line).trim_end();
+    match line.strip_prefix("-- syscall ") {
+        Some(_) => line.rsplit_once(" = ").map_or(line, |(call, _)| call),
+        None => line,
+    }
+}
+
+/// `strata user --gdb --trace` (issue 11): under gdb's breakpoints, steps, a watchpoint and
+/// free runs, the trace lists the same instructions and events as a run traced without gdb.
+#[test]
+fn a_trace_under_gdb_lists_what_a_run_without_gdb_does() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-trace");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
+    let plain = dir.join("plain.trace");
+    // Both with stdout on /dev/null: glibc's stdio asks fstat what it is.
+    let plain_status = strata(&["user", "--trace-events", "--trace", plain.to_str().unwrap()])
+        .arg(&exe)
+        .stdout(Stdio::null())
+        .status();
+    assert_eq!(plain_status.unwrap().code(), Some(2));
+    let port = free_port();
+    let script = dir.join("trace.gdb");
+    std::fs::write(
+        &script,
+        format!(
+            "set pagination off\nset confirm off\nbreak square\ntarget remote 127.0.0.1:{port}\ncontinue\ncontinue\n\
+             next\nstepi\nwatch counter\ncontinue\ndelete\ncontinue\n"
+        ),
+    )
+    .unwrap();
+    let traced = dir.join("gdb.trace");
+    let mut cmd = strata(&[
+        "user",
+        "--gdb",
+        &format!("tcp:127.0.0.1:{port}"),
+        "--trace-events",
+        "--trace",
+        traced.to_str().unwrap(),
+    ]);
+    cmd.arg(&exe).current_dir(dir).stdout(Stdio::null());
+    let served = serve(cmd);
+    let (gdb_out, gdb_err) = gdb(&exe, &script, dir);
+    let (status, strata_err) = served.finish();
+    assert_eq!(status, Some(2), "{strata_err}\n{gdb_out}\n{gdb_err}");
+    assert!(gdb_out.contains("Hardware watchpoint 2: counter") && gdb_out.contains("exited with code 02"), "{gdb_out}");
+    let (want, got) = (std::fs::read_to_string(plain).unwrap(), std::fs::read_to_string(traced).unwrap());
+    let (want, got): (Vec<&str>, Vec<&str>) =
+        (want.lines().map(trace_shape).collect(), got.lines().map(trace_shape).collect());
+    assert!(want.len() > 10_000 && want.iter().any(|l| l.starts_with("-- syscall write(")));
+    if let Some(i) = want.iter().zip(&got).position(|(a, b)| a != b) {
+        panic!("the traces differ at line {}:\n{}\n{}", i + 1, want[i], got[i]);
+    }
+    assert_eq!(want.len(), got.len());
 }

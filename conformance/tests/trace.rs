@@ -299,6 +299,82 @@ fn user_trace_events_list_the_system_calls_and_signals_strace_sees() {
     assert_eq!(out, std::fs::read_to_string(dir.join("native.out")).unwrap());
     assert!(got.contains(&format!("-- syscall write(0x1, ")), "{got}");
     assert!(got.contains(&format!(") = {}\n", out.len())), "the write's result: {got}");
-    assert!(want.contains("si_addr=0x10}") && got.contains("-- signal SIGSEGV (11) code 1 addr 0x10 -> handler"), "{got}");
+    assert!(
+        want.contains("si_addr=0x10}") && got.contains("-- signal SIGSEGV (11) code 1 addr 0x10 -> handler"),
+        "{got}"
+    );
     assert!(got.contains("-- signal SIGABRT (6) code -6") && got.trim_end().ends_with("-> killed"), "{got}");
+}
+
+/// Option combinations (issue 11): the trace with the monitor driving the run (`step`, then
+/// `cont`) and with `--save-at` lists exactly the instructions tier 0 retired, counted by an
+/// untraced `--deterministic` run; a pair that cannot work is one line naming both options.
+#[test]
+fn the_trace_combines_with_the_monitor_and_save_at() {
+    use std::io::{Read, Write};
+    let scratch = Scratch::new("trace-combined");
+    let dir = scratch.path();
+    let kernel = match kernel_support::build("paging64", dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return;
+        }
+    };
+    let (plain_status, err, _) = run(&kernel, dir, &[]);
+    let n = retired(&err);
+
+    // The monitor steps 10 instructions, then lets the kernel run to its end.
+    let sock = dir.join("mon.sock");
+    let trace = dir.join("monitor.trace");
+    let mut child = Command::new(strata_bin())
+        .args(["run", "--deterministic", "--stopped", "--monitor"])
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--kernel")
+        .arg(&kernel)
+        .arg("--serial")
+        .arg(format!("file:{}", dir.join("serial2").display()))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut s = loop {
+        match std::os::unix::net::UnixStream::connect(&sock) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed().as_secs() < 30 => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("monitor socket: {e}"),
+        }
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    s.write_all(b"step 10\ncont\n").unwrap();
+    let mut replies = String::new();
+    let _ = s.read_to_string(&mut replies); // the monitor closes when the run ends
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), plain_status, "{err}");
+    assert!(replies.contains("retired=10"), "{replies}");
+    assert_eq!(instructions(&std::fs::read_to_string(&trace).unwrap()).len() as u64, n, "{err}");
+    assert_eq!(retired(&err), n);
+
+    // --save-at half way: the trace lists the instructions the untraced run retires before
+    // its save point.
+    let half = (n / 2).to_string();
+    let snap = dir.join("snap");
+    let (status, err, _) = run(&kernel, dir, &["--save-at", &half, "--save", snap.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{err}");
+    let before_save = retired(&err);
+    let trace = dir.join("save.trace");
+    let (status, err, _) =
+        run(&kernel, dir, &["--trace", trace.to_str().unwrap(), "--save-at", &half, "--save", snap.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(instructions(&std::fs::read_to_string(&trace).unwrap()).len() as u64, before_save, "{err}");
+
+    // Refused: one line naming both options.
+    let (status, err, _) = run(&kernel, dir, &["--trace", "t", "--switch-at", "instr:10"]);
+    assert_eq!(status, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--trace") && err.contains("--switch-at"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! the PC ([`system`]) — and the instruction trace ([`trace`]), an observer of tier 0's own run
 //! loop. A run that uses neither is untouched.
 
+pub mod combine;
 pub mod gdb;
 pub mod monitor;
 pub mod system;

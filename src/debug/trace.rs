@@ -327,6 +327,32 @@ impl Drop for Tracer {
     }
 }
 
+/// Attaches the trace to `m` for a run driven by gdb or the monitor: the machine moves to tier
+/// 0, which the trace observes for the rest of the run.
+///
+/// # Errors
+/// The engine could not hand over its state.
+pub fn attach(m: &mut emu::machine::Machine, mut tracer: Tracer) -> Result<(), String> {
+    m.switch_engine(emu::engine::EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
+    tracer.attach_bus(&mut m.cpu);
+    m.interp.observer = Some(Box::new(tracer));
+    Ok(())
+}
+
+/// Closes the trace attached by [`attach`] (flushing it) and reports its line count.
+///
+/// # Errors
+/// Writing the trace failed.
+pub fn detach(m: &mut emu::machine::Machine, summary: &SharedSummary) -> Result<(), String> {
+    m.interp.observer = None;
+    let s = summary.borrow();
+    if let Some(e) = &s.error {
+        return Err(e.clone());
+    }
+    eprintln!("strata: {} instructions traced", s.lines);
+    Ok(())
+}
+
 /// `-- syscall NAME(ARGS) = RESULT` (all six argument registers; the result as a signed
 /// number, `?` for a call that did not return) or `-- signal NAME (N) code C addr A -> WHAT`.
 fn user_event_line(e: &UserEvent) -> String {
@@ -359,10 +385,37 @@ fn syscall_name(nr: u64) -> String {
 /// Linux's name of signal `sig` (x86-64 numbering, signal(7)).
 fn signal_name(sig: i32) -> String {
     const NAMES: [&str; 31] = [
-        "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
-        "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
-        "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",
-        "SIGIO", "SIGPWR", "SIGSYS",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match sig {
         1..=31 => NAMES[(sig - 1) as usize].to_string(),

@@ -84,7 +84,8 @@ pub enum Session {
 /// # Errors
 /// The guest's engine failed (a host error).
 pub fn serve<I: Inferior>(inferior: I, mut stream: TcpStream) -> (Result<Session, String>, I) {
-    let mut dbg = Debugger { inferior, points: Points::default(), mode: Mode::Continue, ended: None, entered_handler: false };
+    let mut dbg =
+        Debugger { inferior, points: Points::default(), mode: Mode::Continue, ended: None, entered_handler: false };
     loop {
         let conn = match stream.try_clone() {
             Ok(c) => c,
@@ -137,7 +138,9 @@ fn session_end(
 ) -> Result<Session, String> {
     match r {
         Ok(DisconnectReason::TargetExited(code)) => Ok(Session::Ended(End::Exited(code))),
-        Ok(DisconnectReason::TargetTerminated(sig)) => Ok(Session::Ended(End::Signaled(signals::from_gdb(sig).unwrap_or(0) as u8))),
+        Ok(DisconnectReason::TargetTerminated(sig)) => {
+            Ok(Session::Ended(End::Signaled(signals::from_gdb(sig).unwrap_or(0) as u8)))
+        }
         Ok(DisconnectReason::Disconnect) => Ok(Session::Detached),
         Ok(DisconnectReason::Kill) => Ok(Session::Killed),
         Err(e) if e.is_target_error() => Err(e.into_target_error().unwrap_or_default()),

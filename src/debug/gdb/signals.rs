@@ -46,9 +46,9 @@ const LINUX_TO_GDB: [u8; 32] = [
 pub fn to_gdb(sig: i32) -> Signal {
     Signal(match sig {
         1..=31 => LINUX_TO_GDB[sig as usize],
-        32 => 77,                 // GDB_SIGNAL_REALTIME_32
+        32 => 77,                    // GDB_SIGNAL_REALTIME_32
         33..=63 => (sig + 12) as u8, // GDB_SIGNAL_REALTIME_33.. = 45..
-        64 => 78,                 // GDB_SIGNAL_REALTIME_64
+        64 => 78,                    // GDB_SIGNAL_REALTIME_64
         _ => 143,
     })
 }
