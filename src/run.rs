@@ -405,10 +405,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         && switches.is_empty()
         && a.max_instructions.is_none();
     let mut console = None;
+    // The raw console (issue 11): a terminal is raw for the run, restored on every way out.
+    let raw_terminal =
+        if a.serial == "stdio" && console_ok { crate::debug::monitor::terminal::enter_raw()? } else { None };
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         if console_ok {
-            console = Some(crate::debug::monitor::console::spawn_reader(tx));
+            console = Some(crate::debug::monitor::console::spawn_reader(tx, raw_terminal.is_some()));
         } else {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 256];

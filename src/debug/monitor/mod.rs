@@ -14,6 +14,7 @@
 
 pub mod commands;
 pub mod console;
+pub mod terminal;
 
 use commands::Control;
 use emu::machine::{Machine, RunEnd, Watch};
