@@ -378,7 +378,7 @@ fn user_event_line(e: &UserEvent) -> String {
 fn syscall_name(nr: u64) -> String {
     usize::try_from(nr)
         .ok()
-        .and_then(|n| syscalls::x86_64::Sysno::new(n))
+        .and_then(syscalls::x86_64::Sysno::new)
         .map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_string())
 }
 
