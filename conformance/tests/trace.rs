@@ -297,7 +297,7 @@ fn user_trace_events_list_the_system_calls_and_signals_strace_sees() {
     // Arguments and results where both are deterministic: the output write, SIGSEGV's address.
     let out = std::fs::read_to_string(dir.join("strata.out")).unwrap();
     assert_eq!(out, std::fs::read_to_string(dir.join("native.out")).unwrap());
-    assert!(got.contains(&format!("-- syscall write(0x1, ")), "{got}");
+    assert!(got.contains("-- syscall write(0x1, "), "{got}");
     assert!(got.contains(&format!(") = {}\n", out.len())), "the write's result: {got}");
     assert!(
         want.contains("si_addr=0x10}") && got.contains("-- signal SIGSEGV (11) code 1 addr 0x10 -> handler"),
@@ -327,7 +327,7 @@ fn the_trace_combines_with_the_monitor_and_save_at() {
     // The monitor steps 10 instructions, then lets the kernel run to its end.
     let sock = dir.join("mon.sock");
     let trace = dir.join("monitor.trace");
-    let mut child = Command::new(strata_bin())
+    let child = Command::new(strata_bin())
         .args(["run", "--deterministic", "--stopped", "--monitor"])
         .arg(format!("unix:{}", sock.display()))
         .arg("--trace")
