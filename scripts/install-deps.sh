@@ -9,6 +9,7 @@
 #                      put in the test guest's initramfs
 #   xz-utils, cpio     the test guest (scripts/build-guest.sh)
 #   gdb                the reference debugger of the gdb stub tests (conformance/tests/gdb.rs)
+#   strace             the reference for strata user's system-call events (conformance/tests/trace.rs)
 #   e2fsprogs          mke2fs -d, debugfs, e2fsck: the disk tests' ext4 images (conformance/tests/disk.rs)
 #   qemu-utils         qemu-img: makes, checks and compares the disk tests' qcow2 images
 #   qemu-system-x86    QEMU as a peer: the test kernels and the SeaBIOS boot also run under
@@ -35,7 +36,7 @@ for arg in "$@"; do
 done
 
 # package:command pairs; a package is missing when its command is not on PATH.
-checks=(cmake:cmake make:make gcc:gcc g++:g++ musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb e2fsprogs:debugfs qemu-utils:qemu-img qemu-system-x86:qemu-system-x86_64 acpica-tools:iasl)
+checks=(cmake:cmake make:make gcc:gcc g++:g++ musl-tools:musl-gcc xz-utils:xz cpio:cpio gdb:gdb strace:strace e2fsprogs:debugfs qemu-utils:qemu-img qemu-system-x86:qemu-system-x86_64 acpica-tools:iasl)
 if [ "$aarch64" = yes ]; then
     checks+=(qemu-user:qemu-aarch64 gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc)
 fi

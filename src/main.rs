@@ -112,7 +112,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let tracer = match user_tracer(&trace, kind, gdb.is_some()) {
+            let tracer = match user_tracer(&trace, kind) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("strata: {e}");
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             };
             p.sys.trace = strace;
             if let Some(listener) = listener {
-                return user_under_gdb(p, &listener);
+                return user_under_gdb(p, &listener, tracer);
             }
             if let Some((tracer, summary)) = tracer {
                 return user_traced(p, tracer, &summary);
@@ -251,20 +251,16 @@ fn user_gdb_listener(endpoint: &str, kind: EngineKind) -> Result<std::net::TcpLi
     gdb::listen(&gdb::parse_endpoint(endpoint)?)
 }
 
-/// The `--trace` of `strata user`: tier 0 only, not with gdb.
+/// The `--trace` of `strata user`: tier 0 only (with gdb too: it steps on tier 0).
 fn user_tracer(
     trace: &debug::trace::TraceArgs,
     kind: EngineKind,
-    gdb: bool,
 ) -> Result<Option<(debug::trace::Tracer, debug::trace::SharedSummary)>, String> {
     if trace.trace.is_none() {
         return Ok(None);
     }
     if kind != EngineKind::Interp {
         return Err(format!("--trace needs --tier interp (tier 0 steps every traced instruction), not {kind}"));
-    }
-    if gdb {
-        return Err("--trace cannot be combined with --gdb".into());
     }
     debug::trace::Tracer::new(trace)
 }
@@ -277,6 +273,7 @@ fn user_traced(
 ) -> ExitCode {
     let mut interp = emu::Interp::new();
     tracer.attach_bus(&mut p.cpu);
+    tracer.attach_process(&mut p);
     interp.observer = Some(Box::new(tracer));
     let end = p.run_on(&mut interp);
     interp.observer = None; // closing the trace flushes it
@@ -296,7 +293,11 @@ fn user_traced(
 
 /// Runs a loaded process under gdb: it waits for gdb before its first instruction; if gdb
 /// detaches it runs on to its end. The exit status is the process's, as without gdb.
-fn user_under_gdb(p: emu::user::Process, listener: &std::net::TcpListener) -> ExitCode {
+fn user_under_gdb(
+    p: emu::user::Process,
+    listener: &std::net::TcpListener,
+    tracer: Option<(debug::trace::Tracer, debug::trace::SharedSummary)>,
+) -> ExitCode {
     let status = |end: debug::End| match end {
         debug::End::Exited(code) => ExitCode::from(code),
         debug::End::Signaled(sig) => ExitCode::from(128 + sig),
@@ -308,19 +309,35 @@ fn user_under_gdb(p: emu::user::Process, listener: &std::net::TcpListener) -> Ex
             return ExitCode::from(1);
         }
     };
-    let (session, mut inferior) =
-        gdb::serve(debug::user::UserInferior { process: p, interp: emu::Interp::new() }, stream);
+    let mut inferior = debug::user::UserInferior::new(p);
+    let summary = tracer.map(|(mut tracer, summary)| {
+        // The trace sees what gdb has tier 0 run, stepped or free (issue 11).
+        tracer.attach_bus(&mut inferior.process.cpu);
+        tracer.attach_process(&mut inferior.process);
+        inferior.interp.observer = Some(Box::new(tracer));
+        summary
+    });
+    let (session, mut inferior) = gdb::serve(inferior, stream);
+    if let Some(summary) = summary {
+        inferior.interp.observer = None; // closing the trace flushes it
+        if let Some(e) = &summary.borrow().error {
+            eprintln!("strata: {e}");
+            return ExitCode::from(1);
+        }
+    }
     match session {
         Ok(gdb::Session::Ended(end)) => status(end),
         Ok(gdb::Session::Killed) => ExitCode::from(128 + 9),
-        Ok(gdb::Session::Detached) => match inferior.process.run_on(&mut inferior.interp) {
-            Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
-            Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
-            Err(e) => {
-                eprintln!("strata: {e}");
-                ExitCode::from(1)
+        Ok(gdb::Session::Detached) => {
+            match inferior.detach().map_or_else(|| inferior.process.run_on(&mut inferior.interp), Ok) {
+                Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
+                Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
+                Err(e) => {
+                    eprintln!("strata: {e}");
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
         Err(e) => {
             eprintln!("strata: {e}");
             ExitCode::from(1)

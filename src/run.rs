@@ -342,37 +342,27 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     check_restore_options(&a)?;
     let save = parse_save_at(&a)?;
     crate::bios::check_options(a.bios.is_some(), need_kvm, a.restore.is_some() || save.is_some())?;
-    if save.is_some() && !switches.is_empty() {
-        return Err("--save-at and --switch-at cannot be combined".into());
-    }
+    // --- Option combinations (issue 11): the refused pairs and why, in debug::combine. ---
+    crate::debug::combine::check(&crate::debug::combine::Chosen {
+        gdb: a.gdb.is_some(),
+        trace: a.trace.trace.is_some(),
+        monitor: a.monitor.is_some(),
+        save_at: save.is_some(),
+        switch_at: !switches.is_empty(),
+        max_instructions: a.max_instructions.is_some(),
+    })?;
     check_counting(&a, engine, &switches, save.as_ref().map(|(_, w)| w))?;
-    if a.trace.trace.is_some()
-        && (a.gdb.is_some() || save.is_some() || !switches.is_empty() || a.max_instructions.is_some())
-    {
-        return Err("--trace cannot be combined with --gdb, --save-at, --switch-at or --max-instructions".into());
-    }
-    if a.monitor.is_some()
-        && (a.gdb.is_some()
-            || a.trace.trace.is_some()
-            || save.is_some()
-            || !switches.is_empty()
-            || a.max_instructions.is_some())
-    {
-        return Err(
-            "--monitor cannot be combined with --gdb, --trace, --save-at, --switch-at or --max-instructions".into()
-        );
-    }
     let mut monitor = a.monitor.as_deref().map(crate::debug::monitor::Monitor::bind).transpose()?;
     let tracer = crate::debug::trace::Tracer::new(&a.trace)?;
     let gdb_listener = match &a.gdb {
-        Some(g) => {
-            if save.is_some() || !switches.is_empty() || a.max_instructions.is_some() {
-                return Err("--gdb cannot be combined with --save-at, --switch-at or --max-instructions".into());
-            }
-            Some(crate::debug::gdb::listen(&crate::debug::gdb::parse_endpoint(g)?)?)
-        }
+        Some(g) => Some(crate::debug::gdb::listen(&crate::debug::gdb::parse_endpoint(g)?)?),
         None => None,
     };
+    if gdb_listener.is_some() && engine == EngineKind::Kvm {
+        // Issue 11: what this host's KVM_SET_GUEST_DEBUG does, found by trying it.
+        let found = tiers::kvm_guest_debug_support().unwrap_or_else(|e| format!("nothing ({e})"));
+        eprintln!("strata: gdb: this host's KVM guest debugging does {found}; breakpoints, watchpoints and steps run on tier 0");
+    }
     let drives = crate::disk::parse_drives(&a.drives)?;
     // Disks in snapshots (issue 12): --save freezes each drive; the snapshot reopens them.
     if !drives.is_empty() && a.restore.is_some() {
@@ -420,10 +410,13 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
         && switches.is_empty()
         && a.max_instructions.is_none();
     let mut console = None;
+    // The raw console (issue 11): a terminal is raw for the run, restored on every way out.
+    let raw_terminal =
+        if a.serial == "stdio" && console_ok { crate::debug::monitor::terminal::enter_raw()? } else { None };
     if a.serial == "stdio" {
         let (tx, rx) = std::sync::mpsc::channel();
         if console_ok {
-            console = Some(crate::debug::monitor::console::spawn_reader(tx));
+            console = Some(crate::debug::monitor::console::spawn_reader(tx, raw_terminal.is_some()));
         } else {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 256];
@@ -446,37 +439,32 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     } else {
         None
     };
+    // With gdb or the monitor, a trace observes tier 0 for the whole session (issue 11).
+    let (engine, traced_session) = match tracer {
+        Some((tracer, summary)) if gdb_listener.is_some() || monitor.is_some() => {
+            crate::debug::trace::attach(&mut m, tracer)?;
+            (EngineKind::Interp, Some(summary))
+        }
+        Some((tracer, summary)) => return run_traced(&a, m, engine, tracer, &summary, need_kvm, jit, save),
+        None => (engine, None),
+    };
     if let Some(listener) = gdb_listener {
-        return run_under_gdb(&a, m, engine, &listener, need_kvm, jit);
-    }
-    if let Some((tracer, summary)) = tracer {
-        return run_traced(&a, m, engine, tracer, &summary, need_kvm, jit);
+        return run_under_gdb(&a, m, engine, &listener, need_kvm, jit, traced_session);
     }
     if let Some(monitor) = &mut monitor {
-        return match monitor.run(&mut m, a.stopped)? {
+        let outcome = monitor.run(&mut m, a.stopped, a.max_instructions.unwrap_or(u64::MAX));
+        if let Some(summary) = &traced_session {
+            crate::debug::trace::detach(&mut m, summary)?;
+        }
+        return match outcome? {
             crate::debug::monitor::Outcome::Ended(end) => finish(&a, m, end, need_kvm, jit),
             crate::debug::monitor::Outcome::Quit => Ok(RunOutcome::Code(ExitCode::SUCCESS)),
         };
     }
     if let Some((path, when)) = &save {
-        m.set_watch(Some(match when {
-            SaveAt::Retired(n) => Watch::Instructions(n.saturating_sub(m.cpu.retired)),
-            SaveAt::Serial(text) => Watch::Serial(text.clone()),
-        }));
+        m.set_watch(Some(save_watch(&m, when)));
         let end = m.run(a.max_instructions.unwrap_or(u64::MAX));
-        if end != RunEnd::Watch {
-            return Err(format!("the run ended ({end:?}) before the --save-at point; no snapshot was written"));
-        }
-        let info = m.save_snapshot(path.as_ref()).map_err(|e| e.to_string())?;
-        eprintln!(
-            "strata: snapshot saved to {path} ({} MiB RAM, {} ms)",
-            info.ram_bytes >> 20,
-            info.elapsed.as_millis()
-        );
-        if a.deterministic {
-            eprintln!("strata: {} instructions retired", info.retired);
-        }
-        return Ok(RunOutcome::Code(ExitCode::SUCCESS));
+        return save_at_end(&a, &mut m, end, path);
     }
     if let Some(console) = &mut console {
         let end = loop {
@@ -519,6 +507,7 @@ fn run_under_gdb(
     listener: &std::net::TcpListener,
     need_kvm: bool,
     jit: Option<tiers::JitStatsHandle>,
+    traced: Option<crate::debug::trace::SharedSummary>,
 ) -> Result<RunOutcome, String> {
     use crate::debug::{self, gdb};
     let stream = if a.wait_gdb {
@@ -550,6 +539,9 @@ fn run_under_gdb(
     inferior.stop_on_tier0()?;
     let (session, inferior) = gdb::serve(inferior, stream);
     let mut m = inferior.machine;
+    if let Some(summary) = &traced {
+        debug::trace::detach(&mut m, summary)?; // the trace covers the gdb session (issue 11)
+    }
     let end = match session? {
         gdb::Session::Ended(_) => inferior.end.unwrap_or(RunEnd::Halted),
         gdb::Session::Killed => return Ok(RunOutcome::Code(ExitCode::from(128 + 9))),
@@ -562,37 +554,60 @@ fn run_under_gdb(
     finish(a, m, end, need_kvm, jit)
 }
 
+/// The watch of a `--save-at` point.
+fn save_watch(m: &Machine, when: &SaveAt) -> Watch {
+    match when {
+        SaveAt::Retired(n) => Watch::Instructions(n.saturating_sub(m.cpu.retired)),
+        SaveAt::Serial(text) => Watch::Serial(text.clone()),
+    }
+}
+
+/// After a run to the `--save-at` point: the snapshot, written when the point was reached.
+fn save_at_end(a: &RunArgs, m: &mut Machine, end: RunEnd, path: &str) -> Result<RunOutcome, String> {
+    if end != RunEnd::Watch {
+        return Err(format!("the run ended ({end:?}) before the --save-at point; no snapshot was written"));
+    }
+    let info = m.save_snapshot(path.as_ref()).map_err(|e| e.to_string())?;
+    eprintln!("strata: snapshot saved to {path} ({} MiB RAM, {} ms)", info.ram_bytes >> 20, info.elapsed.as_millis());
+    if a.deterministic {
+        eprintln!("strata: {} instructions retired", info.retired);
+    }
+    Ok(RunOutcome::Code(ExitCode::SUCCESS))
+}
+
 /// Runs the machine with the instruction trace attached to tier 0: on tier 0 until the trace
-/// window closes, then on the engine the run asked for.
+/// window closes, then on the engine the run asked for; with `--save-at`, on tier 0 up to the
+/// save point (the window still selects the lines).
+#[allow(clippy::too_many_arguments)]
 fn run_traced(
     a: &RunArgs,
     mut m: Machine,
     engine: EngineKind,
-    mut tracer: crate::debug::trace::Tracer,
+    tracer: crate::debug::trace::Tracer,
     summary: &crate::debug::trace::SharedSummary,
     need_kvm: bool,
     jit: Option<tiers::JitStatsHandle>,
+    save: Option<(String, SaveAt)>,
 ) -> Result<RunOutcome, String> {
-    m.switch_engine(EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
-    tracer.attach_bus(&mut m.cpu);
     let until = tracer.until();
-    m.interp.observer = Some(Box::new(tracer));
+    crate::debug::trace::attach(&mut m, tracer)?;
+    let limit = a.max_instructions.unwrap_or(u64::MAX);
+    if let Some((path, when)) = &save {
+        m.set_watch(Some(save_watch(&m, when)));
+        let end = m.run(limit);
+        crate::debug::trace::detach(&mut m, summary)?;
+        return save_at_end(a, &mut m, end, path);
+    }
     if until != u64::MAX {
         m.set_watch(Some(Watch::Instructions(until.saturating_sub(m.cpu.retired))));
     }
-    let mut end = m.run(u64::MAX);
-    // Closing the trace flushes it.
-    m.interp.observer = None;
+    let mut end = m.run(limit);
+    crate::debug::trace::detach(&mut m, summary)?; // closing the trace flushes it
     if end == RunEnd::Watch {
+        m.set_watch(None);
         m.switch_engine(engine).map_err(|e| format!("engine switch: {e}"))?;
-        end = m.run(u64::MAX);
+        end = m.run(limit);
     }
-    let s = summary.borrow();
-    if let Some(e) = &s.error {
-        return Err(e.clone());
-    }
-    eprintln!("strata: {} instructions traced", s.lines);
-    drop(s);
     finish(a, m, end, need_kvm, jit)
 }
 

@@ -3,12 +3,15 @@
 //! - User mode: the same gdb script (`conformance/gdb/user.gdb`: breakpoints, backtraces,
 //!   `next`/`step`/`finish`/`stepi`, locals, a watchpoint, the exit) runs against a static C
 //!   program natively and against `strata user --gdb`; gdb's output must be the same, and so
-//!   must the program's output and exit status. The native run is the reference.
+//!   must the program's output and exit status. The native run is the reference. The same for
+//!   signals (`signals.gdb` on `signals.c`): SIGUSR1 passed on, suppressed with `signal 0` and
+//!   let through by `handle`, a caught SIGSEGV, abort()'s SIGABRT.
 //! - System level: `strata run --gdb --wait-gdb` on two Multiboot test kernels: on
 //!   `paging64.S`, a breakpoint at a label, CR3 (the `pml4` symbol's address, from nm), CR0 and
 //!   EFER as the kernel sets them, the #PF handler with CR2 and the error code the SDM gives,
 //!   a write watchpoint, the exit port; on `interrupts.S`, a watchpoint on the counter the
 //!   timer interrupt handler increments.
+//! - With the trace (`--gdb --trace`): the instructions and events a run without gdb traces.
 //! - Bad input: malformed packets get error replies and the guest runs on when the client
 //!   goes away.
 //!
@@ -176,20 +179,54 @@ fn gdb_ready() -> bool {
     true
 }
 
-/// Builds the debuggee with `-g -O0 -static` (gcc's default, glibc), or says why not.
-fn build_debuggee(dir: &Path) -> Option<PathBuf> {
-    let exe = dir.join("debuggee");
-    let o = Command::new("gcc")
-        .args(["-g", "-O0", "-static", "-o"])
-        .arg(&exe)
-        .arg(gdb_dir().join("debuggee.c"))
-        .output()
-        .ok()?;
+/// Builds `source` (in conformance/gdb) with `-g -O0 -static` (gcc's default, glibc), or says why not.
+fn build_debuggee(dir: &Path, source: &str) -> Option<PathBuf> {
+    let exe = dir.join(source.trim_end_matches(".c"));
+    let o =
+        Command::new("gcc").args(["-g", "-O0", "-static", "-o"]).arg(&exe).arg(gdb_dir().join(source)).output().ok()?;
     if !o.status.success() {
         eprintln!("SKIP: gcc -static failed: {}", String::from_utf8_lossy(&o.stderr));
         return None;
     }
     Some(exe)
+}
+
+/// What one script did natively and under `strata user --gdb`.
+struct UserSessions {
+    native: String,
+    native_err: String,
+    remote: String,
+    remote_err: String,
+    status: Option<i32>,
+    strata_err: String,
+}
+
+impl UserSessions {
+    /// Both outputs, for a failure message.
+    fn both(&self) -> String {
+        format!(
+            "--- native:\n{}\n{}\n--- strata:\n{}\n{}\n--- strata stderr:\n{}",
+            self.native, self.native_err, self.remote, self.remote_err, self.strata_err
+        )
+    }
+}
+
+/// Runs the gdb script `body` (in conformance/gdb) on `exe` natively (gdb starts the program
+/// after `prelude`, its output to native.out) and against `strata user --gdb` (after `prelude`,
+/// `target remote` and `continue`; the program's output to strata.out).
+fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str) -> UserSessions {
+    let native_script = write_script(dir, "native.gdb", &format!("{prelude}run > native.out"), body, &[]);
+    let (native, native_err) = gdb(exe, &native_script, dir);
+    // strata: the program waits for gdb before its first instruction.
+    let port = free_port();
+    let remote_script =
+        write_script(dir, "remote.gdb", &format!("{prelude}target remote 127.0.0.1:{port}\ncontinue"), body, &[]);
+    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
+    cmd.arg(exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
+    let served = serve(cmd);
+    let (remote, remote_err) = gdb(exe, &remote_script, dir);
+    let (status, strata_err) = served.finish();
+    UserSessions { native, native_err, remote, remote_err, status, strata_err }
 }
 
 #[test]
@@ -199,27 +236,10 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
     }
     let scratch = Scratch::new("gdb-user");
     let dir = scratch.path();
-    let Some(exe) = build_debuggee(dir) else { return };
-    // Native: gdb starts the program (its output to a file, apart from gdb's).
-    let native_script = write_script(dir, "native.gdb", "break square\nrun > native.out", "user.gdb", &[]);
-    let (native, native_err) = gdb(&exe, &native_script, dir);
-    // strata: the program waits for gdb before its first instruction.
-    let port = free_port();
-    let remote_script = write_script(
-        dir,
-        "remote.gdb",
-        &format!("break square\ntarget remote 127.0.0.1:{port}\ncontinue"),
-        "user.gdb",
-        &[],
-    );
-    let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
-    cmd.arg(&exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
-    let served = serve(cmd);
-    let (remote, remote_err) = gdb(&exe, &remote_script, dir);
-    let (status, strata_err) = served.finish();
-
-    let (n, r) = (normalize(&native), normalize(&remote));
-    assert_eq!(n, r, "gdb output differs\n--- native:\n{native}\n{native_err}\n--- strata:\n{remote}\n{remote_err}\n--- strata stderr:\n{strata_err}");
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
+    let run = user_sessions(dir, &exe, "break square\n", "user.gdb");
+    let (n, r) = (normalize(&run.native), normalize(&run.remote));
+    assert_eq!(n, r, "gdb output differs\n{}", run.both());
     // The session really happened: what the script must have shown (values from the C source).
     for want in [
         "Breakpoint 1, square (n=1) at",
@@ -233,14 +253,63 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
         "result = 30",
         "exited with code 02]",
     ] {
-        assert!(n.contains(want), "gdb output lacks {want:?}:\n{native}");
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
     }
-    assert!(!remote_err.contains("Error"), "gdb reported an error against strata:\n{remote_err}");
-    assert_eq!(status, Some(2), "strata's exit status (30 % 7), stderr:\n{strata_err}");
+    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
+    assert_eq!(run.status, Some(2), "strata's exit status (30 % 7), stderr:\n{}", run.strata_err);
     assert_eq!(
         std::fs::read_to_string(dir.join("native.out")).unwrap(),
         std::fs::read_to_string(dir.join("strata.out")).unwrap()
     );
+}
+
+/// Stack addresses (0x7fff...) replaced by `0xSTACK`: the initial stack holds the environment
+/// and the auxiliary vector, which differ between the two runs (gdb adds LINES and COLUMNS to
+/// a program it starts; Linux's auxv has entries strata's has not, such as the vDSO's), so
+/// every stack address is shifted by the same few dozen bytes.
+fn mask_stack(out: &str) -> String {
+    let mut s = String::new();
+    let mut rest = out;
+    while let Some(i) = rest.find("0x7fff") {
+        s.push_str(&rest[..i]);
+        let tail = &rest[i + 2..];
+        let len = tail.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(tail.len());
+        s.push_str("0xSTACK");
+        rest = &tail[len..];
+    }
+    s.push_str(rest);
+    s
+}
+
+/// Signals under gdb, as ptrace shows them: each stops the program before it is acted on;
+/// `continue` passes it on, `signal 0` suppresses it, `handle ... nostop noprint pass` lets it
+/// through unseen; a caught SIGSEGV and abort()'s SIGABRT, which ends the program.
+#[test]
+fn gdb_sees_signals_as_natively() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-signals");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir, "signals.c") else { return };
+    let run = user_sessions(dir, &exe, "", "signals.gdb");
+    let (n, r) = (mask_stack(&normalize(&run.native)), mask_stack(&normalize(&run.remote)));
+    assert_eq!(n, r, "gdb output differs\n{}", run.both());
+    for want in [
+        "Program received signal SIGUSR1, User defined signal 1.",
+        "$2 = 1",
+        "Program received signal SIGSEGV, Segmentation fault.",
+        "$3 = 2",
+        "Program received signal SIGABRT, Aborted.",
+        "Program terminated with signal SIGABRT, Aborted.",
+    ] {
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
+    }
+    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
+    assert_eq!(run.status, Some(128 + 6), "strata's exit status (SIGABRT), stderr:\n{}", run.strata_err);
+    let out = std::fs::read_to_string(dir.join("strata.out")).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("native.out")).unwrap(), out);
+    assert_eq!(out, "usr1 handled 2 times\nsegv caught (1)\n");
 }
 
 /// Symbol addresses from the kernel's symbol table, read by nm (binutils).
@@ -373,7 +442,7 @@ fn reply(s: &mut std::net::TcpStream) -> String {
 fn malformed_packets_get_error_replies_and_the_program_runs_on() {
     let scratch = Scratch::new("gdb-bad");
     let dir = scratch.path();
-    let Some(exe) = build_debuggee(dir) else { return };
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
     let port = free_port();
     let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
     cmd.arg(&exe).current_dir(dir).stdout(Stdio::null());
@@ -419,4 +488,66 @@ fn a_busy_port_is_a_one_line_error() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains("cannot listen"), "{args:?}: {err}");
     }
+}
+
+/// A trace line without what differs between two runs of one program: register values
+/// (`; ...`: AT_RANDOM's bytes, the process id) and system call results.
+fn trace_shape(line: &str) -> &str {
+    let line = line.split(" ; ").next().unwrap_or(line).trim_end();
+    match line.strip_prefix("-- syscall ") {
+        Some(_) => line.rsplit_once(" = ").map_or(line, |(call, _)| call),
+        None => line,
+    }
+}
+
+/// `strata user --gdb --trace` (issue 11): under gdb's breakpoints, steps, a watchpoint and
+/// free runs, the trace lists the same instructions and events as a run traced without gdb.
+#[test]
+fn a_trace_under_gdb_lists_what_a_run_without_gdb_does() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-trace");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
+    let plain = dir.join("plain.trace");
+    // Both with stdout on /dev/null: glibc's stdio asks fstat what it is.
+    let plain_status = strata(&["user", "--trace-events", "--trace", plain.to_str().unwrap()])
+        .arg(&exe)
+        .stdout(Stdio::null())
+        .status();
+    assert_eq!(plain_status.unwrap().code(), Some(2));
+    let port = free_port();
+    let script = dir.join("trace.gdb");
+    std::fs::write(
+        &script,
+        format!(
+            "set pagination off\nset confirm off\nbreak square\ntarget remote 127.0.0.1:{port}\ncontinue\ncontinue\n\
+             next\nstepi\nwatch counter\ncontinue\ndelete\ncontinue\n"
+        ),
+    )
+    .unwrap();
+    let traced = dir.join("gdb.trace");
+    let mut cmd = strata(&[
+        "user",
+        "--gdb",
+        &format!("tcp:127.0.0.1:{port}"),
+        "--trace-events",
+        "--trace",
+        traced.to_str().unwrap(),
+    ]);
+    cmd.arg(&exe).current_dir(dir).stdout(Stdio::null());
+    let served = serve(cmd);
+    let (gdb_out, gdb_err) = gdb(&exe, &script, dir);
+    let (status, strata_err) = served.finish();
+    assert_eq!(status, Some(2), "{strata_err}\n{gdb_out}\n{gdb_err}");
+    assert!(gdb_out.contains("Hardware watchpoint 2: counter") && gdb_out.contains("exited with code 02"), "{gdb_out}");
+    let (want, got) = (std::fs::read_to_string(plain).unwrap(), std::fs::read_to_string(traced).unwrap());
+    let (want, got): (Vec<&str>, Vec<&str>) =
+        (want.lines().map(trace_shape).collect(), got.lines().map(trace_shape).collect());
+    assert!(want.len() > 10_000 && want.iter().any(|l| l.starts_with("-- syscall write(")));
+    if let Some(i) = want.iter().zip(&got).position(|(a, b)| a != b) {
+        panic!("the traces differ at line {}:\n{}\n{}", i + 1, want[i], got[i]);
+    }
+    assert_eq!(want.len(), got.len());
 }

@@ -340,3 +340,77 @@ fn console_ctrl_a_on_tier0() {
 fn console_ctrl_a_on_the_jit() {
     console_session("jit");
 }
+
+/// Whether `stty -a` output shows canonical mode and echo on (a terminal as a shell leaves it).
+fn cooked(stty: &str) -> bool {
+    let words: Vec<&str> = stty.split(|c: char| c.is_whitespace() || c == ';').collect();
+    words.contains(&"icanon") && words.contains(&"echo") && words.contains(&"isig")
+}
+
+/// Runs `shell` (sh -c) on a pseudo-terminal made by `script` (util-linux), with our pipe
+/// forwarded to it as keystrokes; its input end and output.
+fn on_a_terminal(shell: &str) -> Option<(std::process::Child, std::process::ChildStdin, Output)> {
+    if !user_support::have("script") || !user_support::have("stty") {
+        eprintln!("SKIP: script or stty is missing (util-linux, coreutils)");
+        return None;
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", shell, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let input = child.stdin.take()?;
+    let out = Output::new(child.stdout.take()?);
+    Some((child, input, out))
+}
+
+/// The raw console (issue 11): on a terminal, Ctrl-A x acts without Enter (a terminal in
+/// canonical mode would hold the keys until Enter, and the run would not end), and the
+/// terminal is as before afterwards, as `stty -a` (coreutils) reads it, both after Ctrl-A x
+/// and after a SIGTERM from outside.
+#[test]
+fn console_on_a_terminal_is_raw_and_restored() {
+    let scratch = Scratch::new("console-tty");
+    let dir = scratch.path();
+    let exe = match kernel_support::build("echo", dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return;
+        }
+    };
+    let run = format!("{} run --kernel {}", strata_bin().display(), exe.display());
+
+    let Some((mut child, mut input, mut out)) = on_a_terminal(&format!("stty -a; {run}; echo STATUS=$?; stty -a"))
+    else {
+        return;
+    };
+    let before = out.until("echo ready");
+    assert!(cooked(&before), "the terminal starts cooked: {before}");
+    input.write_all(b"\x01x").unwrap();
+    input.flush().unwrap();
+    let status = out.until("STATUS=0");
+    assert!(status.contains("STATUS=0"), "{status}");
+    let after = out.until("extproc"); // the last flag stty -a lists
+    assert!(cooked(&after), "the terminal after Ctrl-A x: {after}");
+    drop(input);
+    let _ = child.wait();
+
+    // SIGTERM: the inner shell prints its pid and becomes strata.
+    let shell = format!("sh -c 'echo PID=$$; exec {run}'; stty -a");
+    let Some((mut child, input, mut out)) = on_a_terminal(&shell) else { return };
+    let head = out.until("echo ready");
+    let pid: u32 = head
+        .split("PID=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {head}"));
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let after = out.until("extproc");
+    assert!(cooked(&after), "the terminal after SIGTERM: {after}");
+    drop(input);
+    let _ = child.wait();
+}

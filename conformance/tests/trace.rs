@@ -10,6 +10,8 @@
 //!   the PIT's vector the kernel programmed; exceptions carry the vectors and error codes the
 //!   kernels check against the SDM.
 //! - The window (`--trace-from`/`--trace-count`) and the address range, and user mode.
+//! - User-mode events: the system calls and signals of a static C program are those
+//!   `strace -f` (the reference) shows for it natively.
 
 mod kernel_support;
 mod user_support;
@@ -218,4 +220,161 @@ fn a_traced_user_program_lists_every_instruction() {
     // Counted from the program's source: 7 instructions up to the loop, 3 per iteration for
     // 100000 iterations, then cmp, jne, call, ret, xor, mov, syscall.
     assert_eq!(n, 7 + 3 * 100_000 + 7);
+}
+
+/// The system calls and signals of a trace (`-- syscall NAME(` and `-- signal NAME (`), or of
+/// `strace -f` output (`NAME(` and `--- SIGNAME {`), as one list of names in order; strace's
+/// execve (made before the program's first instruction) is left out.
+fn calls_and_signals(text: &str, strace: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in text.lines() {
+        let l = if strace { l.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start() } else { l };
+        let item = if strace {
+            if let Some(s) = l.strip_prefix("--- ") {
+                s.split_whitespace().next().map(str::to_string)
+            } else if l.starts_with("+++") || l.starts_with("execve(") {
+                None
+            } else {
+                l.split_once('(').map(|(name, _)| name.to_string())
+            }
+        } else if let Some(s) = l.strip_prefix("-- syscall ") {
+            s.split_once('(').map(|(name, _)| name.to_string())
+        } else if let Some(s) = l.strip_prefix("-- signal ") {
+            s.split_whitespace().next().map(str::to_string)
+        } else {
+            None
+        };
+        out.extend(item);
+    }
+    out
+}
+
+/// `--trace-events` under `strata user`: the system calls and signal deliveries of a static C
+/// program (glibc's start-up, signals to itself, a caught SIGSEGV, abort()) are those
+/// `strace -f` shows for it natively, in the same order.
+#[test]
+fn user_trace_events_list_the_system_calls_and_signals_strace_sees() {
+    if !user_support::have("strace") {
+        eprintln!("SKIP: strace is not installed (scripts/install-deps.sh installs it)");
+        return;
+    }
+    let scratch = Scratch::new("trace-user-events");
+    let dir = scratch.path();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("gdb/signals.c");
+    let exe = dir.join("signals");
+    let built = Command::new("gcc").args(["-O0", "-static", "-o"]).arg(&exe).arg(&src).status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: gcc -static cannot build {}", src.display());
+        return;
+    }
+    // Both write their output to a file: glibc's stdio asks fstat what stdout is.
+    let native_trace = dir.join("strace.txt");
+    let native = Command::new("strace")
+        .args(["-f", "-o"])
+        .arg(&native_trace)
+        .arg(&exe)
+        .stdout(std::fs::File::create(dir.join("native.out")).unwrap())
+        .status()
+        .unwrap();
+    let trace = dir.join("trace");
+    // The range 0-1 holds no instruction: the events alone.
+    let strata = Command::new(strata_bin())
+        .args(["user", "--trace-events", "--trace-range", "0-1", "--trace"])
+        .arg(&trace)
+        .arg(&exe)
+        .stdout(std::fs::File::create(dir.join("strata.out")).unwrap())
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(native.signal(), Some(6), "abort() kills the program natively");
+    assert_eq!(strata.code(), Some(128 + 6));
+    let (want, got) = (std::fs::read_to_string(&native_trace).unwrap(), std::fs::read_to_string(&trace).unwrap());
+    let (want_names, got_names) = (calls_and_signals(&want, true), calls_and_signals(&got, false));
+    assert_eq!(got_names, want_names, "--- strace:\n{want}\n--- strata trace:\n{got}");
+    for name in ["rt_sigaction", "kill", "SIGUSR1", "rt_sigreturn", "SIGSEGV", "tgkill", "SIGABRT", "write"] {
+        assert!(got_names.iter().any(|n| n == name), "{name} missing from\n{got}");
+    }
+    // Arguments and results where both are deterministic: the output write, SIGSEGV's address.
+    let out = std::fs::read_to_string(dir.join("strata.out")).unwrap();
+    assert_eq!(out, std::fs::read_to_string(dir.join("native.out")).unwrap());
+    assert!(got.contains("-- syscall write(0x1, "), "{got}");
+    assert!(got.contains(&format!(") = {}\n", out.len())), "the write's result: {got}");
+    assert!(
+        want.contains("si_addr=0x10}") && got.contains("-- signal SIGSEGV (11) code 1 addr 0x10 -> handler"),
+        "{got}"
+    );
+    assert!(got.contains("-- signal SIGABRT (6) code -6") && got.trim_end().ends_with("-> killed"), "{got}");
+}
+
+/// Option combinations (issue 11): the trace with the monitor driving the run (`step`, then
+/// `cont`) and with `--save-at` lists exactly the instructions tier 0 retired, counted by an
+/// untraced `--deterministic` run; a pair that cannot work is one line naming both options.
+#[test]
+fn the_trace_combines_with_the_monitor_and_save_at() {
+    use std::io::{Read, Write};
+    let scratch = Scratch::new("trace-combined");
+    let dir = scratch.path();
+    let kernel = match kernel_support::build("paging64", dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIP: gcc cannot build 32-bit test kernels here ({e})");
+            return;
+        }
+    };
+    let (plain_status, err, _) = run(&kernel, dir, &[]);
+    let n = retired(&err);
+
+    // The monitor steps 10 instructions, then lets the kernel run to its end.
+    let sock = dir.join("mon.sock");
+    let trace = dir.join("monitor.trace");
+    let child = Command::new(strata_bin())
+        .args(["run", "--deterministic", "--stopped", "--monitor"])
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--kernel")
+        .arg(&kernel)
+        .arg("--serial")
+        .arg(format!("file:{}", dir.join("serial2").display()))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut s = loop {
+        match std::os::unix::net::UnixStream::connect(&sock) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed().as_secs() < 30 => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("monitor socket: {e}"),
+        }
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    s.write_all(b"step 10\ncont\n").unwrap();
+    let mut replies = String::new();
+    let _ = s.read_to_string(&mut replies); // the monitor closes when the run ends
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), plain_status, "{err}");
+    assert!(replies.contains("retired=10"), "{replies}");
+    assert_eq!(instructions(&std::fs::read_to_string(&trace).unwrap()).len() as u64, n, "{err}");
+    assert_eq!(retired(&err), n);
+
+    // --save-at half way: the trace lists the instructions the untraced run retires before
+    // its save point.
+    let half = (n / 2).to_string();
+    let snap = dir.join("snap");
+    let (status, err, _) = run(&kernel, dir, &["--save-at", &half, "--save", snap.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{err}");
+    let before_save = retired(&err);
+    let trace = dir.join("save.trace");
+    let (status, err, _) =
+        run(&kernel, dir, &["--trace", trace.to_str().unwrap(), "--save-at", &half, "--save", snap.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(instructions(&std::fs::read_to_string(&trace).unwrap()).len() as u64, before_save, "{err}");
+
+    // Refused: one line naming both options.
+    let (status, err, _) = run(&kernel, dir, &["--trace", "t", "--switch-at", "instr:10"]);
+    assert_eq!(status, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--trace") && err.contains("--switch-at"), "{err}");
 }

@@ -3,6 +3,7 @@
 //! the PC ([`system`]) — and the instruction trace ([`trace`]), an observer of tier 0's own run
 //! loop. A run that uses neither is untouched.
 
+pub mod combine;
 pub mod gdb;
 pub mod monitor;
 pub mod system;
@@ -50,6 +51,16 @@ pub trait Inferior {
     /// output, or an error line.
     fn monitor(&mut self, _command: &str) -> Result<String, String> {
         Err("no monitor commands here".into())
+    }
+    /// A signal (Linux's number) the guest got and that waits for the debugger's word before
+    /// it is acted on: the process is stopped where it got it.
+    fn stopped_signal(&mut self) -> Option<i32> {
+        None
+    }
+    /// Resumes from [`Inferior::stopped_signal`], passing on `signal` (`None` suppresses it).
+    /// `Some` when that ended the guest.
+    fn resume_signal(&mut self, _signal: Option<i32>) -> Option<End> {
+        None
     }
 }
 

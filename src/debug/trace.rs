@@ -2,7 +2,8 @@
 //! index (instructions retired before it), linear address, bytes, disassembly (iced-x86's Intel
 //! formatter) and the registers it changed — and with `--trace-events`, lines for interrupts,
 //! exceptions (vector and error code; CR2 for a #PF), software interrupts, and port and MMIO
-//! accesses with their values.
+//! accesses with their values; under `strata user`, system calls (name, arguments, result)
+//! and signals (what became of them), as the user-mode kernel records them.
 //!
 //! The trace is an observer of tier 0's own block loop ([`emu::tier0::Observer`]), so a traced
 //! run retires exactly the instructions an untraced tier-0 run does (the same blocks, the same
@@ -15,6 +16,7 @@ use super::debug_translate;
 use emu::cpu::{Cpu, IoBus};
 use emu::state::CpuState;
 use emu::system::Event;
+use emu::user::events::{EventLog, SignalAction, UserEvent};
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -36,7 +38,8 @@ pub struct TraceArgs {
     /// Only instructions at linear addresses START <= address < END (hex or decimal).
     #[arg(long, value_name = "START-END", requires = "trace")]
     pub trace_range: Option<String>,
-    /// Also trace interrupts, exceptions (with error codes) and port/MMIO accesses (with values).
+    /// Also trace interrupts, exceptions (with error codes) and port/MMIO accesses (with values);
+    /// under `strata user`, system calls (name, arguments, result) and signals.
     #[arg(long, requires = "trace")]
     pub trace_events: bool,
 }
@@ -135,6 +138,8 @@ pub struct Tracer {
     summary: SharedSummary,
     /// The instruction announced by `before` and its starting state, when it is traced.
     pending: Option<(u64, u64, Box<CpuState>)>,
+    /// A user-mode process's system calls and signals (`--trace-events` under `strata user`).
+    user_events: Option<EventLog>,
 }
 
 impl Tracer {
@@ -163,6 +168,7 @@ impl Tracer {
             formatter,
             summary: summary.clone(),
             pending: None,
+            user_events: None,
         };
         Ok(Some((t, summary)))
     }
@@ -178,6 +184,25 @@ impl Tracer {
         if self.events {
             let inner = std::mem::replace(&mut cpu.bus, Box::new(emu::cpu::NullBus));
             cpu.bus = Box::new(TracingBus { inner, log: self.io.clone(), on: self.io_on.clone() });
+        }
+    }
+
+    /// With `--trace-events`, has `p`'s kernel record its system calls and signals for the
+    /// trace.
+    pub fn attach_process(&mut self, p: &mut emu::user::Process) {
+        if self.events {
+            let log = EventLog::default();
+            p.sys.events = Some(log.clone());
+            self.user_events = Some(log);
+        }
+    }
+
+    /// A line per system call or signal the process's kernel recorded since the last call.
+    fn user_event_lines(&mut self) {
+        let Some(log) = &self.user_events else { return };
+        let events: Vec<UserEvent> = log.lock().map(|mut v| v.drain(..).collect()).unwrap_or_default();
+        for e in events {
+            self.line(format_args!("{}", user_event_line(&e)));
         }
     }
 
@@ -229,6 +254,7 @@ impl Tracer {
     /// interrupt delivered.
     fn event_lines(&mut self, cpu: &mut Cpu) {
         self.io_lines();
+        self.user_event_lines();
         match cpu.last_event.take() {
             Some(Event::Exception(f)) => {
                 let mut s = format!("-- exception vector {:#04x} ({})", f.vector, vector_name(f.vector));
@@ -255,6 +281,9 @@ impl emu::tier0::Observer for Tracer {
                 self.event_lines(cpu);
             } else {
                 cpu.last_event = None;
+                if let Some(log) = &self.user_events {
+                    log.lock().map(|mut v| v.clear()).unwrap_or_default();
+                }
             }
             self.io_on.set(in_window);
         }
@@ -288,10 +317,109 @@ impl emu::tier0::Observer for Tracer {
 
 impl Drop for Tracer {
     fn drop(&mut self) {
+        if self.io_on.get() {
+            self.user_event_lines(); // the exit_group after the last instruction
+        }
         if let Err(e) = self.out.flush() {
             let mut s = self.summary.borrow_mut();
             s.error.get_or_insert_with(|| format!("--trace {}: {e}", self.path));
         }
+    }
+}
+
+/// Attaches the trace to `m` for a run driven by gdb or the monitor: the machine moves to tier
+/// 0, which the trace observes for the rest of the run.
+///
+/// # Errors
+/// The engine could not hand over its state.
+pub fn attach(m: &mut emu::machine::Machine, mut tracer: Tracer) -> Result<(), String> {
+    m.switch_engine(emu::engine::EngineKind::Interp).map_err(|e| format!("engine switch: {e}"))?;
+    tracer.attach_bus(&mut m.cpu);
+    m.interp.observer = Some(Box::new(tracer));
+    Ok(())
+}
+
+/// Closes the trace attached by [`attach`] (flushing it) and reports its line count.
+///
+/// # Errors
+/// Writing the trace failed.
+pub fn detach(m: &mut emu::machine::Machine, summary: &SharedSummary) -> Result<(), String> {
+    m.interp.observer = None;
+    let s = summary.borrow();
+    if let Some(e) = &s.error {
+        return Err(e.clone());
+    }
+    eprintln!("strata: {} instructions traced", s.lines);
+    Ok(())
+}
+
+/// `-- syscall NAME(ARGS) = RESULT` (all six argument registers; the result as a signed
+/// number, `?` for a call that did not return) or `-- signal NAME (N) code C addr A -> WHAT`.
+fn user_event_line(e: &UserEvent) -> String {
+    match *e {
+        UserEvent::Syscall { nr, args, ret } => {
+            let name = syscall_name(nr);
+            let a: Vec<String> = args.iter().map(|v| format!("{v:#x}")).collect();
+            let r = ret.map_or("?".to_string(), |r| (r as i64).to_string());
+            format!("-- syscall {name}({}) = {r}", a.join(", "))
+        }
+        UserEvent::Signal { signo, code, addr, action } => {
+            let what = match action {
+                SignalAction::Handler(h) => format!("handler {h:#x}"),
+                SignalAction::Ignored => "ignored".into(),
+                SignalAction::Killed => "killed".into(),
+            };
+            format!("-- signal {} ({signo}) code {code} addr {addr:#x} -> {what}", signal_name(signo))
+        }
+    }
+}
+
+/// The x86-64 Linux name of system call `nr` (the `syscalls` crate's table), or `syscall_NR`.
+fn syscall_name(nr: u64) -> String {
+    usize::try_from(nr)
+        .ok()
+        .and_then(syscalls::x86_64::Sysno::new)
+        .map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_string())
+}
+
+/// Linux's name of signal `sig` (x86-64 numbering, signal(7)).
+fn signal_name(sig: i32) -> String {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match sig {
+        1..=31 => NAMES[(sig - 1) as usize].to_string(),
+        _ => format!("SIGRT_{}", sig - 32),
     }
 }
 

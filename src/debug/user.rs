@@ -2,6 +2,8 @@
 //! instruction, as under qemu-user's `-g`; tier 0 runs it, and the same user-mode kernel
 //! (`Process::handle_exit`) carries out its system calls, faults and signals as `run_on` does.
 //! Memory is read and written as the kernel would for the process (pages brought in on demand).
+//! A signal stops the process before it is acted on and gdb says what to pass on, as with
+//! ptrace (`emu::user::signal::resume_stopped`).
 
 use super::{End, Inferior, Prepared};
 use emu::cpu::Cpu;
@@ -26,6 +28,22 @@ fn end_of(e: ProcessEnd) -> End {
     }
 }
 
+impl UserInferior {
+    /// A process about to be served to gdb: its signals stop for gdb.
+    pub fn new(mut process: Process) -> Self {
+        process.sys.signals.debugger = true;
+        UserInferior { process, interp: Interp::new() }
+    }
+
+    /// gdb went away: signals are acted on again, starting with one held for gdb (passed on
+    /// as it came). `Some` when that ended the process.
+    pub fn detach(&mut self) -> Option<ProcessEnd> {
+        self.process.sys.signals.debugger = false;
+        let held = self.process.sys.signals.stopped.map(|s| s.info.signo);
+        emu::user::signal::resume_stopped(&mut self.process, held)
+    }
+}
+
 impl Inferior for UserInferior {
     fn cpu(&mut self) -> &mut Cpu {
         &mut self.process.cpu
@@ -46,6 +64,14 @@ impl Inferior for UserInferior {
     fn execute_step(&mut self) -> Result<Option<End>, String> {
         let exit = self.interp.step(&mut self.process.cpu).unwrap_or(Exit::Limit);
         Ok(self.process.handle_exit(exit).map(end_of))
+    }
+
+    fn stopped_signal(&mut self) -> Option<i32> {
+        self.process.sys.signals.stopped.map(|s| s.info.signo)
+    }
+
+    fn resume_signal(&mut self, signal: Option<i32>) -> Option<End> {
+        emu::user::signal::resume_stopped(&mut self.process, signal).map(end_of)
     }
 
     fn run_free(&mut self) -> Result<Option<End>, String> {

@@ -221,6 +221,22 @@ pub fn kvm_available() -> Result<(), TierError> {
     }
 }
 
+/// What this host's KVM does for a debugger (`KVM_SET_GUEST_DEBUG`), probed by trying each kind
+/// (`kvm::guest_debug`), as one phrase (issue 11).
+///
+/// # Errors
+/// KVM is not usable here.
+pub fn kvm_guest_debug_support() -> Result<String, TierError> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        Ok(kvm::guest_debug::probe()?.to_string())
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        Err(TierError::UnsupportedHost)
+    }
+}
+
 /// True when this host's KVM runs guest kernel code by emulation (the `kvm_pvm` module on a
 /// host without VMX/SVM), which is slower than tier 0 for a kernel.
 pub fn kvm_is_emulated() -> bool {

@@ -15,6 +15,7 @@
 
 pub mod aspace;
 pub mod elf;
+pub mod events;
 pub mod layout;
 pub mod signal;
 pub mod stack;

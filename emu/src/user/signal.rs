@@ -18,6 +18,7 @@
 use super::{Process, ProcessEnd};
 use crate::exception::{vector, Fault};
 use crate::state::{gpr, rflags, CpuState, FpuState};
+use crate::user::events::{record, SignalAction};
 use crate::user::layout::Layout;
 
 pub const SIGHUP: i32 = 1;
@@ -110,6 +111,21 @@ pub struct SignalState {
     pub altstack: AltStack,
     /// The mask rt_sigsuspend replaced, to be restored by the handler's sigreturn.
     pub saved_mask: Option<u64>,
+    /// A debugger is attached (`strata user --gdb`): every signal stops the process before
+    /// it is acted on, as ptrace's signal-delivery-stop does, and waits in `stopped`.
+    pub debugger: bool,
+    /// The signal a debugger was told about and has not yet passed on or suppressed
+    /// ([`resume_stopped`]).
+    pub stopped: Option<StoppedSignal>,
+}
+
+/// A signal held for the debugger.
+#[derive(Clone, Copy, Debug)]
+pub struct StoppedSignal {
+    pub info: SigInfo,
+    /// It comes from a fault of the current instruction (delivered as `force_sig`: a blocked
+    /// or ignored one kills); suppressing it re-runs the instruction.
+    pub fault: bool,
 }
 
 impl Default for SignalState {
@@ -121,6 +137,8 @@ impl Default for SignalState {
             pending_info: [SigInfo::default(); NSIG as usize],
             altstack: AltStack::default(),
             saved_mask: None,
+            debugger: false,
+            stopped: None,
         }
     }
 }
@@ -210,21 +228,35 @@ fn killed(p: &Process, sig: i32, info: &SigInfo) -> Option<ProcessEnd> {
 /// Delivers a synchronous fault (Linux `force_sig_fault`): a blocked or ignored fault signal
 /// cannot be held back, so it kills the process, as does a frame that cannot be written.
 pub fn deliver_fault(p: &mut Process, fault: FaultInfo) -> Option<ProcessEnd> {
-    let info = fault.0;
+    if p.sys.signals.debugger {
+        p.sys.signals.stopped = Some(StoppedSignal { info: fault.0, fault: true });
+        return None;
+    }
+    force_fault(p, fault.0)
+}
+
+fn force_fault(p: &mut Process, info: SigInfo) -> Option<ProcessEnd> {
     let sig = info.signo;
     let act = p.sys.signals.action(sig);
     if p.sys.signals.blocked & bit(sig) != 0 || act.handler == SIG_IGN || act.handler == SIG_DFL {
+        record(&p.sys.events, info.event(SignalAction::Killed));
         return killed(p, sig, &info);
     }
+    record(&p.sys.events, info.event(SignalAction::Handler(act.handler)));
     if setup_frame(p, sig, &info).is_none() {
         return killed(p, SIGSEGV, &info);
     }
     None
 }
 
-/// Delivers the lowest pending signal that is not blocked, if any.
+/// Delivers the lowest pending signal that is not blocked, if any. With a debugger attached
+/// the signal is taken off the pending set and held for it instead (SIGKILL is not: it cannot
+/// be stopped for).
 pub fn deliver_pending(p: &mut Process) -> Option<ProcessEnd> {
     let s = &mut p.sys.signals;
+    if s.stopped.is_some() {
+        return None; // one signal at a time for the debugger
+    }
     let ready = s.pending & !s.blocked;
     if ready == 0 {
         return None;
@@ -232,7 +264,51 @@ pub fn deliver_pending(p: &mut Process) -> Option<ProcessEnd> {
     let sig = ready.trailing_zeros() as i32 + 1;
     s.pending &= !bit(sig);
     let info = s.pending_info[(sig - 1) as usize];
-    let act = s.action(sig);
+    if s.debugger && sig != SIGKILL {
+        s.stopped = Some(StoppedSignal { info, fault: false });
+        return None;
+    }
+    act_on(p, sig, &info)
+}
+
+/// Resumes from a debugger's signal stop: `sig` is the signal the debugger passes on (the held
+/// one, another, or `None` to suppress it), as PTRACE_CONT's data does. A suppressed fault
+/// re-runs its instruction; another signal gets a SI_USER siginfo; one that is blocked now
+/// goes back to the pending set.
+pub fn resume_stopped(p: &mut Process, sig: Option<i32>) -> Option<ProcessEnd> {
+    let stopped = p.sys.signals.stopped.take()?;
+    let sig = sig.filter(|s| (1..=NSIG).contains(s))?;
+    if sig == stopped.info.signo && stopped.fault {
+        return force_fault(p, stopped.info);
+    }
+    let info = if sig == stopped.info.signo {
+        stopped.info
+    } else {
+        SigInfo {
+            signo: sig,
+            code: SI_USER,
+            addr: p.sys.ids.pid as u64 | (p.sys.ids.uid as u64) << 32,
+            ..SigInfo::default()
+        }
+    };
+    if p.sys.signals.blocked & bit(sig) != 0 {
+        raise_info(p, info);
+        return None;
+    }
+    act_on(p, sig, &info)
+}
+
+/// Acts on a dequeued signal: its handler, its default action, or nothing when ignored.
+fn act_on(p: &mut Process, sig: i32, info: &SigInfo) -> Option<ProcessEnd> {
+    let info = *info;
+    let act = p.sys.signals.action(sig);
+    let action = match act.handler {
+        SIG_IGN => SignalAction::Ignored,
+        SIG_DFL if default_action(sig).is_some() => SignalAction::Killed,
+        SIG_DFL => SignalAction::Ignored,
+        h => SignalAction::Handler(h),
+    };
+    record(&p.sys.events, info.event(action));
     match act.handler {
         SIG_IGN => None,
         SIG_DFL => match default_action(sig) {

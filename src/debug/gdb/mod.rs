@@ -13,6 +13,7 @@
 
 pub mod arch;
 pub mod points;
+pub mod signals;
 
 use super::{End, Inferior, Prepared};
 use arch::StrataX86_64;
@@ -83,7 +84,8 @@ pub enum Session {
 /// # Errors
 /// The guest's engine failed (a host error).
 pub fn serve<I: Inferior>(inferior: I, mut stream: TcpStream) -> (Result<Session, String>, I) {
-    let mut dbg = Debugger { inferior, points: Points::default(), mode: Mode::Continue, ended: None };
+    let mut dbg =
+        Debugger { inferior, points: Points::default(), mode: Mode::Continue, ended: None, entered_handler: false };
     loop {
         let conn = match stream.try_clone() {
             Ok(c) => c,
@@ -136,7 +138,9 @@ fn session_end(
 ) -> Result<Session, String> {
     match r {
         Ok(DisconnectReason::TargetExited(code)) => Ok(Session::Ended(End::Exited(code))),
-        Ok(DisconnectReason::TargetTerminated(sig)) => Ok(Session::Ended(End::Signaled(sig.0))),
+        Ok(DisconnectReason::TargetTerminated(sig)) => {
+            Ok(Session::Ended(End::Signaled(signals::from_gdb(sig).unwrap_or(0) as u8)))
+        }
         Ok(DisconnectReason::Disconnect) => Ok(Session::Detached),
         Ok(DisconnectReason::Kill) => Ok(Session::Killed),
         Err(e) if e.is_target_error() => Err(e.into_target_error().unwrap_or_default()),
@@ -162,6 +166,8 @@ struct Debugger<I: Inferior> {
     mode: Mode,
     /// The guest ended (reported once, then gdb disconnects).
     ended: Option<End>,
+    /// Resuming passed a signal to its handler (a step then stops at the handler's start).
+    entered_handler: bool,
 }
 
 /// Instructions stepped between looks at the socket for Ctrl-C.
@@ -216,6 +222,9 @@ impl<I: Inferior> Debugger<I> {
         if let Some(end) = self.inferior.execute_step()? {
             return Ok(Stepped::Stop(self.end(end)));
         }
+        if let Some(sig) = self.inferior.stopped_signal() {
+            return Ok(Stepped::Stop(SingleThreadStopReason::Signal(signals::to_gdb(sig))));
+        }
         if self.inferior.cpu().retired != before {
             if let Some((kind, addr)) = self.points.watch_hit(&accesses) {
                 return Ok(Stepped::Stop(SingleThreadStopReason::Watch { tid: (), kind, addr }));
@@ -224,11 +233,24 @@ impl<I: Inferior> Debugger<I> {
         Ok(Stepped::Ran)
     }
 
+    /// Resuming: acts on the signal the guest stopped for as gdb says (`signal`, gdb's number:
+    /// pass it on, another, or none), before anything runs.
+    fn pass_signal(&mut self, signal: Option<Signal>) {
+        if self.inferior.stopped_signal().is_none() {
+            return;
+        }
+        let rip = self.inferior.cpu().state.rip;
+        if let Some(end) = self.inferior.resume_signal(signal.and_then(signals::from_gdb)) {
+            self.ended = Some(end);
+        }
+        self.entered_handler = self.inferior.cpu().state.rip != rip;
+    }
+
     fn end(&mut self, end: End) -> SingleThreadStopReason<u64> {
         self.ended = Some(end);
         match end {
             End::Exited(code) => SingleThreadStopReason::Exited(code),
-            End::Signaled(sig) => SingleThreadStopReason::Terminated(Signal(sig)),
+            End::Signaled(sig) => SingleThreadStopReason::Terminated(signals::to_gdb(sig.into())),
         }
     }
 }
@@ -261,6 +283,10 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
         };
         let target_err = WaitForStopReasonError::Target;
         if target.mode == Mode::Step {
+            if std::mem::take(&mut target.entered_handler) {
+                // A signal handler was entered on the way: ptrace's step stops at its start.
+                return stopped(SingleThreadStopReason::DoneStep);
+            }
             let mut first = true;
             loop {
                 match target.step_one(first).map_err(target_err)? {
@@ -281,6 +307,9 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
             if target.points.is_empty() {
                 if let Some(end) = target.inferior.run_free().map_err(target_err)? {
                     return stopped(target.end(end));
+                }
+                if let Some(sig) = target.inferior.stopped_signal() {
+                    return stopped(SingleThreadStopReason::Signal(signals::to_gdb(sig)));
                 }
                 n = POLL_EVERY;
             } else {
@@ -397,8 +426,10 @@ impl<I: Inferior> SingleThreadBase for Debugger<I> {
 }
 
 impl<I: Inferior> SingleThreadResume for Debugger<I> {
-    fn resume(&mut self, _signal: Option<Signal>) -> Result<(), String> {
+    fn resume(&mut self, signal: Option<Signal>) -> Result<(), String> {
         self.mode = Mode::Continue;
+        self.pass_signal(signal);
+        self.entered_handler = false;
         Ok(())
     }
 
@@ -410,8 +441,9 @@ impl<I: Inferior> SingleThreadResume for Debugger<I> {
 }
 
 impl<I: Inferior> SingleThreadSingleStep for Debugger<I> {
-    fn step(&mut self, _signal: Option<Signal>) -> Result<(), String> {
+    fn step(&mut self, signal: Option<Signal>) -> Result<(), String> {
         self.mode = Mode::Step;
+        self.pass_signal(signal);
         Ok(())
     }
 }

@@ -7,6 +7,10 @@
 //! [`Attention`] flag, which the machine checks as its watch ([`Watch::Flag`]), so a run that
 //! never uses the prompt runs as before. Lines typed at the prompt reach the machine loop over
 //! a channel.
+//!
+//! On a terminal (in raw mode for the run: [`super::terminal`]) the prompt does its own line
+//! handling, as the terminal no longer does: typed characters are echoed, Enter (CR) ends the
+//! line, Backspace erases.
 
 use super::commands::{self, Control};
 use emu::machine::{Attention, Machine, RunEnd};
@@ -48,8 +52,9 @@ pub enum Resume {
     Ended(RunEnd),
 }
 
-/// Starts the thread reading stdin: guest bytes go to `guest`, prompt lines to the console.
-pub fn spawn_reader(guest: Sender<Vec<u8>>) -> Console {
+/// Starts the thread reading stdin: guest bytes go to `guest`, prompt lines to the console;
+/// `raw`: stdin is a terminal in raw mode (the prompt echoes and edits its line itself).
+pub fn spawn_reader(guest: Sender<Vec<u8>>, raw: bool) -> Console {
     let attention = Attention(Arc::new(AtomicBool::new(false)));
     let prompt = Arc::new(AtomicBool::new(false));
     let (tx, events) = channel();
@@ -90,7 +95,10 @@ pub fn spawn_reader(guest: Sender<Vec<u8>>) -> Console {
                 } else if b == CTRL_A {
                     escape = true;
                 } else if prompting {
-                    if b == b'\n' {
+                    if raw && !edit_line(&mut line, b) {
+                        continue;
+                    }
+                    if b == b'\n' || (raw && b == b'\r') {
                         let _ = tx.send(Event::Line(String::from_utf8_lossy(&line).trim_end().to_string()));
                         line.clear();
                         // Bytes typed after `cont` are the guest's: wait until the command ran.
@@ -112,6 +120,30 @@ pub fn spawn_reader(guest: Sender<Vec<u8>>) -> Console {
         }
     });
     Console { attention, prompt, events, done }
+}
+
+/// A byte typed at the prompt on a raw terminal: echoes it; Backspace/DEL erases the last
+/// character. False when the byte was consumed (an erase).
+fn edit_line(line: &mut Vec<u8>, b: u8) -> bool {
+    let mut out = std::io::stdout();
+    let keep = match b {
+        0x7f | 0x08 => {
+            if line.pop().is_some() {
+                let _ = out.write_all(b"\x08 \x08");
+            }
+            false
+        }
+        b'\r' | b'\n' => {
+            let _ = out.write_all(b"\n");
+            true
+        }
+        _ => {
+            let _ = out.write_all(&[b]);
+            true
+        }
+    };
+    let _ = out.flush();
+    keep
 }
 
 impl Console {

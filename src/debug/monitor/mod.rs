@@ -14,6 +14,7 @@
 
 pub mod commands;
 pub mod console;
+pub mod terminal;
 
 use commands::Control;
 use emu::machine::{Machine, RunEnd, Watch};
@@ -98,11 +99,12 @@ impl Monitor {
     }
 
     /// Runs the machine under the monitor until the guest ends or `quit`; `stopped`: start
-    /// stopped (QEMU's -S), until `cont`.
+    /// stopped (QEMU's -S), until `cont`; `limit`: the run ends once that many instructions
+    /// have retired in all (`--max-instructions`; `u64::MAX`: no limit).
     ///
     /// # Errors
     /// The engine failed.
-    pub fn run(&mut self, m: &mut Machine, stopped: bool) -> Result<Outcome, String> {
+    pub fn run(&mut self, m: &mut Machine, stopped: bool, limit: u64) -> Result<Outcome, String> {
         let mut running = !stopped;
         loop {
             for control in self.poll(m) {
@@ -116,7 +118,7 @@ impl Monitor {
             }
             if running {
                 m.set_watch(Some(Watch::HostMs(SLICE_MS)));
-                let end = m.run(u64::MAX);
+                let end = m.run(limit);
                 m.set_watch(None);
                 if end == RunEnd::EngineError {
                     return Err(m.engine_error.clone().unwrap_or_default());

@@ -23,6 +23,7 @@
 pub mod convert;
 pub mod cpuid;
 pub mod engine;
+pub mod guest_debug;
 pub mod kick;
 pub mod supervisor;
 pub mod user;

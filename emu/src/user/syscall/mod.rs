@@ -91,6 +91,8 @@ pub struct SysState {
     pub timer: Option<time::RealTimer>,
     /// Print each call and its result to stderr (`strata user --strace`).
     pub trace: bool,
+    /// Where system calls and signals are recorded for the event trace (none: not recorded).
+    pub events: Option<super::events::EventLog>,
     unsupported_seen: HashSet<u64>,
 }
 
@@ -114,6 +116,7 @@ impl SysState {
             start: std::time::Instant::now(),
             timer: None,
             trace: false,
+            events: None,
             unsupported_seen: HashSet::new(),
         }
     }
@@ -149,8 +152,21 @@ pub fn fill_random(buf: &mut [u8]) {
     }
 }
 
-/// Carries out the system call the guest just made. Returns `Some` when the process ended.
+/// Carries out the system call the guest just made, recording it for the event trace when a
+/// log is attached. Returns `Some` when the process ended.
 pub fn dispatch(p: &mut Process) -> Option<ProcessEnd> {
+    if p.sys.events.is_none() {
+        return carry_out(p);
+    }
+    let g = p.cpu.state.gpr;
+    let (nr, args) = (g[gpr::RAX], [g[gpr::RDI], g[gpr::RSI], g[gpr::RDX], g[10], g[8], g[9]]);
+    let end = carry_out(p);
+    let ret = end.is_none().then_some(p.cpu.state.gpr[gpr::RAX]);
+    super::events::record(&p.sys.events, super::events::UserEvent::Syscall { nr, args, ret });
+    end
+}
+
+fn carry_out(p: &mut Process) -> Option<ProcessEnd> {
     let g = p.cpu.state.gpr;
     let nr = g[gpr::RAX];
     let a = [g[gpr::RDI], g[gpr::RSI], g[gpr::RDX], g[10], g[8], g[9]];
