@@ -9,7 +9,7 @@
 //! | 16550A UART (COM1) | ports 0x3f8-0x3ff | ISA IRQ 4 |
 //! | PCI host bridge (mechanism #1) | ports 0xcf8-0xcff | - |
 //! | isa-debug-exit | port 0xf4 | - |
-//! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0, BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + slot - 1 |
+//! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0 (00:02.0-00:09.0 behind a BIOS, whose PIIX3 is 00:01.0), BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + (slot - 1) mod 8 |
 //! | ACPI PM1a blocks + PM timer | ports 0x600-0x60b | (SCI: ISA IRQ 9, never raised) |
 //! | fw_cfg (selector, data; DMA) | ports 0x510-0x511; 0x514-0x51b | - |
 //! | debug console (with `--debugcon`) | ports 0xe9, 0x402 | - |
@@ -132,6 +132,9 @@ pub struct Board {
     pub fw_cfg: Rc<RefCell<FwCfg>>,
     pub apic_messages: MessageQueue,
     pub eois: EoiQueue,
+    /// The first PCI slot `--drive`/`--share` functions take: 1, or 2 behind a BIOS, whose
+    /// PIIX3 ISA bridge sits at 00:01.0 as on QEMU's i440FX (issue 14).
+    pub first_virtio_slot: u8,
 }
 
 /// A `Board` shared with the CPU as its I/O bus.
@@ -212,6 +215,7 @@ impl Board {
             fw_cfg,
             apic_messages,
             eois,
+            first_virtio_slot: 1,
         }
     }
 
@@ -219,8 +223,11 @@ impl Board {
     /// `None` when all slots are taken.
     pub fn add_virtio(&mut self, dev: Box<dyn VirtioDevice>) -> Option<u8> {
         use crate::loaders::layout;
-        let slot = u8::try_from(self.virtio.borrow().len() + 1).ok().filter(|&s| s <= layout::PCI_SLOTS)?;
-        let irq = PciIrq { ioapic: self.ioapic.clone(), pin: usize::from(layout::PCI_IRQ_PIN_BASE + slot - 1) };
+        let index = u8::try_from(self.virtio.borrow().len()).ok().filter(|&i| i < layout::PCI_SLOTS)?;
+        let slot = self.first_virtio_slot + index;
+        // INTA's pin as the ACPI `_PRT` gives it (slot 1 on pin 16, wrapping after pin 23).
+        let pin = crate::loaders::acpi::prt_gsi(u32::from(slot), 0) as usize;
+        let irq = PciIrq { ioapic: self.ioapic.clone(), pin };
         let f = Rc::new(RefCell::new(VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32)));
         self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
         self.virtio.borrow_mut().push(f);
