@@ -241,10 +241,7 @@ const SYSLINUX_MODULES: &str = "/usr/lib/syslinux/modules/bios";
 /// the same line (SeaBIOS buffers that console's output, so a kernel that never calls the
 /// BIOS again can write its first line right after "Booting from Hard Disk..").
 fn verdicts_after_bios(serial: &str) -> Vec<String> {
-    serial
-        .lines()
-        .filter_map(|l| l.find("PASS ").or_else(|| l.find("FAIL ")).map(|at| l[at..].to_string()))
-        .collect()
+    serial.lines().filter_map(|l| l.find("PASS ").or_else(|| l.find("FAIL ")).map(|at| l[at..].to_string())).collect()
 }
 
 /// An MBR-partitioned raw image with Syslinux, `config` as its syslinux.cfg and `files` at the
@@ -260,7 +257,13 @@ fn syslinux_disk(dir: &Path, name: &str, config: &str, files: &[&Path]) -> std::
 }
 
 /// Runs Strata through SeaBIOS from `drive` (`--drive` value), alone; (status, serial, stderr).
-fn strata_from_disk(dir: &Path, tag: &str, drive: &str, extra: &[&str], limit: Duration) -> (Option<i32>, String, String) {
+fn strata_from_disk(
+    dir: &Path,
+    tag: &str,
+    drive: &str,
+    extra: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
     let serial = dir.join(format!("{tag}.strata.serial"));
     let mut cmd = Command::new(strata_bin());
     cmd.args(["run", "--bios", BIOS_256K, "--drive", drive]).args(extra);
@@ -298,7 +301,8 @@ fn a_multiboot_kernel_via_syslinux_and_a_boot_sector_from_a_disk_as_under_qemu()
     let dir = Scratch::new("bios-disk-kernels");
     let kernel = kernel_support::build("interrupts", dir.path()).expect("build interrupts.S");
     let modules = Path::new(SYSLINUX_MODULES);
-    let config = "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT mb\nLABEL mb\n  KERNEL mboot.c32\n  APPEND interrupts.elf\n";
+    let config =
+        "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT mb\nLABEL mb\n  KERNEL mboot.c32\n  APPEND interrupts.elf\n";
     let raw = syslinux_disk(
         dir.path(),
         "multiboot",
@@ -374,7 +378,14 @@ fn debian_guest_boots_from_a_disk_through_seabios_and_syslinux() {
     assert!(log.contains("found virtio-blk at 00:02.0"), "{log}");
     // Linux found the disk at the BAR SeaBIOS assigned, and the root bus window that holds it.
     assert!(out.contains("pci 0000:00:02.0: [1af4:1042]") && out.contains("vda"), "{out}");
-    for complaint in ["unknown, using generic init", "mce: Unable to init", "ACPI BIOS Error", "ACPI Error", "can't claim BAR", "no compatible bridge window"] {
+    for complaint in [
+        "unknown, using generic init",
+        "mce: Unable to init",
+        "ACPI BIOS Error",
+        "ACPI Error",
+        "can't claim BAR",
+        "no compatible bridge window",
+    ] {
         assert!(!out.contains(complaint), "the kernel complained ({complaint}):\n{out}");
     }
 }
