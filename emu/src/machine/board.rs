@@ -135,6 +135,8 @@ pub struct Board {
     /// The first PCI slot `--drive`/`--share` functions take: 1, or 2 behind a BIOS, whose
     /// PIIX3 ISA bridge sits at 00:01.0 as on QEMU's i440FX (issue 14).
     pub first_virtio_slot: u8,
+    /// QEMU's pci-testdev, with `--device pci-testdev` (issue 14).
+    pub pci_testdev: Rc<RefCell<Option<devices::pc::pci_testdev::SharedPciTestdev>>>,
 }
 
 /// A `Board` shared with the CPU as its I/O bus.
@@ -181,7 +183,14 @@ impl Board {
         let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
         let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
         let virtio = VirtioFunctions::default();
-        let window = PciMmioWindow { base: crate::loaders::layout::PCI_MMIO_BASE, functions: virtio.clone() };
+        let virtio_window = PciMmioWindow { base: crate::loaders::layout::PCI_MMIO_BASE, functions: virtio.clone() };
+        // Issue 14: the window also reaches a pci-testdev's memory BAR once one is plugged in.
+        let pci_testdev = Rc::new(RefCell::new(None));
+        let window = devices::pc::pci_testdev::PciMemWindow {
+            base: crate::loaders::layout::PCI_MMIO_BASE,
+            inner: virtio_window,
+            testdev: Rc::clone(&pci_testdev),
+        };
         let _ = mmio.register(
             crate::loaders::layout::PCI_MMIO_BASE,
             crate::loaders::layout::PCI_MMIO_LEN,
@@ -216,6 +225,7 @@ impl Board {
             apic_messages,
             eois,
             first_virtio_slot: 1,
+            pci_testdev,
         }
     }
 
@@ -261,6 +271,21 @@ impl Board {
             .collect();
         self.pio.register(TESTDEV_IRQ_BASE, TESTDEV_IRQ_LINES, Box::new(TestdevIrqPorts::new(lines)))?;
         self.mmio.register(TESTDEV_IOMEM_BASE, TESTDEV_IOMEM_LEN, Box::new(TestdevIomem::default()))
+    }
+
+    /// Plugs in QEMU's `pci-testdev` (`devices::pc::pci_testdev`) at the next free PCI slot
+    /// (after the drives), its memory BAR where the machine would place that slot's BAR 0 and
+    /// its I/O BAR at 0xC000, both decoding; ports 0xC000-0xFFFF follow the I/O BAR wherever a
+    /// firmware moves it. Returns the slot.
+    pub fn attach_pci_testdev(&mut self) -> Result<u8, devices::bus::BusError> {
+        use crate::loaders::layout;
+        use devices::pc::pci_testdev::{PciTestdev, PciTestdevPorts, IO_WINDOW_BASE, IO_WINDOW_LEN};
+        let slot = self.first_virtio_slot + self.virtio.borrow().len() as u8;
+        let dev = Rc::new(RefCell::new(PciTestdev::new(layout::pci_bar0(slot) as u32)));
+        self.pio.register(IO_WINDOW_BASE, IO_WINDOW_LEN, Box::new(PciTestdevPorts(dev.clone())))?;
+        self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(dev.clone()));
+        *self.pci_testdev.borrow_mut() = Some(dev);
+        Ok(slot)
     }
     // --- end kvm-unit-tests devices ---
 
