@@ -92,7 +92,7 @@ impl IoTest {
         bytes[8] = data;
         bytes.extend_from_slice(format!("{kind}-{test}").as_bytes());
         bytes.push(0);
-        IoTest { bytes, offset: offset.into(), data, counted: index % TESTS_PER_BAR == 0 }
+        IoTest { bytes, offset: offset.into(), data, counted: index.is_multiple_of(TESTS_PER_BAR) }
     }
 
     fn count(&self) -> u32 {
