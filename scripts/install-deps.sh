@@ -17,6 +17,8 @@
 #   acpica-tools       iasl, which disassembles Strata's ACPI tables (conformance/tests/acpi_tables.rs)
 #   seabios, qemu-system-data   bios-256k.bin and QEMU's linuxboot_dma.bin: the guest boot through
 #                      SeaBIOS (conformance/tests/bios_boot.rs, scripts/firmware-bench.sh)
+#   syslinux, syslinux-common, mtools, fdisk, dosfstools   issue 14's disk boots: an MBR disk
+#                      with Syslinux made by scripts/make-boot-disk.sh (conformance/tests/bios_boot.rs)
 # Usage: scripts/install-deps.sh [--guest] [--aarch64]
 #   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
 #              (it downloads Debian's kernel and busybox-static with `apt-get download`)
@@ -49,6 +51,13 @@ done
 # Firmware files, not commands (issue 14: the SeaBIOS boot).
 [ -f /usr/share/seabios/bios-256k.bin ] || need+=(seabios)
 [ -f /usr/share/qemu/linuxboot_dma.bin ] || need+=(qemu-system-data)
+# --- Issue 14, boot from a disk through SeaBIOS and Syslinux (scripts/make-boot-disk.sh) ---
+for pkg_cmd in syslinux:syslinux mtools:mcopy fdisk:sfdisk dosfstools:mkfs.fat; do
+    command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pkg_cmd#*:}" ] || [ -x "/sbin/${pkg_cmd#*:}" ] \
+        || need+=("${pkg_cmd%%:*}")
+done
+[ -f /usr/lib/syslinux/mbr/mbr.bin ] || need+=(syslinux-common)
+# --- end issue 14 disk boot ---
 if [ "$aarch64" = yes ] && [ ! -d /usr/aarch64-linux-gnu/lib ]; then
     need+=(libc6-dev-arm64-cross)
 fi

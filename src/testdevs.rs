@@ -6,7 +6,10 @@
 //!   `devices::pc::exit_port`), so the option only checks that the properties asked for are
 //!   that port (`iobase=0xf4`, `iosize=1..4`) and fails otherwise rather than silently differ.
 //!
-//! Anything else (including `pci-testdev`, not modelled yet) is a one-line error.
+//! - `pci-testdev`: QEMU's PCI test device (`devices::pc::pci_testdev`), at the next free PCI
+//!   slot after the drives.
+//!
+//! Anything else is a one-line error.
 
 use emu::machine::Machine;
 
@@ -15,6 +18,7 @@ use emu::machine::Machine;
 pub enum TestDevice {
     PcTestdev,
     IsaDebugExit,
+    PciTestdev,
 }
 
 /// Parses a QEMU-style integer property (`0xf4` or `244`).
@@ -52,8 +56,11 @@ pub fn parse_device(spec: &str) -> Result<TestDevice, String> {
             }
             Ok(TestDevice::IsaDebugExit)
         }
-        "pci-testdev" => Err(err("pci-testdev is not modelled yet".into())),
-        _ => Err(err("unknown device (known: pc-testdev, isa-debug-exit)".into())),
+        "pci-testdev" => match props.first() {
+            None => Ok(TestDevice::PciTestdev),
+            Some(p) => Err(err(format!("pci-testdev has no property {p} (membar= is not modelled)"))),
+        },
+        _ => Err(err("unknown device (known: pc-testdev, pci-testdev, isa-debug-exit)".into())),
     }
 }
 
@@ -71,6 +78,12 @@ pub fn attach(m: &mut Machine, specs: &[String]) -> Result<(), String> {
                 .attach_pc_testdev()
                 .map_err(|e| format!("--device {spec}: its ports or memory are taken ({e})"))?;
         }
+        if d == TestDevice::PciTestdev {
+            m.board
+                .borrow_mut()
+                .attach_pci_testdev()
+                .map_err(|e| format!("--device {spec}: its I/O ports are taken ({e})"))?;
+        }
         plugged.push(d);
     }
     Ok(())
@@ -85,6 +98,7 @@ mod tests {
         assert_eq!(parse_device("pc-testdev"), Ok(TestDevice::PcTestdev));
         assert_eq!(parse_device("isa-debug-exit,iobase=0xf4,iosize=0x4"), Ok(TestDevice::IsaDebugExit));
         assert_eq!(parse_device("isa-debug-exit"), Ok(TestDevice::IsaDebugExit));
+        assert_eq!(parse_device("pci-testdev"), Ok(TestDevice::PciTestdev));
     }
 
     #[test]
@@ -95,7 +109,7 @@ mod tests {
             "isa-debug-exit,iobase",
             "isa-debug-exit,chardev=x",
             "pc-testdev,x=1",
-            "pci-testdev",
+            "pci-testdev,membar=1M",
             "e1000",
             "",
         ] {

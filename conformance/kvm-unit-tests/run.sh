@@ -19,7 +19,7 @@
 # timeout, anything else FAIL, and print the test's SUMMARY line.
 #
 # Strata gets the same kernel, arguments and environment (`strata run --kernel x86/NAME.flat
-# --append ARGS --initrd ENV --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4`);
+# --append ARGS --initrd ENV --device pc-testdev --device pci-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4`);
 # of the QEMU parameters it takes -m (as --mem) and the CPU vendor of -cpu (GenuineIntel or an
 # Intel model: --cpu broadwell; otherwise its default AMD k8); CPU feature flags and other
 # devices are not translated (Strata's CPU reports what it implements).
@@ -104,7 +104,7 @@ run_one() { # name file smp test_args params timeout
     local qerr="$LOGDIR/$name.qemu.err" serr="$LOGDIR/$name.strata.err"
     # shellcheck disable=SC2046
     timeout -k 1s --foreground "$tmo" "$STRATA" run --kernel "$kernel" ${args:+--append "$args"} \
-        --initrd "$ENVF" --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 \
+        --initrd "$ENVF" --device pc-testdev --device pci-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 \
         $(strata_params "$params") </dev/null >"$slog" 2>"$serr"
     ret=$?
     s=$(verdict $ret "$slog" "$serr" strata)

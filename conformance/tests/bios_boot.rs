@@ -213,3 +213,179 @@ fn debian_guest_boots_through_seabios_to_its_marker() {
         assert!(!out.contains(complaint), "the kernel complained ({complaint}):\n{out}");
     }
 }
+
+// --- Boot paths 2 and 3 (issue 14): from a virtio-blk disk through SeaBIOS and a bootloader ---
+
+/// The disk tools `scripts/make-boot-disk.sh` needs (Debian's syslinux, syslinux-common,
+/// mtools, fdisk, dosfstools), or a SKIP message naming what is missing.
+fn disk_tools_missing() -> bool {
+    for tool in ["syslinux", "mcopy", "sfdisk", "mkfs.fat"] {
+        let found = Command::new("sh").arg("-c").arg(format!("PATH=$PATH:/usr/sbin:/sbin command -v {tool}")).output();
+        if found.map(|o| !o.status.success()).unwrap_or(true) {
+            eprintln!("SKIP: {tool} is missing (syslinux, mtools, fdisk, dosfstools: scripts/install-deps.sh)");
+            return true;
+        }
+    }
+    for f in [SYSLINUX_MODULES, "/usr/lib/syslinux/mbr/mbr.bin"] {
+        if !Path::new(f).exists() {
+            eprintln!("SKIP: {f} is missing (syslinux-common: scripts/install-deps.sh)");
+            return true;
+        }
+    }
+    false
+}
+
+const SYSLINUX_MODULES: &str = "/usr/lib/syslinux/modules/bios";
+
+/// The test kernels' verdict lines, also where one follows SeaBIOS's serial-console text on
+/// the same line (SeaBIOS buffers that console's output, so a kernel that never calls the
+/// BIOS again can write its first line right after "Booting from Hard Disk..").
+fn verdicts_after_bios(serial: &str) -> Vec<String> {
+    serial.lines().filter_map(|l| l.find("PASS ").or_else(|| l.find("FAIL ")).map(|at| l[at..].to_string())).collect()
+}
+
+/// An MBR-partitioned raw image with Syslinux, `config` as its syslinux.cfg and `files` at the
+/// FAT partition's root, made by the project's script from Debian's packages.
+fn syslinux_disk(dir: &Path, name: &str, config: &str, files: &[&Path]) -> std::path::PathBuf {
+    let image = dir.join(format!("{name}.img"));
+    let cfg = dir.join(format!("{name}.cfg"));
+    std::fs::write(&cfg, config).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-boot-disk.sh");
+    let o = Command::new("bash").arg(script).arg(&image).arg(&cfg).args(files).output().unwrap();
+    assert!(o.status.success(), "make-boot-disk.sh: {}", String::from_utf8_lossy(&o.stderr));
+    image
+}
+
+/// Runs Strata through SeaBIOS from `drive` (`--drive` value), alone; (status, serial, stderr).
+fn strata_from_disk(
+    dir: &Path,
+    tag: &str,
+    drive: &str,
+    extra: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let serial = dir.join(format!("{tag}.strata.serial"));
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(["run", "--bios", BIOS_256K, "--drive", drive]).args(extra);
+    cmd.arg("--serial").arg(format!("file:{}", serial.display()));
+    run_capturing(cmd, &serial, limit)
+}
+
+/// Runs QEMU (`-M pc`, TCG) through the same SeaBIOS from `image` on virtio-blk, as Strata's
+/// reference; `None` when QEMU is not installed.
+fn qemu_from_disk(dir: &Path, tag: &str, image: &Path) -> Option<(Option<i32>, String)> {
+    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+        eprintln!("SKIP (QEMU part): qemu-system-x86_64 is not installed");
+        return None;
+    }
+    let serial = dir.join(format!("{tag}.qemu.serial"));
+    let mut q = Command::new("qemu-system-x86_64");
+    q.args(["-M", "pc", "-accel", "tcg", "-m", "256M", "-nodefaults", "-display", "none", "-bios", BIOS_256K]);
+    q.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-drive"]);
+    q.arg(format!("file={},format=raw,if=virtio", image.display()));
+    q.arg("-serial").arg(format!("file:{}", serial.display()));
+    let (status, out, _) = run_capturing(q, &serial, Duration::from_secs(120));
+    Some((status, out))
+}
+
+/// Boot path 3: a Multiboot test kernel (`conformance/kernels/interrupts.S`: PIT, RTC, UART and
+/// LAPIC timer interrupts) loaded by Syslinux's `mboot.c32` from a qcow2 disk, and a boot
+/// sector (`realmode.S`: real mode, then protected and long mode) as a disk's MBR, each booted
+/// by SeaBIOS from virtio-blk: the same verdict lines and exit-port status as QEMU with the
+/// same firmware and image (the kernels' checks themselves come from the SDM and datasheets).
+#[test]
+fn a_multiboot_kernel_via_syslinux_and_a_boot_sector_from_a_disk_as_under_qemu() {
+    if firmware_missing() || disk_tools_missing() {
+        return;
+    }
+    let dir = Scratch::new("bios-disk-kernels");
+    let kernel = kernel_support::build("interrupts", dir.path()).expect("build interrupts.S");
+    let modules = Path::new(SYSLINUX_MODULES);
+    let config =
+        "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT mb\nLABEL mb\n  KERNEL mboot.c32\n  APPEND interrupts.elf\n";
+    let raw = syslinux_disk(
+        dir.path(),
+        "multiboot",
+        config,
+        &[&kernel, &modules.join("mboot.c32"), &modules.join("libcom32.c32")],
+    );
+    // Strata boots the qcow2 form of it (qemu-img's), QEMU the raw one.
+    let qcow2 = dir.path().join("multiboot.qcow2");
+    let o = Command::new("qemu-img").args(["convert", "-O", "qcow2"]).arg(&raw).arg(&qcow2).output();
+    let drive = match o {
+        Ok(o) if o.status.success() => format!("file={},format=qcow2", qcow2.display()),
+        _ => {
+            eprintln!("qemu-img is missing: the raw image instead of a qcow2 one");
+            format!("file={},format=raw", raw.display())
+        }
+    };
+    let (status, out, err) = strata_from_disk(dir.path(), "multiboot", &drive, &[], Duration::from_secs(120));
+    let verdicts = verdicts_after_bios(&out);
+    // Syslinux writes to COM1 itself (SERIAL) and through INT 10h, which SeaBIOS's serial
+    // console (etc/sercon-port) also sends to COM1, so its lines come twice, interleaved.
+    assert!(out.contains("SYSLINUX 6"), "no Syslinux: {out}\n{err}");
+    assert_eq!(status, Some(1), "the kernel did not pass through the exit port:\n{out}\n{err}");
+    assert!(verdicts.len() >= 5 && verdicts.iter().all(|v| v.starts_with("PASS")), "{out}");
+
+    let sector = kernel_support::build("realmode", dir.path()).expect("build realmode.S");
+    let mbr = dir.path().join("bootsector.img");
+    let mut image = std::fs::read(&sector).unwrap();
+    assert_eq!(image.len(), 512, "realmode.S is one boot sector");
+    image.resize(1 << 20, 0);
+    std::fs::write(&mbr, image).unwrap();
+    let drive_mbr = format!("file={},format=raw", mbr.display());
+    let (rstatus, rout, rerr) = strata_from_disk(dir.path(), "bootsector", &drive_mbr, &[], Duration::from_secs(60));
+    let rverdicts = verdicts_after_bios(&rout);
+    assert_eq!(rstatus, Some(1), "{rout}\n{rerr}");
+    assert!(rverdicts.len() == 3 && rverdicts.iter().all(|v| v.starts_with("PASS")), "{rout}");
+
+    let Some((qstatus, qout)) = qemu_from_disk(dir.path(), "multiboot", &raw) else { return };
+    assert_eq!((qstatus, verdicts_after_bios(&qout)), (status, verdicts), "QEMU differs (multiboot):\n{qout}");
+    let Some((qstatus, qout)) = qemu_from_disk(dir.path(), "bootsector", &mbr) else { return };
+    assert_eq!((qstatus, verdicts_after_bios(&qout)), (rstatus, rverdicts), "QEMU differs (boot sector):\n{qout}");
+}
+
+/// Boot path 2: the Debian guest's kernel and initramfs on a FAT partition of an MBR disk,
+/// Syslinux configured for the serial console, booted by SeaBIOS from virtio-blk to the
+/// guest's marker on tier 0, with SeaBIOS's PCI layout as on QEMU's i440FX (the PIIX3 at
+/// 00:01.0, the disk at 00:02.0 with its BAR where SeaBIOS put it) and no platform complaint.
+#[test]
+fn debian_guest_boots_from_a_disk_through_seabios_and_syslinux() {
+    if firmware_missing() || disk_tools_missing() {
+        return;
+    }
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
+    if !guest.join("vmlinuz").exists() {
+        eprintln!("SKIP: no Debian guest at {} (scripts/build-guest.sh build/guest makes it)", guest.display());
+        return;
+    }
+    let marker = std::fs::read_to_string(guest.join("marker")).expect("marker file").trim().to_string();
+    let dir = Scratch::new("bios-disk-linux");
+    let initrd = dir.path().join("initrd.gz");
+    std::fs::copy(guest.join("initramfs-marker.cpio.gz"), &initrd).unwrap();
+    let config = "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz console=ttyS0\n";
+    let image = syslinux_disk(dir.path(), "linux", config, &[&guest.join("vmlinuz"), &initrd]);
+    let debugcon = dir.path().join("seabios.log");
+    let drive = format!("file={},format=raw", image.display());
+    let extra = ["--tier", "interp", "--marker", &marker, "--debugcon", &format!("file:{}", debugcon.display())];
+    let (status, out, err) = strata_from_disk(dir.path(), "linux", &drive, &extra, Duration::from_secs(900));
+    assert!(out.contains("SYSLINUX 6"), "no Syslinux:\n{out}\n{err}");
+    assert!(out.contains("Command line: BOOT_IMAGE=vmlinuz initrd=initrd.gz console=ttyS0"), "{out}");
+    assert!(out.contains(&marker), "no marker from the disk boot (exit {status:?}):\n{out}\n{err}");
+    assert_eq!(status, Some(0), "the guest's power-off (ACPI S5) should end the run with 0: {err}");
+    let log = std::fs::read_to_string(&debugcon).unwrap_or_default();
+    assert!(log.contains("init bdf=00:01.0 id=8086:7000") && log.contains("init bdf=00:02.0 id=1af4:1042"), "{log}");
+    assert!(log.contains("found virtio-blk at 00:02.0"), "{log}");
+    // Linux found the disk at the BAR SeaBIOS assigned, and the root bus window that holds it.
+    assert!(out.contains("pci 0000:00:02.0: [1af4:1042]") && out.contains("vda"), "{out}");
+    for complaint in [
+        "unknown, using generic init",
+        "mce: Unable to init",
+        "ACPI BIOS Error",
+        "ACPI Error",
+        "can't claim BAR",
+        "no compatible bridge window",
+    ] {
+        assert!(!out.contains(complaint), "the kernel complained ({complaint}):\n{out}");
+    }
+}

@@ -20,6 +20,7 @@ pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
 pub mod pci_host;
+pub mod pci_testdev;
 pub mod pic8259;
 pub mod piix3;
 pub mod pit8254;

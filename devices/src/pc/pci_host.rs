@@ -7,7 +7,10 @@
 //! (PMC)* datasheet, section 3.2 (vendor 8086h, device 1237h, PCICMD reset 0006h, PCISTS 0280h, class
 //! 060000h).
 //!
-//! Modelled: CONFIG_ADDRESS (32-bit accesses only; bits 30:24 and 1:0 read 0), CONFIG_DATA with
+//! Modelled: CONFIG_ADDRESS (32-bit accesses only; bits 30:24 and 1:0 read 0; bits 1:0 as written
+//! select the byte lane of CONFIG_DATA together with the port, as QEMU's host bridges do: test
+//! suites such as kvm-unit-tests put a register's low bits there and read CONFIG_DATA at 0xcfc;
+//! not kept in snapshots), CONFIG_DATA with
 //! byte, word and dword accesses at any offset inside the dword, the enable bit, dispatch to
 //! [`PciFunction`]s by bus/device/function, a host bridge whose identification registers are
 //! read-only and whose chipset registers 0x40-0xff (PAM, SMRAM, DRAM rows...) are plain storage.
@@ -157,6 +160,8 @@ impl PciFunction for HostBridge {
 /// ```
 pub struct PciHost {
     address: u32,
+    /// CONFIG_ADDRESS bits 1:0 as last written (see the module doc).
+    low_bits: u16,
     /// The host bridge at 00:00.0 (unless `functions` puts something else there).
     bridge: HostBridge,
     functions: HashMap<u16, Box<dyn PciFunction>>,
@@ -181,7 +186,7 @@ impl Default for PciHost {
 impl PciHost {
     /// A host with the 440FX host bridge at 00:00.0.
     pub fn new() -> Self {
-        Self { address: 0, bridge: HostBridge::new(), functions: HashMap::new() }
+        Self { address: 0, low_bits: 0, bridge: HostBridge::new(), functions: HashMap::new() }
     }
 
     /// CONFIG_ADDRESS and the host bridge's registers, for a snapshot.
@@ -229,9 +234,9 @@ impl PioDevice for PciHost {
     fn pio_read(&mut self, offset: u16, data: &mut [u8]) {
         match (offset, data.len()) {
             (PORT_ADDRESS, 4) => data.copy_from_slice(&self.address.to_le_bytes()),
-            (4..=7, 1 | 2 | 4) if usize::from(offset - PORT_DATA) + data.len() <= 4 => {
+            (4..=7, 1 | 2 | 4) if usize::from((offset - PORT_DATA) | self.low_bits) + data.len() <= 4 => {
                 // CONFIG_DATA: the byte lanes selected by the port offset and width.
-                let lane = usize::from(offset - PORT_DATA);
+                let lane = usize::from((offset - PORT_DATA) | self.low_bits);
                 match self.target() {
                     Some((function, register)) => {
                         let dword = function.config_read(register).to_le_bytes();
@@ -246,9 +251,15 @@ impl PioDevice for PciHost {
 
     fn pio_write(&mut self, offset: u16, data: &[u8]) {
         match (offset, data) {
-            (PORT_ADDRESS, &[a, b, c, d]) => self.address = u32::from_le_bytes([a, b, c, d]) & ADDRESS_WRITABLE,
-            (4..=7, _) if matches!(data.len(), 1 | 2 | 4) && usize::from(offset - PORT_DATA) + data.len() <= 4 => {
-                let lane = usize::from(offset - PORT_DATA);
+            (PORT_ADDRESS, &[a, b, c, d]) => {
+                self.address = u32::from_le_bytes([a, b, c, d]) & ADDRESS_WRITABLE;
+                self.low_bits = u16::from(a & 3);
+            }
+            (4..=7, _)
+                if matches!(data.len(), 1 | 2 | 4)
+                    && usize::from((offset - PORT_DATA) | self.low_bits) + data.len() <= 4 =>
+            {
+                let lane = usize::from((offset - PORT_DATA) | self.low_bits);
                 let mut bytes = [0u8; 4];
                 bytes[lane..lane + data.len()].copy_from_slice(data);
                 let mask = ((1u8 << data.len()) - 1) << lane;
@@ -318,6 +329,24 @@ mod tests {
         host.pio_write(1, &[0x12]);
         assert_eq!(read(&mut host, PORT_ADDRESS, 4), 0x80ff_fffc);
         assert_eq!(host.config_address(), 0x80ff_fffc);
+    }
+
+    /// QEMU's host bridges OR CONFIG_ADDRESS bits 1:0 into the CONFIG_DATA lane, and
+    /// kvm-unit-tests' `pci_config_readw(dev, PCI_DEVICE_ID)` relies on it (address with
+    /// register 2, a word read at 0xcfc); the register still reads back with bits 1:0 clear.
+    #[test]
+    fn config_address_low_bits_select_the_lane_as_on_qemu() {
+        let mut host = PciHost::new();
+        host.pio_write(PORT_ADDRESS, &(ADDRESS_ENABLE | 2).to_le_bytes());
+        assert_eq!(read(&mut host, 4, 2), 0x1237);
+        assert_eq!(read(&mut host, PORT_ADDRESS, 4), ADDRESS_ENABLE);
+        host.pio_write(PORT_ADDRESS, &(ADDRESS_ENABLE | 3).to_le_bytes());
+        assert_eq!(read(&mut host, 4, 1), 0x12);
+        // A dword through a misaligned address would cross the register: ignored (all ones read
+        // stays what the caller had).
+        let mut d = [0xee; 4];
+        host.pio_read(4, &mut d);
+        assert_eq!(d, [0xee; 4]);
     }
 
     #[test]

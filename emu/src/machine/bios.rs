@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 impl Machine {
     /// Maps `image` (the BIOS at `path`) at the top of 4 GiB and its last 128 KiB below 1 MiB
-    /// behind the PAM registers, adds the PIIX3 ISA bridge at 00:01.0, and resets the CPU, so
+    /// behind the PAM registers, adds the PIIX3 ISA bridge at 00:01.0 (virtio functions then
+    /// start at slot 2, as QEMU's i440FX places `-device`s after it), and resets the CPU, so
     /// the first instruction is the BIOS's at FFFFFFF0h. Call before any engine runs and before
-    /// devices take PCI slots (a virtio function given slot 1 later replaces the ISA bridge).
+    /// devices take PCI slots.
     ///
     /// # Errors
     /// A wrong image size, or RAM smaller than 1 MiB.
@@ -24,6 +25,7 @@ impl Machine {
             // The top of 4 GiB is free on this board (the APICs sit below 0xFF000000).
             let _ = board.mmio.register(rom.high_base(), image.len() as u64, Box::new(HighRom(image)));
             board.pci.borrow_mut().add_function(bdf(0, 1, 0), Box::new(Piix3Isa::new()));
+            board.first_virtio_slot = 2;
         }
         self.cpu.softmmu.set_rom_write_protect(rom.write_protect_mask());
         self.cpu.rom = Some(Box::new(rom));

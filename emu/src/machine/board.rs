@@ -9,7 +9,7 @@
 //! | 16550A UART (COM1) | ports 0x3f8-0x3ff | ISA IRQ 4 |
 //! | PCI host bridge (mechanism #1) | ports 0xcf8-0xcff | - |
 //! | isa-debug-exit | port 0xf4 | - |
-//! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0, BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + slot - 1 |
+//! | virtio-pci functions (`--drive`) | PCI 00:01.0-00:08.0 (00:02.0-00:09.0 behind a BIOS, whose PIIX3 is 00:01.0), BAR 0 in the window at 0xc0000000 | INTA -> IOAPIC pin 16 + (slot - 1) mod 8 |
 //! | ACPI PM1a blocks + PM timer | ports 0x600-0x60b | (SCI: ISA IRQ 9, never raised) |
 //! | fw_cfg (selector, data; DMA) | ports 0x510-0x511; 0x514-0x51b | - |
 //! | debug console (with `--debugcon`) | ports 0xe9, 0x402 | - |
@@ -132,6 +132,11 @@ pub struct Board {
     pub fw_cfg: Rc<RefCell<FwCfg>>,
     pub apic_messages: MessageQueue,
     pub eois: EoiQueue,
+    /// The first PCI slot `--drive`/`--share` functions take: 1, or 2 behind a BIOS, whose
+    /// PIIX3 ISA bridge sits at 00:01.0 as on QEMU's i440FX (issue 14).
+    pub first_virtio_slot: u8,
+    /// QEMU's pci-testdev, with `--device pci-testdev` (issue 14).
+    pub pci_testdev: Rc<RefCell<Option<devices::pc::pci_testdev::SharedPciTestdev>>>,
 }
 
 /// A `Board` shared with the CPU as its I/O bus.
@@ -178,7 +183,14 @@ impl Board {
         let _ = mmio.register(crate::loaders::layout::IOAPIC_BASE, 0x1000, Box::new(ioapic.clone()));
         let _ = mmio.register(crate::loaders::layout::LAPIC_BASE, 0x1000, Box::new(lapic.clone()));
         let virtio = VirtioFunctions::default();
-        let window = PciMmioWindow { base: crate::loaders::layout::PCI_MMIO_BASE, functions: virtio.clone() };
+        let virtio_window = PciMmioWindow { base: crate::loaders::layout::PCI_MMIO_BASE, functions: virtio.clone() };
+        // Issue 14: the window also reaches a pci-testdev's memory BAR once one is plugged in.
+        let pci_testdev = Rc::new(RefCell::new(None));
+        let window = devices::pc::pci_testdev::PciMemWindow {
+            base: crate::loaders::layout::PCI_MMIO_BASE,
+            inner: virtio_window,
+            testdev: Rc::clone(&pci_testdev),
+        };
         let _ = mmio.register(
             crate::loaders::layout::PCI_MMIO_BASE,
             crate::loaders::layout::PCI_MMIO_LEN,
@@ -212,6 +224,8 @@ impl Board {
             fw_cfg,
             apic_messages,
             eois,
+            first_virtio_slot: 1,
+            pci_testdev,
         }
     }
 
@@ -219,8 +233,11 @@ impl Board {
     /// `None` when all slots are taken.
     pub fn add_virtio(&mut self, dev: Box<dyn VirtioDevice>) -> Option<u8> {
         use crate::loaders::layout;
-        let slot = u8::try_from(self.virtio.borrow().len() + 1).ok().filter(|&s| s <= layout::PCI_SLOTS)?;
-        let irq = PciIrq { ioapic: self.ioapic.clone(), pin: usize::from(layout::PCI_IRQ_PIN_BASE + slot - 1) };
+        let index = u8::try_from(self.virtio.borrow().len()).ok().filter(|&i| i < layout::PCI_SLOTS)?;
+        let slot = self.first_virtio_slot + index;
+        // INTA's pin as the ACPI `_PRT` gives it (slot 1 on pin 16, wrapping after pin 23).
+        let pin = crate::loaders::acpi::prt_gsi(u32::from(slot), 0) as usize;
+        let irq = PciIrq { ioapic: self.ioapic.clone(), pin };
         let f = Rc::new(RefCell::new(VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32)));
         self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
         self.virtio.borrow_mut().push(f);
@@ -254,6 +271,21 @@ impl Board {
             .collect();
         self.pio.register(TESTDEV_IRQ_BASE, TESTDEV_IRQ_LINES, Box::new(TestdevIrqPorts::new(lines)))?;
         self.mmio.register(TESTDEV_IOMEM_BASE, TESTDEV_IOMEM_LEN, Box::new(TestdevIomem::default()))
+    }
+
+    /// Plugs in QEMU's `pci-testdev` (`devices::pc::pci_testdev`) at the next free PCI slot
+    /// (after the drives), its memory BAR where the machine would place that slot's BAR 0 and
+    /// its I/O BAR at 0xC000, both decoding; ports 0xC000-0xFFFF follow the I/O BAR wherever a
+    /// firmware moves it. Returns the slot.
+    pub fn attach_pci_testdev(&mut self) -> Result<u8, devices::bus::BusError> {
+        use crate::loaders::layout;
+        use devices::pc::pci_testdev::{PciTestdev, PciTestdevPorts, IO_WINDOW_BASE, IO_WINDOW_LEN};
+        let slot = self.first_virtio_slot + self.virtio.borrow().len() as u8;
+        let dev = Rc::new(RefCell::new(PciTestdev::new(layout::pci_bar0(slot) as u32)));
+        self.pio.register(IO_WINDOW_BASE, IO_WINDOW_LEN, Box::new(PciTestdevPorts(dev.clone())))?;
+        self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(dev.clone()));
+        *self.pci_testdev.borrow_mut() = Some(dev);
+        Ok(slot)
     }
     // --- end kvm-unit-tests devices ---
 
