@@ -420,7 +420,9 @@ impl JitEngine {
             let block = self.interp.cache.enter(idx);
             let (mut handle, executions, la) = (block.translation(), block.executions(), block.la);
             if handle.is_none() && executions >= self.opts.threshold && self.worth_compiling(la) {
-                if self.mostly_fallbacks(idx) {
+                // At threshold 1 every block is compiled, as the checks that run "everything as
+                // translated code" need (the instruction differential, the fuzzer, the lockstep).
+                if self.opts.threshold > 1 && self.mostly_fallbacks(idx) {
                     // Tier 0's loop runs handler calls faster than the trampoline does.
                     self.dropped_at.insert(la, MAX_RETRANSLATIONS);
                     self.stats.borrow_mut().left_on_tier0 += 1;
