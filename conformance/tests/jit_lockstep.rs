@@ -142,7 +142,7 @@ fn user_lockstep(exe: &Path, cfg: &Config, failures: &mut Vec<String>) {
 }
 
 /// The guest-bench workloads (their first 4 M instructions each: every loop runs many times
-/// in translated code) and the deterministic programs of the corpus (to their end), on tier 0
+/// in translated code) and the deterministic programs of the corpus (to their end or 20 M instructions), on tier 0
 /// and the JIT at threshold 1.
 #[test]
 fn user_programs_on_the_jit_match_tier0_at_every_boundary() {
@@ -171,7 +171,7 @@ fn user_programs_on_the_jit_match_tier0_at_every_boundary() {
         for name in corpus {
             let exe = build_program(cc, name, scratch.path()).expect("corpus program builds");
             let cfg =
-                Config { instructions: 200_000_000, mean_stretch: 2_000, full_check_every: 200, ..Config::default() };
+                Config { instructions: 20_000_000, mean_stretch: 2_000, full_check_every: 200, ..Config::default() };
             user_lockstep(&exe, &cfg, &mut failures);
         }
     }
