@@ -18,6 +18,8 @@ pub mod gen;
 pub mod guest;
 pub mod harness;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub mod jitfuzz;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod lockstep;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod native;

@@ -250,3 +250,44 @@ fn snapshots_move_between_kvm_and_tier_0() {
         }
     }
 }
+
+/// Snapshots between the JIT and tier 0, deterministic: saved under one at a third of the run,
+/// resumed under the other (and JIT to JIT), the serial output and the retired count equal an
+/// uninterrupted tier-0 run exactly. Skipped where the host has no JIT.
+#[test]
+fn snapshots_move_between_the_jit_and_tier_0_exactly() {
+    if let Some(why) = user_support::jit_unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let dir = Scratch::new("snapshot-jit");
+    for name in ["interrupts", "devices"] {
+        let kernel = match build(name, dir.path()) {
+            Ok(k) => k.display().to_string(),
+            Err(e) => {
+                eprintln!("SKIP: cannot build 32-bit test kernels with gcc -m32 here: {e}");
+                return;
+            }
+        };
+        let (status, full, err) = strata(&["--kernel", &kernel], &dir.path().join("full.txt"));
+        assert_eq!(status, Some(1), "{name} on tier 0: {err}");
+        let total = retired(&err);
+        let snap = dir.path().join("j.snap").display().to_string();
+        let at = (total / 3).to_string();
+        let jit: &[&str] = &["--tier", "jit", "--jit-threshold", "1"];
+        let interp: &[&str] = &["--tier", "interp"];
+        for (save, restore) in [(jit, interp), (interp, jit), (jit, jit)] {
+            let mut args = vec!["--kernel", &kernel, "--save", &snap, "--save-at", &at];
+            args.extend_from_slice(save);
+            let (st, before, err) = strata(&args, &dir.path().join("before.txt"));
+            assert_eq!(st, Some(0), "{name}: save under {}: {err}", save[1]);
+            let mut args = vec!["--restore", &snap];
+            args.extend_from_slice(restore);
+            let (st, after, err) = strata(&args, &dir.path().join("after.txt"));
+            let what = format!("{name}: saved under {}, resumed under {}", save[1], restore[1]);
+            assert_eq!(st, Some(1), "{what}: {err}");
+            assert_eq!(format!("{before}{after}"), full, "{what}: serial output differs");
+            assert_eq!(retired(&err), total, "{what}: instruction count differs");
+        }
+    }
+}

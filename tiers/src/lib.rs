@@ -82,7 +82,8 @@ pub fn jit_available() -> Result<(), TierError> {
 /// The JIT's knobs (`--jit-threshold`, `--jit-code-mib`).
 #[derive(Clone, Copy, Debug)]
 pub struct JitOptions {
-    /// A block is compiled when tier 0 has entered it this many times (1: at once).
+    /// A block is compiled when tier 0 has entered it this many times (1: at once, and every
+    /// block, even one that is mostly handler calls and would otherwise stay on tier 0).
     pub threshold: u64,
     /// Size of the code cache in bytes; flushed whole when full.
     pub code_bytes: usize,

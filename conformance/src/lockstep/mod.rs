@@ -33,6 +33,7 @@
 //! | `exclude.rs` | known KVM-emulator deviations, each with its reason |
 //! | `report.rs` | configuration, divergence report, summary |
 //! | `boot.rs` | a deterministic machine with a kernel loaded |
+//! | `jit.rs` | the JIT against tier 0: the same guest run on both, compared at boundaries |
 //!
 //! Left out: checking interrupt and exception delivery on KVM (delivery is tier 0's code on
 //! both sides), the debug registers, and KVM's in-kernel devices (none are used).
@@ -41,6 +42,7 @@ pub mod boot;
 pub mod diff;
 pub mod exclude;
 pub mod io;
+pub mod jit;
 mod memory;
 pub mod report;
 

@@ -2,7 +2,9 @@
 //!
 //! **Where it sits.** The JIT is tier 0 with promotion on: it owns a tier-0 [`Interp`] (its
 //! block cache and `step`), runs cold blocks through tier 0's `run_block`, and compiles a block
-//! once the cache has counted `threshold` entries into it (`--jit-threshold`, default 16). The
+//! once the cache has counted `threshold` entries into it (`--jit-threshold`, default 16; a hot
+//! block with under a quarter inline forms stays on tier 0, except at threshold 1, where every
+//! block is compiled so the checks below run everything as translated code). The
 //! regions are tier 0's blocks. Faults, system calls, HLT and the other stops go through tier
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
@@ -90,6 +92,12 @@
 //!
 //! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
 //! (`*` where an inline form exists) and the host code, disassembled by iced-x86.
+//!
+//! **How it is checked** (`conformance/`): against tier 0 in lockstep (`lockstep/jit.rs`: the
+//! same guest on both engines, every register, flag, MSR and RAM byte compared at pseudo-random
+//! instruction counts, over the test kernels, user programs and the Debian boot), by random
+//! programs with loops, self-modifying stores, page crossings and faults (`jitfuzz.rs`), and
+//! against the host CPU (the instruction differential at threshold 1).
 //!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
@@ -420,7 +428,9 @@ impl JitEngine {
             let block = self.interp.cache.enter(idx);
             let (mut handle, executions, la) = (block.translation(), block.executions(), block.la);
             if handle.is_none() && executions >= self.opts.threshold && self.worth_compiling(la) {
-                if self.mostly_fallbacks(idx) {
+                // At threshold 1 every block is compiled, as the checks that run "everything as
+                // translated code" need (the instruction differential, the fuzzer, the lockstep).
+                if self.opts.threshold > 1 && self.mostly_fallbacks(idx) {
                     // Tier 0's loop runs handler calls faster than the trampoline does.
                     self.dropped_at.insert(la, MAX_RETRANSLATIONS);
                     self.stats.borrow_mut().left_on_tier0 += 1;
