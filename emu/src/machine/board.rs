@@ -221,7 +221,10 @@ impl Board {
         use crate::loaders::layout;
         let slot = u8::try_from(self.virtio.borrow().len() + 1).ok().filter(|&s| s <= layout::PCI_SLOTS)?;
         let irq = PciIrq { ioapic: self.ioapic.clone(), pin: usize::from(layout::PCI_IRQ_PIN_BASE + slot - 1) };
-        let f = Rc::new(RefCell::new(VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32)));
+        // --- issue 12: MSI-X; messages join the IOAPIC's on their way to the LAPIC ---
+        let msi = Box::new(self.apic_messages.clone());
+        let f = VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32).with_msix(msi);
+        let f = Rc::new(RefCell::new(f));
         self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
         self.virtio.borrow_mut().push(f);
         Some(slot)

@@ -8,6 +8,8 @@
 //! | device/driver feature select, driver features, status, queue_select | u32, u32, u64, u8, u16 |
 //! | queue count, then per queue: max_size, size, ready, desc, avail, used, next_avail, next_used, event_idx, signalled_used | u32; u16, u16, bool, u64 ×3, u16, u16, bool, u16 |
 //! | isr, notified | u8, u64 |
+//! | MSI-X: message control, pending bits, table length, then per entry address low, address high, data, vector control | u16, u64, u32; u32 ×4 |
+//! | config_msix_vector, queue vector count, then each queue_msix_vector | u16, u32; u16 |
 //! | device kind (1 virtio-blk), serial | u32, bytes |
 //! | drive options (`--drive` syntax, `file` = the frozen image), overlay path | bytes, bytes |
 //! | chain length, then per file: path, length, mtime (ns) | u32; bytes, u64, i64 |
@@ -17,6 +19,7 @@
 
 use super::codec::{Decoded, Reader, Writer};
 use devices::block::snapshot::{ChainFile, FrozenDrive};
+use devices::virtio::pci::msix::MsixState;
 use devices::virtio::pci::VirtioPciState;
 use devices::virtio::queue::Queue;
 use devices::virtio::DeviceSnapshot;
@@ -79,6 +82,9 @@ pub fn encode(functions: &[SavedFunction]) -> Vec<u8> {
             queues,
             isr,
             notified,
+            msix,
+            config_vector,
+            queue_vectors,
         } = s;
         w.u16(*command);
         w.u32(*bar0);
@@ -92,6 +98,14 @@ pub fn encode(functions: &[SavedFunction]) -> Vec<u8> {
         queues.iter().for_each(|q| put_queue(&mut w, q));
         w.u8(*isr);
         w.u64(*notified);
+        let MsixState { control, table, pending } = msix;
+        w.u16(*control);
+        w.u64(*pending);
+        w.u32(table.len() as u32);
+        table.iter().flatten().for_each(|&v| w.u32(v));
+        w.u16(*config_vector);
+        w.u32(queue_vectors.len() as u32);
+        queue_vectors.iter().for_each(|&v| w.u16(v));
         match device {
             DeviceSnapshot::Blk { serial, drive } => {
                 let FrozenDrive { options, chain, overlay } = drive;
@@ -129,6 +143,14 @@ pub fn decode(data: &[u8]) -> Decoded<Vec<SavedFunction>> {
         let queues = (0..nq).map(|_| get_queue(r)).collect::<Decoded<Vec<_>>>()?;
         let isr = r.u8()?;
         let notified = r.u64()?;
+        let control = r.u16()?;
+        let pending = r.u64()?;
+        let nv = r.count(MAX_QUEUES + 1)?;
+        let table = (0..nv).map(|_| Ok([r.u32()?, r.u32()?, r.u32()?, r.u32()?])).collect::<Decoded<Vec<_>>>()?;
+        let msix = MsixState { control, table, pending };
+        let config_vector = r.u16()?;
+        let nqv = r.count(MAX_QUEUES)?;
+        let queue_vectors = (0..nqv).map(|_| r.u16()).collect::<Decoded<Vec<_>>>()?;
         let state = VirtioPciState {
             command,
             bar0,
@@ -141,6 +163,9 @@ pub fn decode(data: &[u8]) -> Decoded<Vec<SavedFunction>> {
             queues,
             isr,
             notified,
+            msix,
+            config_vector,
+            queue_vectors,
         };
         let kind = r.u32()?;
         if kind != KIND_BLK {
@@ -181,6 +206,9 @@ mod tests {
             queues: vec![q],
             isr: 1,
             notified: 1,
+            msix: MsixState { control: 0x8000, table: vec![[0xfee0_0000, 0, 0x41, 0], [0, 0, 0, 1]], pending: 2 },
+            config_vector: 1,
+            queue_vectors: vec![0],
         };
         let drive = FrozenDrive {
             options: "file=/x/o,,v.qcow2,format=qcow2,readonly=off".into(),
