@@ -131,7 +131,7 @@ fn check_refcount_coverage(path: &str) -> Result<(), String> {
         return Ok(()); // likewise
     }
     let cluster = 1u64 << cluster_bits;
-    let per_block = cluster * 8 >> refcount_order;
+    let per_block = (cluster * 8) >> refcount_order;
     let (table, table_clusters) = (be64(48), u64::from(be32(56)));
     let needed = len.div_ceil(cluster).div_ceil(per_block);
     if needed > table_clusters * cluster / 8 {
