@@ -2,7 +2,8 @@
 # A brief fuzz run of every target in fuzz/ (CI's "fuzz briefly" step; issues 12 and 13), on
 # stable Rust: the targets are built with the coverage flags cargo-fuzz passes (fuzz/README.md)
 # and each libFuzzer binary runs for SECONDS (default 30) from an empty corpus in a scratch
-# folder. Long runs: `cargo +nightly fuzz run TARGET` (fuzz/README.md).
+# folder, plus the target's committed seeds (fuzz/seeds/TARGET/, when there are any).
+# Long runs: `cargo +nightly fuzz run TARGET` (fuzz/README.md).
 # Exit status: 0 when no target crashed, hung or leaked out of its sandbox; else 1, with the
 # target named and libFuzzer's crash file kept under fuzz/artifacts/TARGET/.
 set -euo pipefail
@@ -19,8 +20,10 @@ trap 'rm -rf "$scratch"' EXIT
 failed=()
 for t in $targets; do
     mkdir -p "$scratch/$t" "artifacts/$t"
+    seeds=()
+    [ -d "seeds/$t" ] && seeds=("seeds/$t")
     if "target/$host/release/$t" -max_total_time="$seconds" -timeout=10 -artifact_prefix="artifacts/$t/" \
-        "$scratch/$t" >"$scratch/$t.log" 2>&1; then
+        "$scratch/$t" "${seeds[@]}" >"$scratch/$t.log" 2>&1; then
         echo "fuzz $t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$scratch/$t.log" || echo done), no crash"
     else
         tail -20 "$scratch/$t.log"

@@ -62,6 +62,8 @@ rm data.sha
 sync
 echo "hello vdb" | dd of=/dev/vdb bs=512 seek=8 conv=fsync 2>/dev/null && echo "DISK: vdb written"
 cd /
+grep virtio /proc/interrupts
+grep virtio /proc/interrupts | grep -q MSI && echo "DISK: virtio on MSI-X"
 echo "DISK: done"
 "#;
 
@@ -112,6 +114,7 @@ fn debian_guest_uses_a_qcow2_overlay_and_a_raw_disk() {
         "DISK: sha ok",
         "DISK: trimmed",
         "DISK: vdb written",
+        "DISK: virtio on MSI-X",
         "DISK: done",
         marker.as_str(),
     ] {

@@ -165,6 +165,36 @@ fn bad_images_are_refused_with_one_line() {
     let e = err(format!("file={},format=qcow2", s(&ov)));
     assert!(e.contains("orphan.qcow2") && e.contains("gone-base.qcow2") && !e.contains('\n'), "{e}");
 
+    // A chain that loops (qemu-img rebase -u lets an image name itself, or its base name it):
+    // refused, where following it overflowed the host stack (the qcow2 fuzz target found it).
+    let own = d.join("own.qcow2");
+    assert!(qemu_img(&["create", "-q", "-f", "qcow2", s(&own), "4M"]).0);
+    assert!(qemu_img(&["rebase", "-u", "-F", "qcow2", "-b", "own.qcow2", s(&own)]).0);
+    let e = err(format!("file={},format=qcow2", s(&own)));
+    assert!(e.contains("own.qcow2") && e.contains("loop") && !e.contains('\n'), "{e}");
+    let (a, b) = (d.join("loop-a.qcow2"), d.join("loop-b.qcow2"));
+    assert!(qemu_img(&["create", "-q", "-f", "qcow2", s(&b), "4M"]).0);
+    assert!(qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", s(&b), s(&a)]).0);
+    assert!(qemu_img(&["rebase", "-u", "-F", "qcow2", "-b", s(&a), s(&b)]).0);
+    let (_, why) = qemu_img(&["info", "--backing-chain", s(&a)]);
+    assert!(why.contains("infinite loop"), "qemu-img sees the loop too: {why}");
+    let e = err(format!("file={},format=qcow2", s(&a)));
+    assert!(e.contains("loop-a.qcow2") && e.contains("loop") && !e.contains('\n'), "{e}");
+
+    // A refcount table whose first entry is gone (qemu-img check calls the image corrupt):
+    // refused for writing, where imago rebuilt the refcount blocks recursively on the first write
+    // and a crafted image overflowed the host stack (the qcow2 fuzz target); read-only opens.
+    let norc = d.join("norefblock.qcow2");
+    let mut c = bytes.clone();
+    let table = u64::from_be_bytes(c[48..56].try_into().unwrap()) as usize;
+    c[table..table + 8].fill(0);
+    std::fs::write(&norc, &c).unwrap();
+    let (ok, why) = qemu_img(&["check", s(&norc)]);
+    assert!(!ok, "qemu-img check finds the image corrupt: {why}");
+    let e = err(format!("file={},format=qcow2", s(&norc)));
+    assert!(e.contains("norefblock.qcow2") && e.contains("refcount") && !e.contains('\n'), "{e}");
+    open(&format!("file={},format=qcow2,readonly=on", s(&norc)));
+
     let ro = d.join("ro.raw");
     std::fs::write(&ro, [0u8; 4096]).unwrap();
     let mut perm = std::fs::metadata(&ro).unwrap().permissions();

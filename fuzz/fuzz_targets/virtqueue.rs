@@ -1,12 +1,15 @@
 //! Fuzz target: a virtio-blk device behind virtio-pci over random guest memory. The input's first
 //! bytes are register writes (BAR offset, width, value), the rest becomes guest RAM; then queue 0
-//! is notified and served, twice. Nothing may panic or hang, whatever the rings hold.
+//! is notified and served, twice. Nothing may panic or hang, whatever the rings hold. The
+//! function has MSI-X (a recording sink), so table, PBA and message-control writes are fuzzed too.
 #![no_main]
 
 use devices::block::options::DriveSpec;
 use devices::block::{BlockBackend, Drive};
 use devices::dma::VecMemory;
 use devices::irq::NoIrq;
+use devices::pc::ioapic::RecordingSink;
+use devices::pc::pci_host::PciFunction;
 use devices::virtio::blk::VirtioBlk;
 use devices::virtio::pci::VirtioPci;
 use libfuzzer_sys::fuzz_target;
@@ -52,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
     let (regs, ram) = rest.split_at(writes * 8);
     let spec = DriveSpec::parse("file=fuzz,discard=unmap").expect("valid spec");
     let drive = Drive::with_backend(Box::new(MemDisk(vec![0; 64 << 10])), spec);
-    let mut pci = VirtioPci::new(Box::new(VirtioBlk::new(drive, "fuzz")), Box::new(NoIrq), 0xc000_0000);
+    let mut pci = VirtioPci::new(Box::new(VirtioBlk::new(drive, "fuzz")), Box::new(NoIrq), 0xc000_0000)
+        .with_msix(Box::new(RecordingSink::default()));
     let mut mem = VecMemory(vec![0; RAM]);
     let len = ram.len().min(RAM);
     mem.0[..len].copy_from_slice(&ram[..len]);
@@ -74,7 +78,12 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     for r in regs.chunks_exact(8) {
-        let off = u64::from(u16::from_le_bytes([r[0], r[1]]) & 0x3fff);
+        // A top bit set: a configuration space write (the MSI-X capability's message control).
+        if r[1] & 0x80 != 0 {
+            pci.config_write(r[0], u32::from_le_bytes([r[3], r[4], r[5], r[6]]), r[7] & 0xf);
+            continue;
+        }
+        let off = u64::from(u16::from_le_bytes([r[0], r[1]]) & 0x7fff);
         let width = [1usize, 2, 4, 4][usize::from(r[2] & 3)];
         pci.bar_write(off, &r[3..3 + width]);
     }

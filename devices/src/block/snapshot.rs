@@ -54,7 +54,7 @@ fn open_error(path: &str) -> impl FnOnce(std::io::Error) -> BlockError + '_ {
 /// The backing file a qcow2 image names (QEMU docs/interop/qcow2.txt: big-endian
 /// backing_file_offset u64 at byte 8, backing_file_size u32 at byte 16), resolved against the
 /// image's directory.
-fn backing_of(path: &str) -> Result<Option<String>, BlockError> {
+pub(crate) fn backing_of(path: &str) -> Result<Option<String>, BlockError> {
     let f = std::fs::File::open(path).map_err(open_error(path))?;
     let mut h = [0u8; 20];
     f.read_exact_at(&mut h, 0).map_err(open_error(path))?;

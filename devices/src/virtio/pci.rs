@@ -1,6 +1,6 @@
 //! virtio-pci, modern interface only (virtio 1.2, section 4.1): a PCI function with vendor 1AF4h,
 //! device 1040h + type, revision 1, whose vendor-specific capabilities (4.1.4) point into one 32-bit
-//! memory BAR (BAR 0, 16 KiB) laid out as:
+//! memory BAR (BAR 0, 32 KiB) laid out as:
 //!
 //! | offset | structure |
 //! |---|---|
@@ -8,20 +8,25 @@
 //! | 0x1000 | ISR status (4.1.4.5): bit 0 queue interrupt, bit 1 configuration change; read clears |
 //! | 0x2000 | device-specific configuration |
 //! | 0x3000 | notifications (4.1.4.4): queue n at n * 4 (`notify_off_multiplier` 4) |
+//! | 0x4000 | MSI-X table (`msix.rs`), when the machine gave the function an MSI sink |
+//! | 0x5000 | MSI-X pending-bit array |
 //!
-//! The guest may move BAR 0 (the usual all-ones sizing write, then any 16 KiB-aligned address);
+//! The guest may move BAR 0 (the usual all-ones sizing write, then any 32 KiB-aligned address);
 //! [`PciMmioWindow`] routes accesses by the BAR's current value and the command register's memory
-//! enable bit. Interrupts are legacy INTx (pin INTA), level-triggered, asserted while the ISR is
-//! non-zero and the command register's interrupt-disable bit is clear.
+//! enable bit. Interrupts: with [`VirtioPci::with_msix`] the function has an MSI-X capability;
+//! once the driver enables it, each queue and the configuration change send the message of the
+//! vector the driver mapped them to (`queue_msix_vector`, `config_msix_vector`) and INTx stays
+//! low. Otherwise legacy INTx (pin INTA), level-triggered, asserted while the ISR is non-zero
+//! and the command register's interrupt-disable bit is clear.
 //!
 //! Transport features offered: VERSION_1, EVENT_IDX, INDIRECT_DESC. A driver that does not accept
 //! VERSION_1 or asks for a feature not offered does not get FEATURES_OK (4.1.4.3.2, 3.1.1). Writing 0
 //! to device_status resets the device and its queues. A malformed virtqueue sets DEVICE_NEEDS_RESET
 //! and raises a configuration-change interrupt (2.1.2); the device then serves nothing until reset.
 //!
-//! Not modelled: MSI-X (config_msix_vector and queue_msix_vector read NO_VECTOR), the PCI
-//! configuration access capability (VIRTIO_PCI_CAP_PCI_CFG), the legacy interface, queue_reset.
+//! Not modelled: the PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG), the legacy interface, queue_reset.
 
+pub mod msix;
 mod state;
 pub use state::VirtioPciState;
 
@@ -30,7 +35,9 @@ use super::VirtioDevice;
 use crate::bus::MmioDevice;
 use crate::dma::GuestMemory;
 use crate::irq::IrqLine;
+use crate::pc::ioapic::ApicSink;
 use crate::pc::pci_host::PciFunction;
+use msix::MsixState;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tracing::{debug, trace};
@@ -44,7 +51,7 @@ pub const VIRTIO_VENDOR: u16 = 0x1af4;
 /// Modern device IDs are 1040h + device type (4.1.2).
 pub const MODERN_DEVICE_BASE: u16 = 0x1040;
 /// Size of BAR 0.
-pub const BAR_SIZE: u32 = 0x4000;
+pub const BAR_SIZE: u32 = 0x8000;
 const COMMON: u64 = 0x0000;
 const ISR: u64 = 0x1000;
 const DEVICE: u64 = 0x2000;
@@ -58,7 +65,9 @@ const CAP_DEVICE: u8 = 4;
 /// PCI capability ID for vendor-specific capabilities.
 const CAP_VENDOR: u8 = 0x09;
 /// "No MSI-X vector" (4.1.4.3).
-const NO_VECTOR: u16 = 0xffff;
+pub const NO_VECTOR: u16 = 0xffff;
+/// Where the MSI-X capability sits in configuration space, after the four vendor capabilities.
+const MSIX_CAP: usize = 0x84;
 /// Command register bits: I/O space, memory space, bus master, interrupt disable.
 const CMD_MEMORY: u16 = 1 << 1;
 const CMD_WRITABLE: u16 = 0x0007 | CMD_INTX_DISABLE;
@@ -85,6 +94,12 @@ pub struct VirtioPci {
     isr: u8,
     /// Queues the driver notified since the last [`VirtioPci::process`] (bit n = queue n).
     notified: u64,
+    /// Where MSI-X messages go; `None`: no MSI-X capability (INTx only).
+    msi: Option<Box<dyn ApicSink>>,
+    msix: MsixState,
+    /// config_msix_vector and each queue's queue_msix_vector (NO_VECTOR: none).
+    config_vector: u16,
+    queue_vectors: Vec<u16>,
 }
 
 impl VirtioPci {
@@ -119,7 +134,8 @@ impl VirtioPci {
             }
             at += cap_len;
         }
-        let queues = dev.queue_sizes().into_iter().map(Queue::new).collect();
+        let queues: Vec<Queue> = dev.queue_sizes().into_iter().map(Queue::new).collect();
+        let vectors = queues.len() + 1;
         VirtioPci {
             dev,
             irq,
@@ -135,6 +151,44 @@ impl VirtioPci {
             queues,
             isr: 0,
             notified: 0,
+            msi: None,
+            msix: MsixState::new(vectors),
+            config_vector: NO_VECTOR,
+            queue_vectors: vec![NO_VECTOR; vectors - 1],
+        }
+    }
+
+    /// Gives the function an MSI-X capability (one vector per queue and one for configuration
+    /// changes) whose messages go to `sink` (the machine's local APIC).
+    pub fn with_msix(mut self, sink: Box<dyn ApicSink>) -> Self {
+        let last_vendor_cap = 0x40 + 16 * 3;
+        self.header[last_vendor_cap + 1] = MSIX_CAP as u8;
+        let h = &mut self.header[MSIX_CAP..MSIX_CAP + msix::CAP_LEN];
+        h[0] = msix::CAP_ID;
+        h[1] = 0; // last capability
+        h[4..8].copy_from_slice(&(msix::TABLE_OFFSET as u32).to_le_bytes()); // BIR 0
+        h[8..12].copy_from_slice(&(msix::PBA_OFFSET as u32).to_le_bytes());
+        self.msi = Some(sink);
+        self
+    }
+
+    /// MSI-X is present and the driver enabled it.
+    fn msix_on(&self) -> bool {
+        self.msi.is_some() && self.msix.enabled()
+    }
+
+    /// Sends `vector`'s message now, or leaves it pending if masked.
+    fn signal_vector(&mut self, vector: u16) {
+        if let (Some(m), Some(sink)) = (self.msix.signal(vector), &self.msi) {
+            sink.deliver(m);
+        }
+    }
+
+    /// Sends the messages of pending vectors the driver has unmasked.
+    fn deliver_unmasked_pending(&mut self) {
+        let msgs = self.msix.take_unmasked_pending();
+        if let Some(sink) = &self.msi {
+            msgs.into_iter().for_each(|m| sink.deliver(m));
         }
     }
 
@@ -169,7 +223,7 @@ impl VirtioPci {
     }
 
     fn update_irq(&self) {
-        self.irq.set_level(self.isr != 0 && self.command & CMD_INTX_DISABLE == 0);
+        self.irq.set_level(self.isr != 0 && self.command & CMD_INTX_DISABLE == 0 && !self.msix_on());
     }
 
     fn reset(&mut self) {
@@ -183,6 +237,10 @@ impl VirtioPci {
         self.status = 0;
         self.isr = 0;
         self.notified = 0;
+        // The vector mappings are the transport's (4.1.4.3); the MSI-X table is PCI state and
+        // survives a device reset.
+        self.config_vector = NO_VECTOR;
+        self.queue_vectors.fill(NO_VECTOR);
         self.update_irq();
     }
 
@@ -203,12 +261,18 @@ impl VirtioPci {
             let served = if pending & (1 << i) != 0 { self.dev.process(i, q, mem) } else { Ok(()) };
             let result = served.and_then(|()| self.dev.complete(i, q, mem)).and_then(|()| q.needs_interrupt(mem));
             match result {
+                // With MSI-X the queue's vector is signalled and the ISR queue bit is not set
+                // (4.1.4.5).
+                Ok(true) if self.msix_on() => self.signal_vector(self.queue_vectors[i]),
                 Ok(true) => self.isr |= 1,
                 Ok(false) => {}
                 Err(e) => {
                     debug!(queue = i, error = %e, "virtio-pci: queue error; device needs reset");
                     self.status |= VIRTIO_CONFIG_S_NEEDS_RESET as u8;
                     self.isr |= 2;
+                    if self.msix_on() {
+                        self.signal_vector(self.config_vector);
+                    }
                     break;
                 }
             }
@@ -234,14 +298,14 @@ impl VirtioPci {
         c[4..8].copy_from_slice(&dfeat.to_le_bytes());
         c[8..12].copy_from_slice(&self.driver_feature_select.to_le_bytes());
         c[12..16].copy_from_slice(&drv.to_le_bytes());
-        c[16..18].copy_from_slice(&NO_VECTOR.to_le_bytes());
+        c[16..18].copy_from_slice(&self.config_vector.to_le_bytes());
         c[18..20].copy_from_slice(&(self.queues.len() as u16).to_le_bytes());
         c[20] = self.status;
         c[21] = 0; // config_generation: the configuration never changes under the driver
         c[22..24].copy_from_slice(&self.queue_select.to_le_bytes());
         if let Some(q) = self.queues.get(usize::from(self.queue_select)) {
             c[24..26].copy_from_slice(&q.size.to_le_bytes());
-            c[26..28].copy_from_slice(&NO_VECTOR.to_le_bytes());
+            c[26..28].copy_from_slice(&self.queue_vectors[usize::from(self.queue_select)].to_le_bytes());
             c[28..30].copy_from_slice(&u16::from(q.ready).to_le_bytes());
             c[30..32].copy_from_slice(&self.queue_select.to_le_bytes()); // queue_notify_off
             c[32..40].copy_from_slice(&q.desc.to_le_bytes());
@@ -276,8 +340,15 @@ impl VirtioPci {
         if touched(20, 1) {
             self.write_status(c[20]);
         }
+        if touched(16, 2) {
+            self.config_vector = self.vector_or_none(u16_at(16));
+        }
         if touched(22, 2) {
             self.queue_select = u16_at(22);
+        }
+        if touched(26, 2) && usize::from(self.queue_select) < self.queues.len() {
+            let v = self.vector_or_none(u16_at(26));
+            self.queue_vectors[usize::from(self.queue_select)] = v;
         }
         // Queue registers may only change while the queue is disabled (4.1.4.3.2).
         let Some(q) = self.queues.get_mut(usize::from(self.queue_select)) else { return };
@@ -303,6 +374,16 @@ impl VirtioPci {
             }
             q.event_idx = self.driver_features & (1 << VIRTIO_RING_F_EVENT_IDX) != 0;
             q.ready = true;
+        }
+    }
+
+    /// A vector the driver asked for, or NO_VECTOR when there is no such vector: the driver
+    /// reads the register back to see whether the mapping took (4.1.5.1.2).
+    fn vector_or_none(&self, v: u16) -> u16 {
+        if self.msi.is_some() && usize::from(v) < self.msix.table.len() {
+            v
+        } else {
+            NO_VECTOR
         }
     }
 
@@ -341,6 +422,10 @@ impl VirtioPci {
                 self.update_irq();
             }
             DEVICE..NOTIFY => self.dev.read_config(offset - DEVICE, data),
+            msix::TABLE_OFFSET..msix::PBA_OFFSET if self.msi.is_some() => {
+                self.msix.table_read(offset - msix::TABLE_OFFSET, data);
+            }
+            msix::PBA_OFFSET..0x6000 if self.msi.is_some() => self.msix.pba_read(offset - msix::PBA_OFFSET, data),
             _ => trace!(offset, "virtio-pci: read from an unused BAR offset"),
         }
     }
@@ -350,11 +435,15 @@ impl VirtioPci {
         match offset {
             COMMON..0x1000 => self.common_write(offset as usize, data),
             DEVICE..NOTIFY => self.dev.write_config(offset - DEVICE, data),
-            NOTIFY..0x4000 => {
+            NOTIFY..msix::TABLE_OFFSET => {
                 let q = (offset - NOTIFY) / u64::from(NOTIFY_MULTIPLIER);
                 if (q as usize) < self.queues.len() {
                     self.notified |= 1 << q;
                 }
+            }
+            msix::TABLE_OFFSET..msix::PBA_OFFSET if self.msi.is_some() => {
+                self.msix.table_write(offset - msix::TABLE_OFFSET, data);
+                self.deliver_unmasked_pending();
             }
             _ => trace!(offset, "virtio-pci: write to a read-only or unused BAR offset"),
         }
@@ -372,6 +461,7 @@ impl PciFunction for VirtioPci {
             }
             0x10 => b = self.bar0.to_le_bytes(), // 32-bit, non-prefetchable memory BAR
             0x3c => b[0] = self.interrupt_line,
+            MSIX_CAP if self.msi.is_some() => b[2..4].copy_from_slice(&self.msix.message_control().to_le_bytes()),
             _ => {}
         }
         u32::from_le_bytes(b)
@@ -393,6 +483,11 @@ impl PciFunction for VirtioPci {
             }
             0x10 => self.bar0 = v & !(BAR_SIZE - 1),
             0x3c => self.interrupt_line = v as u8,
+            o if usize::from(o) == MSIX_CAP && self.msi.is_some() => {
+                self.msix.control = (v >> 16) as u16 & (msix::CONTROL_ENABLE | msix::CONTROL_FUNCTION_MASK);
+                self.update_irq();
+                self.deliver_unmasked_pending();
+            }
             _ => trace!(offset, "virtio-pci: write to a read-only configuration register ignored"),
         }
     }

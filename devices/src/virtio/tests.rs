@@ -215,7 +215,7 @@ fn bar_sizing_and_moving() {
     let mut window = PciMmioWindow { base: 0xc000_0000, functions: Rc::new(RefCell::new(vec![f.clone()])) };
     let mut handle = f.clone();
     handle.config_write(0x10, 0xffff_ffff, 0xf);
-    assert_eq!(handle.config_read(0x10), !(BAR_SIZE - 1)); // size 16 KiB, 32-bit memory
+    assert_eq!(handle.config_read(0x10), !(BAR_SIZE - 1)); // size 32 KiB, 32-bit memory
     handle.config_write(0x10, 0xc010_0000, 0xf);
     let mut b = [0u8; 2];
     window.mmio_read(0x10_0012, &mut b); // num_queues at the new place
@@ -417,4 +417,67 @@ fn hostile_rings_never_panic_or_hang() {
     assert_eq!(rig.last_used().0, 1, "4 GiB buffer: IOERR");
     assert!(!rig.needs_reset());
     assert_eq!(rig.request(0, 0, 512, true), (0, 513), "still serving");
+}
+
+/// MSI-X (PCI 3.0 6.8.2, virtio 1.2 4.1.4.3/4.1.5.1.2): the capability after the vendor ones,
+/// vector mapping read back (NO_VECTOR for a vector that does not exist), a completion sending
+/// the queue's message with the ISR queue bit clear and INTx low, masking leaving the vector
+/// pending in the PBA until it is unmasked, and INTx again once MSI-X is disabled.
+#[test]
+fn msix_vectors_masking_and_fallback_to_intx() {
+    use crate::pc::ioapic::RecordingSink;
+    let mut rig = Rig::new("file=x");
+    let sink = RecordingSink::default();
+    let blk = VirtioBlk::new(Drive::with_backend(Box::new(rig.disk.clone()), DriveSpec::parse("file=x").unwrap()), "s");
+    rig.pci = VirtioPci::new(Box::new(blk), Box::new(rig.irq.clone()), 0xc000_0000).with_msix(Box::new(sink.clone()));
+    let p = &mut rig.pci;
+    let mut at = p.config_read(0x34) as u8;
+    let mut msix_at = None;
+    while at != 0 {
+        let head = p.config_read(at);
+        if head & 0xff == 0x11 {
+            msix_at = Some(at);
+        }
+        at = (head >> 8) as u8;
+    }
+    let cap = msix_at.expect("an MSI-X capability in the list");
+    assert_eq!(p.config_read(cap) >> 16 & 0x7ff, 1, "table size 2 (queue 0 + configuration) minus 1");
+    let (table, pba) = (p.config_read(cap + 4), p.config_read(cap + 8));
+    assert_eq!((table & 7, pba & 7), (0, 0), "both in BAR 0");
+    assert!(pba >= table + 2 * 16 && u64::from(pba) + 8 <= u64::from(BAR_SIZE));
+    let (table, pba) = (u64::from(table), u64::from(pba));
+
+    // Vector 1: address FEE00000h (APIC 0, physical), data vector 0x51, fixed, edge; unmasked.
+    rig.w(table + 16, 0xfee0_0000, 4);
+    rig.w(table + 20, 0, 4);
+    rig.w(table + 24, 0x51, 4);
+    rig.w(table + 28, 0, 4);
+    rig.pci.config_write(cap, 1 << 31, 0xc); // enable
+    rig.start(VERSION_1);
+    rig.w(0x16, 0, 2);
+    rig.w(0x1a, 1, 2); // queue_msix_vector = 1
+    assert_eq!(rig.r(0x1a, 2), 1);
+    rig.w(0x10, 7, 2); // config_msix_vector = 7: no such vector
+    assert_eq!(rig.r(0x10, 2), 0xffff, "an impossible mapping reads back NO_VECTOR");
+
+    assert_eq!(rig.request(0, 0, 512, true), (0, 513));
+    let msgs = sink.take();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!((msgs[0].vector, msgs[0].delivery_mode, msgs[0].destination), (0x51, 0, 0));
+    assert!(!rig.irq.level(), "INTx stays low under MSI-X");
+    assert_eq!(rig.r(0x1000, 1), 0, "no ISR queue bit under MSI-X");
+
+    rig.w(table + 28, 1, 4); // mask vector 1
+    assert_eq!(rig.request(0, 1, 512, true), (0, 513));
+    assert!(sink.take().is_empty(), "masked: no message");
+    assert_eq!(rig.r(pba, 8), 2, "vector 1 pending");
+    rig.w(table + 28, 0, 4); // unmask: the pending message goes out
+    assert_eq!(sink.take().len(), 1);
+    assert_eq!(rig.r(pba, 8), 0);
+
+    rig.pci.config_write(cap, 0, 0xc); // MSI-X off: back to INTx and the ISR
+    assert_eq!(rig.request(0, 2, 512, true), (0, 513));
+    assert!(sink.take().is_empty());
+    assert!(rig.irq.level());
+    assert_eq!(rig.r(0x1000, 1), 1);
 }

@@ -238,7 +238,10 @@ impl Board {
         // INTA's pin as the ACPI `_PRT` gives it (slot 1 on pin 16, wrapping after pin 23).
         let pin = crate::loaders::acpi::prt_gsi(u32::from(slot), 0) as usize;
         let irq = PciIrq { ioapic: self.ioapic.clone(), pin };
-        let f = Rc::new(RefCell::new(VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32)));
+        // --- issue 12: MSI-X; messages join the IOAPIC's on their way to the LAPIC ---
+        let msi = Box::new(self.apic_messages.clone());
+        let f = VirtioPci::new(dev, Box::new(irq), layout::pci_bar0(slot) as u32).with_msix(msi);
+        let f = Rc::new(RefCell::new(f));
         self.pci.borrow_mut().add_function(devices::pc::pci_host::bdf(0, slot, 0), Box::new(f.clone()));
         self.virtio.borrow_mut().push(f);
         Some(slot)

@@ -8,6 +8,8 @@
 //! | device/driver feature select, driver features, status, queue_select | u32, u32, u64, u8, u16 |
 //! | queue count, then per queue: max_size, size, ready, desc, avail, used, next_avail, next_used, event_idx, signalled_used | u32; u16, u16, bool, u64 ×3, u16, u16, bool, u16 |
 //! | isr, notified | u8, u64 |
+//! | MSI-X (format version 2; absent in version 1): message control, pending bits, table length, then per entry address low, address high, data, vector control | u16, u64, u32; u32 ×4 |
+//! | config_msix_vector, queue vector count, then each queue_msix_vector (version 2) | u16, u32; u16 |
 //! | device kind (1 virtio-blk), serial | u32, bytes |
 //! | drive options (`--drive` syntax, `file` = the frozen image), overlay path | bytes, bytes |
 //! | chain length, then per file: path, length, mtime (ns) | u32; bytes, u64, i64 |
@@ -17,7 +19,8 @@
 
 use super::codec::{Decoded, Reader, Writer};
 use devices::block::snapshot::{ChainFile, FrozenDrive};
-use devices::virtio::pci::VirtioPciState;
+use devices::virtio::pci::msix::MsixState;
+use devices::virtio::pci::{VirtioPciState, NO_VECTOR};
 use devices::virtio::queue::Queue;
 use devices::virtio::DeviceSnapshot;
 
@@ -79,6 +82,9 @@ pub fn encode(functions: &[SavedFunction]) -> Vec<u8> {
             queues,
             isr,
             notified,
+            msix,
+            config_vector,
+            queue_vectors,
         } = s;
         w.u16(*command);
         w.u32(*bar0);
@@ -92,6 +98,14 @@ pub fn encode(functions: &[SavedFunction]) -> Vec<u8> {
         queues.iter().for_each(|q| put_queue(&mut w, q));
         w.u8(*isr);
         w.u64(*notified);
+        let MsixState { control, table, pending } = msix;
+        w.u16(*control);
+        w.u64(*pending);
+        w.u32(table.len() as u32);
+        table.iter().flatten().for_each(|&v| w.u32(v));
+        w.u16(*config_vector);
+        w.u32(queue_vectors.len() as u32);
+        queue_vectors.iter().for_each(|&v| w.u16(v));
         match device {
             DeviceSnapshot::Blk { serial, drive } => {
                 let FrozenDrive { options, chain, overlay } = drive;
@@ -112,7 +126,10 @@ pub fn encode(functions: &[SavedFunction]) -> Vec<u8> {
 }
 
 /// Decodes the disks section.
-pub fn decode(data: &[u8]) -> Decoded<Vec<SavedFunction>> {
+/// Decodes the disks section of a file of format `version`. A version 1 section has no MSI-X
+/// state: its functions come back with MSI-X off and every vector unmapped (their drivers were
+/// on INTx, the only interrupt a version 1 build offered).
+pub fn decode(data: &[u8], version: u32) -> Decoded<Vec<SavedFunction>> {
     let r = &mut Reader::new(data);
     let n = r.count(MAX_FUNCTIONS)?;
     let mut out = Vec::with_capacity(n);
@@ -129,6 +146,19 @@ pub fn decode(data: &[u8]) -> Decoded<Vec<SavedFunction>> {
         let queues = (0..nq).map(|_| get_queue(r)).collect::<Decoded<Vec<_>>>()?;
         let isr = r.u8()?;
         let notified = r.u64()?;
+        let (msix, config_vector, queue_vectors) = if version >= 2 {
+            let control = r.u16()?;
+            let pending = r.u64()?;
+            let nv = r.count(MAX_QUEUES + 1)?;
+            let table = (0..nv).map(|_| Ok([r.u32()?, r.u32()?, r.u32()?, r.u32()?])).collect::<Decoded<Vec<_>>>()?;
+            let config_vector = r.u16()?;
+            let nqv = r.count(MAX_QUEUES)?;
+            let queue_vectors = (0..nqv).map(|_| r.u16()).collect::<Decoded<Vec<_>>>()?;
+            (MsixState { control, table, pending }, config_vector, queue_vectors)
+        } else {
+            // One vector per queue plus the configuration vector, as `VirtioPci::new` sizes it.
+            (MsixState::new(queues.len() + 1), NO_VECTOR, vec![NO_VECTOR; queues.len()])
+        };
         let state = VirtioPciState {
             command,
             bar0,
@@ -141,6 +171,9 @@ pub fn decode(data: &[u8]) -> Decoded<Vec<SavedFunction>> {
             queues,
             isr,
             notified,
+            msix,
+            config_vector,
+            queue_vectors,
         };
         let kind = r.u32()?;
         if kind != KIND_BLK {
@@ -181,6 +214,9 @@ mod tests {
             queues: vec![q],
             isr: 1,
             notified: 1,
+            msix: MsixState { control: 0x8000, table: vec![[0xfee0_0000, 0, 0x41, 0], [0, 0, 0, 1]], pending: 2 },
+            config_vector: 1,
+            queue_vectors: vec![0],
         };
         let drive = FrozenDrive {
             options: "file=/x/o,,v.qcow2,format=qcow2,readonly=off".into(),
@@ -189,10 +225,21 @@ mod tests {
         };
         let saved = vec![(state, DeviceSnapshot::Blk { serial: "strata-vda".into(), drive })];
         let bytes = encode(&saved);
-        assert_eq!(decode(&bytes).unwrap(), saved);
-        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(decode(&bytes, 2).unwrap(), saved);
+        assert!(decode(&bytes[..bytes.len() - 1], 2).is_err());
         let mut long = bytes.clone();
         long.push(0);
-        assert!(decode(&long).is_err());
+        assert!(decode(&long, 2).is_err());
+        // Version 1: the same bytes without the MSI-X block (control 2, pending 8, count 4, two
+        // entries of 16, config vector 2, count 4, one queue vector 2 = 54 bytes), which sits
+        // just before the device kind (u32) and the serial's length (u32).
+        let serial_at = bytes.windows(10).position(|w| w == b"strata-vda").unwrap();
+        let msix_end = serial_at - 8;
+        let v1 = [&bytes[..msix_end - 54], &bytes[msix_end..]].concat();
+        let mut old = saved.clone();
+        old[0].0.msix = MsixState::new(2);
+        (old[0].0.config_vector, old[0].0.queue_vectors) = (NO_VECTOR, vec![NO_VECTOR]);
+        assert_eq!(decode(&v1, 1).unwrap(), old);
+        assert!(decode(&bytes, 1).is_err());
     }
 }

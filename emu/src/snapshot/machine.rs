@@ -210,7 +210,7 @@ impl Machine {
         let devices = board::decode(&opened.devices).map_err(inconsistent(path, Section::Devices))?;
         let section = decode_section(&opened.machine, opened.version).map_err(inconsistent(path, Section::Machine))?;
         let saved_disks = match &opened.disks {
-            Some(d) => disks::decode(d).map_err(inconsistent(path, Section::Disks))?,
+            Some(d) => disks::decode(d, opened.version).map_err(inconsistent(path, Section::Disks))?,
             None => Vec::new(),
         };
         // Each drive's frozen chain is checked and its overlay recreated before anything is built.

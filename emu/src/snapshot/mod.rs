@@ -143,7 +143,7 @@ pub fn verify_snapshot(path: &Path) -> Result<(), SnapshotError> {
     board::decode(&opened.devices).map_err(bad("devices"))?;
     machine::decode_section(&opened.machine, opened.version).map_err(bad("machine"))?;
     if let Some(d) = &opened.disks {
-        disks::decode(d).map_err(bad("disks"))?;
+        disks::decode(d, opened.version).map_err(bad("disks"))?;
     }
     file::verify_ram(path, &opened)
 }

@@ -81,7 +81,22 @@ impl Process {
     /// The file cannot be read, is not a static x86-64 executable, or guest RAM is too small.
     pub fn load(path: &str, argv: &[String], envp: &[String], ram_size: u64) -> Result<Process, UserError> {
         let data = std::fs::read(path).map_err(|source| UserError::Read { path: path.into(), source })?;
-        let elf = elf::Elf::parse(&data).map_err(|source| UserError::Elf { path: path.into(), source })?;
+        Self::load_image(path, &data, argv, envp, ram_size)
+    }
+
+    /// [`Process::load`] from the file's bytes, already read (`path` names it in errors and is
+    /// the process's executable name); the ELF fuzz target calls this.
+    ///
+    /// # Errors
+    /// Not a static x86-64 executable, or guest RAM is too small.
+    pub fn load_image(
+        path: &str,
+        data: &[u8],
+        argv: &[String],
+        envp: &[String],
+        ram_size: u64,
+    ) -> Result<Process, UserError> {
+        let elf = elf::Elf::parse(data).map_err(|source| UserError::Elf { path: path.into(), source })?;
         let mut ram = GuestRam::new(ram_size).map_err(UserError::Ram)?;
         let mut aspace = AddressSpace::new(&mut ram);
         let mut cpu = Cpu::new(ram);

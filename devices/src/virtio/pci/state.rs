@@ -35,6 +35,12 @@ pub struct VirtioPciState {
     pub isr: u8,
     /// Queues notified and not yet served (they are served after the restore).
     pub notified: u64,
+    /// MSI-X: message control, table and pending bits.
+    pub msix: super::msix::MsixState,
+    /// config_msix_vector.
+    pub config_vector: u16,
+    /// Each queue's queue_msix_vector.
+    pub queue_vectors: Vec<u16>,
 }
 
 impl VirtioPci {
@@ -82,6 +88,9 @@ impl VirtioPci {
             queues: self.queues.clone(),
             isr: self.isr,
             notified: self.notified,
+            msix: self.msix.clone(),
+            config_vector: self.config_vector,
+            queue_vectors: self.queue_vectors.clone(),
         };
         Ok((state, device))
     }
@@ -96,6 +105,9 @@ impl VirtioPci {
         if !fits {
             return Err("the saved virtqueues do not match the device".into());
         }
+        if s.msix.table.len() != self.msix.table.len() || s.queue_vectors.len() != self.queue_vectors.len() {
+            return Err("the saved MSI-X vectors do not match the device".into());
+        }
         self.command = s.command;
         self.bar0 = s.bar0;
         self.interrupt_line = s.interrupt_line;
@@ -107,6 +119,9 @@ impl VirtioPci {
         self.queues = s.queues.clone();
         self.isr = s.isr;
         self.notified = s.notified;
+        self.msix = s.msix.clone();
+        self.config_vector = s.config_vector;
+        self.queue_vectors = s.queue_vectors.clone();
         self.update_irq();
         Ok(())
     }
