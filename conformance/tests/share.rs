@@ -1,6 +1,8 @@
 //! Shared folders end to end: the Debian test guest (scripts/build-guest.sh) boots with two
 //! `--share`s: `share` (read-write, mounted by the guest's /init at /mnt/share) and `ro`
-//! (`readonly=on`, holding the test scripts), once on tier 0 and once on the JIT (`--tier jit`).
+//! (`readonly=on`, holding the test scripts), once on tier 0 from the initramfs and once on the
+//! JIT (`--tier jit`) booted from the disk root (`root=/dev/vda`, where /init carries the share
+//! over `switch_root`).
 //! In the guest, `share_support/ops.sh` does the issue's operation list over 9p (create, read,
 //! write at offsets, truncate, rename across directories, unlink, mkdir/rmdir, symlink/readlink,
 //! hard links, readdir of 10,000 entries, stat fields, files of 0 bytes, 1 byte, 0.6 MB and
@@ -33,6 +35,7 @@ use user_support::{strata_bin, Scratch};
 /// of the escape part the guest holds `held` (its working directory) and waits for the test to
 /// move that directory out of the share and put a symlink to the outside folder in its place.
 const RUN: &str = r#"#!/bin/sh
+grep -q ' /mnt/share 9p ' /proc/mounts && echo "SHARE: mounted by init"
 mkdir -p /mnt/share /mnt/ro
 grep -q ' /mnt/share ' /proc/mounts || mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 share /mnt/share
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 ro /mnt/ro || echo "SHARE: ro not mounted"
@@ -43,9 +46,9 @@ echo "=== ops end"
 echo "SHARE-TIME ops end $(cut -d' ' -f1 /proc/uptime)"
 echo "=== escape begin"
 host=$(cat /mnt/ro/hostpath)
-[ -e /mnt/share/toroot/strata-run ] && echo "toroot: the guest's root"
+[ /mnt/share/toroot/ -ef / ] && echo "toroot: the guest's root"
 [ -e "/mnt/share/toroot$host" ] && echo "toroot: the HOST's root" || echo "toroot: not the host's root"
-[ -e /mnt/share/up/strata-run ] && echo "up: the guest's root"
+[ /mnt/share/up/ -ef / ] && echo "up: the guest's root"
 [ -e "/mnt/share/up$host" ] && echo "up: the HOST's root" || echo "up: not the host's root"
 cat /mnt/share/../outside/secret 2>/dev/null || echo "dotdot: no host secret"
 ls -d /mnt/share/.. 
@@ -166,17 +169,30 @@ fn move_held_out(dir: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
 
 #[test]
 fn debian_guest_uses_a_shared_folder_like_the_host() {
-    check_share_in_guest(None);
+    check_share_in_guest(None, false);
 }
 
-/// The same check with the guest on tier 1 (the JIT).
+/// The same check with the guest on tier 1 (the JIT), booted from the disk root
+/// (`root=/dev/vda` on a qcow2 overlay of the guest's `root.qcow2`): the initramfs's /init mounts
+/// the share and moves it to the disk's /mnt/share before `switch_root`.
 #[test]
-fn debian_guest_uses_a_shared_folder_like_the_host_on_the_jit() {
-    check_share_in_guest(Some("jit"));
+fn debian_guest_uses_a_shared_folder_like_the_host_on_the_jit_from_a_disk_root() {
+    check_share_in_guest(Some("jit"), true);
 }
 
-/// One boot with `--tier TIER` (default tier 0) doing the whole check.
-fn check_share_in_guest(tier: Option<&str>) {
+/// Whether the guest's /init moves the share over at `switch_root` (guests built before
+/// scripts/build-guest.sh did so leave the mounting to the test's script).
+fn init_carries_the_share(guest: &Path) -> bool {
+    let init = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zcat {} | grep -ac 'mount -o move /mnt/share'", guest.join("initramfs-marker.cpio.gz").display()))
+        .output();
+    init.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() != "0")
+}
+
+/// One boot with `--tier TIER` (default tier 0), from the initramfs or from the disk root,
+/// doing the whole check.
+fn check_share_in_guest(tier: Option<&str>, disk_root: bool) {
     let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guest");
     if !guest.join("modules").exists() {
         eprintln!("SKIP: no Debian guest with 9p modules at {} (scripts/build-guest.sh build/guest)", guest.display());
@@ -221,7 +237,27 @@ fn check_share_in_guest(tier: Option<&str>) {
     cmd.arg("run")
         .args(["--kernel", &guest.join("vmlinuz").display().to_string()])
         .args(["--initrd", &guest.join("initramfs-marker.cpio.gz").display().to_string()])
-        .args(["--append", "console=ttyS0 quiet", "--mem", "256M"])
+        .args(["--mem", "256M"]);
+    let disk_root = disk_root && {
+        let overlay = p("root-overlay.qcow2");
+        let made = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(guest.join("root.qcow2"))
+            .arg(&overlay)
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            cmd.args(["--append", "console=ttyS0 quiet root=/dev/vda"])
+                .args(["--drive", &format!("file={},format=qcow2", overlay.display())]);
+        } else {
+            eprintln!("share test: no qemu-img or no build/guest/root.qcow2: booting from the initramfs instead");
+        }
+        made
+    };
+    if !disk_root {
+        cmd.args(["--append", "console=ttyS0 quiet"]);
+    }
+    cmd
         .args(["--share", &format!("{},tag=share", share.display())])
         .args(["--share", &format!("{},tag=ro,readonly=on", ro.display())])
         .args(["--run", &p("run.sh").display().to_string()])
@@ -241,6 +277,12 @@ fn check_share_in_guest(tier: Option<&str>) {
     let moved = mover.join().unwrap();
     assert_eq!(status, Some(0), "strata: {err}\n{serial}");
     assert!(serial.contains(&marker), "no marker:\n{serial}");
+    if disk_root {
+        assert!(serial.contains("STRATA-GUEST: root is /dev/vda"), "not booted from the disk:\n{serial}");
+    }
+    if !disk_root || init_carries_the_share(&guest) {
+        assert!(serial.contains("SHARE: mounted by init"), "the guest's init did not mount the share:\n{serial}");
+    }
 
     // Same output, line for line.
     let guest_out = section(&serial, "ops");
