@@ -257,8 +257,7 @@ fn check_share_in_guest(tier: Option<&str>, disk_root: bool) {
     if !disk_root {
         cmd.args(["--append", "console=ttyS0 quiet"]);
     }
-    cmd
-        .args(["--share", &format!("{},tag=share", share.display())])
+    cmd.args(["--share", &format!("{},tag=share", share.display())])
         .args(["--share", &format!("{},tag=ro,readonly=on", ro.display())])
         .args(["--run", &p("run.sh").display().to_string()])
         .args(["--serial", &format!("file:{}", p("serial.txt").display())]);
