@@ -10,8 +10,8 @@
 # /mnt/disk if it holds a filesystem, and runs /strata-run (added by `strata run --run FILE`)
 # before the marker; the marker image unmounts the disk before powering off. Given `root=/dev/vda`
 # on the kernel command line, /init mounts /dev/vda as the root instead (with /strata-run copied
-# to a tmpfs at /run) and `switch_root`s to its /sbin/init, which runs /run/strata-run, prints the
-# marker and powers off.
+# to a tmpfs at /run), moves the share mounted at /mnt/share (if any) to the disk's /mnt/share,
+# and `switch_root`s to its /sbin/init, which runs /run/strata-run, prints the marker and powers off.
 # Usage: scripts/build-guest.sh [OUT]   (default build/guest). Needs apt-get (for `download`,
 # no root needed for that part), dpkg-deb, gzip, GNU cpio, mke2fs (e2fsprogs) and qemu-img.
 set -euo pipefail
@@ -72,6 +72,9 @@ case " \$(cat /proc/cmdline) " in *" root=/dev/vda "*)
         if [ -x /strata-run ]; then
             /bin/busybox mount -t tmpfs run /newroot/run && /bin/busybox cp /strata-run /newroot/run/
         fi
+        # The shared folder (issue 13) goes along to the disk's root, at the same place.
+        /bin/busybox grep -qs ' /mnt/share 9p ' /proc/mounts && [ -d /newroot/mnt/share ] &&
+            /bin/busybox mount -o move /mnt/share /newroot/mnt/share
         /bin/busybox umount /proc /sys /dev 2>/dev/null
         exec /bin/busybox switch_root /newroot /sbin/init
     fi
@@ -93,7 +96,7 @@ make_initramfs shell 'echo "Strata guest shell: type poweroff -f to stop."; exec
 # The disk root: the same busybox, its own /sbin/init; mke2fs -d makes the ext4 image from the
 # tree (no root or loop device needed), qemu-img converts it to qcow2.
 disk="$work/disk-root"
-mkdir -p "$disk"/{bin,sbin,dev,proc,sys,tmp,run,etc,mnt}
+mkdir -p "$disk"/{bin,sbin,dev,proc,sys,tmp,run,etc,mnt/share}
 cp bb/bin/busybox "$disk/bin/busybox"
 for app in $(bb/bin/busybox --list); do [ -e "$disk/bin/$app" ] || ln -s busybox "$disk/bin/$app"; done
 cat > "$disk/sbin/init" <<INIT

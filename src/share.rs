@@ -3,7 +3,8 @@
 //!
 //! Each `--share` (repeatable) opens its folder now, so a missing or unreadable one is a one-line
 //! error before the guest starts, and plugs a virtio-9p device into the next PCI slot. Requests
-//! are served on an I/O thread per share, or at the notify under `--deterministic`.
+//! that may wait on the host's disk go to an I/O thread per share, the rest are served at the
+//! notify (`devices::virtio::p9`); all at the notify under `--deterministic`.
 
 use devices::p9::{Server, ShareConfig};
 use devices::virtio::p9::{VirtioP9, MAX_TAG};

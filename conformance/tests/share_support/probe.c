@@ -1,6 +1,8 @@
 /* share-probe FILE: extended attributes and locks on FILE, printed as lines whose text depends
  * only on what the file system did (errno names, values), so a run inside the guest over 9p and a
- * run on the host give the same lines. Built static by conformance/tests/share.rs. */
+ * run on the host give the same lines. Built static by conformance/tests/share.rs.
+ * share-probe fill FILE MIB: writes MIB MiB of xorshift64 bytes (the same on every run) to FILE in
+ * 1 MiB writes; a C loop, so the guest's CPU spends its time on the 9p path, not on making data. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,7 +69,31 @@ static void child_flock(const char *path) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Writes mib MiB of a fixed pseudo-random sequence: not zeros, which a file system could store
+ * as holes, and not a short repeating pattern, so a misplaced block changes the checksum. */
+static int fill(const char *path, long mib) {
+    static unsigned long long chunk[1 << 17];
+    unsigned long long x = 0x9e3779b97f4a7c15ull;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return printf("fill open %s\n", err(fd)), 1;
+    for (long m = 0; m < mib; m++) {
+        for (size_t i = 0; i < sizeof chunk / sizeof *chunk; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk[i] = x;
+        }
+        for (size_t done = 0; done < sizeof chunk;) {
+            ssize_t n = write(fd, (char *)chunk + done, sizeof chunk - done);
+            if (n <= 0) return printf("fill write %s\n", err(-1)), 1;
+            done += (size_t)n;
+        }
+    }
+    return close(fd) != 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "fill") == 0) return fill(argv[2], atol(argv[3]));
     if (argc != 2) return 2;
     const char *f = argv[1];
     char buf[512];

@@ -7,18 +7,26 @@
 //! The reply's length is the used length. A request longer than [`MAX_MSIZE`] is not read past
 //! that (the server answers Rlerror); a chain with no writable byte is a queue error.
 //!
-//! Requests are served at the notify on the CPU thread ([`VirtioP9::new`], `--deterministic`) or
-//! on an I/O thread that owns the server ([`VirtioP9::with_io_thread`]), one request at a time in
-//! order, so a Tflush is answered after the request it names.
+//! Requests are served at the notify on the CPU thread ([`VirtioP9::new`], `--deterministic`) or,
+//! with an I/O thread ([`VirtioP9::with_io_thread`]), split by cost: the requests that may wait
+//! on the host's disk (Tfsync, and Tread/Twrite of more than [`INLINE_IO`] bytes) go to the
+//! thread, everything else (walks, getattr, clunk, small reads...: a few system calls on cached
+//! metadata) is answered at the notify, when nothing is queued on the thread, so requests are
+//! still answered one at a time in order and a Tflush after the request it names. Sending those
+//! small requests to the thread cost more than serving them: on a loaded 2-core host each one
+//! waited for the thread to be scheduled, and `tar` over 2,000 files took twice the CPU-thread
+//! time (see README, share-bench).
 
 use super::chain::ChainCursor;
 use super::queue::{Queue, QueueError};
 use super::VirtioDevice;
 use crate::block::iothread::Wake;
 use crate::dma::GuestMemory;
+use crate::p9::wire::msg;
 use crate::p9::{Server, MAX_MSIZE};
 use std::collections::HashMap;
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Device type (virtio 1.2, 5: 9 is the 9P transport).
@@ -30,11 +38,16 @@ pub const QUEUE_SIZE: u16 = 128;
 /// Longest mount tag accepted.
 pub const MAX_TAG: usize = 64;
 
+/// Largest Tread/Twrite answered at the notify when an I/O thread is there.
+pub const INLINE_IO: u32 = 64 << 10;
+
 /// A request on its way to the server: its token, bytes and room for the reply.
 type Job = (u64, Vec<u8>, usize);
 
-/// The I/O thread that owns the server.
+/// The I/O thread, which shares the server with the notify path (never both at once: the notify
+/// path serves only when nothing is queued on the thread).
 struct Worker {
+    server: Arc<Mutex<Server>>,
     jobs: Option<Sender<Job>>,
     done: Receiver<(u64, Vec<u8>)>,
     thread: Option<JoinHandle<()>>,
@@ -65,19 +78,23 @@ impl VirtioP9 {
     ///
     /// # Errors
     /// The host could not start the thread.
-    pub fn with_io_thread(mut server: Server, tag: &str, wake: Wake) -> std::io::Result<Self> {
+    pub fn with_io_thread(server: Server, tag: &str, wake: Wake) -> std::io::Result<Self> {
         let (jobs, inbox) = channel::<Job>();
         let (outbox, done) = channel();
+        let server = Arc::new(Mutex::new(server));
+        let shared = server.clone();
         let thread = std::thread::Builder::new().name("strata-9p".into()).spawn(move || {
             while let Ok((token, request, room)) = inbox.recv() {
-                let reply = server.handle(&request, room);
+                // A panic elsewhere cannot leave the server half-updated for us: each request
+                // is answered whole under the lock, so a poisoned lock still holds a usable one.
+                let reply = shared.lock().unwrap_or_else(|e| e.into_inner()).handle(&request, room);
                 if outbox.send((token, reply)).is_err() {
                     break;
                 }
                 wake();
             }
         })?;
-        let worker = Worker { jobs: Some(jobs), done, thread: Some(thread) };
+        let worker = Worker { server, jobs: Some(jobs), done, thread: Some(thread) };
         Ok(Self::build(Backend::Thread(worker), tag))
     }
 
@@ -137,6 +154,10 @@ impl VirtioDevice for VirtioP9 {
                     let reply = server.handle(&request, room);
                     finish(queue, mem, chain.head, output, &reply)?;
                 }
+                Backend::Thread(w) if self.pending.is_empty() && !may_block(&request) => {
+                    let reply = w.server.lock().unwrap_or_else(|e| e.into_inner()).handle(&request, room);
+                    finish(queue, mem, chain.head, output, &reply)?;
+                }
                 Backend::Thread(w) => {
                     let token = self.next_token;
                     self.next_token += 1;
@@ -179,6 +200,18 @@ impl VirtioDevice for VirtioP9 {
             }
         }
         self.pending.clear();
+    }
+}
+
+/// Whether a request may wait on the host's disk (so it goes to the I/O thread): Tfsync, and
+/// Tread/Twrite of more than [`INLINE_IO`] bytes. A malformed request is answered at once.
+fn may_block(request: &[u8]) -> bool {
+    // size[4] type[1] tag[2], then for Tread/Twrite: fid[4] offset[8] count[4].
+    let count = request.get(19..23).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+    match request.get(4) {
+        Some(&msg::TFSYNC) => true,
+        Some(&msg::TREAD | &msg::TWRITE) => count > INLINE_IO,
+        _ => false,
     }
 }
 
@@ -304,6 +337,25 @@ mod tests {
         // The reply is limited by the 11 + 64 KiB the driver gave, not by the request's count.
         assert_eq!(n, 0x10000);
         assert_eq!(rd.bytes(n).unwrap(), &std::fs::read(dir.join("data")).unwrap()[..n]);
+    }
+
+    /// What goes to the I/O thread: Tfsync and big reads/writes (their count field), nothing else.
+    #[test]
+    fn only_requests_that_may_wait_on_the_disk_leave_the_notify() {
+        let io = |kind: u8, count: u32| {
+            let mut w = Writer::new(kind, 1);
+            w.u32(1).u64(0).u32(count);
+            may_block(&w.finish())
+        };
+        assert!(!io(msg::TREAD, INLINE_IO) && io(msg::TREAD, INLINE_IO + 1));
+        assert!(!io(msg::TWRITE, 4096) && io(msg::TWRITE, 512 << 10));
+        let mut w = Writer::new(msg::TFSYNC, 1);
+        w.u32(1).u32(0);
+        assert!(may_block(&w.finish()));
+        let mut w = Writer::new(msg::TGETATTR, 1);
+        w.u32(1).u64(!0);
+        assert!(!may_block(&w.finish()));
+        assert!(!may_block(&[]) && !may_block(&[0, 0, 0, 0, msg::TREAD]));
     }
 
     #[test]
