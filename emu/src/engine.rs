@@ -196,4 +196,28 @@ pub trait Engine {
     fn page_tables_changed(&mut self, _cpu: &mut Cpu, _removed: bool, _frame_top: u64) -> Result<(), EngineError> {
         Ok(())
     }
+
+    /// Arms (`Some`) or disarms (`None`) the engine's own debugging for a debugger (KVM's
+    /// KVM_SET_GUEST_DEBUG); false when the engine has none (the default), so the debugger
+    /// steps on tier 0. The guest's own debug registers are not touched.
+    ///
+    /// # Errors
+    /// The engine has guest debugging but refused this request.
+    fn set_guest_debug(&mut self, _debug: Option<&GuestDebug>) -> Result<bool, EngineError> {
+        Ok(false)
+    }
+}
+
+/// What a debugger asks of an engine's own debugging ([`Engine::set_guest_debug`]).
+#[derive(Clone, Debug, Default)]
+pub struct GuestDebug {
+    /// Stop after every instruction.
+    pub single_step: bool,
+    /// Linear addresses to stop before (at most four: the debug registers).
+    pub hw_breakpoints: Vec<u64>,
+    /// Raised by the engine when it stopped for the debugger (before `stopped`).
+    pub hit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Raised by the engine when it stopped for the debugger, or by the caller's timer; the
+    /// machine loop watches it (`Watch::Flag`), so `Machine::run` returns at that boundary.
+    pub stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }

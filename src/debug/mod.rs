@@ -62,6 +62,22 @@ pub trait Inferior {
     fn resume_signal(&mut self, _signal: Option<i32>) -> Option<End> {
         None
     }
+    /// Runs for a short while on an engine with its own debugging (KVM_SET_GUEST_DEBUG):
+    /// stopping after one instruction with `single_step`, before any of `hw_breakpoints`.
+    /// `None` when the engine cannot do that here (the caller steps on tier 0, the default).
+    /// Afterwards the guest is stopped on tier 0.
+    fn run_guest_debug(&mut self, _single_step: bool, _hw_breakpoints: &[u64]) -> Result<Option<GuestRun>, String> {
+        Ok(None)
+    }
+}
+
+/// How a run under the engine's own debugging ([`Inferior::run_guest_debug`]) ended.
+pub enum GuestRun {
+    /// The engine stopped for the debugger (the step was taken, or a breakpoint was reached).
+    Stopped,
+    /// The slice of host time passed first.
+    Slice,
+    Ended(End),
 }
 
 /// The physical address of linear address `la` for the debugger: the guest's own walk, without

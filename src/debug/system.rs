@@ -2,15 +2,19 @@
 //! steps and breakpoint runs go through `Machine::begin_step`/`step_instruction` on tier 0
 //! (devices polled and interrupts delivered before each instruction, as the machine loop does),
 //! free runs through `Machine::run` on the engine the run asked for, in slices of host time.
+//! Under `--tier kvm`, steps and hardware breakpoints run on KVM through KVM_SET_GUEST_DEBUG
+//! where this host's KVM does them ([`Inferior::run_guest_debug`]).
 //!
 //! Memory is the guest's linear address space: gdb's addresses go through the guest's page
 //! tables ([`debug_translate`]), so looking does not change the guest.
 
-use super::{debug_translate, End, Inferior, Prepared};
+use super::{debug_translate, End, GuestRun, Inferior, Prepared};
 use emu::cpu::Cpu;
-use emu::engine::{EngineKind, Exit};
+use emu::engine::{EngineKind, Exit, GuestDebug};
 use emu::machine::step::StepStart;
-use emu::machine::{Machine, RunEnd, Watch};
+use emu::machine::{Attention, Machine, RunEnd, Watch};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Host time a free run goes on before looking at gdb's socket for Ctrl-C.
 const SLICE_MS: u64 = 20;
@@ -123,6 +127,42 @@ impl Inferior for MachineInferior {
             return Err(format!("{first}: use gdb's own commands for that"));
         }
         super::monitor::commands::execute(&mut self.machine, command).map(|(text, _)| text)
+    }
+
+    fn run_guest_debug(&mut self, single_step: bool, hw_breakpoints: &[u64]) -> Result<Option<GuestRun>, String> {
+        if self.engine != EngineKind::Kvm {
+            return Ok(None);
+        }
+        let watch = Attention::default();
+        let hit = Arc::new(AtomicBool::new(false));
+        let debug = GuestDebug {
+            single_step,
+            hw_breakpoints: hw_breakpoints.to_vec(),
+            hit: hit.clone(),
+            stopped: watch.0.clone(),
+        };
+        self.machine.switch_engine(EngineKind::Kvm).map_err(|e| e.to_string())?;
+        if !self.machine.set_guest_debug(EngineKind::Kvm, Some(&debug)).map_err(|e| e.to_string())? {
+            self.stop_on_tier0()?;
+            return Ok(None);
+        }
+        // The machine loop watches one flag: the engine raises it at a debug exit (with `hit`),
+        // a timer at the end of the slice, so gdb's Ctrl-C is looked at.
+        let timer = watch.0.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(SLICE_MS));
+            timer.store(true, Ordering::SeqCst);
+        });
+        self.machine.set_watch(Some(Watch::Flag(watch)));
+        let end = self.machine.run(u64::MAX);
+        self.machine.set_watch(None);
+        self.machine.set_guest_debug(EngineKind::Kvm, None).map_err(|e| e.to_string())?;
+        self.stop_on_tier0()?;
+        match end {
+            RunEnd::Watch if hit.load(Ordering::Relaxed) => Ok(Some(GuestRun::Stopped)),
+            RunEnd::Watch => Ok(Some(GuestRun::Slice)),
+            end => Ok(Some(GuestRun::Ended(self.ended(end)?))),
+        }
     }
 
     fn run_free(&mut self) -> Result<Option<End>, String> {

@@ -73,6 +73,21 @@ impl Machine {
         Ok(())
     }
 
+    // --- Issue 11 (gdb under --tier kvm): reach an attached engine's own debugging. ---
+    /// Arms or disarms the guest debugging of the engine of `kind` (see
+    /// [`Engine::set_guest_debug`]); false when it has none.
+    ///
+    /// # Errors
+    /// No such engine is attached, or it refused the request.
+    pub fn set_guest_debug(
+        &mut self,
+        kind: EngineKind,
+        debug: Option<&crate::engine::GuestDebug>,
+    ) -> Result<bool, EngineError> {
+        engine_of(&mut self.interp, &mut self.engines, kind)?.set_guest_debug(debug)
+    }
+    // --- end issue 11 ---
+
     /// The engine running the CPU now.
     pub fn active_engine(&self) -> EngineKind {
         self.active

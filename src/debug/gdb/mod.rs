@@ -15,7 +15,7 @@ pub mod arch;
 pub mod points;
 pub mod signals;
 
-use super::{End, Inferior, Prepared};
+use super::{End, GuestRun, Inferior, Prepared};
 use arch::StrataX86_64;
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
@@ -170,6 +170,9 @@ struct Debugger<I: Inferior> {
     entered_handler: bool,
 }
 
+/// The event loop's error: the target's or the connection's.
+type LoopError = WaitForStopReasonError<String, std::io::Error>;
+
 /// Instructions stepped between looks at the socket for Ctrl-C.
 const POLL_EVERY: u32 = 4096;
 
@@ -233,6 +236,37 @@ impl<I: Inferior> Debugger<I> {
         Ok(Stepped::Ran)
     }
 
+    /// Continuing with only hardware breakpoints (at most four) on an engine that stops at
+    /// them itself (KVM): the instruction gdb resumes from runs on tier 0 (a breakpoint on it
+    /// must not fire again), then the engine runs until a breakpoint, the guest's end, or a
+    /// byte from gdb. `None` when the engine cannot (the caller steps on tier 0).
+    fn continue_on_guest_debug(
+        &mut self,
+        incoming: &mut impl FnMut() -> Result<Option<u8>, LoopError>,
+    ) -> Result<Option<run_blocking::Event<SingleThreadStopReason<u64>>>, LoopError> {
+        use run_blocking::Event;
+        let p = &self.points;
+        if p.hard.is_empty() || p.hard.len() > 4 || !p.soft.is_empty() || !p.watches.is_empty() {
+            return Ok(None);
+        }
+        let hard = p.hard.clone();
+        if let Stepped::Stop(r) = self.step_one(true).map_err(WaitForStopReasonError::Target)? {
+            return Ok(Some(Event::TargetStopped(r)));
+        }
+        loop {
+            match self.inferior.run_guest_debug(false, &hard).map_err(WaitForStopReasonError::Target)? {
+                None => return Ok(None),
+                Some(GuestRun::Stopped) => return Ok(Some(Event::TargetStopped(SingleThreadStopReason::HwBreak(())))),
+                Some(GuestRun::Ended(end)) => return Ok(Some(Event::TargetStopped(self.end(end)))),
+                Some(GuestRun::Slice) => {
+                    if let Some(b) = incoming()? {
+                        return Ok(Some(Event::IncomingData(b)));
+                    }
+                }
+            }
+        }
+    }
+
     /// Resuming: acts on the signal the guest stopped for as gdb says (`signal`, gdb's number:
     /// pass it on, another, or none), before anything runs.
     fn pass_signal(&mut self, signal: Option<Signal>) {
@@ -274,7 +308,7 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
         if let Some(end) = target.ended {
             return stopped(target.end(end));
         }
-        let mut incoming = || -> Result<Option<u8>, WaitForStopReasonError<String, std::io::Error>> {
+        let mut incoming = || -> Result<Option<u8>, LoopError> {
             match conn.peek() {
                 Ok(Some(_)) => conn.read().map(Some).map_err(WaitForStopReasonError::Connection),
                 Ok(None) => Ok(None),
@@ -286,6 +320,22 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
             if std::mem::take(&mut target.entered_handler) {
                 // A signal handler was entered on the way: ptrace's step stops at its start.
                 return stopped(SingleThreadStopReason::DoneStep);
+            }
+            // On an engine with its own single-step (KVM), unless a watchpoint must be checked
+            // (tier 0 does that): a slice that ends without a step (the CPU halted) looks at
+            // gdb's socket and goes on.
+            if target.points.watches.is_empty() {
+                while let Some(run) = target.inferior.run_guest_debug(true, &[]).map_err(target_err)? {
+                    match run {
+                        GuestRun::Stopped => return stopped(SingleThreadStopReason::DoneStep),
+                        GuestRun::Ended(end) => return stopped(target.end(end)),
+                        GuestRun::Slice => {
+                            if let Some(b) = incoming()? {
+                                return Ok(Event::IncomingData(b));
+                            }
+                        }
+                    }
+                }
             }
             let mut first = true;
             loop {
@@ -303,6 +353,9 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
         }
         let mut first = true;
         let mut n = 0u32;
+        if let Some(r) = target.continue_on_guest_debug(&mut incoming)? {
+            return Ok(r);
+        }
         loop {
             if target.points.is_empty() {
                 if let Some(end) = target.inferior.run_free().map_err(target_err)? {

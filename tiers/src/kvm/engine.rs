@@ -6,8 +6,11 @@
 use super::kick::Kicker;
 use super::{KvmError, KvmVm, VmExit};
 use emu::cpu::Cpu;
-use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
+use emu::engine::{Engine, EngineError, EngineKind, Exit, GuestDebug, Limit};
 use emu::exception::Stop;
+use kvm_bindings::{kvm_guest_debug, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the guest is kicked out of KVM_RUN so the devices are polled.
@@ -29,6 +32,10 @@ pub struct KvmEngine {
     /// zero return address (seen with the 32-bit protected-mode test kernels), so there the
     /// state makes a round trip instead.
     deliver_on_tier0: bool,
+    /// What this host's KVM_SET_GUEST_DEBUG does (probed on first use by a debugger).
+    debug_support: Option<super::guest_debug::GuestDebugSupport>,
+    /// The flags a debug exit raises while a debugger has guest debugging armed.
+    debug_stopped: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
 }
 
 fn err(e: KvmError) -> EngineError {
@@ -57,6 +64,8 @@ impl KvmEngine {
             trace,
             use_window: !pvm,
             deliver_on_tier0: pvm,
+            debug_support: None,
+            debug_stopped: None,
         })
     }
 }
@@ -94,7 +103,15 @@ impl Engine for KvmEngine {
             );
         }
         Ok(match exit {
-            VmExit::Io | VmExit::InterruptWindow | VmExit::Debug => Exit::Poll,
+            VmExit::Debug => {
+                // A debugger's stop: the machine loop sees the flag before anything else runs.
+                if let Some((hit, stopped)) = &self.debug_stopped {
+                    hit.store(true, std::sync::atomic::Ordering::SeqCst);
+                    stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Exit::Poll
+            }
+            VmExit::Io | VmExit::InterruptWindow => Exit::Poll,
             VmExit::Interrupted if limit.deadline.is_some_and(|d| std::time::Instant::now() >= d) => Exit::Limit,
             VmExit::Interrupted => Exit::Poll,
             VmExit::Hlt => Exit::Stop(Stop::Halt),
@@ -130,5 +147,39 @@ impl Engine for KvmEngine {
 
     fn flush_code(&mut self, _cpu: &mut Cpu) {
         // KVM fetches guest code from RAM afresh: there is nothing decoded to drop.
+    }
+
+    fn set_guest_debug(&mut self, debug: Option<&GuestDebug>) -> Result<bool, EngineError> {
+        let Some(debug) = debug else {
+            self.debug_stopped = None;
+            self.vm
+                .vcpu
+                .set_guest_debug(&Default::default())
+                .map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
+            return Ok(true);
+        };
+        let support = match self.debug_support {
+            Some(s) => s,
+            None => *self.debug_support.insert(super::guest_debug::probe().map_err(err)?),
+        };
+        // Only what the probe saw work here; the rest stays with tier 0.
+        if (debug.single_step && !support.single_step)
+            || (!debug.hw_breakpoints.is_empty() && !support.hw_breakpoint)
+            || debug.hw_breakpoints.len() > 4
+        {
+            return Ok(false);
+        }
+        let arch = super::guest_debug::arch_for(&debug.hw_breakpoints);
+        let mut control = KVM_GUESTDBG_ENABLE;
+        if debug.single_step {
+            control |= KVM_GUESTDBG_SINGLESTEP;
+        }
+        if !debug.hw_breakpoints.is_empty() {
+            control |= KVM_GUESTDBG_USE_HW_BP;
+        }
+        let dbg = kvm_guest_debug { control, arch, ..Default::default() };
+        self.vm.vcpu.set_guest_debug(&dbg).map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
+        self.debug_stopped = Some((debug.hit.clone(), debug.stopped.clone()));
+        Ok(true)
     }
 }

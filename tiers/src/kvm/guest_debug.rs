@@ -2,8 +2,8 @@
 //! kind on a few real-mode instructions in a throw-away VM rather than assumed from capability
 //! bits: `kvm_pvm` (no VMX/SVM) runs CPL0 code through KVM's instruction emulator and CPL3 code
 //! natively, and which of the debug kinds each path honours is not documented. The gdb stub
-//! says what the probe found; it still checks breakpoints and watchpoints on tier 0 (see
-//! README: "what was verified where").
+//! uses what the probe found (`KvmEngine::set_guest_debug`) and checks the rest on tier 0
+//! (see README: "what was verified where").
 
 use super::vm::KvmVm;
 use super::KvmError;
@@ -120,4 +120,16 @@ fn try_kind(code: &[u8], kind: u32, debugreg: [u64; 8]) -> Result<Option<u64>, K
         }
     }
     Ok(None)
+}
+
+/// The debug registers KVM is given for execution breakpoints at `addrs` (at most four): DR0-3
+/// the addresses, DR7 each one's local enable (bit 2i) with R/W and LEN 00 (execute, one byte),
+/// SDM Vol. 3B 18.2.4.
+pub fn arch_for(addrs: &[u64]) -> kvm_bindings::kvm_guest_debug_arch {
+    let mut debugreg = [0u64; 8];
+    for (i, &a) in addrs.iter().take(4).enumerate() {
+        debugreg[i] = a;
+        debugreg[7] |= 1 << (2 * i);
+    }
+    kvm_bindings::kvm_guest_debug_arch { debugreg }
 }
