@@ -4,7 +4,6 @@
 //! the tracer drains the log between instructions, so events land between the instruction
 //! lines where they happened.
 
-use super::signal::SigInfo;
 use std::sync::{Arc, Mutex};
 
 /// One thing the kernel did.
@@ -30,13 +29,6 @@ pub enum SignalAction {
 /// The shared log the kernel appends to and the tracer drains (shared because the tracer
 /// lives inside tier 0 while the kernel acts between engine exits).
 pub type EventLog = Arc<Mutex<Vec<UserEvent>>>;
-
-impl SigInfo {
-    /// This signal as an event.
-    pub fn event(&self, action: SignalAction) -> UserEvent {
-        UserEvent::Signal { signo: self.signo, code: self.code, addr: self.addr, action }
-    }
-}
 
 /// Appends `e` to the process's log, when one is attached.
 pub fn record(log: &Option<EventLog>, e: UserEvent) {

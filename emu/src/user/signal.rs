@@ -18,7 +18,7 @@
 use super::{Process, ProcessEnd};
 use crate::exception::{vector, Fault};
 use crate::state::{gpr, rflags, CpuState, FpuState};
-use crate::user::events::{record, SignalAction};
+use crate::user::events::{record, SignalAction, UserEvent};
 use crate::user::layout::Layout;
 
 pub const SIGHUP: i32 = 1;
@@ -100,6 +100,13 @@ pub struct SigInfo {
     pub addr: u64,
     pub trapno: u64,
     pub err: u64,
+}
+
+impl SigInfo {
+    /// This signal as an event of the trace (`events.rs`).
+    pub fn event(&self, action: SignalAction) -> UserEvent {
+        UserEvent::Signal { signo: self.signo, code: self.code, addr: self.addr, action }
+    }
 }
 
 #[derive(Clone, Debug)]
