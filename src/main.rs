@@ -140,7 +140,19 @@ fn main() -> ExitCode {
             };
             p.sys.trace = strace;
             if let Some(listener) = listener {
-                return user_under_gdb(p, &listener, tracer);
+                // Under --tier jit gdb's free runs go through the JIT (steps through its tier 0).
+                let engine = if kind == EngineKind::Jit {
+                    match tiers::new_jit(jit.options()) {
+                        Ok((engine, _)) => Some(engine),
+                        Err(e) => {
+                            eprintln!("strata: jit: {e}");
+                            return ExitCode::from(1);
+                        }
+                    }
+                } else {
+                    None
+                };
+                return user_under_gdb(p, &listener, tracer, engine);
             }
             if let Some((tracer, summary)) = tracer {
                 return user_traced(p, tracer, &summary);
@@ -245,8 +257,8 @@ fn guest_environment(mut env: Vec<String>, set: &[String], unset: &[String]) -> 
 /// The socket `strata user --gdb` listens on: bound before the program loads, so a busy port
 /// is a one-line error at once.
 fn user_gdb_listener(endpoint: &str, kind: EngineKind) -> Result<std::net::TcpListener, String> {
-    if kind != EngineKind::Interp {
-        return Err(format!("--gdb needs --tier interp (gdb steps the program on tier 0), not {kind}"));
+    if !matches!(kind, EngineKind::Interp | EngineKind::Jit) {
+        return Err(format!("--gdb needs --tier interp or jit (gdb steps the program on tier 0), not {kind}"));
     }
     gdb::listen(&gdb::parse_endpoint(endpoint)?)
 }
@@ -297,6 +309,7 @@ fn user_under_gdb(
     p: emu::user::Process,
     listener: &std::net::TcpListener,
     tracer: Option<(debug::trace::Tracer, debug::trace::SharedSummary)>,
+    engine: Option<Box<dyn emu::engine::Engine>>,
 ) -> ExitCode {
     let status = |end: debug::End| match end {
         debug::End::Exited(code) => ExitCode::from(code),
@@ -309,7 +322,7 @@ fn user_under_gdb(
             return ExitCode::from(1);
         }
     };
-    let mut inferior = debug::user::UserInferior::new(p);
+    let mut inferior = debug::user::UserInferior::new(p, engine);
     let summary = tracer.map(|(mut tracer, summary)| {
         // The trace sees what gdb has tier 0 run, stepped or free (issue 11).
         tracer.attach_bus(&mut inferior.process.cpu);
@@ -329,7 +342,12 @@ fn user_under_gdb(
         Ok(gdb::Session::Ended(end)) => status(end),
         Ok(gdb::Session::Killed) => ExitCode::from(128 + 9),
         Ok(gdb::Session::Detached) => {
-            match inferior.detach().map_or_else(|| inferior.process.run_on(&mut inferior.interp), Ok) {
+            let ended = inferior.detach();
+            let rest = |i: &mut debug::user::UserInferior| match i.engine.as_mut() {
+                Some(e) => i.process.run_on(e.as_mut()),
+                None => i.process.run_on(&mut i.interp),
+            };
+            match ended.map_or_else(|| rest(&mut inferior), Ok) {
                 Ok(emu::user::ProcessEnd::Exited(code)) => ExitCode::from(code as u8),
                 Ok(emu::user::ProcessEnd::Signaled(sig)) => ExitCode::from(128 + sig as u8),
                 Err(e) => {

@@ -213,8 +213,9 @@ impl UserSessions {
 
 /// Runs the gdb script `body` (in conformance/gdb) on `exe` natively (gdb starts the program
 /// after `prelude`, its output to native.out) and against `strata user --gdb` (after `prelude`,
-/// `target remote` and `continue`; the program's output to strata.out).
-fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str) -> UserSessions {
+/// `target remote` and `continue`; the program's output to strata.out). `tier`: strata's
+/// `--tier` (tier 0 when empty).
+fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str, tier: &[&str]) -> UserSessions {
     let native_script = write_script(dir, "native.gdb", &format!("{prelude}run > native.out"), body, &[]);
     let (native, native_err) = gdb(exe, &native_script, dir);
     // strata: the program waits for gdb before its first instruction.
@@ -222,7 +223,7 @@ fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str) -> UserSessi
     let remote_script =
         write_script(dir, "remote.gdb", &format!("{prelude}target remote 127.0.0.1:{port}\ncontinue"), body, &[]);
     let mut cmd = strata(&["user", "--gdb", &format!("tcp:127.0.0.1:{port}")]);
-    cmd.arg(exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
+    cmd.args(tier).arg(exe).current_dir(dir).stdout(std::fs::File::create(dir.join("strata.out")).unwrap());
     let served = serve(cmd);
     let (remote, remote_err) = gdb(exe, &remote_script, dir);
     let (status, strata_err) = served.finish();
@@ -237,7 +238,7 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
     let scratch = Scratch::new("gdb-user");
     let dir = scratch.path();
     let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
-    let run = user_sessions(dir, &exe, "break square\n", "user.gdb");
+    let run = user_sessions(dir, &exe, "break square\n", "user.gdb", &[]);
     let (n, r) = (normalize(&run.native), normalize(&run.remote));
     assert_eq!(n, r, "gdb output differs\n{}", run.both());
     // The session really happened: what the script must have shown (values from the C source).
@@ -253,6 +254,32 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
         "result = 30",
         "exited with code 02]",
     ] {
+        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
+    }
+    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
+    assert_eq!(run.status, Some(2), "strata's exit status (30 % 7), stderr:\n{}", run.strata_err);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("native.out")).unwrap(),
+        std::fs::read_to_string(dir.join("strata.out")).unwrap()
+    );
+}
+
+/// `strata user --tier jit --gdb`: gdb's steps run on the JIT's own tier 0 and, once no
+/// breakpoint is left, `continue` runs the program free on the JIT; the session's output, the
+/// program's and its exit status are the native ones.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn gdb_session_on_the_jit_matches_the_native_one() {
+    if !gdb_ready() {
+        return;
+    }
+    let scratch = Scratch::new("gdb-user-jit");
+    let dir = scratch.path();
+    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
+    let run = user_sessions(dir, &exe, "break square\n", "user-jit.gdb", &["--tier", "jit"]);
+    let (n, r) = (normalize(&run.native), normalize(&run.remote));
+    assert_eq!(n, r, "gdb output differs\n{}", run.both());
+    for want in ["Breakpoint 1, square (n=1) at", "in sum_squares (limit=4) at", "exited with code 02]"] {
         assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
     }
     assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
@@ -292,7 +319,7 @@ fn gdb_sees_signals_as_natively() {
     let scratch = Scratch::new("gdb-signals");
     let dir = scratch.path();
     let Some(exe) = build_debuggee(dir, "signals.c") else { return };
-    let run = user_sessions(dir, &exe, "", "signals.gdb");
+    let run = user_sessions(dir, &exe, "", "signals.gdb", &[]);
     let (n, r) = (mask_stack(&normalize(&run.native)), mask_stack(&normalize(&run.remote)));
     assert_eq!(n, r, "gdb output differs\n{}", run.both());
     for want in [

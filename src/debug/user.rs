@@ -1,6 +1,9 @@
 //! gdb on a user-mode process (`strata user --gdb`): the process waits for gdb before its first
 //! instruction, as under qemu-user's `-g`; tier 0 runs it, and the same user-mode kernel
 //! (`Process::handle_exit`) carries out its system calls, faults and signals as `run_on` does.
+//! Under `--tier jit` free runs (nothing set that needs every instruction seen) go through the
+//! JIT, and steps through the JIT's own tier 0 (`Engine::step_one`), so its code cache sees
+//! every store a stepped instruction makes.
 //! Memory is read and written as the kernel would for the process (pages brought in on demand).
 //! A signal stops the process before it is acted on and gdb says what to pass on, as with
 //! ptrace (`emu::user::signal::resume_stopped`).
@@ -19,6 +22,8 @@ const SLICE: u64 = 1 << 20;
 pub struct UserInferior {
     pub process: Process,
     pub interp: Interp,
+    /// The engine for free runs and steps when it is not tier 0 (`--tier jit`).
+    pub engine: Option<Box<dyn Engine>>,
 }
 
 fn end_of(e: ProcessEnd) -> End {
@@ -29,10 +34,11 @@ fn end_of(e: ProcessEnd) -> End {
 }
 
 impl UserInferior {
-    /// A process about to be served to gdb: its signals stop for gdb.
-    pub fn new(mut process: Process) -> Self {
+    /// A process about to be served to gdb: its signals stop for gdb. `engine`: run it on
+    /// this engine rather than tier 0 (one that steps, `Engine::step_one`: the JIT).
+    pub fn new(mut process: Process, engine: Option<Box<dyn Engine>>) -> Self {
         process.sys.signals.debugger = true;
-        UserInferior { process, interp: Interp::new() }
+        UserInferior { process, interp: Interp::new(), engine }
     }
 
     /// gdb went away: signals are acted on again, starting with one held for gdb (passed on
@@ -62,7 +68,9 @@ impl Inferior for UserInferior {
     }
 
     fn execute_step(&mut self) -> Result<Option<End>, String> {
-        let exit = self.interp.step(&mut self.process.cpu).unwrap_or(Exit::Limit);
+        let cpu = &mut self.process.cpu;
+        let stepped = self.engine.as_mut().and_then(|e| e.step_one(cpu));
+        let exit = stepped.unwrap_or_else(|| self.interp.step(cpu)).unwrap_or(Exit::Limit);
         Ok(self.process.handle_exit(exit).map(end_of))
     }
 
@@ -75,8 +83,11 @@ impl Inferior for UserInferior {
     }
 
     fn run_free(&mut self) -> Result<Option<End>, String> {
-        let exit = Engine::run(&mut self.interp, &mut self.process.cpu, &Limit::instructions(SLICE))
-            .map_err(|e| e.to_string())?;
+        let engine: &mut dyn Engine = match self.engine.as_mut() {
+            Some(e) => e.as_mut(),
+            None => &mut self.interp,
+        };
+        let exit = engine.run(&mut self.process.cpu, &Limit::instructions(SLICE)).map_err(|e| e.to_string())?;
         Ok(self.process.handle_exit(exit).map(end_of))
     }
 }
