@@ -230,30 +230,20 @@ fn user_sessions(dir: &Path, exe: &Path, prelude: &str, body: &str, tier: &[&str
     UserSessions { native, native_err, remote, remote_err, status, strata_err }
 }
 
-#[test]
-fn gdb_session_on_a_c_program_matches_the_native_one() {
+/// The gdb script `body` on debuggee.c (stopped first at `square`), natively and against
+/// `strata user --gdb` with `tier`: the same gdb output, holding each of `wants` (values from
+/// the C source, so the session really happened), the same program output and exit status 2.
+fn debuggee_session_matches_native(scratch: &str, body: &str, tier: &[&str], wants: &[&str]) {
     if !gdb_ready() {
         return;
     }
-    let scratch = Scratch::new("gdb-user");
+    let scratch = Scratch::new(scratch);
     let dir = scratch.path();
     let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
-    let run = user_sessions(dir, &exe, "break square\n", "user.gdb", &[]);
+    let run = user_sessions(dir, &exe, "break square\n", body, tier);
     let (n, r) = (normalize(&run.native), normalize(&run.remote));
     assert_eq!(n, r, "gdb output differs\n{}", run.both());
-    // The session really happened: what the script must have shown (values from the C source).
-    for want in [
-        "Breakpoint 1, square (n=1) at",
-        "#1  0x",
-        "in sum_squares (limit=4) at",
-        "r = 1",
-        "Hardware watchpoint 2: counter",
-        "i = 2",
-        "Old value = 1",
-        "New value = 2",
-        "result = 30",
-        "exited with code 02]",
-    ] {
+    for want in wants {
         assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
     }
     assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
@@ -264,30 +254,31 @@ fn gdb_session_on_a_c_program_matches_the_native_one() {
     );
 }
 
+#[test]
+fn gdb_session_on_a_c_program_matches_the_native_one() {
+    let wants = [
+        "Breakpoint 1, square (n=1) at",
+        "#1  0x",
+        "in sum_squares (limit=4) at",
+        "r = 1",
+        "Hardware watchpoint 2: counter",
+        "i = 2",
+        "Old value = 1",
+        "New value = 2",
+        "result = 30",
+        "exited with code 02]",
+    ];
+    debuggee_session_matches_native("gdb-user", "user.gdb", &[], &wants);
+}
+
 /// `strata user --tier jit --gdb`: gdb's steps run on the JIT's own tier 0 and, once no
 /// breakpoint is left, `continue` runs the program free on the JIT; the session's output, the
 /// program's and its exit status are the native ones.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn gdb_session_on_the_jit_matches_the_native_one() {
-    if !gdb_ready() {
-        return;
-    }
-    let scratch = Scratch::new("gdb-user-jit");
-    let dir = scratch.path();
-    let Some(exe) = build_debuggee(dir, "debuggee.c") else { return };
-    let run = user_sessions(dir, &exe, "break square\n", "user-jit.gdb", &["--tier", "jit"]);
-    let (n, r) = (normalize(&run.native), normalize(&run.remote));
-    assert_eq!(n, r, "gdb output differs\n{}", run.both());
-    for want in ["Breakpoint 1, square (n=1) at", "in sum_squares (limit=4) at", "exited with code 02]"] {
-        assert!(n.contains(want), "gdb output lacks {want:?}:\n{}", run.native);
-    }
-    assert!(!run.remote_err.contains("Error"), "gdb reported an error against strata:\n{}", run.remote_err);
-    assert_eq!(run.status, Some(2), "strata's exit status (30 % 7), stderr:\n{}", run.strata_err);
-    assert_eq!(
-        std::fs::read_to_string(dir.join("native.out")).unwrap(),
-        std::fs::read_to_string(dir.join("strata.out")).unwrap()
-    );
+    let wants = ["Breakpoint 1, square (n=1) at", "in sum_squares (limit=4) at", "exited with code 02]"];
+    debuggee_session_matches_native("gdb-user-jit", "user-jit.gdb", &["--tier", "jit"], &wants);
 }
 
 /// Stack addresses (0x7fff...) replaced by `0xSTACK`: the initial stack holds the environment
