@@ -28,6 +28,7 @@
 
 use crate::gen::{build_case, case_seed, effective_address, Case};
 use crate::lockstep::jit::cpu_diff;
+use crate::native::GPRS;
 use crate::state::{BUF, BUF_LEN};
 use emu::decode::table;
 use emu::engine::{Engine, Exit, Limit};
@@ -238,25 +239,6 @@ impl Fuzzer {
 fn label(i: usize) -> u64 {
     CODE + (i as u64) * 16
 }
-
-const GPRS: [Register; 16] = [
-    Register::RAX,
-    Register::RCX,
-    Register::RDX,
-    Register::RBX,
-    Register::RSP,
-    Register::RBP,
-    Register::RSI,
-    Register::RDI,
-    Register::R8,
-    Register::R9,
-    Register::R10,
-    Register::R11,
-    Register::R12,
-    Register::R13,
-    Register::R14,
-    Register::R15,
-];
 
 fn gpr_index(r: Register) -> Option<usize> {
     GPRS.iter().position(|&g| g == r)

@@ -128,7 +128,8 @@ fn mem(off: i64) -> MemoryOperand {
     MemoryOperand::with_base_displ(Register::R15, off)
 }
 
-const GPRS: [Register; 16] = [
+/// The 16 GPRs in encoding order (also the JIT fuzzer's, `jitfuzz.rs`).
+pub(crate) const GPRS: [Register; 16] = [
     Register::RAX,
     Register::RCX,
     Register::RDX,
