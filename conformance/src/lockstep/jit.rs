@@ -30,6 +30,7 @@ use super::boot::{self, BootSpec};
 use super::diff::{dump, state_diff, Extent};
 use super::memory::ram_diff;
 use super::End;
+use emu::cpu::Cpu;
 use emu::machine::{Machine, RunEnd};
 use emu::mem::GuestRam;
 use emu::state::CpuState;
@@ -160,6 +161,35 @@ pub fn cpu_diff(t: &CpuState, j: &CpuState) -> Vec<String> {
 /// The shared diff code names its second side "kvm"; here it is the JIT.
 fn relabel(lines: Vec<String>) -> Vec<String> {
     lines.into_iter().map(|l| l.replace("  kvm ", "  jit ").replace(" kvm {", " jit {")).collect()
+}
+
+/// A boundary both sides stopped at: its index, the retired count at the one before, and
+/// whether all of RAM is compared there.
+struct Boundary {
+    index: u64,
+    previous: u64,
+    full: bool,
+}
+
+impl Boundary {
+    /// `diffs` (what the caller already found) plus the CPU states' differences; when those are
+    /// none and the boundary is a full one, RAM's (counted in `full_checks`). Some divergence
+    /// when anything differs.
+    fn compare(&self, mut diffs: Vec<String>, t: &Cpu, j: &Cpu, full_checks: &mut u64) -> Option<Divergence> {
+        diffs.extend(cpu_diff(&t.state, &j.state));
+        if diffs.is_empty() && self.full {
+            *full_checks += 1;
+            diffs = ram_differences(&t.ram, &j.ram);
+        }
+        (!diffs.is_empty()).then(|| Divergence {
+            boundary: self.index,
+            retired: t.retired,
+            previous: self.previous,
+            diffs,
+            tier0: dump(&t.state),
+            jit: dump(&j.state),
+        })
+    }
 }
 
 fn ram_differences(t: &GuestRam, j: &GuestRam) -> Vec<String> {
@@ -298,27 +328,16 @@ impl MachineLockstep {
             if self.tier0.cpu.retired != self.jit.cpu.retired {
                 diffs.push(format!("retired: tier0 {}  jit {}", self.tier0.cpu.retired, self.jit.cpu.retired));
             }
-            diffs.extend(cpu_diff(&self.tier0.cpu.state, &self.jit.cpu.state));
             let (s0, s1) = (self.serial.0 .0.borrow(), self.serial.1 .0.borrow());
             if *s0 != *s1 {
                 let at = s0.iter().zip(s1.iter()).position(|(x, y)| x != y).unwrap_or(s0.len().min(s1.len()));
                 diffs.push(format!("serial: {} and {} bytes, first difference at byte {at}", s0.len(), s1.len()));
             }
             drop((s0, s1));
-            let ends = !matches!(a, RunEnd::Limit);
-            if diffs.is_empty() && (ends || (boundaries + 1) % cfg.full_check_every.max(1) == 0) {
-                full_checks += 1;
-                diffs = ram_differences(&self.tier0.cpu.ram, &self.jit.cpu.ram);
-            }
-            if !diffs.is_empty() {
-                divergence = Some(Divergence {
-                    boundary: boundaries,
-                    retired: self.tier0.cpu.retired,
-                    previous,
-                    diffs,
-                    tier0: dump(&self.tier0.cpu.state),
-                    jit: dump(&self.jit.cpu.state),
-                });
+            let full = !matches!(a, RunEnd::Limit) || (boundaries + 1) % cfg.full_check_every.max(1) == 0;
+            let at = Boundary { index: boundaries, previous, full };
+            if let Some(d) = at.compare(diffs, &self.tier0.cpu, &self.jit.cpu, &mut full_checks) {
+                divergence = Some(d);
                 break End::Diverged;
             }
             boundaries += 1;
@@ -376,7 +395,7 @@ impl MachineLockstep {
 /// User mode: two processes of one static executable, tier 0 and the JIT.
 pub mod user {
     use super::super::memory::copy_changed;
-    use super::{cpu_diff, dump, ram_differences, Config, Divergence, End, Stretches, Summary};
+    use super::{Boundary, Config, End, Stretches, Summary};
     use emu::engine::{Engine, EngineError, Exit, Limit};
     use emu::exception::Stop;
     use emu::state::gpr;
@@ -488,20 +507,10 @@ pub mod user {
             if t.p.cpu.retired != j.p.cpu.retired {
                 diffs.push(format!("retired: tier0 {}  jit {}", t.p.cpu.retired, j.p.cpu.retired));
             }
-            diffs.extend(cpu_diff(&t.p.cpu.state, &j.p.cpu.state));
-            if diffs.is_empty() && (t.end.is_some() || (boundaries + 1) % cfg.full_check_every.max(1) == 0) {
-                full_checks += 1;
-                diffs = ram_differences(&t.p.cpu.ram, &j.p.cpu.ram);
-            }
-            if !diffs.is_empty() {
-                divergence = Some(Divergence {
-                    boundary: boundaries,
-                    retired: t.p.cpu.retired,
-                    previous,
-                    diffs,
-                    tier0: dump(&t.p.cpu.state),
-                    jit: dump(&j.p.cpu.state),
-                });
+            let full = t.end.is_some() || (boundaries + 1) % cfg.full_check_every.max(1) == 0;
+            let at = Boundary { index: boundaries, previous, full };
+            if let Some(d) = at.compare(diffs, &t.p.cpu, &j.p.cpu, &mut full_checks) {
+                divergence = Some(d);
                 break End::Diverged;
             }
             boundaries += 1;
