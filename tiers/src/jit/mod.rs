@@ -101,7 +101,8 @@
 //!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
-//! trampoline, most frequent first.
+//! trampoline, most frequent first, and those run in blocks left to tier 0 (each block's
+//! instructions counted per entry).
 
 mod dump;
 mod forms;
@@ -173,6 +174,8 @@ pub struct RunCtx {
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
     /// empty otherwise).
     histogram: Vec<u64>,
+    /// The same for the instructions of blocks run on tier 0 (`JitStats::tier0_histogram`).
+    tier0_histogram: Vec<u64>,
 }
 
 /// Offsets generated code uses (from `rbp` = `Cpu`, `rbx` = `RunCtx`).
@@ -344,6 +347,7 @@ impl JitEngine {
         stats.borrow_mut().code_capacity = mem.len() as u64;
         if std::env::var_os(HISTOGRAM_VAR).is_some() {
             stats.borrow_mut().histogram = vec![0; 1 << 13];
+            stats.borrow_mut().tier0_histogram = vec![0; 1 << 13];
         }
         Ok(JitEngine {
             interp,
@@ -371,6 +375,7 @@ impl JitEngine {
         self.interp.cache.forget_mode();
         // Moved in and out of the shared statistics (a pointer move, not a copy).
         let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
+        let tier0_histogram = std::mem::take(&mut self.stats.borrow_mut().tier0_histogram);
         let mut ctx = RunCtx {
             cpu: std::ptr::null_mut(),
             limit,
@@ -380,10 +385,12 @@ impl JitEngine {
             indirect_hits: 0,
             stop: None,
             histogram,
+            tier0_histogram,
         };
         let exit = self.run_loop(cpu, &mut ctx);
         let mut stats = self.stats.borrow_mut();
         stats.histogram = std::mem::take(&mut ctx.histogram);
+        stats.tier0_histogram = std::mem::take(&mut ctx.tier0_histogram);
         stats.indirect_hits += ctx.indirect_hits;
         exit
     }
@@ -493,6 +500,13 @@ impl JitEngine {
                     pending = None;
                     prev = Some(idx);
                     let block = self.interp.cache.block(idx);
+                    if !ctx.tier0_histogram.is_empty() {
+                        for e in &block.instrs {
+                            if let Some(n) = ctx.tier0_histogram.get_mut(e.code as usize) {
+                                *n += 1;
+                            }
+                        }
+                    }
                     run_block(cpu, block, &mut NoObserver)
                 }
             };
