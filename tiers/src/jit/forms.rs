@@ -1,8 +1,7 @@
-//! Which decoded instructions the backend runs inline (step 2, the front end's half): the
-//! register-only forms of MOV, LEA, the ALU group, TEST, INC/DEC, and the block-ending Jcc/JMP,
-//! at 32- and 64-bit operand size. Chosen from the measured opcode histogram (README, "Tier 1"):
-//! these forms make up most instructions of the guest-bench integer workloads. Everything else
-//! (memory operands, 8/16-bit forms, ...) goes through the trampoline.
+//! Which decoded instructions the backend runs inline (the front end's half): MOV, LEA, the
+//! ALU group, TEST, INC/DEC, shifts, DIV, SETcc/CMOVcc, loads, stores, the stack and branch
+//! forms listed in the [`Form`] variants, chosen from the measured opcode histogram weighted
+//! by executions (README, "Tier 1"). Everything else goes through the trampoline.
 //!
 //! Also the flag liveness the backend needs: whether the flags an inline instruction leaves
 //! must reach the lazy record (they are dead when a later inline instruction of the block

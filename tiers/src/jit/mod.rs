@@ -9,11 +9,15 @@
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
 //! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
-//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC, NOT,
-//! BSWAP, MOVSXD, CMOVcc at 32 and 64 bits, shifts, rotates and IMUL where their flags are
-//! dead; with 64-bit addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores,
-//! the ALU forms reading memory and the read-modify-write ones, PUSH/POP, CALL/RET and
-//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
+//! emits inline: register-only MOV, LEA, NOT, BSWAP, MOVSXD, MOVZX/MOVSX, CMOVcc, SETcc, NOP;
+//! ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST and INC/DEC at every size (a byte or word operation
+//! works on the low part of the whole host register, which keeps the rest); SHL/SHR/SAR by an
+//! immediate or 1 (every size) and by CL (32/64), with the record written as tier 0 writes it
+//! where their flags are live; DIV r32/r64 (a zero divisor or a too-wide quotient takes the
+//! handler, which raises #DE); rotates and IMUL where their flags are dead; with 64-bit
+//! addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores, the ALU forms
+//! reading memory and the read-modify-write ones (INC/DEC of memory included), PUSH/POP,
+//! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
 //! instruction, step 1 of the issue).
@@ -35,7 +39,9 @@
 //! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
 //! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
 //! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
-//! from the record (`bt aux, 63`).
+//! from the record (`bt aux, 63`). A Jcc, CMOVcc or SETcc right after an inline flag setter
+//! gets its condition in `r12b` from the host flags; elsewhere it reads it from the record
+//! (ZF and CF inline, the others through `host::lazy_cond`).
 //!
 //! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
