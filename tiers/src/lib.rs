@@ -135,21 +135,38 @@ pub struct JitStats {
     /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
     /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
     pub histogram: Vec<u64>,
+    /// With `STRATA_JIT_HISTOGRAM` set: instructions of blocks the JIT engine left to tier 0
+    /// (not yet hot, or mostly handler-only forms), by `Instr::code`, each block's instructions
+    /// counted once per entry.
+    pub tier0_histogram: Vec<u64>,
 }
 
 impl JitStats {
-    /// The `n` most frequent entries of the histogram, one per line ("count  share  Code").
+    /// The `n` most frequent entries of the histogram, one per line ("count  share  Code"),
+    /// then those of the instructions run in blocks left to tier 0.
     pub fn histogram_table(&self, n: usize) -> String {
-        let total: u64 = self.histogram.iter().sum();
-        let mut top: Vec<(usize, u64)> = self.histogram.iter().copied().enumerate().filter(|e| e.1 > 0).collect();
-        top.sort_by_key(|e| std::cmp::Reverse(e.1));
-        let mut out = String::new();
-        for &(code, count) in top.iter().take(n) {
-            let name = iced_x86::Code::values().nth(code).map_or_else(|| format!("code {code}"), |c| format!("{c:?}"));
-            out.push_str(&format!("{count:>14} {:>6.2}%  {name}\n", count as f64 * 100.0 / total.max(1) as f64));
+        if self.histogram.is_empty() {
+            return String::new();
         }
+        let mut out = String::from("trampoline calls in translated code, by opcode:\n");
+        out.push_str(&top_table(&self.histogram, n));
+        out.push_str("instructions in blocks run on tier 0, by opcode:\n");
+        out.push_str(&top_table(&self.tier0_histogram, n));
         out
     }
+}
+
+/// The `n` largest entries of an opcode histogram, one per line.
+fn top_table(histogram: &[u64], n: usize) -> String {
+    let total: u64 = histogram.iter().sum();
+    let mut top: Vec<(usize, u64)> = histogram.iter().copied().enumerate().filter(|e| e.1 > 0).collect();
+    top.sort_by_key(|e| std::cmp::Reverse(e.1));
+    let mut out = format!("{total:>14} in all\n");
+    for &(code, count) in top.iter().take(n) {
+        let name = iced_x86::Code::values().nth(code).map_or_else(|| format!("code {code}"), |c| format!("{c:?}"));
+        out.push_str(&format!("{count:>14} {:>6.2}%  {name}\n", count as f64 * 100.0 / total.max(1) as f64));
+    }
+    out
 }
 
 impl std::fmt::Display for JitStats {

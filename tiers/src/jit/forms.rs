@@ -1,8 +1,7 @@
-//! Which decoded instructions the backend runs inline (step 2, the front end's half): the
-//! register-only forms of MOV, LEA, the ALU group, TEST, INC/DEC, and the block-ending Jcc/JMP,
-//! at 32- and 64-bit operand size. Chosen from the measured opcode histogram (README, "Tier 1"):
-//! these forms make up most instructions of the guest-bench integer workloads. Everything else
-//! (memory operands, 8/16-bit forms, ...) goes through the trampoline.
+//! Which decoded instructions the backend runs inline (the front end's half): MOV, LEA, the
+//! ALU group, TEST, INC/DEC, shifts, DIV, SETcc/CMOVcc, loads, stores, the stack and branch
+//! forms listed in the [`Form`] variants, chosen from the measured opcode histogram weighted
+//! by executions (README, "Tier 1"). Everything else goes through the trampoline.
 //!
 //! Also the flag liveness the backend needs: whether the flags an inline instruction leaves
 //! must reach the lazy record (they are dead when a later inline instruction of the block
@@ -23,6 +22,9 @@ pub enum Alu {
     Xor,
     Cmp,
     Test,
+    /// INC/DEC of a memory operand (the register forms are [`Form::IncDec`]): CF kept.
+    Inc,
+    Dec,
 }
 
 impl Alu {
@@ -30,9 +32,9 @@ impl Alu {
     pub fn stores(self) -> bool {
         !matches!(self, Alu::Cmp | Alu::Test)
     }
-    /// Reads CF.
+    /// Reads CF (INC and DEC keep it: the host instruction gets the guest's).
     pub fn reads_cf(self) -> bool {
-        matches!(self, Alu::Adc | Alu::Sbb)
+        matches!(self, Alu::Adc | Alu::Sbb | Alu::Inc | Alu::Dec)
     }
     /// A logic operation: CF = OF = AF = 0 in the lazy record.
     pub fn is_logic(self) -> bool {
@@ -48,7 +50,8 @@ pub enum Src {
     Imm(i32),
 }
 
-/// An inline form. `wide`: 64-bit operand size (else 32-bit, which zero-extends the destination).
+/// An inline form. `wide`: 64-bit operand size (else 32-bit, which zero-extends the destination);
+/// `size`: the operand size in bytes (1 and 2 merge into the register's low byte or word).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
     /// `mov dst, src`; an immediate of a 64-bit move may need 64 bits.
@@ -60,13 +63,13 @@ pub enum Form {
     },
     Alu {
         op: Alu,
-        wide: bool,
+        size: u8,
         dst: u8,
         src: Src,
     },
     IncDec {
         inc: bool,
-        wide: bool,
+        size: u8,
         dst: u8,
     },
     /// `lea dst, [base + index << scale + disp] & amask`.
@@ -98,13 +101,23 @@ pub enum Form {
         src: u8,
         ea: Ea,
     },
-    /// `shl`/`shr`/`sar dst, count` (1..width-1 after masking), emitted only where its flags are
-    /// dead: some are undefined, and the host's need not be tier 0's.
+    /// `shl`/`shr`/`sar dst, count` (1..width-1 after masking). Where its flags are live they
+    /// are written to the record as tier 0 writes them (OF and AF are undefined for counts
+    /// above 1, and the host's need not be tier 0's).
     Shift {
+        op: ShiftKind,
+        size: u8,
+        dst: u8,
+        count: u8,
+    },
+    /// A multi-byte NOP (`nop r/m`: no memory access, no flags).
+    Nop,
+    /// `shl`/`shr`/`sar dst, cl`. A count of 0 changes no flag; where the flags are live, any
+    /// other count writes the record as tier 0 does (OF and AF are undefined for counts above 1).
+    ShiftCl {
         op: ShiftKind,
         wide: bool,
         dst: u8,
-        count: u8,
     },
     /// `imul dst, src (, imm)`: emitted only where its flags are dead (SF, ZF, AF, PF undefined).
     Imul {
@@ -174,11 +187,32 @@ pub enum Form {
     /// `op [ea], src` (translated for write first, as tier 0 does).
     AluMem {
         op: Alu,
-        wide: bool,
+        size: u8,
         reg: u8,
         src: Src,
         ea: Ea,
         mem_first: bool,
+    },
+    /// `div src` (32 or 64 bits, register divisor): rDX:rAX / src. A zero divisor or a
+    /// quotient too wide (#DE) goes to the handler, which raises the fault. Flags unchanged,
+    /// as tier 0 leaves them.
+    Div {
+        wide: bool,
+        src: u8,
+    },
+    /// `setcc dst8` (a low byte register): the condition as a block-ending Jcc reads it.
+    Setcc {
+        cc: u8,
+        dst: u8,
+    },
+    /// `movzx`/`movsx dst, src8|src16` (register source; `from`: 1 or 2 bytes), to 32 bits
+    /// (zero-extended further) or, `wide`, 64.
+    MovExt {
+        wide: bool,
+        dst: u8,
+        src: u8,
+        from: u8,
+        sign: bool,
     },
 }
 
@@ -220,16 +254,30 @@ impl Form {
             _ => false,
         }
     }
+    /// Reads a condition of the flags (the instruction before it evaluates it into the
+    /// backend's condition register when its flags are in host EFLAGS).
+    pub fn cond(self) -> Option<u8> {
+        match self {
+            Form::Jcc { cc } | Form::Cmov { cc, .. } | Form::Setcc { cc, .. } => Some(cc),
+            _ => None,
+        }
+    }
     /// Neither reads nor writes flags and cannot end the block.
     pub fn flag_neutral(self) -> bool {
         matches!(
             self,
-            Form::Mov { .. } | Form::Lea { .. } | Form::Not { .. } | Form::Bswap { .. } | Form::Movsxd { .. }
+            Form::Mov { .. }
+                | Form::Lea { .. }
+                | Form::Not { .. }
+                | Form::Bswap { .. }
+                | Form::Movsxd { .. }
+                | Form::MovExt { .. }
+                | Form::Nop
         )
     }
     /// Emitted only where the flags it leaves are dead.
     pub fn needs_dead_flags(self) -> bool {
-        matches!(self, Form::Shift { .. } | Form::Imul { .. } | Form::Rotate { .. })
+        matches!(self, Form::Imul { .. } | Form::Rotate { .. })
     }
     /// Writes some flags without reading any: flags before it are dead where the ones after
     /// it are (and it is then emitted inline, its own flags being dead too).
@@ -263,7 +311,7 @@ impl Form {
             | Form::Rotate { dst, .. }
             | Form::Not { dst, .. }
             | Form::Bswap { dst, .. } => add(dst),
-            Form::Movsxd { dst, src } | Form::Cmov { dst, src, .. } => {
+            Form::Movsxd { dst, src } | Form::Cmov { dst, src, .. } | Form::MovExt { dst, src, .. } => {
                 add(dst);
                 add(src);
             }
@@ -272,7 +320,17 @@ impl Form {
                 add(base);
                 add(index);
             }
-            Form::Jcc { .. } | Form::Jmp => {}
+            Form::Jcc { .. } | Form::Jmp | Form::Nop => {}
+            Form::Setcc { dst, .. } => add(dst),
+            Form::ShiftCl { dst, .. } => {
+                add(dst);
+                add(1);
+            }
+            Form::Div { src, .. } => {
+                add(src);
+                add(0);
+                add(2);
+            }
             Form::Load { dst: r, ea, .. } | Form::Store { src: r, ea, .. } => {
                 add(r);
                 add_ea(ea, &mut add);
@@ -308,6 +366,16 @@ impl Form {
 
 fn gpr(r: u8) -> Option<u8> {
     (r < 16).then_some(r)
+}
+
+/// The immediate of an operation of `size` bytes, as the host instruction of that size takes it.
+fn imm_sized(e: &Instr, size: u8) -> Option<i32> {
+    match size {
+        1 => Some(i32::from(e.imm as u8 as i8)),
+        2 => Some(i32::from(e.imm as u16 as i16)),
+        4 => imm32(e, false),
+        _ => imm32(e, true),
+    }
 }
 
 fn imm32(e: &Instr, wide: bool) -> Option<i32> {
@@ -373,6 +441,13 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         }
         Not_rm64 | Not_rm32 => return Some(Form::Not { wide: code == Not_rm64, dst: gpr(e.dst)? }),
         Bswap_r64 | Bswap_r32 => return Some(Form::Bswap { wide: code == Bswap_r64, dst: gpr(e.dst)? }),
+        _ if is_setcc(code) => {
+            // Only the register forms (a byte register 0-15; AH..BH are 16-19).
+            if e.dst == NO_REG {
+                return None;
+            }
+            return Some(Form::Setcc { cc: code.condition_code() as u8 - 1, dst: gpr(e.dst)? });
+        }
         _ if is_cmovcc(code) => {
             let wide = code.op_code().operand_size() == 64;
             if !wide && code.op_code().operand_size() != 32 {
@@ -385,16 +460,22 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             let size = if code == Mov_rm64_r64 { 8 } else { 4 };
             return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
         }
-        Shl_rm64_imm8 | Shr_rm64_imm8 | Sar_rm64_imm8 | Shl_rm32_imm8 | Shr_rm32_imm8 | Sar_rm32_imm8 => {
-            let wide = matches!(code, Shl_rm64_imm8 | Shr_rm64_imm8 | Sar_rm64_imm8);
-            let count = (e.imm as u8) & if wide { 63 } else { 31 };
+        Nop_rm16 | Nop_rm32 | Nop_rm64 => return Some(Form::Nop),
+        _ if shift_imm(code).is_some() => {
+            let (op, size, by1) = shift_imm(code)?;
+            let count = if by1 { 1 } else { (e.imm as u8) & if size == 8 { 63 } else { 31 } };
+            // A count of 0 changes no flag (and is rare), and byte and word shifts past their
+            // width leave CF undefined: left to the handler.
+            return (count != 0 && count < size * 8).then_some(Form::Shift { op, size, dst: gpr(e.dst)?, count });
+        }
+        Shl_rm64_CL | Shr_rm64_CL | Sar_rm64_CL | Shl_rm32_CL | Shr_rm32_CL | Sar_rm32_CL => {
             let op = match code {
-                Shl_rm64_imm8 | Shl_rm32_imm8 => ShiftKind::Shl,
-                Shr_rm64_imm8 | Shr_rm32_imm8 => ShiftKind::Shr,
+                Shl_rm64_CL | Shl_rm32_CL => ShiftKind::Shl,
+                Shr_rm64_CL | Shr_rm32_CL => ShiftKind::Shr,
                 _ => ShiftKind::Sar,
             };
-            // A count of 0 changes no flag (and is rare): left to the handler.
-            return (count != 0).then_some(Form::Shift { op, wide, dst: gpr(e.dst)?, count });
+            let wide = matches!(code, Shl_rm64_CL | Shr_rm64_CL | Sar_rm64_CL);
+            return Some(Form::ShiftCl { op, wide, dst: gpr(e.dst)? });
         }
         Imul_r64_rm64 | Imul_r32_rm32 => {
             return Some(Form::Imul { wide: code == Imul_r64_rm64, dst: gpr(e.dst)?, src: gpr(e.src)?, imm: None });
@@ -416,29 +497,29 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         }
         _ => {}
     }
-    let alu = |op: Alu, wide: bool, kind: u8| -> Option<Form> {
+    let alu = |op: Alu, size: u8, kind: u8| -> Option<Form> {
         // kind 0: op rm, r; 1: op r, rm; 2: op rm, imm; 3: op rAX, imm.
         let (dst, src) = match kind {
             0 => (gpr(e.dst)?, Src::Reg(gpr(e.src)?)),
             1 => (gpr(e.dst)?, Src::Reg(gpr(e.src)?)),
-            2 => (gpr(e.dst)?, Src::Imm(imm32(e, wide)?)),
-            _ => (0, Src::Imm(imm32(e, wide)?)),
+            2 => (gpr(e.dst)?, Src::Imm(imm_sized(e, size)?)),
+            _ => (0, Src::Imm(imm_sized(e, size)?)),
         };
-        Some(Form::Alu { op, wide, dst, src })
+        Some(Form::Alu { op, size, dst, src })
     };
     macro_rules! alu_forms {
         ($($op:ident: $rm64r:ident $r64rm:ident $rm64i32:ident $rm64i8:ident $raxi:ident
                        $rm32r:ident $r32rm:ident $rm32i32:ident $rm32i8:ident $eaxi:ident;)*) => {
             match code {
                 $(
-                    $rm64r => return alu(Alu::$op, true, 0),
-                    $r64rm => return alu(Alu::$op, true, 1),
-                    $rm64i32 | $rm64i8 => return alu(Alu::$op, true, 2),
-                    $raxi => return alu(Alu::$op, true, 3),
-                    $rm32r => return alu(Alu::$op, false, 0),
-                    $r32rm => return alu(Alu::$op, false, 1),
-                    $rm32i32 | $rm32i8 => return alu(Alu::$op, false, 2),
-                    $eaxi => return alu(Alu::$op, false, 3),
+                    $rm64r => return alu(Alu::$op, 8, 0),
+                    $r64rm => return alu(Alu::$op, 8, 1),
+                    $rm64i32 | $rm64i8 => return alu(Alu::$op, 8, 2),
+                    $raxi => return alu(Alu::$op, 8, 3),
+                    $rm32r => return alu(Alu::$op, 4, 0),
+                    $r32rm => return alu(Alu::$op, 4, 1),
+                    $rm32i32 | $rm32i8 => return alu(Alu::$op, 4, 2),
+                    $eaxi => return alu(Alu::$op, 4, 3),
                 )*
                 _ => {}
             }
@@ -462,13 +543,57 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         Cmp: Cmp_rm64_r64 Cmp_r64_rm64 Cmp_rm64_imm32 Cmp_rm64_imm8 Cmp_RAX_imm32
              Cmp_rm32_r32 Cmp_r32_rm32 Cmp_rm32_imm32 Cmp_rm32_imm8 Cmp_EAX_imm32;
     }
+    // The byte and word forms: the same host instruction on the low byte or word of the
+    // whole register (which keeps the rest).
+    macro_rules! narrow_alu_forms {
+        ($($op:ident: $rm16r:ident $r16rm:ident $rm16i16:ident $rm16i8:ident $axi:ident
+                       $rm8r:ident $r8rm:ident $rm8i:ident $ali:ident;)*) => {
+            match code {
+                $(
+                    $rm16r => return alu(Alu::$op, 2, 0),
+                    $r16rm => return alu(Alu::$op, 2, 1),
+                    $rm16i16 | $rm16i8 => return alu(Alu::$op, 2, 2),
+                    $axi => return alu(Alu::$op, 2, 3),
+                    $rm8r => return alu(Alu::$op, 1, 0),
+                    $r8rm => return alu(Alu::$op, 1, 1),
+                    $rm8i => return alu(Alu::$op, 1, 2),
+                    $ali => return alu(Alu::$op, 1, 3),
+                )*
+                _ => {}
+            }
+        };
+    }
+    narrow_alu_forms! {
+        Add: Add_rm16_r16 Add_r16_rm16 Add_rm16_imm16 Add_rm16_imm8 Add_AX_imm16
+             Add_rm8_r8 Add_r8_rm8 Add_rm8_imm8 Add_AL_imm8;
+        Or: Or_rm16_r16 Or_r16_rm16 Or_rm16_imm16 Or_rm16_imm8 Or_AX_imm16
+             Or_rm8_r8 Or_r8_rm8 Or_rm8_imm8 Or_AL_imm8;
+        Adc: Adc_rm16_r16 Adc_r16_rm16 Adc_rm16_imm16 Adc_rm16_imm8 Adc_AX_imm16
+             Adc_rm8_r8 Adc_r8_rm8 Adc_rm8_imm8 Adc_AL_imm8;
+        Sbb: Sbb_rm16_r16 Sbb_r16_rm16 Sbb_rm16_imm16 Sbb_rm16_imm8 Sbb_AX_imm16
+             Sbb_rm8_r8 Sbb_r8_rm8 Sbb_rm8_imm8 Sbb_AL_imm8;
+        And: And_rm16_r16 And_r16_rm16 And_rm16_imm16 And_rm16_imm8 And_AX_imm16
+             And_rm8_r8 And_r8_rm8 And_rm8_imm8 And_AL_imm8;
+        Sub: Sub_rm16_r16 Sub_r16_rm16 Sub_rm16_imm16 Sub_rm16_imm8 Sub_AX_imm16
+             Sub_rm8_r8 Sub_r8_rm8 Sub_rm8_imm8 Sub_AL_imm8;
+        Xor: Xor_rm16_r16 Xor_r16_rm16 Xor_rm16_imm16 Xor_rm16_imm8 Xor_AX_imm16
+             Xor_rm8_r8 Xor_r8_rm8 Xor_rm8_imm8 Xor_AL_imm8;
+        Cmp: Cmp_rm16_r16 Cmp_r16_rm16 Cmp_rm16_imm16 Cmp_rm16_imm8 Cmp_AX_imm16
+             Cmp_rm8_r8 Cmp_r8_rm8 Cmp_rm8_imm8 Cmp_AL_imm8;
+    }
     Some(match code {
-        Test_rm64_r64 => alu(Alu::Test, true, 0)?,
-        Test_rm64_imm32 => alu(Alu::Test, true, 2)?,
-        Test_RAX_imm32 => alu(Alu::Test, true, 3)?,
-        Test_rm32_r32 => alu(Alu::Test, false, 0)?,
-        Test_rm32_imm32 => alu(Alu::Test, false, 2)?,
-        Test_EAX_imm32 => alu(Alu::Test, false, 3)?,
+        Test_rm16_r16 => alu(Alu::Test, 2, 0)?,
+        Test_rm16_imm16 => alu(Alu::Test, 2, 2)?,
+        Test_AX_imm16 => alu(Alu::Test, 2, 3)?,
+        Test_rm8_r8 => alu(Alu::Test, 1, 0)?,
+        Test_rm8_imm8 => alu(Alu::Test, 1, 2)?,
+        Test_AL_imm8 => alu(Alu::Test, 1, 3)?,
+        Test_rm64_r64 => alu(Alu::Test, 8, 0)?,
+        Test_rm64_imm32 => alu(Alu::Test, 8, 2)?,
+        Test_RAX_imm32 => alu(Alu::Test, 8, 3)?,
+        Test_rm32_r32 => alu(Alu::Test, 4, 0)?,
+        Test_rm32_imm32 => alu(Alu::Test, 4, 2)?,
+        Test_EAX_imm32 => alu(Alu::Test, 4, 3)?,
         Mov_rm64_r64 | Mov_r64_rm64 | Mov_rm32_r32 | Mov_r32_rm32 => {
             let wide = matches!(code, Mov_rm64_r64 | Mov_r64_rm64);
             Form::Mov { wide, dst: gpr(e.dst)?, src: Src::Reg(gpr(e.src)?), imm64: None }
@@ -483,10 +608,24 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
         Mov_r32_imm32 | Mov_rm32_imm32 => {
             Form::Mov { wide: false, dst: gpr(e.dst)?, src: Src::Imm(e.imm as u32 as i32), imm64: None }
         }
-        Inc_rm64 | Inc_rm32 | Dec_rm64 | Dec_rm32 => Form::IncDec {
-            inc: matches!(code, Inc_rm64 | Inc_rm32),
-            wide: matches!(code, Inc_rm64 | Dec_rm64),
+        Inc_rm64 | Inc_rm32 | Inc_rm16 | Inc_rm8 | Dec_rm64 | Dec_rm32 | Dec_rm16 | Dec_rm8 => Form::IncDec {
+            inc: matches!(code, Inc_rm64 | Inc_rm32 | Inc_rm16 | Inc_rm8),
+            size: match code {
+                Inc_rm64 | Dec_rm64 => 8,
+                Inc_rm32 | Dec_rm32 => 4,
+                Inc_rm16 | Dec_rm16 => 2,
+                _ => 1,
+            },
             dst: gpr(e.dst)?,
+        },
+        Div_rm64 | Div_rm32 => Form::Div { wide: code == Div_rm64, src: gpr(e.dst)? },
+        Movzx_r32_rm8 | Movzx_r64_rm8 | Movzx_r32_rm16 | Movzx_r64_rm16 | Movsx_r32_rm8 | Movsx_r64_rm8
+        | Movsx_r32_rm16 | Movsx_r64_rm16 => Form::MovExt {
+            wide: matches!(code, Movzx_r64_rm8 | Movzx_r64_rm16 | Movsx_r64_rm8 | Movsx_r64_rm16),
+            dst: gpr(e.dst)?,
+            src: gpr(e.src)?,
+            from: if matches!(code, Movzx_r32_rm8 | Movzx_r64_rm8 | Movsx_r32_rm8 | Movsx_r64_rm8) { 1 } else { 2 },
+            sign: matches!(code, Movsx_r32_rm8 | Movsx_r64_rm8 | Movsx_r32_rm16 | Movsx_r64_rm16),
         },
         Lea_r64_m | Lea_r32_m => {
             let mask32 = match e.amask {
@@ -521,60 +660,121 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
 /// The ALU forms whose memory operand is only read (`op r, [m]`, `cmp/test [m], r|imm`).
 fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
     use Code::*;
-    let (op, wide, mem_first, imm) = match code {
-        Add_r64_rm64 => (Alu::Add, true, false, false),
-        Add_r32_rm32 => (Alu::Add, false, false, false),
-        Or_r64_rm64 => (Alu::Or, true, false, false),
-        Or_r32_rm32 => (Alu::Or, false, false, false),
-        Adc_r64_rm64 => (Alu::Adc, true, false, false),
-        Adc_r32_rm32 => (Alu::Adc, false, false, false),
-        Sbb_r64_rm64 => (Alu::Sbb, true, false, false),
-        Sbb_r32_rm32 => (Alu::Sbb, false, false, false),
-        And_r64_rm64 => (Alu::And, true, false, false),
-        And_r32_rm32 => (Alu::And, false, false, false),
-        Sub_r64_rm64 => (Alu::Sub, true, false, false),
-        Sub_r32_rm32 => (Alu::Sub, false, false, false),
-        Xor_r64_rm64 => (Alu::Xor, true, false, false),
-        Xor_r32_rm32 => (Alu::Xor, false, false, false),
-        Cmp_r64_rm64 => (Alu::Cmp, true, false, false),
-        Cmp_r32_rm32 => (Alu::Cmp, false, false, false),
-        Cmp_rm64_r64 => (Alu::Cmp, true, true, false),
-        Cmp_rm32_r32 => (Alu::Cmp, false, true, false),
-        Cmp_rm64_imm32 | Cmp_rm64_imm8 => (Alu::Cmp, true, true, true),
-        Cmp_rm32_imm32 | Cmp_rm32_imm8 => (Alu::Cmp, false, true, true),
-        Test_rm64_r64 => (Alu::Test, true, true, false),
-        Test_rm32_r32 => (Alu::Test, false, true, false),
-        Test_rm64_imm32 => (Alu::Test, true, true, true),
-        Test_rm32_imm32 => (Alu::Test, false, true, true),
+    let (op, size, mem_first, imm) = match code {
+        Add_r64_rm64 => (Alu::Add, 8, false, false),
+        Add_r32_rm32 => (Alu::Add, 4, false, false),
+        Or_r64_rm64 => (Alu::Or, 8, false, false),
+        Or_r32_rm32 => (Alu::Or, 4, false, false),
+        Adc_r64_rm64 => (Alu::Adc, 8, false, false),
+        Adc_r32_rm32 => (Alu::Adc, 4, false, false),
+        Sbb_r64_rm64 => (Alu::Sbb, 8, false, false),
+        Sbb_r32_rm32 => (Alu::Sbb, 4, false, false),
+        And_r64_rm64 => (Alu::And, 8, false, false),
+        And_r32_rm32 => (Alu::And, 4, false, false),
+        Sub_r64_rm64 => (Alu::Sub, 8, false, false),
+        Sub_r32_rm32 => (Alu::Sub, 4, false, false),
+        Xor_r64_rm64 => (Alu::Xor, 8, false, false),
+        Xor_r32_rm32 => (Alu::Xor, 4, false, false),
+        Cmp_r64_rm64 => (Alu::Cmp, 8, false, false),
+        Cmp_r32_rm32 => (Alu::Cmp, 4, false, false),
+        Cmp_rm64_r64 => (Alu::Cmp, 8, true, false),
+        Cmp_rm32_r32 => (Alu::Cmp, 4, true, false),
+        Cmp_rm64_imm32 | Cmp_rm64_imm8 => (Alu::Cmp, 8, true, true),
+        Cmp_rm32_imm32 | Cmp_rm32_imm8 => (Alu::Cmp, 4, true, true),
+        Test_rm64_r64 => (Alu::Test, 8, true, false),
+        Test_rm32_r32 => (Alu::Test, 4, true, false),
+        Test_rm64_imm32 => (Alu::Test, 8, true, true),
+        Test_rm32_imm32 => (Alu::Test, 4, true, true),
         // Read-modify-write: `op [ea], r|imm`.
-        Add_rm64_r64 => (Alu::Add, true, true, false),
-        Add_rm32_r32 => (Alu::Add, false, true, false),
-        Add_rm64_imm32 | Add_rm64_imm8 => (Alu::Add, true, true, true),
-        Add_rm32_imm32 | Add_rm32_imm8 => (Alu::Add, false, true, true),
-        Or_rm64_r64 => (Alu::Or, true, true, false),
-        Or_rm32_r32 => (Alu::Or, false, true, false),
-        Or_rm64_imm32 | Or_rm64_imm8 => (Alu::Or, true, true, true),
-        Or_rm32_imm32 | Or_rm32_imm8 => (Alu::Or, false, true, true),
-        Adc_rm64_r64 => (Alu::Adc, true, true, false),
-        Adc_rm32_r32 => (Alu::Adc, false, true, false),
-        Adc_rm64_imm32 | Adc_rm64_imm8 => (Alu::Adc, true, true, true),
-        Adc_rm32_imm32 | Adc_rm32_imm8 => (Alu::Adc, false, true, true),
-        Sbb_rm64_r64 => (Alu::Sbb, true, true, false),
-        Sbb_rm32_r32 => (Alu::Sbb, false, true, false),
-        Sbb_rm64_imm32 | Sbb_rm64_imm8 => (Alu::Sbb, true, true, true),
-        Sbb_rm32_imm32 | Sbb_rm32_imm8 => (Alu::Sbb, false, true, true),
-        And_rm64_r64 => (Alu::And, true, true, false),
-        And_rm32_r32 => (Alu::And, false, true, false),
-        And_rm64_imm32 | And_rm64_imm8 => (Alu::And, true, true, true),
-        And_rm32_imm32 | And_rm32_imm8 => (Alu::And, false, true, true),
-        Sub_rm64_r64 => (Alu::Sub, true, true, false),
-        Sub_rm32_r32 => (Alu::Sub, false, true, false),
-        Sub_rm64_imm32 | Sub_rm64_imm8 => (Alu::Sub, true, true, true),
-        Sub_rm32_imm32 | Sub_rm32_imm8 => (Alu::Sub, false, true, true),
-        Xor_rm64_r64 => (Alu::Xor, true, true, false),
-        Xor_rm32_r32 => (Alu::Xor, false, true, false),
-        Xor_rm64_imm32 | Xor_rm64_imm8 => (Alu::Xor, true, true, true),
-        Xor_rm32_imm32 | Xor_rm32_imm8 => (Alu::Xor, false, true, true),
+        Add_rm64_r64 => (Alu::Add, 8, true, false),
+        Add_rm32_r32 => (Alu::Add, 4, true, false),
+        Add_rm64_imm32 | Add_rm64_imm8 => (Alu::Add, 8, true, true),
+        Add_rm32_imm32 | Add_rm32_imm8 => (Alu::Add, 4, true, true),
+        Or_rm64_r64 => (Alu::Or, 8, true, false),
+        Or_rm32_r32 => (Alu::Or, 4, true, false),
+        Or_rm64_imm32 | Or_rm64_imm8 => (Alu::Or, 8, true, true),
+        Or_rm32_imm32 | Or_rm32_imm8 => (Alu::Or, 4, true, true),
+        Adc_rm64_r64 => (Alu::Adc, 8, true, false),
+        Adc_rm32_r32 => (Alu::Adc, 4, true, false),
+        Adc_rm64_imm32 | Adc_rm64_imm8 => (Alu::Adc, 8, true, true),
+        Adc_rm32_imm32 | Adc_rm32_imm8 => (Alu::Adc, 4, true, true),
+        Sbb_rm64_r64 => (Alu::Sbb, 8, true, false),
+        Sbb_rm32_r32 => (Alu::Sbb, 4, true, false),
+        Sbb_rm64_imm32 | Sbb_rm64_imm8 => (Alu::Sbb, 8, true, true),
+        Sbb_rm32_imm32 | Sbb_rm32_imm8 => (Alu::Sbb, 4, true, true),
+        And_rm64_r64 => (Alu::And, 8, true, false),
+        And_rm32_r32 => (Alu::And, 4, true, false),
+        And_rm64_imm32 | And_rm64_imm8 => (Alu::And, 8, true, true),
+        And_rm32_imm32 | And_rm32_imm8 => (Alu::And, 4, true, true),
+        Sub_rm64_r64 => (Alu::Sub, 8, true, false),
+        Sub_rm32_r32 => (Alu::Sub, 4, true, false),
+        Sub_rm64_imm32 | Sub_rm64_imm8 => (Alu::Sub, 8, true, true),
+        Sub_rm32_imm32 | Sub_rm32_imm8 => (Alu::Sub, 4, true, true),
+        Xor_rm64_r64 => (Alu::Xor, 8, true, false),
+        Xor_rm32_r32 => (Alu::Xor, 4, true, false),
+        Xor_rm64_imm32 | Xor_rm64_imm8 => (Alu::Xor, 8, true, true),
+        Xor_rm32_imm32 | Xor_rm32_imm8 => (Alu::Xor, 4, true, true),
+        // The byte and word forms (gzip's compares and 16-bit arithmetic).
+        Add_r8_rm8 => (Alu::Add, 1, false, false),
+        Add_r16_rm16 => (Alu::Add, 2, false, false),
+        Add_rm8_r8 => (Alu::Add, 1, true, false),
+        Add_rm16_r16 => (Alu::Add, 2, true, false),
+        Add_rm8_imm8 => (Alu::Add, 1, true, true),
+        Add_rm16_imm16 | Add_rm16_imm8 => (Alu::Add, 2, true, true),
+        Or_r8_rm8 => (Alu::Or, 1, false, false),
+        Or_r16_rm16 => (Alu::Or, 2, false, false),
+        Or_rm8_r8 => (Alu::Or, 1, true, false),
+        Or_rm16_r16 => (Alu::Or, 2, true, false),
+        Or_rm8_imm8 => (Alu::Or, 1, true, true),
+        Or_rm16_imm16 | Or_rm16_imm8 => (Alu::Or, 2, true, true),
+        Adc_r8_rm8 => (Alu::Adc, 1, false, false),
+        Adc_r16_rm16 => (Alu::Adc, 2, false, false),
+        Adc_rm8_r8 => (Alu::Adc, 1, true, false),
+        Adc_rm16_r16 => (Alu::Adc, 2, true, false),
+        Adc_rm8_imm8 => (Alu::Adc, 1, true, true),
+        Adc_rm16_imm16 | Adc_rm16_imm8 => (Alu::Adc, 2, true, true),
+        Sbb_r8_rm8 => (Alu::Sbb, 1, false, false),
+        Sbb_r16_rm16 => (Alu::Sbb, 2, false, false),
+        Sbb_rm8_r8 => (Alu::Sbb, 1, true, false),
+        Sbb_rm16_r16 => (Alu::Sbb, 2, true, false),
+        Sbb_rm8_imm8 => (Alu::Sbb, 1, true, true),
+        Sbb_rm16_imm16 | Sbb_rm16_imm8 => (Alu::Sbb, 2, true, true),
+        And_r8_rm8 => (Alu::And, 1, false, false),
+        And_r16_rm16 => (Alu::And, 2, false, false),
+        And_rm8_r8 => (Alu::And, 1, true, false),
+        And_rm16_r16 => (Alu::And, 2, true, false),
+        And_rm8_imm8 => (Alu::And, 1, true, true),
+        And_rm16_imm16 | And_rm16_imm8 => (Alu::And, 2, true, true),
+        Sub_r8_rm8 => (Alu::Sub, 1, false, false),
+        Sub_r16_rm16 => (Alu::Sub, 2, false, false),
+        Sub_rm8_r8 => (Alu::Sub, 1, true, false),
+        Sub_rm16_r16 => (Alu::Sub, 2, true, false),
+        Sub_rm8_imm8 => (Alu::Sub, 1, true, true),
+        Sub_rm16_imm16 | Sub_rm16_imm8 => (Alu::Sub, 2, true, true),
+        Xor_r8_rm8 => (Alu::Xor, 1, false, false),
+        Xor_r16_rm16 => (Alu::Xor, 2, false, false),
+        Xor_rm8_r8 => (Alu::Xor, 1, true, false),
+        Xor_rm16_r16 => (Alu::Xor, 2, true, false),
+        Xor_rm8_imm8 => (Alu::Xor, 1, true, true),
+        Xor_rm16_imm16 | Xor_rm16_imm8 => (Alu::Xor, 2, true, true),
+        Cmp_r8_rm8 => (Alu::Cmp, 1, false, false),
+        Cmp_r16_rm16 => (Alu::Cmp, 2, false, false),
+        Cmp_rm8_r8 => (Alu::Cmp, 1, true, false),
+        Cmp_rm16_r16 => (Alu::Cmp, 2, true, false),
+        Cmp_rm8_imm8 => (Alu::Cmp, 1, true, true),
+        Cmp_rm16_imm16 | Cmp_rm16_imm8 => (Alu::Cmp, 2, true, true),
+        Test_rm8_r8 => (Alu::Test, 1, true, false),
+        Test_rm16_r16 => (Alu::Test, 2, true, false),
+        Test_rm8_imm8 => (Alu::Test, 1, true, true),
+        Test_rm16_imm16 => (Alu::Test, 2, true, true),
+        Inc_rm64 => (Alu::Inc, 8, true, true),
+        Inc_rm32 => (Alu::Inc, 4, true, true),
+        Inc_rm16 => (Alu::Inc, 2, true, true),
+        Inc_rm8 => (Alu::Inc, 1, true, true),
+        Dec_rm64 => (Alu::Dec, 8, true, true),
+        Dec_rm32 => (Alu::Dec, 4, true, true),
+        Dec_rm16 => (Alu::Dec, 2, true, true),
+        Dec_rm8 => (Alu::Dec, 1, true, true),
         _ => return None,
     };
     let ea = ea_of(e, bits64)?;
@@ -582,14 +782,69 @@ fn alu_mem_form(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
         if e.dst != NO_REG {
             return None;
         }
-        let src = if imm { Src::Imm(imm32(e, wide)?) } else { Src::Reg(gpr(e.src)?) };
-        Some(Form::AluMem { op, wide, reg: 0, src, ea, mem_first })
+        let src = if imm { Src::Imm(imm_sized(e, size)?) } else { Src::Reg(gpr(e.src)?) };
+        Some(Form::AluMem { op, size, reg: 0, src, ea, mem_first })
     } else {
         if e.src != NO_REG {
             return None;
         }
-        Some(Form::AluMem { op, wide, reg: gpr(e.dst)?, src: Src::Imm(0), ea, mem_first })
+        Some(Form::AluMem { op, size, reg: gpr(e.dst)?, src: Src::Imm(0), ea, mem_first })
     }
+}
+
+/// SHL/SHR/SAR by an immediate or by 1, at every size: (operation, size, by 1).
+fn shift_imm(code: Code) -> Option<(ShiftKind, u8, bool)> {
+    use Code::*;
+    use ShiftKind::*;
+    Some(match code {
+        Shl_rm64_imm8 => (Shl, 8, false),
+        Shr_rm64_imm8 => (Shr, 8, false),
+        Sar_rm64_imm8 => (Sar, 8, false),
+        Shl_rm32_imm8 => (Shl, 4, false),
+        Shr_rm32_imm8 => (Shr, 4, false),
+        Sar_rm32_imm8 => (Sar, 4, false),
+        Shl_rm16_imm8 => (Shl, 2, false),
+        Shr_rm16_imm8 => (Shr, 2, false),
+        Sar_rm16_imm8 => (Sar, 2, false),
+        Shl_rm8_imm8 => (Shl, 1, false),
+        Shr_rm8_imm8 => (Shr, 1, false),
+        Sar_rm8_imm8 => (Sar, 1, false),
+        Shl_rm64_1 => (Shl, 8, true),
+        Shr_rm64_1 => (Shr, 8, true),
+        Sar_rm64_1 => (Sar, 8, true),
+        Shl_rm32_1 => (Shl, 4, true),
+        Shr_rm32_1 => (Shr, 4, true),
+        Sar_rm32_1 => (Sar, 4, true),
+        Shl_rm16_1 => (Shl, 2, true),
+        Shr_rm16_1 => (Shr, 2, true),
+        Sar_rm16_1 => (Sar, 2, true),
+        Shl_rm8_1 => (Shl, 1, true),
+        Shr_rm8_1 => (Shr, 1, true),
+        Sar_rm8_1 => (Sar, 1, true),
+        _ => return None,
+    })
+}
+
+fn is_setcc(code: Code) -> bool {
+    use iced_x86::Mnemonic::*;
+    matches!(
+        code.mnemonic(),
+        Seto | Setno
+            | Setb
+            | Setae
+            | Sete
+            | Setne
+            | Setbe
+            | Seta
+            | Sets
+            | Setns
+            | Setp
+            | Setnp
+            | Setl
+            | Setge
+            | Setle
+            | Setg
+    )
 }
 
 fn is_cmovcc(code: Code) -> bool {
@@ -618,10 +873,7 @@ fn is_cmovcc(code: Code) -> bool {
 /// The condition code the instruction after `i` reads from the backend's condition register
 /// (a block-ending Jcc or a CMOVcc), if any: its flag setter evaluates it right away.
 pub fn next_cond(forms: &[Option<Form>], i: usize) -> Option<u8> {
-    match forms.get(i + 1) {
-        Some(Some(Form::Jcc { cc } | Form::Cmov { cc, .. })) => Some(*cc),
-        _ => None,
-    }
+    forms.get(i + 1).copied().flatten().and_then(Form::cond)
 }
 
 /// Whether `e` is a near branch whose target is known only when it runs (JMP/CALL r/m, RET):

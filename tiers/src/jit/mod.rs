@@ -9,11 +9,15 @@
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
 //! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
-//! emits inline: register-only MOV, LEA, ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST, INC/DEC, NOT,
-//! BSWAP, MOVSXD, CMOVcc at 32 and 64 bits, shifts, rotates and IMUL where their flags are
-//! dead; with 64-bit addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores,
-//! the ALU forms reading memory and the read-modify-write ones, PUSH/POP, CALL/RET and
-//! JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
+//! emits inline: register-only MOV, LEA, NOT, BSWAP, MOVSXD, MOVZX/MOVSX, CMOVcc, SETcc, NOP;
+//! ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST and INC/DEC at every size (a byte or word operation
+//! works on the low part of the whole host register, which keeps the rest); SHL/SHR/SAR by an
+//! immediate or 1 (every size) and by CL (32/64), with the record written as tier 0 writes it
+//! where their flags are live; DIV r32/r64 (a zero divisor or a too-wide quotient takes the
+//! handler, which raises #DE); rotates and IMUL where their flags are dead; with 64-bit
+//! addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores, the ALU forms
+//! reading memory and the read-modify-write ones (INC/DEC of memory included), PUSH/POP,
+//! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
 //! instruction, step 1 of the issue).
@@ -35,7 +39,9 @@
 //! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
 //! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
 //! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
-//! from the record (`bt aux, 63`).
+//! from the record (`bt aux, 63`). A Jcc, CMOVcc or SETcc right after an inline flag setter
+//! gets its condition in `r12b` from the host flags; elsewhere it reads it from the record
+//! (ZF and CF inline, the others through `host::lazy_cond`).
 //!
 //! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
@@ -101,7 +107,8 @@
 //!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
-//! trampoline, most frequent first.
+//! trampoline, most frequent first, and those run in blocks left to tier 0 (each block's
+//! instructions counted per entry).
 
 mod dump;
 mod forms;
@@ -173,6 +180,8 @@ pub struct RunCtx {
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
     /// empty otherwise).
     histogram: Vec<u64>,
+    /// The same for the instructions of blocks run on tier 0 (`JitStats::tier0_histogram`).
+    tier0_histogram: Vec<u64>,
 }
 
 /// Offsets generated code uses (from `rbp` = `Cpu`, `rbx` = `RunCtx`).
@@ -344,6 +353,7 @@ impl JitEngine {
         stats.borrow_mut().code_capacity = mem.len() as u64;
         if std::env::var_os(HISTOGRAM_VAR).is_some() {
             stats.borrow_mut().histogram = vec![0; 1 << 13];
+            stats.borrow_mut().tier0_histogram = vec![0; 1 << 13];
         }
         Ok(JitEngine {
             interp,
@@ -371,6 +381,7 @@ impl JitEngine {
         self.interp.cache.forget_mode();
         // Moved in and out of the shared statistics (a pointer move, not a copy).
         let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);
+        let tier0_histogram = std::mem::take(&mut self.stats.borrow_mut().tier0_histogram);
         let mut ctx = RunCtx {
             cpu: std::ptr::null_mut(),
             limit,
@@ -380,10 +391,12 @@ impl JitEngine {
             indirect_hits: 0,
             stop: None,
             histogram,
+            tier0_histogram,
         };
         let exit = self.run_loop(cpu, &mut ctx);
         let mut stats = self.stats.borrow_mut();
         stats.histogram = std::mem::take(&mut ctx.histogram);
+        stats.tier0_histogram = std::mem::take(&mut ctx.tier0_histogram);
         stats.indirect_hits += ctx.indirect_hits;
         exit
     }
@@ -493,6 +506,13 @@ impl JitEngine {
                     pending = None;
                     prev = Some(idx);
                     let block = self.interp.cache.block(idx);
+                    if !ctx.tier0_histogram.is_empty() {
+                        for e in &block.instrs {
+                            if let Some(n) = ctx.tier0_histogram.get_mut(e.code as usize) {
+                                *n += 1;
+                            }
+                        }
+                    }
                     run_block(cpu, block, &mut NoObserver)
                 }
             };

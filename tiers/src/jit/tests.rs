@@ -538,3 +538,187 @@ fn a_page_crossing_read_modify_write_faults_as_on_tier0() {
     assert_eq!(pb[0xfff], 0, "nothing written before the fault");
     assert_eq!(pb[0], 1);
 }
+
+/// The byte and word forms, conditions read from the lazy record, SETcc, MOVZX/MOVSX from
+/// registers, DIV and shifts whose flags are live: a 64-bit loop of them (high-byte registers
+/// mixed in, which stay on the handler), each Jcc/SETcc/CMOVcc once right after an inline flag
+/// setter and once after a handler or a memory form, ending in HLT (#GP at CPL3).
+fn narrow_forms_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 300
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, -77
+        ; mov rsi, 0x40_1000
+        ; mov rdi, 0x40_1800
+        ; mov r8, 0x7fff
+        ; mov r9, 0x80
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        // Results whose byte or word is 0 in a register whose other bits are not: the record
+        // must hold them sign-extended from the operand size (ZF, SF).
+        ; mov r10, -256
+        ; add r10b, 0
+        ; pushfq
+        ; pop rbx
+        ; add [rdi + 0x200], rbx
+        ; mov r10, QWORD 0x7fff_0000_0001_0000
+        ; or r10w, [rdi + 0x100]
+        ; pushfq
+        ; pop rbx
+        ; add [rdi + 0x200], rbx
+        ; add al, cl
+        ; adc ah, dl
+        ; sub dx, cx
+        ; sbb r8w, 0x1234
+        ; cmp al, 0x7f
+        ; setl bl
+        ; setg bh
+        ; cmp dl, r9b
+        ; jbe ->skip1
+        ; xor r9b, al
+        ; ->skip1:
+        ; inc r8b
+        ; dec r9w
+        ; seto r10b
+        ; movzx r11d, r9b
+        ; movsx r12, r8w
+        ; movsx r13d, dl
+        ; movzx r14, dx
+        ; add [rsi + rcx], al
+        ; cmp BYTE [rsi + rcx + 1], 0x40
+        ; setae r15b
+        ; cmp [rdi], dx
+        ; cmovg r14, rax
+        ; test BYTE [rsi + 3], 0x21
+        ; jz ->skip2
+        ; or WORD [rdi + 6], 0x0101
+        ; ->skip2:
+        ; and r8b, [rsi + 9]
+        ; xor dx, [rdi + 2]
+        ; test r9w, r8w
+        ; js ->skip3
+        ; add WORD [rdi + 10], 7
+        ; ->skip3:
+        ; mov rbp, rax
+        ; shl rbp, 3
+        ; adc r11, 0
+        ; shr r12d, 5
+        ; jc ->skip4
+        ; sar r13, 2
+        ; jl ->skip4
+        ; shl r13d, 9
+        ; jo ->skip4
+        ; inc r11
+        ; ->skip4:
+        ; shl r11d, cl
+        ; sar r12, cl
+        ; add r12, r11
+        ; shr r11d, cl
+        ; pushfq
+        ; pop rbx
+        ; add [rdi + 0x200], rbx
+        ; sar rdx, cl
+        ; jle ->skip5
+        ; inc WORD [rdi + 0x20]
+        ; dec DWORD [rdi + 0x24]
+        ; ->skip5:
+        ; shr r8w, 5
+        ; pushfq
+        ; pop rbx
+        ; add [rdi + 0x200], rbx
+        ; sar r9b, 1
+        ; jns ->skip6
+        ; shl dx, 3
+        ; ->skip6:
+        ; shl r11d, 1
+        ; adc r11, 0
+        ; shl r13b, 3
+        ; jo ->skip7
+        ; nop DWORD [rax + rax]
+        ; shr r8w, 3
+        ; add r8, 1
+        ; ->skip7:
+        ; inc BYTE [rsi + 0x30]
+        ; setz r10b
+        ; stc
+        ; dec QWORD [rdi + 0x28]
+        ; adc r10, 0
+        ; mov [rdi + 16], r11
+        ; push rdx
+        ; push rax
+        ; mov rax, r14
+        ; xor edx, edx
+        ; lea rbx, [rcx + 3]
+        ; div rbx
+        ; add r15, rdx
+        ; mov eax, r13d
+        ; mov edx, 2
+        ; div ebx
+        ; pop rax
+        ; pop rdx
+        ; add rax, r15
+        ; pushfq
+        ; pop rbx
+        ; add [rdi + 0x200], rbx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn narrow_forms_match_tier0_at_every_limit() {
+    let code = narrow_forms_loop();
+    limits_agree(&code, cpu64_with);
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let mut pa = vec![0u8; 0x1000];
+    let mut pb = vec![0u8; 0x1000];
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
+}
+
+/// DIV by zero and with a quotient too wide raise #DE from translated code with nothing
+/// changed, as on tier 0, after the same DIV ran inline in earlier iterations.
+#[test]
+fn a_divide_error_in_translated_code_is_precise() {
+    for wide in [true, false] {
+        let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+        dynasm!(a
+            ; .arch x64
+            ; mov ecx, 40
+            ; mov r8, 5
+            ; ->top:
+            ; mov eax, 1000
+            ; mov edx, 0
+            ; cmp ecx, 20
+            ; cmovb edx, ecx
+        );
+        if wide {
+            dynasm!(a ; .arch x64 ; div r8);
+        } else {
+            dynasm!(a ; .arch x64 ; div r8d);
+        }
+        dynasm!(a
+            ; .arch x64
+            ; add r9, rax
+            ; add r10, rdx
+            ; dec ecx
+            ; jnz ->top
+            ; mov r8, 0
+            ; div r8
+            ; hlt
+        );
+        let code = a.finalize().unwrap();
+        let (ea, a, _, _) = run_to_end_on_both(&code, cpu64_with);
+        // The quotient of (cx << 64 | 1000) / 5 is too wide once ecx < 20 (and, for 32 bits,
+        // edx >= 5): #DE there, before the final DIV by zero.
+        assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 0), "#DE: {ea:?}");
+        assert_eq!(a.state.gpr[1], 19, "the first iteration with edx >= the divisor");
+    }
+}

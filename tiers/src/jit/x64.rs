@@ -165,8 +165,9 @@ pub fn compile(
             Some(Form::Ret { pop }) => emit_ret(&mut a, l, rc, x, pop),
             Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
-            Some(Form::AluMem { op, wide, reg, src, ea, mem_first }) => {
-                let m = AluMem { op, wide, reg, src, ea, mem_first };
+            Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
+            Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
+                let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
                 // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
                 continue;
@@ -468,10 +469,13 @@ fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     let disp = ea.disp as i64 as i32;
     match (ea.base != NO_REG, ea.index != NO_REG) {
         (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
-        (true, false) => {
-            get(a, l, rc, ea.base, 0, true);
-            dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
-        }
+        (true, false) => match cached(a, l, rc, ea.base) {
+            Some(h) => dynasm!(a ; .arch x64 ; lea rax, [Rq(h) + disp]),
+            None => {
+                get(a, l, rc, ea.base, 0, true);
+                dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
+            }
+        },
         (true, true) => {
             get(a, l, rc, ea.base, 0, true);
             get(a, l, rc, ea.index, 1, true);
@@ -494,25 +498,25 @@ fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     }
 }
 
-/// The inline TLB probe for a `size`-byte access at rax (emu::mmu::tlb's rule): rdx = the entry
+/// The inline TLB probe for a `size`-byte access at rax (emu::mmu::tlb's rule): rcx = the entry
 /// of set `user`; jumps to `miss` unless the entry's tag at `tag_at` (read or write tag) is
-/// the page of the access's last byte with the current generation. Clobbers rcx and the flags.
+/// the page of the access's last byte with the current generation. Clobbers rdx and the flags.
 fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel) {
     let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
+    // The entry's offset, (la >> 12 & (TLB_ENTRIES - 1)) * ENTRY_SIZE, in one shift and mask.
+    const _: () = assert!(tlb_layout::ENTRY_SIZE == 32 && TLB_ENTRIES <= 1 << 20);
     dynasm!(a
         ; .arch x64
-        ; mov rcx, rax
-        ; shr rcx, 12
-        ; and ecx, (TLB_ENTRIES - 1) as i32
-        ; shl ecx, 5
-        ; mov rdx, [rbp + l.tlb_sets]
-        ; add rdx, rcx
-        ; lea rcx, [rax + i32::from(size) - 1]
-        ; and rcx, -4096
-        ; or rcx, [rbp + l.tlb_gen]
-        ; cmp rcx, [rdx + set + tag_at]
+        ; mov ecx, eax
+        ; shr ecx, 7
+        ; and ecx, ((TLB_ENTRIES - 1) << 5) as i32
+        ; add rcx, [rbp + l.tlb_sets]
+        ; lea rdx, [rax + i32::from(size) - 1]
+        ; and rdx, -4096
+        ; or rdx, [rbp + l.tlb_gen]
+        ; cmp rdx, [rcx + set + tag_at]
         ; jne =>miss
-        ; add rax, [rdx + set + tlb_layout::ADDEND as i32]
+        ; add rax, [rcx + set + tlb_layout::ADDEND as i32]
     );
 }
 
@@ -655,7 +659,7 @@ fn emit_jmp_ind(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, reg: u8, ea
 /// The operands of an [`Form::AluMem`].
 struct AluMem {
     op: Alu,
-    wide: bool,
+    size: u8,
     reg: u8,
     src: Src,
     ea: Ea,
@@ -677,7 +681,7 @@ fn emit_alu_mem(
     fl: &mut FlagState,
 ) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    let size = if m.wide { 8 } else { 4 };
+    let size = m.size;
     // `op [ea], src`: the write tag (a writable, dirty page holding no code; writable implies
     // readable) before anything is read, as tier 0 translates a read-modify-write for write.
     let rmw = m.mem_first && m.op.stores();
@@ -701,29 +705,19 @@ fn emit_alu_mem(
             // The probe changed the host flags: CF from the lazy record.
             dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
         }
-        emit_alu_to_mem(a, m.op, m.wide, m.src);
-        // The result for the record (`mov` keeps the flags).
-        if m.wide {
-            dynasm!(a ; .arch x64 ; mov rax, [rax]);
-        } else {
-            dynasm!(a ; .arch x64 ; mov eax, [rax]);
-        }
+        emit_alu_to_mem(a, m.op, size, m.src);
+        // The result for the record (`mov` and `movzx` keep the flags).
+        load_sized(a, 0, size);
     } else if m.mem_first {
-        if m.wide {
-            dynasm!(a ; .arch x64 ; mov rax, [rax]);
-        } else {
-            dynasm!(a ; .arch x64 ; mov eax, [rax]);
-        }
+        load_sized(a, 0, size);
         if let Src::Reg(r) = m.src {
             get(a, l, rc, r, 1, true);
         }
     } else {
-        if m.wide {
-            dynasm!(a ; .arch x64 ; mov rcx, [rax]);
-        } else {
-            dynasm!(a ; .arch x64 ; mov ecx, [rax]);
-        }
-        get(a, l, rc, m.reg, 0, m.wide);
+        dynasm!(a ; .arch x64 ; mov rcx, rax);
+        load_sized(a, 1, size);
+        // A byte or word result merges into the whole register.
+        get(a, l, rc, m.reg, 0, size != 4);
     }
     if !rmw {
         if m.op.reads_cf() {
@@ -731,7 +725,7 @@ fn emit_alu_mem(
             dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
         }
         let src = if m.mem_first { m.src } else { Src::Reg(1) };
-        emit_alu(a, m.op, m.wide, src);
+        emit_alu(a, m.op, size, src);
         if m.op.stores() {
             put(a, l, rc, m.reg, 0);
         }
@@ -743,7 +737,7 @@ fn emit_alu_mem(
         emit_setcc(a, cc);
     }
     let mut hit = FlagState { host_valid: true, cond_in_r12: None };
-    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), m.wide);
+    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
     spill(a, l, &pre);
     emit_call(a, x.e, x.info, x.leave);
@@ -852,41 +846,47 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             true
         }
-        Form::Alu { op, wide, dst, src } => {
-            load_rax(a, l, rc, dst, wide);
+        Form::Alu { op, size, dst, src } => {
+            // A byte or word operation works on the whole register, whose other bits it keeps.
+            let full = size != 4;
+            load_rax(a, l, rc, dst, full);
             if let Src::Reg(r) = src {
-                get(a, l, rc, r, 1, wide);
+                get(a, l, rc, r, 1, full);
             }
             if op.reads_cf() && !fl.host_valid {
                 // CF from the lazy record (bit 63 of aux).
                 dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
             }
-            emit_alu(a, op, wide, src);
+            emit_alu(a, op, size, src);
             if op.stores() {
                 put(a, l, rc, dst, 0);
             }
-            after_flags(a, l, forms, i, fl, op.is_logic(), wide);
+            after_flags(a, l, forms, i, fl, op.is_logic(), size);
             true
         }
-        Form::IncDec { inc, wide, dst } => {
-            load_rax(a, l, rc, dst, wide);
+        Form::IncDec { inc, size, dst } => {
+            load_rax(a, l, rc, dst, size != 4);
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
                 dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
             }
-            match (inc, wide) {
-                (true, true) => dynasm!(a ; .arch x64 ; inc rax),
-                (true, false) => dynasm!(a ; .arch x64 ; inc eax),
-                (false, true) => dynasm!(a ; .arch x64 ; dec rax),
-                (false, false) => dynasm!(a ; .arch x64 ; dec eax),
+            match (inc, size) {
+                (true, 8) => dynasm!(a ; .arch x64 ; inc rax),
+                (true, 4) => dynasm!(a ; .arch x64 ; inc eax),
+                (true, 2) => dynasm!(a ; .arch x64 ; inc ax),
+                (true, _) => dynasm!(a ; .arch x64 ; inc al),
+                (false, 8) => dynasm!(a ; .arch x64 ; dec rax),
+                (false, 4) => dynasm!(a ; .arch x64 ; dec eax),
+                (false, 2) => dynasm!(a ; .arch x64 ; dec ax),
+                (false, _) => dynasm!(a ; .arch x64 ; dec al),
             }
             put(a, l, rc, dst, 0);
-            after_flags(a, l, forms, i, fl, false, wide);
+            after_flags(a, l, forms, i, fl, false, size);
             true
         }
         Form::Jcc { cc } => {
             if fl.cond_in_r12 != Some(cc) {
-                return false;
+                cond_from_record(a, l, rc, cc);
             }
             dynasm!(a
                 ; .arch x64
@@ -906,19 +906,38 @@ fn emit_inline(
             );
             true
         }
-        Form::Shift { op, wide, dst, count } => {
-            load_rax(a, l, rc, dst, wide);
-            let c = count as i8;
-            match (op, wide) {
-                (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, c),
-                (ShiftKind::Shl, false) => dynasm!(a ; .arch x64 ; shl eax, c),
-                (ShiftKind::Shr, true) => dynasm!(a ; .arch x64 ; shr rax, c),
-                (ShiftKind::Shr, false) => dynasm!(a ; .arch x64 ; shr eax, c),
-                (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, c),
-                (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, c),
-            }
+        Form::Shift { op, size, dst, count } if !forms::flags_dead_after(forms, i) => {
+            emit_shift_live(a, l, rc, (op, size, dst, count), forms, i, fl);
+            true
+        }
+        Form::Shift { op, size, dst, count } => {
+            load_rax(a, l, rc, dst, size != 4);
+            emit_shift_imm(a, op, size, count);
             put(a, l, rc, dst, 0);
             // Its flags are dead (the caller checked), and some are not tier 0's.
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Nop => true,
+        Form::ShiftCl { op, wide, dst } if !forms::flags_dead_after(forms, i) => {
+            emit_shift_cl_live(a, l, rc, (op, wide, dst), fl);
+            true
+        }
+        Form::ShiftCl { op, wide, dst } => {
+            // The host masks the count as the guest does; a 32-bit result is written (zero-
+            // extended) even for a count of 0, as tier 0 writes it.
+            load_rax(a, l, rc, dst, wide);
+            get(a, l, rc, 1, 1, false);
+            match (op, wide) {
+                (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, cl),
+                (ShiftKind::Shl, false) => dynasm!(a ; .arch x64 ; shl eax, cl),
+                (ShiftKind::Shr, true) => dynasm!(a ; .arch x64 ; shr rax, cl),
+                (ShiftKind::Shr, false) => dynasm!(a ; .arch x64 ; shr eax, cl),
+                (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, cl),
+                (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, cl),
+            }
+            put(a, l, rc, dst, 0);
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -985,7 +1004,8 @@ fn emit_inline(
         }
         Form::Cmov { cc, wide, dst, src } => {
             if fl.cond_in_r12 != Some(cc) {
-                return false;
+                cond_from_record(a, l, rc, cc);
+                fl.cond_in_r12 = Some(cc);
             }
             get(a, l, rc, src, 1, wide);
             load_rax(a, l, rc, dst, wide);
@@ -1000,8 +1020,34 @@ fn emit_inline(
             fl.host_valid = false;
             true
         }
+        Form::Setcc { cc, dst } => {
+            if fl.cond_in_r12 != Some(cc) {
+                cond_from_record(a, l, rc, cc);
+                fl.cond_in_r12 = Some(cc);
+                fl.host_valid = false;
+            }
+            // `mov` keeps the host flags.
+            get(a, l, rc, dst, 0, true);
+            dynasm!(a ; .arch x64 ; mov al, r12b);
+            put(a, l, rc, dst, 0);
+            true
+        }
+        Form::MovExt { wide, dst, src, from, sign } => {
+            get(a, l, rc, src, 1, true);
+            match (from, sign, wide) {
+                (1, false, _) => dynasm!(a ; .arch x64 ; movzx eax, cl),
+                (_, false, _) => dynasm!(a ; .arch x64 ; movzx eax, cx),
+                (1, true, false) => dynasm!(a ; .arch x64 ; movsx eax, cl),
+                (1, true, true) => dynasm!(a ; .arch x64 ; movsx rax, cl),
+                (_, true, false) => dynasm!(a ; .arch x64 ; movsx eax, cx),
+                (_, true, true) => dynasm!(a ; .arch x64 ; movsx rax, cx),
+            }
+            put(a, l, rc, dst, 0);
+            true
+        }
         // Emitted by `compile` itself.
-        Form::Load { .. }
+        Form::Div { .. }
+        | Form::Load { .. }
         | Form::Store { .. }
         | Form::Push { .. }
         | Form::Pop { .. }
@@ -1013,15 +1059,20 @@ fn emit_inline(
     }
 }
 
-/// `op rax/eax, rcx/ecx/imm` (CMP as SUB and TEST as AND: same flags, the result is not stored).
-fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
+/// `op rax/eax/ax/al, rcx/ecx/cx/cl/imm` of `size` bytes (CMP as SUB and TEST as AND: same
+/// flags, the result is not stored).
+fn emit_alu(a: &mut Asm, op: Alu, size: u8, src: Src) {
     macro_rules! both {
         ($ins:ident) => {
-            match (wide, src) {
-                (true, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins rax, rcx),
-                (false, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins eax, ecx),
-                (true, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins rax, v),
-                (false, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins eax, v),
+            match (size, src) {
+                (8, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins rax, rcx),
+                (4, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins eax, ecx),
+                (2, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins ax, cx),
+                (_, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins al, cl),
+                (8, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins rax, v),
+                (4, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins eax, v),
+                (2, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins ax, WORD v as i16),
+                (_, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins al, BYTE v as i8),
             }
         };
     }
@@ -1033,18 +1084,35 @@ fn emit_alu(a: &mut Asm, op: Alu, wide: bool, src: Src) {
         Alu::And | Alu::Test => both!(and),
         Alu::Sub | Alu::Cmp => both!(sub),
         Alu::Xor => both!(xor),
+        // Only memory INC/DEC are `Alu` operations (emitted by `emit_alu_to_mem`); the same
+        // instruction on rax for completeness.
+        Alu::Inc | Alu::Dec => match (op == Alu::Inc, size) {
+            (true, 8) => dynasm!(a ; .arch x64 ; inc rax),
+            (true, 4) => dynasm!(a ; .arch x64 ; inc eax),
+            (true, 2) => dynasm!(a ; .arch x64 ; inc ax),
+            (true, _) => dynasm!(a ; .arch x64 ; inc al),
+            (false, 8) => dynasm!(a ; .arch x64 ; dec rax),
+            (false, 4) => dynasm!(a ; .arch x64 ; dec eax),
+            (false, 2) => dynasm!(a ; .arch x64 ; dec ax),
+            (false, _) => dynasm!(a ; .arch x64 ; dec al),
+        },
     }
 }
 
-/// `op [rax], rcx/ecx/imm` (a read-modify-write ALU form's host instruction; not CMP/TEST).
-fn emit_alu_to_mem(a: &mut Asm, op: Alu, wide: bool, src: Src) {
+/// `op [rax], rcx/ecx/cx/cl/imm` of `size` bytes (a read-modify-write ALU form's host
+/// instruction; not CMP/TEST).
+fn emit_alu_to_mem(a: &mut Asm, op: Alu, size: u8, src: Src) {
     macro_rules! both {
         ($ins:ident) => {
-            match (wide, src) {
-                (true, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], rcx),
-                (false, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], ecx),
-                (true, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], v),
-                (false, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], v),
+            match (size, src) {
+                (8, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], rcx),
+                (4, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], ecx),
+                (2, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins WORD [rax], cx),
+                (_, Src::Reg(_)) => dynasm!(a ; .arch x64 ; $ins BYTE [rax], cl),
+                (8, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rax], v),
+                (4, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rax], v),
+                (2, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins WORD [rax], WORD v as i16),
+                (_, Src::Imm(v)) => dynasm!(a ; .arch x64 ; $ins BYTE [rax], BYTE v as i8),
             }
         };
     }
@@ -1056,12 +1124,24 @@ fn emit_alu_to_mem(a: &mut Asm, op: Alu, wide: bool, src: Src) {
         Alu::And | Alu::Test => both!(and),
         Alu::Sub | Alu::Cmp => both!(sub),
         Alu::Xor => both!(xor),
+        Alu::Inc => match size {
+            8 => dynasm!(a ; .arch x64 ; inc QWORD [rax]),
+            4 => dynasm!(a ; .arch x64 ; inc DWORD [rax]),
+            2 => dynasm!(a ; .arch x64 ; inc WORD [rax]),
+            _ => dynasm!(a ; .arch x64 ; inc BYTE [rax]),
+        },
+        Alu::Dec => match size {
+            8 => dynasm!(a ; .arch x64 ; dec QWORD [rax]),
+            4 => dynasm!(a ; .arch x64 ; dec DWORD [rax]),
+            2 => dynasm!(a ; .arch x64 ; dec WORD [rax]),
+            _ => dynasm!(a ; .arch x64 ; dec BYTE [rax]),
+        },
     }
 }
 
 /// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
 /// that follows into r12b, and writes the lazy record unless the flags are dead.
-fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, wide: bool) {
+fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
     fl.host_valid = true;
     fl.cond_in_r12 = None;
     if let Some(cc) = forms::next_cond(forms, i) {
@@ -1073,26 +1153,21 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     if let Some(Some(Form::IncDec { .. })) = forms.get(i + 1) {
         return;
     }
-    write_record(a, l, forms, i, fl, logic, wide);
+    write_record(a, l, forms, i, fl, logic, size);
 }
 
 /// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
 /// instruction `i` are dead.
-fn write_record(
-    a: &mut Asm,
-    l: &Layout,
-    forms: &[Option<Form>],
-    i: usize,
-    fl: &mut FlagState,
-    logic: bool,
-    wide: bool,
-) {
+fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
     if forms::flags_dead_after(forms, i) {
         return;
     }
-    if !wide {
-        // The record holds the result sign-extended from the operand size.
-        dynasm!(a ; .arch x64 ; movsxd rax, eax);
+    // The record holds the result sign-extended from the operand size.
+    match size {
+        1 => dynasm!(a ; .arch x64 ; movsx rax, al),
+        2 => dynasm!(a ; .arch x64 ; movsx rax, ax),
+        4 => dynasm!(a ; .arch x64 ; movsxd rax, eax),
+        _ => {}
     }
     dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
     if logic {
@@ -1141,6 +1216,186 @@ fn emit_setcc(a: &mut Asm, cc: u8) {
         14 => dynasm!(a ; .arch x64 ; setle r12b),
         _ => dynasm!(a ; .arch x64 ; setg r12b),
     }
+}
+
+/// Scratch register `s` (0 = rax, 1 = rcx) = the `size`-byte value at [rax], zero-extended.
+fn load_sized(a: &mut Asm, s: u8, size: u8) {
+    match size {
+        1 => dynasm!(a ; .arch x64 ; movzx Rd(s), BYTE [rax]),
+        2 => dynasm!(a ; .arch x64 ; movzx Rd(s), WORD [rax]),
+        4 => dynasm!(a ; .arch x64 ; mov Rd(s), [rax]),
+        _ => dynasm!(a ; .arch x64 ; mov Rq(s), [rax]),
+    }
+}
+
+/// r12b = condition `cc` of the guest flags in the lazy record (exact wherever the condition
+/// is not already in r12b: see `write_record`). ZF and CF are read inline; the others through
+/// `host::lazy_cond`, a plain call that clobbers the caller-saved host registers, so the
+/// cached registers are spilled and forgotten first, as around a handler call.
+fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
+    match cc {
+        2 | 3 => {
+            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            emit_setcc(a, cc);
+        }
+        4 => dynasm!(a ; .arch x64 ; cmp QWORD [rbp + l.lazy_result], 0 ; sete r12b),
+        5 => dynasm!(a ; .arch x64 ; cmp QWORD [rbp + l.lazy_result], 0 ; setne r12b),
+        _ => {
+            spill(a, l, rc);
+            dynasm!(a
+                ; .arch x64
+                ; mov rdi, rbx
+                ; mov esi, i32::from(cc)
+                ; mov rax, QWORD lazy_cond as *const () as i64
+                ; call rax
+                ; mov r12d, eax
+            );
+            rc.loaded = 0;
+            rc.dirty = 0;
+        }
+    }
+}
+
+/// `shl`/`shr`/`sar` of the low `size` bytes of rax (the rest kept) by `count` (1..width-1).
+fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8) {
+    let c = count as i8;
+    match (op, size) {
+        (ShiftKind::Shl, 8) => dynasm!(a ; .arch x64 ; shl rax, c),
+        (ShiftKind::Shl, 4) => dynasm!(a ; .arch x64 ; shl eax, c),
+        (ShiftKind::Shl, 2) => dynasm!(a ; .arch x64 ; shl ax, c),
+        (ShiftKind::Shl, _) => dynasm!(a ; .arch x64 ; shl al, c),
+        (ShiftKind::Shr, 8) => dynasm!(a ; .arch x64 ; shr rax, c),
+        (ShiftKind::Shr, 4) => dynasm!(a ; .arch x64 ; shr eax, c),
+        (ShiftKind::Shr, 2) => dynasm!(a ; .arch x64 ; shr ax, c),
+        (ShiftKind::Shr, _) => dynasm!(a ; .arch x64 ; shr al, c),
+        (ShiftKind::Sar, 8) => dynasm!(a ; .arch x64 ; sar rax, c),
+        (ShiftKind::Sar, 4) => dynasm!(a ; .arch x64 ; sar eax, c),
+        (ShiftKind::Sar, 2) => dynasm!(a ; .arch x64 ; sar ax, c),
+        (ShiftKind::Sar, _) => dynasm!(a ; .arch x64 ; sar al, c),
+    }
+}
+
+/// After a shift by a count in 1..width-1 (host CF valid, rdx = the original operand, the
+/// result stored in guest register `dst`): the record as tier 0 writes it
+/// (`emu::interp::shift`: OF as a count of 1 would give on the original operand, for SAR 0;
+/// AF 0; the result sign-extended from `size` bytes).
+fn shift_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, op: ShiftKind, size: u8, dst: u8) {
+    let top = (size * 8 - 1) as i8;
+    // rcx = CF; rdx = OF (bit `top` of the original operand, or of it XOR itself shifted left).
+    dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl);
+    match op {
+        ShiftKind::Shl => dynasm!(a ; .arch x64 ; lea rax, [rdx + rdx] ; xor rdx, rax ; shr rdx, top ; and edx, 1),
+        ShiftKind::Shr => dynasm!(a ; .arch x64 ; shr rdx, top ; and edx, 1),
+        ShiftKind::Sar => dynasm!(a ; .arch x64 ; xor edx, edx),
+    }
+    // aux = CF << 63 | (CF ^ OF) << 62.
+    dynasm!(a
+        ; .arch x64
+        ; xor edx, ecx
+        ; shl rdx, 62
+        ; shl rcx, 63
+        ; or rdx, rcx
+        ; mov [rbp + l.lazy_aux], rdx
+    );
+    get(a, l, rc, dst, 0, true);
+    match size {
+        1 => dynasm!(a ; .arch x64 ; movsx rax, al),
+        2 => dynasm!(a ; .arch x64 ; movsx rax, ax),
+        4 => dynasm!(a ; .arch x64 ; movsxd rax, eax),
+        _ => {}
+    }
+    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
+}
+
+/// `shl`/`shr`/`sar dst, count` (1..width-1) whose flags are live: the host instruction for
+/// the result, CF, ZF, SF and PF; the record written by `shift_record`, since the host's OF
+/// and AF for counts above 1 need not be tier 0's. A condition read next that involves OF is
+/// left to the record.
+fn emit_shift_live(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    (op, size, dst, count): (ShiftKind, u8, u8, u8),
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) {
+    load_rax(a, l, rc, dst, size != 4);
+    dynasm!(a ; .arch x64 ; mov rdx, rax);
+    emit_shift_imm(a, op, size, count);
+    put(a, l, rc, dst, 0);
+    fl.host_valid = false;
+    fl.cond_in_r12 = None;
+    // O, NO, L, GE, LE, G read OF.
+    if let Some(cc) = forms::next_cond(forms, i).filter(|&cc| !matches!(cc, 0 | 1 | 12..=15)) {
+        emit_setcc(a, cc);
+        fl.cond_in_r12 = Some(cc);
+    }
+    shift_record(a, l, rc, op, size, dst);
+}
+
+/// `shl`/`shr`/`sar dst, cl` whose flags are live: a count of 0 (after masking) changes no
+/// flag and leaves the record alone (a 32-bit destination is still written, zero-extended);
+/// any other count writes the record as `emit_shift_live` does.
+fn emit_shift_cl_live(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    (op, wide, dst): (ShiftKind, bool, u8),
+    fl: &mut FlagState,
+) {
+    let (zero, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    load_rax(a, l, rc, dst, wide);
+    get(a, l, rc, 1, 1, false);
+    let top: i8 = if wide { 63 } else { 31 };
+    dynasm!(a ; .arch x64 ; mov rdx, rax ; test cl, top ; jz =>zero);
+    match (op, wide) {
+        (ShiftKind::Shl, true) => dynasm!(a ; .arch x64 ; shl rax, cl),
+        (ShiftKind::Shl, false) => dynasm!(a ; .arch x64 ; shl eax, cl),
+        (ShiftKind::Shr, true) => dynasm!(a ; .arch x64 ; shr rax, cl),
+        (ShiftKind::Shr, false) => dynasm!(a ; .arch x64 ; shr eax, cl),
+        (ShiftKind::Sar, true) => dynasm!(a ; .arch x64 ; sar rax, cl),
+        (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, cl),
+    }
+    put(a, l, rc, dst, 0);
+    shift_record(a, l, rc, op, if wide { 8 } else { 4 }, dst);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>zero);
+    // rax still holds the operand (zero-extended for 32 bits).
+    put(a, l, rc, dst, 0);
+    dynasm!(a ; .arch x64 ; =>done);
+    fl.host_valid = false;
+    fl.cond_in_r12 = None;
+}
+
+/// `div src` (32 or 64 bits): a zero divisor or a quotient that does not fit (rDX >= the
+/// divisor) takes the handler, which raises #DE with nothing changed, as tier 0 does; else the
+/// host `div`. The guest flags are unchanged (tier 0 leaves them), the host's are not the
+/// guest's afterwards.
+fn emit_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, src: u8) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    // Everything the hit path reads is loaded before the first branch to the miss path.
+    cached(a, l, rc, src);
+    cached(a, l, rc, 0);
+    cached(a, l, rc, 2);
+    let pre = *rc;
+    get(a, l, rc, src, 1, wide);
+    get(a, l, rc, 2, 2, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
+    } else {
+        dynasm!(a ; .arch x64 ; test ecx, ecx ; jz =>miss ; cmp edx, ecx ; jae =>miss);
+    }
+    get(a, l, rc, 0, 0, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; div rcx);
+    } else {
+        dynasm!(a ; .arch x64 ; div ecx);
+    }
+    put(a, l, rc, 0, 0);
+    put(a, l, rc, 2, 2);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// Points the `jmp rel32` at offset `site` of `code` (the code memory) to offset `target`.
