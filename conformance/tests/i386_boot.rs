@@ -54,11 +54,7 @@ fn guest_dir() -> Option<PathBuf> {
 
 /// The kernel's console lines (they start with a `[ seconds]` timestamp) that are not expected.
 fn unexpected_kernel_lines(serial: &str) -> Vec<&str> {
-    serial
-        .lines()
-        .filter(|l| l.starts_with('['))
-        .filter(|l| !EXPECTED_WARNINGS.iter().any(|w| l.contains(w)))
-        .collect()
+    serial.lines().filter(|l| l.starts_with('[')).filter(|l| !EXPECTED_WARNINGS.iter().any(|w| l.contains(w))).collect()
 }
 
 /// Boots `kernel` from the i386 guest on `tier`; returns (exit status, serial output, stderr).
@@ -87,7 +83,11 @@ fn check_boot(guest: &Path, kernel: &str, tier: &str, (status, out, err): (Optio
     assert_eq!(status, Some(0), "{kernel} on {tier}: the power-off should end the run with 0:\n{err}");
     assert!(err.contains("power-off (ACPI S5)"), "{kernel} on {tier}: not powered off through ACPI S5:\n{err}");
     let unexpected = unexpected_kernel_lines(&out);
-    assert!(unexpected.is_empty(), "{kernel} on {tier}: kernel warnings QEMU does not print:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{kernel} on {tier}: kernel warnings QEMU does not print:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 /// PAE paging, NX, the 32-bit entry, INT 0x80 system calls from the i386 busybox: the

@@ -107,11 +107,7 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
             return Err(page_fault(code));
         }
         // 32-bit paging has 4 KiB pages at level 1 and, with CR4.PSE, 4 MiB ones at level 2.
-        let large_ok = if long {
-            level <= 3
-        } else {
-            level == 2 && (pae || s.cr4 & ctrl::CR4_PSE != 0)
-        };
+        let large_ok = if long { level <= 3 } else { level == 2 && (pae || s.cr4 & ctrl::CR4_PSE != 0) };
         let is_leaf = level == 1 || (pte & PTE_PS != 0 && large_ok);
         let mut reserved = 0;
         if wide {
@@ -267,11 +263,7 @@ mod tests {
         ram.write::<W32>(0x5000 + 3 * 4, u64::from(0x9000 | p | us));
         // la 0x0080_0000 (PDE 2): a 4 MiB page at 0x0040_0000 | address bits 39:32 = 1.
         ram.write::<W32>(0x1000 + 2 * 4, u64::from(0x0040_0000 | (1 << 13) | p | rw | ps));
-        let mut s = CpuState {
-            cr0: ctrl::CR0_PE | ctrl::CR0_PG | ctrl::CR0_WP,
-            cr3: 0x1000,
-            ..CpuState::default()
-        };
+        let mut s = CpuState { cr0: ctrl::CR0_PE | ctrl::CR0_PG | ctrl::CR0_WP, cr3: 0x1000, ..CpuState::default() };
         let t = translate(&s, &mut ram, 0xC040_3123, Access::Read, true).unwrap();
         assert_eq!(t.page, 0x9000);
         // A and D land in the 4-byte entries, the word after them untouched.
