@@ -12,19 +12,39 @@
 # on the kernel command line, /init mounts /dev/vda as the root instead (with /strata-run copied
 # to a tmpfs at /run), moves the share mounted at /mnt/share (if any) to the disk's /mnt/share,
 # and `switch_root`s to its /sbin/init, which runs /run/strata-run, prints the marker and powers off.
-# Usage: scripts/build-guest.sh [OUT]   (default build/guest). Needs apt-get (for `download`,
+# Usage: scripts/build-guest.sh [--i386] [OUT]   (default build/guest). Needs apt-get (for `download`,
 # no root needed for that part), dpkg-deb, gzip, GNU cpio, mke2fs (e2fsprogs) and qemu-img.
+# --- issue 14, 32-bit guests ---
+# --i386 (default OUT build/guest-i386) builds the same guest from Debian's i386 packages:
+# linux-image-686-pae as OUT/vmlinuz (the modules come from it), the non-PAE
+# linux-image-686 as OUT/vmlinuz-686, and the i386 busybox-static. apt must know the i386
+# architecture (`dpkg --add-architecture i386 && apt-get update`; install-deps.sh --guest does it).
 set -euo pipefail
-out=$(realpath -m "${1:-build/guest}")
+arch=amd64
+if [ "${1:-}" = --i386 ]; then arch=i386; shift; fi
+out=$(realpath -m "${1:-build/guest$([ $arch = i386 ] && echo -i386)}")
+# --- end issue 14 ---
 marker="STRATA-GUEST-MARKER: userspace reached"
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || { echo "build-guest: cannot resolve linux-image-amd64 (run apt-get update)" >&2; exit 1; }
-apt-get download -q "$kpkg" busybox-static >/dev/null
+# --- issue 14, 32-bit guests: the package names per architecture ---
+if [ $arch = i386 ]; then kmeta=linux-image-686-pae:i386 bbpkg=busybox-static:i386; else kmeta=linux-image-amd64 bbpkg=busybox-static; fi
+kpkg=$(apt-cache depends "$kmeta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$kpkg" ] || { echo "build-guest: cannot resolve $kmeta (run apt-get update$([ $arch = i386 ] && echo ' after dpkg --add-architecture i386'))" >&2; exit 1; }
+apt-get download -q "$kpkg" "$bbpkg" >/dev/null
+if [ $arch = i386 ]; then
+    # The non-PAE flavour (2-level paging), kernel only: its modules would not load in it.
+    npkg=$(apt-cache depends linux-image-686:i386 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    apt-get download -q "$npkg" >/dev/null
+    dpkg-deb -x "${npkg%:i386}"_*.deb kernel-686
+    cp kernel-686/boot/vmlinuz-* "$out/vmlinuz-686"
+    rm -rf kernel-686 "${npkg%:i386}"_*.deb
+    kpkg=${kpkg%:i386}
+fi
+# --- end issue 14 ---
 dpkg-deb -x "$kpkg"_*.deb kernel
 dpkg-deb -x busybox-static_*.deb bb
 cp kernel/boot/vmlinuz-* "$out/vmlinuz"

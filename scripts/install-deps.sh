@@ -21,7 +21,8 @@
 #                      with Syslinux made by scripts/make-boot-disk.sh (conformance/tests/bios_boot.rs)
 # Usage: scripts/install-deps.sh [--guest] [--aarch64]
 #   --guest    also make sure apt's package lists are present, which scripts/build-guest.sh needs
-#              (it downloads Debian's kernel and busybox-static with `apt-get download`)
+#              (it downloads Debian's kernel and busybox-static with `apt-get download`), the
+#              i386 ones included (dpkg --add-architecture i386, for build-guest.sh --i386)
 #   --aarch64  also what CI's aarch64 corpus run needs: qemu-user and the aarch64 cross C library
 # Packages are installed with apt-get when the user is root or `sudo -n` works; otherwise one
 # line names the missing packages and the script exits 1.
@@ -66,6 +67,12 @@ lists=yes
 if [ "$guest" = yes ] && ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
     lists=no
 fi
+# --- issue 14, 32-bit guests: build-guest.sh --i386 downloads Debian's i386 packages ---
+i386=yes
+if [ "$guest" = yes ] && ! apt-cache show linux-image-686-pae:i386 >/dev/null 2>&1; then
+    i386=no lists=no
+fi
+# --- end issue 14 ---
 [ ${#need[@]} -eq 0 ] && [ "$lists" = yes ] && exit 0
 
 as_root() {
@@ -98,6 +105,7 @@ if [ ${#qemu[@]} -gt 0 ] && grep -qs '^VERSION_CODENAME=bookworm$' /etc/os-relea
     fi
     backports=(-t bookworm-backports)
 fi
+[ "$i386" = yes ] || as_root dpkg --add-architecture i386 # issue 14: the i386 guest's packages
 as_root apt-get update -qq
 if [ ${#other[@]} -gt 0 ]; then
     as_root apt-get install -y -qq "${other[@]}" >/dev/null

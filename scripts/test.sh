@@ -13,5 +13,10 @@ if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initramfs-marker.cpio.gz ]
     scripts/install-deps.sh --guest
     scripts/build-guest.sh build/guest
 fi
+# Issue 14: the i386 guest (conformance/tests/i386_boot.rs boots it).
+if [ ! -f build/guest-i386/vmlinuz ] || [ ! -f build/guest-i386/vmlinuz-686 ] || [ ! -f build/guest-i386/initramfs-marker.cpio.gz ]; then
+    scripts/install-deps.sh --guest
+    scripts/build-guest.sh --i386 build/guest-i386
+fi
 cargo test --workspace --profile ci "$@"
 cargo run --profile ci -p testfloat

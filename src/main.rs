@@ -9,6 +9,7 @@ mod bios;
 mod debug;
 use debug::gdb;
 mod disk;
+mod guest32; // 32-bit guests (issue 14)
 mod run;
 mod share;
 // kvm-unit-tests devices (issue 14)

@@ -342,6 +342,8 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     check_restore_options(&a)?;
     let save = parse_save_at(&a)?;
     crate::bios::check_options(a.bios.is_some(), need_kvm, a.restore.is_some() || save.is_some())?;
+    // --- 32-bit guests (issue 14): engines that cannot run an i386 kernel refuse it here. ---
+    crate::guest32::check_kvm(a.kernel.as_deref(), need_kvm)?;
     // --- Option combinations (issue 11): the refused pairs and why, in debug::combine. ---
     crate::debug::combine::check(&crate::debug::combine::Chosen {
         gdb: a.gdb.is_some(),

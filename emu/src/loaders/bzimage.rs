@@ -1,11 +1,13 @@
-//! The Linux x86 boot protocol, 64-bit entry (Documentation/arch/x86/boot.rst, "64-bit Boot
-//! Protocol"): the protected-mode kernel at 1 MiB, boot_params (the zero page) with the setup
-//! header copied from the image, an E820 map, the command line and the initrd; the CPU in
-//! 64-bit mode on identity page tables with __BOOT_CS = 0x10 and __BOOT_DS = 0x18, RSI pointing
-//! at boot_params, RIP at the load address + 0x200.
+//! The Linux x86 boot protocol, 64-bit and 32-bit entries (Documentation/arch/x86/boot.rst,
+//! "64-bit Boot Protocol" and "32-bit Boot Protocol"): the protected-mode kernel at 1 MiB,
+//! boot_params (the zero page) with the setup header copied from the image, an E820 map, the
+//! command line and the initrd. A kernel with XLF_KERNEL_64 gets the CPU in 64-bit mode on
+//! identity page tables, RIP at the load address + 0x200; any other (a 32-bit kernel) gets
+//! protected mode with paging off and flat 4 GiB segments, EIP at code32_start (the load
+//! address). Both with __BOOT_CS = 0x10, __BOOT_DS = 0x18 and RSI/ESI pointing at boot_params.
 //!
-//! Checks: the "HdrS" magic and 0xAA55 boot flag, protocol 2.12 or later with XLF_KERNEL_64,
-//! sizes within the file (the setup code, `syssize` paragraphs of protected-mode code, the
+//! Checks: the "HdrS" magic and 0xAA55 boot flag, protocol 2.12 or later for the 64-bit entry
+//! (2.03 for the 32-bit one, whose initrd_addr_max that version introduced), sizes within the file (the setup code, `syssize` paragraphs of protected-mode code, the
 //! compressed payload and kernel_info the header locates), the initrd below `initrd_addr_max`, command line within
 //! `cmdline_size`. Anything else is a `LoadError` naming the file and the problem.
 
@@ -21,6 +23,7 @@ const HEADER: usize = 0x202;
 const VERSION: usize = 0x206;
 const TYPE_OF_LOADER: usize = 0x210;
 const LOADFLAGS: usize = 0x211;
+const CODE32_START: usize = 0x214;
 const RAMDISK_IMAGE: usize = 0x218;
 const RAMDISK_SIZE: usize = 0x21c;
 const HEAP_END_PTR: usize = 0x224;
@@ -57,6 +60,15 @@ fn u32_at(d: &[u8], o: usize) -> u32 {
     u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]])
 }
 
+/// True when `image` is a bzImage the loader enters through the 32-bit protocol: a setup header
+/// older than 2.12 or without XLF_KERNEL_64 (an i386 kernel). Engines that cannot run 32-bit
+/// kernel code ask this before the boot.
+pub fn enters_in_32_bit_mode(image: &[u8]) -> bool {
+    image.len() >= 0x268
+        && &image[HEADER..HEADER + 4] == b"HdrS"
+        && (u16_at(image, VERSION) < 0x020c || u16_at(image, XLOADFLAGS) & XLF_KERNEL_64 == 0)
+}
+
 /// Loads `image` (a bzImage) with `cmdline` and an optional initrd into `cpu`'s RAM and sets up
 /// the CPU for the 64-bit entry.
 ///
@@ -77,15 +89,15 @@ pub fn load(
         return Err(bad("not a bzImage (no 0xAA55 boot flag / \"HdrS\" setup header)".into()));
     }
     let version = u16_at(image, VERSION);
-    if version < 0x020c {
+    // XLOADFLAGS exists from 2.12 on; an older header, or a kernel without XLF_KERNEL_64 (an
+    // i386 kernel), is entered through the 32-bit protocol.
+    let entry64 = version >= 0x020c && u16_at(image, XLOADFLAGS) & XLF_KERNEL_64 != 0;
+    if version < 0x0203 {
         return Err(bad(format!(
-            "boot protocol {}.{} is too old: the 64-bit entry needs 2.12",
+            "boot protocol {}.{} is too old: the 32-bit entry needs 2.03",
             version >> 8,
             version & 0xff
         )));
-    }
-    if u16_at(image, XLOADFLAGS) & XLF_KERNEL_64 == 0 {
-        return Err(bad("kernel has no 64-bit entry point (XLF_KERNEL_64 clear)".into()));
     }
     if image[LOADFLAGS] & LOADED_HIGH == 0 {
         return Err(bad("kernel is not a bzImage (zImage, LOADED_HIGH clear)".into()));
@@ -101,7 +113,7 @@ pub fn load(
     let kernel = &image[setup_len..];
     check_sizes(image, version, kernel.len() as u64).map_err(bad)?;
     let ram = cpu.ram.len().min(layout::MMIO_HOLE);
-    let init_size = u32_at(image, INIT_SIZE) as u64;
+    let init_size = if version >= 0x020a { u32_at(image, INIT_SIZE) as u64 } else { 0 }; // a 2.10 field
     if layout::KERNEL_LOAD + (kernel.len() as u64).max(init_size) > ram {
         return Err(LoadError::TooSmall {
             ram_mib: cpu.ram.len() >> 20,
@@ -119,7 +131,9 @@ pub fn load(
     bp[LOADFLAGS] |= CAN_USE_HEAP;
     bp[HEAP_END_PTR..HEAP_END_PTR + 2].copy_from_slice(&0xfe00u16.to_le_bytes());
 
-    let cmdline_max = (u32_at(image, CMDLINE_SIZE) as usize).min(layout::CMDLINE_MAX - 1);
+    // cmdline_size is a 2.06 field; before it the limit was 255 bytes (boot.rst).
+    let cmdline_size = if version >= 0x0206 { u32_at(image, CMDLINE_SIZE) as usize } else { 255 };
+    let cmdline_max = cmdline_size.min(layout::CMDLINE_MAX - 1);
     if cmdline.len() > cmdline_max {
         return Err(bad(format!("command line is {} bytes; this kernel accepts {cmdline_max}", cmdline.len())));
     }
@@ -154,11 +168,20 @@ pub fn load(
         bp[o + 8..o + 16].copy_from_slice(&len.to_le_bytes());
         bp[o + 16..o + 20].copy_from_slice(&ty.to_le_bytes());
     }
+    if !entry64 {
+        // code32_start: the header's default is the 1 MiB load address, where the kernel is.
+        bp[CODE32_START..CODE32_START + 4].copy_from_slice(&(layout::KERNEL_LOAD as u32).to_le_bytes());
+    }
     put(cpu, layout::ZERO_PAGE, &bp, "boot_params")?;
     super::mptable::write(cpu, 1)?;
     super::acpi::write(cpu)?;
-    enter_long_mode(cpu)?;
-    let entry = layout::KERNEL_LOAD + 0x200;
+    let entry = if entry64 {
+        enter_long_mode(cpu)?;
+        layout::KERNEL_LOAD + 0x200
+    } else {
+        enter_protected_mode(cpu)?;
+        layout::KERNEL_LOAD
+    };
     cpu.state.rip = entry;
     cpu.state.gpr[6] = layout::ZERO_PAGE; // RSI
     Ok(BootInfo { protocol: version, kernel_bytes: kernel.len() as u64, initrd: initrd_at, entry })
@@ -187,6 +210,34 @@ fn check_sizes(image: &[u8], version: u16, kernel_len: u64) -> Result<(), String
             return Err(format!("truncated: kernel_info at {offset} lies past the {kernel_len} bytes of code"));
         }
     }
+    Ok(())
+}
+
+/// The 32-bit protocol's CPU state: protected mode, paging and interrupts off, CS = 0x10 a flat
+/// 4 GiB 32-bit execute/read segment, DS/ES/SS (and FS/GS) = 0x18 flat read/write, CPL 0.
+/// EBP, EDI and EBX must be zero; they are at reset and no loader step sets them.
+///
+/// # Errors
+/// RAM too small for the GDT.
+fn enter_protected_mode(cpu: &mut Cpu) -> Result<(), LoadError> {
+    // Null, null, 32-bit code (0x10), data (0x18): the selectors the protocol names.
+    let gdt: [u64; 4] = [0, 0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff];
+    let bytes: Vec<u8> = gdt.iter().flat_map(|d| d.to_le_bytes()).collect();
+    put(cpu, layout::BOOT_GDT, &bytes, "boot GDT")?;
+    cpu.state.gdtr.base = layout::BOOT_GDT;
+    cpu.state.gdtr.limit = (bytes.len() - 1) as u16;
+    super::flat_data_segments(cpu);
+    let mut cs = Segment::flat_data(0x10, 0);
+    cs.attr = (cs.attr & !0xf) | 0xb; // execute/read, accessed
+    cpu.state.segs[1] = cs;
+    cpu.state.cr3 = 0;
+    cpu.state.cr4 = 0;
+    cpu.state.efer = 0;
+    cpu.state.cr0 = ctrl::CR0_PE | ctrl::CR0_ET;
+    for r in [3, 5, 7] {
+        cpu.state.gpr[r] = 0; // EBX, EBP, EDI
+    }
+    cpu.softmmu.flush_tlb();
     Ok(())
 }
 
@@ -264,6 +315,47 @@ mod tests {
         assert_eq!(cpu.ram.slice(layout::CMDLINE, 14).unwrap(), b"console=ttyS0\0");
     }
 
+    /// boot.rst, "32-bit Boot Protocol": a kernel without XLF_KERNEL_64 (or with a header older
+    /// than 2.12) is entered in flat protected mode, paging off, at code32_start with ESI =
+    /// boot_params, CS = 0x10 and the data segments 0x18, per the GDT the loader wrote.
+    #[test]
+    fn a_32_bit_kernel_is_entered_in_protected_mode_at_code32_start() {
+        for (version, xlf) in [(0x020fu16, 0u16), (0x0204, XLF_KERNEL_64)] {
+            let mut cpu = Cpu::new(GuestRam::new(64 << 20).unwrap());
+            let mut img = fake_bzimage(8192);
+            img[VERSION..VERSION + 2].copy_from_slice(&version.to_le_bytes());
+            img[XLOADFLAGS..XLOADFLAGS + 2].copy_from_slice(&xlf.to_le_bytes());
+            let long = format!("{:300}", "x");
+            let cmdline = if version < 0x0206 { "console=ttyS0" } else { long.as_str() };
+            let info = load(&mut cpu, "k", &img, cmdline, Some(("i", &[7u8; 5000]))).unwrap();
+            assert_eq!(info.entry, layout::KERNEL_LOAD);
+            assert_eq!(cpu.state.rip, layout::KERNEL_LOAD);
+            assert_eq!(cpu.state.gpr[6], layout::ZERO_PAGE);
+            assert!(!cpu.state.in_64bit_mode());
+            assert_eq!(cpu.state.cr0 & (ctrl::CR0_PE | ctrl::CR0_PG), ctrl::CR0_PE);
+            assert_eq!(cpu.state.efer, 0);
+            let bp = cpu.ram.slice(layout::ZERO_PAGE, 4096).unwrap().to_vec();
+            assert_eq!(u32_at(&bp, CODE32_START) as u64, layout::KERNEL_LOAD);
+            let gdt = cpu.ram.slice(cpu.state.gdtr.base, 32).unwrap().to_vec();
+            let desc = |sel: usize| u64::from_le_bytes(gdt[sel..sel + 8].try_into().unwrap());
+            // Present, DPL 0, code execute/read (0x9b) or data read/write (0x93), G and D/B set,
+            // base 0, limit 0xfffff pages.
+            assert_eq!(desc(0x10), 0x00cf_9b00_0000_ffff);
+            assert_eq!(desc(0x18), 0x00cf_9300_0000_ffff);
+            assert_eq!(cpu.state.segs[1].selector, 0x10);
+            assert!(cpu.state.segs[1].default_big() && !cpu.state.segs[1].long());
+            assert_eq!((cpu.state.segs[1].base, cpu.state.segs[1].limit), (0, 0xffff_ffff));
+            for s in [0, 2, 3] {
+                assert_eq!(cpu.state.segs[s].selector, 0x18);
+            }
+        }
+        // Before 2.06 the command line is limited to 255 bytes.
+        let mut cpu = Cpu::new(GuestRam::new(64 << 20).unwrap());
+        let mut img = fake_bzimage(8192);
+        img[VERSION..VERSION + 2].copy_from_slice(&0x0205u16.to_le_bytes());
+        assert!(load(&mut cpu, "k", &img, &"x".repeat(256), None).unwrap_err().to_string().contains("255"));
+    }
+
     #[test]
     fn malformed_images_are_errors_that_name_the_problem() {
         let mut cpu = Cpu::new(GuestRam::new(64 << 20).unwrap());
@@ -273,8 +365,8 @@ mod tests {
             assert!(e.to_string().starts_with("vmlinuz: "), "{e}");
         }
         let mut old = img.clone();
-        old[VERSION..VERSION + 2].copy_from_slice(&0x0204u16.to_le_bytes());
-        assert!(load(&mut cpu, "k", &old, "", None).unwrap_err().to_string().contains("2.12"));
+        old[VERSION..VERSION + 2].copy_from_slice(&0x0202u16.to_le_bytes());
+        assert!(load(&mut cpu, "k", &old, "", None).unwrap_err().to_string().contains("2.03"));
         let elf = b"\x7fELF".repeat(200);
         assert!(load(&mut cpu, "k", &elf, "", None).unwrap_err().to_string().contains("not a bzImage"));
         // Sizes from the header that run past the file (boot.rst field meanings).

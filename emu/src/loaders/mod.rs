@@ -1,5 +1,5 @@
 //! Boot loaders: put a kernel into guest memory and the CPU into the state its boot protocol
-//! promises. `bzimage.rs` implements the Linux x86 boot protocol's 64-bit entry; `multiboot.rs`
+//! promises. `bzimage.rs` implements the Linux x86 boot protocol's 64-bit and 32-bit entries; `multiboot.rs`
 //! Multiboot v1 for small test kernels; `bootsector.rs` a real-mode start at 0x7C00; `mptable.rs` the Intel MP table Linux reads to find the
 //! CPU and the IOAPIC; `acpi.rs` the ACPI tables (RSDP, XSDT, FADT, MADT, DSDT); `fw_cfg.rs` the items the
 //! fw_cfg device offers; `layout.rs` is the guest memory map.
