@@ -4,14 +4,18 @@
 //! a halted CPU's idle sleep). One worker per drive keeps requests in submission order, so a flush
 //! completes after every write submitted before it, as virtio-blk requires of VIRTIO_BLK_T_FLUSH.
 //!
-//! This is the portable path (plain threads and channels). `aio=io_uring` and `aio=native` use it
-//! too for now.
+//! This is the portable path (plain threads and channels). With `aio=io_uring` (or `aio=native`)
+//! on a raw image on Linux the worker serves requests through an io_uring instead, several in
+//! flight at once ([`super::uring`]); where the kernel refuses a ring it says so in one line and
+//! uses this path.
 
 use super::Drive;
+use aio::AlignedBuf;
 use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// One operation on the drive.
 #[derive(Debug)]
@@ -27,8 +31,8 @@ pub enum Op {
     Write {
         /// Byte offset.
         offset: u64,
-        /// The bytes.
-        data: Vec<u8>,
+        /// The bytes (aligned, so `O_DIRECT` and io_uring can take them as they are).
+        data: AlignedBuf,
     },
     /// Flush.
     Flush,
@@ -56,24 +60,57 @@ pub struct Completion {
     /// The submitter's token.
     pub token: u64,
     /// Read data (empty for other operations), or the error.
-    pub result: io::Result<Vec<u8>>,
+    pub result: io::Result<AlignedBuf>,
+    /// When the worker finished it (for [`IoStats::wait`]).
+    pub done_at: Instant,
+    /// How long the worker took.
+    pub service: Duration,
+}
+
+/// Where a drive's request time goes, for `STRATA_IO_STATS=1` (printed when the device is
+/// dropped): time on the worker, and how long a finished request waited to be taken back.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoStats {
+    /// Requests completed.
+    pub requests: u64,
+    /// Time the worker spent serving them.
+    pub service: Duration,
+    /// Time from a request's end on the worker to its collection by the CPU thread.
+    pub wait: Duration,
+    /// The longest such wait.
+    pub wait_max: Duration,
+}
+
+impl std::fmt::Display for IoStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.requests.max(1) as f64;
+        write!(
+            f,
+            "{} requests, service {:.1} us/request, completion wait {:.1} us/request (max {:.1} us)",
+            self.requests,
+            self.service.as_secs_f64() * 1e6 / n,
+            self.wait.as_secs_f64() * 1e6 / n,
+            self.wait_max.as_secs_f64() * 1e6
+        )
+    }
 }
 
 /// Runs `op` on `drive` (also the synchronous path).
 ///
 /// # Errors
 /// The drive's error.
-pub fn run_op(drive: &mut Drive, op: Op) -> io::Result<Vec<u8>> {
+pub fn run_op(drive: &mut Drive, op: Op) -> io::Result<AlignedBuf> {
+    let none = |()| AlignedBuf::zeroed(0);
     match op {
         Op::Read { offset, len } => {
-            let mut buf = vec![0u8; len];
+            let mut buf = AlignedBuf::zeroed(len);
             drive.read(&mut buf, offset)?;
             Ok(buf)
         }
-        Op::Write { offset, data } => drive.write(&data, offset).map(|()| Vec::new()),
-        Op::Flush => drive.flush().map(|()| Vec::new()),
-        Op::Discard { offset, len } => drive.discard(offset, len).map(|()| Vec::new()),
-        Op::WriteZeroes { offset, len, unmap } => drive.write_zeroes(offset, len, unmap).map(|()| Vec::new()),
+        Op::Write { offset, data } => drive.write(&data, offset).map(none),
+        Op::Flush => drive.flush().map(none),
+        Op::Discard { offset, len } => drive.discard(offset, len).map(none),
+        Op::WriteZeroes { offset, len, unmap } => drive.write_zeroes(offset, len, unmap).map(none),
     }
 }
 
@@ -88,6 +125,10 @@ pub struct IoThread {
     /// The wake-up hook, kept to start a new worker after [`IoThread::with_drive`].
     wake: Wake,
     in_flight: usize,
+    /// The worker serves requests through an io_uring ([`super::uring`]).
+    ring: bool,
+    /// What the completions taken so far cost.
+    pub stats: IoStats,
 }
 
 impl IoThread {
@@ -99,10 +140,24 @@ impl IoThread {
         let (jobs, inbox) = channel::<(u64, Op)>();
         let (outbox, done) = channel();
         let hook = wake.clone();
+        #[cfg(target_os = "linux")]
+        let ring = super::uring::ring_for(&drive);
+        #[cfg(target_os = "linux")]
+        let uses_ring = ring.is_some();
+        #[cfg(not(target_os = "linux"))]
+        let uses_ring = false;
         let worker = std::thread::Builder::new().name("strata-io".into()).spawn(move || {
+            #[cfg(target_os = "linux")]
+            if let Some(ring) = ring {
+                super::uring::serve(&mut drive, ring, &inbox, &outbox, &hook);
+                let _ = drive.flush();
+                return drive;
+            }
             while let Ok((token, op)) = inbox.recv() {
+                let start = Instant::now();
                 let result = run_op(&mut drive, op);
-                if outbox.send(Completion { token, result }).is_err() {
+                let done_at = Instant::now();
+                if outbox.send(Completion { token, result, done_at, service: done_at - start }).is_err() {
                     break;
                 }
                 hook();
@@ -111,7 +166,15 @@ impl IoThread {
             let _ = drive.flush();
             drive
         })?;
-        Ok(IoThread { jobs: Some(jobs), done, worker: Some(worker), wake, in_flight: 0 })
+        Ok(IoThread {
+            jobs: Some(jobs),
+            done,
+            worker: Some(worker),
+            wake,
+            in_flight: 0,
+            ring: uses_ring,
+            stats: IoStats::default(),
+        })
     }
 
     /// Queues `op`; its completion will carry `token`.
@@ -128,6 +191,11 @@ impl IoThread {
         match self.done.try_recv() {
             Ok(c) => {
                 self.in_flight -= 1;
+                let wait = c.done_at.elapsed();
+                self.stats.requests += 1;
+                self.stats.service += c.service;
+                self.stats.wait += wait;
+                self.stats.wait_max = self.stats.wait_max.max(wait);
                 Some(c)
             }
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
@@ -152,8 +220,15 @@ impl IoThread {
             .and_then(|w| w.join().ok())
             .ok_or_else(|| io::Error::other("the drive's I/O thread is gone"))?;
         let result = f(&mut drive);
+        let stats = self.stats;
         *self = IoThread::spawn(drive, self.wake.clone())?;
+        self.stats = stats;
         Ok(result)
+    }
+
+    /// True when the worker serves requests through an io_uring.
+    pub fn uses_ring(&self) -> bool {
+        self.ring
     }
 
     /// Operations submitted and not yet taken back.
@@ -165,6 +240,9 @@ impl IoThread {
 impl Drop for IoThread {
     /// Lets the worker finish what was queued, flush and exit.
     fn drop(&mut self) {
+        if std::env::var_os("STRATA_IO_STATS").is_some() {
+            eprintln!("strata: I/O thread: {}", self.stats);
+        }
         self.jobs = None;
         if let Some(w) = self.worker.take() {
             let _ = w.join();

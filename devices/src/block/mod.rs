@@ -9,12 +9,15 @@
 //! | [`raw`] | raw image files |
 //! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
 //! | [`snapshot`] | freezing a drive for a machine snapshot, reopening it on restore |
+//! | [`uring`] | the I/O thread's io_uring path for raw images (Linux, `aio=io_uring`) |
 
 pub mod iothread;
 pub mod options;
 pub mod qcow2;
 pub mod raw;
 pub mod snapshot;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 use options::{CacheMode, DetectZeroes, DriveSpec, Format};
 use std::io;
@@ -69,6 +72,12 @@ pub trait BlockBackend: Send {
     /// # Errors
     /// The host I/O failed.
     fn write_zeroes(&mut self, offset: u64, len: u64, unmap: bool) -> io::Result<()>;
+    /// The host file holding the disk byte for byte (raw images), and its `O_DIRECT` alignment
+    /// when opened with it: what an io_uring may read and write directly. `None` (the default):
+    /// requests must go through the backend.
+    fn raw_file(&self) -> Option<(&std::fs::File, Option<raw::DirectAlign>)> {
+        None
+    }
 }
 
 /// Writes zeros in bounded chunks (for backends with no cheaper way).
@@ -107,8 +116,8 @@ impl Drive {
             None => probe(&spec.file)?,
         };
         let backend: Box<dyn BlockBackend> = match format {
-            Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly)?),
-            Format::Qcow2 => Box::new(qcow2::Qcow2Image::open(&spec.file, spec.readonly)?),
+            Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly, spec.cache.direct())?),
+            Format::Qcow2 => Box::new(qcow2::Qcow2Image::open_with(&spec.file, spec.readonly, spec.cache.direct())?),
         };
         Ok(Drive { backend, spec: spec.clone() })
     }
@@ -190,6 +199,18 @@ impl Drive {
         self.check_writable()?;
         self.backend.write_zeroes(offset, len, unmap && self.spec.discard_unmap)?;
         self.after_write()
+    }
+
+    /// The host file an io_uring may serve this drive's reads, writes and flushes on (a raw
+    /// image), with its `O_DIRECT` alignment if it was opened with it.
+    pub fn raw_file(&self) -> Option<(&std::fs::File, Option<raw::DirectAlign>)> {
+        self.backend.raw_file()
+    }
+
+    /// True when writing `buf` is a plain write of those bytes (not turned into write-zeroes or
+    /// a discard by detect-zeroes, not refused as read-only), so it may bypass [`Drive::write`].
+    pub fn plain_write(&self, buf: &[u8]) -> bool {
+        !self.spec.readonly && (self.spec.detect_zeroes == DetectZeroes::Off || buf.iter().any(|&b| b != 0))
     }
 
     fn check_writable(&self) -> io::Result<()> {
