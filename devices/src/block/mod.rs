@@ -100,6 +100,10 @@ pub fn write_zero_chunks(b: &mut dyn BlockBackend, offset: u64, len: u64) -> io:
 pub struct Drive {
     backend: Box<dyn BlockBackend>,
     spec: DriveSpec,
+    /// Write-through syncs are left to [`Drive::sync_deferred`] (the I/O thread's group commit).
+    defer_sync: bool,
+    /// A write under `defer_sync` has not been synced yet.
+    unsynced: bool,
 }
 
 /// The qcow2 magic, "QFI\xfb" (QEMU docs/interop/qcow2.txt).
@@ -119,12 +123,12 @@ impl Drive {
             Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly, spec.cache.direct())?),
             Format::Qcow2 => Box::new(qcow2::Qcow2Image::open_with(&spec.file, spec.readonly, spec.cache.direct())?),
         };
-        Ok(Drive { backend, spec: spec.clone() })
+        Ok(Drive { backend, spec: spec.clone(), defer_sync: false, unsynced: false })
     }
 
     /// A drive over any backend (tests, benchmarks).
     pub fn with_backend(backend: Box<dyn BlockBackend>, spec: DriveSpec) -> Drive {
-        Drive { backend, spec }
+        Drive { backend, spec, defer_sync: false, unsynced: false }
     }
 
     /// The options it was opened with.
@@ -175,6 +179,7 @@ impl Drive {
         if self.spec.cache == CacheMode::Unsafe {
             return Ok(());
         }
+        self.unsynced = false;
         self.backend.flush()
     }
 
@@ -222,6 +227,28 @@ impl Drive {
 
     fn after_write(&mut self) -> io::Result<()> {
         if self.spec.cache.write_through() {
+            if self.defer_sync {
+                self.unsynced = true;
+            } else {
+                self.backend.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Group commit (for the I/O thread): with `defer`, a write-through write returns before its
+    /// sync, and the caller must call [`Drive::sync_deferred`] before it tells the guest that any
+    /// such write completed. One sync then covers every write since the last one.
+    pub fn defer_write_through_sync(&mut self, defer: bool) {
+        self.defer_sync = defer;
+    }
+
+    /// Makes the writes deferred since the last sync stable (nothing to do when there are none).
+    ///
+    /// # Errors
+    /// The host I/O failed: none of those writes may be reported complete.
+    pub fn sync_deferred(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.unsynced) {
             self.backend.flush()?;
         }
         Ok(())
