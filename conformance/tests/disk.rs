@@ -163,24 +163,34 @@ fn truncated_debian_kernel_is_refused() {
     assert!(err.contains("vmlinuz-100k") && err.contains("truncated"), "{err}");
 }
 
-/// The guest's crash workload: on the data disk (mounted at /mnt/disk by the initramfs), file after
-/// file of 64 KiB whose bytes name the file, each written with `conv=fsync` (data and metadata on
-/// the disk before dd exits) and only then announced. It never ends; the test kills strata.
+/// The guest's crash workload: on each data disk (vda mounted at /mnt/disk by the initramfs; vdb,
+/// vdc and vdd mounted here), file after file of 64 KiB whose bytes name the file, each written
+/// with `conv=fsync` (data and metadata on the disk before dd exits) to every disk and only then
+/// announced. It never ends; the test kills strata.
 const CRASH_SCRIPT: &str = r#"#!/bin/sh
+for d in b c d; do
+    mkdir -p /mnt/$d && mount -t ext4 /dev/vd$d /mnt/$d || { echo "CRASH: vd$d not mounted"; exit 1; }
+done
 cd /mnt/disk || { echo "CRASH: not mounted"; exit 1; }
 i=0
 while true; do
     i=$((i + 1))
     /bin/busybox yes "file $i" | head -c 65536 > /tmp/f
-    dd if=/tmp/f of=f$i bs=64k conv=fsync 2>/dev/null || { echo "CRASH: write $i failed"; exit 1; }
+    for dir in /mnt/disk /mnt/b /mnt/c /mnt/d; do
+        dd if=/tmp/f of=$dir/f$i bs=64k conv=fsync 2>/dev/null || { echo "CRASH: write $i to $dir failed"; exit 1; }
+    done
     echo "CRASH: fsynced $i"
 done
 "#;
 
-/// Crash safety with `cache=writethrough`: strata is killed with SIGKILL while the guest writes
-/// to a qcow2 overlay; every file the guest announced after its fsync must be in the image, whole
-/// (found by `debugfs` once `e2fsck` has replayed the journal, as a mount would), and `qemu-img
-/// check` must find the qcow2 metadata clean. One boot, killed once 12 files are announced.
+/// Crash safety: strata is killed with SIGKILL while the guest writes to four disks: a qcow2
+/// overlay (`cache=writethrough`, the I/O thread) and three raw images on the other paths
+/// (issue 12): `aio=io_uring,cache=writethrough` (RWF_DSYNC writes), `aio=io_uring,cache=none`
+/// (O_DIRECT, flushes as fdatasync on the ring) and `aio=threads,cache=directsync` (O_DIRECT
+/// through bounce buffers). Every file the guest announced after its fsync must be in each image,
+/// whole (found by `debugfs` once `e2fsck` has replayed the journal, as a mount would), and
+/// `qemu-img check` must find the qcow2 metadata clean. One boot, killed once 12 files are
+/// announced.
 #[test]
 fn sigkill_mid_write_keeps_every_fsynced_write() {
     let Some(guest) = guest_and_tools("modules", &["qemu-img", "mke2fs", "debugfs", "e2fsck"]) else {
@@ -193,6 +203,16 @@ fn sigkill_mid_write_keeps_every_fsynced_write() {
     let (ok, why) =
         tool("qemu-img", &["create", "-q", "-f", "qcow2", "-F", "raw", "-b", &p("base.raw"), &p("overlay.qcow2")]);
     assert!(ok, "{why}");
+    // The raw disks: vdb, vdc, vdd in command-line order after vda.
+    let raw_disks = [
+        ("b.raw", "aio=io_uring,cache=writethrough"),
+        ("c.raw", "aio=io_uring,cache=none"),
+        ("d.raw", "aio=threads,cache=directsync"),
+    ];
+    for (name, _) in raw_disks {
+        let (ok, why) = tool("mke2fs", &["-q", "-F", "-t", "ext4", &p(name), "32M"]);
+        assert!(ok, "mke2fs: {why}");
+    }
     std::fs::write(p("run.sh"), CRASH_SCRIPT).unwrap();
 
     let mut child = Command::new(strata_bin())
@@ -201,6 +221,11 @@ fn sigkill_mid_write_keeps_every_fsynced_write() {
         .args(["--initrd", &guest.join("initramfs-marker.cpio.gz").display().to_string()])
         .args(["--append", "console=ttyS0 quiet", "--mem", "256M"])
         .args(["--drive", &format!("file={},format=qcow2,cache=writethrough", p("overlay.qcow2"))])
+        .args(
+            raw_disks
+                .iter()
+                .flat_map(|(name, opts)| ["--drive".to_string(), format!("file={},format=raw,{opts}", p(name))]),
+        )
         .args(["--run", &p("run.sh")])
         .args(["--serial", &format!("file:{}", p("serial.txt"))])
         .stdin(std::process::Stdio::null())
@@ -234,20 +259,24 @@ fn sigkill_mid_write_keeps_every_fsynced_write() {
     assert!(ok, "qemu-img check after SIGKILL: {why}");
     let (ok, why) = tool("qemu-img", &["convert", "-O", "raw", &p("overlay.qcow2"), &p("flat.raw")]);
     assert!(ok, "{why}");
-    // The fsynced metadata may still be only in the journal: replay it (exit 0 or 1: clean, or
-    // the journal replayed), then the file system must be clean.
-    let out = Command::new("e2fsck").args(["-fy", &p("flat.raw")]).output().unwrap();
-    assert!(matches!(out.status.code(), Some(0 | 1)), "e2fsck -fy: {}", String::from_utf8_lossy(&out.stdout));
-    let (ok, why) = tool("e2fsck", &["-fn", &p("flat.raw")]);
-    assert!(ok, "e2fsck -fn after the replay: {why}");
-    for i in done {
-        let (_, text) = tool("debugfs", &["-R", &format!("dump /f{i} {}", p("got")), &p("flat.raw")]);
-        let want: Vec<u8> = format!("file {i}\n").bytes().cycle().take(65536).collect();
-        assert!(
-            std::fs::read(p("got")).ok().as_deref() == Some(&want[..]),
-            "f{i} was announced fsynced but is missing or wrong in the image: {text}"
-        );
-        let _ = std::fs::remove_file(p("got"));
+    let images = std::iter::once(("flat.raw", "qcow2,cache=writethrough")).chain(raw_disks);
+    for (image, opts) in images {
+        // The fsynced metadata may still be only in the journal: replay it (exit 0 or 1: clean,
+        // or the journal replayed), then the file system must be clean.
+        let out = Command::new("e2fsck").args(["-fy", &p(image)]).output().unwrap();
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{opts}: e2fsck -fy: {log}");
+        let (ok, why) = tool("e2fsck", &["-fn", &p(image)]);
+        assert!(ok, "{opts}: e2fsck -fn after the replay: {why}");
+        for &i in &done {
+            let (_, text) = tool("debugfs", &["-R", &format!("dump /f{i} {}", p("got")), &p(image)]);
+            let want: Vec<u8> = format!("file {i}\n").bytes().cycle().take(65536).collect();
+            assert!(
+                std::fs::read(p("got")).ok().as_deref() == Some(&want[..]),
+                "{opts}: f{i} was announced fsynced but is missing or wrong in the image: {text}"
+            );
+            let _ = std::fs::remove_file(p("got"));
+        }
     }
 }
 

@@ -13,8 +13,9 @@
 //!    Medians are printed, and strata / QEMU ratios.
 //! 2. **The device alone**: the virtio-blk model driven directly (no guest CPU; a split
 //!    virtqueue in a plain buffer, 32 requests in flight), with requests served at the notify
-//!    (`--deterministic`'s path) and on the I/O thread, over another copy of the image: the same
-//!    three workloads, to show what the device itself costs.
+//!    (`--deterministic`'s path) and on the I/O thread, over another copy of the image, then over
+//!    the same disk converted to raw, on the thread path and on io_uring (with and without
+//!    O_DIRECT): the same three workloads, to show what the device itself costs.
 
 use devices::block::options::DriveSpec;
 use devices::block::Drive;
@@ -167,10 +168,10 @@ impl Driver {
     }
 }
 
-/// The device benchmark over `image`: (write MB/s, read MB/s, random-read IOPS).
-fn device_bench(image: &Path, threaded: bool, read_len: u64) -> Figures {
-    let spec = DriveSpec::parse(&format!("file={},format=qcow2,cache=writethrough", image.display()))
-        .unwrap_or_else(|e| fail(&e.to_string()));
+/// The device benchmark over `image` opened with `--drive` options `opts`: (write MB/s, read
+/// MB/s, random-read IOPS).
+fn device_bench(image: &Path, opts: &str, threaded: bool, read_len: u64) -> Figures {
+    let spec = DriveSpec::parse(&format!("file={},{opts}", image.display())).unwrap_or_else(|e| fail(&e.to_string()));
     let drive = Drive::open(&spec).unwrap_or_else(|e| fail(&e.to_string()));
     let dev = if threaded {
         VirtioBlk::with_io_thread(drive, "bench", Arc::new(|| {})).unwrap_or_else(|e| fail(&e.to_string()))
@@ -367,9 +368,23 @@ fn main() {
     // The device benchmark reads the first 256 MiB of the disk (the file system and most of the
     // file) and writes past it.
     let read_len = 256 * MIB as u64;
-    let sync = device_bench(&dev_image, false, read_len);
+    let qcow2 = "format=qcow2,cache=writethrough";
+    let mut device_rows =
+        vec![("qcow2, at the notify (synchronous)", device_bench(&dev_image, qcow2, false, read_len))];
     let _ = std::fs::copy(w("base.qcow2"), &dev_image);
-    let threaded = device_bench(&dev_image, true, read_len);
+    device_rows.push(("qcow2, I/O thread", device_bench(&dev_image, qcow2, true, read_len)));
+    // The same disk as a raw image, on the thread path and on io_uring (issue 12).
+    let raw_image = w("device.raw");
+    for (name, opts) in [
+        ("raw, I/O thread (aio=threads)", "format=raw,cache=writethrough,aio=threads"),
+        ("raw, io_uring (aio=io_uring)", "format=raw,cache=writethrough,aio=io_uring"),
+        ("raw, io_uring, cache=directsync (O_DIRECT)", "format=raw,cache=directsync,aio=io_uring"),
+    ] {
+        if !run(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(w("base.qcow2")).arg(&raw_image)) {
+            fail("qemu-img convert -O raw failed");
+        }
+        device_rows.push((name, device_bench(&raw_image, opts, true, read_len)));
+    }
     let _ = std::fs::remove_dir_all(&work);
 
     if !guest_rows.is_empty() {
@@ -386,10 +401,12 @@ fn main() {
         }
         println!();
     }
-    println!("The virtio-blk model alone (no guest CPU, {DEPTH} requests in flight, qcow2, cache=writethrough):\n");
+    println!(
+        "The virtio-blk model alone (no guest CPU, {DEPTH} requests in flight, cache=writethrough unless named):\n"
+    );
     println!("| path | seq write MB/s (64 MiB + flush) | seq read MB/s (256 MiB) | 4 KiB random read IOPS |");
     println!("|---|---:|---:|---:|");
-    for (name, (wr, rd, iops)) in [("at the notify (synchronous)", sync), ("I/O thread", threaded)] {
+    for (name, (wr, rd, iops)) in device_rows {
         println!("| {name} | {wr:.1} | {rd:.1} | {iops:.0} |");
     }
 }

@@ -9,12 +9,15 @@
 //! | [`raw`] | raw image files |
 //! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
 //! | [`snapshot`] | freezing a drive for a machine snapshot, reopening it on restore |
+//! | [`uring`] | the I/O thread's io_uring path for raw images (Linux, `aio=io_uring`) |
 
 pub mod iothread;
 pub mod options;
 pub mod qcow2;
 pub mod raw;
 pub mod snapshot;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 use options::{CacheMode, DetectZeroes, DriveSpec, Format};
 use std::io;
@@ -69,6 +72,12 @@ pub trait BlockBackend: Send {
     /// # Errors
     /// The host I/O failed.
     fn write_zeroes(&mut self, offset: u64, len: u64, unmap: bool) -> io::Result<()>;
+    /// The host file holding the disk byte for byte (raw images), and its `O_DIRECT` alignment
+    /// when opened with it: what an io_uring may read and write directly. `None` (the default):
+    /// requests must go through the backend.
+    fn raw_file(&self) -> Option<(&std::fs::File, Option<raw::DirectAlign>)> {
+        None
+    }
 }
 
 /// Writes zeros in bounded chunks (for backends with no cheaper way).
@@ -91,6 +100,10 @@ pub fn write_zero_chunks(b: &mut dyn BlockBackend, offset: u64, len: u64) -> io:
 pub struct Drive {
     backend: Box<dyn BlockBackend>,
     spec: DriveSpec,
+    /// Write-through syncs are left to [`Drive::sync_deferred`] (the I/O thread's group commit).
+    defer_sync: bool,
+    /// A write under `defer_sync` has not been synced yet.
+    unsynced: bool,
 }
 
 /// The qcow2 magic, "QFI\xfb" (QEMU docs/interop/qcow2.txt).
@@ -107,15 +120,15 @@ impl Drive {
             None => probe(&spec.file)?,
         };
         let backend: Box<dyn BlockBackend> = match format {
-            Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly)?),
-            Format::Qcow2 => Box::new(qcow2::Qcow2Image::open(&spec.file, spec.readonly)?),
+            Format::Raw => Box::new(raw::RawImage::open(&spec.file, spec.readonly, spec.cache.direct())?),
+            Format::Qcow2 => Box::new(qcow2::Qcow2Image::open_with(&spec.file, spec.readonly, spec.cache.direct())?),
         };
-        Ok(Drive { backend, spec: spec.clone() })
+        Ok(Drive { backend, spec: spec.clone(), defer_sync: false, unsynced: false })
     }
 
     /// A drive over any backend (tests, benchmarks).
     pub fn with_backend(backend: Box<dyn BlockBackend>, spec: DriveSpec) -> Drive {
-        Drive { backend, spec }
+        Drive { backend, spec, defer_sync: false, unsynced: false }
     }
 
     /// The options it was opened with.
@@ -166,6 +179,7 @@ impl Drive {
         if self.spec.cache == CacheMode::Unsafe {
             return Ok(());
         }
+        self.unsynced = false;
         self.backend.flush()
     }
 
@@ -192,6 +206,18 @@ impl Drive {
         self.after_write()
     }
 
+    /// The host file an io_uring may serve this drive's reads, writes and flushes on (a raw
+    /// image), with its `O_DIRECT` alignment if it was opened with it.
+    pub fn raw_file(&self) -> Option<(&std::fs::File, Option<raw::DirectAlign>)> {
+        self.backend.raw_file()
+    }
+
+    /// True when writing `buf` is a plain write of those bytes (not turned into write-zeroes or
+    /// a discard by detect-zeroes, not refused as read-only), so it may bypass [`Drive::write`].
+    pub fn plain_write(&self, buf: &[u8]) -> bool {
+        !self.spec.readonly && (self.spec.detect_zeroes == DetectZeroes::Off || buf.iter().any(|&b| b != 0))
+    }
+
     fn check_writable(&self) -> io::Result<()> {
         if self.spec.readonly {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, "read-only drive"));
@@ -201,6 +227,28 @@ impl Drive {
 
     fn after_write(&mut self) -> io::Result<()> {
         if self.spec.cache.write_through() {
+            if self.defer_sync {
+                self.unsynced = true;
+            } else {
+                self.backend.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Group commit (for the I/O thread): with `defer`, a write-through write returns before its
+    /// sync, and the caller must call [`Drive::sync_deferred`] before it tells the guest that any
+    /// such write completed. One sync then covers every write since the last one.
+    pub fn defer_write_through_sync(&mut self, defer: bool) {
+        self.defer_sync = defer;
+    }
+
+    /// Makes the writes deferred since the last sync stable (nothing to do when there are none).
+    ///
+    /// # Errors
+    /// The host I/O failed: none of those writes may be reported complete.
+    pub fn sync_deferred(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.unsynced) {
             self.backend.flush()?;
         }
         Ok(())

@@ -77,9 +77,9 @@ pub enum CacheMode {
     Writethrough,
     /// Writes complete in the host cache; the guest's flush makes them stable.
     Writeback,
-    /// As writeback for the guest (QEMU bypasses the host page cache; Strata does not yet).
+    /// As writeback for the guest, bypassing the host page cache (`O_DIRECT`) as QEMU does.
     None,
-    /// As writethrough for the guest (QEMU also bypasses the host page cache).
+    /// As writethrough for the guest, also bypassing the host page cache.
     Directsync,
     /// As writeback, and the guest's flushes are ignored.
     Unsafe,
@@ -89,6 +89,11 @@ impl CacheMode {
     /// Whether every write must reach stable storage before it completes.
     pub fn write_through(self) -> bool {
         matches!(self, CacheMode::Writethrough | CacheMode::Directsync)
+    }
+
+    /// Whether the image is opened to bypass the host page cache (`O_DIRECT`).
+    pub fn direct(self) -> bool {
+        matches!(self, CacheMode::None | CacheMode::Directsync)
     }
 }
 

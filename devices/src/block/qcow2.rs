@@ -41,11 +41,22 @@ impl Qcow2Image {
     /// [`BlockError::Image`] naming the file: not qcow2, corrupt or truncated metadata, a missing
     /// backing file, or a file the host will not open for writing.
     pub fn open(path: &str, readonly: bool) -> Result<Qcow2Image, BlockError> {
+        Self::open_with(path, readonly, false)
+    }
+
+    /// [`Qcow2Image::open`], bypassing the host page cache when `direct` (`cache=none` and
+    /// `directsync`: imago opens the image and its backing chain with `O_DIRECT` and realigns
+    /// requests that are not aligned through bounce buffers of its own).
+    ///
+    /// # Errors
+    /// As [`Qcow2Image::open`].
+    pub fn open_with(path: &str, readonly: bool, direct: bool) -> Result<Qcow2Image, BlockError> {
         check_backing_chain(path)?;
         if !readonly {
             check_refcount_coverage(path).map_err(|problem| BlockError::Image { path: path.to_string(), problem })?;
         }
         let image = Qcow2::<File>::builder_path(path)
+            .storage_open_options(imago::StorageOpenOptions::new().direct(direct))
             .write(!readonly)
             .open(PermissiveImplicitOpenGate::default())
             .map_err(|e| BlockError::Image { path: path.to_string(), problem: one_line(&e) })?;

@@ -134,7 +134,7 @@ impl VirtioBlk {
                 if self.readonly {
                     return ioerr;
                 }
-                let mut data = vec![0u8; len as usize];
+                let mut data = aio::AlignedBuf::zeroed(len as usize);
                 match input.read(mem, &mut data) {
                     Ok(true) => Action::Run(Op::Write { offset, data }, None),
                     _ => ioerr,
@@ -205,7 +205,7 @@ impl VirtioBlk {
         queue: &mut Queue,
         mem: &mut dyn GuestMemory,
         p: Pending,
-        result: std::io::Result<Vec<u8>>,
+        result: std::io::Result<aio::AlignedBuf>,
     ) -> Result<(), QueueError> {
         let (status, written) = match (result, p.out) {
             (Ok(data), Some(mut out)) => match out.write(mem, &data) {

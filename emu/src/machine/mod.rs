@@ -309,10 +309,13 @@ impl Machine {
     }
 
     /// A hook for I/O threads to call after each completion: it ends a halted CPU's idle wait, so
-    /// the completion's interrupt is not held back until the next timer event.
+    /// the completion's interrupt is not held back until the next timer event, and (issue 12:
+    /// the completion kick) ends a running slice of tier 0 or the JIT at the next block boundary.
     pub fn io_waker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
         let tx = std::sync::Mutex::new(self.io_wake.0.clone());
+        let kick = self.cpu.softmmu.kicker();
         std::sync::Arc::new(move || {
+            kick.store(true, std::sync::atomic::Ordering::Relaxed);
             if let Ok(tx) = tx.lock() {
                 let _ = tx.send(());
             }

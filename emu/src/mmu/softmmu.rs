@@ -25,6 +25,10 @@ pub struct SoftMmu {
     /// Set with `stop_block` by a store that may have made an interrupt deliverable (a write
     /// to the local APIC: a self-IPI, EOI, TPR): the run loop returns to the machine at once.
     poll_requested: bool,
+    /// The same request from another thread (an I/O thread's completion, [`SoftMmu::kicker`]),
+    /// seen between blocks: the current block runs to its end, as hardware takes an interrupt
+    /// at an instruction boundary.
+    kick: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SoftMmu {
@@ -45,6 +49,7 @@ impl SoftMmu {
             stop_block: false,
             rom_write_protect: 0,
             poll_requested: false,
+            kick: std::sync::Arc::default(),
         }
     }
 
@@ -169,10 +174,20 @@ impl SoftMmu {
         self.poll_requested = true;
     }
 
-    /// Takes the poll request (`request_poll`), for the run loops between blocks.
+    /// Takes the poll request (`request_poll`, or a kick from another thread), for the run
+    /// loops between blocks.
     #[inline(always)]
     pub fn take_poll_request(&mut self) -> bool {
-        std::mem::take(&mut self.poll_requested)
+        use std::sync::atomic::Ordering::Relaxed;
+        // Relaxed: the flag only says "look at the devices"; what a device finished reaches the
+        // CPU thread through its own channel, which orders it.
+        std::mem::take(&mut self.poll_requested) | (self.kick.load(Relaxed) && self.kick.swap(false, Relaxed))
+    }
+
+    /// A flag another thread raises to end the current run at the next block boundary with
+    /// [`crate::engine::Exit::Poll`] (the run loops check it with `take_poll_request`).
+    pub fn kicker(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.kick.clone()
     }
 
     /// Lowers the stop-block flag (the run loop has stopped the block).
