@@ -261,8 +261,9 @@ pub struct GuestDebug {
     pub hw_breakpoints: Vec<u64>,
     /// Data breakpoints, in the debug registers after `hw_breakpoints`.
     pub watchpoints: Vec<DataBreakpoint>,
-    /// The debugger wrote INT3s into guest memory: one stops the engine with RIP at it.
-    pub int3_breakpoints: bool,
+    /// Linear addresses where the debugger wrote INT3s into guest memory: one of them stops
+    /// the engine with RIP at it (another INT3 is the guest's own).
+    pub int3_breakpoints: Vec<u64>,
     /// Raised by the engine when it stopped for the debugger (before `stopped`).
     pub hit: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What the debug exit said, set with `hit`.
@@ -283,7 +284,7 @@ impl GuestDebug {
         (!self.single_step || kinds.single_step)
             && (self.hw_breakpoints.is_empty() || kinds.hw_breakpoint)
             && (self.watchpoints.is_empty() || kinds.hw_watchpoint)
-            && (!self.int3_breakpoints || kinds.sw_breakpoint)
+            && (self.int3_breakpoints.is_empty() || kinds.sw_breakpoint)
             && self.slots() <= 4
     }
 

@@ -40,7 +40,7 @@ impl Plan {
         GuestDebug {
             hw_breakpoints: self.hw_breakpoints.clone(),
             watchpoints: self.watchpoints.iter().map(|w| w.0).collect(),
-            int3_breakpoints: !self.int3.is_empty(),
+            int3_breakpoints: self.int3.clone(),
             ..GuestDebug::default()
         }
     }
@@ -166,7 +166,7 @@ mod tests {
         let soft: Vec<u64> = (0..10).collect();
         let p = plan(&points(&soft, &[0x30], &[]), &VMX).unwrap();
         assert_eq!((p.hw_breakpoints.as_slice(), p.int3.len()), (&[0x30][..], 10));
-        assert!(p.request().int3_breakpoints);
+        assert_eq!(p.request().int3_breakpoints.len(), 10);
     }
 
     /// A watchpoint needs data breakpoints; DR6 bit i names slot i (SDM Vol. 3B 18.2.3), the

@@ -141,7 +141,7 @@ pub fn request_for(debug: &emu::engine::GuestDebug) -> kvm_guest_debug {
     if debug.single_step {
         control |= KVM_GUESTDBG_SINGLESTEP;
     }
-    if debug.int3_breakpoints {
+    if !debug.int3_breakpoints.is_empty() {
         control |= KVM_GUESTDBG_USE_SW_BP;
     }
     if debug.slots() > 0 {
@@ -166,7 +166,7 @@ mod tests {
     fn requests_name_the_kinds_asked_for() {
         let step = GuestDebug { single_step: true, ..GuestDebug::default() };
         assert_eq!(request_for(&step).control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP);
-        let int3 = GuestDebug { int3_breakpoints: true, ..GuestDebug::default() };
+        let int3 = GuestDebug { int3_breakpoints: vec![0x1000], ..GuestDebug::default() };
         assert_eq!(request_for(&int3).control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP);
         let watch = GuestDebug {
             watchpoints: vec![DataBreakpoint { addr: 0x2000, len: 4, read: false }],

@@ -582,7 +582,8 @@ fn debug_stop(debug: &GuestDebug, cpu: &mut Cpu, exit: Exit) -> Exit {
             debug.report(super::guest_debug::hit_of(1, DR6_BS));
             Exit::Poll
         }
-        Exit::Stop(Stop::SoftInt(vector::BP)) if debug.int3_breakpoints => {
+        // 64-bit code: RIP is the linear address. An INT3 of the program's own is its SIGTRAP.
+        Exit::Stop(Stop::SoftInt(vector::BP)) if debug.int3_breakpoints.contains(&cpu.state.rip.wrapping_sub(1)) => {
             cpu.state.rip = cpu.state.rip.wrapping_sub(1);
             debug.report(super::guest_debug::hit_of(3, 0));
             Exit::Poll
@@ -675,7 +676,7 @@ pub fn probe_user_kinds() -> Result<GuestDebugKinds, KvmError> {
     let step = GuestDebug { single_step: true, ..GuestDebug::default() };
     let single_step = try_user_kind(&probe_code(0x90), &step)? == Some(entry + 1);
     // KVM reports a software breakpoint with RIP at the INT3 (it does not run it).
-    let int3 = GuestDebug { int3_breakpoints: true, ..GuestDebug::default() };
+    let int3 = GuestDebug { int3_breakpoints: vec![entry + 2], ..GuestDebug::default() };
     let sw_breakpoint = try_user_kind(&probe_code(0xcc), &int3)? == Some(entry + 2);
     let hw = GuestDebug { hw_breakpoints: vec![entry + 3], ..GuestDebug::default() };
     let hw_breakpoint = try_user_kind(&probe_code(0x90), &hw)? == Some(entry + 3);
