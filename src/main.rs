@@ -61,7 +61,7 @@ struct UserArgs {
     /// Remove VAR from the program's environment (repeatable; qemu-user's `-U`).
     #[arg(short = 'U', long = "unset", value_name = "VAR")]
     unset_env: Vec<String>,
-    /// Wait for gdb on tcp:HOST:PORT before the first instruction (tier 0 only).
+    /// Wait for gdb on tcp:HOST:PORT before the first instruction (--tier interp, jit or kvm).
     #[arg(long, value_name = "tcp:HOST:PORT")]
     gdb: Option<String>,
     #[command(flatten)]
@@ -141,17 +141,24 @@ fn main() -> ExitCode {
             };
             p.sys.trace = strace;
             if let Some(listener) = listener {
-                // Under --tier jit gdb's free runs go through the JIT (steps through its tier 0).
-                let engine = if kind == EngineKind::Jit {
-                    match tiers::new_jit(jit.options()) {
+                // Under --tier jit gdb's free runs go through the JIT (steps through its tier 0);
+                // under --tier kvm free runs and breakpoints run on KVM (issue 11).
+                let engine = match kind {
+                    EngineKind::Jit => match tiers::new_jit(jit.options()) {
                         Ok((engine, _)) => Some(engine),
                         Err(e) => {
                             eprintln!("strata: jit: {e}");
                             return ExitCode::from(1);
                         }
-                    }
-                } else {
-                    None
+                    },
+                    EngineKind::Kvm => match tiers::KvmUserEngine::new(&mut p) {
+                        Ok(k) => Some(k.into_engine()),
+                        Err(e) => {
+                            eprintln!("strata: kvm: {e}");
+                            return ExitCode::from(1);
+                        }
+                    },
+                    _ => None,
                 };
                 return user_under_gdb(p, &listener, tracer, engine);
             }
@@ -258,8 +265,8 @@ fn guest_environment(mut env: Vec<String>, set: &[String], unset: &[String]) -> 
 /// The socket `strata user --gdb` listens on: bound before the program loads, so a busy port
 /// is a one-line error at once.
 fn user_gdb_listener(endpoint: &str, kind: EngineKind) -> Result<std::net::TcpListener, String> {
-    if !matches!(kind, EngineKind::Interp | EngineKind::Jit) {
-        return Err(format!("--gdb needs --tier interp or jit (gdb steps the program on tier 0), not {kind}"));
+    if !matches!(kind, EngineKind::Interp | EngineKind::Jit | EngineKind::Kvm) {
+        return Err(format!("--gdb needs --tier interp, jit or kvm, not {kind}"));
     }
     gdb::listen(&gdb::parse_endpoint(endpoint)?)
 }

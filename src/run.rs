@@ -363,7 +363,12 @@ fn run_inner(a: RunArgs, process_start: Instant) -> Result<RunOutcome, String> {
     if gdb_listener.is_some() && engine == EngineKind::Kvm {
         // Issue 11: what this host's KVM_SET_GUEST_DEBUG does, found by trying it.
         let found = tiers::kvm_guest_debug_support().unwrap_or_else(|e| format!("nothing ({e})"));
-        eprintln!("strata: gdb: this host's KVM guest debugging does {found}; single-steps and hardware breakpoints use it where it does, software breakpoints, watchpoints and the rest run on tier 0");
+        let soft = if found.split(" (not").next().unwrap_or("").contains("software") {
+            "as INT3s"
+        } else {
+            "in free debug registers"
+        };
+        eprintln!("strata: gdb: this host's KVM guest debugging does {found}; steps, breakpoints (software ones {soft}) and watchpoints run on KVM where it does, the rest on tier 0 (said when it happens)");
     }
     let drives = crate::disk::parse_drives(&a.drives)?;
     // Disks in snapshots (issue 12): --save freezes each drive; the snapshot reopens them.

@@ -198,26 +198,152 @@ pub trait Engine {
     }
 
     /// Arms (`Some`) or disarms (`None`) the engine's own debugging for a debugger (KVM's
-    /// KVM_SET_GUEST_DEBUG); false when the engine has none (the default), so the debugger
-    /// steps on tier 0. The guest's own debug registers are not touched.
+    /// KVM_SET_GUEST_DEBUG); false when the engine has none (the default), or cannot do a kind
+    /// `debug` asks for, so the debugger steps on tier 0. The guest's own debug registers are
+    /// not touched.
     ///
     /// # Errors
     /// The engine has guest debugging but refused this request.
     fn set_guest_debug(&mut self, _debug: Option<&GuestDebug>) -> Result<bool, EngineError> {
         Ok(false)
     }
+
+    /// What the engine's own debugging can do on this host (found out on first use); `None`
+    /// when it has none (the default).
+    fn guest_debug_kinds(&mut self) -> Option<GuestDebugKinds> {
+        None
+    }
 }
 
-/// What a debugger asks of an engine's own debugging ([`Engine::set_guest_debug`]).
+/// The kinds of guest debugging an engine can do on this host ([`Engine::guest_debug_kinds`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestDebugKinds {
+    /// Stop after one instruction.
+    pub single_step: bool,
+    /// An INT3 the debugger wrote into guest memory stops the engine instead of reaching the
+    /// guest's own #BP handler ([`GuestDebug::int3_breakpoints`]).
+    pub sw_breakpoint: bool,
+    /// Execution breakpoints in the debug registers ([`GuestDebug::hw_breakpoints`]).
+    pub hw_breakpoint: bool,
+    /// Data breakpoints in the debug registers ([`GuestDebug::watchpoints`]).
+    pub hw_watchpoint: bool,
+}
+
+/// A data breakpoint in one debug register (SDM Vol. 3B 18.2.4-18.2.5): a trap after an
+/// instruction that wrote (or, with `read`, read or wrote) any of `len` bytes at `addr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataBreakpoint {
+    /// Linear address, aligned to `len`.
+    pub addr: u64,
+    /// 1, 2, 4 or 8 bytes.
+    pub len: u8,
+    /// Reads trigger it too (R/W = 11); otherwise only writes (R/W = 01).
+    pub read: bool,
+}
+
+/// Why the engine stopped for the debugger, as its debug exit said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugHit {
+    /// The exception KVM intercepted: 1 (#DB: a step or a debug-register hit) or 3 (#BP: an
+    /// INT3; RIP is at the INT3).
+    pub vector: u8,
+    /// DR6 at the exit: bits 0-3 name the debug registers that matched, bit 14 (BS) a step.
+    pub dr6: u64,
+}
+
+/// What a debugger asks of an engine's own debugging ([`Engine::set_guest_debug`]). At most
+/// four debug registers: `hw_breakpoints` and `watchpoints` together.
 #[derive(Clone, Debug, Default)]
 pub struct GuestDebug {
     /// Stop after every instruction.
     pub single_step: bool,
-    /// Linear addresses to stop before (at most four: the debug registers).
+    /// Linear addresses to stop before (execution breakpoints in DR0-DR3, in order).
     pub hw_breakpoints: Vec<u64>,
+    /// Data breakpoints, in the debug registers after `hw_breakpoints`.
+    pub watchpoints: Vec<DataBreakpoint>,
+    /// Linear addresses where the debugger wrote INT3s into guest memory: one of them stops
+    /// the engine with RIP at it (another INT3 is the guest's own).
+    pub int3_breakpoints: Vec<u64>,
     /// Raised by the engine when it stopped for the debugger (before `stopped`).
     pub hit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What the debug exit said, set with `hit`.
+    pub cause: std::sync::Arc<std::sync::Mutex<DebugHit>>,
     /// Raised by the engine when it stopped for the debugger, or by the caller's timer; the
     /// machine loop watches it (`Watch::Flag`), so `Machine::run` returns at that boundary.
     pub stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl GuestDebug {
+    /// Debug registers this request needs.
+    pub fn slots(&self) -> usize {
+        self.hw_breakpoints.len() + self.watchpoints.len()
+    }
+
+    /// True when an engine that can do `kinds` can do all of this.
+    pub fn fits(&self, kinds: &GuestDebugKinds) -> bool {
+        (!self.single_step || kinds.single_step)
+            && (self.hw_breakpoints.is_empty() || kinds.hw_breakpoint)
+            && (self.watchpoints.is_empty() || kinds.hw_watchpoint)
+            && (self.int3_breakpoints.is_empty() || kinds.sw_breakpoint)
+            && self.slots() <= 4
+    }
+
+    /// The debug registers for this request: DR0-DR3 the addresses, DR7 each one's local
+    /// enable (bit 2i), R/W (bits 16+4i: 00 execute, 01 write, 11 read or write) and LEN
+    /// (bits 18+4i: 00 one byte, 01 two, 11 four, 10 eight), SDM Vol. 3B 18.2.4. An
+    /// execution breakpoint has R/W and LEN 00.
+    pub fn debugreg(&self) -> [u64; 8] {
+        let mut dr = [0u64; 8];
+        let exec = self.hw_breakpoints.iter().map(|&a| (a, 0u64, 0u64));
+        let data = self.watchpoints.iter().map(|w| {
+            let len = match w.len {
+                1 => 0b00,
+                2 => 0b01,
+                8 => 0b10,
+                _ => 0b11,
+            };
+            (w.addr, if w.read { 0b11 } else { 0b01 }, len)
+        });
+        for (i, (addr, rw, len)) in exec.chain(data).take(4).enumerate() {
+            dr[i] = addr;
+            dr[7] |= 1 << (2 * i) | rw << (16 + 4 * i) | len << (18 + 4 * i);
+        }
+        dr
+    }
+
+    /// Records a debug exit (the engine's side): `cause`, then `hit` and `stopped`.
+    pub fn report(&self, hit: DebugHit) {
+        if let Ok(mut c) = self.cause.lock() {
+            *c = hit;
+        }
+        self.hit.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DR7 as SDM Vol. 3B 18.2.4 (Figure 18-1) lays it out: an execution breakpoint in DR0
+    /// (L0, R/W0 = LEN0 = 00), a 4-byte write watch in DR1 (L1; R/W1 = 01, LEN1 = 11) and an
+    /// 8-byte read-or-write watch in DR2 (L2; R/W2 = 11, LEN2 = 10).
+    #[test]
+    fn debug_registers_follow_the_sdm_layout() {
+        let d = GuestDebug {
+            hw_breakpoints: vec![0x1000],
+            watchpoints: vec![
+                DataBreakpoint { addr: 0x2000, len: 4, read: false },
+                DataBreakpoint { addr: 0x3000, len: 8, read: true },
+            ],
+            ..GuestDebug::default()
+        };
+        let dr = d.debugreg();
+        assert_eq!(dr[..4], [0x1000, 0x2000, 0x3000, 0]);
+        assert_eq!(dr[7], 0x0bd0_0015);
+        assert_eq!(d.slots(), 3);
+        let hw_only = GuestDebugKinds { single_step: true, hw_breakpoint: true, ..Default::default() };
+        assert!(!d.fits(&hw_only));
+        assert!(d.fits(&GuestDebugKinds { hw_watchpoint: true, ..hw_only }));
+    }
 }

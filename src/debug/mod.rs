@@ -62,19 +62,24 @@ pub trait Inferior {
     fn resume_signal(&mut self, _signal: Option<i32>) -> Option<End> {
         None
     }
-    /// Runs for a short while on an engine with its own debugging (KVM_SET_GUEST_DEBUG):
-    /// stopping after one instruction with `single_step`, before any of `hw_breakpoints`.
-    /// `None` when the engine cannot do that here (the caller steps on tier 0, the default).
-    /// Afterwards the guest is stopped on tier 0.
-    fn run_guest_debug(&mut self, _single_step: bool, _hw_breakpoints: &[u64]) -> Result<Option<GuestRun>, String> {
+    /// What the engine the guest runs on can do with its own debugging (KVM_SET_GUEST_DEBUG);
+    /// `None` (the default): nothing, gdb's points are checked on tier 0.
+    fn guest_debug_kinds(&mut self) -> Option<emu::engine::GuestDebugKinds> {
+        None
+    }
+    /// Runs for a short while on an engine with its own debugging, armed with `debug` (its
+    /// flags are the inferior's to set). `None` when the engine cannot do that here (the
+    /// caller steps on tier 0, the default). Afterwards the guest is stopped on tier 0.
+    fn run_guest_debug(&mut self, _debug: emu::engine::GuestDebug) -> Result<Option<GuestRun>, String> {
         Ok(None)
     }
 }
 
 /// How a run under the engine's own debugging ([`Inferior::run_guest_debug`]) ended.
 pub enum GuestRun {
-    /// The engine stopped for the debugger (the step was taken, or a breakpoint was reached).
-    Stopped,
+    /// The engine stopped for the debugger (the step was taken, or a breakpoint or watchpoint
+    /// was reached), as its debug exit says.
+    Stopped(emu::engine::DebugHit),
     /// The slice of host time passed first.
     Slice,
     Ended(End),

@@ -2,19 +2,19 @@
 //! steps and breakpoint runs go through `Machine::begin_step`/`step_instruction` on tier 0
 //! (devices polled and interrupts delivered before each instruction, as the machine loop does),
 //! free runs through `Machine::run` on the engine the run asked for, in slices of host time.
-//! Under `--tier kvm`, steps and hardware breakpoints run on KVM through KVM_SET_GUEST_DEBUG
-//! where this host's KVM does them ([`Inferior::run_guest_debug`]).
+//! Under `--tier kvm`, steps, breakpoints and watchpoints run on KVM through
+//! KVM_SET_GUEST_DEBUG where this host's KVM does them ([`Inferior::run_guest_debug`];
+//! placement in `gdb::engine_points`).
 //!
 //! Memory is the guest's linear address space: gdb's addresses go through the guest's page
 //! tables ([`debug_translate`]), so looking does not change the guest.
 
 use super::{debug_translate, End, GuestRun, Inferior, Prepared};
 use emu::cpu::Cpu;
-use emu::engine::{EngineKind, Exit, GuestDebug};
+use emu::engine::{EngineKind, Exit, GuestDebug, GuestDebugKinds};
 use emu::machine::step::StepStart;
 use emu::machine::{Attention, Machine, RunEnd, Watch};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Host time a free run goes on before looking at gdb's socket for Ctrl-C.
 const SLICE_MS: u64 = 20;
@@ -129,18 +129,19 @@ impl Inferior for MachineInferior {
         super::monitor::commands::execute(&mut self.machine, command).map(|(text, _)| text)
     }
 
-    fn run_guest_debug(&mut self, single_step: bool, hw_breakpoints: &[u64]) -> Result<Option<GuestRun>, String> {
+    fn guest_debug_kinds(&mut self) -> Option<GuestDebugKinds> {
+        if self.engine != EngineKind::Kvm {
+            return None;
+        }
+        self.machine.guest_debug_kinds(EngineKind::Kvm).ok().flatten()
+    }
+
+    fn run_guest_debug(&mut self, mut debug: GuestDebug) -> Result<Option<GuestRun>, String> {
         if self.engine != EngineKind::Kvm {
             return Ok(None);
         }
         let watch = Attention::default();
-        let hit = Arc::new(AtomicBool::new(false));
-        let debug = GuestDebug {
-            single_step,
-            hw_breakpoints: hw_breakpoints.to_vec(),
-            hit: hit.clone(),
-            stopped: watch.0.clone(),
-        };
+        debug.stopped = watch.0.clone();
         self.machine.switch_engine(EngineKind::Kvm).map_err(|e| e.to_string())?;
         if !self.machine.set_guest_debug(EngineKind::Kvm, Some(&debug)).map_err(|e| e.to_string())? {
             self.stop_on_tier0()?;
@@ -159,7 +160,9 @@ impl Inferior for MachineInferior {
         self.machine.set_guest_debug(EngineKind::Kvm, None).map_err(|e| e.to_string())?;
         self.stop_on_tier0()?;
         match end {
-            RunEnd::Watch if hit.load(Ordering::Relaxed) => Ok(Some(GuestRun::Stopped)),
+            RunEnd::Watch if debug.hit.load(Ordering::Relaxed) => {
+                Ok(Some(GuestRun::Stopped(debug.cause.lock().map(|c| *c).unwrap_or_default())))
+            }
             RunEnd::Watch => Ok(Some(GuestRun::Slice)),
             end => Ok(Some(GuestRun::Ended(self.ended(end)?))),
         }

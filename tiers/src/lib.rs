@@ -337,6 +337,18 @@ impl KvmUserEngine {
         }
     }
 
+    /// The engine on its own, for a caller that keeps it (gdb's inferior, issue 11).
+    pub fn into_engine(self) -> Box<dyn emu::engine::Engine> {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            Box::new(self.inner)
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            match self.never {}
+        }
+    }
+
     /// What the run cost so far.
     pub fn stats(&self) -> KvmUserStats {
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -19,3 +19,21 @@ fn guest_debugging_kinds_do_what_the_sdm_says() {
         assert!(found.sw_breakpoint && found.hw_breakpoint && found.hw_watchpoint, "{found:?}");
     }
 }
+
+/// The same kinds for a user-mode program at CPL3 (`strata user --tier kvm --gdb`), tried on a
+/// small static program under the user-mode KVM engine: on a VMX/SVM host all four must work;
+/// on `kvm_pvm` (CPL3 runs natively) the step's #DB and the INT3's #BP reach the program's own
+/// IDT, where the engine's exception stubs catch them for the debugger, so those two must work.
+#[test]
+fn guest_debugging_of_user_mode_code() {
+    if let Err(e) = tiers::kvm::probe() {
+        eprintln!("SKIP: {e}");
+        return;
+    }
+    let found = tiers::kvm::user::probe_user_kinds().expect("probe");
+    eprintln!("KVM guest debugging of CPL3 code here: {found:?}");
+    assert!(found.single_step && found.sw_breakpoint, "{found:?}");
+    if !tiers::kvm::is_pvm() {
+        assert!(found.hw_breakpoint && found.hw_watchpoint, "{found:?}");
+    }
+}

@@ -86,6 +86,17 @@ impl Machine {
     ) -> Result<bool, EngineError> {
         engine_of(&mut self.interp, &mut self.engines, kind)?.set_guest_debug(debug)
     }
+
+    /// What the guest debugging of the engine of `kind` can do here (`None`: it has none).
+    ///
+    /// # Errors
+    /// No such engine is attached.
+    pub fn guest_debug_kinds(
+        &mut self,
+        kind: EngineKind,
+    ) -> Result<Option<crate::engine::GuestDebugKinds>, EngineError> {
+        Ok(engine_of(&mut self.interp, &mut self.engines, kind)?.guest_debug_kinds())
+    }
     // --- end issue 11 ---
 
     /// The engine running the CPU now.

@@ -386,6 +386,21 @@ impl Process {
         Some(())
     }
 
+    /// Writes guest memory as a debugger does (ptrace's POKETEXT): any readable page, code
+    /// included, whatever its write permission. `None` (EFAULT) if a page is not mapped.
+    pub fn debugger_write_mem(&mut self, la: u64, data: &[u8]) -> Option<()> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let a = la.checked_add(done as u64)?;
+            let pa = self.kernel_translate(a, Access::Read)?;
+            let n = ((PAGE - (a & (PAGE - 1))) as usize).min(data.len() - done);
+            self.cpu.softmmu.note_code_written(pa & !(PAGE - 1));
+            self.cpu.ram.slice_mut(pa, n)?.copy_from_slice(&data[done..done + n]);
+            done += n;
+        }
+        Some(())
+    }
+
     pub fn write_u64(&mut self, la: u64, v: u64) -> Option<()> {
         self.write_mem(la, &v.to_le_bytes())
     }

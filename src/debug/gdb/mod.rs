@@ -12,11 +12,13 @@
 //! for that the guest's page tables do not map is an error reply (EFAULT), never a panic.
 
 pub mod arch;
+pub mod engine_points;
 pub mod points;
 pub mod signals;
 
 use super::{End, GuestRun, Inferior, Prepared};
 use arch::StrataX86_64;
+use engine_points::Int3Patches;
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
 use gdbstub::stub::run_blocking::{self, BlockingEventLoop, WaitForStopReasonError};
@@ -84,8 +86,14 @@ pub enum Session {
 /// # Errors
 /// The guest's engine failed (a host error).
 pub fn serve<I: Inferior>(inferior: I, mut stream: TcpStream) -> (Result<Session, String>, I) {
-    let mut dbg =
-        Debugger { inferior, points: Points::default(), mode: Mode::Continue, ended: None, entered_handler: false };
+    let mut dbg = Debugger {
+        inferior,
+        points: Points::default(),
+        mode: Mode::Continue,
+        ended: None,
+        entered_handler: false,
+        said: Vec::new(),
+    };
     loop {
         let conn = match stream.try_clone() {
             Ok(c) => c,
@@ -168,6 +176,20 @@ struct Debugger<I: Inferior> {
     ended: Option<End>,
     /// Resuming passed a signal to its handler (a step then stops at the handler's start).
     entered_handler: bool,
+    /// Why gdb's points ran on tier 0 instead of the engine, as said (once each).
+    said: Vec<String>,
+}
+
+/// The inferior's memory for [`Int3Patches`].
+struct InferiorMemory<'a, I: Inferior>(&'a mut I);
+
+impl<I: Inferior> engine_points::Memory for InferiorMemory<'_, I> {
+    fn read(&mut self, la: u64, buf: &mut [u8]) -> bool {
+        self.0.read_memory(la, buf)
+    }
+    fn write(&mut self, la: u64, data: &[u8]) -> bool {
+        self.0.write_memory(la, data)
+    }
 }
 
 /// The event loop's error: the target's or the connection's.
@@ -236,34 +258,75 @@ impl<I: Inferior> Debugger<I> {
         Ok(Stepped::Ran)
     }
 
-    /// Continuing with only hardware breakpoints (at most four) on an engine that stops at
-    /// them itself (KVM): the instruction gdb resumes from runs on tier 0 (a breakpoint on it
-    /// must not fire again), then the engine runs until a breakpoint, the guest's end, or a
-    /// byte from gdb. `None` when the engine cannot (the caller steps on tier 0).
+    /// Continuing with breakpoints or watchpoints on an engine that stops at them itself
+    /// (KVM), placed as [`engine_points::plan`] says: the instruction gdb resumes from runs on
+    /// tier 0 (a breakpoint on it must not fire again), then the engine runs, with the INT3s
+    /// in memory only meanwhile, until a stop, the guest's end, or a byte from gdb. `None`
+    /// when the engine cannot (the caller steps on tier 0; the reason is said once).
     fn continue_on_guest_debug(
         &mut self,
         incoming: &mut impl FnMut() -> Result<Option<u8>, LoopError>,
     ) -> Result<Option<run_blocking::Event<SingleThreadStopReason<u64>>>, LoopError> {
         use run_blocking::Event;
-        let p = &self.points;
-        if p.hard.is_empty() || p.hard.len() > 4 || !p.soft.is_empty() || !p.watches.is_empty() {
+        if self.points.is_empty() {
             return Ok(None);
         }
-        let hard = p.hard.clone();
+        let Some(kinds) = self.inferior.guest_debug_kinds() else { return Ok(None) };
+        let plan = match engine_points::plan(&self.points, &kinds) {
+            Ok(plan) => plan,
+            Err(why) => {
+                self.say_on_tier0(&why);
+                return Ok(None);
+            }
+        };
         if let Stepped::Stop(r) = self.step_one(true).map_err(WaitForStopReasonError::Target)? {
             return Ok(Some(Event::TargetStopped(r)));
         }
         loop {
-            match self.inferior.run_guest_debug(false, &hard).map_err(WaitForStopReasonError::Target)? {
-                None => return Ok(None),
-                Some(GuestRun::Stopped) => return Ok(Some(Event::TargetStopped(SingleThreadStopReason::HwBreak(())))),
+            let patches = Int3Patches::insert(&mut InferiorMemory(&mut self.inferior), &plan.int3);
+            let run = self.inferior.run_guest_debug(plan.request());
+            patches.remove(&mut InferiorMemory(&mut self.inferior));
+            match run.map_err(WaitForStopReasonError::Target)? {
+                None => {
+                    self.say_on_tier0("the engine refused this set of breakpoints and watchpoints");
+                    return Ok(None);
+                }
+                Some(GuestRun::Stopped(hit)) => return Ok(Some(Event::TargetStopped(self.stop_for(&plan, &hit)))),
                 Some(GuestRun::Ended(end)) => return Ok(Some(Event::TargetStopped(self.end(end)))),
                 Some(GuestRun::Slice) => {
+                    if let Some(sig) = self.inferior.stopped_signal() {
+                        return Ok(Some(Event::TargetStopped(SingleThreadStopReason::Signal(signals::to_gdb(sig)))));
+                    }
                     if let Some(b) = incoming()? {
                         return Ok(Some(Event::IncomingData(b)));
                     }
                 }
             }
+        }
+    }
+
+    /// What gdb is told for the engine's debug stop `hit` under `plan`: the watchpoint DR6
+    /// names, else the breakpoint at the next instruction (an INT3's stop leaves RIP at it);
+    /// a stop that is none of gdb's (the guest's own INT3 or debug registers) is a SIGTRAP.
+    fn stop_for(&mut self, plan: &engine_points::Plan, hit: &emu::engine::DebugHit) -> SingleThreadStopReason<u64> {
+        if hit.vector == 1 {
+            if let Some(w) = plan.watch_hit(hit) {
+                return SingleThreadStopReason::Watch { tid: (), kind: w.kind, addr: w.addr };
+            }
+        }
+        let la = self.next_la();
+        match self.points.break_at(la) {
+            Some(true) => SingleThreadStopReason::HwBreak(()),
+            Some(false) => SingleThreadStopReason::SwBreak(()),
+            None => SingleThreadStopReason::Signal(Signal::SIGTRAP),
+        }
+    }
+
+    /// Says once per reason why gdb's points run on tier 0 rather than on the engine.
+    fn say_on_tier0(&mut self, why: &str) {
+        if !self.said.iter().any(|s| s == why) {
+            eprintln!("strata: gdb: {why}: this continue steps on tier 0 while they are set");
+            self.said.push(why.to_string());
         }
     }
 
@@ -325,11 +388,15 @@ impl<I: Inferior> BlockingEventLoop for EventLoop<I> {
             // (tier 0 does that): a slice that ends without a step (the CPU halted) looks at
             // gdb's socket and goes on.
             if target.points.watches.is_empty() {
-                while let Some(run) = target.inferior.run_guest_debug(true, &[]).map_err(target_err)? {
+                let step = || emu::engine::GuestDebug { single_step: true, ..Default::default() };
+                while let Some(run) = target.inferior.run_guest_debug(step()).map_err(target_err)? {
                     match run {
-                        GuestRun::Stopped => return stopped(SingleThreadStopReason::DoneStep),
+                        GuestRun::Stopped(_) => return stopped(SingleThreadStopReason::DoneStep),
                         GuestRun::Ended(end) => return stopped(target.end(end)),
                         GuestRun::Slice => {
+                            if let Some(sig) = target.inferior.stopped_signal() {
+                                return stopped(SingleThreadStopReason::Signal(signals::to_gdb(sig)));
+                            }
                             if let Some(b) = incoming()? {
                                 return Ok(Event::IncomingData(b));
                             }

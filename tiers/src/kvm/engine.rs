@@ -6,11 +6,8 @@
 use super::kick::Kicker;
 use super::{KvmError, KvmVm, VmExit};
 use emu::cpu::Cpu;
-use emu::engine::{Engine, EngineError, EngineKind, Exit, GuestDebug, Limit};
+use emu::engine::{Engine, EngineError, EngineKind, Exit, GuestDebug, GuestDebugKinds, Limit};
 use emu::exception::Stop;
-use kvm_bindings::{kvm_guest_debug, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP, KVM_GUESTDBG_USE_HW_BP};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the guest is kicked out of KVM_RUN so the devices are polled.
@@ -34,8 +31,8 @@ pub struct KvmEngine {
     deliver_on_tier0: bool,
     /// What this host's KVM_SET_GUEST_DEBUG does (probed on first use by a debugger).
     debug_support: Option<super::guest_debug::GuestDebugSupport>,
-    /// The flags a debug exit raises while a debugger has guest debugging armed.
-    debug_stopped: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
+    /// What a debugger armed (a debug exit raises its flags).
+    debug_armed: Option<GuestDebug>,
 }
 
 fn err(e: KvmError) -> EngineError {
@@ -65,7 +62,7 @@ impl KvmEngine {
             use_window: !pvm,
             deliver_on_tier0: pvm,
             debug_support: None,
-            debug_stopped: None,
+            debug_armed: None,
         })
     }
 }
@@ -105,9 +102,9 @@ impl Engine for KvmEngine {
         Ok(match exit {
             VmExit::Debug => {
                 // A debugger's stop: the machine loop sees the flag before anything else runs.
-                if let Some((hit, stopped)) = &self.debug_stopped {
-                    hit.store(true, std::sync::atomic::Ordering::SeqCst);
-                    stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Some(debug) = &self.debug_armed {
+                    let (exception, dr6) = self.vm.last_debug;
+                    debug.report(super::guest_debug::hit_of(exception, dr6));
                 }
                 Exit::Poll
             }
@@ -151,35 +148,28 @@ impl Engine for KvmEngine {
 
     fn set_guest_debug(&mut self, debug: Option<&GuestDebug>) -> Result<bool, EngineError> {
         let Some(debug) = debug else {
-            self.debug_stopped = None;
+            self.debug_armed = None;
             self.vm
                 .vcpu
                 .set_guest_debug(&Default::default())
                 .map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
             return Ok(true);
         };
-        let support = match self.debug_support {
-            Some(s) => s,
-            None => *self.debug_support.insert(super::guest_debug::probe().map_err(err)?),
-        };
         // Only what the probe saw work here; the rest stays with tier 0.
-        if (debug.single_step && !support.single_step)
-            || (!debug.hw_breakpoints.is_empty() && !support.hw_breakpoint)
-            || debug.hw_breakpoints.len() > 4
-        {
+        let Some(kinds) = self.guest_debug_kinds() else { return Ok(false) };
+        if !debug.fits(&kinds) {
             return Ok(false);
         }
-        let arch = super::guest_debug::arch_for(&debug.hw_breakpoints);
-        let mut control = KVM_GUESTDBG_ENABLE;
-        if debug.single_step {
-            control |= KVM_GUESTDBG_SINGLESTEP;
-        }
-        if !debug.hw_breakpoints.is_empty() {
-            control |= KVM_GUESTDBG_USE_HW_BP;
-        }
-        let dbg = kvm_guest_debug { control, arch, ..Default::default() };
-        self.vm.vcpu.set_guest_debug(&dbg).map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
-        self.debug_stopped = Some((debug.hit.clone(), debug.stopped.clone()));
+        let request = super::guest_debug::request_for(debug);
+        self.vm.vcpu.set_guest_debug(&request).map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
+        self.debug_armed = Some(debug.clone());
         Ok(true)
+    }
+
+    fn guest_debug_kinds(&mut self) -> Option<GuestDebugKinds> {
+        if self.debug_support.is_none() {
+            self.debug_support = super::guest_debug::probe().ok();
+        }
+        self.debug_support.map(Into::into)
     }
 }

@@ -122,14 +122,59 @@ fn try_kind(code: &[u8], kind: u32, debugreg: [u64; 8]) -> Result<Option<u64>, K
     Ok(None)
 }
 
-/// The debug registers KVM is given for execution breakpoints at `addrs` (at most four): DR0-3
-/// the addresses, DR7 each one's local enable (bit 2i) with R/W and LEN 00 (execute, one byte),
-/// SDM Vol. 3B 18.2.4.
-pub fn arch_for(addrs: &[u64]) -> kvm_bindings::kvm_guest_debug_arch {
-    let mut debugreg = [0u64; 8];
-    for (i, &a) in addrs.iter().take(4).enumerate() {
-        debugreg[i] = a;
-        debugreg[7] |= 1 << (2 * i);
+impl From<GuestDebugSupport> for emu::engine::GuestDebugKinds {
+    fn from(s: GuestDebugSupport) -> Self {
+        emu::engine::GuestDebugKinds {
+            single_step: s.single_step,
+            sw_breakpoint: s.sw_breakpoint,
+            hw_breakpoint: s.hw_breakpoint,
+            hw_watchpoint: s.hw_watchpoint,
+        }
     }
-    kvm_bindings::kvm_guest_debug_arch { debugreg }
+}
+
+/// The `KVM_SET_GUEST_DEBUG` request for `debug` (KVM's API documentation, 4.59): ENABLE,
+/// SINGLESTEP for a step, USE_SW_BP for INT3 breakpoints, USE_HW_BP with the debug registers
+/// ([`emu::engine::GuestDebug::debugreg`]) for breakpoints and watchpoints.
+pub fn request_for(debug: &emu::engine::GuestDebug) -> kvm_guest_debug {
+    let mut control = KVM_GUESTDBG_ENABLE;
+    if debug.single_step {
+        control |= KVM_GUESTDBG_SINGLESTEP;
+    }
+    if !debug.int3_breakpoints.is_empty() {
+        control |= KVM_GUESTDBG_USE_SW_BP;
+    }
+    if debug.slots() > 0 {
+        control |= KVM_GUESTDBG_USE_HW_BP;
+    }
+    let arch = kvm_bindings::kvm_guest_debug_arch { debugreg: debug.debugreg() };
+    kvm_guest_debug { control, arch, ..Default::default() }
+}
+
+/// What a debug exit said, for the debugger: `exception` and `dr6` from `kvm_debug_exit_arch`.
+pub fn hit_of(exception: u32, dr6: u64) -> emu::engine::DebugHit {
+    emu::engine::DebugHit { vector: exception as u8, dr6 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emu::engine::{DataBreakpoint, GuestDebug};
+
+    /// The control word of KVM's API documentation (4.59 KVM_SET_GUEST_DEBUG) for each kind.
+    #[test]
+    fn requests_name_the_kinds_asked_for() {
+        let step = GuestDebug { single_step: true, ..GuestDebug::default() };
+        assert_eq!(request_for(&step).control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP);
+        let int3 = GuestDebug { int3_breakpoints: vec![0x1000], ..GuestDebug::default() };
+        assert_eq!(request_for(&int3).control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP);
+        let watch = GuestDebug {
+            watchpoints: vec![DataBreakpoint { addr: 0x2000, len: 4, read: false }],
+            ..GuestDebug::default()
+        };
+        // DR7: L0, R/W0 = 01 (bits 16-17), LEN0 = 11 (bits 18-19), SDM Vol. 3B Figure 18-1.
+        let r = request_for(&watch);
+        assert_eq!(r.control, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP);
+        assert_eq!((r.arch.debugreg[0], r.arch.debugreg[7]), (0x2000, 0x000d_0001));
+    }
 }

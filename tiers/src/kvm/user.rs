@@ -46,7 +46,7 @@ use super::kick::Kicker;
 use super::supervisor::{self, Supervisor, COMPAT_SYSCALL_STUB, SYSCALL_STUB, USER32_CS, USER_CS};
 use super::{convert, KvmError, KvmVm, VmExit};
 use emu::cpu::{Cpu, NullBus};
-use emu::engine::{Engine, EngineError, EngineKind, Exit, Limit};
+use emu::engine::{Engine, EngineError, EngineKind, Exit, GuestDebug, GuestDebugKinds, Limit};
 use emu::exception::{pf_error, vector, Fault, Stop};
 use emu::interp::sse::fxsave;
 use emu::state::{gpr, Segment};
@@ -103,6 +103,10 @@ pub struct UserEngine {
     unemulated: bool,
     /// The FXSAVE image `store_state` put in `cpu.state` since the last exit, if it did.
     fpu_out: Option<[u8; fxsave::IMAGE]>,
+    /// What a debugger armed (gdb: `strata user --tier kvm --gdb`).
+    debug_armed: Option<GuestDebug>,
+    /// What KVM_SET_GUEST_DEBUG does for CPL3 code here (probed on first use).
+    debug_support: Option<GuestDebugKinds>,
     /// KVM's XSAVE area as `store_state` read it (the components beyond x87/SSE go back
     /// unchanged); kept to spare an allocation per round trip.
     xsave: Box<kvm_xsave>,
@@ -146,6 +150,8 @@ impl UserEngine {
             unemulated: false,
             fpu_out: None,
             xsave: Box::default(),
+            debug_armed: None,
+            debug_support: None,
         })
     }
 }
@@ -247,7 +253,10 @@ impl Engine for UserEngine {
     }
 
     fn run(&mut self, cpu: &mut Cpu, limit: &Limit) -> Result<Exit, EngineError> {
-        let exit = self.run_user(cpu, limit).map_err(err)?;
+        let mut exit = self.run_user(cpu, limit).map_err(err)?;
+        if let Some(debug) = &self.debug_armed {
+            exit = debug_stop(debug, cpu, exit);
+        }
         if exit != Exit::Unemulated {
             // The segments as handed out, for `load_state` to see whether the kernel changed them.
             self.segs = cpu.state.segs;
@@ -269,6 +278,48 @@ impl Engine for UserEngine {
 
     fn flush_code(&mut self, _cpu: &mut Cpu) {
         // KVM fetches guest code from RAM afresh: there is nothing decoded to drop.
+    }
+
+    fn set_guest_debug(&mut self, debug: Option<&GuestDebug>) -> Result<bool, EngineError> {
+        let Some(debug) = debug else {
+            if self.debug_armed.take().is_some() {
+                self.vm
+                    .vcpu
+                    .set_guest_debug(&Default::default())
+                    .map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
+            }
+            return Ok(true);
+        };
+        let Some(kinds) = self.guest_debug_kinds() else { return Ok(false) };
+        if !debug.fits(&kinds) {
+            return Ok(false);
+        }
+        // Registers waiting in kvm_run (KVM_CAP_SYNC_REGS) reach the vCPU only at the next
+        // KVM_RUN, but KVM starts a step from the RIP the vCPU holds when debugging is armed
+        // (it sets TF for that RIP): load them now through their own ioctls.
+        if self.sync {
+            let dirty = self.vm.vcpu.get_kvm_run().kvm_dirty_regs;
+            let pending = self.vm.vcpu.sync_regs();
+            if dirty & u64::from(kvm_bindings::KVM_SYNC_X86_SREGS) != 0 {
+                self.vm.vcpu.set_sregs(&pending.sregs).map_err(|e| err(KvmError::Ioctl("KVM_SET_SREGS", e)))?;
+            }
+            if dirty & u64::from(kvm_bindings::KVM_SYNC_X86_REGS) != 0 {
+                self.vm.vcpu.set_regs(&pending.regs).map_err(|e| err(KvmError::Ioctl("KVM_SET_REGS", e)))?;
+            }
+            self.vm.vcpu.clear_sync_dirty_reg(SyncReg::Register);
+            self.vm.vcpu.clear_sync_dirty_reg(SyncReg::SystemRegister);
+        }
+        let request = super::guest_debug::request_for(debug);
+        self.vm.vcpu.set_guest_debug(&request).map_err(|e| err(KvmError::Ioctl("KVM_SET_GUEST_DEBUG", e)))?;
+        self.debug_armed = Some(debug.clone());
+        Ok(true)
+    }
+
+    fn guest_debug_kinds(&mut self) -> Option<GuestDebugKinds> {
+        if self.debug_support.is_none() {
+            self.debug_support = probe_user_kinds().ok();
+        }
+        self.debug_support
     }
 
     fn page_tables_changed(&mut self, _cpu: &mut Cpu, removed: bool, frame_top: u64) -> Result<(), EngineError> {
@@ -295,6 +346,20 @@ impl UserEngine {
             self.stats.exits += 1;
             match exit {
                 VmExit::Io => return self.on_port_write(cpu),
+                VmExit::Debug if self.debug_armed.is_some() => {
+                    // A debugger's stop in the program (a step or breakpoint inside a stub
+                    // is passed over: the stub's own exit comes next).
+                    let (regs, sregs) = self.regs()?;
+                    if sregs.cs.dpl != 3 || (supervisor::BASE..supervisor::SYSCALL_VA + 0x1000).contains(&regs.rip) {
+                        continue;
+                    }
+                    self.enter(cpu, &regs, &sregs, true);
+                    if let Some(debug) = &self.debug_armed {
+                        let (exception, dr6) = self.vm.last_debug;
+                        debug.report(super::guest_debug::hit_of(exception, dr6));
+                    }
+                    return Ok(Exit::Poll);
+                }
                 VmExit::Interrupted | VmExit::InterruptWindow | VmExit::Debug => {
                     // A kick: only the timer needs the process loop, once its deadline passed.
                     if limit.deadline.is_none_or(|d| Instant::now() < d) {
@@ -501,3 +566,126 @@ fn port_insn_start(cpu: &mut Cpu, rip: u64) -> u64 {
         rip.wrapping_sub(1)
     }
 }
+
+// --- Issue 11: what KVM_SET_GUEST_DEBUG does for CPL3 code (`strata user --tier kvm --gdb`) ---
+
+/// A debugger's stop that reached the program's IDT rather than KVM's debug exit (as on
+/// `kvm_pvm` at CPL3): the #DB of a step (KVM set TF; cleared again here) or the #BP of an INT3
+/// the debugger wrote (RIP back at the INT3, as KVM's own exit reports it) is reported to the
+/// debugger (`Exit::Poll` with the hit raised) instead of becoming the program's SIGTRAP.
+fn debug_stop(debug: &GuestDebug, cpu: &mut Cpu, exit: Exit) -> Exit {
+    const DR6_BS: u64 = 1 << 14; // single step (SDM Vol. 3B 18.2.3)
+    match exit {
+        Exit::Stop(Stop::Trap(vector::DB)) if debug.single_step => {
+            let f = cpu.state.rflags() & !emu::state::rflags::TF;
+            cpu.state.set_rflags(f);
+            debug.report(super::guest_debug::hit_of(1, DR6_BS));
+            Exit::Poll
+        }
+        // 64-bit code: RIP is the linear address. An INT3 of the program's own is its SIGTRAP.
+        Exit::Stop(Stop::SoftInt(vector::BP)) if debug.int3_breakpoints.contains(&cpu.state.rip.wrapping_sub(1)) => {
+            cpu.state.rip = cpu.state.rip.wrapping_sub(1);
+            debug.report(super::guest_debug::hit_of(3, 0));
+            Exit::Poll
+        }
+        e => e,
+    }
+}
+
+/// Where the probe program is loaded (a small static executable made here: ELF header, one
+/// PT_LOAD segment, code; the data word it stores to follows the code in the same page).
+const PROBE_VA: u64 = 0x40_0000;
+/// Offset of the code in the file and in the page (after the ELF header and program header).
+const PROBE_CODE: u64 = 0x80;
+/// Offset of the data word the probe stores to.
+const PROBE_DATA: u64 = 0x200;
+
+/// `nop; nop; THIRD; nop; mov [rip+data], eax; mov eax, 60; xor edi, edi; syscall` (exit(0)).
+fn probe_code(third: u8) -> Vec<u8> {
+    let rel = (PROBE_DATA - (PROBE_CODE + 10)) as u32;
+    let mut c = vec![0x90, 0x90, third, 0x90, 0x89, 0x05];
+    c.extend_from_slice(&rel.to_le_bytes());
+    c.extend_from_slice(&[0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
+    c
+}
+
+/// A static x86-64 ELF executable (System V gABI: the 64-byte header, one 56-byte PT_LOAD
+/// program header, R+W+X) holding `code` at [`PROBE_CODE`] and zeros up to [`PROBE_DATA`] + 8.
+fn probe_elf(code: &[u8]) -> Vec<u8> {
+    let size = PROBE_DATA as usize + 8;
+    let mut f = vec![0u8; size];
+    f[..4].copy_from_slice(b"\x7fELF");
+    f[4] = 2; // 64-bit
+    f[5] = 1; // little-endian
+    f[6] = 1; // version
+    f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    f[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    f[20..24].copy_from_slice(&1u32.to_le_bytes());
+    f[24..32].copy_from_slice(&(PROBE_VA + PROBE_CODE).to_le_bytes()); // entry
+    f[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+    f[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
+    f[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
+    f[56..58].copy_from_slice(&1u16.to_le_bytes()); // phnum
+    let ph = &mut f[64..120];
+    ph[0..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    ph[4..8].copy_from_slice(&7u32.to_le_bytes()); // PF_R | PF_W | PF_X
+    ph[16..24].copy_from_slice(&PROBE_VA.to_le_bytes()); // vaddr
+    ph[32..40].copy_from_slice(&(size as u64).to_le_bytes()); // filesz
+    ph[40..48].copy_from_slice(&(size as u64).to_le_bytes()); // memsz
+    ph[48..56].copy_from_slice(&0x1000u64.to_le_bytes()); // align
+    f[PROBE_CODE as usize..PROBE_CODE as usize + code.len()].copy_from_slice(code);
+    f
+}
+
+/// Runs the probe program at CPL3 on a fresh [`UserEngine`] with `debug` armed: the user RIP
+/// at the first stop for the debugger, `None` when the program ran to its exit (or stopped
+/// otherwise) without one.
+fn try_user_kind(code: &[u8], debug: &GuestDebug) -> Result<Option<u64>, KvmError> {
+    let image = probe_elf(code);
+    let mut p = Process::load_image("kvm-debug-probe", &image, &["probe".into()], &[], 16 << 20)
+        .map_err(|e| KvmError::State(format!("probe program: {e}")))?;
+    let mut engine = UserEngine::new(&mut p)?;
+    engine.load_state(&mut p.cpu).map_err(|e| KvmError::State(e.message))?;
+    let request = super::guest_debug::request_for(debug);
+    if engine.vm.vcpu.set_guest_debug(&request).is_err() {
+        return Ok(None);
+    }
+    engine.debug_armed = Some(debug.clone());
+    for _ in 0..16 {
+        let exit = engine.run(&mut p.cpu, &Limit::NONE).map_err(|e| KvmError::State(e.message))?;
+        if debug.hit.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(Some(p.cpu.state.rip));
+        }
+        if exit == Exit::Unemulated || p.handle_exit(exit).is_some() {
+            return Ok(None);
+        }
+        engine.load_state(&mut p.cpu).map_err(|e| KvmError::State(e.message))?;
+    }
+    Ok(None)
+}
+
+/// What KVM_SET_GUEST_DEBUG does for a user-mode program here, each kind tried on the probe
+/// program at CPL3 (on `kvm_pvm` CPL3 code runs natively, not through the emulator that
+/// `guest_debug::probe` tries at CPL0, so the two can differ).
+///
+/// # Errors
+/// KVM cannot be opened or refuses a VM.
+pub fn probe_user_kinds() -> Result<GuestDebugKinds, KvmError> {
+    super::probe()?;
+    let entry = PROBE_VA + PROBE_CODE;
+    let step = GuestDebug { single_step: true, ..GuestDebug::default() };
+    let single_step = try_user_kind(&probe_code(0x90), &step)? == Some(entry + 1);
+    // KVM reports a software breakpoint with RIP at the INT3 (it does not run it).
+    let int3 = GuestDebug { int3_breakpoints: vec![entry + 2], ..GuestDebug::default() };
+    let sw_breakpoint = try_user_kind(&probe_code(0xcc), &int3)? == Some(entry + 2);
+    let hw = GuestDebug { hw_breakpoints: vec![entry + 3], ..GuestDebug::default() };
+    let hw_breakpoint = try_user_kind(&probe_code(0x90), &hw)? == Some(entry + 3);
+    // A 4-byte write watch on the data word: a trap after the store (RIP at `mov eax, 60`).
+    let watch = GuestDebug {
+        watchpoints: vec![emu::engine::DataBreakpoint { addr: PROBE_VA + PROBE_DATA, len: 4, read: false }],
+        ..GuestDebug::default()
+    };
+    let hw_watchpoint = try_user_kind(&probe_code(0x90), &watch)? == Some(entry + 10);
+    Ok(GuestDebugKinds { single_step, sw_breakpoint, hw_breakpoint, hw_watchpoint })
+}
+// --- end issue 11 ---

@@ -52,6 +52,8 @@ pub struct KvmVm {
     tr_unset: bool,
     /// Size of the vCPU's kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE): port I/O data lives in it.
     run_size: usize,
+    /// What the last `VmExit::Debug` said: the exception (1 #DB, 3 #BP) and DR6.
+    pub last_debug: (u32, u64),
 }
 
 impl KvmVm {
@@ -113,7 +115,17 @@ impl KvmVm {
             super::cpuid::table(&supported, model).map_err(|e| KvmError::State(format!("CPUID table: {e:?}")))?;
         vcpu.set_cpuid2(&table).map_err(|e| KvmError::Ioctl("KVM_SET_CPUID2", e))?;
         let run_size = kvm.get_vcpu_mmap_size().map_err(|e| KvmError::Ioctl("KVM_GET_VCPU_MMAP_SIZE", e))?;
-        Ok(KvmVm { _kvm: kvm, _vm: vm, vcpu, ram_base, ram_len: ram.len(), slot_len, tr_unset: false, run_size })
+        Ok(KvmVm {
+            _kvm: kvm,
+            _vm: vm,
+            vcpu,
+            ram_base,
+            ram_len: ram.len(),
+            slot_len,
+            tr_unset: false,
+            run_size,
+            last_debug: (0, 0),
+        })
     }
 
     /// Loads the CPU state of `cpu` into the vCPU.
@@ -264,7 +276,10 @@ impl KvmVm {
             Ok(VcpuExit::Shutdown) => VmExit::Shutdown,
             Ok(VcpuExit::IrqWindowOpen) => VmExit::InterruptWindow,
             Ok(VcpuExit::Intr) => VmExit::Interrupted,
-            Ok(VcpuExit::Debug(_)) => VmExit::Debug,
+            Ok(VcpuExit::Debug(d)) => {
+                self.last_debug = (d.exception, d.dr6);
+                VmExit::Debug
+            }
             Ok(VcpuExit::InternalError) => {
                 // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so the kernel filled the
                 // `internal` member of the exit union; reading plain integers from it is sound.
