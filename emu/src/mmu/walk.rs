@@ -1,6 +1,13 @@
 //! The page walk (SDM Vol. 3, chapter 4): no paging, and 4-level IA-32e paging with 4 KiB,
-//! 2 MiB and 1 GiB pages, NX, U/S, R/W with CR0.WP, accessed and dirty bits set the way hardware
-//! sets them, and exact #PF error codes. Legacy 32-bit and PAE paging are not modelled yet.
+//! 2 MiB and 1 GiB pages, NX, U/S, R/W with CR0.WP, SMEP, SMAP (with EFLAGS.AC and implicit
+//! supervisor accesses), protection keys (CR4.PKE with PKRU for user pages, CR4.PKS with
+//! IA32_PKRS for supervisor pages), accessed and dirty bits set the way hardware sets them, and
+//! exact #PF error codes. Legacy 32-bit and PAE paging are not modelled yet.
+//!
+//! What a [`Translation`] lets the TLB cache must hold for every later access through the entry
+//! until the next flush: so a supervisor data access to a user page with CR4.SMAP set is never
+//! cached (its outcome follows EFLAGS.AC, which STAC, CLAC, POPF and IRET change without a
+//! flush); PKRU and IA32_PKRS writes flush the TLB instead.
 
 use super::Access;
 use crate::exception::{pf_error, vector, Fault};
@@ -16,6 +23,12 @@ const PTE_D: u64 = 1 << 6;
 const PTE_PS: u64 = 1 << 7;
 const PTE_G: u64 = 1 << 8;
 const PTE_NX: u64 = 1 << 63;
+/// The protection key of a leaf entry, bits 62:59 (SDM Vol. 3, 4.6.2).
+const PKEY_SHIFT: u32 = 59;
+const CR4_SMEP: u64 = 1 << 20;
+const CR4_SMAP: u64 = 1 << 21;
+const CR4_PKE: u64 = 1 << 22;
+const CR4_PKS: u64 = 1 << 24;
 /// Physical address bits reported by CPUID 8000_0008 (MAXPHYADDR).
 pub const MAX_PHYS_BITS: u32 = 40;
 const ADDR_MASK: u64 = ((1u64 << MAX_PHYS_BITS) - 1) & !0xfff;
@@ -27,8 +40,26 @@ pub struct Translation {
     pub page: u64,
     /// Writes are allowed without another walk (permission granted and D already set).
     pub writable: bool,
+    /// Data reads are allowed without another walk.
+    pub readable: bool,
     pub executable: bool,
     pub global: bool,
+}
+
+/// Who makes an access, beyond the page tables: what SDM Vol. 3, 4.6 needs to judge it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accessor {
+    /// A user-mode access (CPL 3, and not implicit).
+    pub user: bool,
+    /// An implicit supervisor-mode access (descriptor tables, the IDT, the TSS, interrupt and
+    /// exception frames): SMAP denies it on user pages whatever EFLAGS.AC.
+    pub implicit: bool,
+    /// EFLAGS.AC: with SMAP, explicit supervisor accesses to user pages need it set.
+    pub ac: bool,
+    /// PKRU: two bits per key, access-disable (2k) and write-disable (2k+1), for user pages.
+    pub pkru: u32,
+    /// IA32_PKRS: the same layout, for supervisor pages.
+    pub pkrs: u32,
 }
 
 fn page_fault(error: u32) -> Fault {
@@ -40,9 +71,25 @@ fn page_fault(error: u32) -> Fault {
 /// # Errors
 /// A #PF fault with the hardware error code; the caller records `la` as the fault address.
 pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user: bool) -> Result<Translation, Fault> {
+    translate_for(s, ram, la, access, Accessor { user, ..Accessor::default() })
+}
+
+/// [`translate`] for the accessor `who` (its privilege, whether it is implicit, EFLAGS.AC, the
+/// protection-key registers).
+///
+/// # Errors
+/// A #PF fault with the hardware error code; the caller records `la` as the fault address.
+pub fn translate_for(
+    s: &CpuState,
+    ram: &mut GuestRam,
+    la: u64,
+    access: Access,
+    who: Accessor,
+) -> Result<Translation, Fault> {
+    let user = who.user;
     if s.cr0 & ctrl::CR0_PG == 0 {
         let la = if s.efer & ctrl::EFER_LMA != 0 { la } else { la & 0xffff_ffff };
-        return Ok(Translation { page: la & !0xfff, writable: true, executable: true, global: false });
+        return Ok(Translation { page: la & !0xfff, writable: true, readable: true, executable: true, global: false });
     }
     if s.efer & ctrl::EFER_LMA == 0 {
         // Legacy paging is not modelled: treat as a machine check-free #PF so the guest sees a fault.
@@ -53,7 +100,8 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     if access == Access::Write {
         code |= pf_error::WRITE;
     }
-    if access == Access::Exec && nxe {
+    // I/D is reported where execute rights exist at all: with NX or SMEP enabled (SDM Vol. 3, 4.7).
+    if access == Access::Exec && (nxe || s.cr4 & CR4_SMEP != 0) {
         code |= pf_error::FETCH;
     }
     // A non-canonical address is a #GP, not a #PF; the caller checks canonicality first.
@@ -104,13 +152,23 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     }
     // Permission checks (SDM Vol. 3, 4.6).
     let wp = s.cr0 & ctrl::CR0_WP != 0;
-    let denied = match access {
-        Access::Read => user && !us,
-        Access::Write => (user && !us) || (!rw && (user || wp)),
-        Access::Exec => (user && !us) || nx,
+    let leaf_pte = entries[(4 - level) as usize];
+    let rights = Rights::of(s, who, us, rw, nx, wp, leaf_pte);
+    let allowed = match access {
+        Access::Read => rights.read,
+        Access::Write => rights.write,
+        Access::Exec => rights.exec,
     };
-    if denied {
+    if !allowed {
         return Err(page_fault(code | pf_error::PRESENT));
+    }
+    let key_allowed = match access {
+        Access::Read => rights.key_read,
+        Access::Write => rights.key_write,
+        Access::Exec => true,
+    };
+    if !key_allowed {
+        return Err(page_fault(code | pf_error::PRESENT | pf_error::PK));
     }
     // Accessed bits on every entry used, dirty on the leaf for a write.
     let levels_used = (4 - level + 1) as usize;
@@ -127,14 +185,68 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     }
     let leaf = entries[levels_used - 1];
     let offset_in_big = la & ((1u64 << page_size_shift) - 1) & !0xfff;
-    let user_ok = !user || us;
-    let writable_now = (rw || (!user && !wp)) && user_ok && leaf & PTE_D != 0;
     Ok(Translation {
         page: page_base | offset_in_big,
-        writable: writable_now,
-        executable: !nx && user_ok,
+        writable: rights.cacheable_data && rights.write && rights.key_write && leaf & PTE_D != 0,
+        readable: rights.cacheable_data && rights.read && rights.key_read,
+        executable: rights.exec,
         global: leaf & PTE_G != 0 && s.cr4 & ctrl::CR4_PGE != 0,
     })
+}
+
+/// What the paging structures, the control registers and the accessor allow on one page.
+struct Rights {
+    read: bool,
+    write: bool,
+    exec: bool,
+    /// The protection keys allow a read, a write (checked after the rest: they add PK to the
+    /// error code).
+    key_read: bool,
+    key_write: bool,
+    /// Data rights do not depend on EFLAGS.AC or the accessor being implicit, so the TLB may
+    /// cache them.
+    cacheable_data: bool,
+}
+
+impl Rights {
+    /// SDM Vol. 3, 4.6.1 (access rights, SMEP and SMAP) and 4.6.2 (protection keys); `us`, `rw`
+    /// and `nx` are the walk's combined U/S, R/W and XD, `leaf` the entry that maps the page.
+    fn of(s: &CpuState, who: Accessor, us: bool, rw: bool, nx: bool, wp: bool, leaf: u64) -> Rights {
+        let pkey = (leaf >> PKEY_SHIFT & 0xf) as u32;
+        // The key's access-disable and write-disable bits, from PKRU for a user page (CR4.PKE),
+        // from IA32_PKRS for a supervisor page (CR4.PKS); keys apply in IA-32e mode only, which
+        // is the only paging mode walked here.
+        let keys = if us && s.cr4 & CR4_PKE != 0 {
+            who.pkru >> (2 * pkey) & 3
+        } else if !us && s.cr4 & CR4_PKS != 0 {
+            who.pkrs >> (2 * pkey) & 3
+        } else {
+            0
+        };
+        let (ad, wd) = (keys & 1 != 0, keys & 2 != 0);
+        if who.user {
+            return Rights {
+                read: us,
+                write: us && rw,
+                exec: us && !nx,
+                key_read: !ad,
+                key_write: !ad && !wd,
+                cacheable_data: true,
+            };
+        }
+        // Supervisor: SMAP denies data accesses to user pages unless explicit with AC set.
+        let smap_applies = us && s.cr4 & CR4_SMAP != 0;
+        let smap_ok = !smap_applies || (!who.implicit && who.ac);
+        Rights {
+            read: smap_ok,
+            write: smap_ok && (rw || !wp),
+            exec: !nx && !(us && s.cr4 & CR4_SMEP != 0),
+            key_read: !ad,
+            // Write-disable binds supervisor writes only with CR0.WP set.
+            key_write: !ad && !(wd && wp),
+            cacheable_data: !smap_applies,
+        }
+    }
 }
 
 /// True if `la` is canonical for 48-bit linear addresses.
