@@ -314,6 +314,47 @@ mod tests {
     }
 
     #[test]
+    fn smep_smap_and_protection_keys_follow_sdm_4_6() {
+        const LA: u64 = 0x40_0000;
+        let err = |s: &CpuState, ram: &mut GuestRam, a, who| translate_for(s, ram, LA, a, who).unwrap_err().error_code;
+        // A user page with protection key 2.
+        let (mut s, mut ram) = setup(PTE_P | PTE_RW | PTE_US | PTE_D | 2 << PKEY_SHIFT);
+        s.cr4 |= CR4_SMEP | CR4_SMAP;
+        let sup = Accessor::default();
+        // SMEP: a supervisor fetch from a user page is P|I/D.
+        assert_eq!(err(&s, &mut ram, Access::Exec, sup), pf_error::PRESENT | pf_error::FETCH);
+        // SMAP: with AC clear a supervisor read is P, a write P|W.
+        assert_eq!(err(&s, &mut ram, Access::Read, sup), pf_error::PRESENT);
+        assert_eq!(err(&s, &mut ram, Access::Write, sup), pf_error::PRESENT | pf_error::WRITE);
+        // With AC set an explicit access goes through, but is not cached (AC changes freely);
+        // an implicit one faults whatever AC.
+        let t = translate_for(&s, &mut ram, LA, Access::Write, Accessor { ac: true, ..sup }).unwrap();
+        assert!(!t.readable && !t.writable);
+        let implicit = Accessor { ac: true, implicit: true, ..sup };
+        assert_eq!(err(&s, &mut ram, Access::Read, implicit), pf_error::PRESENT);
+        // PKU: key 2's access-disable bit (PKRU bit 4) stops a user read (P|U|PK) and a
+        // supervisor read; write-disable (bit 5) stops user writes, supervisor ones only with
+        // CR0.WP.
+        s.cr4 = ctrl::CR4_PAE | CR4_PKE;
+        let user = Accessor { user: true, ..sup };
+        let pk = pf_error::PRESENT | pf_error::PK;
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkru: 1 << 4, ..user }), pk | pf_error::USER);
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkru: 1 << 4, ..sup }), pk);
+        assert!(translate_for(&s, &mut ram, LA, Access::Read, Accessor { pkru: 1 << 2, ..user }).is_ok(), "key 1");
+        let wd = Accessor { pkru: 1 << 5, ..user };
+        assert_eq!(err(&s, &mut ram, Access::Write, wd), pk | pf_error::USER | pf_error::WRITE);
+        assert_eq!(err(&s, &mut ram, Access::Write, Accessor { user: false, ..wd }), pk | pf_error::WRITE);
+        s.cr0 &= !ctrl::CR0_WP;
+        assert!(translate_for(&s, &mut ram, LA, Access::Write, Accessor { user: false, ..wd }).is_ok());
+        assert!(translate_for(&s, &mut ram, LA, Access::Exec, Accessor { pkru: 1 << 4, ..user }).is_ok(), "fetches");
+        // PKS: IA32_PKRS for a supervisor page (key 2 here), not for user pages.
+        let (mut s, mut ram) = setup(PTE_P | PTE_RW | PTE_D | 2 << PKEY_SHIFT);
+        s.cr4 |= CR4_PKS;
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkrs: 1 << 4, ..sup }), pk);
+        assert!(translate_for(&s, &mut ram, LA, Access::Read, Accessor { pkru: 1 << 4, ..sup }).is_ok());
+    }
+
+    #[test]
     fn supervisor_write_to_read_only_page_depends_on_cr0_wp() {
         let (mut s, mut ram) = setup(PTE_P | PTE_D);
         assert!(translate(&s, &mut ram, 0x40_0000, Access::Write, false).is_err());

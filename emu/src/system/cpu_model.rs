@@ -248,7 +248,7 @@ pub static SAPPHIRE_RAPIDS: CpuModel = CpuModel {
     max_basic: 0xd,
     max_ext: 0x8000_0008,
     signature: 0x0008_06f8,
-    brand: "Strata virtual CPU (Intel Sapphire Rapids class)",
+    brand: "Strata virtual CPU (Intel Sapphire Rapids)",
     features: Features {
         leaf1_ecx: LEAF1_ECX,
         leaf1_edx: LEAF1_EDX,
