@@ -159,16 +159,16 @@ pub fn translate_for(
         Access::Write => rights.write,
         Access::Exec => rights.exec,
     };
-    if !allowed {
-        return Err(page_fault(code | pf_error::PRESENT));
-    }
     let key_allowed = match access {
         Access::Read => rights.key_read,
         Access::Write => rights.key_write,
         Access::Exec => true,
     };
-    if !key_allowed {
-        return Err(page_fault(code | pf_error::PRESENT | pf_error::PK));
+    if !allowed || !key_allowed {
+        // PK reports the key's verdict, whatever the other rights say (kvm-unit-tests'
+        // `access` checks a user write to a read-only page with its key's AD set: P|W|U|PK).
+        let pk = if key_allowed { 0 } else { pf_error::PK };
+        return Err(page_fault(code | pf_error::PRESENT | pk));
     }
     // Accessed bits on every entry used, dirty on the leaf for a write.
     let levels_used = (4 - level + 1) as usize;
@@ -199,8 +199,7 @@ struct Rights {
     read: bool,
     write: bool,
     exec: bool,
-    /// The protection keys allow a read, a write (checked after the rest: they add PK to the
-    /// error code).
+    /// The protection keys allow a read, a write (a denial adds PK to the error code).
     key_read: bool,
     key_write: bool,
     /// Data rights do not depend on EFLAGS.AC or the accessor being implicit, so the TLB may
@@ -214,11 +213,11 @@ impl Rights {
     fn of(s: &CpuState, who: Accessor, us: bool, rw: bool, nx: bool, wp: bool, leaf: u64) -> Rights {
         let pkey = (leaf >> PKEY_SHIFT & 0xf) as u32;
         // The key's access-disable and write-disable bits, from PKRU for a user page (CR4.PKE),
-        // from IA32_PKRS for a supervisor page (CR4.PKS); keys apply in IA-32e mode only, which
-        // is the only paging mode walked here.
+        // from IA32_PKRS for a supervisor page accessed in supervisor mode (CR4.PKS); keys
+        // apply in IA-32e mode only, which is the only paging mode walked here.
         let keys = if us && s.cr4 & CR4_PKE != 0 {
             who.pkru >> (2 * pkey) & 3
-        } else if !us && s.cr4 & CR4_PKS != 0 {
+        } else if !us && !who.user && s.cr4 & CR4_PKS != 0 {
             who.pkrs >> (2 * pkey) & 3
         } else {
             0
@@ -347,6 +346,12 @@ mod tests {
         s.cr0 &= !ctrl::CR0_WP;
         assert!(translate_for(&s, &mut ram, LA, Access::Write, Accessor { user: false, ..wd }).is_ok());
         assert!(translate_for(&s, &mut ram, LA, Access::Exec, Accessor { pkru: 1 << 4, ..user }).is_ok(), "fetches");
+        // PK is reported with the other causes too: a user write to a read-only page whose key
+        // has AD set is P|W|U|PK (kvm-unit-tests' `access`).
+        let (mut ro, mut ram2) = setup(PTE_P | PTE_US | 2 << PKEY_SHIFT);
+        ro.cr4 |= CR4_PKE;
+        let f = translate_for(&ro, &mut ram2, LA, Access::Write, Accessor { pkru: 1 << 4, ..user }).unwrap_err();
+        assert_eq!(f.error_code, pk | pf_error::USER | pf_error::WRITE);
         // PKS: IA32_PKRS for a supervisor page (key 2 here), not for user pages.
         let (mut s, mut ram) = setup(PTE_P | PTE_RW | PTE_D | 2 << PKEY_SHIFT);
         s.cr4 |= CR4_PKS;
