@@ -239,10 +239,10 @@ impl Rights {
         Rights {
             read: smap_ok,
             write: smap_ok && (rw || !wp),
-            exec: !nx && !(us && s.cr4 & CR4_SMEP != 0),
+            exec: !(nx || (us && s.cr4 & CR4_SMEP != 0)),
             key_read: !ad,
             // Write-disable binds supervisor writes only with CR0.WP set.
-            key_write: !ad && !(wd && wp),
+            key_write: !(ad || (wd && wp)),
             cacheable_data: !smap_applies,
         }
     }
