@@ -21,7 +21,7 @@
 # Strata gets the same kernel, arguments and environment (`strata run --kernel x86/NAME.flat
 # --append ARGS --initrd ENV --device pc-testdev --device pci-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4`);
 # of the QEMU parameters it takes -m (as --mem) and the CPU vendor of -cpu (GenuineIntel or an
-# Intel model: --cpu broadwell; otherwise its default AMD k8); CPU feature flags and other
+# Intel model: --cpu broadwell; max: --cpu sapphirerapids; otherwise its default AMD k8); CPU feature flags and other
 # devices are not translated (Strata's CPU reports what it implements).
 set -u
 
@@ -89,6 +89,8 @@ strata_params() {
                 out+=(--mem "$m"); i=$((i + 1)) ;;
             -cpu)
                 case ${p[i + 1]} in
+                    # QEMU's "max" under TCG offers SMAP, PKU and PKS: Strata's newest model.
+                    max | max,*) out+=(--cpu sapphirerapids) ;;
                     *GenuineIntel* | IvyBridge* | Skylake*) out+=(--cpu broadwell) ;;
                 esac
                 i=$((i + 1)) ;;

@@ -109,6 +109,19 @@ pub struct Cpu {
     /// SYSCALL or SYSRET just loaded RFLAGS: single-stepping looks at TF after the
     /// instruction, not before (`machine/single_step.rs`). The machine takes it every round.
     pub rflags_loaded: bool,
+    /// Set by `sys_read`/`sys_write` around an implicit supervisor-mode access (descriptor
+    /// tables, IDT, TSS, interrupt frames): SMAP denies those on user pages whatever EFLAGS.AC.
+    pub implicit_supervisor: bool,
+    /// PKRU (RDPKRU/WRPKRU): the protection-key rights of user pages (CR4.PKE). Not in
+    /// snapshots.
+    pub pkru: u32,
+    /// IA32_PKRS (MSR 6E1h): the protection-key rights of supervisor pages (CR4.PKS). Not in
+    /// snapshots.
+    pub pkrs: u64,
+    /// The last instruction of a stepping round was MOV SS or POP SS: the next one runs before
+    /// any #DB, and the data-breakpoint hits held here (DR6 B0-B3) are reported after it
+    /// (`machine/single_step.rs`).
+    pub mov_ss_shadow: Option<u64>,
 }
 
 impl Cpu {
@@ -131,6 +144,10 @@ impl Cpu {
             soft_int_rip: 0,
             nmi_blocked: false,
             rflags_loaded: false,
+            implicit_supervisor: false,
+            pkru: 0,
+            pkrs: 0,
+            mov_ss_shadow: None,
         }
     }
 

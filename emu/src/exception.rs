@@ -33,6 +33,8 @@ pub mod pf_error {
     pub const USER: u32 = 1 << 2;
     pub const RSVD: u32 = 1 << 3;
     pub const FETCH: u32 = 1 << 4;
+    /// A protection-key violation (SDM Vol. 3, 4.7).
+    pub const PK: u32 = 1 << 5;
 }
 
 /// An exception raised by an instruction. For #PF the faulting linear address is in

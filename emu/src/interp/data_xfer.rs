@@ -156,13 +156,27 @@ impl Cpu {
 /// `mov Sreg, r`
 pub fn exec_mov_sreg_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let sel = cpu.get::<W16>(e.src) as u16;
-    cpu.load_data_segment(e.dst % 8, sel)
+    cpu.load_data_segment(e.dst % 8, sel)?;
+    ss_shadow(cpu, e, e.dst % 8)
 }
 
 /// `mov Sreg, m16`
 pub fn exec_mov_sreg_m(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let sel = cpu.read::<W16>(cpu.ea(e))? as u16;
-    cpu.load_data_segment(e.dst % 8, sel)
+    cpu.load_data_segment(e.dst % 8, sel)?;
+    ss_shadow(cpu, e, e.dst % 8)
+}
+
+/// After a load of SS (MOV SS, POP SS) the next instruction runs before any interrupt, so a
+/// stack switch in two instructions (SS, then rSP) is never interrupted in between (SDM Vol. 3,
+/// 6.8.3): the block ends with the shadow open, as STI's does.
+pub(crate) fn ss_shadow(cpu: &mut Cpu, e: &Instr, sreg: u8) -> ExecResult {
+    if sreg != SegReg::Ss as u8 {
+        return Ok(());
+    }
+    cpu.state.rip = e.next_rip;
+    cpu.interrupt_shadow = true;
+    Err(Stop::Yield)
 }
 
 const MOV: &[Row] = &[

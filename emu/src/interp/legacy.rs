@@ -58,7 +58,7 @@ pub fn exec_pop_sreg<const S: u8, W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecRes
     cpu.load_data_segment(S, v)?;
     let sp = cpu.state.gpr[4].wrapping_add(W::BYTES as u64);
     cpu.set_rsp(e, sp);
-    Ok(())
+    super::data_xfer::ss_shadow(cpu, e, S)
 }
 
 /// `lds/les/lss/lfs/lgs r, m16:16/32/64`: W is the offset size.

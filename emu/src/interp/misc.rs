@@ -34,17 +34,24 @@ pub const CPUID_EXT1_ECX: u32 = 1 | super::bit::CPUID_EXT1_ECX;
 pub const CPUID_EXT1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29);
 
 /// Every CPUID feature bit tier 0 implements, per register, gathered from the family files
-/// ([EAX=1 ECX, EAX=1 EDX, EAX=7 EBX, 8000_0001h ECX, 8000_0001h EDX]). A CPU model
+/// ([EAX=1 ECX, EAX=1 EDX, EAX=7 EBX, 8000_0001h ECX, 8000_0001h EDX, EAX=7 ECX]). A CPU model
 /// (`system::cpu_model`) reports a subset of these; MCE/MCA (the machine-check MSRs with no
 /// banks, `system::msr`) and the hypervisor bit are system-level and also allowed.
-pub const IMPLEMENTED: [u32; 5] = [
+pub const IMPLEMENTED: [u32; 6] = [
     CPUID1_ECX_BASE | super::sse::CPUID1_ECX | (1 << 31),
     IMPLEMENTED_EDX1,
-    super::bit::bmi::CPUID7_EBX | super::arith::CPUID7_EBX,
+    super::bit::bmi::CPUID7_EBX | super::arith::CPUID7_EBX | CPUID7_EBX_ACCESS_RIGHTS,
     CPUID_EXT1_ECX,
     CPUID_EXT1_EDX | (IMPLEMENTED_EDX1 & crate::system::cpu_model::ext1::EDX_AMD_MIRROR),
+    CPUID7_ECX_ACCESS_RIGHTS,
 ];
-const IMPLEMENTED_EDX1: u32 = CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX | (1 << 7) | (1 << 14);
+/// SMEP and SMAP (the page walk, `interp::access_rights` for STAC/CLAC).
+const CPUID7_EBX_ACCESS_RIGHTS: u32 = crate::system::cpu_model::ebx7::SMEP | crate::system::cpu_model::ebx7::SMAP;
+/// PKU and PKS (the page walk, RDPKRU/WRPKRU, IA32_PKRS).
+const CPUID7_ECX_ACCESS_RIGHTS: u32 = crate::system::cpu_model::ecx7::PKU | crate::system::cpu_model::ecx7::PKS;
+/// ... with DE (2: CR4.DE and the DR4/DR5 rule, `interp::sys`; its I/O breakpoints never match).
+const IMPLEMENTED_EDX1: u32 =
+    CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX | (1 << 7) | (1 << 14) | (1 << 2);
 
 /// CPUID leaf `leaf`/`sub` of `model` as [EAX, EBX, ECX, EDX]. Features are reported only when
 /// they are implemented and tested (glibc picks its string functions from these bits).
@@ -75,7 +82,7 @@ pub fn cpuid(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
             None => [0; 4],
         },
         // Structured extended features (subleaf 0 only).
-        (_, 7) if sub == 0 => [0, f.leaf7_ebx, 0, 0],
+        (_, 7) if sub == 0 => [0, f.leaf7_ebx, f.leaf7_ecx, 0],
         // Topology: one thread (SMT level, type 1) in one core (core level, type 2), x2APIC ID
         // 0; each level's EAX is the APIC-ID shift to the next, 0 with one of each.
         (Vendor::Intel, 0xb) => match sub {
@@ -131,7 +138,11 @@ pub fn cpuid(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
 
 pub fn exec_cpuid(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let g = &mut cpu.state.gpr;
-    let r = cpuid(cpu.config.model, g[0] as u32, g[1] as u32);
+    let mut r = cpuid(cpu.config.model, g[0] as u32, g[1] as u32);
+    // OSPKE mirrors CR4.PKE (SDM Vol. 2A, CPUID leaf 07h ECX bit 4).
+    if g[0] as u32 == 7 && g[1] as u32 == 0 && cpu.state.cr4 & (1 << 22) != 0 {
+        r[2] |= crate::system::cpu_model::ecx7::OSPKE;
+    }
     g[0] = r[0] as u64;
     g[3] = r[1] as u64;
     g[1] = r[2] as u64;
@@ -488,6 +499,7 @@ mod tests {
                 cpuid(m, 7, 0)[1],
                 cpuid(m, 0x8000_0001, 0)[2],
                 cpuid(m, 0x8000_0001, 0)[3],
+                cpuid(m, 7, 0)[2],
             ];
             for (i, (r, imp)) in regs.iter().zip(IMPLEMENTED).enumerate() {
                 assert_eq!(r & !imp, 0, "{}: register {i} reports {:#x} beyond tier 0", m.name, r & !imp);

@@ -5,6 +5,7 @@
 //! handlers work on [`crate::decoded::Instr`] entries and follow the conventions given in
 //! `decoded`. The run loop that calls them is in `tier0`, above the decoder and the block cache.
 
+pub mod access_rights;
 pub mod arith;
 pub mod bit;
 pub mod ctrl_xfer;

@@ -93,9 +93,23 @@ fn debug_register(cpu: &Cpu, n: u32) -> Result<usize, Stop> {
 /// CR4.DE (debugging extensions).
 const CR4_DE: u64 = 1 << 3;
 
+/// DR7.GD (general detect) and DR6.BD: with GD set, any MOV DR is a #DB fault that reports
+/// BD and clears GD, so the handler may use the debug registers (SDM Vol. 3, 18.2.4, 18.3.1.5).
+fn general_detect(cpu: &mut Cpu) -> ExecResult {
+    const DR7_GD: u64 = 1 << 13;
+    const DR6_BD: u64 = 1 << 13;
+    if cpu.state.dr[7] & DR7_GD != 0 {
+        cpu.state.dr[7] &= !DR7_GD;
+        cpu.state.dr[6] |= DR6_BD;
+        return Err(Stop::Fault(Fault::new(vector::DB)));
+    }
+    Ok(())
+}
+
 pub fn exec_mov_r_dr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let n = debug_register(cpu, u32::from(e.src))?;
     require_cpl0(cpu)?;
+    general_detect(cpu)?;
     let v = cpu.state.dr[n];
     cpu.state.gpr[(e.dst & 15) as usize] = v;
     Ok(())
@@ -104,6 +118,7 @@ pub fn exec_mov_r_dr(cpu: &mut Cpu, e: &Instr) -> ExecResult {
 pub fn exec_mov_dr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let n = debug_register(cpu, u32::from(e.dst))?;
     require_cpl0(cpu)?;
+    general_detect(cpu)?;
     let mut v = cpu.state.gpr[(e.src & 15) as usize];
     if e.lmask != u64::MAX {
         v &= 0xffff_ffff;
@@ -115,6 +130,11 @@ pub fn exec_mov_dr_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
         7 => (v & DR7_WRITABLE) | DR7_FIXED1,
         _ => v,
     };
+    if n == 7 {
+        // Back to the machine, which steps instruction by instruction while DR7 enables a
+        // breakpoint (`machine/single_step.rs`; translated code must not run on past it).
+        return done_yield(cpu, e);
+    }
     Ok(())
 }
 
@@ -715,7 +735,7 @@ const TRANSFERS: &[Row] = &[
     Row::reg(C::Swapgs, exec_swapgs),
 ];
 
-pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, PROBES, TRANSFERS];
+pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, PROBES, TRANSFERS, super::access_rights::ROWS];
 
 #[cfg(test)]
 mod tests {

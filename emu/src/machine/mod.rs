@@ -15,6 +15,8 @@ mod dma;
 pub mod engine;
 pub mod step;
 // Single-stepping (RFLAGS.TF), for kvm-unit-tests (issue 14).
+// Hardware breakpoints DR0-DR3 (issue 14).
+mod breakpoints;
 mod single_step;
 pub mod timeline;
 
@@ -512,8 +514,8 @@ impl Machine {
             let enabled = engine.interrupts_enabled(cpu);
             return Ok(self.halt_round(enabled));
         }
-        if kind != EngineKind::Kvm && cpu.state.rflags_other & crate::state::rflags::TF != 0 {
-            return self.single_step_round(); // RFLAGS.TF: see single_step.rs
+        if kind != EngineKind::Kvm && single_step::steps(cpu) {
+            return self.single_step_round(); // RFLAGS.TF, DR7 breakpoints: see single_step.rs
         }
         let instructions = if kind.counts_instructions() { limit - retired } else { u64::MAX };
         let exit = engine.run(cpu, &Limit { instructions, poll_after: SLICE, deadline: None, want_interrupt })?;

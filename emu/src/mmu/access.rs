@@ -87,7 +87,14 @@ impl Cpu {
             return Err(Stop::Fault(Fault::gp0()));
         }
         let user = self.state.cpl == 3;
-        match walk::translate(&self.state, &mut self.ram, la, access, user) {
+        let who = walk::Accessor {
+            user,
+            implicit: self.implicit_supervisor,
+            ac: self.state.rflags_other & crate::rflags::AC != 0,
+            pkru: self.pkru,
+            pkrs: self.pkrs as u32,
+        };
+        match walk::translate_for(&self.state, &mut self.ram, la, access, who) {
             Ok(t) => {
                 let in_ram = t.page < self.ram.len();
                 self.softmmu.fill_tlb(user, la, &t, self.ram.host_base() as u64, in_ram);

@@ -163,7 +163,7 @@ impl Tlb {
         let tag = self.access_tag(la, 1);
         let i = index(la);
         self.sets[user as usize][i] = TlbEntry {
-            read_tag: if in_ram { tag } else { INVALID },
+            read_tag: if in_ram && t.readable { tag } else { INVALID },
             write_tag: if in_ram && t.writable && !code_page { tag } else { INVALID },
             exec_tag: if in_ram && t.executable { tag } else { INVALID },
             addend: if in_ram { ram_host.wrapping_add(t.page).wrapping_sub(la & !0xfff) } else { 0 },
@@ -211,7 +211,7 @@ mod tests {
     use super::*;
 
     fn t(page: u64) -> Translation {
-        Translation { page, writable: true, executable: false, global: false }
+        Translation { page, writable: true, readable: true, executable: false, global: false }
     }
 
     /// Stands in for the host address of guest RAM.
@@ -273,7 +273,7 @@ mod tests {
         tlb.fill(
             false,
             0x2000,
-            &Translation { page: 0xfee0_0000, writable: true, executable: true, global: false },
+            &Translation { page: 0xfee0_0000, writable: true, readable: true, executable: true, global: false },
             HOST,
             false,
             false,

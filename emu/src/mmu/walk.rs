@@ -1,10 +1,17 @@
 //! The page walk (SDM Vol. 3, chapter 4): no paging; 32-bit paging (4.3: two levels of 4-byte
 //! entries, 4 MiB pages with CR4.PSE); PAE paging (4.4: four PDPTEs, then two levels of 8-byte
 //! entries, 2 MiB pages, NX); and 4-level IA-32e paging (4.5) with 4 KiB, 2 MiB and 1 GiB pages.
-//! NX, U/S, R/W with CR0.WP, accessed and dirty bits set the way hardware sets them, and exact
-//! #PF error codes. PAE's PDPTEs are read from memory on each walk rather than kept from the
-//! last MOV CR3 (4.4.1): the two differ only for a guest that edits its PDPTEs and relies on the
-//! old ones until it reloads CR3, which Linux does not (it reloads CR3 after such an edit).
+//! NX, U/S, R/W with CR0.WP, SMEP, SMAP (with EFLAGS.AC and implicit supervisor accesses),
+//! protection keys in IA-32e mode (CR4.PKE with PKRU for user pages, CR4.PKS with IA32_PKRS for
+//! supervisor pages), accessed and dirty bits set the way hardware sets them, and exact #PF
+//! error codes. PAE's PDPTEs are read from memory on each walk rather than kept from the last
+//! MOV CR3 (4.4.1): the two differ only for a guest that edits its PDPTEs and relies on the old
+//! ones until it reloads CR3, which Linux does not (it reloads CR3 after such an edit).
+//!
+//! What a [`Translation`] lets the TLB cache must hold for every later access through the entry
+//! until the next flush: so a supervisor data access to a user page with CR4.SMAP set is never
+//! cached (its outcome follows EFLAGS.AC, which STAC, CLAC, POPF and IRET change without a
+//! flush); PKRU and IA32_PKRS writes flush the TLB instead.
 
 use super::Access;
 use crate::exception::{pf_error, vector, Fault};
@@ -20,6 +27,12 @@ const PTE_D: u64 = 1 << 6;
 const PTE_PS: u64 = 1 << 7;
 const PTE_G: u64 = 1 << 8;
 const PTE_NX: u64 = 1 << 63;
+/// The protection key of a leaf entry, bits 62:59 (SDM Vol. 3, 4.6.2).
+const PKEY_SHIFT: u32 = 59;
+const CR4_SMEP: u64 = 1 << 20;
+const CR4_SMAP: u64 = 1 << 21;
+const CR4_PKE: u64 = 1 << 22;
+const CR4_PKS: u64 = 1 << 24;
 /// Physical address bits reported by CPUID 8000_0008 (MAXPHYADDR).
 pub const MAX_PHYS_BITS: u32 = 40;
 const ADDR_MASK: u64 = ((1u64 << MAX_PHYS_BITS) - 1) & !0xfff;
@@ -31,8 +44,26 @@ pub struct Translation {
     pub page: u64,
     /// Writes are allowed without another walk (permission granted and D already set).
     pub writable: bool,
+    /// Data reads are allowed without another walk.
+    pub readable: bool,
     pub executable: bool,
     pub global: bool,
+}
+
+/// Who makes an access, beyond the page tables: what SDM Vol. 3, 4.6 needs to judge it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accessor {
+    /// A user-mode access (CPL 3, and not implicit).
+    pub user: bool,
+    /// An implicit supervisor-mode access (descriptor tables, the IDT, the TSS, interrupt and
+    /// exception frames): SMAP denies it on user pages whatever EFLAGS.AC.
+    pub implicit: bool,
+    /// EFLAGS.AC: with SMAP, explicit supervisor accesses to user pages need it set.
+    pub ac: bool,
+    /// PKRU: two bits per key, access-disable (2k) and write-disable (2k+1), for user pages.
+    pub pkru: u32,
+    /// IA32_PKRS: the same layout, for supervisor pages.
+    pub pkrs: u32,
 }
 
 fn page_fault(error: u32) -> Fault {
@@ -44,10 +75,26 @@ fn page_fault(error: u32) -> Fault {
 /// # Errors
 /// A #PF fault with the hardware error code; the caller records `la` as the fault address.
 pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user: bool) -> Result<Translation, Fault> {
+    translate_for(s, ram, la, access, Accessor { user, ..Accessor::default() })
+}
+
+/// [`translate`] for the accessor `who` (its privilege, whether it is implicit, EFLAGS.AC, the
+/// protection-key registers).
+///
+/// # Errors
+/// A #PF fault with the hardware error code; the caller records `la` as the fault address.
+pub fn translate_for(
+    s: &CpuState,
+    ram: &mut GuestRam,
+    la: u64,
+    access: Access,
+    who: Accessor,
+) -> Result<Translation, Fault> {
+    let user = who.user;
     let long = s.efer & ctrl::EFER_LMA != 0;
     let la = if long { la } else { la & 0xffff_ffff };
     if s.cr0 & ctrl::CR0_PG == 0 {
-        return Ok(Translation { page: la & !0xfff, writable: true, executable: true, global: false });
+        return Ok(Translation { page: la & !0xfff, writable: true, readable: true, executable: true, global: false });
     }
     let pae = s.cr4 & ctrl::CR4_PAE != 0;
     let nxe = s.efer & ctrl::EFER_NXE != 0 && (long || pae);
@@ -55,7 +102,8 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     if access == Access::Write {
         code |= pf_error::WRITE;
     }
-    if access == Access::Exec && nxe {
+    // I/D is reported where execute rights exist at all: with NX or SMEP enabled (SDM Vol. 3, 4.7).
+    if access == Access::Exec && (nxe || s.cr4 & CR4_SMEP != 0) {
         code |= pf_error::FETCH;
     }
     // A non-canonical address is a #GP, not a #PF; the caller checks canonicality first.
@@ -118,6 +166,11 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
             if pte & PTE_PS != 0 && level == 4 {
                 reserved |= PTE_PS;
             }
+            // Under PAE paging bits 62:52 are reserved (tables 4-8 to 4-11); IA-32e paging
+            // ignores them (or reads a protection key from 62:59).
+            if !long {
+                reserved |= pte & (0x7ff << 52);
+            }
         }
         let base = if is_leaf && level > 1 && !wide {
             // A 4 MiB page (4.3, table 4-4): bits 31:22 and, PSE-36, bits 20:13 as address bits
@@ -150,13 +203,23 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     }
     // Permission checks (SDM Vol. 3, 4.6).
     let wp = s.cr0 & ctrl::CR0_WP != 0;
-    let denied = match access {
-        Access::Read => user && !us,
-        Access::Write => (user && !us) || (!rw && (user || wp)),
-        Access::Exec => (user && !us) || nx,
+    let leaf_pte = entries[(top - level) as usize];
+    let rights = Rights::of(s, who, (us, rw, nx, wp), long.then_some(leaf_pte));
+    let allowed = match access {
+        Access::Read => rights.read,
+        Access::Write => rights.write,
+        Access::Exec => rights.exec,
     };
-    if denied {
-        return Err(page_fault(code | pf_error::PRESENT));
+    let key_allowed = match access {
+        Access::Read => rights.key_read,
+        Access::Write => rights.key_write,
+        Access::Exec => true,
+    };
+    if !allowed || !key_allowed {
+        // PK reports the key's verdict, whatever the other rights say (kvm-unit-tests'
+        // `access` checks a user write to a read-only page with its key's AD set: P|W|U|PK).
+        let pk = if key_allowed { 0 } else { pf_error::PK };
+        return Err(page_fault(code | pf_error::PRESENT | pk));
     }
     // Accessed bits on every entry used, dirty on the leaf for a write.
     let levels_used = (top - level + 1) as usize;
@@ -177,14 +240,70 @@ pub fn translate(s: &CpuState, ram: &mut GuestRam, la: u64, access: Access, user
     }
     let leaf = entries[levels_used - 1];
     let offset_in_big = la & ((1u64 << page_size_shift) - 1) & !0xfff;
-    let user_ok = !user || us;
-    let writable_now = (rw || (!user && !wp)) && user_ok && leaf & PTE_D != 0;
     Ok(Translation {
         page: page_base | offset_in_big,
-        writable: writable_now,
-        executable: !nx && user_ok,
+        writable: rights.cacheable_data && rights.write && rights.key_write && leaf & PTE_D != 0,
+        readable: rights.cacheable_data && rights.read && rights.key_read,
+        executable: rights.exec,
         global: leaf & PTE_G != 0 && s.cr4 & ctrl::CR4_PGE != 0,
     })
+}
+
+/// What the paging structures, the control registers and the accessor allow on one page.
+struct Rights {
+    read: bool,
+    write: bool,
+    exec: bool,
+    /// The protection keys allow a read, a write (a denial adds PK to the error code).
+    key_read: bool,
+    key_write: bool,
+    /// Data rights do not depend on EFLAGS.AC or the accessor being implicit, so the TLB may
+    /// cache them.
+    cacheable_data: bool,
+}
+
+impl Rights {
+    /// SDM Vol. 3, 4.6.1 (access rights, SMEP and SMAP) and 4.6.2 (protection keys); `us`, `rw`
+    /// and `nx` are the walk's combined U/S, R/W and XD, `wp` CR0.WP, `leaf` the entry that maps
+    /// the page under IA-32e paging (None under 32-bit and PAE paging, which have no keys).
+    fn of(s: &CpuState, who: Accessor, (us, rw, nx, wp): (bool, bool, bool, bool), leaf: Option<u64>) -> Rights {
+        let pkey = (leaf.unwrap_or(0) >> PKEY_SHIFT & 0xf) as u32;
+        // The key's access-disable and write-disable bits, from PKRU for a user page (CR4.PKE),
+        // from IA32_PKRS for a supervisor page accessed in supervisor mode (CR4.PKS); keys
+        // apply with IA-32e paging only (4.6.2): `leaf` is None under 32-bit and PAE paging.
+        let keys = if leaf.is_none() {
+            0
+        } else if us && s.cr4 & CR4_PKE != 0 {
+            who.pkru >> (2 * pkey) & 3
+        } else if !us && !who.user && s.cr4 & CR4_PKS != 0 {
+            who.pkrs >> (2 * pkey) & 3
+        } else {
+            0
+        };
+        let (ad, wd) = (keys & 1 != 0, keys & 2 != 0);
+        if who.user {
+            return Rights {
+                read: us,
+                write: us && rw,
+                exec: us && !nx,
+                key_read: !ad,
+                key_write: !ad && !wd,
+                cacheable_data: true,
+            };
+        }
+        // Supervisor: SMAP denies data accesses to user pages unless explicit with AC set.
+        let smap_applies = us && s.cr4 & CR4_SMAP != 0;
+        let smap_ok = !smap_applies || (!who.implicit && who.ac);
+        Rights {
+            read: smap_ok,
+            write: smap_ok && (rw || !wp),
+            exec: !(nx || (us && s.cr4 & CR4_SMEP != 0)),
+            key_read: !ad,
+            // Write-disable binds supervisor writes only with CR0.WP set.
+            key_write: !(ad || (wd && wp)),
+            cacheable_data: !smap_applies,
+        }
+    }
 }
 
 /// True if `la` is canonical for 48-bit linear addresses.
@@ -331,6 +450,66 @@ mod tests {
         ram.write::<W64>(0x1020 + 3 * 8, 0x2000 | PTE_P | PTE_RW);
         let f = translate(&s, &mut ram, 0xC040_0000, Access::Read, false).unwrap_err();
         assert_eq!(f.error_code, pf_error::PRESENT | pf_error::RSVD);
+        // A PTE's bits 62:52 are reserved under PAE paging (where IA-32e paging keeps a
+        // protection key in 62:59).
+        ram.write::<W64>(0x1020 + 3 * 8, 0x2000 | PTE_P);
+        s.efer = ctrl::EFER_NXE;
+        ram.write::<W64>(0x3000 + 8, 0x9000 | PTE_P | PTE_RW | PTE_US | 1 << PKEY_SHIFT);
+        let f = translate(&s, &mut ram, 0xC020_1234, Access::Read, true).unwrap_err();
+        assert_eq!(f.error_code, pf_error::PRESENT | pf_error::USER | pf_error::RSVD);
+        // Protection keys apply with IA-32e paging only (4.6.2): PKRU denying key 0 leaves a
+        // user read under PAE paging allowed.
+        ram.write::<W64>(0x3000 + 8, 0x9000 | PTE_P | PTE_RW | PTE_US);
+        s.cr4 |= CR4_PKE;
+        let who = Accessor { user: true, pkru: 0b11, ..Accessor::default() };
+        assert!(translate_for(&s, &mut ram, 0xC020_1234, Access::Read, who).is_ok());
+    }
+
+    #[test]
+    fn smep_smap_and_protection_keys_follow_sdm_4_6() {
+        const LA: u64 = 0x40_0000;
+        let err = |s: &CpuState, ram: &mut GuestRam, a, who| translate_for(s, ram, LA, a, who).unwrap_err().error_code;
+        // A user page with protection key 2.
+        let (mut s, mut ram) = setup(PTE_P | PTE_RW | PTE_US | PTE_D | 2 << PKEY_SHIFT);
+        s.cr4 |= CR4_SMEP | CR4_SMAP;
+        let sup = Accessor::default();
+        // SMEP: a supervisor fetch from a user page is P|I/D.
+        assert_eq!(err(&s, &mut ram, Access::Exec, sup), pf_error::PRESENT | pf_error::FETCH);
+        // SMAP: with AC clear a supervisor read is P, a write P|W.
+        assert_eq!(err(&s, &mut ram, Access::Read, sup), pf_error::PRESENT);
+        assert_eq!(err(&s, &mut ram, Access::Write, sup), pf_error::PRESENT | pf_error::WRITE);
+        // With AC set an explicit access goes through, but is not cached (AC changes freely);
+        // an implicit one faults whatever AC.
+        let t = translate_for(&s, &mut ram, LA, Access::Write, Accessor { ac: true, ..sup }).unwrap();
+        assert!(!t.readable && !t.writable);
+        let implicit = Accessor { ac: true, implicit: true, ..sup };
+        assert_eq!(err(&s, &mut ram, Access::Read, implicit), pf_error::PRESENT);
+        // PKU: key 2's access-disable bit (PKRU bit 4) stops a user read (P|U|PK) and a
+        // supervisor read; write-disable (bit 5) stops user writes, supervisor ones only with
+        // CR0.WP.
+        s.cr4 = ctrl::CR4_PAE | CR4_PKE;
+        let user = Accessor { user: true, ..sup };
+        let pk = pf_error::PRESENT | pf_error::PK;
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkru: 1 << 4, ..user }), pk | pf_error::USER);
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkru: 1 << 4, ..sup }), pk);
+        assert!(translate_for(&s, &mut ram, LA, Access::Read, Accessor { pkru: 1 << 2, ..user }).is_ok(), "key 1");
+        let wd = Accessor { pkru: 1 << 5, ..user };
+        assert_eq!(err(&s, &mut ram, Access::Write, wd), pk | pf_error::USER | pf_error::WRITE);
+        assert_eq!(err(&s, &mut ram, Access::Write, Accessor { user: false, ..wd }), pk | pf_error::WRITE);
+        s.cr0 &= !ctrl::CR0_WP;
+        assert!(translate_for(&s, &mut ram, LA, Access::Write, Accessor { user: false, ..wd }).is_ok());
+        assert!(translate_for(&s, &mut ram, LA, Access::Exec, Accessor { pkru: 1 << 4, ..user }).is_ok(), "fetches");
+        // PK is reported with the other causes too: a user write to a read-only page whose key
+        // has AD set is P|W|U|PK (kvm-unit-tests' `access`).
+        let (mut ro, mut ram2) = setup(PTE_P | PTE_US | 2 << PKEY_SHIFT);
+        ro.cr4 |= CR4_PKE;
+        let f = translate_for(&ro, &mut ram2, LA, Access::Write, Accessor { pkru: 1 << 4, ..user }).unwrap_err();
+        assert_eq!(f.error_code, pk | pf_error::USER | pf_error::WRITE);
+        // PKS: IA32_PKRS for a supervisor page (key 2 here), not for user pages.
+        let (mut s, mut ram) = setup(PTE_P | PTE_RW | PTE_D | 2 << PKEY_SHIFT);
+        s.cr4 |= CR4_PKS;
+        assert_eq!(err(&s, &mut ram, Access::Read, Accessor { pkrs: 1 << 4, ..sup }), pk);
+        assert!(translate_for(&s, &mut ram, LA, Access::Read, Accessor { pkru: 1 << 4, ..sup }).is_ok());
     }
 
     #[test]

@@ -68,7 +68,9 @@ impl Cpu {
         }
         let old = self.state.cr4;
         self.state.cr4 = v;
-        if (old ^ v) & (ctrl::CR4_PGE | ctrl::CR4_PAE | ctrl::CR4_PSE | (1 << 20) | (1 << 21)) != 0 {
+        // SMEP (20), SMAP (21), PKE (22) and PKS (24) change what cached translations allow.
+        let rights = (1 << 20) | (1 << 21) | (1 << 22) | (1 << 24);
+        if (old ^ v) & (ctrl::CR4_PGE | ctrl::CR4_PAE | ctrl::CR4_PSE | rights) != 0 {
             self.softmmu.flush_tlb();
         }
         Ok(())

@@ -41,6 +41,8 @@ pub struct Features {
     pub leaf1_edx: u32,
     /// CPUID.(7,0):EBX.
     pub leaf7_ebx: u32,
+    /// CPUID.(7,0):ECX (OSPKE, bit 4, is added at run time from CR4.PKE).
+    pub leaf7_ecx: u32,
     /// CPUID.8000_0001h:ECX and EDX.
     pub ext1_ecx: u32,
     pub ext1_edx: u32,
@@ -90,6 +92,8 @@ pub struct CpuModel {
 /// CPUID.1:EDX bit numbers used below (SDM Vol. 2A, table 3-11).
 pub mod edx1 {
     pub const FPU: u32 = 1 << 0;
+    /// Debugging extensions: CR4.DE (DR4/DR5 are #UD instead of aliases).
+    pub const DE: u32 = 1 << 2;
     pub const PSE: u32 = 1 << 3;
     pub const TSC: u32 = 1 << 4;
     pub const MSR: u32 = 1 << 5;
@@ -120,6 +124,20 @@ pub mod ebx7 {
     pub const BMI1: u32 = 1 << 3;
     pub const BMI2: u32 = 1 << 8;
     pub const ADX: u32 = 1 << 19;
+    /// Supervisor-mode execution prevention (CR4.SMEP).
+    pub const SMEP: u32 = 1 << 7;
+    /// Supervisor-mode access prevention (CR4.SMAP, STAC/CLAC).
+    pub const SMAP: u32 = 1 << 20;
+}
+
+/// CPUID.(7,0):ECX bit numbers (SDM Vol. 2A, table 3-8).
+pub mod ecx7 {
+    /// Protection keys for user-mode pages (CR4.PKE, PKRU, RDPKRU/WRPKRU).
+    pub const PKU: u32 = 1 << 3;
+    /// CR4.PKE as software set it (reported at run time, never in a model's table).
+    pub const OSPKE: u32 = 1 << 4;
+    /// Protection keys for supervisor-mode pages (CR4.PKS, IA32_PKRS).
+    pub const PKS: u32 = 1 << 31;
 }
 
 /// CPUID.8000_0001h bit numbers (SDM Vol. 2A; APM Vol. 3, E.4.2).
@@ -141,6 +159,7 @@ pub const EXT7_INVARIANT_TSC: u32 = 1 << 8;
 /// The features both real models report: everything tier 0 implements, plus MCE/MCA (with no
 /// banks) and the hypervisor bit.
 const LEAF1_EDX: u32 = edx1::FPU
+    | edx1::DE
     | edx1::PSE
     | edx1::TSC
     | edx1::MSR
@@ -176,6 +195,7 @@ pub static K8: CpuModel = CpuModel {
         leaf1_ecx: LEAF1_ECX,
         leaf1_edx: LEAF1_EDX,
         leaf7_ebx: LEAF7_EBX,
+        leaf7_ecx: 0,
         ext1_ecx: EXT1_ECX,
         ext1_edx: EXT1_EDX | (LEAF1_EDX & ext1::EDX_AMD_MIRROR),
         ext7_edx: EXT7_INVARIANT_TSC,
@@ -200,7 +220,9 @@ pub static BROADWELL: CpuModel = CpuModel {
     features: Features {
         leaf1_ecx: LEAF1_ECX,
         leaf1_edx: LEAF1_EDX,
-        leaf7_ebx: LEAF7_EBX,
+        // Broadwell is the first Intel core with SMAP; SMEP came with Ivy Bridge.
+        leaf7_ebx: LEAF7_EBX | ebx7::SMEP | ebx7::SMAP,
+        leaf7_ecx: 0,
         ext1_ecx: EXT1_ECX,
         ext1_edx: EXT1_EDX,
         ext7_edx: EXT7_INVARIANT_TSC,
@@ -213,8 +235,39 @@ pub static BROADWELL: CpuModel = CpuModel {
     ],
 };
 
+/// Intel Sapphire Rapids identity (opt-in: the newest features tier 0 models): family 6, model
+/// 8Fh, stepping 8 (4th generation Xeon Scalable), with one core's caches (48 KiB 12-way L1D,
+/// 32 KiB 8-way L1I, 2 MiB 16-way L2, and the 1.875 MiB 15-way slice of L3 per core). It adds
+/// protection keys for user pages (PKU, Skylake-SP and later) and for supervisor pages (PKS,
+/// new with Sapphire Rapids) to Broadwell's SMEP and SMAP. The rest of its real feature set
+/// (AVX-512, AMX, XSAVE) is not reported: tier 0 does not implement it.
+pub static SAPPHIRE_RAPIDS: CpuModel = CpuModel {
+    name: "sapphirerapids",
+    description: "GenuineIntel family 6 model 8Fh (Sapphire Rapids), one core, one thread; adds PKU and PKS",
+    vendor: Vendor::Intel,
+    max_basic: 0xd,
+    max_ext: 0x8000_0008,
+    signature: 0x0008_06f8,
+    brand: "Strata virtual CPU (Intel Sapphire Rapids)",
+    features: Features {
+        leaf1_ecx: LEAF1_ECX,
+        leaf1_edx: LEAF1_EDX,
+        leaf7_ebx: LEAF7_EBX | ebx7::SMEP | ebx7::SMAP,
+        leaf7_ecx: ecx7::PKU | ecx7::PKS,
+        ext1_ecx: EXT1_ECX,
+        ext1_edx: EXT1_EDX,
+        ext7_edx: EXT7_INVARIANT_TSC,
+    },
+    caches: &[
+        Cache { kind: 1, level: 1, size_kib: 48, ways: 12, line: 64 },
+        Cache { kind: 2, level: 1, size_kib: 32, ways: 8, line: 64 },
+        Cache { kind: 3, level: 2, size_kib: 2048, ways: 16, line: 64 },
+        Cache { kind: 3, level: 3, size_kib: 1920, ways: 15, line: 64 },
+    ],
+};
+
 /// Every model, the default first.
-pub static MODELS: [&CpuModel; 2] = [&K8, &BROADWELL];
+pub static MODELS: [&CpuModel; 3] = [&K8, &BROADWELL, &SAPPHIRE_RAPIDS];
 
 /// The model a machine gets unless told otherwise.
 pub fn default_model() -> &'static CpuModel {
@@ -235,6 +288,7 @@ pub fn by_name(name: &str) -> Result<&'static CpuModel, String> {
 /// CR4 bits (SDM Vol. 3A, 2.5) and the feature each needs.
 mod cr4 {
     pub const TSD: u64 = 1 << 2;
+    pub const DE: u64 = 1 << 3;
     pub const PSE: u64 = 1 << 4;
     pub const PAE: u64 = 1 << 5;
     pub const MCE: u64 = 1 << 6;
@@ -242,6 +296,10 @@ mod cr4 {
     pub const PCE: u64 = 1 << 8;
     pub const OSFXSR: u64 = 1 << 9;
     pub const OSXMMEXCPT: u64 = 1 << 10;
+    pub const SMEP: u64 = 1 << 20;
+    pub const SMAP: u64 = 1 << 21;
+    pub const PKE: u64 = 1 << 22;
+    pub const PKS: u64 = 1 << 24;
 }
 
 impl CpuModel {
@@ -253,6 +311,7 @@ impl CpuModel {
         let f = &self.features;
         let pairs = [
             (edx1::TSC, cr4::TSD),
+            (edx1::DE, cr4::DE),
             (edx1::PSE, cr4::PSE),
             (edx1::PAE, cr4::PAE),
             (edx1::MCE, cr4::MCE),
@@ -260,7 +319,29 @@ impl CpuModel {
             (edx1::FXSR, cr4::OSFXSR),
             (edx1::SSE, cr4::OSXMMEXCPT),
         ];
-        pairs.iter().filter(|(bit, _)| f.leaf1_edx & bit != 0).fold(cr4::PCE, |acc, (_, c)| acc | c)
+        let leaf7 = [
+            (f.leaf7_ebx & ebx7::SMEP, cr4::SMEP),
+            (f.leaf7_ebx & ebx7::SMAP, cr4::SMAP),
+            (f.leaf7_ecx & ecx7::PKU, cr4::PKE),
+            (f.leaf7_ecx & ecx7::PKS, cr4::PKS),
+        ];
+        let base = pairs.iter().filter(|(bit, _)| f.leaf1_edx & bit != 0).fold(cr4::PCE, |acc, (_, c)| acc | c);
+        leaf7.iter().filter(|(has, _)| *has != 0).fold(base, |acc, (_, c)| acc | c)
+    }
+
+    /// Whether protection keys for user pages are reported (CR4.PKE, RDPKRU/WRPKRU exist).
+    pub fn has_pku(&self) -> bool {
+        self.features.leaf7_ecx & ecx7::PKU != 0
+    }
+
+    /// Whether protection keys for supervisor pages are reported (CR4.PKS, IA32_PKRS exist).
+    pub fn has_pks(&self) -> bool {
+        self.features.leaf7_ecx & ecx7::PKS != 0
+    }
+
+    /// Whether SMAP is reported (STAC and CLAC exist).
+    pub fn has_smap(&self) -> bool {
+        self.features.leaf7_ebx & ebx7::SMAP != 0
     }
 
     /// Whether the machine-check architecture is reported (IA32_MCG_CAP and IA32_MCG_STATUS
@@ -303,12 +384,17 @@ mod tests {
 
     #[test]
     fn cr4_follows_the_features() {
-        // SDM Vol. 3A, 2.5: OSFXSR needs FXSR, MCE needs MCE; VME (bit 0) and DE (bit 3) are
-        // not reported, so they are reserved.
+        // SDM Vol. 3A, 2.5: OSFXSR needs FXSR, MCE needs MCE, DE needs DE; VME (bit 0) is not
+        // reported, so it is reserved.
         let a = K8.cr4_allowed();
         assert_ne!(a & cr4::OSFXSR, 0);
         assert_ne!(a & cr4::MCE, 0);
-        assert_eq!(a & 0b1001, 0);
+        assert_eq!(a & 0b1001, 0b1000);
         assert_eq!(a & (1 << 20), 0, "SMEP is not reported");
+        // SDM Vol. 3A, 2.5: SMEP (20), SMAP (21), PKE (22), PKS (24) with their CPUID flags.
+        let b = BROADWELL.cr4_allowed();
+        assert_eq!(b & (0b1011 << 21 | 1 << 20), 0b11 << 20);
+        let s = SAPPHIRE_RAPIDS.cr4_allowed();
+        assert_eq!(s & (0b1011 << 21 | 1 << 20), 0b1011 << 21 | 1 << 20);
     }
 }

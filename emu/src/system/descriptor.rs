@@ -71,16 +71,20 @@ impl Cpu {
     pub fn sys_read<W: crate::flags::Width>(&mut self, la: u64) -> Result<u64, Stop> {
         let cpl = self.state.cpl;
         self.state.cpl = 0;
+        self.implicit_supervisor = true;
         let r = self.read::<W>(la);
+        self.implicit_supervisor = false;
         self.state.cpl = cpl;
         r
     }
 
-    /// Writes at linear address `la` as a supervisor.
+    /// Writes at linear address `la` as a supervisor (an implicit access, as `sys_read`).
     pub fn sys_write<W: crate::flags::Width>(&mut self, la: u64, v: u64) -> Result<(), Stop> {
         let cpl = self.state.cpl;
         self.state.cpl = 0;
+        self.implicit_supervisor = true;
         let r = self.write::<W>(la, v);
+        self.implicit_supervisor = false;
         self.state.cpl = cpl;
         r
     }

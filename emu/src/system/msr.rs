@@ -31,6 +31,8 @@ pub const IA32_TSC_AUX: u32 = 0xc000_0103;
 pub const IA32_BIOS_SIGN_ID: u32 = 0x8b;
 /// Machine-check global capability: bank count [7:0], MCG_CTL_P (8), ... (SDM Vol. 3B, 16.3.1.1).
 pub const IA32_MCG_CAP: u32 = 0x179;
+/// Protection-key rights for supervisor pages (SDM Vol. 4, table 2-2; Vol. 3, 4.6.2), with PKS.
+pub const IA32_PKRS: u32 = 0x6e1;
 /// Machine-check global status: RIPV, EIPV, MCIP (SDM Vol. 3B, 16.3.1.2).
 pub const IA32_MCG_STATUS: u32 = 0x17a;
 /// AMD K8 interrupt pending and CMP-halt register (C1E state); Linux reads it on K8/family 10h
@@ -79,6 +81,7 @@ impl Cpu {
             IA32_BIOS_SIGN_ID => 0,
             // No banks, no MCG_CTL, no extended registers; nothing in progress.
             IA32_MCG_CAP | IA32_MCG_STATUS if self.config.model.has_mca() => 0,
+            IA32_PKRS if self.config.model.has_pks() => self.pkrs,
             // No C1E, no pending SMI/IOAPIC message bits.
             AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => 0,
             m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => self.amd_pmu.read(m),
@@ -120,6 +123,11 @@ impl Cpu {
             // With no machine check possible the status stays 0; clearing it is the one write
             // software makes (MCG_CAP is read-only: a write is #GP, as below).
             IA32_MCG_STATUS if self.config.model.has_mca() && v == 0 => {}
+            // Bits 63:32 are reserved (#GP). New rights change what cached translations allow.
+            IA32_PKRS if self.config.model.has_pks() && v >> 32 == 0 => {
+                self.pkrs = v;
+                self.softmmu.flush_tlb();
+            }
             AMD_INT_PENDING_MSG if self.config.model.vendor == Vendor::Amd => {}
             m if AmdPmu::decodes(m) && self.config.model.vendor == Vendor::Amd => self.amd_pmu.write(m, v)?,
             _ => return Err(Stop::Fault(Fault::gp0())),

@@ -53,7 +53,10 @@ pub fn table(supported: &CpuId, model: &CpuModel) -> Result<CpuId, vmm_sys_util:
             }
             7 => {
                 ebx &= host.ebx;
-                ecx &= host.ecx;
+                // Protection keys stay with the software engines: PKRU and IA32_PKRS are not
+                // converted at the engine boundary.
+                use emu::system::cpu_model::ecx7;
+                ecx &= host.ecx & !(ecx7::PKU | ecx7::PKS);
                 edx &= host.edx;
                 eax = 0; // one subleaf
             }
