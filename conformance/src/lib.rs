@@ -19,6 +19,7 @@ pub mod guest;
 pub mod harness;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod jitfuzz;
+pub mod legacy;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod lockstep;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

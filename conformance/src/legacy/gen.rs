@@ -36,16 +36,8 @@ const POOL32: [Register; 7] =
     [Register::EAX, Register::ECX, Register::EDX, Register::EBX, Register::EBP, Register::ESI, Register::EDI];
 const POOL16: [Register; 7] =
     [Register::AX, Register::CX, Register::DX, Register::BX, Register::BP, Register::SI, Register::DI];
-const POOL8: [Register; 8] = [
-    Register::AL,
-    Register::CL,
-    Register::DL,
-    Register::BL,
-    Register::AH,
-    Register::CH,
-    Register::DH,
-    Register::BH,
-];
+const POOL8: [Register; 8] =
+    [Register::AL, Register::CL, Register::DL, Register::BL, Register::AH, Register::CH, Register::DH, Register::BH];
 /// The 16-bit ModRM memory forms: base, index (SDM Vol. 2, Table 2-1).
 const ADDR16: [(Register, Register); 8] = [
     (Register::BX, Register::SI),
@@ -65,15 +57,65 @@ fn left_out(m: Mnemonic) -> bool {
     use Mnemonic as M;
     matches!(
         m,
-        M::In | M::Out | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd
-            | M::Hlt | M::Cli | M::Sti | M::Int | M::Int1 | M::Int3 | M::Into
-            | M::Iret | M::Iretd | M::Syscall | M::Sysenter | M::Sysexit | M::Sysret
-            | M::Cpuid | M::Rdtsc | M::Rdtscp | M::Rdpid | M::Rdrand | M::Rdseed | M::Rdpmc
-            | M::Pushf | M::Pushfd | M::Popf | M::Popfd
-            | M::Lar | M::Lsl | M::Verr | M::Verw | M::Sgdt | M::Sidt | M::Sldt | M::Str | M::Smsw
-            | M::Lgdt | M::Lidt | M::Lldt | M::Ltr | M::Lmsw | M::Clts | M::Invd | M::Wbinvd | M::Invlpg
-            | M::Lfs | M::Lgs | M::Retf | M::Ud0 | M::Ud1 | M::Ud2 | M::Bswap
-            | M::Enter | M::Xlatb
+        M::In
+            | M::Out
+            | M::Insb
+            | M::Insw
+            | M::Insd
+            | M::Outsb
+            | M::Outsw
+            | M::Outsd
+            | M::Hlt
+            | M::Cli
+            | M::Sti
+            | M::Int
+            | M::Int1
+            | M::Int3
+            | M::Into
+            | M::Iret
+            | M::Iretd
+            | M::Syscall
+            | M::Sysenter
+            | M::Sysexit
+            | M::Sysret
+            | M::Cpuid
+            | M::Rdtsc
+            | M::Rdtscp
+            | M::Rdpid
+            | M::Rdrand
+            | M::Rdseed
+            | M::Rdpmc
+            | M::Pushf
+            | M::Pushfd
+            | M::Popf
+            | M::Popfd
+            | M::Lar
+            | M::Lsl
+            | M::Verr
+            | M::Verw
+            | M::Sgdt
+            | M::Sidt
+            | M::Sldt
+            | M::Str
+            | M::Smsw
+            | M::Lgdt
+            | M::Lidt
+            | M::Lldt
+            | M::Ltr
+            | M::Lmsw
+            | M::Clts
+            | M::Invd
+            | M::Wbinvd
+            | M::Invlpg
+            | M::Lfs
+            | M::Lgs
+            | M::Retf
+            | M::Ud0
+            | M::Ud1
+            | M::Ud2
+            | M::Bswap
+            | M::Enter
+            | M::Xlatb
     )
 }
 
@@ -113,7 +155,9 @@ pub fn eligible(code: Code, mode: Mode) -> Result<(), &'static str> {
     }
     use Mnemonic as M;
     let m = code.mnemonic();
-    if op.op_kinds().contains(&K::mem) && !matches!(m, M::Lea | M::Les | M::Lds | M::Lss | M::Cmpxchg8b | M::Movbe | M::Bound) {
+    if op.op_kinds().contains(&K::mem)
+        && !matches!(m, M::Lea | M::Les | M::Lds | M::Lss | M::Cmpxchg8b | M::Movbe | M::Bound)
+    {
         return Err("memory-only form outside the integer families (x87, SSE state, cache control)");
     }
     if format!("{m:?}").starts_with('F') {
@@ -193,7 +237,9 @@ fn set_reg(st: &mut LegacyState, r: Register, v: u32) {
     let Some(n) = gpr_no(r) else { return };
     let old = st.gpr[n];
     st.gpr[n] = match r.size() {
-        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => (old & !0xff00) | (v & 0xff) << 8,
+        1 if matches!(r, Register::AH | Register::CH | Register::DH | Register::BH) => {
+            (old & !0xff00) | (v & 0xff) << 8
+        }
         1 => (old & !0xff) | (v & 0xff),
         2 => (old & !0xffff) | (v & 0xffff),
         _ => v,
@@ -243,7 +289,10 @@ fn seg_base(st: &LegacyState, mode: Mode, r: Register) -> u64 {
 fn mem_linear(ins: &Instruction, st: &LegacyState, mode: Mode) -> Option<u64> {
     let mut f = InstructionInfoFactory::new();
     let info = f.info(ins);
-    let um = info.used_memory().iter().find(|m| m.base() != Register::SS || ins.op0_kind() == OpKind::Memory || ins.op1_kind() == OpKind::Memory)?;
+    let um = info
+        .used_memory()
+        .iter()
+        .find(|m| m.base() != Register::SS || ins.op0_kind() == OpKind::Memory || ins.op1_kind() == OpKind::Memory)?;
     um.virtual_address(0, |r, _, _| reg_or_seg(r, st, mode))
 }
 
@@ -398,7 +447,10 @@ pub fn build(code: Code, mode: Mode, seed: &CaseSeed, reg_ok: bool, mem_ok: bool
             return Err(Skip("string form"));
         }
         ins = built;
-        let compares = matches!(m, Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd);
+        let compares = matches!(
+            m,
+            Mnemonic::Cmpsb | Mnemonic::Cmpsw | Mnemonic::Cmpsd | Mnemonic::Scasb | Mnemonic::Scasw | Mnemonic::Scasd
+        );
         match seed.extra % 3 {
             0 => {}
             1 if compares => ins.set_has_repe_prefix(true),
@@ -621,8 +673,16 @@ fn fix_implicit(case: &mut LegacyCase, seed: &CaseSeed) -> Result<(), Skip> {
             let idx = get_reg(st, ins.op0_register()).unwrap_or(0) as u64;
             let sext = |v: u64| if n == 2 { v as u16 as i16 as i64 } else { v as u32 as i32 as i64 };
             let i = sext(idx);
-            let lo = i.saturating_sub((seed.gpr[2] & 0xff) as i64).max(if n == 2 { i16::MIN as i64 } else { i32::MIN as i64 });
-            let hi = i.saturating_add((seed.gpr[3] & 0xff) as i64).min(if n == 2 { i16::MAX as i64 } else { i32::MAX as i64 });
+            let lo = i.saturating_sub((seed.gpr[2] & 0xff) as i64).max(if n == 2 {
+                i16::MIN as i64
+            } else {
+                i32::MIN as i64
+            });
+            let hi = i.saturating_add((seed.gpr[3] & 0xff) as i64).min(if n == 2 {
+                i16::MAX as i64
+            } else {
+                i32::MAX as i64
+            });
             let ea = mem_linear(&ins, st, mode).ok_or(Skip("no address"))?;
             write_buf(st, ea, n, lo as u64);
             write_buf(st, ea + n as u64, n, hi as u64);
@@ -635,7 +695,8 @@ fn fix_implicit(case: &mut LegacyCase, seed: &CaseSeed) -> Result<(), Skip> {
         }
         Mnemonic::Shld | Mnemonic::Shrd if ins.code().op_code().operand_size() == 16 => {
             // A count above 16 leaves result and flags undefined (SDM Vol. 2, SHLD).
-            let count = if ins.op2_kind() == OpKind::Register { st.gpr[1] & 0x1f } else { ins.immediate8() as u32 & 0x1f };
+            let count =
+                if ins.op2_kind() == OpKind::Register { st.gpr[1] & 0x1f } else { ins.immediate8() as u32 & 0x1f };
             if count > 16 {
                 return Err(Skip("SHLD/SHRD count above 16: undefined"));
             }
@@ -647,11 +708,7 @@ fn fix_implicit(case: &mut LegacyCase, seed: &CaseSeed) -> Result<(), Skip> {
 
 /// DIV/IDIV: a nonzero divisor and a dividend whose quotient fits (SDM Vol. 2, DIV: #DE).
 fn fix_division(ins: &Instruction, st: &mut LegacyState, mode: Mode, addr: &[Register]) -> Result<(), Skip> {
-    let bytes = if ins.op0_kind() == OpKind::Register {
-        ins.op0_register().size()
-    } else {
-        ins.memory_size().size()
-    };
+    let bytes = if ins.op0_kind() == OpKind::Register { ins.op0_register().size() } else { ins.memory_size().size() };
     let (lo, hi) = match bytes {
         1 => (Register::AL, Register::AH),
         2 => (Register::AX, Register::DX),
@@ -674,7 +731,7 @@ fn fix_division(ins: &Instruction, st: &mut LegacyState, mode: Mode, addr: &[Reg
         read_buf(st, ea, bytes).unwrap_or(0) as u32
     };
     if divisor & mask == 0 || divisor & mask == mask {
-        divisor = divisor | 3;
+        divisor |= 3;
         divisor &= mask >> 1; // positive, nonzero, not -1
     }
     if ins.op0_kind() == OpKind::Register {
@@ -725,7 +782,9 @@ pub fn is_safe(case: &LegacyCase) -> bool {
         && ins.op0_kind() == OpKind::Memory
         && ins.op1_kind() == OpKind::Register
     {
-        let (Some(off), Some(ea)) = (get_reg(st, ins.op1_register()), mem_linear(ins, st, case.mode)) else { return false };
+        let (Some(off), Some(ea)) = (get_reg(st, ins.op1_register()), mem_linear(ins, st, case.mode)) else {
+            return false;
+        };
         let off = match ins.op1_register().size() {
             2 => off as u16 as i16 as i64,
             _ => off as i32 as i64,

@@ -86,9 +86,12 @@ impl GuestLegacy {
                 selector: SEL_CODE32,
                 attr: 0xb | attr::S | 3 << attr::DPL_SHIFT | attr::P | attr::DB | attr::G,
             },
-            Mode::Bits16 => {
-                Segment { base: CODE, limit: 0xffff, selector: SEL_CODE16, attr: 0xb | attr::S | 3 << attr::DPL_SHIFT | attr::P }
-            }
+            Mode::Bits16 => Segment {
+                base: CODE,
+                limit: 0xffff,
+                selector: SEL_CODE16,
+                attr: 0xb | attr::S | 3 << attr::DPL_SHIFT | attr::P,
+            },
         };
         for (i, &g) in init.gpr.iter().enumerate() {
             s.gpr[i] = g as u64;
@@ -97,7 +100,11 @@ impl GuestLegacy {
         s.set_rflags((init.eflags as u64 & FLAGS_COMPARED) | FLAGS_FIXED);
         for (seg, &sel) in [SegReg::Es, SegReg::Ss, SegReg::Ds].into_iter().zip(init.sel.iter()) {
             if let Err(e) = cpu.load_sreg(seg, sel) {
-                return LegacyOutcome::Fault { vector: 0xff, error_code: 0, detail: format!("set-up load of {seg:?}={sel:#x}: {e:?}") };
+                return LegacyOutcome::Fault {
+                    vector: 0xff,
+                    error_code: 0,
+                    detail: format!("set-up load of {seg:?}={sel:#x}: {e:?}"),
+                };
             }
         }
         let limit = Limit { poll_after: 64, ..Limit::NONE };
@@ -132,9 +139,17 @@ impl GuestLegacy {
             Exit::Stop(Stop::Fault(f)) => LegacyOutcome::Fault {
                 vector: f.vector,
                 error_code: f.error_code,
-                detail: format!("fault at eip {eip:#x} (instruction at {:#x}), cr2 {:#x}", at - mode.cs_base(), cpu.fault_addr),
+                detail: format!(
+                    "fault at eip {eip:#x} (instruction at {:#x}), cr2 {:#x}",
+                    at - mode.cs_base(),
+                    cpu.fault_addr
+                ),
             },
-            other => LegacyOutcome::Fault { vector: 0xff, error_code: 0, detail: format!("unexpected stop {other:?} at {eip:#x}") },
+            other => LegacyOutcome::Fault {
+                vector: 0xff,
+                error_code: 0,
+                detail: format!("unexpected stop {other:?} at {eip:#x}"),
+            },
         }
     }
 }

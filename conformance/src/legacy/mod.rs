@@ -28,9 +28,9 @@
 //! base and the native stubs use GS.
 
 pub mod gen;
+pub mod guest;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod native;
-pub mod guest;
 pub mod run;
 
 /// The code size the instruction runs in.

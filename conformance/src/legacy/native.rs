@@ -136,8 +136,16 @@ fn gs(field: u64) -> MemoryOperand {
     abs(Register::GS, STATE + field)
 }
 
-const GPRS32: [Register; 8] =
-    [Register::EAX, Register::ECX, Register::EDX, Register::EBX, Register::ESP, Register::EBP, Register::ESI, Register::EDI];
+const GPRS32: [Register; 8] = [
+    Register::EAX,
+    Register::ECX,
+    Register::EDX,
+    Register::EBX,
+    Register::ESP,
+    Register::EBP,
+    Register::ESI,
+    Register::EDI,
+];
 const SAVED: [Register; 6] = [Register::RBX, Register::RBP, Register::R12, Register::R13, Register::R14, Register::R15];
 
 /// Page 0: the 64-bit entry (at 0) and exit (at 0x800).

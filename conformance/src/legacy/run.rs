@@ -64,7 +64,9 @@ fn diffs(case: &LegacyCase, native: &LegacyState, guest: &LegacyOutcome) -> Vec<
     let g = match guest {
         LegacyOutcome::Completed(g) => g,
         LegacyOutcome::Fault { vector, error_code, detail } => {
-            return vec![format!("tier 0 raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault")]
+            return vec![format!(
+                "tier 0 raised vector {vector} (error code {error_code:#x}): {detail}; the host did not fault"
+            )]
         }
     };
     let mut n = native.clone();
@@ -76,7 +78,12 @@ fn diffs(case: &LegacyCase, native: &LegacyState, guest: &LegacyOutcome) -> Vec<
         t.gpr[4] &= 0xffff;
     }
     let init = case.init.as_machine(case.init.eip as u64);
-    let c = compare(&case.instr, &init, &n.as_machine(n.eip as u64), &Outcome::Completed(Box::new(t.as_machine(t.eip as u64))));
+    let c = compare(
+        &case.instr,
+        &init,
+        &n.as_machine(n.eip as u64),
+        &Outcome::Completed(Box::new(t.as_machine(t.eip as u64))),
+    );
     let mut d = c.diffs;
     for (i, name) in ["es", "ss", "ds"].iter().enumerate() {
         if n.sel[i] != t.sel[i] {
@@ -119,7 +126,8 @@ pub fn run_code(code: Code, mode: Mode, cfg: &Config, guest: &mut GuestLegacy) -
         max_global_rejects: u32::MAX,
         ..PtConfig::default()
     };
-    let mut runner = TestRunner::new_with_rng(pt, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(code, mode, cfg.seed)));
+    let mut runner =
+        TestRunner::new_with_rng(pt, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(code, mode, cfg.seed)));
     let cases = Cell::new(0u32);
     let skipped: RefCell<BTreeMap<&'static str, u32>> = RefCell::new(BTreeMap::new());
     let failing = Cell::new(false);
