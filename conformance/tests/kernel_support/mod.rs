@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Every test kernel, by file stem.
 pub const KERNELS: &[&str] =
-    &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode", "fallback", "forms"];
+    &["hello", "exceptions", "interrupts", "paging64", "devices", "realmode", "fallback", "forms", "modes"];
 
 /// Kernels whose checks need what only the software engines model (NMI delivery; interrupt
 /// windows at instruction boundaries): run on tier 0 (and QEMU) by the kernels test, not on
@@ -17,7 +17,7 @@ pub const SOFTWARE_ENGINE_KERNELS: &[&str] = &["events"];
 
 /// Kernels that start in real mode: flat boot-sector images (`link16.ld`), booted by QEMU's
 /// BIOS from a floppy image.
-pub const REAL_MODE: &[&str] = &["realmode"];
+pub const REAL_MODE: &[&str] = &["realmode", "modes"];
 
 pub fn kernels_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")
