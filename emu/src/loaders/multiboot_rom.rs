@@ -62,7 +62,8 @@ pub fn memory_image(image: &[u8]) -> Result<(u32, Vec<u8>, u32), MultibootError>
     }
     let entry = u32_at(image, 24).ok_or(MultibootError::TruncatedElfHeader)?;
     let phoff = u32_at(image, 28).ok_or(MultibootError::TruncatedElfHeader)? as usize;
-    let phnum = image.get(44..46).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or(MultibootError::TruncatedElfHeader)?;
+    let phnum =
+        image.get(44..46).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or(MultibootError::TruncatedElfHeader)?;
     let mut segs = Vec::new();
     for i in 0..phnum as usize {
         let o = phoff + 32 * i;
@@ -154,7 +155,16 @@ mod tests {
     fn kernel() -> Vec<u8> {
         let flags = 2 | 1 << 16;
         let mut k = Vec::new();
-        for v in [0x1bad_b002u32, flags, 0u32.wrapping_sub(0x1bad_b002).wrapping_sub(flags), 0x10_1000, 0x10_1000, 0, 0x10_4010, 0x10_1020] {
+        for v in [
+            0x1bad_b002u32,
+            flags,
+            0u32.wrapping_sub(0x1bad_b002).wrapping_sub(flags),
+            0x10_1000,
+            0x10_1000,
+            0,
+            0x10_4010,
+            0x10_1020,
+        ] {
             k.extend_from_slice(&v.to_le_bytes());
         }
         k.extend_from_slice(&[0xf4; 100]);
@@ -188,7 +198,8 @@ mod tests {
         // The bss (0x3010 bytes from the load address) is inside the first pages, zeroed.
         let list = at(u32_at(&mbi, 24).unwrap());
         assert!(list >= 0x4000, "module list after the bss, page-aligned");
-        let (s, e, name) = (u32_at(&buf, list).unwrap(), u32_at(&buf, list + 4).unwrap(), u32_at(&buf, list + 8).unwrap());
+        let (s, e, name) =
+            (u32_at(&buf, list).unwrap(), u32_at(&buf, list + 4).unwrap(), u32_at(&buf, list + 8).unwrap());
         assert_eq!(&buf[at(s)..at(e)], b"ENV=1\n");
         assert_eq!(at(s) % 4096, 0);
         assert_eq!(cstr(name), "env.txt");
