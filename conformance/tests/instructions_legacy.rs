@@ -10,7 +10,7 @@ use conformance::legacy::run::{native_available, run_mode, select};
 use conformance::legacy::Mode;
 
 fn differential(mode: Mode) {
-    if let Err(why) = native_available() {
+    if let Err(why) = native_available(mode) {
         eprintln!("conformance: native 16/32-bit run unavailable ({why}); skipping");
         return;
     }

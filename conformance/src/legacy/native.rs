@@ -46,6 +46,9 @@ const EXIT32_COMMON: u64 = CODE + 0x1500;
 pub struct NativeLegacy {
     /// The mode the exit page is assembled for.
     exit_mode: Option<Mode>,
+    /// The LDT entries, or why the host refused them (container seccomp profiles often block
+    /// modify_ldt): without them only 32-bit code with flat segments runs.
+    ldt: Result<(), String>,
 }
 
 static RUNNER: Mutex<Option<Result<NativeLegacy, String>>> = Mutex::new(None);
@@ -262,9 +265,10 @@ impl NativeLegacy {
         let rw = libc::PROT_READ | libc::PROT_WRITE;
         map_fixed(DATA, 0x1_0000, rw)?;
         map_fixed(CODE, 4 * PAGE, rw)?;
-        for (n, &(base, limit, big, code)) in LDT.iter().enumerate() {
-            set_ldt_entry(n as u32, base, limit, big, code)?;
-        }
+        let ldt = LDT
+            .iter()
+            .enumerate()
+            .try_for_each(|(n, &(base, limit, big, code))| set_ldt_entry(n as u32, base, limit, big, code));
         let p64 = page64();
         let p32 = page32();
         // SAFETY: CODE is this module's writable mapping of four pages; the slices cover the
@@ -277,13 +281,23 @@ impl NativeLegacy {
         write_u32(STATE + B_EPILOGUE, EXIT64 as u32);
         write_u32(STATE + B_EPILOGUE + 4, SEL_CODE64 as u32);
         write_u32(STATE + B_FLATSEL, SEL_FLAT as u32);
-        Ok(NativeLegacy { exit_mode: None })
+        Ok(NativeLegacy { exit_mode: None, ldt })
     }
 
     /// Runs `insn` (the bytes for `mode`, at most 15) from `init`; the instruction ends at
     /// offset `FALL_OFF` of the code segment. The caller guarantees it cannot fault or escape:
     /// every access is inside the buffer, segment loads take [`super::SELECTORS`], FS/GS and CS
     /// are not written and branches go to `TAKEN_OFF`.
+    /// Why 16-bit code (and LDT selectors) cannot run here, if they cannot.
+    pub fn ldt_unavailable(&self) -> Option<String> {
+        self.ldt.as_ref().err().cloned()
+    }
+
+    /// Whether this case can run here: it needs the LDT in 16-bit code or with an LDT selector.
+    pub fn can_run(&self, mode: Mode, init: &LegacyState) -> bool {
+        self.ldt.is_ok() || (mode == Mode::Bits32 && init.sel.iter().all(|s| s & 4 == 0))
+    }
+
     pub fn run(&mut self, mode: Mode, insn: &[u8], init: &LegacyState) -> LegacyState {
         assert!(!insn.is_empty() && insn.len() <= 15);
         let rw = libc::PROT_READ | libc::PROT_WRITE;

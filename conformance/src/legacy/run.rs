@@ -38,7 +38,11 @@ pub fn select(cfg: &Config, mode: Mode) -> (Vec<Code>, Vec<(Code, &'static str)>
 fn run_native(case: &LegacyCase) -> Option<LegacyState> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        super::native::with_runner(|r| r.run(case.mode, &case.bytes, &case.init)).ok()
+        super::native::with_runner(|r| {
+            r.can_run(case.mode, &case.init).then(|| r.run(case.mode, &case.bytes, &case.init))
+        })
+        .ok()
+        .flatten()
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
@@ -47,14 +51,22 @@ fn run_native(case: &LegacyCase) -> Option<LegacyState> {
     }
 }
 
-/// Whether the host can run 16/32-bit code natively; `Err` says why not.
-pub fn native_available() -> Result<(), String> {
+/// Whether the host can run code of `mode` natively; `Err` says why not.
+pub fn native_available(mode: Mode) -> Result<(), String> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        super::native::with_runner(|_| ())
+        match super::native::with_runner(|r| r.ldt_unavailable())? {
+            Some(why) if mode == Mode::Bits16 => Err(why),
+            Some(why) => {
+                eprintln!("note: {why}: only flat-segment cases run in 32-bit code");
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
+        let _ = mode;
         Err("the native run needs an x86-64 Linux host".into())
     }
 }
