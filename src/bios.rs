@@ -4,7 +4,8 @@
 //! `linuxboot_dma.bin` option ROM (Debian's qemu-system-data) as `genroms/linuxboot_dma.bin`,
 //! first in the boot order, as `qemu-system-x86_64 -bios ... -kernel ...` does; the BIOS runs the
 //! ROM, which reads the kernel, initrd and command line through fw_cfg DMA and starts the kernel's
-//! real-mode setup code.
+//! real-mode setup code. A Multiboot kernel goes the same way with QEMU's `multiboot_dma.bin`
+//! (`emu::loaders::multiboot_rom` has the fw_cfg items).
 
 use emu::machine::Machine;
 
@@ -47,6 +48,22 @@ pub fn add_linuxboot_rom(m: &Machine) -> Result<(), String> {
     let mut fw = board.fw_cfg.borrow_mut();
     fw.set_file(ROM_FILE, rom).map_err(|e| e.to_string())?;
     fw.set_file("bootorder", ROM_BOOTORDER.to_vec()).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// QEMU's option ROM for a Multiboot `-kernel` (Debian's qemu-system-data).
+pub const MULTIBOOT_DMA: &str = "/usr/share/qemu/multiboot_dma.bin";
+
+/// Offers a Multiboot kernel (its items already in fw_cfg, `emu::loaders::multiboot_rom`) to
+/// the BIOS through QEMU's Multiboot option ROM, first in the boot order.
+pub fn add_multiboot_rom(m: &Machine) -> Result<(), String> {
+    let rom = std::fs::read(MULTIBOOT_DMA).map_err(|e| {
+        format!("--bios with a Multiboot kernel needs QEMU's multiboot_dma.bin (Debian's qemu-system-data): {MULTIBOOT_DMA}: {e}")
+    })?;
+    let board = m.board.borrow();
+    let mut fw = board.fw_cfg.borrow_mut();
+    fw.set_file("genroms/multiboot_dma.bin", rom).map_err(|e| e.to_string())?;
+    fw.set_file("bootorder", b"/rom@genroms/multiboot_dma.bin\n".to_vec()).map_err(|e| e.to_string())?;
     Ok(())
 }
 

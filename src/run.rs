@@ -650,8 +650,8 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     }
     // --- Firmware boot (issue 14): the image is checked before any work. ---
     let bios = a.bios.as_deref().map(crate::bios::read_image).transpose()?;
-    if bios.is_some() && !is_bzimage {
-        return Err("--bios needs a bzImage --kernel (handed over by linuxboot_dma.bin) for now".into());
+    if bios.is_some() && !is_bzimage && !is_multiboot {
+        return Err("--bios needs a bzImage or a Multiboot --kernel (handed over by QEMU's option ROMs)".into());
     }
     let cfg = MachineConfig { mem, deterministic: a.deterministic, marker: a.marker.clone() };
     let mut m = Machine::new(&cfg, serial, process_start)
@@ -690,8 +690,16 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
         }
         let modules: Vec<emu::loaders::multiboot::Module> =
             specs.iter().zip(&data).map(|(s, d)| emu::loaders::multiboot::Module { data: d, string: s }).collect();
-        emu::loaders::multiboot::load_with_modules(&mut m.cpu, &kernel, &image, &cmdline, &modules)
-            .map_err(|e| e.to_string())?;
+        if bios.is_some() {
+            // --- Firmware boot (issue 14): QEMU's multiboot_dma.bin loads it from fw_cfg. ---
+            let fw_cfg = m.board.borrow().fw_cfg.clone();
+            emu::loaders::multiboot_rom::add_items(&mut fw_cfg.borrow_mut(), &kernel, &image, &cmdline, &modules)
+                .map_err(|e| e.to_string())?;
+            crate::bios::add_multiboot_rom(&m)?;
+        } else {
+            emu::loaders::multiboot::load_with_modules(&mut m.cpu, &kernel, &image, &cmdline, &modules)
+                .map_err(|e| e.to_string())?;
+        }
     } else if emu::loaders::bootsector::detect(&image) {
         if a.initrd.is_some() {
             return Err("--initrd is only supported with a bzImage or a Multiboot kernel".into());
@@ -702,7 +710,7 @@ fn boot(a: &RunArgs, serial: Box<dyn std::io::Write>, process_start: Instant) ->
     }
     m.record("kernel loaded");
     if let (Some(path), Some(rom)) = (a.bios.as_deref(), bios) {
-        crate::bios::install(&mut m, path, rom, &image)?;
+        crate::bios::install(&mut m, path, rom, if is_bzimage { &image } else { &[] })?;
     }
     Ok(m)
 }

@@ -7,7 +7,9 @@
 #   this project. TESTs: names from its x86/unittests.cfg (default: all of them).
 # Environment: STRATA (default target/ci/strata), QEMU (default qemu-system-x86_64, "none" to
 #   run Strata only), TIMEOUT (overrides each test's timeout), LOGDIR (default
-#   target/kvm-unit-tests-logs: each run's output, NAME.strata.log / NAME.qemu.log).
+#   target/kvm-unit-tests-logs: each run's output, NAME.strata.log / NAME.qemu.log), BIOS (a
+#   BIOS image, e.g. /usr/share/seabios/bios-256k.bin: Strata then boots each test through it and
+#   QEMU's multiboot_dma.bin option ROM, as QEMU does; default: Strata's direct Multiboot load).
 #
 # What the suite's own runner (run_tests.sh, scripts/runtime.bash, x86/run) does, done here the
 # same way: read each [section] of x86/unittests.cfg (file, smp, test_args, qemu_params /
@@ -107,7 +109,7 @@ run_one() { # name file smp test_args params timeout
     # shellcheck disable=SC2046
     timeout -k 1s --foreground "$tmo" "$STRATA" run --kernel "$kernel" ${args:+--append "$args"} \
         --initrd "$ENVF" --device pc-testdev --device pci-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 \
-        $(strata_params "$params") </dev/null >"$slog" 2>"$serr"
+        ${BIOS:+--bios "$BIOS"} $(strata_params "$params") </dev/null >"$slog" 2>"$serr"
     ret=$?
     s=$(verdict $ret "$slog" "$serr" strata)
     if [ "$QEMU" = none ]; then

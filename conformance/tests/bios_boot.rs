@@ -389,3 +389,39 @@ fn debian_guest_boots_from_a_disk_through_seabios_and_syslinux() {
         assert!(!out.contains(complaint), "the kernel complained ({complaint}):\n{out}");
     }
 }
+
+/// A Multiboot `--kernel` through SeaBIOS and QEMU's `multiboot_dma.bin` (as `qemu-system-x86_64
+/// -bios ... -kernel K` boots it): the interrupts test kernel (`kernels/interrupts.S`: PIT,
+/// RTC, UART and LAPIC timer interrupts) with a module, reaching the same verdict lines and
+/// exit-port status as QEMU with the same firmware, kernel and module.
+#[test]
+fn a_multiboot_kernel_through_seabios_and_multiboot_dma_as_under_qemu() {
+    if firmware_missing() || !Path::new("/usr/share/qemu/multiboot_dma.bin").exists() {
+        return;
+    }
+    let dir = Scratch::new("bios-multiboot");
+    let kernel = kernel_support::build("interrupts", dir.path()).expect("build interrupts.S");
+    let module = dir.path().join("module.txt");
+    std::fs::write(&module, "a module\n").unwrap();
+    let serial = dir.path().join("strata.serial");
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(["run", "--bios", BIOS_256K, "--kernel"]).arg(&kernel).arg("--initrd").arg(&module);
+    cmd.arg("--serial").arg(format!("file:{}", serial.display()));
+    let (status, out, err) = run_capturing(cmd, &serial, Duration::from_secs(120));
+    let verdicts = verdicts_after_bios(&out);
+    assert!(out.contains("SeaBIOS"), "SeaBIOS did not run: {out}\n{err}");
+    assert_eq!(status, Some(1), "the kernel did not pass through the exit port:\n{out}\n{err}");
+    assert!(verdicts.len() >= 5 && verdicts.iter().all(|v| v.starts_with("PASS")), "{out}");
+
+    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+        eprintln!("SKIP (QEMU part): qemu-system-x86_64 is not installed");
+        return;
+    }
+    let qserial = dir.path().join("qemu.serial");
+    let mut q = Command::new("qemu-system-x86_64");
+    q.args(["-M", "pc", "-accel", "tcg", "-m", "256M", "-nodefaults", "-display", "none", "-bios", BIOS_256K]);
+    q.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-kernel"]).arg(&kernel);
+    q.arg("-initrd").arg(&module).arg("-serial").arg(format!("file:{}", qserial.display()));
+    let (qstatus, qout, _) = run_capturing(q, &qserial, Duration::from_secs(120));
+    assert_eq!((qstatus, verdicts_after_bios(&qout)), (status, verdicts), "QEMU differs:\n{qout}");
+}

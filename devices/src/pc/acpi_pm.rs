@@ -36,6 +36,14 @@ pub const PM1_CNT: u16 = 4;
 pub const PM_TMR: u16 = 8;
 /// The SLP_TYP value that means S5 (soft off); the DSDT's `\_S5` object carries the same value.
 pub const S5_SLP_TYP: u16 = 5;
+/// The SLP_TYP value for S3 (suspend to RAM): QEMU's `\_S3` value, which kvm-unit-tests' `s3`
+/// writes directly. The machine sleeps until an enabled wake event (the RTC alarm) and resumes
+/// at the FACS waking vector, as firmware does (`emu::machine::sleep`).
+pub const S3_SLP_TYP: u16 = 1;
+/// PM1_STS.RTC_STS / PM1_EN.RTC_EN (4.8.3.1).
+pub const RTC_BIT: u16 = 1 << 10;
+/// PM1_STS.WAK_STS: set when the system wakes from a sleeping state.
+pub const WAK_STS: u16 = 1 << 15;
 /// PM timer frequency (ACPI 6.5, 4.8.3.3: 3.579545 MHz).
 pub const PM_TIMER_HZ: u64 = 3_579_545;
 
@@ -71,6 +79,8 @@ pub struct AcpiPm<C: Clock> {
     /// SLP_TYP as last written (SCI_EN is fixed at 1, SLP_EN is write-only).
     cnt: u16,
     power_off: bool,
+    /// S3 asked for since the machine last looked.
+    sleep: bool,
 }
 
 /// The registers, for snapshots.
@@ -87,7 +97,7 @@ pub struct AcpiPmState {
 impl<C: Clock> AcpiPm<C> {
     /// The block after power-on, its timer reading `clock`.
     pub fn new(clock: C) -> Self {
-        AcpiPm { clock, sts: 0, en: 0, cnt: 0, power_off: false }
+        AcpiPm { clock, sts: 0, en: 0, cnt: 0, power_off: false, sleep: false }
     }
 
     /// The timer's value: ticks since the clock's origin, modulo 2^24.
@@ -99,6 +109,21 @@ impl<C: Clock> AcpiPm<C> {
     /// Whether the guest asked for S5 since the last call (the machine powers off).
     pub fn take_power_off(&mut self) -> bool {
         std::mem::take(&mut self.power_off)
+    }
+
+    /// Whether the guest asked for S3 since the last call (the machine sleeps).
+    pub fn take_sleep_request(&mut self) -> bool {
+        std::mem::take(&mut self.sleep)
+    }
+
+    /// Whether the RTC alarm may wake the system (PM1_EN.RTC_EN).
+    pub fn rtc_wake_enabled(&self) -> bool {
+        self.en & RTC_BIT != 0
+    }
+
+    /// The system woke from a sleeping state: WAK_STS, and RTC_STS if the RTC woke it.
+    pub fn woke(&mut self, by_rtc: bool) {
+        self.sts |= WAK_STS | if by_rtc { RTC_BIT } else { 0 };
     }
 
     /// The registers, for a snapshot.
@@ -132,6 +157,8 @@ impl<C: Clock> AcpiPm<C> {
                     tracing::debug!(typ, "ACPI sleep request");
                     if typ == S5_SLP_TYP {
                         self.power_off = true;
+                    } else if typ == S3_SLP_TYP {
+                        self.sleep = true;
                     }
                 }
             }
@@ -225,8 +252,12 @@ mod tests {
     fn sci_en_reads_set_and_only_s5_powers_off() {
         let mut pm = AcpiPm::new(TestClock::default());
         assert_eq!(read(&mut pm, PM1_CNT, 2) & 1, 1, "always in ACPI mode (no SMI_CMD)");
-        pm.pio_write(PM1_CNT, &(1u16 << 10 | SLP_EN).to_le_bytes()); // S1-like type: ignored
+        pm.pio_write(PM1_CNT, &(2u16 << 10 | SLP_EN).to_le_bytes()); // a type with no meaning here
         assert!(!pm.take_power_off());
+        assert!(!pm.take_sleep_request());
+        pm.pio_write(PM1_CNT, &(S3_SLP_TYP << 10 | SLP_EN).to_le_bytes()); // S3: a sleep, not off
+        assert!(!pm.take_power_off());
+        assert!(pm.take_sleep_request());
         pm.pio_write(PM1_CNT, &(S5_SLP_TYP << 10).to_le_bytes()); // type without SLP_EN
         assert!(!pm.take_power_off());
         assert_eq!(read(&mut pm, PM1_CNT, 2) & SLP_EN as u32, 0, "SLP_EN is write-only");

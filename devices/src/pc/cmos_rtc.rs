@@ -443,6 +443,12 @@ impl<L: IrqLine, C: Clock> CmosRtc<L, C> {
         self.update_irq();
     }
 
+    /// The alarm fired with its interrupt enabled (AF and AIE): what wakes a sleeping PC
+    /// through the chipset's RTC wake event.
+    pub fn alarm_interrupt(&self) -> bool {
+        self.s.flags & C_AF != 0 && self.reg(REG_B) & B_AIE != 0
+    }
+
     fn alarm_matches(&self, secs: i64) -> bool {
         [(REG_SECONDS_ALARM, REG_SECONDS), (REG_MINUTES_ALARM, REG_MINUTES), (REG_HOURS_ALARM, REG_HOURS)].iter().all(
             |&(alarm, time)| {

@@ -198,7 +198,9 @@ impl PciFunction for PciTestdev {
             CFG_COMMAND => self.command = (v as u16) & (COMMAND_IO | COMMAND_MEMORY | 0x4 | 0x400),
             // Sizing: the bits below the BAR's size read 0 (PCI 3.0, 6.2.5.1).
             0x10 => self.mem_bar = v & !(MEM_BAR_SIZE - 1),
-            0x14 => self.io_bar = v & 0xffff & !(IO_BAR_SIZE - 1),
+            // All 32 address bits are writable, as on QEMU's device: SeaBIOS sizes the BAR
+            // from all 32 bits (0000FF01h would read as a 4 GiB - 64 KiB I/O range).
+            0x14 => self.io_bar = v & !(IO_BAR_SIZE - 1),
             0x3c => self.interrupt_line = v as u8,
             _ => {}
         }
@@ -296,7 +298,7 @@ mod tests {
         d.config_write(0x10, 0xffff_ffff, 0xf);
         assert_eq!(d.config_read(0x10), !(MEM_BAR_SIZE - 1)); // 4 KiB, 32-bit memory
         d.config_write(0x14, 0xffff_ffff, 0xf);
-        assert_eq!(d.config_read(0x14), 0xff01); // 256 ports, I/O space
+        assert_eq!(d.config_read(0x14), 0xffff_ff01); // 256 ports, I/O space
         d.config_write(0x14, 0xc100, 0xf);
         assert_eq!(d.io_base(), Some(0xc100));
         d.config_write(CFG_COMMAND, 0, 0x3);

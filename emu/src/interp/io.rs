@@ -40,11 +40,21 @@ pub fn exec_in_dx<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     Ok(())
 }
 
+/// A write to PM1a_CNT may put the PC into ACPI S3: the machine looks before the next
+/// instruction, so none runs after the sleep request (as on hardware, where the CPU stops).
+fn sleep_check(cpu: &mut Cpu, port: u16) {
+    use devices::pc::acpi_pm::{ACPI_PM_BASE, PM1_CNT};
+    if port & !1 == ACPI_PM_BASE + PM1_CNT {
+        cpu.softmmu.request_poll();
+    }
+}
+
 /// `out imm8, al/ax/eax`
 pub fn exec_out_imm<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     check_io_privilege(cpu)?;
     let v = cpu.get::<W>(0) as u32;
     cpu.bus.pio_write(e.imm as u8 as u16, W::BYTES as u8, v);
+    sleep_check(cpu, e.imm as u8 as u16);
     if cpu.rom.is_some() {
         cpu.after_port_write(e.imm as u8 as u16);
     }
@@ -57,6 +67,7 @@ pub fn exec_out_dx<W: Width>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let port = cpu.state.gpr[2] as u16;
     let v = cpu.get::<W>(0) as u32;
     cpu.bus.pio_write(port, W::BYTES as u8, v);
+    sleep_check(cpu, port);
     if cpu.rom.is_some() {
         // A BIOS may have changed the memory map (PAM).
         cpu.after_port_write(port);

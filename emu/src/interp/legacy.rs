@@ -1,6 +1,6 @@
 //! Instructions that exist only outside 64-bit mode (SDM Vol. 2): PUSHA/POPA, PUSH/POP of
 //! ES/CS/SS/DS, LDS/LES (and LSS/LFS/LGS, which also exist in 64-bit mode), the BCD adjustments
-//! AAA/AAS/DAA/DAS/AAM/AAD, and SALC. Needed by real-mode and 32-bit protected-mode code
+//! AAA/AAS/DAA/DAS/AAM/AAD, ARPL, BOUND and SALC. Needed by real-mode and 32-bit protected-mode code
 //! (Multiboot kernels, boot paths).
 //!
 //! Flags that the SDM leaves undefined after the BCD adjustments are produced as AMD and Intel
@@ -121,7 +121,8 @@ pub fn exec_aaa_aas<const SUB: bool>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     let adjust = (ax as u8) & 0xf > 9 || cpu.state.lazy.af();
     let ax = if adjust {
         if SUB {
-            (ax.wrapping_sub(6) & 0xff) | (ax & 0xff00).wrapping_sub(0x100)
+            // SDM Vol. 2, AAS: AX := AX - 6 (a borrow out of AL reaches AH), then AH := AH - 1.
+            ax.wrapping_sub(6).wrapping_sub(0x100)
         } else {
             ax.wrapping_add(0x106)
         }
@@ -153,6 +154,49 @@ pub fn exec_aad(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let al = ((ax as u8).wrapping_add(((ax >> 8) as u8).wrapping_mul(e.imm as u8))) as u16;
     cpu.set::<W16>(0, al as u64);
     set_al_flags(cpu, al as u8, false, false);
+    Ok(())
+}
+
+/// ARPL's rule (SDM Vol. 2, ARPL): raise the destination's RPL to the source's; ZF says whether
+/// it changed. The other flags are unchanged.
+fn arpl(cpu: &mut Cpu, dest: u16, src: u16) -> Option<u16> {
+    let adjust = dest & 3 < src & 3;
+    if cpu.state.lazy.zf() != adjust {
+        cpu.state.lazy.force_zf(adjust);
+    }
+    adjust.then_some((dest & !3) | (src & 3))
+}
+
+/// `arpl r16, r16`
+pub fn exec_arpl_r(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let (d, s) = (cpu.get::<W16>(e.dst) as u16, cpu.get::<W16>(e.src) as u16);
+    if let Some(v) = arpl(cpu, d, s) {
+        cpu.set::<W16>(e.dst, v as u64);
+    }
+    Ok(())
+}
+
+/// `arpl m16, r16`: translated for write first, as every read-modify-write operand.
+pub fn exec_arpl_m(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let loc = cpu.translate_rmw::<W16>(cpu.ea(e))?;
+    let d = cpu.read_loc::<W16>(loc) as u16;
+    let s = cpu.get::<W16>(e.src) as u16;
+    if let Some(v) = arpl(cpu, d, s) {
+        cpu.write_loc::<W16>(loc, v as u64);
+    }
+    Ok(())
+}
+
+/// `bound r, m`: #BR unless lower <= r <= upper, both bounds signed and read from memory (SDM
+/// Vol. 2, BOUND). No flags change.
+pub fn exec_bound<W: Width>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
+    let la = cpu.ea(e);
+    let lower = W::sext(cpu.read::<W>(la)?) as i64;
+    let upper = W::sext(cpu.read::<W>(la.wrapping_add(W::BYTES as u64))?) as i64;
+    let idx = W::sext(cpu.get::<W>(e.dst)) as i64;
+    if idx < lower || idx > upper {
+        return Err(Stop::Fault(Fault::new(crate::exception::vector::BR)));
+    }
     Ok(())
 }
 
@@ -206,6 +250,10 @@ const LEGACY: &[Row] = &[
     Row::reg(C::Aam_imm8, exec_aam),
     Row::reg(C::Aad_imm8, exec_aad),
     Row::reg(C::Salc, exec_salc),
+    Row::rm(C::Arpl_rm16_r16, exec_arpl_r, exec_arpl_m),
+    Row::rm(C::Arpl_r32m16_r32, exec_arpl_r, exec_arpl_m),
+    Row::mem(C::Bound_r16_m1616, exec_bound::<W16>),
+    Row::mem(C::Bound_r32_m3232, exec_bound::<W32>),
 ];
 
 pub(crate) const ROWS: &[&[Row]] = &[LEGACY];

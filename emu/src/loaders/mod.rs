@@ -11,6 +11,7 @@ pub mod fw_cfg;
 pub mod layout;
 pub mod mptable;
 pub mod multiboot;
+pub mod multiboot_rom;
 
 use crate::cpu::Cpu;
 use crate::state::{ctrl, Segment};

@@ -18,6 +18,8 @@ pub mod step;
 // Hardware breakpoints DR0-DR3 (issue 14).
 mod breakpoints;
 mod single_step;
+// ACPI S3 (issue 14: kvm-unit-tests s3).
+mod sleep;
 pub mod timeline;
 
 use crate::cpu::Cpu;
@@ -173,6 +175,8 @@ pub struct Machine {
     /// The last instruction `step_instruction` ran opened an interrupt shadow: the next round
     /// delivers no interrupt. (`run` executes the shadowed instruction in the same round.)
     shadow: bool,
+    /// In ACPI S3 (issue 14): the CPU does not run until a wake event (`sleep.rs`).
+    asleep: bool,
     started: bool,
     /// The engines attached beside tier 0 (KVM, the JIT).
     engines: Vec<Box<dyn Engine>>,
@@ -300,6 +304,7 @@ impl Machine {
             pending_input: std::collections::VecDeque::new(),
             halted: false,
             shadow: false,
+            asleep: false,
             started: false,
             engines: Vec::new(),
             active: EngineKind::Interp,
@@ -454,6 +459,12 @@ impl Machine {
         if board.acpi_pm.borrow_mut().take_power_off() {
             return Some(RunEnd::PowerOff);
         }
+        // --- ACPI S3 (issue 14) ---
+        let sleep = board.acpi_pm.borrow_mut().take_sleep_request();
+        drop(board);
+        if sleep {
+            self.enter_s3();
+        }
         None
     }
 
@@ -485,6 +496,9 @@ impl Machine {
     /// until the engine's next exit (for engines that count instructions, at most a slice, and
     /// never past `limit`). `None` means "keep going".
     fn engine_round(&mut self, limit: u64) -> Result<Option<RunEnd>, EngineError> {
+        if self.asleep {
+            return Ok(self.sleep_round()); // ACPI S3 (issue 14): sleep.rs
+        }
         if let Some(end) = self.trap_after_rflags_load() {
             return Ok(end);
         }
