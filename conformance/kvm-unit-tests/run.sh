@@ -7,9 +7,11 @@
 #   this project. TESTs: names from its x86/unittests.cfg (default: all of them).
 # Environment: STRATA (default target/ci/strata), QEMU (default qemu-system-x86_64, "none" to
 #   run Strata only), TIMEOUT (overrides each test's timeout), LOGDIR (default
-#   target/kvm-unit-tests-logs: each run's output, NAME.strata.log / NAME.qemu.log), BIOS (a
-#   BIOS image, e.g. /usr/share/seabios/bios-256k.bin: Strata then boots each test through it and
-#   QEMU's multiboot_dma.bin option ROM, as QEMU does; default: Strata's direct Multiboot load).
+#   target/kvm-unit-tests-logs: each run's output, NAME.strata.log / NAME.qemu.log), BIOS (the
+#   BIOS image Strata boots each test through, with QEMU's multiboot_dma.bin option ROM, as QEMU
+#   always does; default Debian's /usr/share/seabios/bios-256k.bin when installed; "none":
+#   Strata's direct Multiboot load, faster, but `realmode` then waits for the PIT set-up SeaBIOS
+#   does).
 #
 # What the suite's own runner (run_tests.sh, scripts/runtime.bash, x86/run) does, done here the
 # same way: read each [section] of x86/unittests.cfg (file, smp, test_args, qemu_params /
@@ -38,6 +40,11 @@ CFG="$SUITE/x86/unittests.cfg"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 STRATA=${STRATA:-$ROOT/target/ci/strata}
 QEMU=${QEMU:-qemu-system-x86_64}
+if [ -z "${BIOS+set}" ]; then
+    BIOS=/usr/share/seabios/bios-256k.bin
+    [ -f "$BIOS" ] || BIOS=none
+fi
+[ "$BIOS" = none ] && BIOS=
 LOGDIR=${LOGDIR:-$ROOT/target/kvm-unit-tests-logs}
 mkdir -p "$LOGDIR"
 [ -x "$STRATA" ] || { echo "kvm-unit-tests: $STRATA not found (cargo build --profile ci -p strata)" >&2; exit 1; }
