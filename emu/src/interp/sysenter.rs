@@ -81,6 +81,9 @@ pub fn exec_sysexit<const WIDE: bool>(cpu: &mut Cpu, _e: &Instr) -> ExecResult {
     Err(Stop::Yield)
 }
 
+/// CPUID.1:EDX.SEP (11): SYSENTER/SYSEXIT and the IA32_SYSENTER_* MSRs (`system::msr`).
+pub const CPUID1_EDX: u32 = crate::system::cpu_model::edx1::SEP;
+
 pub(crate) const ROWS: &[Row] = &[
     Row::reg(C::Sysenter, exec_sysenter),
     Row::reg(C::Sysexitd, exec_sysexit::<false>),
@@ -290,6 +293,17 @@ mod tests {
         for m in crate::system::cpu_model::MODELS {
             assert_ne!(crate::interp::misc::cpuid(m, 1, 0)[3] & 1 << 11, 0, "{}", m.name);
             assert_ne!(crate::interp::misc::cpuid(m, 0x8000_0001, 0)[3] & 1 << 11, 0, "{}: SYSCALL", m.name);
+        }
+    }
+
+    /// Both end their block (the next one is looked up under the new CS and CPL), as SYSCALL
+    /// does; the JIT, which calls tier-0 handlers for them, ends its translation there too.
+    #[test]
+    fn sysenter_and_sysexit_end_the_block_like_syscall() {
+        use crate::decode::table::info;
+        use iced_x86::Code as C;
+        for code in [C::Syscall, C::Sysenter, C::Sysexitd, C::Sysexitq] {
+            assert!(info(code).ends_block, "{code:?}");
         }
     }
 }
