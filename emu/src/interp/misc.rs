@@ -49,9 +49,15 @@ pub const IMPLEMENTED: [u32; 6] = [
 const CPUID7_EBX_ACCESS_RIGHTS: u32 = crate::system::cpu_model::ebx7::SMEP | crate::system::cpu_model::ebx7::SMAP;
 /// PKU and PKS (the page walk, RDPKRU/WRPKRU, IA32_PKRS).
 const CPUID7_ECX_ACCESS_RIGHTS: u32 = crate::system::cpu_model::ecx7::PKU | crate::system::cpu_model::ecx7::PKS;
-/// ... with DE (2: CR4.DE and the DR4/DR5 rule, `interp::sys`; its I/O breakpoints never match).
-const IMPLEMENTED_EDX1: u32 =
-    CPUID1_EDX_BASE | super::sse::CPUID1_EDX | super::x87::CPUID1_EDX | (1 << 7) | (1 << 14) | (1 << 2);
+/// ... with DE (2: CR4.DE and the DR4/DR5 rule, `interp::sys`; its I/O breakpoints never match)
+/// and SEP (`interp::sysenter`).
+const IMPLEMENTED_EDX1: u32 = CPUID1_EDX_BASE
+    | super::sse::CPUID1_EDX
+    | super::x87::CPUID1_EDX
+    | (1 << 7)
+    | (1 << 14)
+    | (1 << 2)
+    | super::sysenter::CPUID1_EDX;
 
 /// CPUID leaf `leaf`/`sub` of `model` as [EAX, EBX, ECX, EDX]. Features are reported only when
 /// they are implemented and tested (glibc picks its string functions from these bits).

@@ -29,5 +29,6 @@ pub mod sse;
 pub mod stack;
 pub mod string;
 pub mod sys;
+pub mod sysenter;
 pub mod system;
 pub mod x87;

@@ -6,7 +6,7 @@
 //! Instructions that change how the following code decodes or translates (CR writes, WRMSR, far
 //! transfers, IRET) end the block with `Stop::Yield` after setting RIP, so the next block is
 //! looked up under the new mode. Not implemented (they raise #UD): call and task gates,
-//! SYSENTER/SYSEXIT, XSETBV.
+//! XSETBV. SYSENTER/SYSEXIT are in `sysenter.rs`.
 
 use crate::cpu::Cpu;
 use crate::decoded::{Instr, Row};
@@ -735,7 +735,8 @@ const TRANSFERS: &[Row] = &[
     Row::reg(C::Swapgs, exec_swapgs),
 ];
 
-pub(crate) const ROWS: &[&[Row]] = &[CONTROL, TABLES, PROBES, TRANSFERS, super::access_rights::ROWS];
+pub(crate) const ROWS: &[&[Row]] =
+    &[CONTROL, TABLES, PROBES, TRANSFERS, super::access_rights::ROWS, super::sysenter::ROWS];
 
 #[cfg(test)]
 mod tests {

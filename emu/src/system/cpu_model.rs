@@ -101,6 +101,8 @@ pub mod edx1 {
     pub const MCE: u32 = 1 << 7;
     pub const CX8: u32 = 1 << 8;
     pub const APIC: u32 = 1 << 9;
+    /// SYSENTER/SYSEXIT and the IA32_SYSENTER_* MSRs.
+    pub const SEP: u32 = 1 << 11;
     pub const PGE: u32 = 1 << 13;
     pub const MCA: u32 = 1 << 14;
     pub const CMOV: u32 = 1 << 15;
@@ -167,6 +169,7 @@ const LEAF1_EDX: u32 = edx1::FPU
     | edx1::MCE
     | edx1::CX8
     | edx1::APIC
+    | edx1::SEP
     | edx1::PGE
     | edx1::MCA
     | edx1::CMOV
