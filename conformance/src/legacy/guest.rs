@@ -108,10 +108,19 @@ impl GuestLegacy {
             }
         }
         let limit = Limit { poll_after: 64, ..Limit::NONE };
-        let exit = match Engine::run(&mut self.engine, cpu, &limit) {
-            Ok(exit) => exit,
-            Err(e) => return LegacyOutcome::Fault { vector: 0xff, error_code: 0, detail: e.to_string() },
-        };
+        // An instruction that opens an interrupt shadow (MOV SS, POP SS) ends its block with a
+        // yield so the machine can hold off interrupts for one instruction; nothing is pending
+        // here, so the run simply goes on to the fetch fault past the case's code.
+        let mut exit = Exit::Stop(Stop::Yield);
+        for _ in 0..4 {
+            exit = match Engine::run(&mut self.engine, cpu, &limit) {
+                Ok(exit) => exit,
+                Err(e) => return LegacyOutcome::Fault { vector: 0xff, error_code: 0, detail: e.to_string() },
+            };
+            if !matches!(exit, Exit::Stop(Stop::Yield)) {
+                break;
+            }
+        }
         let s = &cpu.state;
         let eip = s.rip;
         let linear = s.segs[SegReg::Cs as usize].base.wrapping_add(eip);
