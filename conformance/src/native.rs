@@ -98,7 +98,8 @@ pub fn with_runner<R>(f: impl FnOnce(&mut NativeRunner) -> R) -> Result<R, Strin
     }
 }
 
-fn map_fixed(addr: u64, len: usize, prot: i32) -> Result<(), String> {
+/// Maps `len` anonymous bytes at exactly `addr` (never over an existing mapping).
+pub(crate) fn map_fixed(addr: u64, len: usize, prot: i32) -> Result<(), String> {
     // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; the kernel either maps
     // exactly [addr, addr+len) or fails. The mapping is anonymous and owned by this module for
     // the rest of the process.
@@ -118,7 +119,8 @@ fn map_fixed(addr: u64, len: usize, prot: i32) -> Result<(), String> {
     Ok(())
 }
 
-fn protect(addr: u64, len: usize, prot: i32) {
+/// Changes the protection of one of the fixed mappings made by [`map_fixed`].
+pub(crate) fn protect(addr: u64, len: usize, prot: i32) {
     // SAFETY: [addr, addr+len) is one of this module's own fixed mappings.
     let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
     assert_eq!(r, 0, "mprotect of the harness's own code pages failed");

@@ -12,6 +12,7 @@
 //! holds the thread pointer's base, is never touched.
 
 use super::{LegacyState, Mode, CODE, DATA, EXIT_PAGE, INSN_PAGE, LDT, SEL_CODE32, SEL_CODE64, SEL_FLAT, STATE};
+use crate::native::{map_fixed, protect};
 use crate::state::{BUF_LEN, FLAGS_COMPARED, FLAGS_FIXED};
 use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 use std::sync::Mutex;
@@ -68,31 +69,6 @@ pub fn with_runner<R>(f: impl FnOnce(&mut NativeLegacy) -> R) -> Result<R, Strin
         Some(Err(e)) => Err(e.clone()),
         None => Err("native runner missing".into()),
     }
-}
-
-fn map_fixed(addr: u64, len: usize, prot: i32) -> Result<(), String> {
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; the kernel maps exactly
-    // [addr, addr+len) or fails. The anonymous mapping belongs to this module for good.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut libc::c_void,
-            len,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED || p as u64 != addr {
-        return Err(format!("cannot map {len:#x} bytes at {addr:#x}: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn protect(addr: u64, len: usize, prot: i32) {
-    // SAFETY: [addr, addr+len) is one of this module's own fixed mappings.
-    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
-    assert_eq!(r, 0, "mprotect of the harness's own code pages failed");
 }
 
 /// Linux's `struct user_desc` (arch/x86/include/uapi/asm/ldt.h); the bit fields packed in `flags`
