@@ -113,6 +113,7 @@
 mod dump;
 mod forms;
 mod host;
+mod shadow;
 mod x64;
 
 use crate::{JitOptions, JitStats};
@@ -175,6 +176,13 @@ pub struct RunCtx {
     indirect_tag: u64,
     /// Lookups of the indirect-branch table that hit, counted by generated code.
     indirect_hits: u64,
+    /// RET prediction ([`shadow`]): the host `rsp` the entry stub saved (the exit stub goes
+    /// back to it), the lowest `rsp` a CALL may push a pair at, and the RETs whose target was
+    /// (hits) or was not (misses) the top pair's return address, counted by generated code.
+    host_rsp: u64,
+    ret_floor: u64,
+    ret_hits: u64,
+    ret_misses: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -201,6 +209,10 @@ pub struct Layout {
     ctx_indirect: i32,
     ctx_indirect_tag: i32,
     ctx_indirect_hits: i32,
+    ctx_host_rsp: i32,
+    ctx_ret_floor: i32,
+    ctx_ret_hits: i32,
+    ctx_ret_misses: i32,
 }
 
 impl Layout {
@@ -223,6 +235,10 @@ impl Layout {
             offset_of!(RunCtx, indirect),
             offset_of!(RunCtx, indirect_tag),
             offset_of!(RunCtx, indirect_hits),
+            offset_of!(RunCtx, host_rsp),
+            offset_of!(RunCtx, ret_floor),
+            offset_of!(RunCtx, ret_hits),
+            offset_of!(RunCtx, ret_misses),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -241,6 +257,10 @@ impl Layout {
             ctx_indirect: l[11],
             ctx_indirect_tag: l[12],
             ctx_indirect_hits: l[13],
+            ctx_host_rsp: l[14],
+            ctx_ret_floor: l[15],
+            ctx_ret_hits: l[16],
+            ctx_ret_misses: l[17],
         }
     }
 }
@@ -344,7 +364,8 @@ impl JitEngine {
     /// Code memory could not be set up.
     pub fn new(opts: JitOptions, stats: Rc<RefCell<JitStats>>) -> std::io::Result<JitEngine> {
         let mut mem = host::CodeMemory::new(opts.code_bytes.max(1 << 16))?;
-        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base());
+        let layout = Layout::new();
+        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base(), &layout);
         mem.bytes_mut()[..stub_code.len()].copy_from_slice(&stub_code);
         let code_start = stub_code.len().next_multiple_of(16);
         let events = Rc::new(RefCell::new(Events::default()));
@@ -359,7 +380,7 @@ impl JitEngine {
             interp,
             mem,
             stubs,
-            layout: Layout::new(),
+            layout,
             used: code_start,
             code_start,
             translations: Vec::new(),
@@ -389,6 +410,10 @@ impl JitEngine {
             indirect: self.indirect.as_ptr(),
             indirect_tag: 0,
             indirect_hits: 0,
+            host_rsp: 0,
+            ret_floor: 0,
+            ret_hits: 0,
+            ret_misses: 0,
             stop: None,
             histogram,
             tier0_histogram,
@@ -398,6 +423,8 @@ impl JitEngine {
         stats.histogram = std::mem::take(&mut ctx.histogram);
         stats.tier0_histogram = std::mem::take(&mut ctx.tier0_histogram);
         stats.indirect_hits += ctx.indirect_hits;
+        stats.ret_hits += ctx.ret_hits;
+        stats.ret_misses += ctx.ret_misses;
         exit
     }
 
@@ -484,19 +511,29 @@ impl JitEngine {
                     ctx.generation = cpu.softmmu.tlb_generation();
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
-                    self.stats.borrow_mut().translated_instructions += cpu.retired - before;
+                    // Counted here, on the run loop's side: nothing on translated code's paths.
+                    let mut stats = self.stats.borrow_mut();
+                    stats.translated_instructions += cpu.retired - before;
+                    stats.entries += 1;
                     match r {
-                        x64::RESULT_DISPATCH => Ok(()),
-                        x64::RESULT_INDIRECT => {
-                            fill_indirect = true;
-                            self.stats.borrow_mut().indirect_misses += 1;
+                        x64::RESULT_DISPATCH => {
+                            stats.exits_dispatch += 1;
                             Ok(())
                         }
-                        x64::RESULT_STOP => match ctx.stop.take() {
-                            Some(stop) => Err(stop),
-                            None => Ok(()),
-                        },
+                        x64::RESULT_INDIRECT => {
+                            fill_indirect = true;
+                            stats.indirect_misses += 1;
+                            Ok(())
+                        }
+                        x64::RESULT_STOP => {
+                            stats.exits_stop += 1;
+                            match ctx.stop.take() {
+                                Some(stop) => Err(stop),
+                                None => Ok(()),
+                            }
+                        }
                         site => {
+                            stats.exits_unlinked += 1;
                             pending = Some(site as usize - self.mem.exec_base());
                             Ok(())
                         }
@@ -726,16 +763,21 @@ impl Engine for JitEngine {
     /// Tier 0's `Engine::run` with `run_blocks` for its block loop: whole blocks while the
     /// limit is more than a block away, then tier 0's `step`, so limits are exact.
     fn run(&mut self, cpu: &mut Cpu, limit: &Limit) -> Result<Exit, EngineError> {
-        if *limit == Limit::NONE {
-            return Ok(self.run_blocks(cpu, u64::MAX));
-        }
-        Ok(run_to_limit(
-            self,
-            cpu,
-            limit,
-            |jit, cpu, budget| jit.run_blocks(cpu, budget),
-            |jit, cpu| jit.interp.step(cpu),
-        ))
+        let before = cpu.retired;
+        let exit = if *limit == Limit::NONE {
+            self.run_blocks(cpu, u64::MAX)
+        } else {
+            run_to_limit(
+                self,
+                cpu,
+                limit,
+                |jit, cpu, budget| jit.run_blocks(cpu, budget),
+                |jit, cpu| jit.interp.step(cpu),
+            )
+        };
+        // The base of the translated share (`--stats`).
+        self.stats.borrow_mut().retired += cpu.retired - before;
+        Ok(exit)
     }
 
     fn interrupt_ready(&self, cpu: &Cpu) -> bool {
