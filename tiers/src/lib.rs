@@ -149,6 +149,9 @@ pub struct JitStats {
     pub exits_unlinked: u64,
     pub exits_dispatch: u64,
     pub exits_stop: u64,
+    /// With `STRATA_JIT_COUNT` set: entries into translations (from the run loop, a chain
+    /// site, the indirect table or a RET return point); 0 otherwise.
+    pub block_entries: u64,
     /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
     /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
     pub histogram: Vec<u64>,
@@ -222,7 +225,19 @@ impl std::fmt::Display for JitStats {
             self.indirect_misses,
             self.exits_stop,
         )?;
-        let _ = back;
+        if self.block_entries > 0 {
+            // Block exits that reached a translation without the loop: through a chain site
+            // (a RET's return point included) or the indirect table, against those that went
+            // back to the loop.
+            let direct = self.block_entries.saturating_sub(self.entries);
+            write!(
+                f,
+                "; chain hit rate {:.2}% ({} block exits straight to a translation, {} back to the run loop)",
+                pct(direct, direct + back),
+                direct,
+                back
+            )?;
+        }
         Ok(())
     }
 }

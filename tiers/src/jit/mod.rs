@@ -77,8 +77,16 @@
 //! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
 //! run loop, which fills the slot when it enters the target's translation. The table is
 //! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
-//! mappings, another CS base, a flushed code memory. RET is looked up the same way (no shadow
-//! stack yet).
+//! mappings, another CS base, a flushed code memory. RET is looked up the same way when its
+//! prediction misses.
+//!
+//! **RET prediction** ([`shadow`]): a 64-bit block ending in a near CALL pushes a pair (guest
+//! return address, host return point) on the host stack and enters its target with a host
+//! `call`; a block ending in a near RET compares the RIP it popped with the top pair's guest
+//! address and, equal, returns there with `ret 8`, so the host's return predictor follows the
+//! guest's calls. The return point is a chain site for the return address, linked and unlinked
+//! like any other. Pairs live for one entry into translated code (the exit stub restores
+//! `rsp`), within which no link, translation, mode or CS base changes, so they need no tag.
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone
@@ -104,6 +112,13 @@
 //! instruction counts, over the test kernels, user programs and the Debian boot), by random
 //! programs with loops, self-modifying stores, page crossings and faults (`jitfuzz.rs`), and
 //! against the host CPU (the instruction differential at threshold 1).
+//!
+//! **Counts** (`--stats`, `--timeline`): the run loop counts, on its side only, its entries
+//! into translated code and why translated code came back (unlinked chain site, dispatch,
+//! indirect miss, stop), and the instructions the engine retired (the translated share);
+//! generated code counts indirect-table hits and RET-prediction hits and misses (one `inc`
+//! each on those paths); with `STRATA_JIT_COUNT` set, each translation's entry counts itself
+//! too, for the chain hit rate.
 //!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
@@ -136,6 +151,10 @@ use std::time::Instant;
 /// Set (to anything) to count the instructions translated code runs through the trampoline by
 /// opcode; `--stats` prints the most frequent (`JitStats::histogram_table`).
 pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
+
+/// Set (to anything) to count every entry into a translation (one `inc` each), which gives
+/// `--stats` the chain hit rate; off by default, as it costs an instruction per block.
+pub const COUNT_VAR: &str = "STRATA_JIT_COUNT";
 
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
@@ -183,6 +202,8 @@ pub struct RunCtx {
     ret_floor: u64,
     ret_hits: u64,
     ret_misses: u64,
+    /// Entries into translations, counted by generated code with `STRATA_JIT_COUNT` set.
+    block_entries: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -213,6 +234,9 @@ pub struct Layout {
     ctx_ret_floor: i32,
     ctx_ret_hits: i32,
     ctx_ret_misses: i32,
+    ctx_block_entries: i32,
+    /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
+    count_entries: bool,
 }
 
 impl Layout {
@@ -239,6 +263,7 @@ impl Layout {
             offset_of!(RunCtx, ret_floor),
             offset_of!(RunCtx, ret_hits),
             offset_of!(RunCtx, ret_misses),
+            offset_of!(RunCtx, block_entries),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -261,6 +286,8 @@ impl Layout {
             ctx_ret_floor: l[15],
             ctx_ret_hits: l[16],
             ctx_ret_misses: l[17],
+            ctx_block_entries: l[18],
+            count_entries: std::env::var_os(COUNT_VAR).is_some(),
         }
     }
 }
@@ -414,6 +441,7 @@ impl JitEngine {
             ret_floor: 0,
             ret_hits: 0,
             ret_misses: 0,
+            block_entries: 0,
             stop: None,
             histogram,
             tier0_histogram,
@@ -425,6 +453,7 @@ impl JitEngine {
         stats.indirect_hits += ctx.indirect_hits;
         stats.ret_hits += ctx.ret_hits;
         stats.ret_misses += ctx.ret_misses;
+        stats.block_entries += ctx.block_entries;
         exit
     }
 

@@ -5,6 +5,8 @@
 //! Register use inside generated code: `rbx` = the run's [`RunCtx`](super::RunCtx), `rbp` = the
 //! `Cpu`; both callee-saved, so they survive the handler calls. The stack is 16-byte aligned
 //! at every call.
+//! The host stack also holds RET prediction's pairs (16 bytes each, [`super::shadow`]); the
+//! exit stub goes back to the `rsp` the entry stub saved.
 //!
 //! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
 //! is current; the block-entry check failed or the block ended in an indirect branch),
@@ -133,6 +135,10 @@ pub fn compile(
         // RF is cleared once per block, as tier 0's `run_block` does.
         ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32)
     );
+    if l.count_entries {
+        // `STRATA_JIT_COUNT`: the chain hit rate's base (issue 10, part D).
+        dynasm!(a ; .arch x64 ; inc QWORD [rbx + l.ctx_block_entries]);
+    }
     let n = block.instrs.len();
     let bits64 = block.mode & 0xff == 64;
     // The TLB set of the block's privilege (the mode key holds the CPL in bits 8..).
