@@ -123,4 +123,12 @@ fn debian_guest_boots_to_its_marker_under_the_jit() {
     let stats = err.lines().find(|l| l.starts_with("strata: jit: ")).unwrap_or_default();
     eprintln!("{stats}");
     assert!(!stats.starts_with("strata: jit: 0 blocks"), "nothing was compiled: {err}");
+    // --- issue 10, fifth round (part D): the boot phases a quiet boot's serial port does not
+    // show, in the order the kernel runs them (decompressor, kernel proper, init), and RET
+    // prediction at work in the kernel. ---
+    let at = |l: &str| err.find(l).unwrap_or_else(|| panic!("no {l:?} in the timeline:\n{err}"));
+    assert!(at("phase: first instruction in the upper half") < at("phase: first instruction at CPL 3"), "{err}");
+    assert!(at("phase: first instruction at CPL 3") < at("marker: "), "{err}");
+    let ret = err.split("RET predicted ").nth(1).and_then(|r| r.split('/').next()?.parse::<u64>().ok());
+    assert!(ret.is_some_and(|hits| hits > 0), "no RET predicted: {err}");
 }

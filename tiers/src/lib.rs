@@ -132,6 +132,26 @@ pub struct JitStats {
     /// indirect-branch table, and those that returned to the run loop to look it up.
     pub indirect_hits: u64,
     pub indirect_misses: u64,
+    /// RETs whose target was the return address the shadow stack's top pair predicted (a
+    /// host `ret` to the return site), and those that fell back to the indirect-branch table.
+    pub ret_hits: u64,
+    pub ret_misses: u64,
+    /// Instructions the engine retired in all (tier 0's blocks and steps included): the base of
+    /// the translated share.
+    pub retired: u64,
+    /// Entries into translated code from the run loop, and why translated code came back to it:
+    /// a chain site not linked yet (the loop links it), no known successor or a failed
+    /// budget/TLB-generation check (dispatch), a handler stop (fault, I/O, system call...).
+    /// Indirect-table misses are `indirect_misses`. Every other block exit inside translated
+    /// code went straight to the next translation (a linked chain site, an indirect-table or a
+    /// RET-prediction hit) without the loop.
+    pub entries: u64,
+    pub exits_unlinked: u64,
+    pub exits_dispatch: u64,
+    pub exits_stop: u64,
+    /// With `STRATA_JIT_COUNT` set: entries into translations (from the run loop, a chain
+    /// site, the indirect table or a RET return point); 0 otherwise.
+    pub block_entries: u64,
     /// With `STRATA_JIT_HISTOGRAM` set: instructions translated code ran through the trampoline,
     /// indexed by `Instr::code` (an iced-x86 `Code`); empty otherwise.
     pub histogram: Vec<u64>,
@@ -185,7 +205,40 @@ impl std::fmt::Display for JitStats {
             self.translated_instructions,
             self.indirect_hits,
             self.indirect_hits + self.indirect_misses
-        )
+        )?;
+        // --- issue 10, fifth round (part D): RET prediction, the run loop's share. ---
+        let pct = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 * 100.0 / d as f64 };
+        let rets = self.ret_hits + self.ret_misses;
+        let back = self.exits_unlinked + self.exits_dispatch + self.exits_stop + self.indirect_misses;
+        write!(
+            f,
+            "\n  translated share {:.2}% of {} instructions; RET predicted {}/{} ({:.2}%); {} entries from the run loop ({:.0} instructions each), back to it: {} unlinked chain sites, {} dispatches, {} indirect misses, {} stops",
+            pct(self.translated_instructions, self.retired),
+            self.retired,
+            self.ret_hits,
+            rets,
+            pct(self.ret_hits, rets),
+            self.entries,
+            self.translated_instructions as f64 / self.entries.max(1) as f64,
+            self.exits_unlinked,
+            self.exits_dispatch,
+            self.indirect_misses,
+            self.exits_stop,
+        )?;
+        if self.block_entries > 0 {
+            // Block exits that reached a translation without the loop: through a chain site
+            // (a RET's return point included) or the indirect table, against those that went
+            // back to the loop.
+            let direct = self.block_entries.saturating_sub(self.entries);
+            write!(
+                f,
+                "; chain hit rate {:.2}% ({} block exits straight to a translation, {} back to the run loop)",
+                pct(direct, direct + back),
+                direct,
+                back
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,8 @@ mod single_step;
 // ACPI S3 (issue 14: kvm-unit-tests s3).
 mod sleep;
 pub mod timeline;
+// --- issue 10, fifth round (part D): boot phases for the timeline. ---
+mod phases;
 
 use crate::cpu::Cpu;
 use crate::engine::{Engine, EngineError, EngineKind, Exit, Limit};
@@ -178,6 +180,8 @@ pub struct Machine {
     /// In ACPI S3 (issue 14): the CPU does not run until a wake event (`sleep.rs`).
     asleep: bool,
     started: bool,
+    /// Boot-phase events not yet recorded (`phases.rs`; issue 10, part D).
+    phases_pending: u8,
     /// The engines attached beside tier 0 (KVM, the JIT).
     engines: Vec<Box<dyn Engine>>,
     /// The engine running the CPU now.
@@ -306,6 +310,7 @@ impl Machine {
             shadow: false,
             asleep: false,
             started: false,
+            phases_pending: phases::ALL,
             engines: Vec::new(),
             active: EngineKind::Interp,
             engine_stats: engine::EngineStats::default(),
@@ -411,6 +416,7 @@ impl Machine {
                 self.watch = None;
                 return RunEnd::Watch;
             }
+            self.note_phases(); // issue 10, part D
             if let Some(end) = self.devices_round() {
                 return end;
             }

@@ -77,8 +77,16 @@
 //! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
 //! run loop, which fills the slot when it enters the target's translation. The table is
 //! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
-//! mappings, another CS base, a flushed code memory. RET is looked up the same way (no shadow
-//! stack yet).
+//! mappings, another CS base, a flushed code memory. RET is looked up the same way when its
+//! prediction misses.
+//!
+//! **RET prediction** ([`shadow`]): a 64-bit block ending in a near CALL pushes a pair (guest
+//! return address, host return point) on the host stack and enters its target with a host
+//! `call`; a block ending in a near RET compares the RIP it popped with the top pair's guest
+//! address and, equal, returns there with `ret 8`, so the host's return predictor follows the
+//! guest's calls. The return point is a chain site for the return address, linked and unlinked
+//! like any other. Pairs live for one entry into translated code (the exit stub restores
+//! `rsp`), within which no link, translation, mode or CS base changes, so they need no tag.
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone
@@ -105,6 +113,13 @@
 //! programs with loops, self-modifying stores, page crossings and faults (`jitfuzz.rs`), and
 //! against the host CPU (the instruction differential at threshold 1).
 //!
+//! **Counts** (`--stats`, `--timeline`): the run loop counts, on its side only, its entries
+//! into translated code and why translated code came back (unlinked chain site, dispatch,
+//! indirect miss, stop), and the instructions the engine retired (the translated share);
+//! generated code counts indirect-table hits and RET-prediction hits and misses (one `inc`
+//! each on those paths); with `STRATA_JIT_COUNT` set, each translation's entry counts itself
+//! too, for the chain hit rate.
+//!
 //! All `unsafe` is in [`host`]; the backend ([`x64`]) only encodes. `STRATA_JIT_HISTOGRAM=1`
 //! with `--stats` (user) or `--timeline` (run) prints the opcodes still run through the
 //! trampoline, most frequent first, and those run in blocks left to tier 0 (each block's
@@ -113,6 +128,7 @@
 mod dump;
 mod forms;
 mod host;
+mod shadow;
 mod x64;
 
 use crate::{JitOptions, JitStats};
@@ -135,6 +151,10 @@ use std::time::Instant;
 /// Set (to anything) to count the instructions translated code runs through the trampoline by
 /// opcode; `--stats` prints the most frequent (`JitStats::histogram_table`).
 pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
+
+/// Set (to anything) to count every entry into a translation (one `inc` each), which gives
+/// `--stats` the chain hit rate; off by default, as it costs an instruction per block.
+pub const COUNT_VAR: &str = "STRATA_JIT_COUNT";
 
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
@@ -175,6 +195,15 @@ pub struct RunCtx {
     indirect_tag: u64,
     /// Lookups of the indirect-branch table that hit, counted by generated code.
     indirect_hits: u64,
+    /// RET prediction ([`shadow`]): the host `rsp` the entry stub saved (the exit stub goes
+    /// back to it), the lowest `rsp` a CALL may push a pair at, and the RETs whose target was
+    /// (hits) or was not (misses) the top pair's return address, counted by generated code.
+    host_rsp: u64,
+    ret_floor: u64,
+    ret_hits: u64,
+    ret_misses: u64,
+    /// Entries into translations, counted by generated code with `STRATA_JIT_COUNT` set.
+    block_entries: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -201,6 +230,13 @@ pub struct Layout {
     ctx_indirect: i32,
     ctx_indirect_tag: i32,
     ctx_indirect_hits: i32,
+    ctx_host_rsp: i32,
+    ctx_ret_floor: i32,
+    ctx_ret_hits: i32,
+    ctx_ret_misses: i32,
+    ctx_block_entries: i32,
+    /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
+    count_entries: bool,
 }
 
 impl Layout {
@@ -223,6 +259,11 @@ impl Layout {
             offset_of!(RunCtx, indirect),
             offset_of!(RunCtx, indirect_tag),
             offset_of!(RunCtx, indirect_hits),
+            offset_of!(RunCtx, host_rsp),
+            offset_of!(RunCtx, ret_floor),
+            offset_of!(RunCtx, ret_hits),
+            offset_of!(RunCtx, ret_misses),
+            offset_of!(RunCtx, block_entries),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -241,6 +282,12 @@ impl Layout {
             ctx_indirect: l[11],
             ctx_indirect_tag: l[12],
             ctx_indirect_hits: l[13],
+            ctx_host_rsp: l[14],
+            ctx_ret_floor: l[15],
+            ctx_ret_hits: l[16],
+            ctx_ret_misses: l[17],
+            ctx_block_entries: l[18],
+            count_entries: std::env::var_os(COUNT_VAR).is_some(),
         }
     }
 }
@@ -344,7 +391,8 @@ impl JitEngine {
     /// Code memory could not be set up.
     pub fn new(opts: JitOptions, stats: Rc<RefCell<JitStats>>) -> std::io::Result<JitEngine> {
         let mut mem = host::CodeMemory::new(opts.code_bytes.max(1 << 16))?;
-        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base());
+        let layout = Layout::new();
+        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base(), &layout);
         mem.bytes_mut()[..stub_code.len()].copy_from_slice(&stub_code);
         let code_start = stub_code.len().next_multiple_of(16);
         let events = Rc::new(RefCell::new(Events::default()));
@@ -359,7 +407,7 @@ impl JitEngine {
             interp,
             mem,
             stubs,
-            layout: Layout::new(),
+            layout,
             used: code_start,
             code_start,
             translations: Vec::new(),
@@ -389,6 +437,11 @@ impl JitEngine {
             indirect: self.indirect.as_ptr(),
             indirect_tag: 0,
             indirect_hits: 0,
+            host_rsp: 0,
+            ret_floor: 0,
+            ret_hits: 0,
+            ret_misses: 0,
+            block_entries: 0,
             stop: None,
             histogram,
             tier0_histogram,
@@ -398,6 +451,9 @@ impl JitEngine {
         stats.histogram = std::mem::take(&mut ctx.histogram);
         stats.tier0_histogram = std::mem::take(&mut ctx.tier0_histogram);
         stats.indirect_hits += ctx.indirect_hits;
+        stats.ret_hits += ctx.ret_hits;
+        stats.ret_misses += ctx.ret_misses;
+        stats.block_entries += ctx.block_entries;
         exit
     }
 
@@ -484,19 +540,29 @@ impl JitEngine {
                     ctx.generation = cpu.softmmu.tlb_generation();
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
-                    self.stats.borrow_mut().translated_instructions += cpu.retired - before;
+                    // Counted here, on the run loop's side: nothing on translated code's paths.
+                    let mut stats = self.stats.borrow_mut();
+                    stats.translated_instructions += cpu.retired - before;
+                    stats.entries += 1;
                     match r {
-                        x64::RESULT_DISPATCH => Ok(()),
-                        x64::RESULT_INDIRECT => {
-                            fill_indirect = true;
-                            self.stats.borrow_mut().indirect_misses += 1;
+                        x64::RESULT_DISPATCH => {
+                            stats.exits_dispatch += 1;
                             Ok(())
                         }
-                        x64::RESULT_STOP => match ctx.stop.take() {
-                            Some(stop) => Err(stop),
-                            None => Ok(()),
-                        },
+                        x64::RESULT_INDIRECT => {
+                            fill_indirect = true;
+                            stats.indirect_misses += 1;
+                            Ok(())
+                        }
+                        x64::RESULT_STOP => {
+                            stats.exits_stop += 1;
+                            match ctx.stop.take() {
+                                Some(stop) => Err(stop),
+                                None => Ok(()),
+                            }
+                        }
                         site => {
+                            stats.exits_unlinked += 1;
                             pending = Some(site as usize - self.mem.exec_base());
                             Ok(())
                         }
@@ -726,16 +792,21 @@ impl Engine for JitEngine {
     /// Tier 0's `Engine::run` with `run_blocks` for its block loop: whole blocks while the
     /// limit is more than a block away, then tier 0's `step`, so limits are exact.
     fn run(&mut self, cpu: &mut Cpu, limit: &Limit) -> Result<Exit, EngineError> {
-        if *limit == Limit::NONE {
-            return Ok(self.run_blocks(cpu, u64::MAX));
-        }
-        Ok(run_to_limit(
-            self,
-            cpu,
-            limit,
-            |jit, cpu, budget| jit.run_blocks(cpu, budget),
-            |jit, cpu| jit.interp.step(cpu),
-        ))
+        let before = cpu.retired;
+        let exit = if *limit == Limit::NONE {
+            self.run_blocks(cpu, u64::MAX)
+        } else {
+            run_to_limit(
+                self,
+                cpu,
+                limit,
+                |jit, cpu, budget| jit.run_blocks(cpu, budget),
+                |jit, cpu| jit.interp.step(cpu),
+            )
+        };
+        // The base of the translated share (`--stats`).
+        self.stats.borrow_mut().retired += cpu.retired - before;
+        Ok(exit)
     }
 
     fn interrupt_ready(&self, cpu: &Cpu) -> bool {

@@ -400,7 +400,8 @@ fn indirect_branches_use_the_table_and_leave_tier0s_state() {
     }
     assert_eq!(b.state.gpr[3], rbx);
     assert_eq!(b.state.gpr[5], rbp);
-    assert!(s.indirect_hits > 200 * 30, "{s}");
+    // The recursion's RETs: predicted by the shadow stack, else found in the table.
+    assert!(s.indirect_hits + s.ret_hits > 200 * 30, "{s}");
     assert!(s.dropped >= 7, "the rewritten block was dropped each time: {s}");
 }
 
@@ -721,4 +722,121 @@ fn a_divide_error_in_translated_code_is_precise() {
         assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 0), "#DE: {ea:?}");
         assert_eq!(a.state.gpr[1], 19, "the first iteration with edx >= the divisor");
     }
+}
+
+/// `cpu64_rwx_with` with a 64 KiB stack under `STACK_TOP` (deep recursion).
+const STACK_TOP: u64 = CODE64 + 0x11000;
+
+fn cpu64_deep_stack(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    let (rwx, rw) = (PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_WRITE);
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, rwx);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, rwx).unwrap();
+    cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+    aspace.add_region(&mut cpu.ram, CODE64 + 0x1000, STACK_TOP, rw);
+    for page in (CODE64 + 0x1000..STACK_TOP).step_by(0x1000) {
+        aspace.populate(&mut cpu.ram, page, rw).unwrap();
+    }
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// RET prediction's cases (`shadow`), `rounds` times: a recursion `depth` deep (beyond the
+/// shadow stack's depth when `depth` > `shadow::MAX_PAIRS`), a callee that returns past its
+/// call site (its RET's target is not the top pair's address), and a callee that rewrites the
+/// code at its own return site every fourth round (a store into code while pairs are on the
+/// host stack), ending in HLT (#GP at CPL3).
+fn ret_loop(depth: i32, rounds: i32) -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov rsp, QWORD STACK_TOP as i64
+        ; xor ebx, ebx
+        ; xor ebp, ebp
+        ; mov r12d, rounds
+        ; ->top:
+        ; mov edi, depth
+        ; call ->rec
+        ; call ->past
+        ; add rbx, 1000
+        ; ->after_past:
+        ; add rbx, 7
+        ; call ->patch
+        ; ->ret_patch:
+        // `add rbx, imm8`: `patch` increments the immediate (at ret_patch + 3).
+        ; add rbx, 1
+        ; dec r12d
+        ; jnz ->top
+        ; hlt
+        ; ->rec:
+        ; add rbp, rdi
+        ; dec edi
+        ; jz >done
+        ; call ->rec
+        ; done:
+        ; ret
+        ; ->past:
+        ; lea rax, [->after_past]
+        ; mov [rsp], rax
+        ; ret
+        ; ->patch:
+        ; test r12d, 3
+        ; jnz >skip
+        ; lea rax, [->ret_patch]
+        ; inc BYTE [rax + 3]
+        ; skip:
+        ; ret
+    );
+    a.finalize().unwrap()
+}
+
+/// The sums `ret_loop` computes (from the program's arithmetic, independent of either engine):
+/// (rbx, rbp).
+fn ret_loop_sums(depth: u64, rounds: u64) -> (u64, u64) {
+    let (mut rbx, mut imm) = (0, 1);
+    for round in (1..=rounds).rev() {
+        if round % 4 == 0 {
+            imm += 1;
+        }
+        rbx += 7 + imm;
+    }
+    (rbx, rounds * depth * (depth + 1) / 2)
+}
+
+#[test]
+fn predicted_returns_match_tier0_at_every_limit() {
+    limits_agree(&ret_loop(12, 6), cpu64_deep_stack);
+}
+
+#[test]
+fn predicted_returns_leave_tier0s_state() {
+    let (depth, rounds) = (3000, 12);
+    let (ea, a, b, s) = run_to_end_on_both(&ret_loop(depth, rounds), cpu64_deep_stack);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    let (rbx, rbp) = ret_loop_sums(depth as u64, rounds as u64);
+    assert_eq!((a.state.gpr[3], a.state.gpr[5]), (rbx, rbp), "tier 0");
+    assert_eq!((b.state.gpr[3], b.state.gpr[5]), (rbx, rbp), "the JIT");
+    assert!(s.ret_hits > 5_000 && s.ret_misses >= rounds as u64, "{s}");
+    assert!(s.dropped >= 2, "the patched return site was dropped: {s}");
+    // Without a limit one entry runs a whole round: the shadow stack fills to its depth, and
+    // the deeper returns fall back to the table. A round after a round that compiled blocks
+    // (the first, and each after `patch` dropped the page's translations) links the return
+    // sites; the rounds after that predict up to the depth (5 of the 12).
+    let mut c = cpu64_deep_stack(&ret_loop(depth, rounds));
+    let mut j = jit(1);
+    let exit = loop {
+        match j.run(&mut c, &Limit::NONE).unwrap() {
+            Exit::Stop(Stop::Yield) => continue,
+            e => break e,
+        }
+    };
+    assert_eq!((exit, c.retired, c.state.gpr), (ea, a.retired, a.state.gpr));
+    let s = j.stats.borrow().clone();
+    let pairs = shadow::MAX_PAIRS as u64;
+    assert!(s.ret_hits > 4 * (pairs - 2) && s.ret_hits <= 5 * (pairs + 2), "{s}");
+    assert!(s.ret_misses >= (rounds as u64 - 1) * (depth as u64 - pairs), "{s}");
 }

@@ -5,6 +5,8 @@
 //! Register use inside generated code: `rbx` = the run's [`RunCtx`](super::RunCtx), `rbp` = the
 //! `Cpu`; both callee-saved, so they survive the handler calls. The stack is 16-byte aligned
 //! at every call.
+//! The host stack also holds RET prediction's pairs (16 bytes each, [`super::shadow`]); the
+//! exit stub goes back to the `rsp` the entry stub saved.
 //!
 //! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
 //! is current; the block-entry check failed or the block ended in an indirect branch),
@@ -19,6 +21,7 @@
 
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
+use super::shadow::{self, Role};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -50,8 +53,10 @@ const JMP_REL32: u8 = 0xe9;
 
 /// The entry stub (at offset 0, `host::EnterFn`) and the shared exits, assembled for code
 /// memory at host address `base`.
-pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
+pub fn emit_stubs(base: usize, l: &Layout) -> (Vec<u8>, Stubs) {
     let mut a = VecAssembler::<X64Relocation>::new(base);
+    // The shared exits come after the entry, whose sentinel pair names "bail": a label.
+    let bail_label = a.new_dynamic_label();
     dynasm!(a
         ; .arch x64
         // On entry rsp = 8 mod 16; six pushes and 8 more make it 0 mod 16 for the calls.
@@ -64,9 +69,11 @@ pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
         ; sub rsp, 8
         ; mov rbx, rdi
         ; mov rbp, [rdi]
-        ; jmp rsi
     );
+    shadow::emit_entry(&mut a, l, bail_label);
+    dynasm!(a ; .arch x64 ; jmp rsi);
     let exit = a.offset().0;
+    shadow::emit_exit(&mut a, l);
     dynasm!(a
         ; .arch x64
         ; add rsp, 8
@@ -87,6 +94,7 @@ pub fn emit_stubs(base: usize) -> (Vec<u8>, Stubs) {
     let bail = a.offset().0;
     dynasm!(a
         ; .arch x64
+        ; =>bail_label
         ; xor eax, eax
         ; jmp extern base + exit
     );
@@ -127,6 +135,10 @@ pub fn compile(
         // RF is cleared once per block, as tier 0's `run_block` does.
         ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32)
     );
+    if l.count_entries {
+        // `STRATA_JIT_COUNT`: the chain hit rate's base (issue 10, part D).
+        dynasm!(a ; .arch x64 ; inc QWORD [rbx + l.ctx_block_entries]);
+    }
     let n = block.instrs.len();
     let bits64 = block.mode & 0xff == 64;
     // The TLB set of the block's privilege (the mode key holds the CPL in bits 8..).
@@ -229,10 +241,24 @@ pub fn compile(
         ; .arch x64
         ; mov rax, [rbp + l.rip]
     );
+    // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
+    // the top pair before the indirect-branch table.
+    let role = match block.instrs.last() {
+        Some(last) if block.ends_in_branch => shadow::role(last, bits64),
+        _ => Role::None,
+    };
+    let mut site_labels = Vec::new();
     if indirect {
+        if role == Role::Ret {
+            shadow::emit_ret_predict(&mut a, l);
+        }
+        if let Role::Call { ret_rip } = role {
+            let (lookup, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
+            site_labels.push((shadow::emit_call_push(&mut a, l, ret_rip, lookup, ret_unlinked), ret_unlinked));
+            dynasm!(a ; .arch x64 ; =>lookup);
+        }
         emit_indirect_lookup(&mut a, l, block.mode, exit);
     }
-    let mut site_labels = Vec::new();
     for &s in successors {
         let unlinked = a.new_dynamic_label();
         let next = a.new_dynamic_label();
@@ -242,6 +268,15 @@ pub fn compile(
             ; cmp rax, rcx
             ; jne =>next
         );
+        match role {
+            // A CALL reaching its target (not `call $+5`, whose "return address" is popped).
+            Role::Call { ret_rip } if s != ret_rip => {
+                let (site, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
+                site_labels.push((shadow::emit_call_push(&mut a, l, ret_rip, site, ret_unlinked), ret_unlinked));
+                dynasm!(a ; .arch x64 ; =>site);
+            }
+            _ => {}
+        }
         site_labels.push((a.offset().0, unlinked));
         dynasm!(a
             ; .arch x64
