@@ -11,63 +11,12 @@
 //! flight at once ([`super::uring`]); where the kernel refuses a ring it says so in one line and
 //! uses this path.
 
+pub use super::request::{run_op, Completion, Op, Wake};
 use super::Drive;
-use aio::AlignedBuf;
 use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// One operation on the drive.
-#[derive(Debug)]
-pub enum Op {
-    /// Read `len` bytes at `offset`.
-    Read {
-        /// Byte offset.
-        offset: u64,
-        /// Length.
-        len: usize,
-    },
-    /// Write `data` at `offset`.
-    Write {
-        /// Byte offset.
-        offset: u64,
-        /// The bytes (aligned, so `O_DIRECT` and io_uring can take them as they are).
-        data: AlignedBuf,
-    },
-    /// Flush.
-    Flush,
-    /// Discard a range.
-    Discard {
-        /// Byte offset.
-        offset: u64,
-        /// Length.
-        len: u64,
-    },
-    /// Write zeroes to a range.
-    WriteZeroes {
-        /// Byte offset.
-        offset: u64,
-        /// Length.
-        len: u64,
-        /// The guest allows deallocation.
-        unmap: bool,
-    },
-}
-
-/// A finished operation: the token it was submitted with and its result (read data for reads).
-#[derive(Debug)]
-pub struct Completion {
-    /// The submitter's token.
-    pub token: u64,
-    /// Read data (empty for other operations), or the error.
-    pub result: io::Result<AlignedBuf>,
-    /// When the worker finished it (for [`IoStats::wait`]).
-    pub done_at: Instant,
-    /// How long the worker took.
-    pub service: Duration,
-}
 
 /// Where a drive's request time goes, for `STRATA_IO_STATS=1` (printed when the device is
 /// dropped): time on the worker, and how long a finished request waited to be taken back.
@@ -94,25 +43,6 @@ impl std::fmt::Display for IoStats {
             self.wait.as_secs_f64() * 1e6 / n,
             self.wait_max.as_secs_f64() * 1e6
         )
-    }
-}
-
-/// Runs `op` on `drive` (also the synchronous path).
-///
-/// # Errors
-/// The drive's error.
-pub fn run_op(drive: &mut Drive, op: Op) -> io::Result<AlignedBuf> {
-    let none = |()| AlignedBuf::zeroed(0);
-    match op {
-        Op::Read { offset, len } => {
-            let mut buf = AlignedBuf::zeroed(len);
-            drive.read(&mut buf, offset)?;
-            Ok(buf)
-        }
-        Op::Write { offset, data } => drive.write(&data, offset).map(none),
-        Op::Flush => drive.flush().map(none),
-        Op::Discard { offset, len } => drive.discard(offset, len).map(none),
-        Op::WriteZeroes { offset, len, unmap } => drive.write_zeroes(offset, len, unmap).map(none),
     }
 }
 
@@ -169,9 +99,6 @@ fn serve_batch(
     }
     true
 }
-
-/// Wake-up hook called (on the I/O thread) after each completion.
-pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// The submitting side of a drive's I/O thread.
 pub struct IoThread {
@@ -309,6 +236,8 @@ mod tests {
     use super::*;
     use crate::block::options::DriveSpec;
     use crate::block::BlockBackend;
+    use aio::AlignedBuf;
+    use std::sync::Arc;
     use std::sync::Mutex;
 
     /// What the backend saw, in order: `Some(offset)` a write, `None` a sync.

@@ -8,6 +8,7 @@
 //! | [`options`] | the `--drive` option, parsed as QEMU documents `-drive` |
 //! | [`raw`] | raw image files |
 //! | [`qcow2`] | qcow2 images and backing chains, through `imago` |
+//! | [`request`] | the operations a drive's I/O thread serves, their completions, the wake-up hook |
 //! | [`snapshot`] | freezing a drive for a machine snapshot, reopening it on restore |
 //! | [`uring`] | the I/O thread's io_uring path for raw images (Linux, `aio=io_uring`) |
 
@@ -15,6 +16,7 @@ pub mod iothread;
 pub mod options;
 pub mod qcow2;
 pub mod raw;
+pub mod request;
 pub mod snapshot;
 #[cfg(target_os = "linux")]
 pub mod uring;

@@ -11,8 +11,8 @@
 //! completed (`IOSQE_IO_DRAIN`), and is skipped under `cache=unsafe`; `cache=none` and
 //! `directsync` images are open with `O_DIRECT` and the ring's buffers are page-aligned.
 
-use super::iothread::{run_op, Completion, Op, Wake};
 use super::options::{Aio, CacheMode};
+use super::request::{run_op, Completion, Op, Wake};
 use super::Drive;
 use aio::ring::{FileRing, RingOp};
 use aio::AlignedBuf;

@@ -238,8 +238,22 @@ pub fn compare_forms_with(
                 skipped += 1;
                 continue;
             }
-            let want = native.run(&image, &mem, flags, rax, mem_layout(*code));
+            let mut want = native.run(&image, &mem, flags, rax, mem_layout(*code));
             let got = run_emu(&mut g, enc, &image, &mem, flags, rax, mem_layout(*code));
+            if want != got {
+                // A host run is not always the CPU's alone: when the thread is switched out
+                // between the instruction and the FNSAVE that reads its result, the kernel's
+                // FPU save and restore can rewrite the data pointer (FDP read back as 0 on this
+                // AMD host, under load, once in a few thousand runs). So a differing host
+                // result counts only once a second host run gives the same.
+                for _ in 0..4 {
+                    let again = native.run(&image, &mem, flags, rax, mem_layout(*code));
+                    if again == want {
+                        break;
+                    }
+                    want = again;
+                }
+            }
             if want != got {
                 if bad == 0 || (bad < 6 && std::env::var_os("X87_DIFF_ALL").is_some()) {
                     first += &explain(&image, &mem, &want, &got);
