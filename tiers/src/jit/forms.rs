@@ -214,6 +214,8 @@ pub enum Form {
         from: u8,
         sign: bool,
     },
+    /// An SSE/SSE2 move or arithmetic form (`jit/sse.rs`, fifth round part E).
+    Sse(super::sse::SseForm),
 }
 
 /// How a load fills its destination register.
@@ -353,6 +355,7 @@ impl Form {
                     add(4);
                 }
             }
+            Form::Sse(f) => f.gprs().into_iter().for_each(add),
             Form::AluMem { reg, src, ea, mem_first, .. } => {
                 if !mem_first {
                     add(reg);
@@ -388,7 +391,7 @@ fn imm32(e: &Instr, wide: bool) -> Option<i32> {
 
 /// The memory operand of `e` as an [`Ea`], when it is one the inline TLB probe handles: 64-bit
 /// code, 64-bit addressing, no FS/GS base.
-fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
+pub(super) fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
     if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || e.seg != NO_SEG {
         return None;
     }
@@ -405,6 +408,9 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
     let code = Code::try_from(e.code as usize).ok()?;
     if let Some(f) = alu_mem_form(e, code, bits64) {
         return Some(f);
+    }
+    if let Some(f) = super::sse::form_of(e, bits64) {
+        return Some(Form::Sse(f));
     }
     use Code::*;
     match code {

@@ -112,6 +112,7 @@
 
 mod dump;
 mod forms;
+mod sse;
 mod host;
 mod x64;
 

@@ -17,6 +17,8 @@
 // dynasm-rs expands a dynamic register (`Rq(h)`) to `h.into()`, which clippy flags for a `u8`.
 #![allow(clippy::useless_conversion)]
 
+mod sse;
+
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
 use super::Layout;
@@ -134,6 +136,7 @@ pub fn compile(
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
+    let mut mx = sse::MxState::default();
     let mut rc = RegCache::for_block(&forms);
     let rc = &mut rc;
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
@@ -166,6 +169,7 @@ pub fn compile(
             Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
+            Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
@@ -1055,6 +1059,7 @@ fn emit_inline(
         | Form::Ret { .. }
         | Form::JmpInd { .. }
         | Form::CallInd { .. }
+        | Form::Sse(_)
         | Form::AluMem { .. } => false,
     }
 }
