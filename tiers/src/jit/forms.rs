@@ -216,6 +216,17 @@ pub enum Form {
     },
     /// An SSE/SSE2 move or arithmetic form (`jit/sse.rs`, fifth round part E).
     Sse(super::sse::SseForm),
+    /// `neg dst` (every size; all six flags defined, written as for the ALU forms).
+    Neg {
+        size: u8,
+        dst: u8,
+    },
+    /// `mov [ea], imm` of `size` bytes (the immediate sign-extended to 64 bits for size 8).
+    StoreImm {
+        size: u8,
+        imm: i32,
+        ea: Ea,
+    },
 }
 
 /// How a load fills its destination register.
@@ -252,7 +263,7 @@ impl Form {
     pub fn kills_flags(self) -> bool {
         match self {
             Form::Alu { op, .. } => !op.reads_cf(),
-            Form::Shift { .. } | Form::Imul { .. } => true,
+            Form::Shift { .. } | Form::Imul { .. } | Form::Neg { .. } => true,
             _ => false,
         }
     }
@@ -356,6 +367,8 @@ impl Form {
                 }
             }
             Form::Sse(f) => f.gprs().into_iter().for_each(add),
+            Form::Neg { dst, .. } => add(dst),
+            Form::StoreImm { ea, .. } => add_ea(ea, &mut add),
             Form::AluMem { reg, src, ea, mem_first, .. } => {
                 if !mem_first {
                     add(reg);
@@ -411,6 +424,9 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
     }
     if let Some(f) = super::sse::form_of(e, bits64) {
         return Some(Form::Sse(f));
+    }
+    if let Some(f) = neg_or_store_imm(e, code, bits64) {
+        return Some(f);
     }
     use Code::*;
     match code {
@@ -661,6 +677,26 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             }
         }
     })
+}
+
+/// NEG of a register and MOV of an immediate to memory (fifth round, part E: the Debian
+/// boot's most frequent trampoline calls after the fourth round).
+fn neg_or_store_imm(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
+    use Code::*;
+    let size = match code {
+        Neg_rm64 | Mov_rm64_imm32 => 8,
+        Neg_rm32 | Mov_rm32_imm32 => 4,
+        Neg_rm16 | Mov_rm16_imm16 => 2,
+        Neg_rm8 | Mov_rm8_imm8 => 1,
+        _ => return None,
+    };
+    if matches!(code, Neg_rm64 | Neg_rm32 | Neg_rm16 | Neg_rm8) {
+        return Some(Form::Neg { size, dst: gpr(e.dst)? });
+    }
+    if e.dst != NO_REG {
+        return None;
+    }
+    Some(Form::StoreImm { size, imm: imm_sized(e, size)?, ea: ea_of(e, bits64)? })
 }
 
 /// The ALU forms whose memory operand is only read (`op r, [m]`, `cmp/test [m], r|imm`).

@@ -867,7 +867,56 @@ fn sse_loop_forms_are_inline() {
         .map(|(c, _)| format!("{:?}", iced_x86::Code::try_from(c).unwrap()))
         .collect();
     fallbacks.sort();
-    // The prologue's immediate stores and its first store into the fresh data page (a TLB
-    // miss), the MXCSR loads and stores, HLT (#GP at CPL3).
-    assert_eq!(fallbacks, ["Hlt", "Ldmxcsr_m32", "Mov_rm32_imm32", "Mov_rm64_r64", "Stmxcsr_m32"]);
+    // The prologue's first store into the fresh data page (a TLB miss), the MXCSR loads and
+    // stores, HLT (#GP at CPL3).
+    assert_eq!(fallbacks, ["Hlt", "Ldmxcsr_m32", "Mov_rm64_r64", "Stmxcsr_m32"]);
+}
+
+/// NEG of registers at every size (its flags read by a Jcc, SETcc and ADC, and written to the
+/// record before a handler reads them with PUSHF) and MOV of immediates to memory at every size
+/// (the first store into the fresh data page misses the TLB): tier 0's state at every limit.
+#[test]
+fn neg_and_immediate_stores_match_tier0_at_every_limit() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 100
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; ->top:
+        ; mov QWORD [rsi + rcx * 8], -3
+        ; mov DWORD [rsi + 0x400], 0x8000_0001u32 as i32
+        ; mov WORD [rsi + rcx * 2 + 0x800], 0x7fff
+        ; mov BYTE [rsi + rcx + 0xa00], 0x80u8 as i8
+        ; mov rdx, rcx
+        ; sub rdx, 50
+        ; neg rdx
+        ; setc bl
+        ; neg edx
+        ; adc r8, rdx
+        ; neg dx
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; neg dl
+        ; jo >skip
+        ; neg rax
+        ; js >skip
+        ; add r11, [rsi + rcx * 8]
+        ; skip:
+        ; add r12, rdx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    let code = a.finalize().unwrap();
+    limits_agree(&code, cpu64_with);
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
 }

@@ -170,6 +170,7 @@ pub fn compile(
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
             Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
+            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, x, size, imm, ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
@@ -782,6 +783,23 @@ fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src
     dynasm!(a ; .arch x64 ; =>done);
 }
 
+/// `mov [ea], imm` with the TLB probed inline, as `emit_store` (fifth round, part E).
+fn emit_store_imm(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, imm: i32, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    match size {
+        1 => dynasm!(a ; .arch x64 ; mov BYTE [rax], imm as i8),
+        2 => dynasm!(a ; .arch x64 ; mov WORD [rax], imm as i16),
+        4 => dynasm!(a ; .arch x64 ; mov DWORD [rax], imm),
+        _ => dynasm!(a ; .arch x64 ; mov QWORD [rax], imm),
+    }
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
 /// `[rbp + ...]` of guest register `r`.
 fn gpr_at(l: &Layout, r: u8) -> i32 {
     l.gpr + 8 * i32::from(r)
@@ -1036,6 +1054,19 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             true
         }
+        Form::Neg { size, dst } => {
+            // A byte or word operation works on the whole register, whose other bits it keeps.
+            load_rax(a, l, rc, dst, size != 4);
+            match size {
+                8 => dynasm!(a ; .arch x64 ; neg rax),
+                4 => dynasm!(a ; .arch x64 ; neg eax),
+                2 => dynasm!(a ; .arch x64 ; neg ax),
+                _ => dynasm!(a ; .arch x64 ; neg al),
+            }
+            put(a, l, rc, dst, 0);
+            after_flags(a, l, forms, i, fl, false, size);
+            true
+        }
         Form::MovExt { wide, dst, src, from, sign } => {
             get(a, l, rc, src, 1, true);
             match (from, sign, wide) {
@@ -1060,6 +1091,7 @@ fn emit_inline(
         | Form::JmpInd { .. }
         | Form::CallInd { .. }
         | Form::Sse(_)
+        | Form::StoreImm { .. }
         | Form::AluMem { .. } => false,
     }
 }
