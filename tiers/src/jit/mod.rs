@@ -51,6 +51,16 @@
 //! read-modify-write form probes the write tag (a writable page is readable) before it reads,
 //! as tier 0 translates such an operand for write first.
 //!
+//! **SSE/SSE2** ([`sse`], `x64/sse.rs`): XMM moves (to and from memory, registers and GPRs),
+//! the packed integer and logic operations and ADD/SUB/MUL/DIV/SQRT/MIN/MAX in PS/PD/SS/SD
+//! forms run inline on `cpu.state.xmm` with the same host instruction (host `xmm0`/`xmm1`).
+//! The first form of a run of consecutive SSE forms checks CR0.EM/TS and CR4.OSFXSR; a
+//! 16-byte memory operand is checked for alignment before the probe; a floating-point form
+//! runs only when every exception is masked in the guest's MXCSR, which is loaded into the
+//! host's for the run (the host's saved at `[rsp]`) and stored back at its end, merging the
+//! sticky flags; a handler called inside the run sees the guest's MXCSR in `cpu.state` and
+//! runs under the host's. Any failed check calls the handler, which faults as tier 0 does.
+//!
 //! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
 //! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
 //! (a handler stopped) and "bail" (back to the run loop). The trampoline does what tier 0's
@@ -112,8 +122,8 @@
 
 mod dump;
 mod forms;
-mod sse;
 mod host;
+mod sse;
 mod x64;
 
 use crate::{JitOptions, JitStats};

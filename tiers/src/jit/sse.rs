@@ -234,9 +234,17 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<SseForm> {
         Movd_xmm_rm32 | Movq_xmm_rm64 => {
             let size = if code == Movq_xmm_rm64 { 8 } else { 4 };
             if e.src != NO_REG {
-                Some(SseForm { kind: SseKind::Load { size, aligned: false }, xmm: xmm(e.dst)?, other: Other::Gpr(gpr(e.src)?) })
+                Some(SseForm {
+                    kind: SseKind::Load { size, aligned: false },
+                    xmm: xmm(e.dst)?,
+                    other: Other::Gpr(gpr(e.src)?),
+                })
             } else {
-                Some(SseForm { kind: SseKind::Load { size, aligned: false }, xmm: xmm(e.dst)?, other: Other::Mem(ea_of(e, bits64)?) })
+                Some(SseForm {
+                    kind: SseKind::Load { size, aligned: false },
+                    xmm: xmm(e.dst)?,
+                    other: Other::Mem(ea_of(e, bits64)?),
+                })
             }
         }
         Movd_rm32_xmm | Movq_rm64_xmm => {

@@ -74,7 +74,16 @@ fn leave(a: &mut Asm, s: &SseLayout) {
 /// Emits SSE form `f` (instruction `i` of `forms`). `mx` is the MXCSR state before it and
 /// after it; a run's last form restores the host's MXCSR.
 #[allow(clippy::too_many_arguments)]
-pub fn emit(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, f: SseForm, forms: &[Option<Form>], i: usize, mx: &mut MxState) {
+pub fn emit(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    x: Site,
+    f: SseForm,
+    forms: &[Option<Form>],
+    i: usize,
+    mx: &mut MxState,
+) {
     let s = SseLayout::new();
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     let before = *mx;
