@@ -256,6 +256,9 @@ pub struct Ea {
     pub scale: u8,
     /// Fits in 32 bits unless there is neither base nor index.
     pub disp: u64,
+    /// FS (4) or GS (5), whose base is added, or `NO_SEG` (part E: the kernel's per-CPU
+    /// variables are GS-relative, user TLS FS-relative).
+    pub seg: u8,
 }
 
 impl Form {
@@ -403,9 +406,9 @@ fn imm32(e: &Instr, wide: bool) -> Option<i32> {
 }
 
 /// The memory operand of `e` as an [`Ea`], when it is one the inline TLB probe handles: 64-bit
-/// code, 64-bit addressing, no FS/GS base.
+/// code, 64-bit addressing, no segment or FS/GS.
 pub(super) fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
-    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || e.seg != NO_SEG {
+    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || !matches!(e.seg, 4 | 5 | NO_SEG) {
         return None;
     }
     let reg_or_none = |r: u8| if r == NO_REG { Some(NO_REG) } else { gpr(r & 15) };
@@ -413,7 +416,7 @@ pub(super) fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
     if (base != NO_REG || index != NO_REG) && i32::try_from(e.disp as i64).is_err() {
         return None;
     }
-    Some(Ea { base, index, scale: e.scale, disp: e.disp })
+    Some(Ea { base, index, scale: e.scale, disp: e.disp, seg: e.seg })
 }
 
 /// The inline form of `e` (in a block of 64-bit code when `bits64`), if the backend has one.
@@ -482,7 +485,13 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             let size = if code == Mov_rm64_r64 { 8 } else { 4 };
             return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
         }
-        Nop_rm16 | Nop_rm32 | Nop_rm64 => return Some(Form::Nop),
+        // The one-byte NOPs and PAUSE are NOPs on tier 0 too (part E: 1.2 M calls in the boot).
+        Nop_rm16 | Nop_rm32 | Nop_rm64 | Nopw | Nopd | Nopq | Pause | Endbr64 | Endbr32 => return Some(Form::Nop),
+        Cdqe => return Some(Form::Movsxd { dst: 0, src: 0 }),
+        Movsx_r64_rm8 | Movsx_r64_rm16 if e.src == NO_REG => {
+            let size = if code == Movsx_r64_rm8 { 1 } else { 2 };
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Sign });
+        }
         _ if shift_imm(code).is_some() => {
             let (op, size, by1) = shift_imm(code)?;
             let count = if by1 { 1 } else { (e.imm as u8) & if size == 8 { 63 } else { 31 } };

@@ -873,8 +873,9 @@ fn sse_loop_forms_are_inline() {
 }
 
 /// NEG of registers at every size (its flags read by a Jcc, SETcc and ADC, and written to the
-/// record before a handler reads them with PUSHF) and MOV of immediates to memory at every size
-/// (the first store into the fresh data page misses the TLB): tier 0's state at every limit.
+/// record before a handler reads them with PUSHF), MOV of immediates to memory at every size
+/// (the first store into the fresh data page misses the TLB), FS/GS-relative operands, MOVSX
+/// loads, CDQE and NOPs: tier 0's state at every limit, and the same data page.
 #[test]
 fn neg_and_immediate_stores_match_tier0_at_every_limit() {
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
@@ -906,13 +907,33 @@ fn neg_and_immediate_stores_match_tier0_at_every_limit() {
         ; add r11, [rsi + rcx * 8]
         ; skip:
         ; add r12, rdx
+        // FS- and GS-relative operands (the bases set by `cpu64_fs_gs`), MOVSX loads, CDQE
+        // and the NOPs.
+        // (0x64 = FS, 0x65 = GS prefix)
+        ; .u8 0x65 ; add rdx, QWORD [rcx * 8 + 0x100]
+        ; .u8 0x64 ; mov QWORD [rcx * 4], rdx
+        ; .u8 0x65 ; inc DWORD [0x140]
+        ; .u8 0x64 ; movsx r13, BYTE [rcx]
+        ; add r12, r13
+        ; movsx r13, WORD [rsi + rcx * 2]
+        ; add r12, r13
+        ; mov rax, r12
+        ; cdqe
+        ; pause
+        ; nop
         ; dec ecx
         ; jnz ->top
         ; hlt
     );
     let code = a.finalize().unwrap();
-    limits_agree(&code, cpu64_with);
-    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    fn cpu64_fs_gs(code: &[u8]) -> Cpu {
+        let mut cpu = cpu64_with(code);
+        cpu.state.segs[4].base = 0x40_1800;
+        cpu.state.segs[5].base = 0x40_1000 - 0x100;
+        cpu
+    }
+    limits_agree(&code, cpu64_fs_gs);
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_fs_gs);
     assert!(s.translated_instructions > a.retired / 2, "{s}");
     let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
     let (mut a, mut b) = (a, b);

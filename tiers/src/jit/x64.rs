@@ -469,8 +469,23 @@ fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     );
 }
 
-/// rax = the linear address of `ea` (64-bit mode, no segment base).
+/// rax = the linear address of `ea` (64-bit mode: FS or GS adds its base).
 fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
+    emit_offset(a, l, rc, ea);
+    if ea.seg != emu::decoded::NO_SEG {
+        use std::mem::offset_of;
+        let at = offset_of!(emu::cpu::Cpu, state)
+            + offset_of!(emu::state::CpuState, segs)
+            + usize::from(ea.seg) * std::mem::size_of::<emu::state::Segment>()
+            + offset_of!(emu::state::Segment, base);
+        let at = i32::try_from(at).expect("a Cpu is smaller than 2 GiB");
+        // rdx is free here (the probe after clobbers it); `lea` keeps the host flags.
+        dynasm!(a ; .arch x64 ; mov rdx, [rbp + at] ; lea rax, [rax + rdx]);
+    }
+}
+
+/// rax = `base + index << scale + disp` of `ea`.
+fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     let disp = ea.disp as i64 as i32;
     match (ea.base != NO_REG, ea.index != NO_REG) {
         (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
@@ -543,6 +558,8 @@ fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst:
         put(a, l, rc, dst, 1);
     } else {
         match (size, ext) {
+            (1, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx rax, BYTE [rax]),
+            (2, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx rax, WORD [rax]),
             (1, _) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
             (2, _) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
             (4, Ext::Sign) => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
