@@ -227,6 +227,11 @@ pub enum Form {
         imm: i32,
         ea: Ea,
     },
+    /// `div [ea]` (32 or 64 bits): as [`Form::Div`], the divisor read through the probe.
+    DivMem {
+        wide: bool,
+        ea: Ea,
+    },
 }
 
 /// How a load fills its destination register.
@@ -372,6 +377,11 @@ impl Form {
             Form::Sse(f) => f.gprs().into_iter().for_each(add),
             Form::Neg { dst, .. } => add(dst),
             Form::StoreImm { ea, .. } => add_ea(ea, &mut add),
+            Form::DivMem { ea, .. } => {
+                add_ea(ea, &mut add);
+                add(0);
+                add(2);
+            }
             Form::AluMem { reg, src, ea, mem_first, .. } => {
                 if !mem_first {
                     add(reg);
@@ -688,17 +698,20 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
     })
 }
 
-/// NEG of a register and MOV of an immediate to memory (fifth round, part E: the Debian
-/// boot's most frequent trampoline calls after the fourth round).
+/// NEG of a register, MOV of an immediate to memory and DIV of memory (fifth round, part E:
+/// the Debian boot's most frequent trampoline calls after the fourth round).
 fn neg_or_store_imm(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
     use Code::*;
     let size = match code {
-        Neg_rm64 | Mov_rm64_imm32 => 8,
-        Neg_rm32 | Mov_rm32_imm32 => 4,
+        Neg_rm64 | Mov_rm64_imm32 | Div_rm64 => 8,
+        Neg_rm32 | Mov_rm32_imm32 | Div_rm32 => 4,
         Neg_rm16 | Mov_rm16_imm16 => 2,
         Neg_rm8 | Mov_rm8_imm8 => 1,
         _ => return None,
     };
+    if matches!(code, Div_rm64 | Div_rm32) {
+        return (e.dst == NO_REG).then_some(Form::DivMem { wide: code == Div_rm64, ea: ea_of(e, bits64)? });
+    }
     if matches!(code, Neg_rm64 | Neg_rm32 | Neg_rm16 | Neg_rm8) {
         return Some(Form::Neg { size, dst: gpr(e.dst)? });
     }

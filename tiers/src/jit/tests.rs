@@ -875,7 +875,8 @@ fn sse_loop_forms_are_inline() {
 /// NEG of registers at every size (its flags read by a Jcc, SETcc and ADC, and written to the
 /// record before a handler reads them with PUSHF), MOV of immediates to memory at every size
 /// (the first store into the fresh data page misses the TLB), FS/GS-relative operands, MOVSX
-/// loads, CDQE and NOPs: tier 0's state at every limit, and the same data page.
+/// loads, CDQE, NOPs and DIV of memory (ending in #DE): tier 0's state at every limit, and the
+/// same data page.
 #[test]
 fn neg_and_immediate_stores_match_tier0_at_every_limit() {
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
@@ -921,6 +922,16 @@ fn neg_and_immediate_stores_match_tier0_at_every_limit() {
         ; cdqe
         ; pause
         ; nop
+        // DIV of memory at both sizes: at ecx = 2 the 32-bit quotient is too wide (#DE).
+        ; mov [rsi + 0x600], rcx
+        ; dec QWORD [rsi + 0x600]
+        ; xor edx, edx
+        ; div QWORD [rsi + 0x600]
+        ; add r14, rdx
+        ; mov eax, ecx
+        ; mov edx, 1
+        ; div DWORD [rsi + 0x600]
+        ; add r14, rax
         ; dec ecx
         ; jnz ->top
         ; hlt
@@ -933,7 +944,8 @@ fn neg_and_immediate_stores_match_tier0_at_every_limit() {
         cpu
     }
     limits_agree(&code, cpu64_fs_gs);
-    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_fs_gs);
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_fs_gs);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 0), "#DE: {ea:?}");
     assert!(s.translated_instructions > a.retired / 2, "{s}");
     let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
     let (mut a, mut b) = (a, b);

@@ -171,6 +171,7 @@ pub fn compile(
             Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
             Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
             Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, x, size, imm, ea),
+            Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, x, wide, ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
@@ -1109,6 +1110,7 @@ fn emit_inline(
         | Form::CallInd { .. }
         | Form::Sse(_)
         | Form::StoreImm { .. }
+        | Form::DivMem { .. }
         | Form::AluMem { .. } => false,
     }
 }
@@ -1433,6 +1435,39 @@ fn emit_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, src
     cached(a, l, rc, 2);
     let pre = *rc;
     get(a, l, rc, src, 1, wide);
+    get(a, l, rc, 2, 2, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
+    } else {
+        dynasm!(a ; .arch x64 ; test ecx, ecx ; jz =>miss ; cmp edx, ecx ; jae =>miss);
+    }
+    get(a, l, rc, 0, 0, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; div rcx);
+    } else {
+        dynasm!(a ; .arch x64 ; div ecx);
+    }
+    put(a, l, rc, 0, 0);
+    put(a, l, rc, 2, 2);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `div [ea]` (32 or 64 bits): the divisor read through the inline TLB probe, then as
+/// `emit_div` (a miss, a zero divisor or a quotient too wide take the handler).
+fn emit_div_mem(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    cached(a, l, rc, 0);
+    cached(a, l, rc, 2);
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, if wide { 8 } else { 4 }, tlb_layout::READ_TAG as i32, miss);
+    if wide {
+        dynasm!(a ; .arch x64 ; mov rcx, [rax]);
+    } else {
+        dynasm!(a ; .arch x64 ; mov ecx, [rax]);
+    }
     get(a, l, rc, 2, 2, wide);
     if wide {
         dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
