@@ -119,15 +119,16 @@ pub enum Form {
         wide: bool,
         dst: u8,
     },
-    /// `imul dst, src (, imm)`: emitted only where its flags are dead (SF, ZF, AF, PF undefined).
+    /// `imul dst, src (, imm)`: where its flags are live, the record is written as tier 0
+    /// writes it (SF, ZF, AF, PF are undefined; tier 0 leaves SF/PF of the result, ZF = AF = 0).
     Imul {
         wide: bool,
         dst: u8,
         src: u8,
         imm: Option<i32>,
     },
-    /// `rol`/`ror dst, count` (1..width-1 after masking): only where its flags are dead (OF is
-    /// undefined for counts above 1). Writes CF and OF only, reads none.
+    /// `rol`/`ror dst, count` (1..width-1 after masking): writes CF and OF only (tier 0 keeps
+    /// OF for counts above 1), reads none; where they are live the record's CF/OF are replaced.
     Rotate {
         left: bool,
         wide: bool,
@@ -296,9 +297,10 @@ impl Form {
                 | Form::Nop
         )
     }
-    /// Emitted only where the flags it leaves are dead.
+    /// Emitted only where the flags it leaves are dead: none now (IMUL and the rotates write
+    /// the record themselves where they are live: part E).
     pub fn needs_dead_flags(self) -> bool {
-        matches!(self, Form::Imul { .. } | Form::Rotate { .. })
+        false
     }
     /// Writes some flags without reading any: flags before it are dead where the ones after
     /// it are (and it is then emitted inline, its own flags being dead too).

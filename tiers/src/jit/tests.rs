@@ -875,10 +875,10 @@ fn sse_loop_forms_are_inline() {
 /// NEG of registers at every size (its flags read by a Jcc, SETcc and ADC, and written to the
 /// record before a handler reads them with PUSHF), MOV of immediates to memory at every size
 /// (the first store into the fresh data page misses the TLB), FS/GS-relative operands, MOVSX
-/// loads, CDQE, NOPs and DIV of memory (ending in #DE): tier 0's state at every limit, and the
-/// same data page.
+/// loads, CDQE, NOPs, IMUL and rotates with live flags, DIV of memory (ending in #DE): tier
+/// 0's state at every limit, and the same data page.
 #[test]
-fn neg_and_immediate_stores_match_tier0_at_every_limit() {
+fn fifth_round_integer_forms_match_tier0_at_every_limit() {
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
     dynasm!(a
         ; .arch x64
@@ -922,6 +922,47 @@ fn neg_and_immediate_stores_match_tier0_at_every_limit() {
         ; cdqe
         ; pause
         ; nop
+        // IMUL with live flags (read by a Jcc, SETcc, ADC and PUSHF), overflowing or not, zero
+        // or not.
+        ; mov r13, rcx
+        ; shl r13, 57
+        ; imul r13, rcx
+        ; jo >noov
+        ; inc r11
+        ; noov:
+        ; imul r13d, ecx, 0x0100_0000
+        ; setc bl
+        ; adc r11, rbx
+        ; imul rdx, r13
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; imul r9d, r10d
+        ; jz >nz
+        ; inc r11
+        ; nz:
+        // ROL/ROR by immediates with live flags: counts of 1 (OF computed, also from an
+        // immediate that masks to 1) and above (OF kept), after an ADD that set OF.
+        ; mov r13, rcx
+        ; add r13, 0x7fff_ffff
+        ; add r13d, 0x7fff_ffff
+        ; rol r13, 5
+        ; jc >rc
+        ; inc r11
+        ; rc:
+        ; ror r13d, 1
+        ; jo >ro
+        ; inc r11
+        ; ro:
+        ; rol r13d, 33
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; ror r13, 7
+        ; adc r11, 0
+        ; seto bl
+        ; add r11, rbx
+        ; add r12, r13
         // DIV of memory at both sizes: at ecx = 2 the 32-bit quotient is too wide (#DE).
         ; mov [rsi + 0x600], rcx
         ; dec QWORD [rsi + 0x600]

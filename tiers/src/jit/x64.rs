@@ -997,6 +997,21 @@ fn emit_inline(
                 (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, ecx, v),
             }
             put(a, l, rc, dst, 0);
+            if !forms::flags_dead_after(forms, i) {
+                // Live flags (part E): the record as tier 0 writes it (`set_mul_flags`: CF = OF
+                // = the host's, AF = 0, SF/PF from the result, ZF forced clear by 0x100).
+                dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
+                if !wide {
+                    dynasm!(a ; .arch x64 ; movsxd rax, eax);
+                }
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, 0x100
+                    ; test rax, rax
+                    ; cmovz rax, rcx
+                    ; mov [rbp + l.lazy_result], rax
+                );
+            }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1011,7 +1026,9 @@ fn emit_inline(
                 (false, false) => dynasm!(a ; .arch x64 ; ror eax, c),
             }
             put(a, l, rc, dst, 0);
-            // Its flags are dead (the caller checked); the others' are unknown now.
+            if !forms::flags_dead_after(forms, i) {
+                rotate_record(a, l, count == 1);
+            }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1309,6 +1326,45 @@ fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
             rc.loaded = 0;
             rc.dirty = 0;
         }
+    }
+}
+
+/// After `rol`/`ror` by an immediate whose flags are live (part E): CF and OF of the record
+/// replaced as tier 0 replaces them (`emu::interp::shift`: CF from the host; OF from the host
+/// for a count of 1, else kept), SF, ZF, PF and AF kept (the record is exact before a rotate
+/// whose flags are live: `forms::flags_dead_after` does not see through it then).
+fn rotate_record(a: &mut Asm, l: &Layout, by1: bool) {
+    if by1 {
+        // aux = (aux & !(3 << 62)) | CF << 63 | (CF ^ OF) << 62.
+        dynasm!(a
+            ; .arch x64
+            ; setc cl
+            ; seto dl
+            ; movzx ecx, cl
+            ; movzx edx, dl
+            ; xor edx, ecx
+            ; shl rcx, 63
+            ; shl rdx, 62
+            ; or rcx, rdx
+            ; mov rax, [rbp + l.lazy_aux]
+            ; shl rax, 2
+            ; shr rax, 2
+            ; or rax, rcx
+            ; mov [rbp + l.lazy_aux], rax
+        );
+    } else {
+        // OF kept: bits 63 and 62 both flip where CF changes.
+        dynasm!(a
+            ; .arch x64
+            ; setc cl
+            ; movzx ecx, cl
+            ; mov rdx, [rbp + l.lazy_aux]
+            ; shr rdx, 63
+            ; xor rcx, rdx
+            ; neg rcx
+            ; shl rcx, 62
+            ; xor [rbp + l.lazy_aux], rcx
+        );
     }
 }
 
