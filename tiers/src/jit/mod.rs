@@ -17,7 +17,8 @@
 //! handler, which raises #DE) and DIV of memory; NEG; rotates by an immediate and IMUL (the
 //! record written as tier 0 writes it where their flags are live); with 64-bit addressing
 //! (FS/GS-relative too), MOV of an immediate to memory, MOVSX r64 loads, MOV/MOVZX/MOVSXD
-//! loads, 8- to 64-bit MOV loads and stores, the ALU forms reading memory and the read-modify-write ones (INC/DEC of memory included), PUSH/POP,
+//! loads, 8- to 64-bit MOV loads and stores, the ALU forms reading memory and the
+//! read-modify-write ones (INC/DEC of memory included), PUSH/POP,
 //! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
