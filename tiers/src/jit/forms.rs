@@ -119,15 +119,16 @@ pub enum Form {
         wide: bool,
         dst: u8,
     },
-    /// `imul dst, src (, imm)`: emitted only where its flags are dead (SF, ZF, AF, PF undefined).
+    /// `imul dst, src (, imm)`: where its flags are live, the record is written as tier 0
+    /// writes it (SF, ZF, AF, PF are undefined; tier 0 leaves SF/PF of the result, ZF = AF = 0).
     Imul {
         wide: bool,
         dst: u8,
         src: u8,
         imm: Option<i32>,
     },
-    /// `rol`/`ror dst, count` (1..width-1 after masking): only where its flags are dead (OF is
-    /// undefined for counts above 1). Writes CF and OF only, reads none.
+    /// `rol`/`ror dst, count` (1..width-1 after masking): writes CF and OF only (tier 0 keeps
+    /// OF for counts above 1), reads none; where they are live the record's CF/OF are replaced.
     Rotate {
         left: bool,
         wide: bool,
@@ -214,6 +215,24 @@ pub enum Form {
         from: u8,
         sign: bool,
     },
+    /// An SSE/SSE2 move or arithmetic form (`jit/sse.rs`, fifth round part E).
+    Sse(super::sse::SseForm),
+    /// `neg dst` (every size; all six flags defined, written as for the ALU forms).
+    Neg {
+        size: u8,
+        dst: u8,
+    },
+    /// `mov [ea], imm` of `size` bytes (the immediate sign-extended to 64 bits for size 8).
+    StoreImm {
+        size: u8,
+        imm: i32,
+        ea: Ea,
+    },
+    /// `div [ea]` (32 or 64 bits): as [`Form::Div`], the divisor read through the probe.
+    DivMem {
+        wide: bool,
+        ea: Ea,
+    },
 }
 
 /// How a load fills its destination register.
@@ -243,6 +262,9 @@ pub struct Ea {
     pub scale: u8,
     /// Fits in 32 bits unless there is neither base nor index.
     pub disp: u64,
+    /// FS (4) or GS (5), whose base is added, or `NO_SEG` (part E: the kernel's per-CPU
+    /// variables are GS-relative, user TLS FS-relative).
+    pub seg: u8,
 }
 
 impl Form {
@@ -250,7 +272,7 @@ impl Form {
     pub fn kills_flags(self) -> bool {
         match self {
             Form::Alu { op, .. } => !op.reads_cf(),
-            Form::Shift { .. } | Form::Imul { .. } => true,
+            Form::Shift { .. } | Form::Imul { .. } | Form::Neg { .. } => true,
             _ => false,
         }
     }
@@ -275,9 +297,10 @@ impl Form {
                 | Form::Nop
         )
     }
-    /// Emitted only where the flags it leaves are dead.
+    /// Emitted only where the flags it leaves are dead: none now (IMUL and the rotates write
+    /// the record themselves where they are live: part E).
     pub fn needs_dead_flags(self) -> bool {
-        matches!(self, Form::Imul { .. } | Form::Rotate { .. })
+        false
     }
     /// Writes some flags without reading any: flags before it are dead where the ones after
     /// it are (and it is then emitted inline, its own flags being dead too).
@@ -353,6 +376,14 @@ impl Form {
                     add(4);
                 }
             }
+            Form::Sse(f) => f.gprs().into_iter().for_each(add),
+            Form::Neg { dst, .. } => add(dst),
+            Form::StoreImm { ea, .. } => add_ea(ea, &mut add),
+            Form::DivMem { ea, .. } => {
+                add_ea(ea, &mut add);
+                add(0);
+                add(2);
+            }
             Form::AluMem { reg, src, ea, mem_first, .. } => {
                 if !mem_first {
                     add(reg);
@@ -387,9 +418,9 @@ fn imm32(e: &Instr, wide: bool) -> Option<i32> {
 }
 
 /// The memory operand of `e` as an [`Ea`], when it is one the inline TLB probe handles: 64-bit
-/// code, 64-bit addressing, no FS/GS base.
-fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
-    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || e.seg != NO_SEG {
+/// code, 64-bit addressing, no segment or FS/GS.
+pub(super) fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
+    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || !matches!(e.seg, 4 | 5 | NO_SEG) {
         return None;
     }
     let reg_or_none = |r: u8| if r == NO_REG { Some(NO_REG) } else { gpr(r & 15) };
@@ -397,13 +428,19 @@ fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
     if (base != NO_REG || index != NO_REG) && i32::try_from(e.disp as i64).is_err() {
         return None;
     }
-    Some(Ea { base, index, scale: e.scale, disp: e.disp })
+    Some(Ea { base, index, scale: e.scale, disp: e.disp, seg: e.seg })
 }
 
 /// The inline form of `e` (in a block of 64-bit code when `bits64`), if the backend has one.
 pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
     let code = Code::try_from(e.code as usize).ok()?;
     if let Some(f) = alu_mem_form(e, code, bits64) {
+        return Some(f);
+    }
+    if let Some(f) = super::sse::form_of(e, bits64) {
+        return Some(Form::Sse(f));
+    }
+    if let Some(f) = neg_or_store_imm(e, code, bits64) {
         return Some(f);
     }
     use Code::*;
@@ -460,7 +497,13 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             let size = if code == Mov_rm64_r64 { 8 } else { 4 };
             return Some(Form::Store { size, src: gpr(e.src)?, ea: ea_of(e, bits64)? });
         }
-        Nop_rm16 | Nop_rm32 | Nop_rm64 => return Some(Form::Nop),
+        // The one-byte NOPs and PAUSE are NOPs on tier 0 too (part E: 1.2 M calls in the boot).
+        Nop_rm16 | Nop_rm32 | Nop_rm64 | Nopw | Nopd | Nopq | Pause | Endbr64 | Endbr32 => return Some(Form::Nop),
+        Cdqe => return Some(Form::Movsxd { dst: 0, src: 0 }),
+        Movsx_r64_rm8 | Movsx_r64_rm16 if e.src == NO_REG => {
+            let size = if code == Movsx_r64_rm8 { 1 } else { 2 };
+            return Some(Form::Load { size, dst: gpr(e.dst)?, ea: ea_of(e, bits64)?, ext: Ext::Sign });
+        }
         _ if shift_imm(code).is_some() => {
             let (op, size, by1) = shift_imm(code)?;
             let count = if by1 { 1 } else { (e.imm as u8) & if size == 8 { 63 } else { 31 } };
@@ -655,6 +698,29 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             }
         }
     })
+}
+
+/// NEG of a register, MOV of an immediate to memory and DIV of memory (fifth round, part E:
+/// the Debian boot's most frequent trampoline calls after the fourth round).
+fn neg_or_store_imm(e: &Instr, code: Code, bits64: bool) -> Option<Form> {
+    use Code::*;
+    let size = match code {
+        Neg_rm64 | Mov_rm64_imm32 | Div_rm64 => 8,
+        Neg_rm32 | Mov_rm32_imm32 | Div_rm32 => 4,
+        Neg_rm16 | Mov_rm16_imm16 => 2,
+        Neg_rm8 | Mov_rm8_imm8 => 1,
+        _ => return None,
+    };
+    if matches!(code, Div_rm64 | Div_rm32) {
+        return (e.dst == NO_REG).then_some(Form::DivMem { wide: code == Div_rm64, ea: ea_of(e, bits64)? });
+    }
+    if matches!(code, Neg_rm64 | Neg_rm32 | Neg_rm16 | Neg_rm8) {
+        return Some(Form::Neg { size, dst: gpr(e.dst)? });
+    }
+    if e.dst != NO_REG {
+        return None;
+    }
+    Some(Form::StoreImm { size, imm: imm_sized(e, size)?, ea: ea_of(e, bits64)? })
 }
 
 /// The ALU forms whose memory operand is only read (`op r, [m]`, `cmp/test [m], r|imm`).

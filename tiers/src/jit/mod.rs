@@ -14,9 +14,11 @@
 //! works on the low part of the whole host register, which keeps the rest); SHL/SHR/SAR by an
 //! immediate or 1 (every size) and by CL (32/64), with the record written as tier 0 writes it
 //! where their flags are live; DIV r32/r64 (a zero divisor or a too-wide quotient takes the
-//! handler, which raises #DE); rotates and IMUL where their flags are dead; with 64-bit
-//! addressing, MOV/MOVZX/MOVSXD loads, 8- to 64-bit MOV loads and stores, the ALU forms
-//! reading memory and the read-modify-write ones (INC/DEC of memory included), PUSH/POP,
+//! handler, which raises #DE) and DIV of memory; NEG; rotates by an immediate and IMUL (the
+//! record written as tier 0 writes it where their flags are live); with 64-bit addressing
+//! (FS/GS-relative too), MOV of an immediate to memory, MOVSX r64 loads, MOV/MOVZX/MOVSXD
+//! loads, 8- to 64-bit MOV loads and stores, the ALU forms reading memory and the
+//! read-modify-write ones (INC/DEC of memory included), PUSH/POP,
 //! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
@@ -50,6 +52,16 @@
 //! takes tier 0's slow path; the inline path has changed nothing before that. A
 //! read-modify-write form probes the write tag (a writable page is readable) before it reads,
 //! as tier 0 translates such an operand for write first.
+//!
+//! **SSE/SSE2** ([`sse`], `x64/sse.rs`): XMM moves (to and from memory, registers and GPRs),
+//! the packed integer and logic operations and ADD/SUB/MUL/DIV/SQRT/MIN/MAX in PS/PD/SS/SD
+//! forms run inline on `cpu.state.xmm` with the same host instruction (host `xmm0`/`xmm1`).
+//! The first form of a run of consecutive SSE forms checks CR0.EM/TS and CR4.OSFXSR; a
+//! 16-byte memory operand is checked for alignment before the probe; a floating-point form
+//! runs only when every exception is masked in the guest's MXCSR, which is loaded into the
+//! host's for the run (the host's saved at `[rsp]`) and stored back at its end, merging the
+//! sticky flags; a handler called inside the run sees the guest's MXCSR in `cpu.state` and
+//! runs under the host's. Any failed check calls the handler, which faults as tier 0 does.
 //!
 //! **Stubs and precise state.** The shared stubs at the start of code memory are the entry
 //! (saves the callee-saved registers, loads `rbx`/`rbp`, jumps to a block), the exit, "leave"
@@ -129,6 +141,7 @@ mod dump;
 mod forms;
 mod host;
 mod shadow;
+mod sse;
 mod x64;
 
 use crate::{JitOptions, JitStats};
@@ -204,6 +217,9 @@ pub struct RunCtx {
     ret_misses: u64,
     /// Entries into translations, counted by generated code with `STRATA_JIT_COUNT` set.
     block_entries: u64,
+    /// The host's MXCSR while a run of inline SSE forms holds the guest's (`x64/sse.rs`). Not
+    /// on the host stack: its top is the shadow stack's last pair.
+    host_mxcsr: u64,
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -442,6 +458,7 @@ impl JitEngine {
             ret_hits: 0,
             ret_misses: 0,
             block_entries: 0,
+            host_mxcsr: 0,
             stop: None,
             histogram,
             tier0_histogram,

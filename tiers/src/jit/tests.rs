@@ -840,3 +840,314 @@ fn predicted_returns_leave_tier0s_state() {
     assert!(s.ret_hits > 4 * (pairs - 2) && s.ret_hits <= 5 * (pairs + 2), "{s}");
     assert!(s.ret_misses >= (rounds as u64 - 1) * (depth as u64 - pairs), "{s}");
 }
+
+/// A 64-bit loop over every inline SSE form kind (fifth round, part E): aligned and unaligned
+/// 128-bit loads and stores, scalar loads and stores, MOVD/MOVQ to and from GPRs,
+/// MOVSS/MOVSD/MOVQ between registers, packed integer and logic operations, and the IEEE
+/// arithmetic in PS/PD/SS/SD forms with memory and register sources. Each iteration loads
+/// another MXCSR (the four rounding modes, DAZ, FTZ; flags cleared) and stores it at the end
+/// with STMXCSR (a handler), so the sticky flags the inline forms raised are compared too.
+/// Once `ecx` reaches `stop_at`, the precision exception is unmasked: the next inexact
+/// operation must raise #XM from translated code with nothing changed, as on tier 0. A
+/// `misaligned` run instead ends on a MOVAPS from an address that is not 16-byte aligned (#GP).
+fn sse_loop(stop_at: i32, misaligned: bool) -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 64
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        // Doubles and integers to start from; the table of MXCSR values at 0x80.
+        ; mov rax, QWORD 0x3ff8_0000_0000_0000 // 1.5
+        ; mov [rsi], rax
+        ; mov rax, QWORD 0x0010_0000_0000_0001 // near the smallest normal
+        ; mov [rsi + 8], rax
+        ; mov rax, QWORD 0x4009_21fb_5444_2d18 // pi
+        ; mov [rsi + 0x10], rax
+        ; mov rax, QWORD 0x000f_ffff_ffff_ffff // a denormal
+        ; mov [rsi + 0x18], rax
+        ; mov rax, QWORD 0x3f80_0001_0080_0001 // singles: ~1, a tiny normal
+        ; mov [rsi + 0x20], rax
+        ; mov rax, QWORD 0x4049_0fdb_0000_0003 // singles: pi, a denormal
+        ; mov [rsi + 0x28], rax
+        ; mov DWORD [rsi + 0x80], 0x1f80
+        ; mov DWORD [rsi + 0x84], 0x3fc0
+        ; mov DWORD [rsi + 0x88], 0xdf80
+        ; mov DWORD [rsi + 0x8c], 0xffc0
+        ; movdqu xmm8, [rsi]
+        ; movdqu xmm9, [rsi + 0x10]
+        ; ->top:
+        ; mov eax, ecx
+        ; and eax, 3
+        ; ldmxcsr [rsi + 0x80 + rax * 4]
+        ; movapd xmm0, [rsi]
+        ; movdqu xmm1, [rsi + 0x13]
+        ; movups xmm2, [rsi + 0x20]
+        ; mulpd xmm0, xmm9
+        ; addpd xmm0, [rsi + 0x10]
+        ; subsd xmm8, [rsi + 0x18]
+        ; divsd xmm8, xmm0
+        ; sqrtpd xmm3, xmm0
+        ; sqrtsd xmm4, [rsi + 8]
+        ; mulps xmm2, xmm2
+        ; addss xmm2, [rsi + 0x28]
+        ; divps xmm2, [rsi + 0x20]
+        ; minpd xmm3, xmm8
+        ; maxss xmm2, xmm1
+        ; minsd xmm4, [rsi + 0x10]
+        ; subps xmm1, xmm2
+        ; paddq xmm5, xmm1
+        ; psubd xmm5, xmm3
+        ; pxor xmm6, xmm5
+        ; pcmpeqb xmm7, xmm6
+        ; paddb xmm7, [rsi + 0x30]
+        ; punpcklbw xmm7, xmm5
+        ; pand xmm6, xmm7
+        ; por xmm6, [rsi]
+        ; pmuludq xmm6, xmm1
+        ; andpd xmm3, xmm6
+        ; xorps xmm1, xmm3
+        ; movq rax, xmm5
+        ; add r8, rax
+        ; movd xmm10, ecx
+        ; movq xmm11, r8
+        ; movd r9d, xmm6
+        ; movsd xmm12, xmm0
+        ; movss xmm12, xmm2
+        ; movq xmm13, xmm3
+        ; movq xmm14, [rsi + 0x10]
+        ; movd xmm15, [rsi + 0x24]
+        ; movaps [rsi + 0x40], xmm0
+        ; movups [rsi + 0x53], xmm1
+        ; movdqa [rsi + 0x30], xmm7
+        ; movq [rsi + 0x68], xmm4
+        ; movsd [rsi + 0x10], xmm3
+        ; movss [rsi + 0x24], xmm2
+        ; movd [rsi + 0x2c], xmm12
+        ; movq [rsi + 0x70], xmm13
+        ; stmxcsr [rsi + 0x78]
+        ; add r10d, [rsi + 0x78]
+        ; cmp ecx, stop_at
+        ; jne >go
+        ; mov DWORD [rsi + 0x80], 0x0f80
+        ; mov DWORD [rsi + 0x84], 0x0f80
+        ; mov DWORD [rsi + 0x88], 0x0f80
+        ; mov DWORD [rsi + 0x8c], 0x0f80
+        ; go:
+        ; dec ecx
+        ; jnz ->top
+    );
+    if misaligned {
+        dynasm!(a ; .arch x64 ; movaps xmm0, [rsi + 8]);
+    }
+    dynasm!(a ; .arch x64 ; hlt);
+    a.finalize().unwrap()
+}
+
+/// `sse_loop` on tier 0 and on the JIT at threshold 1, stopped at every 7th instruction limit
+/// and run to its end: the same exit, registers, flags, XMM registers, MXCSR and data page.
+#[test]
+fn sse_forms_match_tier0_at_every_limit() {
+    for (stop_at, misaligned) in [(20, false), (-1, true)] {
+        let code = sse_loop(stop_at, misaligned);
+        limits_agree(&code, cpu64_with);
+        let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+        let want = if misaligned { 13 } else { 19 };
+        assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == want), "{ea:?}");
+        assert!(s.translated_instructions > a.retired / 2, "{s}");
+        assert_eq!(s.histogram.iter().sum::<u64>(), 0, "no histogram without its variable");
+        assert_eq!(a.state.xmm, b.state.xmm, "XMM registers");
+        assert_eq!(a.state.mxcsr, b.state.mxcsr, "MXCSR");
+        let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+        let (mut a, mut b) = (a, b);
+        a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+        b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+        assert_eq!(pa, pb, "the data page");
+        // The loop's MXCSR sums: tier 0's flags were raised (so the comparison means something).
+        assert_ne!(a.state.gpr[10], 0);
+    }
+}
+
+/// Every SSE form of the loop above runs inline (no handler call in it but LDMXCSR and
+/// STMXCSR): `sse::form_of` covers what the loop uses.
+#[test]
+fn sse_loop_forms_are_inline() {
+    let code = sse_loop(-1, false);
+    let mut cpu = cpu64_with(&code);
+    let mut j = jit(1);
+    j.stats.borrow_mut().histogram = vec![0; 1 << 13];
+    run(&mut j, &mut cpu, u64::MAX);
+    let h = j.stats.borrow().histogram.clone();
+    let mut fallbacks: Vec<String> = h
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(c, _)| format!("{:?}", iced_x86::Code::try_from(c).unwrap()))
+        .collect();
+    fallbacks.sort();
+    // The prologue's first store into the fresh data page (a TLB miss), the MXCSR loads and
+    // stores, HLT (#GP at CPL3).
+    assert_eq!(fallbacks, ["Hlt", "Ldmxcsr_m32", "Mov_rm64_r64", "Stmxcsr_m32"]);
+}
+
+/// NEG of registers at every size (its flags read by a Jcc, SETcc and ADC, and written to the
+/// record before a handler reads them with PUSHF), MOV of immediates to memory at every size
+/// (the first store into the fresh data page misses the TLB), FS/GS-relative operands, MOVSX
+/// loads, CDQE, NOPs, IMUL and rotates with live flags, DIV of memory (ending in #DE): tier
+/// 0's state at every limit, and the same data page.
+#[test]
+fn fifth_round_integer_forms_match_tier0_at_every_limit() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 100
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; ->top:
+        ; mov QWORD [rsi + rcx * 8], -3
+        ; mov DWORD [rsi + 0x400], 0x8000_0001u32 as i32
+        ; mov WORD [rsi + rcx * 2 + 0x800], 0x7fff
+        ; mov BYTE [rsi + rcx + 0xa00], 0x80u8 as i8
+        ; mov rdx, rcx
+        ; sub rdx, 50
+        ; neg rdx
+        ; setc bl
+        ; neg edx
+        ; adc r8, rdx
+        ; neg dx
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; neg dl
+        ; jo >skip
+        ; neg rax
+        ; js >skip
+        ; add r11, [rsi + rcx * 8]
+        ; skip:
+        ; add r12, rdx
+        // FS- and GS-relative operands (the bases set by `cpu64_fs_gs`), MOVSX loads, CDQE
+        // and the NOPs.
+        // (0x64 = FS, 0x65 = GS prefix)
+        ; .u8 0x65 ; add rdx, QWORD [rcx * 8 + 0x100]
+        ; .u8 0x64 ; mov QWORD [rcx * 4], rdx
+        ; .u8 0x65 ; inc DWORD [0x140]
+        ; .u8 0x64 ; movsx r13, BYTE [rcx]
+        ; add r12, r13
+        ; movsx r13, WORD [rsi + rcx * 2]
+        ; add r12, r13
+        ; mov rax, r12
+        ; cdqe
+        ; pause
+        ; nop
+        // IMUL with live flags (read by a Jcc, SETcc, ADC and PUSHF), overflowing or not, zero
+        // or not.
+        ; mov r13, rcx
+        ; shl r13, 57
+        ; imul r13, rcx
+        ; jo >noov
+        ; inc r11
+        ; noov:
+        ; imul r13d, ecx, 0x0100_0000
+        ; setc bl
+        ; adc r11, rbx
+        ; imul rdx, r13
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; imul r9d, r10d
+        ; jz >nz
+        ; inc r11
+        ; nz:
+        // ROL/ROR by immediates with live flags: counts of 1 (OF computed, also from an
+        // immediate that masks to 1) and above (OF kept), after an ADD that set OF.
+        ; mov r13, rcx
+        ; add r13, 0x7fff_ffff
+        ; add r13d, 0x7fff_ffff
+        ; rol r13, 5
+        ; jc >rc
+        ; inc r11
+        ; rc:
+        ; ror r13d, 1
+        ; jo >ro
+        ; inc r11
+        ; ro:
+        ; rol r13d, 33
+        ; pushfq
+        ; pop r9
+        ; add r10, r9
+        ; ror r13, 7
+        ; adc r11, 0
+        ; seto bl
+        ; add r11, rbx
+        ; add r12, r13
+        // DIV of memory at both sizes: at ecx = 2 the 32-bit quotient is too wide (#DE).
+        ; mov [rsi + 0x600], rcx
+        ; dec QWORD [rsi + 0x600]
+        ; xor edx, edx
+        ; div QWORD [rsi + 0x600]
+        ; add r14, rdx
+        ; mov eax, ecx
+        ; mov edx, 1
+        ; div DWORD [rsi + 0x600]
+        ; add r14, rax
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    let code = a.finalize().unwrap();
+    fn cpu64_fs_gs(code: &[u8]) -> Cpu {
+        let mut cpu = cpu64_with(code);
+        cpu.state.segs[4].base = 0x40_1800;
+        cpu.state.segs[5].base = 0x40_1000 - 0x100;
+        cpu
+    }
+    limits_agree(&code, cpu64_fs_gs);
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_fs_gs);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 0), "#DE: {ea:?}");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
+}
+
+/// SSE arithmetic inside called functions, with RET prediction on (the merge of parts D and
+/// E): the floating-point forms save the host's MXCSR in a scratch slot while they run, which
+/// must not be the top of the host stack, where the shadow stack keeps its (guest return
+/// address, host return point) pairs. A loop calls a function that calls another; both do
+/// ADDPD/MULPD and return. Tier 0's state and XMM at every 7th limit and at the end, and the
+/// returns predicted.
+#[test]
+fn sse_in_called_functions_keeps_the_shadow_stack() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 300
+        ; mov rsp, 0x40_2000
+        ; mov rax, QWORD 0x3ff0_0000_0000_0001 // just above 1.0: products are inexact
+        ; movq xmm0, rax
+        ; movq xmm1, rax
+        ; ->top:
+        ; call ->outer
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+        ; ->outer:
+        ; addpd xmm0, xmm1
+        ; call ->inner
+        ; mulpd xmm0, xmm1
+        ; ret
+        ; ->inner:
+        ; mulpd xmm1, xmm1
+        ; addpd xmm1, xmm0
+        ; ret
+    );
+    let code = a.finalize().unwrap();
+    limits_agree(&code, cpu64_with);
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    assert_eq!((a.state.xmm, a.state.mxcsr), (b.state.xmm, b.state.mxcsr));
+    assert!(s.ret_hits > 300, "{s}");
+}

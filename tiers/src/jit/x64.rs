@@ -19,6 +19,8 @@
 // dynasm-rs expands a dynamic register (`Rq(h)`) to `h.into()`, which clippy flags for a `u8`.
 #![allow(clippy::useless_conversion)]
 
+mod sse;
+
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond};
 use super::shadow::{self, Role};
@@ -146,6 +148,7 @@ pub fn compile(
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
+    let mut mx = sse::MxState::default();
     let mut rc = RegCache::for_block(&forms);
     let rc = &mut rc;
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
@@ -178,6 +181,9 @@ pub fn compile(
             Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
+            Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
+            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, x, size, imm, ea),
+            Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, x, wide, ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
@@ -499,8 +505,23 @@ fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     );
 }
 
-/// rax = the linear address of `ea` (64-bit mode, no segment base).
+/// rax = the linear address of `ea` (64-bit mode: FS or GS adds its base).
 fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
+    emit_offset(a, l, rc, ea);
+    if ea.seg != emu::decoded::NO_SEG {
+        use std::mem::offset_of;
+        let at = offset_of!(emu::cpu::Cpu, state)
+            + offset_of!(emu::state::CpuState, segs)
+            + usize::from(ea.seg) * std::mem::size_of::<emu::state::Segment>()
+            + offset_of!(emu::state::Segment, base);
+        let at = i32::try_from(at).expect("a Cpu is smaller than 2 GiB");
+        // rdx is free here (the probe after clobbers it); `lea` keeps the host flags.
+        dynasm!(a ; .arch x64 ; mov rdx, [rbp + at] ; lea rax, [rax + rdx]);
+    }
+}
+
+/// rax = `base + index << scale + disp` of `ea`.
+fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
     let disp = ea.disp as i64 as i32;
     match (ea.base != NO_REG, ea.index != NO_REG) {
         (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
@@ -573,6 +594,8 @@ fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst:
         put(a, l, rc, dst, 1);
     } else {
         match (size, ext) {
+            (1, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx rax, BYTE [rax]),
+            (2, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx rax, WORD [rax]),
             (1, _) => dynasm!(a ; .arch x64 ; movzx eax, BYTE [rax]),
             (2, _) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
             (4, Ext::Sign) => dynasm!(a ; .arch x64 ; movsxd rax, DWORD [rax]),
@@ -813,6 +836,23 @@ fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src
     dynasm!(a ; .arch x64 ; =>done);
 }
 
+/// `mov [ea], imm` with the TLB probed inline, as `emit_store` (fifth round, part E).
+fn emit_store_imm(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, imm: i32, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    match size {
+        1 => dynasm!(a ; .arch x64 ; mov BYTE [rax], imm as i8),
+        2 => dynasm!(a ; .arch x64 ; mov WORD [rax], imm as i16),
+        4 => dynasm!(a ; .arch x64 ; mov DWORD [rax], imm),
+        _ => dynasm!(a ; .arch x64 ; mov QWORD [rax], imm),
+    }
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
 /// `[rbp + ...]` of guest register `r`.
 fn gpr_at(l: &Layout, r: u8) -> i32 {
     l.gpr + 8 * i32::from(r)
@@ -992,6 +1032,21 @@ fn emit_inline(
                 (false, Some(v)) => dynasm!(a ; .arch x64 ; imul eax, ecx, v),
             }
             put(a, l, rc, dst, 0);
+            if !forms::flags_dead_after(forms, i) {
+                // Live flags (part E): the record as tier 0 writes it (`set_mul_flags`: CF = OF
+                // = the host's, AF = 0, SF/PF from the result, ZF forced clear by 0x100).
+                dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
+                if !wide {
+                    dynasm!(a ; .arch x64 ; movsxd rax, eax);
+                }
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, 0x100
+                    ; test rax, rax
+                    ; cmovz rax, rcx
+                    ; mov [rbp + l.lazy_result], rax
+                );
+            }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1006,7 +1061,9 @@ fn emit_inline(
                 (false, false) => dynasm!(a ; .arch x64 ; ror eax, c),
             }
             put(a, l, rc, dst, 0);
-            // Its flags are dead (the caller checked); the others' are unknown now.
+            if !forms::flags_dead_after(forms, i) {
+                rotate_record(a, l, count == 1);
+            }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1067,6 +1124,19 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             true
         }
+        Form::Neg { size, dst } => {
+            // A byte or word operation works on the whole register, whose other bits it keeps.
+            load_rax(a, l, rc, dst, size != 4);
+            match size {
+                8 => dynasm!(a ; .arch x64 ; neg rax),
+                4 => dynasm!(a ; .arch x64 ; neg eax),
+                2 => dynasm!(a ; .arch x64 ; neg ax),
+                _ => dynasm!(a ; .arch x64 ; neg al),
+            }
+            put(a, l, rc, dst, 0);
+            after_flags(a, l, forms, i, fl, false, size);
+            true
+        }
         Form::MovExt { wide, dst, src, from, sign } => {
             get(a, l, rc, src, 1, true);
             match (from, sign, wide) {
@@ -1090,6 +1160,9 @@ fn emit_inline(
         | Form::Ret { .. }
         | Form::JmpInd { .. }
         | Form::CallInd { .. }
+        | Form::Sse(_)
+        | Form::StoreImm { .. }
+        | Form::DivMem { .. }
         | Form::AluMem { .. } => false,
     }
 }
@@ -1291,6 +1364,45 @@ fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
     }
 }
 
+/// After `rol`/`ror` by an immediate whose flags are live (part E): CF and OF of the record
+/// replaced as tier 0 replaces them (`emu::interp::shift`: CF from the host; OF from the host
+/// for a count of 1, else kept), SF, ZF, PF and AF kept (the record is exact before a rotate
+/// whose flags are live: `forms::flags_dead_after` does not see through it then).
+fn rotate_record(a: &mut Asm, l: &Layout, by1: bool) {
+    if by1 {
+        // aux = (aux & !(3 << 62)) | CF << 63 | (CF ^ OF) << 62.
+        dynasm!(a
+            ; .arch x64
+            ; setc cl
+            ; seto dl
+            ; movzx ecx, cl
+            ; movzx edx, dl
+            ; xor edx, ecx
+            ; shl rcx, 63
+            ; shl rdx, 62
+            ; or rcx, rdx
+            ; mov rax, [rbp + l.lazy_aux]
+            ; shl rax, 2
+            ; shr rax, 2
+            ; or rax, rcx
+            ; mov [rbp + l.lazy_aux], rax
+        );
+    } else {
+        // OF kept: bits 63 and 62 both flip where CF changes.
+        dynasm!(a
+            ; .arch x64
+            ; setc cl
+            ; movzx ecx, cl
+            ; mov rdx, [rbp + l.lazy_aux]
+            ; shr rdx, 63
+            ; xor rcx, rdx
+            ; neg rcx
+            ; shl rcx, 62
+            ; xor [rbp + l.lazy_aux], rcx
+        );
+    }
+}
+
 /// `shl`/`shr`/`sar` of the low `size` bytes of rax (the rest kept) by `count` (1..width-1).
 fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8) {
     let c = count as i8;
@@ -1414,6 +1526,39 @@ fn emit_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, src
     cached(a, l, rc, 2);
     let pre = *rc;
     get(a, l, rc, src, 1, wide);
+    get(a, l, rc, 2, 2, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
+    } else {
+        dynasm!(a ; .arch x64 ; test ecx, ecx ; jz =>miss ; cmp edx, ecx ; jae =>miss);
+    }
+    get(a, l, rc, 0, 0, wide);
+    if wide {
+        dynasm!(a ; .arch x64 ; div rcx);
+    } else {
+        dynasm!(a ; .arch x64 ; div ecx);
+    }
+    put(a, l, rc, 0, 0);
+    put(a, l, rc, 2, 2);
+    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    miss_call(a, l, &pre, rc, x);
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `div [ea]` (32 or 64 bits): the divisor read through the inline TLB probe, then as
+/// `emit_div` (a miss, a zero divisor or a quotient too wide take the handler).
+fn emit_div_mem(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, ea: Ea) {
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    cached(a, l, rc, 0);
+    cached(a, l, rc, 2);
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, if wide { 8 } else { 4 }, tlb_layout::READ_TAG as i32, miss);
+    if wide {
+        dynasm!(a ; .arch x64 ; mov rcx, [rax]);
+    } else {
+        dynasm!(a ; .arch x64 ; mov ecx, [rax]);
+    }
     get(a, l, rc, 2, 2, wide);
     if wide {
         dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
