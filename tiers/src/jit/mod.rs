@@ -191,13 +191,10 @@ pub struct Layout {
     lazy_aux: i32,
     retired: i32,
     rip: i32,
-    rflags_other: i32,
-    tlb_generation: i32,
     /// The pointer to the TLB's entries, and the generation its tags carry.
     tlb_sets: i32,
     tlb_gen: i32,
     ctx_limit: i32,
-    ctx_generation: i32,
     ctx_indirect: i32,
     ctx_indirect_tag: i32,
     ctx_indirect_hits: i32,
@@ -214,12 +211,9 @@ impl Layout {
             lazy + offset_of!(emu::flags::LazyFlags, aux),
             offset_of!(Cpu, retired),
             state + offset_of!(CpuState, rip),
-            state + offset_of!(CpuState, rflags_other),
-            offset_of!(Cpu, softmmu) + SoftMmu::TLB_GENERATION_OFFSET,
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::SETS_OFFSET,
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
             offset_of!(RunCtx, limit),
-            offset_of!(RunCtx, generation),
             offset_of!(RunCtx, indirect),
             offset_of!(RunCtx, indirect_tag),
             offset_of!(RunCtx, indirect_hits),
@@ -232,15 +226,12 @@ impl Layout {
             lazy_aux: l[2],
             retired: l[3],
             rip: l[4],
-            rflags_other: l[5],
-            tlb_generation: l[6],
-            tlb_sets: l[7],
-            tlb_gen: l[8],
-            ctx_limit: l[9],
-            ctx_generation: l[10],
-            ctx_indirect: l[11],
-            ctx_indirect_tag: l[12],
-            ctx_indirect_hits: l[13],
+            tlb_sets: l[5],
+            tlb_gen: l[6],
+            ctx_limit: l[7],
+            ctx_indirect: l[8],
+            ctx_indirect_tag: l[9],
+            ctx_indirect_hits: l[10],
         }
     }
 }
@@ -254,6 +245,12 @@ fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
     let stop = &mut ctx.stop;
     let i = u64::from(info & !x64::INFO_BRANCH);
     let result = (e.exec)(cpu, e);
+    // Block entries check only the budget: a handler that changed the TLB generation (links
+    // are made by linear address) or set RF (which tier 0 clears at the next block's start,
+    // and the run loop clears before it enters translated code) makes the next entry leave.
+    if cpu.softmmu.tlb_generation() != ctx.generation || cpu.state.rflags_other & rflags::RF != 0 {
+        ctx.limit = 0;
+    }
     if result.is_ok() && !cpu.softmmu.stop_block() {
         return 0;
     }
@@ -479,9 +476,13 @@ impl JitEngine {
                             _pad: 0,
                         };
                     }
+                    // Translations do not clear RF at their entries (a handler that sets it
+                    // ends the chain: `exec_one`); tier 0 clears it at a block's start.
+                    cpu.state.rflags_other &= !rflags::RF;
                     ctx.cpu = cpu;
                     ctx.indirect_tag = tag;
                     ctx.generation = cpu.softmmu.tlb_generation();
+                    ctx.limit = limit;
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
                     self.stats.borrow_mut().translated_instructions += cpu.retired - before;
