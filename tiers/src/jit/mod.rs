@@ -26,11 +26,17 @@
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
 //! a block-ending Jcc evaluated right after the instruction that set its flags; `r13` an
 //! indirect branch's target. The guest registers a block's inline forms use at least twice get
-//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first): loaded from
+//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first; in a block that
+//! loops to itself, every register it uses): loaded from
 //! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
 //! and at the block's end, and forgotten after a handler call. An inline form's miss path
 //! writes back what was changed before its branch, calls the handler, and reloads what the hit
 //! path holds where the two meet. So a handler, a fault or a stop sees exactly `cpu.state`.
+//! Inline forms work on those host registers directly (`add rsi, rdi`, `lea r8, [rsi+rdi*4+8]`,
+//! loads into and stores from them; a byte or word form on the low part, a 32-bit one
+//! zero-extending as x86 does); a guest register without one is the memory operand itself
+//! (`add qword [rbp+..], 7`) where the x86 semantics allow. Each miss path is emitted out of
+//! line after the block's exits, so hit paths fall through.
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
@@ -60,13 +66,20 @@
 //! translated code leaves exactly tier 0's state. No host signal handlers are involved.
 //!
 //! **Budget.** Every translation starts with the check tier 0 makes before each block:
-//! `cpu.retired` against the run's limit (and the TLB generation against the one its links
-//! were made under). Blocks are the same blocks tier 0 runs and `retired` is added per block as
-//! tier 0 does, so `--deterministic` and `--max-instructions` retire exactly as under tier 0.
+//! `cpu.retired` against the run's limit. Blocks are the same blocks tier 0 runs and `retired`
+//! is added per block as tier 0 does, so `--deterministic` and `--max-instructions` retire
+//! exactly as under tier 0. That one compare also covers what else must send the next entry
+//! back to the run loop: a handler that changed the TLB generation (links are made by linear
+//! address) or set RF sets the limit to 0 (`exec_one`). RF, which tier 0 clears at every
+//! block's start, is cleared by the run loop before it enters translated code; inline code
+//! cannot set it, so a chained entry finds it clear.
 //!
-//! **Chaining.** A translation ends by comparing the new RIP with the successors known from
-//! its block (the fall-through address, a direct branch's target and next address). Each has a
-//! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
+//! **Chaining.** A translation ends in a chain site for each successor known from its block
+//! (the fall-through address, a direct branch's target and next address): an inline Jcc
+//! branches on its outcome straight to the exit of each way (which stores its RIP and jumps
+//! through its site), a JMP rel and a fall-through store theirs; a branch run by its handler
+//! compares the new RIP with each successor. A site is a `jmp rel32` that first leads to a
+//! stub returning the site to the run loop;
 //! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
 //! jump straight to the target's entry.
 //!
@@ -74,7 +87,7 @@
 //! the engine's indirect-branch table ([`IndirectSlot`], `INDIRECT_SLOTS` slots indexed by a
 //! hash of the new RIP): a slot whose RIP matches and whose tag is the table's generation and
 //! the block's mode key (a near branch keeps the mode) jumps straight to the target's entry,
-//! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
+//! whose check of the budget runs as for any entry. A miss returns to the
 //! run loop, which fills the slot when it enters the target's translation. The table is
 //! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
 //! mappings, another CS base, a flushed code memory. RET is looked up the same way (no shadow
@@ -92,9 +105,10 @@
 //! every translation is detached from its block and compilation starts again at the beginning.
 //!
 //! **Loops.** A block of 64-bit code that branches back to its own start loads all its
-//! cached registers once and, at the back edge, adds its instructions to `retired`, checks the
-//! budget and the TLB generation (writing the registers back and leaving if either fails) and
-//! jumps to its head with the registers still in host registers.
+//! cached registers once and, at the back edge (an inline Jcc's or JMP's way to the block's
+//! start goes there directly), adds its instructions to `retired`, checks the budget (writing
+//! the registers back and leaving if it fails) and jumps to its head with the registers still
+//! in host registers.
 //!
 //! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
 //! (`*` where an inline form exists) and the host code, disassembled by iced-x86.

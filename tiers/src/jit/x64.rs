@@ -344,7 +344,7 @@ fn back_edge(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize, la: u64, head: dy
 
 /// The indirect-branch table lookup of guest RIP `rax` under mode key `mode` (the block's: a
 /// near branch keeps the mode): on a hit, a jump to the target's translation (whose entry
-/// checks the budget and the TLB generation); on a miss, back to the run loop with
+/// checks the budget); on a miss, back to the run loop with
 /// `RESULT_INDIRECT`.
 fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
     let miss = a.new_dynamic_label();
@@ -970,6 +970,23 @@ fn emit_inline(
             after_flags(a, l, forms, i, fl, op.is_logic(), size);
             true
         }
+        // A destination without a host register: the operation straight on `cpu.state.gpr`
+        // (the record, if written, reads the result back; `mov` keeps the flags).
+        Form::Alu { op, size, dst, src }
+            if rc.host[usize::from(dst)] == NO_HOST && (if op.stores() { size != 4 } else { !record_read(forms, i) }) =>
+        {
+            let s = src_opd(a, l, rc, src);
+            if op.reads_cf() && !fl.host_valid {
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            let at = gpr_at(l, dst);
+            emit_alu_gpr(a, op, size, at, s);
+            if record_read(forms, i) {
+                dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
+            }
+            after_flags(a, l, forms, i, fl, op.is_logic(), size);
+            true
+        }
         Form::Alu { op, size, dst, src } => {
             // A byte or word operation works on the whole register, whose other bits it keeps.
             // The source straight from its host register if it has one.
@@ -1023,6 +1040,19 @@ fn emit_inline(
             after_flags(a, l, forms, i, fl, false, size);
             true
         }
+        Form::IncDec { inc, size, dst } if size != 4 => {
+            // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
+            if !fl.host_valid {
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            let at = gpr_at(l, dst);
+            emit_alu_gpr(a, if inc { Alu::Inc } else { Alu::Dec }, size, at, Opd::Imm(0));
+            if record_read(forms, i) {
+                dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
+            }
+            after_flags(a, l, forms, i, fl, false, size);
+            true
+        }
         Form::IncDec { inc, size, dst } => {
             load_rax(a, l, rc, dst, size != 4);
             if !fl.host_valid {
@@ -1057,9 +1087,18 @@ fn emit_inline(
             true
         }
         Form::Shift { op, size, dst, count } => {
-            load_rax(a, l, rc, dst, size != 4);
-            emit_shift_imm(a, op, size, count);
-            put(a, l, rc, dst, 0);
+            // Straight on the destination's host register if it has one.
+            match cached(a, l, rc, dst) {
+                Some(d) => {
+                    emit_shift_imm(a, op, size, count, d);
+                    rc.dirty |= 1 << dst;
+                }
+                None => {
+                    load_rax(a, l, rc, dst, size != 4);
+                    emit_shift_imm(a, op, size, count, 0);
+                    put(a, l, rc, dst, 0);
+                }
+            }
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
@@ -1084,6 +1123,20 @@ fn emit_inline(
                 (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, cl),
             }
             put(a, l, rc, dst, 0);
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Imul { wide, dst, src, imm } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = cached(a, l, rc, dst).expect("checked above");
+            match (wide, imm) {
+                (true, None) => dynasm!(a ; .arch x64 ; imul Rq(d), Rq(s)),
+                (false, None) => dynasm!(a ; .arch x64 ; imul Rd(d), Rd(s)),
+                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul Rq(d), Rq(s), v),
+                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul Rd(d), Rd(s), v),
+            }
+            rc.dirty |= 1 << dst;
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1122,6 +1175,16 @@ fn emit_inline(
             fl.cond_in_r12 = None;
             true
         }
+        Form::Not { wide, dst } if rc.host[usize::from(dst)] != NO_HOST => {
+            let d = cached(a, l, rc, dst).expect("checked above");
+            if wide {
+                dynasm!(a ; .arch x64 ; not Rq(d));
+            } else {
+                dynasm!(a ; .arch x64 ; not Rd(d));
+            }
+            rc.dirty |= 1 << dst;
+            true
+        }
         Form::Not { wide, dst } => {
             load_rax(a, l, rc, dst, wide);
             if wide {
@@ -1142,6 +1205,12 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             true
         }
+        Form::Movsxd { dst, src } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = def(rc, dst).expect("checked above");
+            dynasm!(a ; .arch x64 ; movsxd Rq(d), Rd(s));
+            true
+        }
         Form::Movsxd { dst, src } => {
             get(a, l, rc, src, 0, false);
             dynasm!(a ; .arch x64 ; movsxd rax, eax);
@@ -1152,6 +1221,19 @@ fn emit_inline(
             if fl.cond_in_r12 != Some(cc) {
                 cond_from_record(a, l, rc, cc);
                 fl.cond_in_r12 = Some(cc);
+            }
+            if rc.host[usize::from(dst)] != NO_HOST {
+                let s = read_reg(a, l, rc, src, 1);
+                let d = cached(a, l, rc, dst).expect("checked above");
+                // A 32-bit CMOV zero-extends its destination whether or not it moves.
+                if wide {
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz Rq(d), Rq(s));
+                } else {
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz Rd(d), Rd(s));
+                }
+                rc.dirty |= 1 << dst;
+                fl.host_valid = false;
+                return true;
             }
             get(a, l, rc, src, 1, wide);
             load_rax(a, l, rc, dst, wide);
@@ -1176,6 +1258,19 @@ fn emit_inline(
             get(a, l, rc, dst, 0, true);
             dynasm!(a ; .arch x64 ; mov al, r12b);
             put(a, l, rc, dst, 0);
+            true
+        }
+        Form::MovExt { wide, dst, src, from, sign } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = def(rc, dst).expect("checked above");
+            match (from, sign, wide) {
+                (1, false, _) => dynasm!(a ; .arch x64 ; movzx Rd(d), Rb(s)),
+                (_, false, _) => dynasm!(a ; .arch x64 ; movzx Rd(d), Rw(s)),
+                (1, true, false) => dynasm!(a ; .arch x64 ; movsx Rd(d), Rb(s)),
+                (1, true, true) => dynasm!(a ; .arch x64 ; movsx Rq(d), Rb(s)),
+                (_, true, false) => dynasm!(a ; .arch x64 ; movsx Rd(d), Rw(s)),
+                (_, true, true) => dynasm!(a ; .arch x64 ; movsx Rq(d), Rw(s)),
+            }
             true
         }
         Form::MovExt { wide, dst, src, from, sign } => {
@@ -1264,6 +1359,49 @@ fn emit_alu_rr(a: &mut Asm, op: Alu, size: u8, d: u8, s: Opd) {
         Alu::Cmp => both!(cmp),
         Alu::Xor => both!(xor),
         Alu::Inc | Alu::Dec => emit_incdec(a, op == Alu::Inc, size, d),
+    }
+}
+
+/// `op [rbp + at], s` of `size` bytes: an ALU operation straight on a guest register in
+/// `cpu.state.gpr` (byte, word and 64-bit forms; a 32-bit one would not zero-extend unless
+/// it is CMP/TEST, which change only the flags), or INC/DEC.
+fn emit_alu_gpr(a: &mut Asm, op: Alu, size: u8, at: i32, s: Opd) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (size, s) {
+                (8, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins QWORD [rbp + at], Rq(r)),
+                (4, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins DWORD [rbp + at], Rd(r)),
+                (2, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins WORD [rbp + at], Rw(r)),
+                (_, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins BYTE [rbp + at], Rb(r)),
+                (8, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rbp + at], v),
+                (4, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rbp + at], v),
+                (2, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins WORD [rbp + at], WORD v as i16),
+                (_, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins BYTE [rbp + at], BYTE v as i8),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And => both!(and),
+        Alu::Test => both!(test),
+        Alu::Sub => both!(sub),
+        Alu::Cmp => both!(cmp),
+        Alu::Xor => both!(xor),
+        Alu::Inc => match size {
+            8 => dynasm!(a ; .arch x64 ; inc QWORD [rbp + at]),
+            4 => dynasm!(a ; .arch x64 ; inc DWORD [rbp + at]),
+            2 => dynasm!(a ; .arch x64 ; inc WORD [rbp + at]),
+            _ => dynasm!(a ; .arch x64 ; inc BYTE [rbp + at]),
+        },
+        Alu::Dec => match size {
+            8 => dynasm!(a ; .arch x64 ; dec QWORD [rbp + at]),
+            4 => dynasm!(a ; .arch x64 ; dec DWORD [rbp + at]),
+            2 => dynasm!(a ; .arch x64 ; dec WORD [rbp + at]),
+            _ => dynasm!(a ; .arch x64 ; dec BYTE [rbp + at]),
+        },
     }
 }
 
@@ -1508,22 +1646,22 @@ fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
     }
 }
 
-/// `shl`/`shr`/`sar` of the low `size` bytes of rax (the rest kept) by `count` (1..width-1).
-fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8) {
+/// `shl`/`shr`/`sar` of the low `size` bytes of host register `r` (the rest kept) by `count` (1..width-1).
+fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8, r: u8) {
     let c = count as i8;
     match (op, size) {
-        (ShiftKind::Shl, 8) => dynasm!(a ; .arch x64 ; shl rax, c),
-        (ShiftKind::Shl, 4) => dynasm!(a ; .arch x64 ; shl eax, c),
-        (ShiftKind::Shl, 2) => dynasm!(a ; .arch x64 ; shl ax, c),
-        (ShiftKind::Shl, _) => dynasm!(a ; .arch x64 ; shl al, c),
-        (ShiftKind::Shr, 8) => dynasm!(a ; .arch x64 ; shr rax, c),
-        (ShiftKind::Shr, 4) => dynasm!(a ; .arch x64 ; shr eax, c),
-        (ShiftKind::Shr, 2) => dynasm!(a ; .arch x64 ; shr ax, c),
-        (ShiftKind::Shr, _) => dynasm!(a ; .arch x64 ; shr al, c),
-        (ShiftKind::Sar, 8) => dynasm!(a ; .arch x64 ; sar rax, c),
-        (ShiftKind::Sar, 4) => dynasm!(a ; .arch x64 ; sar eax, c),
-        (ShiftKind::Sar, 2) => dynasm!(a ; .arch x64 ; sar ax, c),
-        (ShiftKind::Sar, _) => dynasm!(a ; .arch x64 ; sar al, c),
+        (ShiftKind::Shl, 8) => dynasm!(a ; .arch x64 ; shl Rq(r), c),
+        (ShiftKind::Shl, 4) => dynasm!(a ; .arch x64 ; shl Rd(r), c),
+        (ShiftKind::Shl, 2) => dynasm!(a ; .arch x64 ; shl Rw(r), c),
+        (ShiftKind::Shl, _) => dynasm!(a ; .arch x64 ; shl Rb(r), c),
+        (ShiftKind::Shr, 8) => dynasm!(a ; .arch x64 ; shr Rq(r), c),
+        (ShiftKind::Shr, 4) => dynasm!(a ; .arch x64 ; shr Rd(r), c),
+        (ShiftKind::Shr, 2) => dynasm!(a ; .arch x64 ; shr Rw(r), c),
+        (ShiftKind::Shr, _) => dynasm!(a ; .arch x64 ; shr Rb(r), c),
+        (ShiftKind::Sar, 8) => dynasm!(a ; .arch x64 ; sar Rq(r), c),
+        (ShiftKind::Sar, 4) => dynasm!(a ; .arch x64 ; sar Rd(r), c),
+        (ShiftKind::Sar, 2) => dynasm!(a ; .arch x64 ; sar Rw(r), c),
+        (ShiftKind::Sar, _) => dynasm!(a ; .arch x64 ; sar Rb(r), c),
     }
 }
 
@@ -1574,7 +1712,7 @@ fn emit_shift_live(
 ) {
     load_rax(a, l, rc, dst, size != 4);
     dynasm!(a ; .arch x64 ; mov rdx, rax);
-    emit_shift_imm(a, op, size, count);
+    emit_shift_imm(a, op, size, count, 0);
     put(a, l, rc, dst, 0);
     fl.host_valid = false;
     fl.cond_in_r12 = None;
