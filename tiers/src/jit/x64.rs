@@ -208,7 +208,8 @@ pub fn compile(
                 exit_to(&mut a, l, taken, successors, &mut site_labels, bail);
             }
         }
-        (Some(Form::Jmp), Some((target, _))) => {
+        // An inline CALL (its miss path's handler sets the same RIP) ends as a JMP.
+        (Some(Form::Jmp | Form::Call), Some((target, _))) => {
             if self_loop {
                 back_edge(&mut a, l, rc, n, block.la, head, bail);
             } else {
@@ -661,19 +662,20 @@ fn emit_load<'e>(
 /// RSP - 8 through the inline TLB probe, then RSP; a miss calls the handler.
 fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<'e>>, x: Site<'e>, src: Option<u8>) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    get(a, l, rc, 4, 0, true);
-    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    let rsp = read_reg(a, l, rc, 4, 0);
+    dynasm!(a ; .arch x64 ; lea rax, [Rq(rsp) - 8]);
     let pre = *rc;
     emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
-    match src {
+    let v = match src {
         // The value before RSP changes (`push rsp` pushes the old RSP).
-        Some(r) => get(a, l, rc, r, 1, true),
-        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64),
-    }
-    dynasm!(a ; .arch x64 ; mov [rax], rcx);
-    get(a, l, rc, 4, 0, true);
-    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
-    put(a, l, rc, 4, 0);
+        Some(r) => read_reg(a, l, rc, r, 1),
+        None => {
+            dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64);
+            1
+        }
+    };
+    dynasm!(a ; .arch x64 ; mov [rax], Rq(v));
+    adjust_rsp(a, l, rc, -8);
     if src.is_none() {
         dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
@@ -681,18 +683,43 @@ fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold
     dynasm!(a ; .arch x64 ; =>done);
 }
 
+/// RSP += `delta`, without changing the host flags (clobbers rcx).
+fn adjust_rsp(a: &mut Asm, l: &Layout, rc: &mut RegCache, delta: i32) {
+    match cached(a, l, rc, 4) {
+        Some(h) => {
+            dynasm!(a ; .arch x64 ; lea Rq(h), [Rq(h) + delta]);
+            rc.dirty |= 1 << 4;
+        }
+        None => {
+            get(a, l, rc, 4, 1, true);
+            dynasm!(a ; .arch x64 ; lea rcx, [rcx + delta]);
+            put(a, l, rc, 4, 1);
+        }
+    }
+}
+
 /// `pop dst` (64-bit): the load at RSP through the inline TLB probe, RSP + 8, then `dst` (so
 /// `pop rsp` loads the popped value); a miss calls the handler.
 fn emit_pop<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<'e>>, x: Site<'e>, dst: u8) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    get(a, l, rc, 4, 0, true);
+    let rsp = read_reg(a, l, rc, 4, 0);
+    if rsp != 0 {
+        dynasm!(a ; .arch x64 ; mov rax, Rq(rsp));
+    }
     let pre = *rc;
     emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
-    dynasm!(a ; .arch x64 ; mov rax, [rax]);
-    get(a, l, rc, 4, 1, true);
-    dynasm!(a ; .arch x64 ; lea rcx, [rcx + 8]);
-    put(a, l, rc, 4, 1);
-    put(a, l, rc, dst, 0);
+    // Straight into the destination's host register (`pop rsp`: RSP + 8, then the value).
+    match (dst != 4).then(|| def(rc, dst)).flatten() {
+        Some(d) => {
+            dynasm!(a ; .arch x64 ; mov Rq(d), [rax]);
+            adjust_rsp(a, l, rc, 8);
+        }
+        None => {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+            adjust_rsp(a, l, rc, 8);
+            put(a, l, rc, dst, 0);
+        }
+    }
     cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
