@@ -1000,7 +1000,8 @@ fn emit_inline(
         // A destination without a host register: the operation straight on `cpu.state.gpr`
         // (the record, if written, reads the result back; `mov` keeps the flags).
         Form::Alu { op, size, dst, src }
-            if rc.host[usize::from(dst)] == NO_HOST && (if op.stores() { size != 4 } else { !record_read(forms, i) }) =>
+            if rc.host[usize::from(dst)] == NO_HOST
+                && (if op.stores() { size != 4 } else { !record_read(forms, i) }) =>
         {
             let s = src_opd(a, l, rc, src);
             if op.reads_cf() && !fl.host_valid {
@@ -1788,7 +1789,15 @@ fn emit_shift_cl_live(
 /// divisor) takes the handler, which raises #DE with nothing changed, as tier 0 does; else the
 /// host `div`. The guest flags are unchanged (tier 0 leaves them), the host's are not the
 /// guest's afterwards.
-fn emit_div<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<'e>>, x: Site<'e>, wide: bool, src: u8) {
+fn emit_div<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    wide: bool,
+    src: u8,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     // Everything the hit path reads is loaded before the first branch to the miss path.
     cached(a, l, rc, src);
