@@ -28,11 +28,17 @@
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
 //! a block-ending Jcc evaluated right after the instruction that set its flags; `r13` an
 //! indirect branch's target. The guest registers a block's inline forms use at least twice get
-//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first): loaded from
+//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first; in a block that
+//! loops to itself, every register it uses): loaded from
 //! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
 //! and at the block's end, and forgotten after a handler call. An inline form's miss path
 //! writes back what was changed before its branch, calls the handler, and reloads what the hit
 //! path holds where the two meet. So a handler, a fault or a stop sees exactly `cpu.state`.
+//! Inline forms work on those host registers directly (`add rsi, rdi`, `lea r8, [rsi+rdi*4+8]`,
+//! loads into and stores from them; a byte or word form on the low part, a 32-bit one
+//! zero-extending as x86 does); a guest register without one is the memory operand itself
+//! (`add qword [rbp+..], 7`) where the x86 semantics allow. Each miss path is emitted out of
+//! line after the block's exits, so hit paths fall through.
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
@@ -72,13 +78,20 @@
 //! translated code leaves exactly tier 0's state. No host signal handlers are involved.
 //!
 //! **Budget.** Every translation starts with the check tier 0 makes before each block:
-//! `cpu.retired` against the run's limit (and the TLB generation against the one its links
-//! were made under). Blocks are the same blocks tier 0 runs and `retired` is added per block as
-//! tier 0 does, so `--deterministic` and `--max-instructions` retire exactly as under tier 0.
+//! `cpu.retired` against the run's limit. Blocks are the same blocks tier 0 runs and `retired`
+//! is added per block as tier 0 does, so `--deterministic` and `--max-instructions` retire
+//! exactly as under tier 0. That one compare also covers what else must send the next entry
+//! back to the run loop: a handler that changed the TLB generation (links are made by linear
+//! address) or set RF sets the limit to 0 (`exec_one`). RF, which tier 0 clears at every
+//! block's start, is cleared by the run loop before it enters translated code; inline code
+//! cannot set it, so a chained entry finds it clear.
 //!
-//! **Chaining.** A translation ends by comparing the new RIP with the successors known from
-//! its block (the fall-through address, a direct branch's target and next address). Each has a
-//! chain site, a `jmp rel32` that first leads to a stub returning the site to the run loop;
+//! **Chaining.** A translation ends in a chain site for each successor known from its block
+//! (the fall-through address, a direct branch's target and next address): an inline Jcc
+//! branches on its outcome straight to the exit of each way (which stores its RIP and jumps
+//! through its site), a JMP rel and a fall-through store theirs; a branch run by its handler
+//! compares the new RIP with each successor. A site is a `jmp rel32` that first leads to a
+//! stub returning the site to the run loop;
 //! the loop looks the target up as tier 0 would and, if it is translated, patches the site to
 //! jump straight to the target's entry.
 //!
@@ -86,7 +99,7 @@
 //! the engine's indirect-branch table ([`IndirectSlot`], `INDIRECT_SLOTS` slots indexed by a
 //! hash of the new RIP): a slot whose RIP matches and whose tag is the table's generation and
 //! the block's mode key (a near branch keeps the mode) jumps straight to the target's entry,
-//! whose check of the budget and TLB generation runs as for any entry. A miss returns to the
+//! whose check of the budget runs as for any entry. A miss returns to the
 //! run loop, which fills the slot when it enters the target's translation. The table is
 //! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
 //! mappings, another CS base, a flushed code memory. RET is looked up the same way when its
@@ -112,9 +125,10 @@
 //! every translation is detached from its block and compilation starts again at the beginning.
 //!
 //! **Loops.** A block of 64-bit code that branches back to its own start loads all its
-//! cached registers once and, at the back edge, adds its instructions to `retired`, checks the
-//! budget and the TLB generation (writing the registers back and leaving if either fails) and
-//! jumps to its head with the registers still in host registers.
+//! cached registers once and, at the back edge (an inline Jcc's or JMP's way to the block's
+//! start goes there directly), adds its instructions to `retired`, checks the budget (writing
+//! the registers back and leaving if it fails) and jumps to its head with the registers still
+//! in host registers.
 //!
 //! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
 //! (`*` where an inline form exists) and the host code, disassembled by iced-x86.
@@ -236,13 +250,10 @@ pub struct Layout {
     lazy_aux: i32,
     retired: i32,
     rip: i32,
-    rflags_other: i32,
-    tlb_generation: i32,
     /// The pointer to the TLB's entries, and the generation its tags carry.
     tlb_sets: i32,
     tlb_gen: i32,
     ctx_limit: i32,
-    ctx_generation: i32,
     ctx_indirect: i32,
     ctx_indirect_tag: i32,
     ctx_indirect_hits: i32,
@@ -266,12 +277,9 @@ impl Layout {
             lazy + offset_of!(emu::flags::LazyFlags, aux),
             offset_of!(Cpu, retired),
             state + offset_of!(CpuState, rip),
-            state + offset_of!(CpuState, rflags_other),
-            offset_of!(Cpu, softmmu) + SoftMmu::TLB_GENERATION_OFFSET,
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::SETS_OFFSET,
             offset_of!(Cpu, softmmu) + SoftMmu::TLB_OFFSET + Tlb::GEN_OFFSET,
             offset_of!(RunCtx, limit),
-            offset_of!(RunCtx, generation),
             offset_of!(RunCtx, indirect),
             offset_of!(RunCtx, indirect_tag),
             offset_of!(RunCtx, indirect_hits),
@@ -289,20 +297,17 @@ impl Layout {
             lazy_aux: l[2],
             retired: l[3],
             rip: l[4],
-            rflags_other: l[5],
-            tlb_generation: l[6],
-            tlb_sets: l[7],
-            tlb_gen: l[8],
-            ctx_limit: l[9],
-            ctx_generation: l[10],
-            ctx_indirect: l[11],
-            ctx_indirect_tag: l[12],
-            ctx_indirect_hits: l[13],
-            ctx_host_rsp: l[14],
-            ctx_ret_floor: l[15],
-            ctx_ret_hits: l[16],
-            ctx_ret_misses: l[17],
-            ctx_block_entries: l[18],
+            tlb_sets: l[5],
+            tlb_gen: l[6],
+            ctx_limit: l[7],
+            ctx_indirect: l[8],
+            ctx_indirect_tag: l[9],
+            ctx_indirect_hits: l[10],
+            ctx_host_rsp: l[11],
+            ctx_ret_floor: l[12],
+            ctx_ret_hits: l[13],
+            ctx_ret_misses: l[14],
+            ctx_block_entries: l[15],
             count_entries: std::env::var_os(COUNT_VAR).is_some(),
         }
     }
@@ -317,6 +322,12 @@ fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
     let stop = &mut ctx.stop;
     let i = u64::from(info & !x64::INFO_BRANCH);
     let result = (e.exec)(cpu, e);
+    // Block entries check only the budget: a handler that changed the TLB generation (links
+    // are made by linear address) or set RF (which tier 0 clears at the next block's start,
+    // and the run loop clears before it enters translated code) makes the next entry leave.
+    if cpu.softmmu.tlb_generation() != ctx.generation || cpu.state.rflags_other & rflags::RF != 0 {
+        ctx.limit = 0;
+    }
     if result.is_ok() && !cpu.softmmu.stop_block() {
         return 0;
     }
@@ -552,9 +563,13 @@ impl JitEngine {
                             _pad: 0,
                         };
                     }
+                    // Translations do not clear RF at their entries (a handler that sets it
+                    // ends the chain: `exec_one`); tier 0 clears it at a block's start.
+                    cpu.state.rflags_other &= !rflags::RF;
                     ctx.cpu = cpu;
                     ctx.indirect_tag = tag;
                     ctx.generation = cpu.softmmu.tlb_generation();
+                    ctx.limit = limit;
                     let before = cpu.retired;
                     let r = self.mem.enter(ctx, entry);
                     // Counted here, on the run loop's side: nothing on translated code's paths.

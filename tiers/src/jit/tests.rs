@@ -1151,3 +1151,98 @@ fn sse_in_called_functions_keeps_the_shadow_stack() {
     assert_eq!((a.state.xmm, a.state.mxcsr), (b.state.xmm, b.state.mxcsr));
     assert!(s.ret_hits > 300, "{s}");
 }
+
+/// A 64-bit loop of register forms at every size on guest registers the register cache holds
+/// (a self-looping block caches every register it uses, so byte forms land on host registers
+/// that need a REX prefix, SIL and DIL), with loads and stores straight into and out of them,
+/// then a loop over several blocks whose Jcc exits go both ways.
+fn register_direct_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 40
+        ; mov rsi, QWORD 0x1234_5678_9abc_def0
+        ; mov rdi, -5
+        ; mov r8, 7
+        ; mov rbx, CODE64 as i32 + 0x1000
+        ; ->top:
+        ; add sil, dil
+        ; adc si, di
+        ; sub esi, 0x1234
+        ; xor rdi, rsi
+        ; cmp dil, 0x40
+        ; setb al
+        ; lea r9, [rsi + rdi * 4 + 8]
+        ; lea r10d, [rsi + 3]
+        ; mov r11d, esi
+        ; test r9b, 1
+        ; cmovnz r8, r9
+        ; inc r10w
+        ; dec dil
+        ; sbb r11, r8
+        ; and r9d, 0xff00
+        ; or sil, 0x41
+        ; mov [rbx + rcx * 8], sil
+        ; mov [rbx + rcx * 8 + 2], r10w
+        ; movzx edx, BYTE [rbx + rcx * 8 + 1]
+        ; mov dil, [rbx + rcx * 8]
+        ; add rdx, rdi
+        ; mov r12, 3
+        ; imul r12, rdx
+        ; mov r13d, 0x77
+        ; not r13
+        ; dec ecx
+        ; jnz ->top
+        ; mov ecx, 30
+        ; ->second:
+        ; cmp ecx, 15
+        ; jb ->low
+        ; add rsi, rcx
+        ; sub dil, cl
+        ; jmp ->join
+        ; ->low:
+        ; xor rsi, rcx
+        ; shl rdi, 3
+        ; ->join:
+        ; test cl, 3
+        ; jnz ->skip
+        ; mov [rbx + rcx * 4], esi
+        ; ->skip:
+        ; dec ecx
+        ; jnz ->second
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn register_direct_forms_match_tier0_at_every_limit() {
+    let code = register_direct_loop();
+    limits_agree(&code, cpu64_with);
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
+}
+
+/// Translations leave clearing RF to the run loop (and to a handler that sets it ending the
+/// chain): RF set when the run starts is clear after it, as tier 0 clears it at a block's start.
+#[test]
+fn rf_is_cleared_as_tier0_clears_it() {
+    for code in [SUM_LOOP.to_vec(), register_direct_loop()] {
+        let make = if code == SUM_LOOP { cpu_with } else { cpu64_with };
+        let (mut a, mut b) = (make(&code), make(&code));
+        a.state.rflags_other |= rflags::RF;
+        b.state.rflags_other |= rflags::RF;
+        let limit = u64::MAX;
+        let mut j = jit(1);
+        assert_eq!(run(&mut Interp::new(), &mut a, limit), run(&mut j, &mut b, limit));
+        assert_eq!((a.retired, a.state.rip), (b.retired, b.state.rip));
+        assert_eq!(a.state.rflags_other, b.state.rflags_other);
+        assert_eq!(b.state.rflags_other & rflags::RF, 0);
+        assert!(j.stats.borrow().translated_instructions > 0);
+    }
+}

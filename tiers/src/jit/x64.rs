@@ -124,18 +124,16 @@ pub fn compile(
     let leave = base + stubs.leave;
     let bail = base + stubs.bail;
     let exit = base + stubs.exit;
-    // The block-entry check: the instruction budget (so limits are exact, as tier 0 checks
-    // before each block) and the TLB generation (links are made by linear address).
+    // The block-entry check: the instruction budget, so limits are exact (tier 0 checks before
+    // each block). A handler that changed the TLB generation (links are made by linear
+    // address) or set RF (tier 0 clears it at the next block's start) sets the limit to 0
+    // (`super::exec_one`), so this one compare also makes those entries leave to the run
+    // loop, which clears RF before it enters translated code.
     dynasm!(a
         ; .arch x64
         ; mov rax, [rbp + l.retired]
         ; cmp rax, [rbx + l.ctx_limit]
         ; jae extern bail
-        ; mov rax, [rbp + l.tlb_generation]
-        ; cmp rax, [rbx + l.ctx_generation]
-        ; jne extern bail
-        // RF is cleared once per block, as tier 0's `run_block` does.
-        ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32)
     );
     if l.count_entries {
         // `STRATA_JIT_COUNT`: the chain hit rate's base (issue 10, part D).
@@ -149,12 +147,12 @@ pub fn compile(
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
     let mut fl = FlagState { host_valid: false, cond_in_r12: None };
     let mut mx = sse::MxState::default();
-    let mut rc = RegCache::for_block(&forms);
-    let rc = &mut rc;
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
     // inside its translation with its registers kept in host registers: they are all loaded
-    // once here, and the back edge makes the block-entry checks itself.
+    // once here, and the back edge makes the block-entry check itself.
     let self_loop = inline && bits64 && block.ends_in_branch && successors.contains(&block.la);
+    let mut rc = RegCache::for_block(&forms, self_loop);
+    let rc = &mut rc;
     let head = a.new_dynamic_label();
     if self_loop {
         let all = rc.allocated();
@@ -164,6 +162,8 @@ pub fn compile(
         rc.dirty = all;
         dynasm!(a ; .arch x64 ; =>head);
     }
+    // Inline forms' miss paths, emitted after the exits so that hit paths fall through.
+    let mut cold: Vec<Cold> = Vec::new();
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
@@ -171,129 +171,146 @@ pub fn compile(
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
         let x = Site { e, info, leave, user };
+        let c = &mut cold;
         match form {
-            Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, x, size, dst, ea, ext),
-            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
-            Some(Form::Push { src }) => emit_push(&mut a, l, rc, x, Some(src)),
-            Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, x, dst),
-            Some(Form::Call) => emit_push(&mut a, l, rc, x, None),
+            Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, c, x, size, dst, ea, ext),
+            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, c, x, size, src, ea),
+            Some(Form::Push { src }) => emit_push(&mut a, l, rc, c, x, Some(src)),
+            Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, c, x, dst),
+            Some(Form::Call) => emit_push(&mut a, l, rc, c, x, None),
             Some(Form::Ret { pop }) => emit_ret(&mut a, l, rc, x, pop),
             Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
-            Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, x, wide, src),
+            Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, c, x, wide, src),
             Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
             Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, x, size, imm, ea),
             Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, x, wide, ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
-                emit_alu_mem(&mut a, l, rc, x, m, &forms, i, &mut fl);
+                emit_alu_mem(&mut a, l, rc, c, x, m, &forms, i, &mut fl);
                 // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
                 continue;
             }
-            Some(f) if emit_inline(&mut a, l, rc, e, f, &forms, i, &mut fl) => continue,
+            Some(f) if emit_inline(&mut a, l, rc, f, &forms, i, &mut fl) => continue,
             _ => call_cached(&mut a, l, rc, x),
         }
         fl = FlagState { host_valid: false, cond_in_r12: None };
     }
-    if self_loop {
-        let (not_loop, out) = (a.new_dynamic_label(), a.new_dynamic_label());
-        let all = rc.allocated();
-        dynasm!(a
-            ; .arch x64
-            ; mov rax, [rbp + l.rip]
-            ; mov rcx, QWORD block.la as i64
-            ; cmp rax, rcx
-            ; jne =>not_loop
-        );
-        // The head's state: every allocated register loaded (those a handler call made the
-        // block forget are unchanged in `cpu.state.gpr`).
-        reload(&mut a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
-        dynasm!(a
-            ; .arch x64
-            ; add QWORD [rbp + l.retired], n as i32
-            ; mov rax, [rbp + l.retired]
-            ; cmp rax, [rbx + l.ctx_limit]
-            ; jae =>out
-            ; mov rax, [rbp + l.tlb_generation]
-            ; cmp rax, [rbx + l.ctx_generation]
-            ; jne =>out
-        );
-        // RF, cleared on entry, can only be set again by a handler (POPF, IRET...).
-        if forms.iter().any(Option::is_none) {
-            dynasm!(a ; .arch x64 ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32));
-        }
-        dynasm!(a
-            ; .arch x64
-            ; jmp =>head
-            ; =>out
-        );
-        spill(&mut a, l, &RegCache { dirty: all, ..*rc });
-        dynasm!(a ; .arch x64 ; jmp extern bail ; =>not_loop);
-    }
-    // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr`.
-    spill(&mut a, l, rc);
-    dynasm!(a
-        ; .arch x64
-        ; add QWORD [rbp + l.retired], n as i32
-    );
-    if !block.ends_in_branch {
-        dynasm!(a
-            ; .arch x64
-            ; mov rax, QWORD block.end_rip as i64
-            ; mov [rbp + l.rip], rax
-        );
-    }
-    dynasm!(a
-        ; .arch x64
-        ; mov rax, [rbp + l.rip]
-    );
+    let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
     // the top pair before the indirect-branch table.
     let role = match block.instrs.last() {
         Some(last) if block.ends_in_branch => shadow::role(last, bits64),
         _ => Role::None,
     };
-    let mut site_labels = Vec::new();
-    if indirect {
-        if role == Role::Ret {
-            shadow::emit_ret_predict(&mut a, l);
-        }
-        if let Role::Call { ret_rip } = role {
-            let (lookup, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
-            site_labels.push((shadow::emit_call_push(&mut a, l, ret_rip, lookup, ret_unlinked), ret_unlinked));
-            dynasm!(a ; .arch x64 ; =>lookup);
-        }
-        emit_indirect_lookup(&mut a, l, block.mode, exit);
-    }
-    for &s in successors {
-        let unlinked = a.new_dynamic_label();
-        let next = a.new_dynamic_label();
-        dynasm!(a
-            ; .arch x64
-            ; mov rcx, QWORD s as i64
-            ; cmp rax, rcx
-            ; jne =>next
-        );
-        match role {
-            // A CALL reaching its target (not `call $+5`, whose "return address" is popped).
-            Role::Call { ret_rip } if s != ret_rip => {
-                let (site, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
-                site_labels.push((shadow::emit_call_push(&mut a, l, ret_rip, site, ret_unlinked), ret_unlinked));
-                dynasm!(a ; .arch x64 ; =>site);
+    let call_ret = match role {
+        Role::Call { ret_rip } => Some(ret_rip),
+        _ => None,
+    };
+    let last = if block.ends_in_branch { forms.last().copied().flatten() } else { None };
+    let end = block.instrs.last().map(|e| (e.imm, e.next_rip));
+    match (last, end) {
+        // An inline Jcc left its outcome in r12b: each way stores its own RIP and leaves
+        // through its chain site, or (the block's own start) takes the back edge.
+        (Some(Form::Jcc { .. }), Some((taken, fall))) => {
+            let back = a.new_dynamic_label();
+            if self_loop {
+                let other = if taken == block.la { fall } else { taken };
+                dynasm!(a ; .arch x64 ; test r12b, r12b);
+                if taken == block.la {
+                    dynasm!(a ; .arch x64 ; jnz =>back);
+                } else {
+                    dynasm!(a ; .arch x64 ; jz =>back);
+                }
+                leave_block(&mut a, l, rc, n);
+                exit_to(&mut a, l, other, successors, &mut site_labels, bail, None);
+                dynasm!(a ; .arch x64 ; =>back);
+                back_edge(&mut a, l, rc, n, block.la, head, bail);
+            } else {
+                leave_block(&mut a, l, rc, n);
+                if taken != fall {
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; jnz =>back);
+                    exit_to(&mut a, l, fall, successors, &mut site_labels, bail, None);
+                    dynasm!(a ; .arch x64 ; =>back);
+                }
+                exit_to(&mut a, l, taken, successors, &mut site_labels, bail, None);
             }
-            _ => {}
         }
-        site_labels.push((a.offset().0, unlinked));
-        dynasm!(a
-            ; .arch x64
-            ; jmp =>unlinked
-            ; =>next
-        );
+        // An inline CALL (its miss path's handler sets the same RIP) ends as a JMP.
+        (Some(Form::Jmp | Form::Call), Some((target, _))) => {
+            if self_loop {
+                back_edge(&mut a, l, rc, n, block.la, head, bail);
+            } else {
+                leave_block(&mut a, l, rc, n);
+                exit_to(&mut a, l, target, successors, &mut site_labels, bail, call_ret);
+            }
+        }
+        _ if !block.ends_in_branch => {
+            leave_block(&mut a, l, rc, n);
+            exit_to(&mut a, l, block.end_rip, successors, &mut site_labels, bail, None);
+        }
+        // A branch through its handler (or an indirect one): RIP compared with the successors.
+        _ => {
+            if self_loop {
+                let not_loop = a.new_dynamic_label();
+                dynasm!(a
+                    ; .arch x64
+                    ; mov rax, [rbp + l.rip]
+                    ; mov rcx, QWORD block.la as i64
+                    ; cmp rax, rcx
+                    ; jne =>not_loop
+                );
+                back_edge(&mut a, l, rc, n, block.la, head, bail);
+                dynasm!(a ; .arch x64 ; =>not_loop);
+            }
+            leave_block(&mut a, l, rc, n);
+            dynasm!(a
+                ; .arch x64
+                ; mov rax, [rbp + l.rip]
+            );
+            if indirect {
+                if role == Role::Ret {
+                    shadow::emit_ret_predict(&mut a, l);
+                }
+                if let Role::Call { ret_rip } = role {
+                    let (lookup, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
+                    site_labels.push((shadow::emit_call_push(&mut a, l, ret_rip, lookup, ret_unlinked), ret_unlinked));
+                    dynasm!(a ; .arch x64 ; =>lookup);
+                }
+                emit_indirect_lookup(&mut a, l, block.mode, exit);
+            }
+            for &s in successors {
+                let unlinked = a.new_dynamic_label();
+                let next = a.new_dynamic_label();
+                dynasm!(a
+                    ; .arch x64
+                    ; mov rcx, QWORD s as i64
+                    ; cmp rax, rcx
+                    ; jne =>next
+                );
+                match role {
+                    // A CALL reaching its target (not `call $+5`, whose "return address" is popped).
+                    Role::Call { ret_rip } if s != ret_rip => {
+                        let (site, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
+                        site_labels
+                            .push((shadow::emit_call_push(&mut a, l, ret_rip, site, ret_unlinked), ret_unlinked));
+                        dynasm!(a ; .arch x64 ; =>site);
+                    }
+                    _ => {}
+                }
+                site_labels.push((a.offset().0, unlinked));
+                dynasm!(a
+                    ; .arch x64
+                    ; jmp =>unlinked
+                    ; =>next
+                );
+            }
+            dynasm!(a
+                ; .arch x64
+                ; jmp extern bail
+            );
+        }
     }
-    dynasm!(a
-        ; .arch x64
-        ; jmp extern bail
-    );
     let mut sites = Vec::new();
     for (site, unlinked) in site_labels {
         let site_label = a.new_dynamic_label();
@@ -306,6 +323,9 @@ pub fn compile(
         );
         sites.push(site);
     }
+    for c in cold {
+        emit_cold(&mut a, l, c);
+    }
     let code = a.finalize().expect("every label is defined");
     for &s in &sites {
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
@@ -313,9 +333,74 @@ pub fn compile(
     code
 }
 
+/// What every exit of a block does first: the changed cached registers written back (every
+/// exit, chain site, indirect lookup or dispatcher, sees `cpu.state.gpr`) and the block's
+/// instructions retired.
+fn leave_block(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize) {
+    spill(a, l, rc);
+    dynasm!(a ; .arch x64 ; add QWORD [rbp + l.retired], n as i32);
+}
+
+/// RIP = `rip`, then its chain site (a `jmp rel32` recorded in `sites` with the label of its
+/// unlinked stub) if it is one of the `successors`, else the dispatcher. `call_ret`: the block
+/// ends in a CALL returning there, whose path to its target pushes a RET prediction pair.
+fn exit_to(
+    a: &mut Asm,
+    l: &Layout,
+    rip: u64,
+    successors: &[u64],
+    sites: &mut Vec<(usize, dynasmrt::DynamicLabel)>,
+    bail: usize,
+    call_ret: Option<u64>,
+) {
+    match i32::try_from(rip as i64) {
+        // `mov r/m64, imm32` sign-extends.
+        Ok(v) => dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.rip], v),
+        Err(_) => dynasm!(a ; .arch x64 ; mov rax, QWORD rip as i64 ; mov [rbp + l.rip], rax),
+    }
+    if successors.contains(&rip) {
+        // A CALL reaching its target (not `call $+5`, whose "return address" is popped)
+        // pushes its RET prediction pair and enters the target's chain site with a host call.
+        if let Some(ret_rip) = call_ret.filter(|&r| r != rip) {
+            let (site, ret_unlinked) = (a.new_dynamic_label(), a.new_dynamic_label());
+            sites.push((shadow::emit_call_push(a, l, ret_rip, site, ret_unlinked), ret_unlinked));
+            dynasm!(a ; .arch x64 ; =>site);
+        }
+        let unlinked = a.new_dynamic_label();
+        sites.push((a.offset().0, unlinked));
+        dynasm!(a ; .arch x64 ; jmp =>unlinked);
+    } else {
+        dynasm!(a ; .arch x64 ; jmp extern bail);
+    }
+}
+
+/// The back edge of a block looping to its own start `la`: every allocated register loaded
+/// (those a handler call made the block forget are unchanged in `cpu.state.gpr`), the
+/// instructions retired and the block-entry check made here; back to `head` with the registers
+/// still in host registers, or (the check failed) written back and RIP = `la` for the
+/// dispatcher.
+fn back_edge(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize, la: u64, head: dynasmrt::DynamicLabel, bail: usize) {
+    let all = rc.allocated();
+    reload(a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.retired]
+        ; add rax, n as i32
+        ; mov [rbp + l.retired], rax
+        ; cmp rax, [rbx + l.ctx_limit]
+        ; jb =>head
+    );
+    spill(a, l, &RegCache { dirty: all, ..*rc });
+    match i32::try_from(la as i64) {
+        Ok(v) => dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.rip], v),
+        Err(_) => dynasm!(a ; .arch x64 ; mov rax, QWORD la as i64 ; mov [rbp + l.rip], rax),
+    }
+    dynasm!(a ; .arch x64 ; jmp extern bail);
+}
+
 /// The indirect-branch table lookup of guest RIP `rax` under mode key `mode` (the block's: a
 /// near branch keeps the mode): on a hit, a jump to the target's translation (whose entry
-/// checks the budget and the TLB generation); on a miss, back to the run loop with
+/// checks the budget); on a miss, back to the run loop with
 /// `RESULT_INDIRECT`.
 fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
     let miss = a.new_dynamic_label();
@@ -373,13 +458,15 @@ struct RegCache {
 
 impl RegCache {
     /// Host registers for the guest registers the block's inline forms use at least twice
-    /// (most used first; a single use costs the same either way).
-    fn for_block(forms: &[Option<Form>]) -> RegCache {
+    /// (most used first; a single use costs the same either way), or (`self_loop`: the block
+    /// loops to itself, loading them once) at least once.
+    fn for_block(forms: &[Option<Form>], self_loop: bool) -> RegCache {
         let mut uses = [0u32; 16];
         for f in forms.iter().flatten() {
             f.count_guest_regs(&mut uses);
         }
-        let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= 2).collect();
+        let min = if self_loop { 1 } else { 2 };
+        let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= min).collect();
         order.sort_by_key(|&g| std::cmp::Reverse(uses[g]));
         let mut host = [NO_HOST; 16];
         for (g, h) in order.into_iter().zip(HOST_POOL) {
@@ -491,6 +578,38 @@ fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) 
     reload(a, l, post);
 }
 
+/// An inline form's miss path, emitted out of line after the block's exits (so the hit path
+/// falls through): from label `miss`, `pre` (the registers at the branch) written back, the
+/// handler called, for `cond` the condition of a next Jcc/CMOVcc evaluated into r12b from the
+/// record the handler wrote, the registers `post` has loaded (the hit path's state where the
+/// two meet) reloaded, and back to `done`.
+struct Cold<'e> {
+    miss: dynasmrt::DynamicLabel,
+    done: dynasmrt::DynamicLabel,
+    pre: RegCache,
+    post: RegCache,
+    x: Site<'e>,
+    cond: Option<u8>,
+}
+
+fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
+    dynasm!(a ; .arch x64 ; =>c.miss);
+    spill(a, l, &c.pre);
+    emit_call(a, c.x.e, c.x.info, c.x.leave);
+    if let Some(cc) = c.cond {
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov esi, i32::from(cc)
+            ; mov rax, QWORD lazy_cond as *const () as i64
+            ; call rax
+            ; mov r12d, eax
+        );
+    }
+    reload(a, l, &c.post);
+    dynasm!(a ; .arch x64 ; jmp =>c.done);
+}
+
 /// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
 fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     dynasm!(a
@@ -522,36 +641,14 @@ fn emit_ea(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
 
 /// rax = `base + index << scale + disp` of `ea`.
 fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
-    let disp = ea.disp as i64 as i32;
-    match (ea.base != NO_REG, ea.index != NO_REG) {
-        (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64),
-        (true, false) => match cached(a, l, rc, ea.base) {
-            Some(h) => dynasm!(a ; .arch x64 ; lea rax, [Rq(h) + disp]),
-            None => {
-                get(a, l, rc, ea.base, 0, true);
-                dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
-            }
-        },
-        (true, true) => {
-            get(a, l, rc, ea.base, 0, true);
-            get(a, l, rc, ea.index, 1, true);
-            match ea.scale {
-                0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
-                1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
-                2 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 4 + disp]),
-                _ => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 8 + disp]),
-            }
-        }
-        (false, true) => {
-            get(a, l, rc, ea.index, 1, true);
-            match ea.scale {
-                0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
-                1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
-                2 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 4 + disp]),
-                _ => dynasm!(a ; .arch x64 ; lea rax, [rcx * 8 + disp]),
-            }
-        }
+    if ea.base == NO_REG && ea.index == NO_REG {
+        dynasm!(a ; .arch x64 ; mov rax, QWORD ea.disp as i64);
+        return;
     }
+    // Base and index straight from their host registers (scratch rax/rcx if they have none).
+    let b = (ea.base != NO_REG).then(|| read_reg(a, l, rc, ea.base, 0));
+    let i = (ea.index != NO_REG).then(|| read_reg(a, l, rc, ea.index, 1));
+    emit_lea(a, 0, b, i, ea.scale, ea.disp as i64 as i32);
 }
 
 /// The inline TLB probe for a `size`-byte access at rax (emu::mmu::tlb's rule): rcx = the entry
@@ -579,12 +676,40 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
-fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst: u8, ea: Ea, ext: Ext) {
+fn emit_load<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    size: u8,
+    dst: u8,
+    ea: Ea,
+    ext: Ext,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    // A merging destination is read: load it before the branch to the miss path.
+    let h = if ext == Ext::Merge { cached(a, l, rc, dst) } else { Some(rc.host[usize::from(dst)]) };
     emit_ea(a, l, rc, ea);
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
-    if ext == Ext::Merge {
+    if let Some(h) = h.filter(|&h| h != NO_HOST) {
+        // Straight into the destination's host register.
+        match (size, ext) {
+            (1, Ext::Merge) => dynasm!(a ; .arch x64 ; mov Rb(h), BYTE [rax]),
+            (2, Ext::Merge) => dynasm!(a ; .arch x64 ; mov Rw(h), WORD [rax]),
+            // MOVSX r64, m8/m16 (the forms only sign-extend bytes and words to 64 bits).
+            (1, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx Rq(h), BYTE [rax]),
+            (2, Ext::Sign) => dynasm!(a ; .arch x64 ; movsx Rq(h), WORD [rax]),
+            (1, _) => dynasm!(a ; .arch x64 ; movzx Rd(h), BYTE [rax]),
+            (2, _) => dynasm!(a ; .arch x64 ; movzx Rd(h), WORD [rax]),
+            (4, Ext::Sign) => dynasm!(a ; .arch x64 ; movsxd Rq(h), DWORD [rax]),
+            (4, _) => dynasm!(a ; .arch x64 ; mov Rd(h), [rax]),
+            _ => dynasm!(a ; .arch x64 ; mov Rq(h), [rax]),
+        }
+        rc.loaded |= 1 << dst;
+        rc.dirty |= 1 << dst;
+    } else if ext == Ext::Merge {
         // The byte or word replaces the low part of the register (rcx), the rest kept.
         get(a, l, rc, dst, 1, true);
         match size {
@@ -604,50 +729,73 @@ fn emit_load(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, dst:
         }
         put(a, l, rc, dst, 0);
     }
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `push src` (`None`: CALL's return address, then RIP = the target), 64-bit: the store at
 /// RSP - 8 through the inline TLB probe, then RSP; a miss calls the handler.
-fn emit_push(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, src: Option<u8>) {
+fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<'e>>, x: Site<'e>, src: Option<u8>) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    get(a, l, rc, 4, 0, true);
-    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
+    let rsp = read_reg(a, l, rc, 4, 0);
+    dynasm!(a ; .arch x64 ; lea rax, [Rq(rsp) - 8]);
     let pre = *rc;
     emit_probe(a, l, x.user, 8, tlb_layout::WRITE_TAG as i32, miss);
-    match src {
+    let v = match src {
         // The value before RSP changes (`push rsp` pushes the old RSP).
-        Some(r) => get(a, l, rc, r, 1, true),
-        None => dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64),
-    }
-    dynasm!(a ; .arch x64 ; mov [rax], rcx);
-    get(a, l, rc, 4, 0, true);
-    dynasm!(a ; .arch x64 ; lea rax, [rax - 8]);
-    put(a, l, rc, 4, 0);
+        Some(r) => read_reg(a, l, rc, r, 1),
+        None => {
+            dynasm!(a ; .arch x64 ; mov rcx, QWORD x.e.next_rip as i64);
+            1
+        }
+    };
+    dynasm!(a ; .arch x64 ; mov [rax], Rq(v));
+    adjust_rsp(a, l, rc, -8);
     if src.is_none() {
         dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// RSP += `delta`, without changing the host flags (clobbers rcx).
+fn adjust_rsp(a: &mut Asm, l: &Layout, rc: &mut RegCache, delta: i32) {
+    match cached(a, l, rc, 4) {
+        Some(h) => {
+            dynasm!(a ; .arch x64 ; lea Rq(h), [Rq(h) + delta]);
+            rc.dirty |= 1 << 4;
+        }
+        None => {
+            get(a, l, rc, 4, 1, true);
+            dynasm!(a ; .arch x64 ; lea rcx, [rcx + delta]);
+            put(a, l, rc, 4, 1);
+        }
+    }
 }
 
 /// `pop dst` (64-bit): the load at RSP through the inline TLB probe, RSP + 8, then `dst` (so
 /// `pop rsp` loads the popped value); a miss calls the handler.
-fn emit_pop(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, dst: u8) {
+fn emit_pop<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<'e>>, x: Site<'e>, dst: u8) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    get(a, l, rc, 4, 0, true);
+    let rsp = read_reg(a, l, rc, 4, 0);
+    if rsp != 0 {
+        dynasm!(a ; .arch x64 ; mov rax, Rq(rsp));
+    }
     let pre = *rc;
     emit_probe(a, l, x.user, 8, tlb_layout::READ_TAG as i32, miss);
-    dynasm!(a ; .arch x64 ; mov rax, [rax]);
-    get(a, l, rc, 4, 1, true);
-    dynasm!(a ; .arch x64 ; lea rcx, [rcx + 8]);
-    put(a, l, rc, 4, 1);
-    put(a, l, rc, dst, 0);
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    // Straight into the destination's host register (`pop rsp`: RSP + 8, then the value).
+    match (dst != 4).then(|| def(rc, dst)).flatten() {
+        Some(d) => {
+            dynasm!(a ; .arch x64 ; mov Rq(d), [rax]);
+            adjust_rsp(a, l, rc, 8);
+        }
+        None => {
+            dynasm!(a ; .arch x64 ; mov rax, [rax]);
+            adjust_rsp(a, l, rc, 8);
+            put(a, l, rc, dst, 0);
+        }
+    }
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -728,11 +876,12 @@ struct AluMem {
 /// the register forms on a hit. A miss calls the handler (which writes the record itself), so
 /// after either path the host flags are not known to be the guest's.
 #[allow(clippy::too_many_arguments)]
-fn emit_alu_mem(
+fn emit_alu_mem<'e>(
     a: &mut Asm,
     l: &Layout,
     rc: &mut RegCache,
-    x: Site,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
     m: AluMem,
     forms: &[Option<Form>],
     i: usize,
@@ -796,20 +945,8 @@ fn emit_alu_mem(
     }
     let mut hit = FlagState { host_valid: true, cond_in_r12: None };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    spill(a, l, &pre);
-    emit_call(a, x.e, x.info, x.leave);
-    if let Some(cc) = jcc {
-        dynasm!(a
-            ; .arch x64
-            ; mov rdi, rbx
-            ; mov esi, i32::from(cc)
-            ; mov rax, QWORD lazy_cond as *const () as i64
-            ; call rax
-            ; mov r12d, eax
-        );
-    }
-    reload(a, l, rc);
+    // The miss path evaluates a next Jcc from the record the handler wrote.
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc });
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState { host_valid: false, cond_in_r12: jcc };
 }
@@ -818,21 +955,33 @@ fn emit_alu_mem(
 /// have no valid write tag, so those stores take the handler's slow path (which sees stores
 /// into code).
 #[allow(clippy::too_many_arguments)]
-fn emit_store(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, src: u8, ea: Ea) {
+fn emit_store<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    size: u8,
+    src: u8,
+    ea: Ea,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    cached(a, l, rc, src);
+    // The source straight from its host register (scratch rcx if it has none).
+    let h = cached(a, l, rc, src);
     emit_ea(a, l, rc, ea);
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
-    get(a, l, rc, src, 1, true);
+    let h = h.unwrap_or_else(|| {
+        get(a, l, rc, src, 1, true);
+        1
+    });
     match size {
-        1 => dynasm!(a ; .arch x64 ; mov [rax], cl),
-        2 => dynasm!(a ; .arch x64 ; mov [rax], cx),
-        4 => dynasm!(a ; .arch x64 ; mov [rax], ecx),
-        _ => dynasm!(a ; .arch x64 ; mov [rax], rcx),
+        1 => dynasm!(a ; .arch x64 ; mov [rax], Rb(h)),
+        2 => dynasm!(a ; .arch x64 ; mov [rax], Rw(h)),
+        4 => dynasm!(a ; .arch x64 ; mov [rax], Rd(h)),
+        _ => dynasm!(a ; .arch x64 ; mov [rax], Rq(h)),
     }
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -863,20 +1012,36 @@ fn load_rax(a: &mut Asm, l: &Layout, rc: &mut RegCache, r: u8, wide: bool) {
     get(a, l, rc, r, 0, wide);
 }
 
-/// Emits `f` (the inline form of `e`, instruction `i`); false when this instance has no
+/// Emits `f` (the inline form of instruction `i`); false when this instance has no
 /// template after all (the caller then calls the handler).
 #[allow(clippy::too_many_arguments)]
 fn emit_inline(
     a: &mut Asm,
     l: &Layout,
     rc: &mut RegCache,
-    e: &Instr,
     f: Form,
     forms: &[Option<Form>],
     i: usize,
     fl: &mut FlagState,
 ) -> bool {
     match f {
+        Form::Mov { wide, dst, src, imm64 } if rc.host[usize::from(dst)] != NO_HOST => {
+            // Straight into the destination's host register (`mov` keeps the host flags).
+            let s = match src {
+                Src::Reg(r) => Some(read_reg(a, l, rc, r, 1)),
+                Src::Imm(_) => None,
+            };
+            let d = def(rc, dst).expect("checked above");
+            match (s, src, imm64) {
+                (_, _, Some(v)) => dynasm!(a ; .arch x64 ; mov Rq(d), QWORD v as i64),
+                (None, Src::Imm(v), None) if wide => dynasm!(a ; .arch x64 ; mov Rq(d), QWORD i64::from(v)),
+                (None, Src::Imm(v), None) => dynasm!(a ; .arch x64 ; mov Rd(d), v),
+                (Some(s), _, None) if wide => dynasm!(a ; .arch x64 ; mov Rq(d), Rq(s)),
+                (Some(s), _, None) => dynasm!(a ; .arch x64 ; mov Rd(d), Rd(s)),
+                (None, Src::Reg(_), None) => unreachable!("a register source has a host register"),
+            }
+            true
+        }
         Form::Mov { wide, dst, src, imm64 } => {
             match (src, imm64) {
                 (_, Some(v)) => dynasm!(a ; .arch x64 ; mov rax, QWORD v as i64),
@@ -888,42 +1053,84 @@ fn emit_inline(
             true
         }
         Form::Lea { wide, dst, base, index, scale, disp, mask32 } => {
-            // `lea` and `mov` leave the host flags alone.
-            match (base != NO_REG, index != NO_REG) {
-                (false, false) => dynasm!(a ; .arch x64 ; mov rax, QWORD i64::from(disp)),
-                (true, false) => {
-                    get(a, l, rc, base, 0, true);
-                    dynasm!(a ; .arch x64 ; lea rax, [rax + disp]);
-                }
-                (true, true) => {
-                    get(a, l, rc, base, 0, true);
-                    get(a, l, rc, index, 1, true);
-                    match scale {
-                        0 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx + disp]),
-                        1 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 2 + disp]),
-                        2 => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 4 + disp]),
-                        _ => dynasm!(a ; .arch x64 ; lea rax, [rax + rcx * 8 + disp]),
-                    }
-                }
-                (false, true) => {
-                    get(a, l, rc, index, 1, true);
-                    match scale {
-                        0 => dynasm!(a ; .arch x64 ; lea rax, [rcx + disp]),
-                        1 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 2 + disp]),
-                        2 => dynasm!(a ; .arch x64 ; lea rax, [rcx * 4 + disp]),
-                        _ => dynasm!(a ; .arch x64 ; lea rax, [rcx * 8 + disp]),
-                    }
-                }
-            }
+            // `lea` and `mov` leave the host flags alone. Operands and destination straight in
+            // their host registers (scratch rax/rcx for those that have none).
+            let b = (base != NO_REG).then(|| read_reg(a, l, rc, base, 0));
+            let i = (index != NO_REG).then(|| read_reg(a, l, rc, index, 1));
+            let d = def(rc, dst).unwrap_or(0);
+            emit_lea(a, d, b, i, scale, disp);
             if mask32 || !wide {
-                dynasm!(a ; .arch x64 ; mov eax, eax);
+                dynasm!(a ; .arch x64 ; mov Rd(d), Rd(d));
             }
-            put(a, l, rc, dst, 0);
+            if d == 0 {
+                put(a, l, rc, dst, 0);
+            }
+            true
+        }
+        // Straight on the destination's host register where the record, if written, can take
+        // the result from it (not CMP/TEST, whose result is not kept, with live flags).
+        Form::Alu { op, size, dst, src }
+            if rc.host[usize::from(dst)] != NO_HOST && (op.stores() || forms::flags_dead_after(forms, i)) =>
+        {
+            let d = cached(a, l, rc, dst).expect("checked above");
+            let s = src_opd(a, l, rc, src);
+            if op.reads_cf() && !fl.host_valid {
+                // CF from the lazy record (bit 63 of aux).
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            emit_alu_rr(a, op, size, d, s);
+            if op.stores() {
+                rc.dirty |= 1 << dst;
+            }
+            if record_read(forms, i) {
+                // The record's result (`mov` keeps the flags).
+                dynasm!(a ; .arch x64 ; mov rax, Rq(d));
+            }
+            after_flags(a, l, forms, i, fl, op.is_logic(), size);
+            true
+        }
+        // A destination without a host register: the operation straight on `cpu.state.gpr`
+        // (the record, if written, reads the result back; `mov` keeps the flags).
+        Form::Alu { op, size, dst, src }
+            if rc.host[usize::from(dst)] == NO_HOST
+                && (if op.stores() { size != 4 } else { !record_read(forms, i) }) =>
+        {
+            let s = src_opd(a, l, rc, src);
+            if op.reads_cf() && !fl.host_valid {
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            let at = gpr_at(l, dst);
+            emit_alu_gpr(a, op, size, at, s);
+            if record_read(forms, i) {
+                dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
+            }
+            after_flags(a, l, forms, i, fl, op.is_logic(), size);
             true
         }
         Form::Alu { op, size, dst, src } => {
             // A byte or word operation works on the whole register, whose other bits it keeps.
+            // The source straight from its host register if it has one.
             let full = size != 4;
+            if let Src::Reg(r) = src {
+                if let Some(h) = cached(a, l, rc, r) {
+                    load_rax(a, l, rc, dst, full);
+                    if op.reads_cf() && !fl.host_valid {
+                        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                    }
+                    // rax holds the result for the record: CMP as SUB, TEST as AND.
+                    let host_op = match op {
+                        Alu::Cmp => Alu::Sub,
+                        Alu::Test => Alu::And,
+                        op => op,
+                    };
+                    emit_alu_rr(a, host_op, size, 0, Opd::Reg(h));
+                    if op.stores() {
+                        put(a, l, rc, dst, 0);
+                    }
+                    after_flags(a, l, forms, i, fl, op.is_logic(), size);
+                    return true;
+                }
+            }
             load_rax(a, l, rc, dst, full);
             if let Src::Reg(r) = src {
                 get(a, l, rc, r, 1, full);
@@ -937,6 +1144,33 @@ fn emit_inline(
                 put(a, l, rc, dst, 0);
             }
             after_flags(a, l, forms, i, fl, op.is_logic(), size);
+            true
+        }
+        Form::IncDec { inc, size, dst } if rc.host[usize::from(dst)] != NO_HOST => {
+            let d = cached(a, l, rc, dst).expect("checked above");
+            if !fl.host_valid {
+                // INC and DEC keep CF: give the host the guest's.
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            emit_incdec(a, inc, size, d);
+            rc.dirty |= 1 << dst;
+            if record_read(forms, i) {
+                dynasm!(a ; .arch x64 ; mov rax, Rq(d));
+            }
+            after_flags(a, l, forms, i, fl, false, size);
+            true
+        }
+        Form::IncDec { inc, size, dst } if size != 4 => {
+            // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
+            if !fl.host_valid {
+                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            }
+            let at = gpr_at(l, dst);
+            emit_alu_gpr(a, if inc { Alu::Inc } else { Alu::Dec }, size, at, Opd::Imm(0));
+            if record_read(forms, i) {
+                dynasm!(a ; .arch x64 ; mov rax, [rbp + at]);
+            }
+            after_flags(a, l, forms, i, fl, false, size);
             true
         }
         Form::IncDec { inc, size, dst } => {
@@ -960,35 +1194,31 @@ fn emit_inline(
             true
         }
         Form::Jcc { cc } => {
+            // The outcome in r12b; `compile` branches on it to each way's exit.
             if fl.cond_in_r12 != Some(cc) {
                 cond_from_record(a, l, rc, cc);
             }
-            dynasm!(a
-                ; .arch x64
-                ; mov rax, QWORD e.next_rip as i64
-                ; mov rcx, QWORD e.imm as i64
-                ; test r12b, r12b
-                ; cmovnz rax, rcx
-                ; mov [rbp + l.rip], rax
-            );
             true
         }
-        Form::Jmp => {
-            dynasm!(a
-                ; .arch x64
-                ; mov rax, QWORD e.imm as i64
-                ; mov [rbp + l.rip], rax
-            );
-            true
-        }
+        // `compile` stores RIP at the exit.
+        Form::Jmp => true,
         Form::Shift { op, size, dst, count } if !forms::flags_dead_after(forms, i) => {
             emit_shift_live(a, l, rc, (op, size, dst, count), forms, i, fl);
             true
         }
         Form::Shift { op, size, dst, count } => {
-            load_rax(a, l, rc, dst, size != 4);
-            emit_shift_imm(a, op, size, count);
-            put(a, l, rc, dst, 0);
+            // Straight on the destination's host register if it has one.
+            match cached(a, l, rc, dst) {
+                Some(d) => {
+                    emit_shift_imm(a, op, size, count, d);
+                    rc.dirty |= 1 << dst;
+                }
+                None => {
+                    load_rax(a, l, rc, dst, size != 4);
+                    emit_shift_imm(a, op, size, count, 0);
+                    put(a, l, rc, dst, 0);
+                }
+            }
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
@@ -1013,6 +1243,36 @@ fn emit_inline(
                 (ShiftKind::Sar, false) => dynasm!(a ; .arch x64 ; sar eax, cl),
             }
             put(a, l, rc, dst, 0);
+            fl.host_valid = false;
+            fl.cond_in_r12 = None;
+            true
+        }
+        Form::Imul { wide, dst, src, imm } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = cached(a, l, rc, dst).expect("checked above");
+            match (wide, imm) {
+                (true, None) => dynasm!(a ; .arch x64 ; imul Rq(d), Rq(s)),
+                (false, None) => dynasm!(a ; .arch x64 ; imul Rd(d), Rd(s)),
+                (true, Some(v)) => dynasm!(a ; .arch x64 ; imul Rq(d), Rq(s), v),
+                (false, Some(v)) => dynasm!(a ; .arch x64 ; imul Rd(d), Rd(s), v),
+            }
+            rc.dirty |= 1 << dst;
+            if !forms::flags_dead_after(forms, i) {
+                // Live flags: the record as the arm below writes it (tier 0's `set_mul_flags`).
+                dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
+                if wide {
+                    dynasm!(a ; .arch x64 ; mov rax, Rq(d));
+                } else {
+                    dynasm!(a ; .arch x64 ; movsxd rax, Rd(d));
+                }
+                dynasm!(a
+                    ; .arch x64
+                    ; mov ecx, 0x100
+                    ; test rax, rax
+                    ; cmovz rax, rcx
+                    ; mov [rbp + l.lazy_result], rax
+                );
+            }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
             true
@@ -1068,6 +1328,16 @@ fn emit_inline(
             fl.cond_in_r12 = None;
             true
         }
+        Form::Not { wide, dst } if rc.host[usize::from(dst)] != NO_HOST => {
+            let d = cached(a, l, rc, dst).expect("checked above");
+            if wide {
+                dynasm!(a ; .arch x64 ; not Rq(d));
+            } else {
+                dynasm!(a ; .arch x64 ; not Rd(d));
+            }
+            rc.dirty |= 1 << dst;
+            true
+        }
         Form::Not { wide, dst } => {
             load_rax(a, l, rc, dst, wide);
             if wide {
@@ -1088,6 +1358,12 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             true
         }
+        Form::Movsxd { dst, src } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = def(rc, dst).expect("checked above");
+            dynasm!(a ; .arch x64 ; movsxd Rq(d), Rd(s));
+            true
+        }
         Form::Movsxd { dst, src } => {
             get(a, l, rc, src, 0, false);
             dynasm!(a ; .arch x64 ; movsxd rax, eax);
@@ -1098,6 +1374,19 @@ fn emit_inline(
             if fl.cond_in_r12 != Some(cc) {
                 cond_from_record(a, l, rc, cc);
                 fl.cond_in_r12 = Some(cc);
+            }
+            if rc.host[usize::from(dst)] != NO_HOST {
+                let s = read_reg(a, l, rc, src, 1);
+                let d = cached(a, l, rc, dst).expect("checked above");
+                // A 32-bit CMOV zero-extends its destination whether or not it moves.
+                if wide {
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz Rq(d), Rq(s));
+                } else {
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; cmovnz Rd(d), Rd(s));
+                }
+                rc.dirty |= 1 << dst;
+                fl.host_valid = false;
+                return true;
             }
             get(a, l, rc, src, 1, wide);
             load_rax(a, l, rc, dst, wide);
@@ -1137,6 +1426,19 @@ fn emit_inline(
             after_flags(a, l, forms, i, fl, false, size);
             true
         }
+        Form::MovExt { wide, dst, src, from, sign } if rc.host[usize::from(dst)] != NO_HOST => {
+            let s = read_reg(a, l, rc, src, 1);
+            let d = def(rc, dst).expect("checked above");
+            match (from, sign, wide) {
+                (1, false, _) => dynasm!(a ; .arch x64 ; movzx Rd(d), Rb(s)),
+                (_, false, _) => dynasm!(a ; .arch x64 ; movzx Rd(d), Rw(s)),
+                (1, true, false) => dynasm!(a ; .arch x64 ; movsx Rd(d), Rb(s)),
+                (1, true, true) => dynasm!(a ; .arch x64 ; movsx Rq(d), Rb(s)),
+                (_, true, false) => dynasm!(a ; .arch x64 ; movsx Rd(d), Rw(s)),
+                (_, true, true) => dynasm!(a ; .arch x64 ; movsx Rq(d), Rw(s)),
+            }
+            true
+        }
         Form::MovExt { wide, dst, src, from, sign } => {
             get(a, l, rc, src, 1, true);
             match (from, sign, wide) {
@@ -1165,6 +1467,150 @@ fn emit_inline(
         | Form::DivMem { .. }
         | Form::AluMem { .. } => false,
     }
+}
+
+/// A source operand of a register-direct host instruction.
+#[derive(Clone, Copy)]
+enum Opd {
+    /// A host register (a cached guest register, or scratch rcx).
+    Reg(u8),
+    Imm(i32),
+}
+
+/// The operand for `src`: its host register if it has one, else scratch rcx loaded with it.
+fn src_opd(a: &mut Asm, l: &Layout, rc: &mut RegCache, src: Src) -> Opd {
+    match src {
+        Src::Imm(v) => Opd::Imm(v),
+        Src::Reg(r) => Opd::Reg(cached(a, l, rc, r).unwrap_or_else(|| {
+            get(a, l, rc, r, 1, true);
+            1
+        })),
+    }
+}
+
+/// Host register `r` of guest register `g` about to be overwritten whole (not loaded first),
+/// marked loaded and changed; `None` if `g` has no host register.
+fn def(rc: &mut RegCache, g: u8) -> Option<u8> {
+    let h = rc.host[usize::from(g)];
+    if h == NO_HOST {
+        return None;
+    }
+    rc.loaded |= 1 << g;
+    rc.dirty |= 1 << g;
+    Some(h)
+}
+
+/// `op d, s` of `size` bytes on host register `d` (a byte or word operation keeps the rest of
+/// it, a 32-bit one zero-extends as x86 does). CMP and TEST change only the flags.
+fn emit_alu_rr(a: &mut Asm, op: Alu, size: u8, d: u8, s: Opd) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (size, s) {
+                (8, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins Rq(d), Rq(r)),
+                (4, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins Rd(d), Rd(r)),
+                (2, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins Rw(d), Rw(r)),
+                (_, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins Rb(d), Rb(r)),
+                (8, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins Rq(d), v),
+                (4, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins Rd(d), v),
+                (2, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins Rw(d), WORD v as i16),
+                (_, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins Rb(d), BYTE v as i8),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And => both!(and),
+        Alu::Test => both!(test),
+        Alu::Sub => both!(sub),
+        Alu::Cmp => both!(cmp),
+        Alu::Xor => both!(xor),
+        Alu::Inc | Alu::Dec => emit_incdec(a, op == Alu::Inc, size, d),
+    }
+}
+
+/// `op [rbp + at], s` of `size` bytes: an ALU operation straight on a guest register in
+/// `cpu.state.gpr` (byte, word and 64-bit forms; a 32-bit one would not zero-extend unless
+/// it is CMP/TEST, which change only the flags), or INC/DEC.
+fn emit_alu_gpr(a: &mut Asm, op: Alu, size: u8, at: i32, s: Opd) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match (size, s) {
+                (8, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins QWORD [rbp + at], Rq(r)),
+                (4, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins DWORD [rbp + at], Rd(r)),
+                (2, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins WORD [rbp + at], Rw(r)),
+                (_, Opd::Reg(r)) => dynasm!(a ; .arch x64 ; $ins BYTE [rbp + at], Rb(r)),
+                (8, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins QWORD [rbp + at], v),
+                (4, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins DWORD [rbp + at], v),
+                (2, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins WORD [rbp + at], WORD v as i16),
+                (_, Opd::Imm(v)) => dynasm!(a ; .arch x64 ; $ins BYTE [rbp + at], BYTE v as i8),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And => both!(and),
+        Alu::Test => both!(test),
+        Alu::Sub => both!(sub),
+        Alu::Cmp => both!(cmp),
+        Alu::Xor => both!(xor),
+        Alu::Inc => match size {
+            8 => dynasm!(a ; .arch x64 ; inc QWORD [rbp + at]),
+            4 => dynasm!(a ; .arch x64 ; inc DWORD [rbp + at]),
+            2 => dynasm!(a ; .arch x64 ; inc WORD [rbp + at]),
+            _ => dynasm!(a ; .arch x64 ; inc BYTE [rbp + at]),
+        },
+        Alu::Dec => match size {
+            8 => dynasm!(a ; .arch x64 ; dec QWORD [rbp + at]),
+            4 => dynasm!(a ; .arch x64 ; dec DWORD [rbp + at]),
+            2 => dynasm!(a ; .arch x64 ; dec WORD [rbp + at]),
+            _ => dynasm!(a ; .arch x64 ; dec BYTE [rbp + at]),
+        },
+    }
+}
+
+/// `inc`/`dec` of the low `size` bytes of host register `d`.
+fn emit_incdec(a: &mut Asm, inc: bool, size: u8, d: u8) {
+    match (inc, size) {
+        (true, 8) => dynasm!(a ; .arch x64 ; inc Rq(d)),
+        (true, 4) => dynasm!(a ; .arch x64 ; inc Rd(d)),
+        (true, 2) => dynasm!(a ; .arch x64 ; inc Rw(d)),
+        (true, _) => dynasm!(a ; .arch x64 ; inc Rb(d)),
+        (false, 8) => dynasm!(a ; .arch x64 ; dec Rq(d)),
+        (false, 4) => dynasm!(a ; .arch x64 ; dec Rd(d)),
+        (false, 2) => dynasm!(a ; .arch x64 ; dec Rw(d)),
+        (false, _) => dynasm!(a ; .arch x64 ; dec Rb(d)),
+    }
+}
+
+/// `lea d, [b + i << scale + disp]` on host registers (`None`: no base or no index).
+fn emit_lea(a: &mut Asm, d: u8, b: Option<u8>, i: Option<u8>, scale: u8, disp: i32) {
+    match (b, i, scale) {
+        (None, None, _) => dynasm!(a ; .arch x64 ; mov Rq(d), QWORD i64::from(disp)),
+        (Some(b), None, _) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(b) + disp]),
+        (Some(b), Some(i), 0) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(b) + Rq(i) + disp]),
+        (Some(b), Some(i), 1) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(b) + Rq(i) * 2 + disp]),
+        (Some(b), Some(i), 2) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(b) + Rq(i) * 4 + disp]),
+        (Some(b), Some(i), _) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(b) + Rq(i) * 8 + disp]),
+        (None, Some(i), 0) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) + disp]),
+        (None, Some(i), 1) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 2 + disp]),
+        (None, Some(i), 2) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 4 + disp]),
+        (None, Some(i), _) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 8 + disp]),
+    }
+}
+
+/// The host register holding guest register `g` for reading: its own if cached, else scratch
+/// `s` loaded with all 64 bits.
+fn read_reg(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8) -> u8 {
+    cached(a, l, rc, g).unwrap_or_else(|| {
+        get(a, l, rc, g, s, true);
+        s
+    })
 }
 
 /// `op rax/eax/ax/al, rcx/ecx/cx/cl/imm` of `size` bytes (CMP as SUB and TEST as AND: same
@@ -1245,6 +1691,11 @@ fn emit_alu_to_mem(a: &mut Asm, op: Alu, size: u8, src: Src) {
             _ => dynasm!(a ; .arch x64 ; dec BYTE [rax]),
         },
     }
+}
+
+/// Whether `after_flags` writes the record of instruction `i` (and so reads its result from rax).
+fn record_read(forms: &[Option<Form>], i: usize) -> bool {
+    !matches!(forms.get(i + 1), Some(Some(Form::IncDec { .. }))) && !forms::flags_dead_after(forms, i)
 }
 
 /// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
@@ -1403,22 +1854,22 @@ fn rotate_record(a: &mut Asm, l: &Layout, by1: bool) {
     }
 }
 
-/// `shl`/`shr`/`sar` of the low `size` bytes of rax (the rest kept) by `count` (1..width-1).
-fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8) {
+/// `shl`/`shr`/`sar` of the low `size` bytes of host register `r` (the rest kept) by `count` (1..width-1).
+fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8, r: u8) {
     let c = count as i8;
     match (op, size) {
-        (ShiftKind::Shl, 8) => dynasm!(a ; .arch x64 ; shl rax, c),
-        (ShiftKind::Shl, 4) => dynasm!(a ; .arch x64 ; shl eax, c),
-        (ShiftKind::Shl, 2) => dynasm!(a ; .arch x64 ; shl ax, c),
-        (ShiftKind::Shl, _) => dynasm!(a ; .arch x64 ; shl al, c),
-        (ShiftKind::Shr, 8) => dynasm!(a ; .arch x64 ; shr rax, c),
-        (ShiftKind::Shr, 4) => dynasm!(a ; .arch x64 ; shr eax, c),
-        (ShiftKind::Shr, 2) => dynasm!(a ; .arch x64 ; shr ax, c),
-        (ShiftKind::Shr, _) => dynasm!(a ; .arch x64 ; shr al, c),
-        (ShiftKind::Sar, 8) => dynasm!(a ; .arch x64 ; sar rax, c),
-        (ShiftKind::Sar, 4) => dynasm!(a ; .arch x64 ; sar eax, c),
-        (ShiftKind::Sar, 2) => dynasm!(a ; .arch x64 ; sar ax, c),
-        (ShiftKind::Sar, _) => dynasm!(a ; .arch x64 ; sar al, c),
+        (ShiftKind::Shl, 8) => dynasm!(a ; .arch x64 ; shl Rq(r), c),
+        (ShiftKind::Shl, 4) => dynasm!(a ; .arch x64 ; shl Rd(r), c),
+        (ShiftKind::Shl, 2) => dynasm!(a ; .arch x64 ; shl Rw(r), c),
+        (ShiftKind::Shl, _) => dynasm!(a ; .arch x64 ; shl Rb(r), c),
+        (ShiftKind::Shr, 8) => dynasm!(a ; .arch x64 ; shr Rq(r), c),
+        (ShiftKind::Shr, 4) => dynasm!(a ; .arch x64 ; shr Rd(r), c),
+        (ShiftKind::Shr, 2) => dynasm!(a ; .arch x64 ; shr Rw(r), c),
+        (ShiftKind::Shr, _) => dynasm!(a ; .arch x64 ; shr Rb(r), c),
+        (ShiftKind::Sar, 8) => dynasm!(a ; .arch x64 ; sar Rq(r), c),
+        (ShiftKind::Sar, 4) => dynasm!(a ; .arch x64 ; sar Rd(r), c),
+        (ShiftKind::Sar, 2) => dynasm!(a ; .arch x64 ; sar Rw(r), c),
+        (ShiftKind::Sar, _) => dynasm!(a ; .arch x64 ; sar Rb(r), c),
     }
 }
 
@@ -1469,7 +1920,7 @@ fn emit_shift_live(
 ) {
     load_rax(a, l, rc, dst, size != 4);
     dynasm!(a ; .arch x64 ; mov rdx, rax);
-    emit_shift_imm(a, op, size, count);
+    emit_shift_imm(a, op, size, count, 0);
     put(a, l, rc, dst, 0);
     fl.host_valid = false;
     fl.cond_in_r12 = None;
@@ -1518,7 +1969,15 @@ fn emit_shift_cl_live(
 /// divisor) takes the handler, which raises #DE with nothing changed, as tier 0 does; else the
 /// host `div`. The guest flags are unchanged (tier 0 leaves them), the host's are not the
 /// guest's afterwards.
-fn emit_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, src: u8) {
+fn emit_div<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    wide: bool,
+    src: u8,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     // Everything the hit path reads is loaded before the first branch to the miss path.
     cached(a, l, rc, src);
@@ -1540,8 +1999,7 @@ fn emit_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, src
     }
     put(a, l, rc, 0, 0);
     put(a, l, rc, 2, 2);
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
