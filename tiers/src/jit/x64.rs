@@ -18,7 +18,7 @@
 #![allow(clippy::useless_conversion)]
 
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
-use super::host::{call_handler, lazy_cond};
+use super::host::{call_handler, lazy_cond, lazy_rflags};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
@@ -133,13 +133,15 @@ pub fn compile(
     let user = block.mode >> 8 == 3;
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
-    let mut fl = FlagState { host_valid: false, cond_in_r12: None };
     let mut rc = RegCache::for_block(&forms);
     let rc = &mut rc;
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
     // inside its translation with its registers kept in host registers: they are all loaded
     // once here, and the back edge makes the block-entry checks itself.
     let self_loop = inline && bits64 && block.ends_in_branch && successors.contains(&block.la);
+    // Flags dead at the head of such a loop: its back edge needs no lazy record.
+    let loop_exit_only = self_loop && forms::flags_dead_at_entry(&forms);
+    let mut fl = FlagState::unknown(loop_exit_only);
     let head = a.new_dynamic_label();
     if self_loop {
         let all = rc.allocated();
@@ -155,7 +157,10 @@ pub fn compile(
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
-        let x = Site { e, info, leave, user };
+        if fl.pending && !fl.keeps_pending(form) {
+            flush_pending(&mut a, l, &mut fl);
+        }
+        let x = Site { e, info, leave, user, pending: fl.pending };
         match form {
             Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, x, size, dst, ea, ext),
             Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, x, size, src, ea),
@@ -173,9 +178,14 @@ pub fn compile(
                 continue;
             }
             Some(f) if emit_inline(&mut a, l, rc, e, f, &forms, i, &mut fl) => continue,
-            _ => call_cached(&mut a, l, rc, x),
+            _ => {
+                flush_pending(&mut a, l, &mut fl);
+                call_cached(&mut a, l, rc, x);
+            }
         }
-        fl = FlagState { host_valid: false, cond_in_r12: None };
+        // A load, store, PUSH or POP keeps a pending record pending (any other form here
+        // flushed it first).
+        fl = FlagState { pending: fl.pending, ..FlagState::unknown(loop_exit_only) };
     }
     if self_loop {
         let (not_loop, out) = (a.new_dynamic_label(), a.new_dynamic_label());
@@ -204,15 +214,27 @@ pub fn compile(
         if forms.iter().any(Option::is_none) {
             dynasm!(a ; .arch x64 ; and QWORD [rbp + l.rflags_other], !(emu::state::rflags::RF as i32));
         }
+        // The flags are dead at the head (`loop_exit_only`): only the exits below need the
+        // pending record.
+        if fl.pending && !loop_exit_only {
+            aux_from_r13(&mut a, l);
+        }
         dynasm!(a
             ; .arch x64
             ; jmp =>head
             ; =>out
         );
         spill(&mut a, l, &RegCache { dirty: all, ..*rc });
+        if fl.pending {
+            aux_from_r13(&mut a, l);
+        }
         dynasm!(a ; .arch x64 ; jmp extern bail ; =>not_loop);
     }
-    // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr`.
+    // Every exit (chain sites, the indirect lookup, the dispatcher) sees `cpu.state.gpr` and
+    // the exact lazy record.
+    if fl.pending {
+        aux_from_r13(&mut a, l);
+    }
     spill(&mut a, l, rc);
     dynasm!(a
         ; .arch x64
@@ -302,12 +324,84 @@ fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
 }
 
 /// What the backend knows about the flags at a point of a block being compiled. The lazy
-/// record (`cpu.state.lazy`) holds the guest flags except where they are dead.
+/// record (`cpu.state.lazy`) holds the guest flags except where they are dead or `pending`.
 struct FlagState {
     /// Host EFLAGS hold the guest's CF, PF, ZF, SF, OF (AF too after an arithmetic form).
     host_valid: bool,
     /// `r12b` holds the outcome of the block-ending Jcc with this condition code.
     cond_in_r12: Option<u8>,
+    /// The record's `result` is written but its `aux` is not: `r13` holds the host RFLAGS the
+    /// guest's last flag setter left (`pushfq; pop r13`), from which every path that needs the
+    /// record (a miss path's handler call, an exit) computes `aux` first (`aux_from_r13`).
+    /// Only chosen where [`forms::aux_deferrable`] says the next flag reader is an inline form
+    /// that takes CF from `r13`.
+    pending: bool,
+    /// The block loops to its own start and its flags are dead there: its back edge does not
+    /// need the record.
+    loop_exit_only: bool,
+}
+
+impl FlagState {
+    /// Nothing known of the host flags; the record exact.
+    fn unknown(loop_exit_only: bool) -> FlagState {
+        FlagState { host_valid: false, cond_in_r12: None, pending: false, loop_exit_only }
+    }
+
+    /// Whether a pending record may stay pending into instruction `form` (the forms
+    /// `forms::aux_deferrable` lets it wait for, or pass through); any other form flushes it.
+    fn keeps_pending(&self, form: Option<Form>) -> bool {
+        match form {
+            Some(f) if f.flag_neutral() || f.keeps_flags_on_hit() || f.kills_flags() => true,
+            Some(Form::Alu { .. } | Form::IncDec { .. } | Form::AluMem { .. }) => true,
+            Some(Form::Jcc { cc }) => self.loop_exit_only && self.cond_in_r12 == Some(cc),
+            Some(Form::Jmp) => self.loop_exit_only,
+            _ => false,
+        }
+    }
+}
+
+/// Host CF = the guest's CF, for an inline form reading it while the host flags are not the
+/// guest's: from `r13` while the record is pending, else from the record (`aux` bit 63).
+fn cf_to_host(a: &mut Asm, l: &Layout, pending: bool) {
+    if pending {
+        dynasm!(a ; .arch x64 ; bt r13, 0);
+    } else {
+        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+    }
+}
+
+/// Writes the record's `aux` from the host RFLAGS in `rcx` (clobbers rcx, rdx and the host
+/// flags): aux = CF << 63 | (CF ^ OF) << 62 | AF << 3 (emu::flags), from RFLAGS bits 0, 11, 4.
+fn aux_from_rcx(a: &mut Asm, l: &Layout) {
+    dynasm!(a
+        ; .arch x64
+        ; and ecx, 0x811
+        ; mov edx, ecx
+        ; shr edx, 11
+        // edx bit 0 = OF ^ CF (bits 4 and 11 are shifted out below).
+        ; xor edx, ecx
+        ; shl rdx, 62
+        // rcx = CF | AF << 4, rotated to CF << 63 | AF << 3.
+        ; and ecx, 0x11
+        ; ror rcx, 1
+        ; or rdx, rcx
+        ; mov [rbp + l.lazy_aux], rdx
+    );
+}
+
+/// Writes the pending record's `aux` from `r13` (a side path: the state is not changed).
+fn aux_from_r13(a: &mut Asm, l: &Layout) {
+    dynasm!(a ; .arch x64 ; mov rcx, r13);
+    aux_from_rcx(a, l);
+}
+
+/// Makes a pending record exact (the host flags are clobbered).
+fn flush_pending(a: &mut Asm, l: &Layout, fl: &mut FlagState) {
+    if fl.pending {
+        aux_from_r13(a, l);
+        fl.pending = false;
+        fl.host_valid = false;
+    }
 }
 
 type Asm = VecAssembler<X64Relocation>;
@@ -422,13 +516,15 @@ fn reload(a: &mut Asm, l: &Layout, rc: &RegCache) {
 }
 
 /// The instruction being compiled: the decoded instruction, the trampoline's `info`, the
-/// "leave" stub's address and whether the block runs at CPL3 (its TLB set).
+/// "leave" stub's address, whether the block runs at CPL3 (its TLB set) and whether the lazy
+/// record is pending (its miss path computes `aux` from `r13` before the handler).
 #[derive(Clone, Copy)]
 struct Site<'e> {
     e: &'e Instr,
     info: u32,
     leave: usize,
     user: bool,
+    pending: bool,
 }
 
 /// The handler call of an instruction with no inline form: the cached registers spilled
@@ -445,6 +541,9 @@ fn call_cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site) {
 /// miss path) spilled, then the registers `post` (the hit path's state where the paths meet)
 /// has loaded are reloaded.
 fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) {
+    if x.pending {
+        aux_from_r13(a, l);
+    }
     spill(a, l, pre);
     emit_call(a, x.e, x.info, x.leave);
     reload(a, l, post);
@@ -702,8 +801,8 @@ fn emit_alu_mem(
             get(a, l, rc, r, 1, true);
         }
         if m.op.reads_cf() {
-            // The probe changed the host flags: CF from the lazy record.
-            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            // The probe changed the host flags: CF from the lazy record (or r13).
+            cf_to_host(a, l, x.pending);
         }
         emit_alu_to_mem(a, m.op, size, m.src);
         // The result for the record (`mov` and `movzx` keep the flags).
@@ -721,8 +820,8 @@ fn emit_alu_mem(
     }
     if !rmw {
         if m.op.reads_cf() {
-            // The probe changed the host flags: CF from the lazy record.
-            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            // The probe changed the host flags: CF from the lazy record (or r13).
+            cf_to_host(a, l, x.pending);
         }
         let src = if m.mem_first { m.src } else { Src::Reg(1) };
         emit_alu(a, m.op, size, src);
@@ -736,9 +835,12 @@ fn emit_alu_mem(
     if let Some(cc) = jcc {
         emit_setcc(a, cc);
     }
-    let mut hit = FlagState { host_valid: true, cond_in_r12: None };
+    let mut hit = FlagState { host_valid: true, ..FlagState::unknown(fl.loop_exit_only) };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
     dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
+    if x.pending {
+        aux_from_r13(a, l);
+    }
     spill(a, l, &pre);
     emit_call(a, x.e, x.info, x.leave);
     if let Some(cc) = jcc {
@@ -751,9 +853,21 @@ fn emit_alu_mem(
             ; mov r12d, eax
         );
     }
+    if hit.pending {
+        // The hit path left its flags pending in r13: the same here, from the record the
+        // handler wrote (which `aux_from_r13` then rewrites bit for bit: an ALU handler's
+        // `aux` holds only CF, OF and AF).
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov rax, QWORD lazy_rflags as *const () as i64
+            ; call rax
+            ; mov r13, rax
+        );
+    }
     reload(a, l, rc);
     dynasm!(a ; .arch x64 ; =>done);
-    *fl = FlagState { host_valid: false, cond_in_r12: jcc };
+    *fl = FlagState { host_valid: false, cond_in_r12: jcc, pending: hit.pending, loop_exit_only: fl.loop_exit_only };
 }
 
 /// `mov [ea], src` with the TLB probed inline. Pages holding code, not yet dirty or not RAM
@@ -854,8 +968,8 @@ fn emit_inline(
                 get(a, l, rc, r, 1, full);
             }
             if op.reads_cf() && !fl.host_valid {
-                // CF from the lazy record (bit 63 of aux).
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                // CF from the lazy record (bit 63 of aux) or r13.
+                cf_to_host(a, l, fl.pending);
             }
             emit_alu(a, op, size, src);
             if op.stores() {
@@ -868,7 +982,7 @@ fn emit_inline(
             load_rax(a, l, rc, dst, size != 4);
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             match (inc, size) {
                 (true, 8) => dynasm!(a ; .arch x64 ; inc rax),
@@ -917,6 +1031,7 @@ fn emit_inline(
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            fl.pending = false;
             true
         }
         Form::Nop => true,
@@ -959,6 +1074,7 @@ fn emit_inline(
             put(a, l, rc, dst, 0);
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            fl.pending = false;
             true
         }
         Form::Rotate { left, wide, dst, count } => {
@@ -1144,6 +1260,8 @@ fn emit_alu_to_mem(a: &mut Asm, op: Alu, size: u8, src: Src) {
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
     fl.host_valid = true;
     fl.cond_in_r12 = None;
+    // This instruction's flags replace a pending setter's.
+    fl.pending = false;
     if let Some(cc) = forms::next_cond(forms, i) {
         emit_setcc(a, cc);
         fl.cond_in_r12 = Some(cc);
@@ -1157,8 +1275,10 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
 }
 
 /// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
-/// instruction `i` are dead.
+/// instruction `i` are dead; its `aux` only into `r13` (pending) where
+/// [`forms::aux_deferrable`] allows.
 fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
+    fl.pending = false;
     if forms::flags_dead_after(forms, i) {
         return;
     }
@@ -1175,24 +1295,14 @@ fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &
         dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
         return;
     }
-    // aux = CF << 63 | (CF ^ OF) << 62 | AF << 3 (emu::flags), from RFLAGS bits 0, 11 and 4.
-    dynasm!(a
-        ; .arch x64
-        ; pushfq
-        ; pop rcx
-        ; mov rdx, rcx
-        ; shl rdx, 63
-        ; mov rax, rcx
-        ; shr rax, 11
-        ; xor rax, rcx
-        ; shl rax, 63
-        ; shr rax, 1
-        ; and ecx, 0x10
-        ; shr ecx, 1
-        ; or rdx, rax
-        ; or rdx, rcx
-        ; mov [rbp + l.lazy_aux], rdx
-    );
+    if forms::aux_deferrable(forms, i, fl.loop_exit_only) {
+        // `pushfq` and `pop` keep the host flags.
+        dynasm!(a ; .arch x64 ; pushfq ; pop r13);
+        fl.pending = true;
+        return;
+    }
+    dynasm!(a ; .arch x64 ; pushfq ; pop rcx);
+    aux_from_rcx(a, l);
     fl.host_valid = false;
 }
 
@@ -1326,6 +1436,7 @@ fn emit_shift_live(
     put(a, l, rc, dst, 0);
     fl.host_valid = false;
     fl.cond_in_r12 = None;
+    fl.pending = false;
     // O, NO, L, GE, LE, G read OF.
     if let Some(cc) = forms::next_cond(forms, i).filter(|&cc| !matches!(cc, 0 | 1 | 12..=15)) {
         emit_setcc(a, cc);
