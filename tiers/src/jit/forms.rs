@@ -925,12 +925,13 @@ pub fn aux_deferrable(forms: &[Option<Form>], i: usize, loop_exit_only: bool) ->
     loop_exit_only
 }
 
-/// Whether the flags are dead at the block's start: an instruction overwrites all six before
-/// anything can read them, with only flag-neutral inline instructions before it.
+/// Whether the flags are dead at the block's start: an inline instruction overwrites all six
+/// before anything can read them, with only flag-neutral inline instructions before it (not
+/// an IMUL, which is a handler call where its own flags are live).
 pub fn flags_dead_at_entry(forms: &[Option<Form>]) -> bool {
     for f in forms {
         match f {
-            Some(f) if f.kills_flags() => return true,
+            Some(f) if f.kills_flags() && !f.needs_dead_flags() => return true,
             Some(f) if f.flag_neutral() => continue,
             _ => return false,
         }
