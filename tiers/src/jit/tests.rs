@@ -801,3 +801,15 @@ fn pending_flag_records_match_tier0_at_every_limit_and_fault() {
         assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags, poll after {n}");
     }
 }
+
+/// The table generated code reads the record's `aux` from decodes, through tier 0's own
+/// reading of the record (`LazyFlags`), to the CF, AF and OF it was indexed by.
+#[test]
+fn the_aux_table_gives_back_cf_af_and_of() {
+    use emu::state::rflags::{AF, CF, OF};
+    for f in 0..8u64 {
+        let flags = (f & 1) * CF | (f >> 1 & 1) * AF | (f >> 2 & 1) * OF;
+        let lazy = emu::flags::LazyFlags { result: 1, aux: x64::AUX_OF_RFLAGS[flags as usize] };
+        assert_eq!(lazy.materialize() & (CF | AF | OF), flags, "RFLAGS {flags:#x}");
+    }
+}
