@@ -34,8 +34,8 @@
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
-//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3 from `pushfq`, or 0 for logic
-//! operations) only where they are live: not when a later inline instruction of the block
+//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3, read from a table indexed by the
+//! `pushfq` value's CF, AF and OF bits, or 0 for logic operations) only where they are live: not when a later inline instruction of the block
 //! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
 //! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
 //! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
