@@ -808,7 +808,7 @@ fn pending_flag_records_match_tier0_at_every_limit_and_fault() {
 fn the_aux_table_gives_back_cf_af_and_of() {
     use emu::state::rflags::{AF, CF, OF};
     for f in 0..8u64 {
-        let flags = (f & 1) * CF | (f >> 1 & 1) * AF | (f >> 2 & 1) * OF;
+        let flags = [CF, AF, OF].iter().enumerate().filter(|&(b, _)| f >> b & 1 != 0).fold(0, |m, (_, &x)| m | x);
         let lazy = emu::flags::LazyFlags { result: 1, aux: x64::AUX_OF_RFLAGS[flags as usize] };
         assert_eq!(lazy.materialize() & (CF | AF | OF), flags, "RFLAGS {flags:#x}");
     }
