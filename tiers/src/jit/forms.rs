@@ -297,6 +297,12 @@ impl Form {
                 | Form::Nop
         )
     }
+    /// Neither reads nor writes guest flags and cannot end the block, but clobbers the host
+    /// flags (the inline TLB probe) and may call its handler (a miss): an inline load, store,
+    /// PUSH or POP.
+    pub fn keeps_flags_on_hit(self) -> bool {
+        matches!(self, Form::Load { .. } | Form::Store { .. } | Form::Push { .. } | Form::Pop { .. })
+    }
     /// Emitted only where the flags it leaves are dead: none now (IMUL and the rotates write
     /// the record themselves where they are live: part E).
     pub fn needs_dead_flags(self) -> bool {
@@ -957,6 +963,42 @@ pub fn flags_dead_after(forms: &[Option<Form>], i: usize) -> bool {
         match f {
             Some(f) if f.kills_flags() => return true,
             Some(f) if f.flag_neutral() || f.writes_flags_only() => continue,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Whether flag setter `i`'s `aux` (CF, OF, AF) may wait in the host register the backend keeps
+/// the setter's host RFLAGS in, instead of being computed now (its `result` is written either
+/// way): up to the next instruction that overwrites the flags or reads only CF from them, every
+/// instruction is flag-neutral or an inline load, store, PUSH or POP, whose probe leaves the
+/// flags to that register and whose miss path computes `aux` before its handler runs.
+/// `loop_exit_only`: the block loops to its own start with the flags dead there
+/// ([`flags_dead_at_entry`]), so its end (a JMP, or a Jcc right after `i` that has its condition
+/// already) needs the record only on the exits, which compute it.
+pub fn aux_deferrable(forms: &[Option<Form>], i: usize, loop_exit_only: bool) -> bool {
+    for (j, f) in forms.iter().enumerate().skip(i + 1) {
+        match f {
+            Some(f) if f.flag_neutral() || f.keeps_flags_on_hit() => continue,
+            Some(f) if f.kills_flags() => return true,
+            Some(Form::Alu { .. } | Form::IncDec { .. } | Form::AluMem { .. }) => return true,
+            Some(Form::Jcc { .. }) if j == i + 1 => return loop_exit_only,
+            Some(Form::Jmp) => return loop_exit_only,
+            _ => return false,
+        }
+    }
+    loop_exit_only
+}
+
+/// Whether the flags are dead at the block's start: an inline instruction overwrites all six
+/// before anything can read them, with only flag-neutral inline instructions before it (not
+/// an IMUL, which is a handler call where its own flags are live).
+pub fn flags_dead_at_entry(forms: &[Option<Form>]) -> bool {
+    for f in forms {
+        match f {
+            Some(f) if f.kills_flags() && !f.needs_dead_flags() => return true,
+            Some(f) if f.flag_neutral() => continue,
             _ => return false,
         }
     }

@@ -105,3 +105,12 @@ pub extern "sysv64" fn lazy_cond(ctx: *mut RunCtx, cc: u32) -> u32 {
     let cpu: &Cpu = unsafe { &*(*ctx).cpu };
     u32::from(cpu.state.lazy.cond(cc as u8))
 }
+
+/// The guest's six arithmetic flags as RFLAGS bits, from the lazy record: for an inline form's
+/// miss path whose hit path keeps them in a host register (`x64::write_record`).
+pub extern "sysv64" fn lazy_rflags(ctx: *mut RunCtx) -> u64 {
+    // SAFETY: as in `call_handler`: `ctx` and the CPU it points to are not otherwise in use
+    // while generated code runs.
+    let cpu: &Cpu = unsafe { &*(*ctx).cpu };
+    cpu.state.lazy.materialize()
+}

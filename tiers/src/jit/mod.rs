@@ -27,9 +27,10 @@
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
 //! a block-ending Jcc evaluated right after the instruction that set its flags; `r13` an
-//! indirect branch's target. The guest registers a block's inline forms use at least twice get
-//! host registers (`rsi`, `rdi`, `r8`–`r11`, `r14`, `r15`, most used first; in a block that
-//! loops to itself, every register it uses): loaded from
+//! indirect branch's target, or within a block the host RFLAGS of a pending flag record. The
+//! guest registers a block's inline forms use at least twice get host registers (`rsi`, `rdi`,
+//! `r8`–`r11`, `r14`, `r15`, most used first; in a block that loops to itself, every register
+//! it uses): loaded from
 //! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
 //! and at the block's end, and forgotten after a handler call. An inline form's miss path
 //! writes back what was changed before its branch, calls the handler, and reloads what the hit
@@ -42,12 +43,20 @@
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
-//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3 from `pushfq`, or 0 for logic
-//! operations) only where they are live: not when a later inline instruction of the block
+//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3, read from a table indexed by the
+//! `pushfq` value's CF, AF and OF bits, or 0 for logic operations) only where they are live: not when a later inline instruction of the block
 //! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
 //! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
 //! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
-//! from the record (`bt aux, 63`). A Jcc, CMOVcc or SETcc right after an inline flag setter
+//! from the record (`bt aux, 63`). Where a setter's flags are live only across inline loads,
+//! stores, PUSH and POP (whose TLB probes clobber the host flags) up to an inline ADC/SBB/INC/
+//! DEC or a form that overwrites them ([`forms::aux_deferrable`]), only the record's `result` is
+//! written; its `aux` waits in `r13` as the host RFLAGS (`pushfq; pop r13`, the record
+//! *pending*): the next reader takes CF with `bt r13, 0`, and every path that needs the record
+//! (a probe's miss path before its handler, any other form, every exit) computes `aux` from
+//! `r13` first. A block that loops to itself with its flags dead at its head
+//! ([`forms::flags_dead_at_entry`]) leaves its last setter's record pending across the back
+//! edge; its exits compute it. A Jcc, CMOVcc or SETcc right after an inline flag setter
 //! gets its condition in `r12b` from the host flags; elsewhere it reads it from the record
 //! (ZF and CF inline, the others through `host::lazy_cond`).
 //!

@@ -1246,3 +1246,94 @@ fn rf_is_cleared_as_tier0_clears_it() {
         assert!(j.stats.borrow().translated_instructions > 0);
     }
 }
+
+/// A loop whose flag setters' records wait in a host register (`x64::write_record`, pending)
+/// across loads, stores, PUSH and POP to an ADC/SBB/INC/DEC that reads CF (from a register,
+/// from memory and read-modify-write), with the flags dead at its head (its back edge skips the
+/// record, its exits write it: PUSHF after the loop reads it), then a load after a pending CMP
+/// that faults: #PF with the flags of that CMP, as on tier 0. The first iteration's probes miss
+/// (cold TLB, clean page), so the miss paths compute the record before their handlers. Each
+/// pending record's `aux` differs from the one last written (TEST's, 0).
+fn pending_flags_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 50
+        ; mov rsi, 0x40_1000
+        ; mov rdi, 0x40_1040
+        ; mov r9, QWORD 0x7fff_fff0_8000_0009
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        ; add rax, r9
+        ; mov rdx, [rsi]
+        ; mov [rsi + 8], rax
+        ; push rdx
+        ; pop r10
+        ; adc rax, [rsi + 16]
+        ; mov r11, [rsi + 24]
+        ; adc [rsi + 32], r11
+        ; mov rbx, [rsi + 40]
+        ; inc r8
+        ; mov [rsi + 48], r8b
+        ; sbb r12, rdx
+        ; add rbx, r9
+        ; mov r13, [rdi]
+        ; adc r13, rbx
+        ; test rbx, rbx
+        ; mov [rsi + 56], r9
+        // CF set, left pending across the load.
+        ; sub rdi, -64
+        ; mov r14, [rdi]
+        ; add r15, r14
+        ; sub r9, rcx
+        // CF set, kept by DEC, whose record the back edge leaves pending.
+        ; cmp ecx, 1000
+        ; mov [rsi + 64], r9
+        ; dec ecx
+        ; jnz ->top
+        ; pushfq
+        ; pop rbp
+        // CF, SF and AF set, pending across a load that faults.
+        ; cmp ecx, 5
+        ; mov rax, [0x40_3000]
+        ; add rax, rbx
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn pending_flag_records_match_tier0_at_every_limit_and_fault() {
+    let code = pending_flags_loop();
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+    assert_eq!(a.fault_addr, 0x40_3000);
+    assert_eq!(a.fault_addr, b.fault_addr);
+    // PUSHF after the loop saw DEC's flags: CF (kept from the CMP), ZF, PF.
+    assert_eq!(b.state.gpr[5] & 0x8d5, 0x45, "PUSHF after the loop");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    limits_agree(&code, cpu64_with);
+    // A soft limit (as the machine polls its devices) returns at the first block boundary past
+    // it, the loop's back edge included: the flags there are tier 0's too.
+    for n in (1..a.retired).step_by(3) {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let limit = Limit { poll_after: n, ..Limit::NONE };
+        let ea = Engine::run(&mut Interp::new(), &mut a, &limit).unwrap();
+        let eb = jit(1).run(&mut b, &limit).unwrap();
+        assert_eq!(ea, eb, "poll after {n}");
+        assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr), "poll after {n}");
+        assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags, poll after {n}");
+    }
+}
+
+/// The table generated code reads the record's `aux` from decodes, through tier 0's own
+/// reading of the record (`LazyFlags`), to the CF, AF and OF it was indexed by.
+#[test]
+fn the_aux_table_gives_back_cf_af_and_of() {
+    use emu::state::rflags::{AF, CF, OF};
+    for f in 0..8u64 {
+        let flags = [CF, AF, OF].iter().enumerate().filter(|&(b, _)| f >> b & 1 != 0).fold(0, |m, (_, &x)| m | x);
+        let lazy = emu::flags::LazyFlags { result: 1, aux: x64::AUX_OF_RFLAGS[flags as usize] };
+        assert_eq!(lazy.materialize() & (CF | AF | OF), flags, "RFLAGS {flags:#x}");
+    }
+}

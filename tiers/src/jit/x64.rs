@@ -22,7 +22,7 @@
 mod sse;
 
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
-use super::host::{call_handler, lazy_cond};
+use super::host::{call_handler, lazy_cond, lazy_rflags};
 use super::shadow::{self, Role};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
@@ -145,7 +145,6 @@ pub fn compile(
     let user = block.mode >> 8 == 3;
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
-    let mut fl = FlagState { host_valid: false, cond_in_r12: None };
     let mut mx = sse::MxState::default();
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
     // inside its translation with its registers kept in host registers: they are all loaded
@@ -153,6 +152,9 @@ pub fn compile(
     let self_loop = inline && bits64 && block.ends_in_branch && successors.contains(&block.la);
     let mut rc = RegCache::for_block(&forms, self_loop);
     let rc = &mut rc;
+    // Flags dead at the head of such a loop: its back edge needs no lazy record.
+    let loop_exit_only = self_loop && forms::flags_dead_at_entry(&forms);
+    let mut fl = FlagState::unknown(loop_exit_only);
     let head = a.new_dynamic_label();
     if self_loop {
         let all = rc.allocated();
@@ -170,7 +172,10 @@ pub fn compile(
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
-        let x = Site { e, info, leave, user };
+        if fl.pending && !fl.keeps_pending(form) {
+            flush_pending(&mut a, l, &mut fl);
+        }
+        let x = Site { e, info, leave, user, pending: fl.pending };
         let c = &mut cold;
         match form {
             Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, c, x, size, dst, ea, ext),
@@ -192,9 +197,14 @@ pub fn compile(
                 continue;
             }
             Some(f) if emit_inline(&mut a, l, rc, f, &forms, i, &mut fl) => continue,
-            _ => call_cached(&mut a, l, rc, x),
+            _ => {
+                flush_pending(&mut a, l, &mut fl);
+                call_cached(&mut a, l, rc, x);
+            }
         }
-        fl = FlagState { host_valid: false, cond_in_r12: None };
+        // A load, store, PUSH or POP keeps a pending record pending (any other form here
+        // flushed it first).
+        fl = FlagState { pending: fl.pending, ..FlagState::unknown(loop_exit_only) };
     }
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
@@ -222,12 +232,12 @@ pub fn compile(
                 } else {
                     dynasm!(a ; .arch x64 ; jz =>back);
                 }
-                leave_block(&mut a, l, rc, n);
+                leave_block(&mut a, l, rc, n, fl.pending);
                 exit_to(&mut a, l, other, successors, &mut site_labels, bail, None);
                 dynasm!(a ; .arch x64 ; =>back);
-                back_edge(&mut a, l, rc, n, block.la, head, bail);
+                back_edge(&mut a, l, rc, n, block.la, head, bail, &fl);
             } else {
-                leave_block(&mut a, l, rc, n);
+                leave_block(&mut a, l, rc, n, fl.pending);
                 if taken != fall {
                     dynasm!(a ; .arch x64 ; test r12b, r12b ; jnz =>back);
                     exit_to(&mut a, l, fall, successors, &mut site_labels, bail, None);
@@ -239,14 +249,14 @@ pub fn compile(
         // An inline CALL (its miss path's handler sets the same RIP) ends as a JMP.
         (Some(Form::Jmp | Form::Call), Some((target, _))) => {
             if self_loop {
-                back_edge(&mut a, l, rc, n, block.la, head, bail);
+                back_edge(&mut a, l, rc, n, block.la, head, bail, &fl);
             } else {
-                leave_block(&mut a, l, rc, n);
+                leave_block(&mut a, l, rc, n, fl.pending);
                 exit_to(&mut a, l, target, successors, &mut site_labels, bail, call_ret);
             }
         }
         _ if !block.ends_in_branch => {
-            leave_block(&mut a, l, rc, n);
+            leave_block(&mut a, l, rc, n, fl.pending);
             exit_to(&mut a, l, block.end_rip, successors, &mut site_labels, bail, None);
         }
         // A branch through its handler (or an indirect one): RIP compared with the successors.
@@ -260,10 +270,10 @@ pub fn compile(
                     ; cmp rax, rcx
                     ; jne =>not_loop
                 );
-                back_edge(&mut a, l, rc, n, block.la, head, bail);
+                back_edge(&mut a, l, rc, n, block.la, head, bail, &fl);
                 dynasm!(a ; .arch x64 ; =>not_loop);
             }
-            leave_block(&mut a, l, rc, n);
+            leave_block(&mut a, l, rc, n, fl.pending);
             dynasm!(a
                 ; .arch x64
                 ; mov rax, [rbp + l.rip]
@@ -336,7 +346,11 @@ pub fn compile(
 /// What every exit of a block does first: the changed cached registers written back (every
 /// exit, chain site, indirect lookup or dispatcher, sees `cpu.state.gpr`) and the block's
 /// instructions retired.
-fn leave_block(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize) {
+fn leave_block(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize, pending: bool) {
+    // Every exit sees the exact lazy record (part B: a pending one is completed here).
+    if pending {
+        aux_from_r13(a, l);
+    }
     spill(a, l, rc);
     dynasm!(a ; .arch x64 ; add QWORD [rbp + l.retired], n as i32);
 }
@@ -379,7 +393,22 @@ fn exit_to(
 /// instructions retired and the block-entry check made here; back to `head` with the registers
 /// still in host registers, or (the check failed) written back and RIP = `la` for the
 /// dispatcher.
-fn back_edge(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize, la: u64, head: dynasmrt::DynamicLabel, bail: usize) {
+#[allow(clippy::too_many_arguments)]
+fn back_edge(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &RegCache,
+    n: usize,
+    la: u64,
+    head: dynasmrt::DynamicLabel,
+    bail: usize,
+    fl: &FlagState,
+) {
+    // A pending record (part B) is completed before the head unless the flags are dead
+    // there (`loop_exit_only`); then only the exit below completes it.
+    if fl.pending && !fl.loop_exit_only {
+        aux_from_r13(a, l);
+    }
     let all = rc.allocated();
     reload(a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
     dynasm!(a
@@ -390,6 +419,9 @@ fn back_edge(a: &mut Asm, l: &Layout, rc: &RegCache, n: usize, la: u64, head: dy
         ; cmp rax, [rbx + l.ctx_limit]
         ; jb =>head
     );
+    if fl.pending && fl.loop_exit_only {
+        aux_from_r13(a, l);
+    }
     spill(a, l, &RegCache { dirty: all, ..*rc });
     match i32::try_from(la as i64) {
         Ok(v) => dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.rip], v),
@@ -428,12 +460,93 @@ fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
 }
 
 /// What the backend knows about the flags at a point of a block being compiled. The lazy
-/// record (`cpu.state.lazy`) holds the guest flags except where they are dead.
+/// record (`cpu.state.lazy`) holds the guest flags except where they are dead or `pending`.
 struct FlagState {
     /// Host EFLAGS hold the guest's CF, PF, ZF, SF, OF (AF too after an arithmetic form).
     host_valid: bool,
     /// `r12b` holds the outcome of the block-ending Jcc with this condition code.
     cond_in_r12: Option<u8>,
+    /// The record's `result` is written but its `aux` is not: `r13` holds the host RFLAGS the
+    /// guest's last flag setter left (`pushfq; pop r13`), from which every path that needs the
+    /// record (a miss path's handler call, an exit) computes `aux` first (`aux_from_r13`).
+    /// Only chosen where [`forms::aux_deferrable`] says the next flag reader is an inline form
+    /// that takes CF from `r13`.
+    pending: bool,
+    /// The block loops to its own start and its flags are dead there: its back edge does not
+    /// need the record.
+    loop_exit_only: bool,
+}
+
+impl FlagState {
+    /// Nothing known of the host flags; the record exact.
+    fn unknown(loop_exit_only: bool) -> FlagState {
+        FlagState { host_valid: false, cond_in_r12: None, pending: false, loop_exit_only }
+    }
+
+    /// Whether a pending record may stay pending into instruction `form` (the forms
+    /// `forms::aux_deferrable` lets it wait for, or pass through); any other form flushes it.
+    fn keeps_pending(&self, form: Option<Form>) -> bool {
+        match form {
+            Some(f) if f.flag_neutral() || f.keeps_flags_on_hit() || f.kills_flags() => true,
+            Some(Form::Alu { .. } | Form::IncDec { .. } | Form::AluMem { .. }) => true,
+            Some(Form::Jcc { cc }) => self.loop_exit_only && self.cond_in_r12 == Some(cc),
+            Some(Form::Jmp) => self.loop_exit_only,
+            _ => false,
+        }
+    }
+}
+
+/// Host CF = the guest's CF, for an inline form reading it while the host flags are not the
+/// guest's: from `r13` while the record is pending, else from the record (`aux` bit 63).
+fn cf_to_host(a: &mut Asm, l: &Layout, pending: bool) {
+    if pending {
+        dynasm!(a ; .arch x64 ; bt r13, 0);
+    } else {
+        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+    }
+}
+
+/// The lazy record's `aux` (emu::flags: CF << 63 | (CF ^ OF) << 62 | AF << 3) for each value
+/// of RFLAGS & (CF | AF | OF) (bits 0, 4, 11), indexed by that value: `aux` in one load. Only
+/// 8 of the entries are ever read (4 cache lines).
+pub(super) static AUX_OF_RFLAGS: [u64; 0x812] = aux_table();
+
+const fn aux_table() -> [u64; 0x812] {
+    let mut t = [0u64; 0x812];
+    let mut i = 0;
+    while i < t.len() {
+        let (cf, af, of) = ((i & 1) as u64, (i >> 4 & 1) as u64, (i >> 11 & 1) as u64);
+        t[i] = cf << 63 | (cf ^ of) << 62 | af << 3;
+        i += 1;
+    }
+    t
+}
+
+/// Writes the record's `aux` from the host RFLAGS in `rcx` (clobbers rcx and rdx; the host
+/// flags too).
+fn aux_from_rcx(a: &mut Asm, l: &Layout) {
+    dynasm!(a
+        ; .arch x64
+        ; and ecx, 0x811
+        ; mov rdx, QWORD AUX_OF_RFLAGS.as_ptr() as i64
+        ; mov rdx, [rdx + rcx * 8]
+        ; mov [rbp + l.lazy_aux], rdx
+    );
+}
+
+/// Writes the pending record's `aux` from `r13` (a side path: the state is not changed).
+fn aux_from_r13(a: &mut Asm, l: &Layout) {
+    dynasm!(a ; .arch x64 ; mov rcx, r13);
+    aux_from_rcx(a, l);
+}
+
+/// Makes a pending record exact (the host flags are clobbered).
+fn flush_pending(a: &mut Asm, l: &Layout, fl: &mut FlagState) {
+    if fl.pending {
+        aux_from_r13(a, l);
+        fl.pending = false;
+        fl.host_valid = false;
+    }
 }
 
 type Asm = VecAssembler<X64Relocation>;
@@ -550,13 +663,15 @@ fn reload(a: &mut Asm, l: &Layout, rc: &RegCache) {
 }
 
 /// The instruction being compiled: the decoded instruction, the trampoline's `info`, the
-/// "leave" stub's address and whether the block runs at CPL3 (its TLB set).
+/// "leave" stub's address, whether the block runs at CPL3 (its TLB set) and whether the lazy
+/// record is pending (its miss path computes `aux` from `r13` before the handler).
 #[derive(Clone, Copy)]
 struct Site<'e> {
     e: &'e Instr,
     info: u32,
     leave: usize,
     user: bool,
+    pending: bool,
 }
 
 /// The handler call of an instruction with no inline form: the cached registers spilled
@@ -573,6 +688,9 @@ fn call_cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site) {
 /// miss path) spilled, then the registers `post` (the hit path's state where the paths meet)
 /// has loaded are reloaded.
 fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) {
+    if x.pending {
+        aux_from_r13(a, l);
+    }
     spill(a, l, pre);
     emit_call(a, x.e, x.info, x.leave);
     reload(a, l, post);
@@ -590,10 +708,17 @@ struct Cold<'e> {
     post: RegCache,
     x: Site<'e>,
     cond: Option<u8>,
+    /// The hit path left its flags pending in r13 (part B): the same here, from the record
+    /// the handler wrote.
+    rflags_to_r13: bool,
 }
 
 fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
     dynasm!(a ; .arch x64 ; =>c.miss);
+    // A pending record is made exact before the handler can read it or fault.
+    if c.x.pending {
+        aux_from_r13(a, l);
+    }
     spill(a, l, &c.pre);
     emit_call(a, c.x.e, c.x.info, c.x.leave);
     if let Some(cc) = c.cond {
@@ -604,6 +729,17 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
             ; mov rax, QWORD lazy_cond as *const () as i64
             ; call rax
             ; mov r12d, eax
+        );
+    }
+    if c.rflags_to_r13 {
+        // `aux_from_r13` later rewrites the handler's record bit for bit (an ALU handler's
+        // `aux` holds only CF, OF and AF).
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov rax, QWORD lazy_rflags as *const () as i64
+            ; call rax
+            ; mov r13, rax
         );
     }
     reload(a, l, &c.post);
@@ -729,7 +865,7 @@ fn emit_load<'e>(
         }
         put(a, l, rc, dst, 0);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -754,7 +890,7 @@ fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold
     if src.is_none() {
         dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -795,7 +931,7 @@ fn emit_pop<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<
             put(a, l, rc, dst, 0);
         }
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -909,8 +1045,8 @@ fn emit_alu_mem<'e>(
             get(a, l, rc, r, 1, true);
         }
         if m.op.reads_cf() {
-            // The probe changed the host flags: CF from the lazy record.
-            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            // The probe changed the host flags: CF from the lazy record (or r13).
+            cf_to_host(a, l, x.pending);
         }
         emit_alu_to_mem(a, m.op, size, m.src);
         // The result for the record (`mov` and `movzx` keep the flags).
@@ -928,8 +1064,8 @@ fn emit_alu_mem<'e>(
     }
     if !rmw {
         if m.op.reads_cf() {
-            // The probe changed the host flags: CF from the lazy record.
-            dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+            // The probe changed the host flags: CF from the lazy record (or r13).
+            cf_to_host(a, l, x.pending);
         }
         let src = if m.mem_first { m.src } else { Src::Reg(1) };
         emit_alu(a, m.op, size, src);
@@ -943,12 +1079,13 @@ fn emit_alu_mem<'e>(
     if let Some(cc) = jcc {
         emit_setcc(a, cc);
     }
-    let mut hit = FlagState { host_valid: true, cond_in_r12: None };
+    let mut hit = FlagState { host_valid: true, ..FlagState::unknown(fl.loop_exit_only) };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
-    // The miss path evaluates a next Jcc from the record the handler wrote.
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc });
+    // The miss path evaluates a next Jcc from the record the handler wrote (and, where the hit
+    // path left its flags pending in r13, puts them there from that record).
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending });
     dynasm!(a ; .arch x64 ; =>done);
-    *fl = FlagState { host_valid: false, cond_in_r12: jcc };
+    *fl = FlagState { host_valid: false, cond_in_r12: jcc, pending: hit.pending, loop_exit_only: fl.loop_exit_only };
 }
 
 /// `mov [ea], src` with the TLB probed inline. Pages holding code, not yet dirty or not RAM
@@ -981,7 +1118,7 @@ fn emit_store<'e>(
         4 => dynasm!(a ; .arch x64 ; mov [rax], Rd(h)),
         _ => dynasm!(a ; .arch x64 ; mov [rax], Rq(h)),
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1076,7 +1213,7 @@ fn emit_inline(
             let s = src_opd(a, l, rc, src);
             if op.reads_cf() && !fl.host_valid {
                 // CF from the lazy record (bit 63 of aux).
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             emit_alu_rr(a, op, size, d, s);
             if op.stores() {
@@ -1097,7 +1234,7 @@ fn emit_inline(
         {
             let s = src_opd(a, l, rc, src);
             if op.reads_cf() && !fl.host_valid {
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             let at = gpr_at(l, dst);
             emit_alu_gpr(a, op, size, at, s);
@@ -1115,7 +1252,7 @@ fn emit_inline(
                 if let Some(h) = cached(a, l, rc, r) {
                     load_rax(a, l, rc, dst, full);
                     if op.reads_cf() && !fl.host_valid {
-                        dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                        cf_to_host(a, l, fl.pending);
                     }
                     // rax holds the result for the record: CMP as SUB, TEST as AND.
                     let host_op = match op {
@@ -1136,8 +1273,8 @@ fn emit_inline(
                 get(a, l, rc, r, 1, full);
             }
             if op.reads_cf() && !fl.host_valid {
-                // CF from the lazy record (bit 63 of aux).
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                // CF from the lazy record (bit 63 of aux) or r13.
+                cf_to_host(a, l, fl.pending);
             }
             emit_alu(a, op, size, src);
             if op.stores() {
@@ -1150,7 +1287,7 @@ fn emit_inline(
             let d = cached(a, l, rc, dst).expect("checked above");
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             emit_incdec(a, inc, size, d);
             rc.dirty |= 1 << dst;
@@ -1163,7 +1300,7 @@ fn emit_inline(
         Form::IncDec { inc, size, dst } if size != 4 => {
             // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
             if !fl.host_valid {
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             let at = gpr_at(l, dst);
             emit_alu_gpr(a, if inc { Alu::Inc } else { Alu::Dec }, size, at, Opd::Imm(0));
@@ -1177,7 +1314,7 @@ fn emit_inline(
             load_rax(a, l, rc, dst, size != 4);
             if !fl.host_valid {
                 // INC and DEC keep CF: give the host the guest's.
-                dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
+                cf_to_host(a, l, fl.pending);
             }
             match (inc, size) {
                 (true, 8) => dynasm!(a ; .arch x64 ; inc rax),
@@ -1222,6 +1359,7 @@ fn emit_inline(
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            fl.pending = false;
             true
         }
         Form::Nop => true,
@@ -1275,6 +1413,7 @@ fn emit_inline(
             }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            fl.pending = false;
             true
         }
         Form::Imul { wide, dst, src, imm } => {
@@ -1309,6 +1448,7 @@ fn emit_inline(
             }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
+            fl.pending = false;
             true
         }
         Form::Rotate { left, wide, dst, count } => {
@@ -1703,6 +1843,8 @@ fn record_read(forms: &[Option<Form>], i: usize) -> bool {
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
     fl.host_valid = true;
     fl.cond_in_r12 = None;
+    // This instruction's flags replace a pending setter's.
+    fl.pending = false;
     if let Some(cc) = forms::next_cond(forms, i) {
         emit_setcc(a, cc);
         fl.cond_in_r12 = Some(cc);
@@ -1716,8 +1858,10 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
 }
 
 /// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
-/// instruction `i` are dead.
+/// instruction `i` are dead; its `aux` only into `r13` (pending) where
+/// [`forms::aux_deferrable`] allows.
 fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
+    fl.pending = false;
     if forms::flags_dead_after(forms, i) {
         return;
     }
@@ -1734,24 +1878,14 @@ fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &
         dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
         return;
     }
-    // aux = CF << 63 | (CF ^ OF) << 62 | AF << 3 (emu::flags), from RFLAGS bits 0, 11 and 4.
-    dynasm!(a
-        ; .arch x64
-        ; pushfq
-        ; pop rcx
-        ; mov rdx, rcx
-        ; shl rdx, 63
-        ; mov rax, rcx
-        ; shr rax, 11
-        ; xor rax, rcx
-        ; shl rax, 63
-        ; shr rax, 1
-        ; and ecx, 0x10
-        ; shr ecx, 1
-        ; or rdx, rax
-        ; or rdx, rcx
-        ; mov [rbp + l.lazy_aux], rdx
-    );
+    if forms::aux_deferrable(forms, i, fl.loop_exit_only) {
+        // `pushfq` and `pop` keep the host flags.
+        dynasm!(a ; .arch x64 ; pushfq ; pop r13);
+        fl.pending = true;
+        return;
+    }
+    dynasm!(a ; .arch x64 ; pushfq ; pop rcx);
+    aux_from_rcx(a, l);
     fl.host_valid = false;
 }
 
@@ -1924,6 +2058,7 @@ fn emit_shift_live(
     put(a, l, rc, dst, 0);
     fl.host_valid = false;
     fl.cond_in_r12 = None;
+    fl.pending = false;
     // O, NO, L, GE, LE, G read OF.
     if let Some(cc) = forms::next_cond(forms, i).filter(|&cc| !matches!(cc, 0 | 1 | 12..=15)) {
         emit_setcc(a, cc);
@@ -1999,7 +2134,7 @@ fn emit_div<'e>(
     }
     put(a, l, rc, 0, 0);
     put(a, l, rc, 2, 2);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
