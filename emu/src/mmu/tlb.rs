@@ -185,7 +185,7 @@ impl Tlb {
         let i = index(la);
         let p = self.paddrs[slot_of(user, i)];
         (self.sets[slot_of(user, i)].read_tag == self.access_tag(la, bytes) && p & CODE_WRITABLE != 0)
-            .then(|| (p & !0xfff) | (la & 0xfff))
+            .then_some((p & !0xfff) | (la & 0xfff))
     }
 
     /// Physical address of `la` for a read or (`write`) a write, on a hit (the string
