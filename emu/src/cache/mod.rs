@@ -2,9 +2,10 @@
 //!
 //! Blocks are keyed by (physical address, linear address, CPU mode) in a hash map, with a small
 //! direct-mapped "jump cache" in front of it keyed by linear address, so a hot loop costs one
-//! compare per block. Every physical page holding a block is marked in the CPU's `SoftMmu`; a store
-//! to such a page goes through the memory slow path, which reports the page, and the run loop
-//! drops every block on it (`invalidate_page`).
+//! compare per block. The 64-byte lines of physical memory holding a block's bytes are marked in
+//! the CPU's `SoftMmu`; a store to such a page goes through the memory slow path, which reports
+//! the page if the store touched a marked line, and the run loop drops every block on it
+//! (`invalidate_page`).
 //!
 //! The jump cache is emptied whenever the TLB changes generation (CR3 write, INVLPG, mode
 //! change), because its key is a linear address. Blocks themselves survive a TLB flush: their key
@@ -267,6 +268,9 @@ impl BlockCache {
         }
         let d = decode_block(cpu, la, pa)?;
         self.decoded += 1;
+        // The bytes the block covers, plus an instruction's worth (a decoder may look past an
+        // invalid instruction's length): only stores into those lines drop the block.
+        let len: u64 = d.instrs.iter().map(|i| u64::from(i.len)).sum::<u64>() + 15;
         let key = (pa, la, mode);
         let block = Block {
             instrs: d.instrs.into_boxed_slice(),
@@ -292,9 +296,11 @@ impl BlockCache {
             }
         };
         self.map.insert(key, idx);
-        for page in d.pages.into_iter().filter(|&p| p != u64::MAX) {
+        for (n, page) in d.pages.into_iter().enumerate().filter(|&(_, p)| p != u64::MAX) {
             self.by_page.entry(page).or_default().push(idx);
-            cpu.softmmu.mark_code_page(page);
+            // The second page holds only the rest of one instruction that crosses into it.
+            let (start, bytes) = if n == 0 { (pa, len) } else { (page, 15) };
+            cpu.softmmu.mark_code(start, bytes);
         }
         Ok(idx)
     }
@@ -451,6 +457,31 @@ mod tests {
         assert_eq!(*log.borrow(), [Event::Dropped(vec![handle(7)])]);
         // (The freed index may already hold the block decoded after the store.)
         assert!(!it.t0.cache.blocks.iter().any(|b| b.valid && b.la == 0x1000), "the block is gone");
+        assert_eq!(it.t0.cache.invalidated, 1);
+    }
+
+    #[test]
+    fn a_store_beside_the_code_of_a_page_keeps_its_blocks_and_one_into_it_drops_them() {
+        // Page 1: nop ; hlt (the block goes on decoding past HLT, through zeros, to its
+        // instruction limit: a few hundred bytes). Page 2: two stores into the second half of
+        // page 1 (the first walks, the second finds the TLB entry), hlt; then a store to the
+        // HLT's byte, hlt.
+        let (mut it, log) = real_mode(&[
+            (0x1000, &[0x90, 0xf4]),
+            (0x2000, &[0xc6, 0x06, 0x00, 0x18, 0x55, 0xc6, 0x06, 0xff, 0x1f, 0x66, 0xf4]),
+            (0x2100, &[0xc6, 0x06, 0x01, 0x10, 0x77, 0xf4]),
+        ]);
+        run_to_hlt(&mut it, 0x1000);
+        let target = block_at(&it.t0.cache, 0x1000);
+        it.t0.cache.set_translation(target, Some(handle(5)));
+        run_to_hlt(&mut it, 0x2000);
+        assert_eq!(it.cpu.ram.slice(0x1800, 1).unwrap()[0], 0x55, "the data store was made");
+        assert_eq!(it.cpu.ram.slice(0x1fff, 1).unwrap()[0], 0x66);
+        assert!(log.borrow().is_empty(), "nothing dropped: {:?}", log.borrow());
+        assert_eq!(it.t0.cache.block(target).translation(), Some(handle(5)));
+        assert!(it.cpu.softmmu.is_code_page(0x1000));
+        run_to_hlt(&mut it, 0x2100);
+        assert_eq!(*log.borrow(), [Event::Dropped(vec![handle(5)])]);
         assert_eq!(it.t0.cache.invalidated, 1);
     }
 

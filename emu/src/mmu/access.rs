@@ -3,7 +3,8 @@
 //!
 //! Each has an inline fast path (one TLB tag compare that also rejects an access crossing the
 //! page end, then the entry's host-address addend: see `tlb.rs`) and a `*_slow` function for
-//! TLB misses, page crossings, MMIO and stores to pages holding code.
+//! TLB misses, page crossings, MMIO and stores to pages holding code (those skip the walk when
+//! the TLB holds the page: `SoftMmu::code_write_paddr`).
 //! A page-crossing write translates both pages before any byte is written; an RMW operand is
 //! translated for write first, so its only possible fault is the write fault (W=1).
 
@@ -136,6 +137,11 @@ impl Cpu {
 
     #[inline(never)]
     fn translate_rmw_slow<W: Width>(&mut self, la: u64) -> Result<PhysLoc, Stop> {
+        // A store into a page holding code whose translation is cached needs no walk: only
+        // `phys_write`'s look at which lines hold code.
+        if let Some(pa) = self.softmmu.code_write_paddr(self.tlb_user(), la, W::BYTES) {
+            return Ok(PhysLoc { pa, pa2: 0, first: W::BYTES as u8, slow: true });
+        }
         let pa = self.translate_slow(la, Access::Write)?;
         let first = (4096 - (la & 0xfff) as usize).min(W::BYTES);
         let pa2 = if first < W::BYTES { self.translate_slow(la.wrapping_add(first as u64), Access::Write)? } else { 0 };
@@ -190,9 +196,9 @@ impl Cpu {
                 return;
             }
             self.ram.write::<W>(pa, value);
-            let page = pa & !0xfff;
-            if self.softmmu.is_code_page(page) {
-                self.softmmu.code_written(page);
+            // Only a store touching a line that holds decoded code drops the page's blocks.
+            if self.softmmu.writes_code(pa, W::BYTES) {
+                self.softmmu.code_written(pa & !0xfff);
             }
         } else {
             self.bus.mmio_write(pa, W::BYTES as u8, value);

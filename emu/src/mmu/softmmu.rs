@@ -1,9 +1,14 @@
 //! `SoftMmu`: the caches an engine that runs guest code in software keeps beside the
 //! architectural machine. Tier 0's interpreter loop is one user; the JIT will share them.
 //!
-//! It holds the software TLB, one mark per physical RAM page that holds decoded code, the queue
-//! of code pages a store has hit since the run loop last looked, and the "stop this block" flag
-//! a store into code raises. None of it is architectural: dropping it all (a TLB flush, a
+//! It holds the software TLB, which 64-byte lines of each physical RAM page hold decoded code,
+//! the queue of code pages a store has hit since the run loop last looked, and the "stop this
+//! block" flag a store into code raises.
+//!
+//! Code is tracked by line so data sharing a page with code does not evict it: every store to
+//! a page holding code leaves the TLB's fast path (its write tag stays invalid), but only a
+//! store that touches a line holding decoded bytes reports the page (and its blocks are
+//! dropped); a store elsewhere in the page is written and nothing else happens. None of it is architectural: dropping it all (a TLB flush, a
 //! `flush_code`) changes speed only. `Cpu` holds one `SoftMmu` so the memory paths every
 //! instruction handler takes reach it.
 
@@ -13,8 +18,9 @@ use super::walk::Translation;
 /// The software-MMU caches (see the module doc).
 pub struct SoftMmu {
     tlb: Tlb,
-    /// One bit per physical page of RAM: set while the page holds decoded blocks.
-    code_pages: Vec<u64>,
+    /// Per physical page of RAM, one bit per 64-byte line: set while the line holds bytes of a
+    /// decoded block. A page holds code while its word is not 0.
+    code_lines: Vec<u64>,
     /// Physical pages written while marked as code; the run loop drops their blocks.
     modified_code: Vec<u64>,
     /// Set (through the memory slow path) when the rest of the current block must not run.
@@ -44,7 +50,7 @@ impl SoftMmu {
         let pages = ram_len.div_ceil(4096) as usize;
         SoftMmu {
             tlb: Tlb::default(),
-            code_pages: vec![0; pages.div_ceil(64)],
+            code_lines: vec![0; pages],
             modified_code: Vec::new(),
             stop_block: false,
             rom_write_protect: 0,
@@ -64,6 +70,13 @@ impl SoftMmu {
     pub fn fill_tlb(&mut self, user: bool, la: u64, t: &Translation, ram_host: u64, in_ram: bool) {
         let code = self.is_code_page(t.page) || self.rom_write_protected(t.page);
         self.tlb.fill(user, la, t, ram_host, in_ram, code);
+    }
+
+    /// Physical address for a `bytes`-long store at `la` (one page) that needs no walk but
+    /// must take the slow path because its page holds code ([`Tlb::code_write_paddr`]).
+    #[inline(always)]
+    pub fn code_write_paddr(&self, user: bool, la: u64, bytes: usize) -> Option<u64> {
+        self.tlb.code_write_paddr(user, la, bytes)
     }
 
     /// Sets which pages of 0xC0000-0xFFFFF are write-protected (see the field); the caller
@@ -105,26 +118,38 @@ impl SoftMmu {
     /// True if physical page `paddr` (page-aligned) holds decoded code.
     #[inline(always)]
     pub fn is_code_page(&self, paddr: u64) -> bool {
-        let n = (paddr >> 12) as usize;
-        self.code_pages.get(n / 64).is_some_and(|w| w >> (n % 64) & 1 != 0)
+        self.code_lines.get((paddr >> 12) as usize).is_some_and(|&w| w != 0)
     }
 
-    /// Marks a physical page as holding code: stores to it will take the slow path.
+    /// True if a `bytes`-long store at physical `pa` (within one page) touches a line holding
+    /// decoded code.
+    #[inline(always)]
+    pub fn writes_code(&self, pa: u64, bytes: usize) -> bool {
+        self.code_lines.get((pa >> 12) as usize).is_some_and(|&w| w != 0 && w & line_mask(pa, bytes as u64) != 0)
+    }
+
+    /// Marks a whole physical page as holding code: stores to it will take the slow path.
     pub fn mark_code_page(&mut self, paddr: u64) {
-        let n = (paddr >> 12) as usize;
-        if let Some(w) = self.code_pages.get_mut(n / 64) {
-            if *w >> (n % 64) & 1 == 0 {
-                *w |= 1 << (n % 64);
-                self.tlb.protect_code_page(paddr & !0xfff);
+        self.mark_code(paddr & !0xfff, 4096);
+    }
+
+    /// Marks the lines of `len` bytes at physical `pa` (clipped to its page) as holding code;
+    /// the first mark of a page takes its stores off the TLB's fast path.
+    pub fn mark_code(&mut self, pa: u64, len: u64) {
+        let page = pa & !0xfff;
+        if let Some(w) = self.code_lines.get_mut((page >> 12) as usize) {
+            let was_code = *w != 0;
+            *w |= line_mask(pa, len.clamp(1, 4096 - (pa & 0xfff)));
+            if !was_code {
+                self.tlb.protect_code_page(page);
             }
         }
     }
 
     /// Unmarks a code page (its blocks must be dropped by the caller).
     pub fn clear_code_page(&mut self, paddr: u64) {
-        let n = (paddr >> 12) as usize;
-        if let Some(w) = self.code_pages.get_mut(n / 64) {
-            *w &= !(1 << (n % 64));
+        if let Some(w) = self.code_lines.get_mut((paddr >> 12) as usize) {
+            *w = 0;
         }
     }
 
@@ -195,4 +220,12 @@ impl SoftMmu {
     pub fn clear_stop_block(&mut self) {
         self.stop_block = false;
     }
+}
+
+/// The bits of the 64-byte lines that `len` (>= 1) bytes at `pa` touch within its page.
+#[inline(always)]
+fn line_mask(pa: u64, len: u64) -> u64 {
+    let first = (pa & 0xfff) >> 6;
+    let last = ((pa & 0xfff) + len - 1).min(0xfff) >> 6;
+    (u64::MAX >> (63 - last)) & (u64::MAX << first)
 }

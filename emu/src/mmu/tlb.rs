@@ -25,15 +25,44 @@
 //! and the slow path splits it. The addend is the host address of the page's first byte minus
 //! the page's linear address, so the hit costs one compare and one add. The guest physical page
 //! of each entry is kept in a parallel array: only slow paths need it.
+//!
+//! Nothing scans the table on a hot path, so it can be large (`TLB_ENTRIES`, 32 Ki pages per
+//! set: 128 MiB of guest memory reached without a walk). Flushes bump the generation (O(1));
+//! INVLPG clears one slot per set; and marking a page as code ([`Tlb::protect_code_page`])
+//! finds the entries that may write it through a list per physical page of the slots filled
+//! with a write tag for it (intrusive, doubly linked through the slots, so a fill moves a slot
+//! from one list to another in O(1)), not by scanning every slot. The only whole-table pass
+//! left is the clear when the 12-bit generation wraps (every 4,094 flushes).
+//!
+//! A slot whose write tag was withheld only because its page holds code remembers it
+//! ([`Tlb::code_write_paddr`]): a store there then needs no walk, only the check of which bytes
+//! of the page hold code (`SoftMmu`).
 
 use super::walk::Translation;
 
-/// Entries per privilege set.
-pub const TLB_ENTRIES: usize = 4096;
+/// Entries per privilege set (a power of two; the JIT's inline probe masks with it).
+pub const TLB_ENTRIES: usize = 32768;
 /// A tag that matches nothing: its low 12 bits are never a generation.
 pub const INVALID: u64 = u64::MAX;
 /// Generations run 1..=MAX_GEN, then the table is cleared and they start again.
 const MAX_GEN: u64 = 0xffe;
+/// End of a slot list, or no list for a page (`Link`, `Tlb::heads`).
+const NIL: u32 = u32::MAX;
+/// `Link::prev` of a slot in no list.
+const UNLINKED: u32 = u32::MAX - 1;
+/// Low bit of a `paddrs` word: the walk allowed writes and the slot left its write tag invalid
+/// only because the page holds code (or BIOS-shadowed ROM), so a store needs no walk.
+const CODE_WRITABLE: u64 = 1;
+
+/// A slot's place in the list of the slots that may write its physical page: neighbours by
+/// slot number (`set * TLB_ENTRIES + index`), `prev == NIL` for the list's head.
+#[derive(Clone, Copy)]
+struct Link {
+    prev: u32,
+    next: u32,
+}
+
+const UNLINKED_SLOT: Link = Link { prev: UNLINKED, next: NIL };
 
 /// One cached translation (layout pinned for generated code; see the module doc).
 #[repr(C)]
@@ -70,10 +99,16 @@ pub mod layout {
 const EMPTY: TlbEntry = TlbEntry { read_tag: INVALID, write_tag: INVALID, exec_tag: INVALID, addend: 0 };
 
 pub struct Tlb {
-    /// `sets[0]` supervisor, `sets[1]` user (CPL 3).
-    sets: Box<[[TlbEntry; TLB_ENTRIES]; 2]>,
-    /// Guest physical page of each entry of `sets`, same indices.
-    paddrs: Box<[[u64; TLB_ENTRIES]; 2]>,
+    /// The supervisor set, then the user (CPL 3) set, by slot (`slot_of`): on the heap, as
+    /// one slice (an array this large would be built on the stack first).
+    sets: Box<[TlbEntry; 2 * TLB_ENTRIES]>,
+    /// Guest physical page of each slot of `sets`, with `CODE_WRITABLE`.
+    paddrs: Box<[u64; 2 * TLB_ENTRIES]>,
+    /// Per slot (`set * TLB_ENTRIES + index`): its place in the list of its physical page, for
+    /// slots filled with a write tag (see the module doc).
+    links: Box<[Link]>,
+    /// First slot of each physical RAM page's list, by page number (`NIL`: none); grown on use.
+    heads: Vec<u32>,
     /// Bumped by every flush, so caches keyed by linear address know to forget.
     pub(super) generation: u64,
     /// The generation valid tags carry in their low 12 bits.
@@ -91,8 +126,10 @@ impl Tlb {
 impl Default for Tlb {
     fn default() -> Self {
         Tlb {
-            sets: Box::new([[EMPTY; TLB_ENTRIES]; 2]),
-            paddrs: Box::new([[0; TLB_ENTRIES]; 2]),
+            sets: vec![EMPTY; 2 * TLB_ENTRIES].into_boxed_slice().try_into().expect("2 * TLB_ENTRIES entries"),
+            paddrs: vec![0; 2 * TLB_ENTRIES].into_boxed_slice().try_into().expect("2 * TLB_ENTRIES entries"),
+            links: vec![UNLINKED_SLOT; 2 * TLB_ENTRIES].into_boxed_slice(),
+            heads: Vec::new(),
             generation: 0,
             gen: 1,
         }
@@ -115,7 +152,7 @@ impl Tlb {
     /// Host address for a `bytes`-long read at `la` that stays in one page, on a hit.
     #[inline(always)]
     pub fn host_read(&self, user: bool, la: u64, bytes: usize) -> Option<u64> {
-        let e = &self.sets[user as usize][index(la)];
+        let e = &self.sets[slot_of(user, index(la))];
         (e.read_tag == self.access_tag(la, bytes)).then(|| la.wrapping_add(e.addend))
     }
 
@@ -123,7 +160,7 @@ impl Tlb {
     /// for a page holding code, MMIO, or a page whose dirty bit is clear).
     #[inline(always)]
     pub fn host_write(&self, user: bool, la: u64, bytes: usize) -> Option<u64> {
-        let e = &self.sets[user as usize][index(la)];
+        let e = &self.sets[slot_of(user, index(la))];
         (e.write_tag == self.access_tag(la, bytes)).then(|| la.wrapping_add(e.addend))
     }
 
@@ -131,8 +168,24 @@ impl Tlb {
     #[inline(always)]
     pub fn fetch_paddr(&self, user: bool, la: u64) -> Option<u64> {
         let i = index(la);
-        (self.sets[user as usize][i].exec_tag == self.access_tag(la, 1))
-            .then(|| self.paddrs[user as usize][i] | (la & 0xfff))
+        (self.sets[slot_of(user, i)].exec_tag == self.access_tag(la, 1)).then(|| self.page_of(user, i) | (la & 0xfff))
+    }
+
+    /// The physical page of slot `i` of set `user`.
+    #[inline(always)]
+    fn page_of(&self, user: bool, i: usize) -> u64 {
+        self.paddrs[slot_of(user, i)] & !0xfff
+    }
+
+    /// Physical address for a `bytes`-long write at `la` within one page of RAM that the walk
+    /// allowed and that only the page's code kept off the fast path, on a hit: such a store needs
+    /// no walk, only the slow path's check for code (and for ROM).
+    #[inline(always)]
+    pub fn code_write_paddr(&self, user: bool, la: u64, bytes: usize) -> Option<u64> {
+        let i = index(la);
+        let p = self.paddrs[slot_of(user, i)];
+        (self.sets[slot_of(user, i)].read_tag == self.access_tag(la, bytes) && p & CODE_WRITABLE != 0)
+            .then_some((p & !0xfff) | (la & 0xfff))
     }
 
     /// Physical address of `la` for a read or (`write`) a write, on a hit (the string
@@ -140,9 +193,9 @@ impl Tlb {
     #[inline(always)]
     pub fn data_paddr(&self, user: bool, la: u64, write: bool) -> Option<u64> {
         let i = index(la);
-        let e = &self.sets[user as usize][i];
+        let e = &self.sets[slot_of(user, i)];
         let tag = if write { e.write_tag } else { e.read_tag };
-        (tag == self.access_tag(la, 1)).then(|| self.paddrs[user as usize][i] | (la & 0xfff))
+        (tag == self.access_tag(la, 1)).then(|| self.page_of(user, i) | (la & 0xfff))
     }
 
     /// Starts a new generation; every entry of the old ones stops matching.
@@ -150,9 +203,7 @@ impl Tlb {
         self.generation += 1;
         self.gen += 1;
         if self.gen > MAX_GEN {
-            for set in self.sets.iter_mut() {
-                set.fill(EMPTY);
-            }
+            self.sets.fill(EMPTY);
             self.gen = 1;
         }
     }
@@ -162,13 +213,53 @@ impl Tlb {
     pub fn fill(&mut self, user: bool, la: u64, t: &Translation, ram_host: u64, in_ram: bool, code_page: bool) {
         let tag = self.access_tag(la, 1);
         let i = index(la);
-        self.sets[user as usize][i] = TlbEntry {
+        let writable = in_ram && t.writable;
+        self.sets[slot_of(user, i)] = TlbEntry {
             read_tag: if in_ram && t.readable { tag } else { INVALID },
-            write_tag: if in_ram && t.writable && !code_page { tag } else { INVALID },
+            write_tag: if writable && !code_page { tag } else { INVALID },
             exec_tag: if in_ram && t.executable { tag } else { INVALID },
             addend: if in_ram { ram_host.wrapping_add(t.page).wrapping_sub(la & !0xfff) } else { 0 },
         };
-        self.paddrs[user as usize][i] = t.page;
+        let slot = slot_of(user, i) as u32;
+        self.unlink(slot);
+        self.paddrs[slot as usize] = t.page | if writable && code_page { CODE_WRITABLE } else { 0 };
+        if writable && !code_page {
+            self.link(slot, t.page);
+        }
+    }
+
+    /// Puts `slot` at the head of physical page `page`'s list.
+    fn link(&mut self, slot: u32, page: u64) {
+        let n = (page >> 12) as usize;
+        if n >= self.heads.len() {
+            self.heads.resize(n + 1, NIL);
+        }
+        let old = self.heads[n];
+        if old != NIL {
+            self.links[old as usize].prev = slot;
+        }
+        self.links[slot as usize] = Link { prev: NIL, next: old };
+        self.heads[n] = slot;
+    }
+
+    /// Takes `slot` out of its page's list, if it is in one.
+    fn unlink(&mut self, slot: u32) {
+        let Link { prev, next } = self.links[slot as usize];
+        if prev == UNLINKED {
+            return;
+        }
+        if next != NIL {
+            self.links[next as usize].prev = prev;
+        }
+        if prev == NIL {
+            // The head: its page is the one the slot holds (a slot is linked only while it
+            // holds the page it was linked for).
+            let page = self.paddrs[slot as usize];
+            self.heads[(page >> 12) as usize] = next;
+        } else {
+            self.links[prev as usize].next = next;
+        }
+        self.links[slot as usize] = UNLINKED_SLOT;
     }
 
     /// Everything (CR4.PGE toggled, CR0.PG changed).
@@ -186,8 +277,8 @@ impl Tlb {
     pub fn flush_page(&mut self, la: u64) {
         self.generation += 1;
         let page = la & !0xfff;
-        for set in self.sets.iter_mut() {
-            let e = &mut set[index(la)];
+        for user in [false, true] {
+            let e = &mut self.sets[slot_of(user, index(la))];
             let same = |t: u64| t != INVALID && t & !0xfff == page;
             if same(e.read_tag) || same(e.exec_tag) || same(e.write_tag) {
                 *e = EMPTY;
@@ -196,14 +287,29 @@ impl Tlb {
     }
 
     /// Takes the fast write path away from every entry that maps physical page `paddr` (the page
-    /// now holds decoded code).
+    /// now holds decoded code): the slots of the page's list (see the module doc), which keep
+    /// the walk's permission as `CODE_WRITABLE`. Entries of older generations in the list are
+    /// stale already; clearing their write tag changes nothing.
     pub fn protect_code_page(&mut self, paddr: u64) {
-        for (set, paddrs) in self.sets.iter_mut().zip(self.paddrs.iter()) {
-            for (e, _) in set.iter_mut().zip(paddrs.iter()).filter(|(_, &p)| p == paddr) {
-                e.write_tag = INVALID;
-            }
+        let n = (paddr >> 12) as usize;
+        let Some(&first) = self.heads.get(n) else { return };
+        self.heads[n] = NIL;
+        let mut slot = first;
+        while slot != NIL {
+            self.sets[slot as usize].write_tag = INVALID;
+            self.paddrs[slot as usize] |= CODE_WRITABLE;
+            let next = self.links[slot as usize].next;
+            self.links[slot as usize] = UNLINKED_SLOT;
+            slot = next;
         }
     }
+}
+
+/// The slot number of entry `i` of set `user` (`Tlb::sets`, `paddrs`, `links`).
+#[inline(always)]
+fn slot_of(user: bool, i: usize) -> usize {
+    // The mask changes nothing for `i < TLB_ENTRIES`; it lets the compiler drop the bounds check.
+    (usize::from(user) * TLB_ENTRIES + i) & (2 * TLB_ENTRIES - 1)
 }
 
 #[cfg(test)]
@@ -235,7 +341,7 @@ mod tests {
         tlb.fill(true, 0x6000_0000, &t(0xb000), HOST, true, false);
         tlb.fill(true, 0x6000_1000, &t(0xc000), HOST, true, false);
         tlb.flush_page(0x6000_0fff);
-        assert_eq!(tlb.sets[1][index(0x6000_0000)].read_tag, INVALID);
+        assert_eq!(tlb.sets[slot_of(true, index(0x6000_0000))].read_tag, INVALID);
         assert_eq!(tlb.host_read(true, 0x6000_1000, 4), Some(HOST + 0xc000));
         assert_eq!(tlb.host_read(false, 0x6000_1000, 4), None, "the other privilege set");
     }
@@ -280,5 +386,61 @@ mod tests {
         );
         assert_eq!(tlb.host_read(false, 0x2000, 1), None, "MMIO");
         assert_eq!(tlb.fetch_paddr(false, 0x2000), None, "MMIO");
+    }
+
+    #[test]
+    fn protecting_a_code_page_reaches_every_slot_that_maps_it_and_no_other() {
+        let mut tlb = Tlb::default();
+        // Three linear pages (both sets) on physical 0x9000, one on 0xa000.
+        tlb.fill(false, 0x1000, &t(0x9000), HOST, true, false);
+        tlb.fill(true, 0x7000, &t(0x9000), HOST, true, false);
+        tlb.fill(true, 0x4000_3000, &t(0x9000), HOST, true, false);
+        tlb.fill(false, 0x2000, &t(0xa000), HOST, true, false);
+        // A slot refilled for another page leaves 0x9000's list (0x1000's slot now maps 0xb000).
+        tlb.fill(false, 0x1000 + (TLB_ENTRIES as u64) * 4096, &t(0xb000), HOST, true, false);
+        tlb.protect_code_page(0x9000);
+        assert_eq!(tlb.host_write(true, 0x7000, 8), None);
+        assert_eq!(tlb.host_write(true, 0x4000_3000, 8), None);
+        assert_eq!(tlb.host_write(false, 0x2000, 8), Some(HOST + 0xa000), "another page");
+        let b = 0x1000 + (TLB_ENTRIES as u64) * 4096;
+        assert_eq!(tlb.host_write(false, b, 8), Some(HOST + 0xb000), "the slot moved to 0xb000");
+        // Stores there need no walk: the slot remembers the walk allowed them.
+        assert_eq!(tlb.code_write_paddr(true, 0x7010, 8), Some(0x9010));
+        assert_eq!(tlb.code_write_paddr(true, 0x7ffc, 8), None, "crossing");
+        assert_eq!(tlb.code_write_paddr(false, 0x2000, 8), None, "not a code page");
+        tlb.flush_page(0x7000);
+        assert_eq!(tlb.code_write_paddr(true, 0x7010, 8), None, "flushed");
+        // A slot filled again for 0x9000 while it is code is not writable, and a second
+        // protection (after the page was written and decoded again) finds the new fills.
+        tlb.fill(true, 0x7000, &t(0x9000), HOST, true, true);
+        assert_eq!(tlb.host_write(true, 0x7000, 8), None);
+        tlb.fill(false, 0x5000, &t(0x9000), HOST, true, false);
+        tlb.protect_code_page(0x9000);
+        assert_eq!(tlb.host_write(false, 0x5000, 8), None);
+        // A read-only slot never gets the no-walk store path.
+        tlb.fill(false, 0x6000, &Translation { writable: false, ..t(0x9000) }, HOST, true, true);
+        assert_eq!(tlb.code_write_paddr(false, 0x6000, 1), None);
+    }
+
+    #[test]
+    fn slot_lists_stay_consistent_through_many_refills() {
+        // Fill pseudo-random linear pages onto a few physical pages, then protect each page
+        // and check against a brute-force scan of the table.
+        let mut tlb = Tlb::default();
+        let mut x = 0x1234_5678u64;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let la = (x >> 20) & 0x3f_ffff_f000;
+            let pa = ((x >> 8) & 7) << 12;
+            tlb.fill(x & 1 != 0, la, &t(pa), HOST, true, false);
+        }
+        for pa in (0..8u64).map(|p| p << 12) {
+            tlb.protect_code_page(pa);
+            for slot in 0..2 * TLB_ENTRIES {
+                if tlb.paddrs[slot] & !0xfff == pa {
+                    assert_eq!(tlb.sets[slot].write_tag, INVALID, "slot {slot}");
+                }
+            }
+        }
     }
 }

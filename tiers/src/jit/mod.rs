@@ -66,7 +66,11 @@
 //! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
 //! takes tier 0's slow path; the inline path has changed nothing before that. A
 //! read-modify-write form probes the write tag (a writable page is readable) before it reads,
-//! as tier 0 translates such an operand for write first.
+//! as tier 0 translates such an operand for write first. The probe takes the table's size,
+//! entry layout and offsets from `emu::mmu::tlb` (`TLB_ENTRIES`, `layout`, `Tlb::SETS_OFFSET`):
+//! one source of truth, so resizing the TLB needs no change here. A store into a page holding
+//! code leaves translations alone unless it touches a 64-byte line holding decoded bytes
+//! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk.
 //!
 //! **SSE/SSE2** ([`sse`], `x64/sse.rs`): XMM moves (to and from memory, registers and GPRs),
 //! the packed integer and logic operations and ADD/SUB/MUL/DIV/SQRT/MIN/MAX in PS/PD/SS/SD

@@ -1337,3 +1337,55 @@ fn the_aux_table_gives_back_cf_af_and_of() {
         assert_eq!(lazy.materialize() & (CF | AF | OF), flags, "RFLAGS {flags:#x}");
     }
 }
+
+/// A loop that writes data into its own code page every iteration, beside its code (other
+/// 64-byte lines: a read-modify-write, a store, the page's last byte), and rewrites an
+/// immediate of its code every 32nd iteration.
+fn data_beside_code_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 200
+        ; mov rsi, 0x40_0800
+        ; lea rdi, [->top]
+        ; ->top:
+        ; mov eax, 0
+        ; add [rsi], rax
+        ; add rbx, rax
+        ; mov [rsi + 0x400], rcx
+        ; mov [rsi + 0x7ff], cl
+        ; test ecx, 31
+        ; jnz >keep
+        // The `mov eax, imm32` at `top`: its immediate becomes the counter.
+        ; mov [rdi + 1], ecx
+        ; keep:
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Code is tracked by 64-byte line (emu::mmu::softmmu): the data stores into the code's page
+/// leave its translations alone, the rewrites of the code drop them, and everything ends as on
+/// tier 0 and as the program's arithmetic says. With code tracked by page, every iteration's
+/// stores would drop the loop's translations until it stayed on tier 0.
+#[test]
+fn data_stores_beside_code_keep_its_translations() {
+    let (ea, _, mut b, s) = run_to_end_on_both(&data_beside_code_loop(), cpu64_rwx_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    let (mut imm, mut sum) = (0u64, 0u64);
+    for i in (1..=200u64).rev() {
+        sum += imm;
+        if i % 32 == 0 {
+            imm = i;
+        }
+    }
+    assert_eq!(b.state.gpr[3], sum);
+    assert_eq!(b.read::<emu::flags::W64>(0x40_0800).unwrap(), sum);
+    assert_eq!(b.read::<emu::flags::W64>(0x40_0c00).unwrap(), 1);
+    assert_eq!(b.read::<emu::flags::W8>(0x40_0fff).unwrap(), 1);
+    // Six rewrites, each dropping the few blocks of the page; the loop ran translated.
+    assert!((6..=6 * 5).contains(&s.dropped), "{s}");
+    assert!(s.translated_instructions >= 200 * 8 / 2, "{s}");
+}
