@@ -38,10 +38,6 @@ pub struct SoftMmu {
 }
 
 impl SoftMmu {
-    /// Where the TLB generation ([`SoftMmu::tlb_generation`]) lies inside a `SoftMmu`, for
-    /// generated code that checks it (the JIT's block-entry check).
-    pub const TLB_GENERATION_OFFSET: usize = std::mem::offset_of!(SoftMmu, tlb) + std::mem::offset_of!(Tlb, generation);
-
     /// Where the TLB lies inside a `SoftMmu` (for generated code; see `Tlb::SETS_OFFSET`).
     pub const TLB_OFFSET: usize = std::mem::offset_of!(SoftMmu, tlb);
 

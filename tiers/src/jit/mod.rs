@@ -8,7 +8,8 @@
 //! regions are tier 0's blocks. Faults, system calls, HLT and the other stops go through tier
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
-//! **Code generation.** [`forms`] picks the instructions the backend ([`x64`], dynasm-rs)
+//! **Code generation.** [`forms`] picks the instructions the backend (behind the [`backend`]
+//! trait; on x86-64 hosts [`x64`], dynasm-rs)
 //! emits inline: register-only MOV, LEA, NOT, BSWAP, MOVSXD, MOVZX/MOVSX, CMOVcc, SETcc, NOP;
 //! ADD/OR/ADC/SBB/AND/SUB/XOR/CMP/TEST and INC/DEC at every size (a byte or word operation
 //! works on the low part of the whole host register, which keeps the rest); SHL/SHR/SAR by an
@@ -164,6 +165,7 @@
 //! trampoline, most frequent first, and those run in blocks left to tier 0 (each block's
 //! instructions counted per entry).
 
+mod backend;
 mod dump;
 mod forms;
 mod host;
@@ -172,6 +174,10 @@ mod sse;
 mod x64;
 
 use crate::{JitOptions, JitStats};
+use backend::{Backend, CompileRequest};
+
+/// The backend of this host (the only one so far: the JIT is built for x86-64 hosts).
+type Host = x64::X64;
 use emu::cache::{CodeObserver, TranslationHandle};
 use emu::cpu::Cpu;
 use emu::decoded::Instr;
@@ -333,7 +339,7 @@ fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
         *n += 1;
     }
     let stop = &mut ctx.stop;
-    let i = u64::from(info & !x64::INFO_BRANCH);
+    let i = u64::from(info & !backend::INFO_BRANCH);
     let result = (e.exec)(cpu, e);
     // Block entries check only the budget: a handler that changed the TLB generation (links
     // are made by linear address) or set RF (which tier 0 clears at the next block's start,
@@ -349,7 +355,7 @@ fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
         Ok(()) => {
             // A store hit a page holding code: the rest of the block may be stale.
             cpu.retired += i + 1;
-            if info & x64::INFO_BRANCH == 0 {
+            if info & backend::INFO_BRANCH == 0 {
                 cpu.state.rip = e.next_rip;
             }
             *stop = None;
@@ -402,7 +408,7 @@ impl CodeObserver for Observer {
 pub struct JitEngine {
     interp: Interp,
     mem: host::CodeMemory,
-    stubs: x64::Stubs,
+    stubs: <Host as Backend>::Stubs,
     layout: Layout,
     /// Bytes of code memory in use (stubs included).
     used: usize,
@@ -432,7 +438,7 @@ impl JitEngine {
     pub fn new(opts: JitOptions, stats: Rc<RefCell<JitStats>>) -> std::io::Result<JitEngine> {
         let mut mem = host::CodeMemory::new(opts.code_bytes.max(1 << 16))?;
         let layout = Layout::new();
-        let (stub_code, stubs) = x64::emit_stubs(mem.exec_base(), &layout);
+        let (stub_code, stubs) = Host::emit_stubs(mem.exec_base(), &layout);
         mem.bytes_mut()[..stub_code.len()].copy_from_slice(&stub_code);
         let code_start = stub_code.len().next_multiple_of(16);
         let events = Rc::new(RefCell::new(Events::default()));
@@ -590,16 +596,16 @@ impl JitEngine {
                     stats.translated_instructions += cpu.retired - before;
                     stats.entries += 1;
                     match r {
-                        x64::RESULT_DISPATCH => {
+                        backend::RESULT_DISPATCH => {
                             stats.exits_dispatch += 1;
                             Ok(())
                         }
-                        x64::RESULT_INDIRECT => {
+                        backend::RESULT_INDIRECT => {
                             fill_indirect = true;
                             stats.indirect_misses += 1;
                             Ok(())
                         }
-                        x64::RESULT_STOP => {
+                        backend::RESULT_STOP => {
                             stats.exits_stop += 1;
                             match ctx.stop.take() {
                                 Some(stop) => Err(stop),
@@ -702,7 +708,7 @@ impl JitEngine {
             t.live = false;
             let incoming = std::mem::take(&mut t.incoming);
             for (site, stub) in incoming {
-                x64::patch_jump(self.mem.bytes_mut(), site, stub);
+                Host::patch_jump(self.mem.bytes_mut(), site, stub);
             }
         }
         if mappings {
@@ -727,16 +733,16 @@ impl JitEngine {
         self.forget_indirect();
         for t in &mut self.translations {
             for (site, stub) in t.incoming.drain(..) {
-                x64::patch_jump(self.mem.bytes_mut(), site, stub);
+                Host::patch_jump(self.mem.bytes_mut(), site, stub);
             }
         }
     }
 
     /// Links chain site `site` (unlinked now) to translation `to`.
     fn link(&mut self, site: usize, to: TranslationHandle) {
-        let stub = x64::jump_target(self.mem.bytes(), site);
+        let stub = Host::jump_target(self.mem.bytes(), site);
         let t = &mut self.translations[to.0.get() as usize - 1];
-        x64::patch_jump(self.mem.bytes_mut(), site, t.entry);
+        Host::patch_jump(self.mem.bytes_mut(), site, t.entry);
         t.incoming.push((site, stub));
         self.stats.borrow_mut().links += 1;
     }
@@ -789,8 +795,9 @@ impl JitEngine {
         }
         let at = self.used.next_multiple_of(16);
         let base = self.mem.exec_base();
-        let code =
-            x64::compile(block, &successors, indirect, base + at, base, &self.stubs, &self.layout, self.opts.inline);
+        let req =
+            CompileRequest { block, successors: &successors, indirect, at: base + at, base, inline: self.opts.inline };
+        let code = Host::compile(&req, &self.stubs, &self.layout);
         if at + code.len() > self.mem.len() {
             return None;
         }

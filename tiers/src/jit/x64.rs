@@ -1,6 +1,6 @@
-//! The x86-64 backend: instruction selection and encoding with dynasm-rs. Everything else
-//! (promotion, chaining bookkeeping, invalidation) is in the host-independent front end
-//! (`jit/mod.rs`).
+//! The x86-64 backend ([`X64`], the [`Backend`] of x86-64 hosts): instruction selection and
+//! encoding with dynasm-rs. Everything else (promotion, chaining bookkeeping, invalidation) is
+//! in the host-independent front end (`jit/mod.rs`).
 //!
 //! Register use inside generated code: `rbx` = the run's [`RunCtx`](super::RunCtx), `rbp` = the
 //! `Cpu`; both callee-saved, so they survive the handler calls. The stack is 16-byte aligned
@@ -21,6 +21,7 @@
 
 mod sse;
 
+use super::backend::{Backend, CompileRequest, INFO_BRANCH, RESULT_INDIRECT, RESULT_STOP};
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, lazy_cond, lazy_rflags};
 use super::shadow::{self, Role};
@@ -41,14 +42,6 @@ pub struct Stubs {
     /// Returns 0 (dispatch).
     pub bail: usize,
 }
-
-/// Result codes (see the module doc).
-pub const RESULT_DISPATCH: u64 = 0;
-pub const RESULT_STOP: u64 = 1;
-pub const RESULT_INDIRECT: u64 = 2;
-
-/// Bit 31 of the trampoline's `info`: the instruction is a block-ending branch.
-pub const INFO_BRANCH: u32 = 1 << 31;
 
 /// Opcode of `jmp rel32`, the patchable chain instruction.
 const JMP_REL32: u8 = 0xe9;
@@ -2181,4 +2174,23 @@ pub fn patch_jump(code: &mut [u8], site: usize, target: usize) {
 pub fn jump_target(code: &[u8], site: usize) -> usize {
     let rel = i32::from_le_bytes(code[site + 1..site + 5].try_into().expect("four bytes"));
     (site as i64 + 5 + rel as i64) as usize
+}
+
+/// The x86-64 backend, as the front end sees it.
+pub struct X64;
+
+impl Backend for X64 {
+    type Stubs = Stubs;
+    fn emit_stubs(base: usize, l: &Layout) -> (Vec<u8>, Stubs) {
+        emit_stubs(base, l)
+    }
+    fn compile(req: &CompileRequest<'_>, stubs: &Stubs, l: &Layout) -> Vec<u8> {
+        compile(req.block, req.successors, req.indirect, req.at, req.base, stubs, l, req.inline)
+    }
+    fn patch_jump(code: &mut [u8], site: usize, target: usize) {
+        patch_jump(code, site, target);
+    }
+    fn jump_target(code: &[u8], site: usize) -> usize {
+        jump_target(code, site)
+    }
 }
