@@ -7,7 +7,9 @@
 //! must reach the lazy record (they are dead when a later inline instruction of the block
 //! overwrites all six before anything can read them).
 
-use emu::decoded::{Instr, NO_REG, NO_SEG};
+use super::operand::ea_of;
+pub use super::operand::Ea;
+use emu::decoded::{Instr, NO_REG};
 use iced_x86::Code;
 
 /// An ALU operation the backend emits as the same host instruction.
@@ -254,19 +256,6 @@ pub enum ShiftKind {
     Sar,
 }
 
-/// A 64-bit-mode effective address with no segment base: `base + index << scale + disp`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ea {
-    pub base: u8,
-    pub index: u8,
-    pub scale: u8,
-    /// Fits in 32 bits unless there is neither base nor index.
-    pub disp: u64,
-    /// FS (4) or GS (5), whose base is added, or `NO_SEG` (part E: the kernel's per-CPU
-    /// variables are GS-relative, user TLS FS-relative).
-    pub seg: u8,
-}
-
 impl Form {
     /// Writes all six arithmetic flags without reading any (so earlier flags are dead).
     pub fn kills_flags(self) -> bool {
@@ -421,20 +410,6 @@ fn imm32(e: &Instr, wide: bool) -> Option<i32> {
     } else {
         Some(e.imm as u32 as i32)
     }
-}
-
-/// The memory operand of `e` as an [`Ea`], when it is one the inline TLB probe handles: 64-bit
-/// code, 64-bit addressing, no segment or FS/GS.
-pub(super) fn ea_of(e: &Instr, bits64: bool) -> Option<Ea> {
-    if !bits64 || e.amask != u64::MAX || e.lmask != u64::MAX || !matches!(e.seg, 4 | 5 | NO_SEG) {
-        return None;
-    }
-    let reg_or_none = |r: u8| if r == NO_REG { Some(NO_REG) } else { gpr(r & 15) };
-    let (base, index) = (reg_or_none(e.base)?, reg_or_none(e.index)?);
-    if (base != NO_REG || index != NO_REG) && i32::try_from(e.disp as i64).is_err() {
-        return None;
-    }
-    Some(Ea { base, index, scale: e.scale, disp: e.disp, seg: e.seg })
 }
 
 /// The inline form of `e` (in a block of 64-bit code when `bits64`), if the backend has one.

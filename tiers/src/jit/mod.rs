@@ -169,6 +169,7 @@ mod backend;
 mod dump;
 mod forms;
 mod host;
+mod operand;
 mod shadow;
 mod sse;
 mod x64;

@@ -12,7 +12,7 @@
 //! RSQRTPS and their scalar forms (tier 0 computes them to a documented bound, not the host's
 //! bits), compares and conversions (not measured hot), and anything with an immediate.
 
-use super::forms::{ea_of, Ea};
+use super::operand::{ea_of, Ea};
 use emu::decoded::{Instr, NO_REG};
 use iced_x86::{Code, MandatoryPrefix, OpCodeTableKind};
 
