@@ -181,8 +181,8 @@ pub fn compile(
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
             Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, c, x, wide, src),
             Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
-            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, x, size, imm, ea),
-            Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, x, wide, ea),
+            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, c, x, size, imm, ea),
+            Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, c, x, wide, ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, c, x, m, &forms, i, &mut fl);
@@ -1116,7 +1116,17 @@ fn emit_store<'e>(
 }
 
 /// `mov [ea], imm` with the TLB probed inline, as `emit_store` (fifth round, part E).
-fn emit_store_imm(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8, imm: i32, ea: Ea) {
+#[allow(clippy::too_many_arguments)]
+fn emit_store_imm<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    size: u8,
+    imm: i32,
+    ea: Ea,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     emit_ea(a, l, rc, ea);
     let pre = *rc;
@@ -1127,8 +1137,7 @@ fn emit_store_imm(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, size: u8,
         4 => dynasm!(a ; .arch x64 ; mov DWORD [rax], imm),
         _ => dynasm!(a ; .arch x64 ; mov QWORD [rax], imm),
     }
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2113,6 +2122,15 @@ fn emit_div<'e>(
     cached(a, l, rc, 2);
     let pre = *rc;
     get(a, l, rc, src, 1, wide);
+    emit_guarded_div(a, l, rc, wide, miss);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
+/// `rdx:rax / rcx` (or the 32-bit halves) for guest RDX:RAX, the divisor already in rcx: a
+/// zero divisor or a quotient too wide (RDX >= divisor) goes to `miss`, whose handler raises
+/// #DE with nothing changed; else the host `div`, RAX and RDX written to the guest's.
+fn emit_guarded_div(a: &mut Asm, l: &Layout, rc: &mut RegCache, wide: bool, miss: dynasmrt::DynamicLabel) {
     get(a, l, rc, 2, 2, wide);
     if wide {
         dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
@@ -2127,13 +2145,19 @@ fn emit_div<'e>(
     }
     put(a, l, rc, 0, 0);
     put(a, l, rc, 2, 2);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
-    dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `div [ea]` (32 or 64 bits): the divisor read through the inline TLB probe, then as
-/// `emit_div` (a miss, a zero divisor or a quotient too wide take the handler).
-fn emit_div_mem(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool, ea: Ea) {
+/// `emit_div` (a miss, a zero divisor or a quotient too wide take the handler, out of line).
+fn emit_div_mem<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    wide: bool,
+    ea: Ea,
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     cached(a, l, rc, 0);
     cached(a, l, rc, 2);
@@ -2145,22 +2169,8 @@ fn emit_div_mem(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site, wide: bool,
     } else {
         dynasm!(a ; .arch x64 ; mov ecx, [rax]);
     }
-    get(a, l, rc, 2, 2, wide);
-    if wide {
-        dynasm!(a ; .arch x64 ; test rcx, rcx ; jz =>miss ; cmp rdx, rcx ; jae =>miss);
-    } else {
-        dynasm!(a ; .arch x64 ; test ecx, ecx ; jz =>miss ; cmp edx, ecx ; jae =>miss);
-    }
-    get(a, l, rc, 0, 0, wide);
-    if wide {
-        dynasm!(a ; .arch x64 ; div rcx);
-    } else {
-        dynasm!(a ; .arch x64 ; div ecx);
-    }
-    put(a, l, rc, 0, 0);
-    put(a, l, rc, 2, 2);
-    dynasm!(a ; .arch x64 ; jmp =>done ; =>miss);
-    miss_call(a, l, &pre, rc, x);
+    emit_guarded_div(a, l, rc, wide, miss);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
