@@ -235,6 +235,15 @@ pub enum Form {
         wide: bool,
         ea: Ea,
     },
+    /// `shl`/`shr`/`sar [ea], count` (1..width-1 after masking), a read-modify-write through
+    /// the probe (translated for write first, as tier 0 does), emitted only where its flags
+    /// are dead (sixth round, part G: gzip's `shl byte [flag_bit], 1`, followed by a TEST).
+    ShiftMem {
+        op: ShiftKind,
+        size: u8,
+        count: u8,
+        ea: Ea,
+    },
 }
 
 /// How a load fills its destination register.
@@ -292,10 +301,10 @@ impl Form {
     pub fn keeps_flags_on_hit(self) -> bool {
         matches!(self, Form::Load { .. } | Form::Store { .. } | Form::Push { .. } | Form::Pop { .. })
     }
-    /// Emitted only where the flags it leaves are dead: none now (IMUL and the rotates write
-    /// the record themselves where they are live: part E).
+    /// Emitted only where the flags it leaves are dead: a shift of memory (IMUL and the
+    /// rotates write the record themselves where they are live: part E).
     pub fn needs_dead_flags(self) -> bool {
-        false
+        matches!(self, Form::ShiftMem { .. })
     }
     /// Writes some flags without reading any: flags before it are dead where the ones after
     /// it are (and it is then emitted inline, its own flags being dead too).
@@ -373,7 +382,7 @@ impl Form {
             }
             Form::Sse(f) => f.gprs().into_iter().for_each(add),
             Form::Neg { dst, .. } => add(dst),
-            Form::StoreImm { ea, .. } => add_ea(ea, &mut add),
+            Form::StoreImm { ea, .. } | Form::ShiftMem { ea, .. } => add_ea(ea, &mut add),
             Form::DivMem { ea, .. } => {
                 add_ea(ea, &mut add);
                 add(0);
@@ -490,7 +499,13 @@ pub fn form_of(e: &Instr, bits64: bool) -> Option<Form> {
             let count = if by1 { 1 } else { (e.imm as u8) & if size == 8 { 63 } else { 31 } };
             // A count of 0 changes no flag (and is rare), and byte and word shifts past their
             // width leave CF undefined: left to the handler.
-            return (count != 0 && count < size * 8).then_some(Form::Shift { op, size, dst: gpr(e.dst)?, count });
+            if count == 0 || count >= size * 8 {
+                return None;
+            }
+            if e.dst == NO_REG {
+                return Some(Form::ShiftMem { op, size, count, ea: ea_of(e, bits64)? });
+            }
+            return Some(Form::Shift { op, size, dst: gpr(e.dst)?, count });
         }
         Shl_rm64_CL | Shr_rm64_CL | Sar_rm64_CL | Shl_rm32_CL | Shr_rm32_CL | Sar_rm32_CL => {
             let op = match code {

@@ -1389,3 +1389,109 @@ fn data_stores_beside_code_keep_its_translations() {
     assert!((6..=6 * 5).contains(&s.dropped), "{s}");
     assert!(s.translated_instructions >= 200 * 8 / 2, "{s}");
 }
+
+/// Sixth round, part G: a loop over more guest registers than the register cache has host
+/// registers (so some live only in `cpu.state.gpr`), with the forms emitted straight on host
+/// registers: rotates of a cached register, ALU operations, MOV and MOVSXD whose register
+/// source has no host register (a memory operand on its `cpu.state.gpr` slot), `op reg, [m]`
+/// into a cached register at every size (ADC/SBB reading CF), `cmp/test [m], reg` with a
+/// cached register, 32-bit LEAs, and shifts of memory with their flags dead and live.
+fn busybox_forms_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 37
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, QWORD 0x7edc_ba98_7654_3211
+        ; mov rsi, -3
+        ; mov rdi, 0x55
+        ; mov r8, QWORD -0x7fff_ffff_ffff_ffff
+        ; mov r9, 0x7fff_ffff
+        ; mov r10, -0x8000
+        ; mov r11, 0x80
+        ; mov r12, 0x1357
+        ; mov r13, QWORD -0xffff_ffff
+        ; mov r14, 0x42
+        ; mov r15, 0x99
+        ; mov rbp, 0x3c
+        ; mov rbx, CODE64 as i32 + 0x1000
+        ; mov [rbx + 0x800], rax
+        ; mov [rbx + 0x808], rdx
+        ; mov [rbx + 0x810], rax
+        ; mov [rbx + 0x818], rdx
+        ; ->top:
+        // The most used registers get host registers; r12..r15 and rbp are used once.
+        ; ror eax, 6
+        ; rol rdx, 13
+        ; ror esi, 31
+        ; rol edi, 1
+        ; xor eax, edx
+        ; and esi, r12d
+        ; add rdx, r13
+        ; sub di, r14w
+        ; adc sil, r15b
+        ; cmp eax, ebp
+        ; sbb r8d, r12d
+        ; test rdx, r15
+        ; xor r9, r13
+        ; mov eax, r12d
+        ; mov rsi, r13
+        ; movsxd rdi, r14d
+        ; add eax, [rbx + rcx * 8]
+        ; adc rdx, [rbx + 0x800]
+        ; sub si, [rbx + rcx * 4 + 2]
+        ; sbb dil, [rbx + 0x801]
+        ; xor r8d, [rbx + 0x804]
+        ; or r9, [rbx + rcx * 2]
+        ; and r10w, [rbx + 0x806]
+        ; cmp [rbx + rcx * 8], eax
+        ; setb r11b
+        ; test [rbx + 0x808], dl
+        ; jz ->skip
+        ; cmp [rbx + 0x80a], si
+        ; adc r11d, 7
+        ; ->skip:
+        ; lea r9d, [rax + rdx * 4 + 0x7fff_fff0]
+        ; lea r10d, [rsi + rdi]
+        ; lea r8d, [rdi * 8 - 3]
+        ; mov [rbx + rcx * 8], r9
+        ; mov [rbx + rcx * 4 + 0x400], r11d
+        // Shifts of memory where their flags are dead (inline), and where they are not.
+        ; shr DWORD [rbx + rcx * 4 + 0x400], 3
+        ; add esi, 1
+        ; shl BYTE [rbx + 0x810], 1
+        ; test al, 1
+        ; xor [rbx + 0x810], dl
+        ; sar QWORD [rbx + 0x818], 5
+        ; cmp edx, 3
+        ; shl WORD [rbx + 0x818], 1
+        ; adc r11d, 0
+        ; sar BYTE [rbx + 0x811], 7
+        ; jc ->carry
+        ; shl DWORD [rbx + 0x81a], 1
+        ; ->carry:
+        ; shr QWORD [rbx + 0x812], 1
+        ; sub r11d, esi
+        ; add r12d, eax
+        ; rol r13, 7
+        ; inc r14
+        ; sub r15, rdx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn busybox_forms_match_tier0_at_every_limit() {
+    let code = busybox_forms_loop();
+    limits_agree(&code, cpu64_with);
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
+}

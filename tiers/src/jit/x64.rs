@@ -183,6 +183,7 @@ pub fn compile(
             Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
             Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, c, x, size, imm, ea),
             Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, c, x, wide, ea),
+            Some(Form::ShiftMem { op, size, count, ea }) => emit_shift_mem(&mut a, l, rc, c, x, (op, size, count), ea),
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(&mut a, l, rc, c, x, m, &forms, i, &mut fl);
@@ -1026,8 +1027,13 @@ fn emit_alu_mem<'e>(
     if let Src::Reg(r) = m.src {
         cached(a, l, rc, r);
     }
+    // `op reg, [ea]` (not CMP, whose result the record needs but no register keeps) into a
+    // register with a host register: the operation on it directly.
+    let mut direct = None;
+    // `cmp/test [ea], reg` done on the register's host register.
+    let mut cmp_done = false;
     if !m.mem_first {
-        cached(a, l, rc, m.reg);
+        direct = cached(a, l, rc, m.reg).filter(|_| m.op.stores());
     }
     emit_ea(a, l, rc, m.ea);
     let pre = *rc;
@@ -1046,8 +1052,29 @@ fn emit_alu_mem<'e>(
         load_sized(a, 0, size);
     } else if m.mem_first {
         load_sized(a, 0, size);
-        if let Src::Reg(r) = m.src {
-            get(a, l, rc, r, 1, true);
+        match m.src {
+            // `cmp/test [ea], reg` with a host register: compared with it directly (rax keeps
+            // the result for the record: CMP as SUB, TEST as AND).
+            Src::Reg(r) if rc.host[usize::from(r)] != NO_HOST => {
+                let h = rc.host[usize::from(r)];
+                let host_op = if m.op == Alu::Cmp { Alu::Sub } else { Alu::And };
+                emit_alu_rr(a, host_op, size, 0, Opd::Reg(h));
+                cmp_done = true;
+            }
+            Src::Reg(r) => get(a, l, rc, r, 1, true),
+            Src::Imm(_) => {}
+        }
+    } else if let Some(h) = direct {
+        // `op reg, [ea]` straight on the register's host register (a byte or word result
+        // merges into it, a 32-bit one zero-extends it, as the guest's).
+        if m.op.reads_cf() {
+            cf_to_host(a, l, x.pending);
+        }
+        emit_alu_r_mem(a, m.op, size, h);
+        rc.dirty |= 1 << m.reg;
+        if !forms::flags_dead_after(forms, i) {
+            // The record's result (`mov` keeps the flags).
+            dynasm!(a ; .arch x64 ; mov rax, Rq(h));
         }
     } else {
         dynasm!(a ; .arch x64 ; mov rcx, rax);
@@ -1055,7 +1082,7 @@ fn emit_alu_mem<'e>(
         // A byte or word result merges into the whole register.
         get(a, l, rc, m.reg, 0, size != 4);
     }
-    if !rmw {
+    if !rmw && direct.is_none() && !cmp_done {
         if m.op.reads_cf() {
             // The probe changed the host flags: CF from the lazy record (or r13).
             cf_to_host(a, l, x.pending);
@@ -1141,6 +1168,43 @@ fn emit_store_imm<'e>(
     dynasm!(a ; .arch x64 ; =>done);
 }
 
+/// `shl`/`shr`/`sar [ea], count` (`s`: the operation, size and count) with the TLB probed
+/// inline for write (a read-modify-write), where its flags are dead (the host's are left as
+/// they come); a miss calls the handler.
+fn emit_shift_mem<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    s: (ShiftKind, u8, u8),
+    ea: Ea,
+) {
+    let (op, size, count) = s;
+    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
+    emit_ea(a, l, rc, ea);
+    let pre = *rc;
+    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    let c = count as i8;
+    macro_rules! sized {
+        ($ins:ident) => {
+            match size {
+                1 => dynasm!(a ; .arch x64 ; $ins BYTE [rax], c),
+                2 => dynasm!(a ; .arch x64 ; $ins WORD [rax], c),
+                4 => dynasm!(a ; .arch x64 ; $ins DWORD [rax], c),
+                _ => dynasm!(a ; .arch x64 ; $ins QWORD [rax], c),
+            }
+        };
+    }
+    match op {
+        ShiftKind::Shl => sized!(shl),
+        ShiftKind::Shr => sized!(shr),
+        ShiftKind::Sar => sized!(sar),
+    }
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    dynasm!(a ; .arch x64 ; =>done);
+}
+
 /// `[rbp + ...]` of guest register `r`.
 fn gpr_at(l: &Layout, r: u8) -> i32 {
     l.gpr + 8 * i32::from(r)
@@ -1164,6 +1228,20 @@ fn emit_inline(
     fl: &mut FlagState,
 ) -> bool {
     match f {
+        Form::Mov { wide, dst, src: Src::Reg(r), imm64: None }
+            if rc.host[usize::from(dst)] != NO_HOST && rc.host[usize::from(r)] == NO_HOST =>
+        {
+            // A source without a host register: straight from `cpu.state.gpr` into the
+            // destination's host register (a 32-bit load zero-extends as the guest's MOV does).
+            let at = gpr_at(l, r);
+            let d = def(rc, dst).expect("checked above");
+            if wide {
+                dynasm!(a ; .arch x64 ; mov Rq(d), [rbp + at]);
+            } else {
+                dynasm!(a ; .arch x64 ; mov Rd(d), [rbp + at]);
+            }
+            true
+        }
         Form::Mov { wide, dst, src, imm64 } if rc.host[usize::from(dst)] != NO_HOST => {
             // Straight into the destination's host register (`mov` keeps the host flags).
             let s = match src {
@@ -1197,9 +1275,15 @@ fn emit_inline(
             let b = (base != NO_REG).then(|| read_reg(a, l, rc, base, 0));
             let i = (index != NO_REG).then(|| read_reg(a, l, rc, index, 1));
             let d = def(rc, dst).unwrap_or(0);
-            emit_lea(a, d, b, i, scale, disp);
-            if mask32 || !wide {
-                dynasm!(a ; .arch x64 ; mov Rd(d), Rd(d));
+            if (mask32 || !wide) && (b.is_some() || i.is_some()) {
+                // A 32-bit LEA: the low 32 bits of the 64-bit sum, zero-extended (what the
+                // guest's 32-bit operand or address size gives).
+                emit_lea32(a, d, b, i, scale, disp);
+            } else {
+                emit_lea(a, d, b, i, scale, disp);
+                if mask32 || !wide {
+                    dynasm!(a ; .arch x64 ; mov Rd(d), Rd(d));
+                }
             }
             if d == 0 {
                 put(a, l, rc, dst, 0);
@@ -1212,12 +1296,21 @@ fn emit_inline(
             if rc.host[usize::from(dst)] != NO_HOST && (op.stores() || forms::flags_dead_after(forms, i)) =>
         {
             let d = cached(a, l, rc, dst).expect("checked above");
-            let s = src_opd(a, l, rc, src);
+            // A register source without a host register: its `cpu.state.gpr` slot is the
+            // host instruction's memory operand (no scratch load).
+            let s = match src {
+                Src::Reg(r) if rc.host[usize::from(r)] == NO_HOST => None,
+                _ => Some(src_opd(a, l, rc, src)),
+            };
             if op.reads_cf() && !fl.host_valid {
                 // CF from the lazy record (bit 63 of aux).
                 cf_to_host(a, l, fl.pending);
             }
-            emit_alu_rr(a, op, size, d, s);
+            match (s, src) {
+                (Some(s), _) => emit_alu_rr(a, op, size, d, s),
+                (None, Src::Reg(r)) => emit_alu_r_gpr(a, op, size, d, gpr_at(l, r)),
+                (None, Src::Imm(_)) => unreachable!("an immediate is an operand"),
+            }
             if op.stores() {
                 rc.dirty |= 1 << dst;
             }
@@ -1454,15 +1547,28 @@ fn emit_inline(
             true
         }
         Form::Rotate { left, wide, dst, count } => {
-            load_rax(a, l, rc, dst, wide);
+            // Straight on the destination's host register if it has one (a 32-bit rotate
+            // zero-extends as the guest's does), else through rax.
+            let d = match cached(a, l, rc, dst) {
+                Some(h) => {
+                    rc.dirty |= 1 << dst;
+                    h
+                }
+                None => {
+                    load_rax(a, l, rc, dst, wide);
+                    0
+                }
+            };
             let c = count as i8;
             match (left, wide) {
-                (true, true) => dynasm!(a ; .arch x64 ; rol rax, c),
-                (true, false) => dynasm!(a ; .arch x64 ; rol eax, c),
-                (false, true) => dynasm!(a ; .arch x64 ; ror rax, c),
-                (false, false) => dynasm!(a ; .arch x64 ; ror eax, c),
+                (true, true) => dynasm!(a ; .arch x64 ; rol Rq(d), c),
+                (true, false) => dynasm!(a ; .arch x64 ; rol Rd(d), c),
+                (false, true) => dynasm!(a ; .arch x64 ; ror Rq(d), c),
+                (false, false) => dynasm!(a ; .arch x64 ; ror Rd(d), c),
             }
-            put(a, l, rc, dst, 0);
+            if d == 0 {
+                put(a, l, rc, dst, 0);
+            }
             if !forms::flags_dead_after(forms, i) {
                 rotate_record(a, l, count == 1);
             }
@@ -1498,6 +1604,13 @@ fn emit_inline(
                 dynasm!(a ; .arch x64 ; bswap eax);
             }
             put(a, l, rc, dst, 0);
+            true
+        }
+        Form::Movsxd { dst, src } if rc.host[usize::from(dst)] != NO_HOST && rc.host[usize::from(src)] == NO_HOST => {
+            // Straight from the source's `cpu.state.gpr` slot (its low 32 bits).
+            let at = gpr_at(l, src);
+            let d = def(rc, dst).expect("checked above");
+            dynasm!(a ; .arch x64 ; movsxd Rq(d), DWORD [rbp + at]);
             true
         }
         Form::Movsxd { dst, src } if rc.host[usize::from(dst)] != NO_HOST => {
@@ -1607,6 +1720,7 @@ fn emit_inline(
         | Form::Sse(_)
         | Form::StoreImm { .. }
         | Form::DivMem { .. }
+        | Form::ShiftMem { .. }
         | Form::AluMem { .. } => false,
     }
 }
@@ -1666,6 +1780,64 @@ fn emit_alu_rr(a: &mut Asm, op: Alu, size: u8, d: u8, s: Opd) {
         Alu::Sbb => both!(sbb),
         Alu::And => both!(and),
         Alu::Test => both!(test),
+        Alu::Sub => both!(sub),
+        Alu::Cmp => both!(cmp),
+        Alu::Xor => both!(xor),
+        Alu::Inc | Alu::Dec => emit_incdec(a, op == Alu::Inc, size, d),
+    }
+}
+
+/// `op d, [rax]` of `size` bytes on host register `d` (ADD, OR, ADC, SBB, AND, SUB, XOR: the
+/// memory-source ALU forms that store their result).
+fn emit_alu_r_mem(a: &mut Asm, op: Alu, size: u8, d: u8) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match size {
+                8 => dynasm!(a ; .arch x64 ; $ins Rq(d), QWORD [rax]),
+                4 => dynasm!(a ; .arch x64 ; $ins Rd(d), DWORD [rax]),
+                2 => dynasm!(a ; .arch x64 ; $ins Rw(d), WORD [rax]),
+                _ => dynasm!(a ; .arch x64 ; $ins Rb(d), BYTE [rax]),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And => both!(and),
+        Alu::Sub => both!(sub),
+        Alu::Xor => both!(xor),
+        Alu::Cmp | Alu::Test | Alu::Inc | Alu::Dec => unreachable!("not a register-destination form"),
+    }
+}
+
+/// `op d, [rbp + at]` of `size` bytes: an ALU operation on host register `d` whose source is a
+/// guest register in `cpu.state.gpr` (the low `size` bytes of its slot: little-endian).
+fn emit_alu_r_gpr(a: &mut Asm, op: Alu, size: u8, d: u8, at: i32) {
+    macro_rules! both {
+        ($ins:ident) => {
+            match size {
+                8 => dynasm!(a ; .arch x64 ; $ins Rq(d), QWORD [rbp + at]),
+                4 => dynasm!(a ; .arch x64 ; $ins Rd(d), DWORD [rbp + at]),
+                2 => dynasm!(a ; .arch x64 ; $ins Rw(d), WORD [rbp + at]),
+                _ => dynasm!(a ; .arch x64 ; $ins Rb(d), BYTE [rbp + at]),
+            }
+        };
+    }
+    match op {
+        Alu::Add => both!(add),
+        Alu::Or => both!(or),
+        Alu::Adc => both!(adc),
+        Alu::Sbb => both!(sbb),
+        Alu::And => both!(and),
+        // TEST has only the memory-first encoding (the same operation).
+        Alu::Test => match size {
+            8 => dynasm!(a ; .arch x64 ; test QWORD [rbp + at], Rq(d)),
+            4 => dynasm!(a ; .arch x64 ; test DWORD [rbp + at], Rd(d)),
+            2 => dynasm!(a ; .arch x64 ; test WORD [rbp + at], Rw(d)),
+            _ => dynasm!(a ; .arch x64 ; test BYTE [rbp + at], Rb(d)),
+        },
         Alu::Sub => both!(sub),
         Alu::Cmp => both!(cmp),
         Alu::Xor => both!(xor),
@@ -1743,6 +1915,23 @@ fn emit_lea(a: &mut Asm, d: u8, b: Option<u8>, i: Option<u8>, scale: u8, disp: i
         (None, Some(i), 1) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 2 + disp]),
         (None, Some(i), 2) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 4 + disp]),
         (None, Some(i), _) => dynasm!(a ; .arch x64 ; lea Rq(d), [Rq(i) * 8 + disp]),
+    }
+}
+
+/// `lea d32, [b + i << scale + disp]` on host registers (64-bit addressing; at least one of `b`
+/// and `i`): the low 32 bits of the sum, zero-extended.
+fn emit_lea32(a: &mut Asm, d: u8, b: Option<u8>, i: Option<u8>, scale: u8, disp: i32) {
+    match (b, i, scale) {
+        (None, None, _) => unreachable!("a base or an index"),
+        (Some(b), None, _) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(b) + disp]),
+        (Some(b), Some(i), 0) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(b) + Rq(i) + disp]),
+        (Some(b), Some(i), 1) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(b) + Rq(i) * 2 + disp]),
+        (Some(b), Some(i), 2) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(b) + Rq(i) * 4 + disp]),
+        (Some(b), Some(i), _) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(b) + Rq(i) * 8 + disp]),
+        (None, Some(i), 0) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(i) + disp]),
+        (None, Some(i), 1) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(i) * 2 + disp]),
+        (None, Some(i), 2) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(i) * 4 + disp]),
+        (None, Some(i), _) => dynasm!(a ; .arch x64 ; lea Rd(d), [Rq(i) * 8 + disp]),
     }
 }
 
