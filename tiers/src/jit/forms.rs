@@ -1,7 +1,8 @@
 //! Which decoded instructions the backend runs inline (the front end's half): MOV, LEA, the
 //! ALU group, TEST, INC/DEC, shifts, DIV, SETcc/CMOVcc, loads, stores, the stack and branch
 //! forms listed in the [`Form`] variants, chosen from the measured opcode histogram weighted
-//! by executions (README, "Tier 1"). Everything else goes through the trampoline.
+//! by executions (README, "Tier 1"). Everything else goes through the trampoline. A form may
+//! be inline only where its flags are dead ([`Form::needs_dead_flags`]: shifts of memory).
 //!
 //! Also the flag liveness the backend needs: whether the flags an inline instruction leaves
 //! must reach the lazy record (they are dead when a later inline instruction of the block

@@ -7,6 +7,9 @@
 //! at every call.
 //! The host stack also holds RET prediction's pairs (16 bytes each, [`super::shadow`]); the
 //! exit stub goes back to the `rsp` the entry stub saved.
+//! Guest registers without a host register in a block (`RegCache`) are read as the host
+//! instruction's memory operand on their `cpu.state.gpr` slot where one takes it, and forms
+//! whose destination has a host register work on it in place (sixth round, part G).
 //!
 //! A translation's result (in `rax` when it leaves through the exit stub): 0 = dispatch (RIP
 //! is current; the block-entry check failed or the block ended in an indirect branch),
