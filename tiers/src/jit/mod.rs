@@ -57,7 +57,10 @@
 //! (a probe's miss path before its handler, any other form, every exit) computes `aux` from
 //! `r13` first. A block that loops to itself with its flags dead at its head
 //! ([`forms::flags_dead_at_entry`]) leaves its last setter's record pending across the back
-//! edge; its exits compute it. A Jcc, CMOVcc or SETcc right after an inline flag setter
+//! edge; its exits compute it. A block-ending Jcc right after an inline register flag setter
+//! branches on the host flags themselves, and the setter's record is written only on the
+//! ways that need it (each exit; a back edge only if the flags are live at the loop's head;
+//! sixth round, part F). Any other Jcc, CMOVcc or SETcc right after an inline flag setter
 //! gets its condition in `r12b` from the host flags; elsewhere it reads it from the record
 //! (ZF and CF inline, the others through `host::lazy_cond`).
 //!
@@ -142,7 +145,13 @@
 //! cached registers once and, at the back edge (an inline Jcc's or JMP's way to the block's
 //! start goes there directly), adds its instructions to `retired`, checks the budget (writing
 //! the registers back and leaving if it fails) and jumps to its head with the registers still
-//! in host registers.
+//! in host registers. Such a loop ending in a Jcc whose instructions never call a handler
+//! (register ALU, INC/DEC, MOV, LEA) counts down instead (part F): on entry r15 = r14 = the
+//! back edges the budget allows plus one, ceil((limit - retired) / n); each back edge is
+//! `lea r15, [r15 - 1]; mov rcx, r15; jrcxz out; jmp head` (no memory, the host flags kept,
+//! so a record dead at the head is never written there), and each way out adds
+//! (r14 - r15) * n to `retired`. Nothing inside can change the limit or read `retired`, so
+//! it stops exactly where the memory check would.
 //!
 //! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
 //! (`*` where an inline form exists) and the host code, disassembled by iced-x86.

@@ -1495,3 +1495,103 @@ fn busybox_forms_match_tier0_at_every_limit() {
     b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
     assert_eq!(pa, pb, "the data page");
 }
+
+/// Blocks whose last flag setter is followed by their ending Jcc (part F, sixth round: the Jcc
+/// branches on the host flags and the record is written only on the ways that need it): a
+/// self-loop with its flags dead at its head (no record on its back edge, its budget counted
+/// down in r15), one whose ADC reads the CF the loop's previous round left (the record on the
+/// back edge too), a self-loop whose body loads (the memory budget check, the record pending
+/// on the back edge), and chained blocks ending in each condition after 8/16/32/64-bit and
+/// logic setters, taken both ways. PUSHF at the end reads every flag the last one left.
+fn deferred_flags_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 40
+        ; mov edx, 3
+        ; mov r8, QWORD 0x7fff_ffff_ffff_fff0
+        ; mov rsi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; ->dead:
+        ; add rax, rcx
+        ; add rax, 7
+        ; lea rbx, [rax + rdx * 2]
+        ; add rdx, rax
+        ; dec rcx
+        ; jnz ->dead
+        ; mov ecx, 30
+        ; ->live:
+        ; adc rax, r8
+        ; adc edx, ecx
+        ; mov rbx, rax
+        ; sub ecx, 1
+        ; jne ->live
+        ; mov ecx, 20
+        ; ->loads:
+        ; add rax, [rsi]
+        ; mov [rsi + 8], rax
+        ; xor r9, rax
+        ; dec ecx
+        ; jnz ->loads
+        ; mov ecx, 25
+        ; ->narrow:
+        ; add r8w, cx
+        ; jo >o
+        ; inc r11
+        ; o:
+        ; sub r8b, 3
+        ; jp >p
+        ; inc r11
+        ; p:
+        ; and edx, 0x8000_00ff_u32 as i32
+        ; js >s
+        ; inc r11
+        ; s:
+        ; xor r9, r8
+        ; jle >le
+        ; inc r11
+        ; le:
+        ; inc r10d
+        ; jg >g
+        ; inc r11
+        ; g:
+        ; test r8d, 5
+        ; jne >t
+        ; inc r11
+        ; t:
+        ; sbb r12, r9
+        ; jbe >be
+        ; inc r11
+        ; be:
+        ; add r9, rax
+        ; jl >l
+        ; inc r11
+        ; l:
+        ; dec ecx
+        ; jnz ->narrow
+        ; pushfq
+        ; pop rbp
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn deferred_flag_records_match_tier0_at_every_limit() {
+    let code = deferred_flags_loop();
+    let (ea, a, _, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    limits_agree(&code, cpu64_with);
+    // A soft limit (the machine polling its devices) ends a counting-down loop at the first
+    // back edge past it, as tier 0 ends its block there.
+    for n in (1..a.retired).step_by(3) {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let limit = Limit { poll_after: n, ..Limit::NONE };
+        let ea = Engine::run(&mut Interp::new(), &mut a, &limit).unwrap();
+        let eb = jit(1).run(&mut b, &limit).unwrap();
+        assert_eq!(ea, eb, "poll after {n}");
+        assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr), "poll after {n}");
+        assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags, poll after {n}");
+    }
+}

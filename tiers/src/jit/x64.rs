@@ -152,12 +152,20 @@ pub fn compile(
     let loop_exit_only = self_loop && forms::flags_dead_at_entry(&forms);
     let mut fl = FlagState::unknown(loop_exit_only);
     let head = a.new_dynamic_label();
+    // Such a loop ending in a Jcc with no handler call in it (part F) counts its remaining
+    // iterations down in r15 (r14: the count it started from; both free, at most six
+    // registers cached), so its back edge keeps no count in memory and leaves the host flags
+    // alone; its ways out add the iterations done to `retired` (`countdown_retire`).
+    let countdown = self_loop && counts_down(&forms) && rc.allocated().count_ones() as usize <= HOST_POOL.len() - 2;
     if self_loop {
         let all = rc.allocated();
         reload(&mut a, l, &RegCache { loaded: all, ..*rc });
         // Dirty at the head: a later iteration may arrive with any of them changed.
         rc.loaded = all;
         rc.dirty = all;
+        if countdown {
+            countdown_setup(&mut a, l, n);
+        }
         dynasm!(a ; .arch x64 ; =>head);
     }
     // Inline forms' miss paths, emitted after the exits so that hit paths fall through.
@@ -217,6 +225,47 @@ pub fn compile(
     let last = if block.ends_in_branch { forms.last().copied().flatten() } else { None };
     let end = block.instrs.last().map(|e| (e.imm, e.next_rip));
     match (last, end) {
+        // The Jcc follows the flag setter whose record waits (part F): it branches on the
+        // host flags, and each way writes the record if it needs it.
+        (Some(Form::Jcc { cc }), Some((taken, fall))) if fl.deferred.is_some() => {
+            let d = fl.deferred.expect("checked above");
+            debug_assert_eq!(d.cc, cc);
+            if self_loop {
+                // The way out branches off; the back edge falls through (one taken branch
+                // per iteration: its jump to the head).
+                let out = a.new_dynamic_label();
+                let other = if taken == block.la { fall } else { taken };
+                emit_jcc(&mut a, if taken == block.la { cc ^ 1 } else { cc }, out);
+                if countdown {
+                    countdown_back_edge(&mut a, l, rc, n, block.la, head, bail, d, loop_exit_only);
+                } else {
+                    // The record's result now, its aux pending in r13 for `back_edge`, which
+                    // completes it before the head or (flags dead there) on its exit only.
+                    let pending = write_deferred(&mut a, l, d, true);
+                    let fl = FlagState { pending, ..FlagState::unknown(loop_exit_only) };
+                    back_edge(&mut a, l, rc, n, block.la, head, bail, &fl);
+                }
+                dynasm!(a ; .arch x64 ; =>out);
+                write_deferred(&mut a, l, d, false);
+                if countdown {
+                    countdown_retire(&mut a, l, n);
+                }
+                leave_block(&mut a, l, rc, n, false);
+                exit_to(&mut a, l, other, successors, &mut site_labels, bail, None);
+            } else {
+                if taken != fall {
+                    let way = a.new_dynamic_label();
+                    emit_jcc(&mut a, cc, way);
+                    write_deferred(&mut a, l, d, false);
+                    leave_block(&mut a, l, rc, n, false);
+                    exit_to(&mut a, l, fall, successors, &mut site_labels, bail, None);
+                    dynasm!(a ; .arch x64 ; =>way);
+                }
+                write_deferred(&mut a, l, d, false);
+                leave_block(&mut a, l, rc, n, false);
+                exit_to(&mut a, l, taken, successors, &mut site_labels, bail, None);
+            }
+        }
         // An inline Jcc left its outcome in r12b: each way stores its own RIP and leaves
         // through its chain site, or (the block's own start) takes the back edge.
         (Some(Form::Jcc { .. }), Some((taken, fall))) => {
@@ -427,6 +476,141 @@ fn back_edge(
     dynasm!(a ; .arch x64 ; jmp extern bail);
 }
 
+/// Whether a self-looping block can count down (part F): it ends in a Jcc and every
+/// instruction is an inline form that never calls a handler (so nothing but its own back
+/// edge changes `retired`, and nothing changes the run's limit, while it loops).
+fn counts_down(forms: &[Option<Form>]) -> bool {
+    matches!(forms.last(), Some(Some(Form::Jcc { .. })))
+        && forms.iter().all(|f| {
+            matches!(
+                f,
+                Some(Form::Alu { .. } | Form::IncDec { .. } | Form::Mov { .. } | Form::Lea { .. } | Form::Jcc { .. })
+            )
+        })
+}
+
+/// Before the head of a counting-down loop of `n` instructions: r14 = r15 = c = the number of
+/// back edges it may take plus one, ceil((limit - retired) / n) (the entry check left
+/// limit - retired >= 1; computed as (limit - retired - 1) / n + 1, which cannot overflow).
+/// The j-th back edge continues iff retired + j * n < limit, i.e. j < c: the exact budget
+/// check the memory version makes, done by counting r15 down to zero. `retired` stays at its
+/// value on entry while it loops: nothing in such a loop reads it.
+fn countdown_setup(a: &mut Asm, l: &Layout, n: usize) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbx + l.ctx_limit]
+        ; sub rax, [rbp + l.retired]
+        ; dec rax
+        ; xor edx, edx
+        ; mov ecx, n as i32
+        ; div rcx
+        ; inc rax
+        ; mov r14, rax
+        ; mov r15, rax
+    );
+}
+
+/// On a way out of a counting-down loop of `n` instructions: `retired` += the back edges
+/// taken (r14 - r15) times `n` (clobbers rcx and the host flags).
+fn countdown_retire(a: &mut Asm, l: &Layout, n: usize) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rcx, r14
+        ; sub rcx, r15
+        ; imul rcx, rcx, n as i32
+        ; add [rbp + l.retired], rcx
+    );
+}
+
+/// The back edge of a counting-down loop: r15 counted down with `lea` and tested with
+/// `jrcxz`, neither of which touch the host flags, so a record `d` whose flags are dead at the
+/// head is written only on the way out (budget spent: `retired` brought up to date,
+/// registers written back, RIP = `la`, to the dispatcher).
+#[allow(clippy::too_many_arguments)]
+fn countdown_back_edge(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &RegCache,
+    n: usize,
+    la: u64,
+    head: dynasmrt::DynamicLabel,
+    bail: usize,
+    d: Deferred,
+    loop_exit_only: bool,
+) {
+    if !loop_exit_only {
+        write_deferred(a, l, d, false);
+    }
+    let all = rc.allocated();
+    reload(a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
+    let out = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; lea r15, [r15 - 1]
+        ; mov rcx, r15
+        ; jrcxz =>out
+        ; jmp =>head
+        ; =>out
+    );
+    if loop_exit_only {
+        write_deferred(a, l, d, false);
+    }
+    countdown_retire(a, l, n);
+    spill(a, l, &RegCache { dirty: all, ..*rc });
+    match i32::try_from(la as i64) {
+        Ok(v) => dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.rip], v),
+        Err(_) => dynasm!(a ; .arch x64 ; mov rax, QWORD la as i64 ; mov [rbp + l.rip], rax),
+    }
+    dynasm!(a ; .arch x64 ; jmp extern bail);
+}
+
+/// Writes deferred record `d` from the host flags and its result register (clobbers rax, rcx,
+/// rdx and the host flags; `mov`/`movsx` first keep them). With `pending`, a non-logic record's `aux` is left in r13 instead
+/// (`pushfq; pop r13`, the host flags kept): returns whether it was.
+fn write_deferred(a: &mut Asm, l: &Layout, d: Deferred, pending: bool) -> bool {
+    let r = d.result;
+    match d.size {
+        1 => dynasm!(a ; .arch x64 ; movsx rax, Rb(r)),
+        2 => dynasm!(a ; .arch x64 ; movsx rax, Rw(r)),
+        4 => dynasm!(a ; .arch x64 ; movsxd rax, Rd(r)),
+        _ => dynasm!(a ; .arch x64 ; mov rax, Rq(r)),
+    }
+    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
+    if d.logic {
+        dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
+        return false;
+    }
+    if pending {
+        dynasm!(a ; .arch x64 ; pushfq ; pop r13);
+        return true;
+    }
+    dynasm!(a ; .arch x64 ; pushfq ; pop rcx);
+    aux_from_rcx(a, l);
+    false
+}
+
+/// `jcc label` for x86 condition code `cc`.
+fn emit_jcc(a: &mut Asm, cc: u8, label: dynasmrt::DynamicLabel) {
+    match cc & 15 {
+        0 => dynasm!(a ; .arch x64 ; jo =>label),
+        1 => dynasm!(a ; .arch x64 ; jno =>label),
+        2 => dynasm!(a ; .arch x64 ; jb =>label),
+        3 => dynasm!(a ; .arch x64 ; jae =>label),
+        4 => dynasm!(a ; .arch x64 ; je =>label),
+        5 => dynasm!(a ; .arch x64 ; jne =>label),
+        6 => dynasm!(a ; .arch x64 ; jbe =>label),
+        7 => dynasm!(a ; .arch x64 ; ja =>label),
+        8 => dynasm!(a ; .arch x64 ; js =>label),
+        9 => dynasm!(a ; .arch x64 ; jns =>label),
+        10 => dynasm!(a ; .arch x64 ; jp =>label),
+        11 => dynasm!(a ; .arch x64 ; jnp =>label),
+        12 => dynasm!(a ; .arch x64 ; jl =>label),
+        13 => dynasm!(a ; .arch x64 ; jge =>label),
+        14 => dynasm!(a ; .arch x64 ; jle =>label),
+        _ => dynasm!(a ; .arch x64 ; jg =>label),
+    }
+}
+
 /// The indirect-branch table lookup of guest RIP `rax` under mode key `mode` (the block's: a
 /// near branch keeps the mode): on a hit, a jump to the target's translation (whose entry
 /// checks the budget); on a miss, back to the run loop with
@@ -472,12 +656,42 @@ struct FlagState {
     /// The block loops to its own start and its flags are dead there: its back edge does not
     /// need the record.
     loop_exit_only: bool,
+    /// The block-ending Jcc right after the last flag setter branches on the host flags that
+    /// setter left (result in rax), and each way that needs the record writes it (sixth
+    /// round, part F): see [`Deferred`].
+    deferred: Option<Deferred>,
+    /// For `after_flags`: the host register an inline form left its result in when it
+    /// defers its record (0: rax).
+    result_host: u8,
+}
+
+/// A flag setter's record left unwritten for the block-ending Jcc that follows it: the host
+/// flags and `rax` (the result) are the setter's until the Jcc, which branches on the host
+/// flags directly; the exits write the record ([`write_deferred`]), a back edge to a head
+/// where the flags are dead writes none.
+#[derive(Clone, Copy)]
+struct Deferred {
+    /// The Jcc's condition code.
+    cc: u8,
+    /// A logic operation (CF = OF = AF = 0).
+    logic: bool,
+    /// The operand size (the record holds the result sign-extended from it).
+    size: u8,
+    /// The host register holding the result (0: rax).
+    result: u8,
 }
 
 impl FlagState {
     /// Nothing known of the host flags; the record exact.
     fn unknown(loop_exit_only: bool) -> FlagState {
-        FlagState { host_valid: false, cond_in_r12: None, pending: false, loop_exit_only }
+        FlagState {
+            host_valid: false,
+            cond_in_r12: None,
+            pending: false,
+            loop_exit_only,
+            deferred: None,
+            result_host: 0,
+        }
     }
 
     /// Whether a pending record may stay pending into instruction `form` (the forms
@@ -1108,7 +1322,12 @@ fn emit_alu_mem<'e>(
     // path left its flags pending in r13, puts them there from that record).
     cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending });
     dynasm!(a ; .arch x64 ; =>done);
-    *fl = FlagState { host_valid: false, cond_in_r12: jcc, pending: hit.pending, loop_exit_only: fl.loop_exit_only };
+    *fl = FlagState {
+        host_valid: false,
+        cond_in_r12: jcc,
+        pending: hit.pending,
+        ..FlagState::unknown(fl.loop_exit_only)
+    };
 }
 
 /// `mov [ea], src` with the TLB probed inline. Pages holding code, not yet dirty or not RAM
@@ -1317,7 +1536,10 @@ fn emit_inline(
             if op.stores() {
                 rc.dirty |= 1 << dst;
             }
-            if record_read(forms, i) {
+            if defers_record(forms, i) {
+                // Its ways out read the result from its host register (part F).
+                fl.result_host = d;
+            } else if record_read(forms, i) {
                 // The record's result (`mov` keeps the flags).
                 dynasm!(a ; .arch x64 ; mov rax, Rq(d));
             }
@@ -1389,7 +1611,9 @@ fn emit_inline(
             }
             emit_incdec(a, inc, size, d);
             rc.dirty |= 1 << dst;
-            if record_read(forms, i) {
+            if defers_record(forms, i) {
+                fl.result_host = d;
+            } else if record_read(forms, i) {
                 dynasm!(a ; .arch x64 ; mov rax, Rq(d));
             }
             after_flags(a, l, forms, i, fl, false, size);
@@ -1429,8 +1653,9 @@ fn emit_inline(
             true
         }
         Form::Jcc { cc } => {
-            // The outcome in r12b; `compile` branches on it to each way's exit.
-            if fl.cond_in_r12 != Some(cc) {
+            // The outcome in r12b (or, deferred, in the host flags); `compile` branches on it
+            // to each way's exit.
+            if fl.deferred.is_none() && fl.cond_in_r12 != Some(cc) {
                 cond_from_record(a, l, rc, cc);
             }
             true
@@ -2027,6 +2252,12 @@ fn emit_alu_to_mem(a: &mut Asm, op: Alu, size: u8, src: Src) {
     }
 }
 
+/// Whether the record of flag setter `i` is deferred to the block-ending Jcc right after it
+/// (part F; `after_flags`).
+fn defers_record(forms: &[Option<Form>], i: usize) -> bool {
+    i + 2 == forms.len() && matches!(forms[i + 1], Some(Form::Jcc { .. }))
+}
+
 /// Whether `after_flags` writes the record of instruction `i` (and so reads its result from rax).
 fn record_read(forms: &[Option<Form>], i: usize) -> bool {
     !matches!(forms.get(i + 1), Some(Some(Form::IncDec { .. }))) && !forms::flags_dead_after(forms, i)
@@ -2039,6 +2270,13 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     fl.cond_in_r12 = None;
     // This instruction's flags replace a pending setter's.
     fl.pending = false;
+    if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
+        // The block's last instruction branches on these host flags (part F): the record only
+        // on the ways that need it, written by `compile` at the block's end.
+        fl.deferred = Some(Deferred { cc: *cc, logic, size, result: fl.result_host });
+        fl.result_host = 0;
+        return;
+    }
     if let Some(cc) = forms::next_cond(forms, i) {
         emit_setcc(a, cc);
         fl.cond_in_r12 = Some(cc);
