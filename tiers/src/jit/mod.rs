@@ -129,9 +129,10 @@
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone
-//! (patched back to its stub) when the block cache's [`CodeObserver`] reports changed mappings,
-//! when the CS base differs from the one links were made under, and for the target's links when
-//! its block is dropped (a store into its code, a flush). Blocks whose translations
+//! (patched back to its stub) when the CS base differs from the one links were made under, and
+//! for the target's links when its block is dropped (a store into its code, a flush); when the
+//! block cache's [`CodeObserver`] reports changed mappings, only the links across linear pages
+//! are undone: a link within a page stays exact ([`links`] says why). Blocks whose translations
 //! self-modifying code dropped [`MAX_RETRANSLATIONS`] times stay on tier 0.
 //!
 //! **Code memory.** A memfd mapped twice, never writable and executable at one address
