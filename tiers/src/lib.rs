@@ -149,6 +149,12 @@ pub struct JitStats {
     pub exits_unlinked: u64,
     pub exits_dispatch: u64,
     pub exits_stop: u64,
+    // --- issue 10, sixth round (part K): links and changes of linear mappings. ---
+    /// Changes of linear mappings (TLB flushes) the JIT saw, and the links across pages they
+    /// undid (links within a page are kept: `jit/links.rs`).
+    pub mapping_changes: u64,
+    pub links_undone: u64,
+    // --- end part K ---
     /// With `STRATA_JIT_COUNT` set: entries into translations (from the run loop, a chain
     /// site, the indirect table or a RET return point); 0 otherwise.
     pub block_entries: u64,
@@ -225,6 +231,9 @@ impl std::fmt::Display for JitStats {
             self.indirect_misses,
             self.exits_stop,
         )?;
+        // --- issue 10, sixth round (part K) ---
+        write!(f, "; {} mapping changes undid {} links across pages", self.mapping_changes, self.links_undone)?;
+        // --- end part K ---
         if self.block_entries > 0 {
             // Block exits that reached a translation without the loop: through a chain site
             // (a RET's return point included) or the indirect table, against those that went

@@ -132,9 +132,10 @@
 //!
 //! **Invalidation.** A link is only a shortcut for the lookup the run loop would make: it holds
 //! while the mode, CS base and linear mappings stay as they were, so every link is undone
-//! (patched back to its stub) when the block cache's [`CodeObserver`] reports changed mappings,
-//! when the CS base differs from the one links were made under, and for the target's links when
-//! its block is dropped (a store into its code, a flush). Blocks whose translations
+//! (patched back to its stub) when the CS base differs from the one links were made under, and
+//! for the target's links when its block is dropped (a store into its code, a flush); when the
+//! block cache's [`CodeObserver`] reports changed mappings, only the links across linear pages
+//! are undone: a link within a page stays exact ([`links`] says why). Blocks whose translations
 //! self-modifying code dropped [`MAX_RETRANSLATIONS`] times stay on tier 0.
 //!
 //! **Code memory.** A memfd mapped twice, never writable and executable at one address
@@ -178,6 +179,7 @@ mod backend;
 mod dump;
 mod forms;
 mod host;
+mod links;
 mod operand;
 mod shadow;
 mod sse;
@@ -391,9 +393,14 @@ struct Translation {
     la: u64,
     /// Entry offset in code memory.
     entry: usize,
-    /// Chain sites linked to this translation: (site, its unlinked stub).
-    incoming: Vec<(usize, usize)>,
+    /// Chain sites linked to this translation.
+    incoming: Vec<links::Link>,
     live: bool,
+    /// The block's bytes lie in one linear page (a link from a block of that page may outlive
+    /// a change of mappings: `links`).
+    one_page: bool,
+    /// Listed in `JitEngine::cross_linked`.
+    cross_listed: bool,
 }
 
 /// What the block cache told the observer since the run loop last looked.
@@ -438,6 +445,9 @@ pub struct JitEngine {
     indirect_generation: u64,
     /// `STRATA_JIT_DUMP` is set: print each compiled block.
     dump: bool,
+    /// Translations (indices) that may hold incoming links across linear pages: the ones a
+    /// change of mappings undoes (`links`).
+    cross_linked: Vec<u32>,
 }
 
 impl JitEngine {
@@ -475,6 +485,7 @@ impl JitEngine {
             indirect: vec![IndirectSlot::default(); INDIRECT_SLOTS].into_boxed_slice(),
             indirect_generation: 1,
             dump: std::env::var_os(dump::DUMP_VAR).is_some(),
+            cross_linked: Vec::new(),
         })
     }
 
@@ -717,12 +728,12 @@ impl JitEngine {
             let t = &mut self.translations[h.0.get() as usize - 1];
             t.live = false;
             let incoming = std::mem::take(&mut t.incoming);
-            for (site, stub) in incoming {
-                Host::patch_jump(self.mem.bytes_mut(), site, stub);
+            for l in incoming {
+                Host::patch_jump(self.mem.bytes_mut(), l.site, l.stub);
             }
         }
         if mappings {
-            self.unlink_all();
+            self.unlink_cross_page();
         }
         self.forget_indirect();
     }
@@ -742,18 +753,26 @@ impl JitEngine {
     fn unlink_all(&mut self) {
         self.forget_indirect();
         for t in &mut self.translations {
-            for (site, stub) in t.incoming.drain(..) {
-                Host::patch_jump(self.mem.bytes_mut(), site, stub);
+            for l in t.incoming.drain(..) {
+                Host::patch_jump(self.mem.bytes_mut(), l.site, l.stub);
             }
+            t.cross_listed = false;
         }
+        self.cross_linked.clear();
     }
 
     /// Links chain site `site` (unlinked now) to translation `to`.
     fn link(&mut self, site: usize, to: TranslationHandle) {
         let stub = Host::jump_target(self.mem.bytes(), site);
-        let t = &mut self.translations[to.0.get() as usize - 1];
+        let to = to.0.get() as usize - 1;
+        let same_page = links::same_page(&self.translations, site, to);
+        let t = &mut self.translations[to];
         Host::patch_jump(self.mem.bytes_mut(), site, t.entry);
-        t.incoming.push((site, stub));
+        t.incoming.push(links::Link { site, stub, same_page });
+        if !same_page && !t.cross_listed {
+            t.cross_listed = true;
+            self.cross_linked.push(to as u32);
+        }
         self.stats.borrow_mut().links += 1;
     }
 
@@ -773,7 +792,16 @@ impl JitEngine {
         let la = self.interp.cache.block(idx).la;
         self.used = at + len;
         let handle = TranslationHandle(NonZeroU32::new(self.translations.len() as u32 + 1).expect("n + 1 > 0"));
-        self.translations.push(Translation { block: idx, la, entry: at, incoming: Vec::new(), live: true });
+        let one_page = self.interp.cache.block(idx).pages[1] == u64::MAX;
+        self.translations.push(Translation {
+            block: idx,
+            la,
+            entry: at,
+            incoming: Vec::new(),
+            live: true,
+            one_page,
+            cross_listed: false,
+        });
         self.interp.cache.set_translation(idx, Some(handle));
         let mut stats = self.stats.borrow_mut();
         stats.compiled += 1;
@@ -827,6 +855,7 @@ impl JitEngine {
             }
         }
         self.translations.clear();
+        self.cross_linked.clear();
         self.forget_indirect();
         self.used = self.code_start;
         self.events.borrow_mut().dropped.clear();
