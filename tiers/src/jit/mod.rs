@@ -173,6 +173,7 @@ mod operand;
 mod shadow;
 mod sse;
 mod x64;
+mod x87;
 
 use crate::{JitOptions, JitStats};
 use backend::{Backend, CompileRequest};
@@ -672,7 +673,9 @@ impl JitEngine {
         }
         let block = self.interp.cache.block(idx);
         let bits64 = block.mode & 0xff == 64;
-        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some()).count();
+        // x87 register-stack forms count as inline: their direct call (jit/x87.rs, part X) is
+        // cheaper than tier 0's loop.
+        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some() || x87::direct(e)).count();
         inline * 4 < block.instrs.len()
     }
 
