@@ -23,7 +23,8 @@
 //! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
-//! instruction, step 1 of the issue).
+//! instruction, step 1 of the issue), except the x87 register-stack forms, whose handlers
+//! translated code calls directly ([`x87`]).
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
