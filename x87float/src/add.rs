@@ -23,7 +23,7 @@ pub fn subr(a: F80, b: F80, cw: Control) -> Outcome {
     add_signed(b, a, true, cw)
 }
 
-#[inline]
+#[inline(always)]
 fn add_signed(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
     if a.is_normal() && b.is_normal() {
         let (ea, eb) = (a.exp() as i32, b.exp() as i32);
@@ -56,7 +56,7 @@ fn add_special(a: F80, b: F80, negate_b: bool, cw: Control) -> Outcome {
 }
 
 /// Sum of two finite non-zero values with normalized significands.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn add_finite(sa: bool, ea: i32, ma: u64, sb: bool, eb: i32, mb: u64, cw: Control, flags: u8) -> Outcome {
     let prec = cw.precision_bits();

@@ -66,7 +66,7 @@ fn div_special(a: F80, b: F80, cw: Control) -> Outcome {
 
 /// Quotient of two finite non-zero values with normalized significands: one 64-bit quotient
 /// digit from a 128-by-64-bit division, plus round and sticky bits from the remainder.
-#[inline]
+#[inline(always)]
 fn div_finite(sign: bool, ea: i32, ma: u64, eb: i32, mb: u64, cw: Control, flags: u8) -> Outcome {
     let (num, exp) =
         if ma >= mb { ((ma as u128) << 63, ea - eb + 16383) } else { ((ma as u128) << 64, ea - eb + 16383 - 1) };

@@ -50,7 +50,7 @@ pub(crate) fn round_at(sign: bool, sig: u128, shift: u32, rc: Rounding) -> (u128
 
 /// Rounds and packs a non-zero result. `sig` must have bit 127 set. `flags` are exceptions
 /// already raised (e.g. DE) and are carried into the outcome.
-#[inline]
+#[inline(always)]
 pub(crate) fn round_pack(sign: bool, exp: i32, sig: u128, prec: u32, cw: Control, flags: u8) -> Outcome {
     debug_assert!(sig >> 127 == 1);
     // Fast path in 64-bit halves for results that stay normal: every kept bit is in `hi`.

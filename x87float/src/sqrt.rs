@@ -29,7 +29,7 @@ pub fn sqrt(a: F80, cw: Control) -> Outcome {
 }
 
 /// √ of a positive finite value with a normalized significand.
-#[inline]
+#[inline(always)]
 fn sqrt_finite(exp: i32, sig: u64, cw: Control, flags: u8) -> Outcome {
     // value = sig · 2^e with e = exp − 16383 − 63; make e − k even.
     let e = exp - 16383 - 63;

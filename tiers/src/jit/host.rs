@@ -97,6 +97,16 @@ pub extern "sysv64" fn call_handler(ctx: *mut RunCtx, e: *const Instr, info: u32
     super::exec_one(ctx, cpu, e, info)
 }
 
+/// The direct call of an x87 register-stack form (`x87::direct`; part X of the sixth round)
+/// with the CPU (generated code's `rbp`): 0 when it ran, 1 when it faulted without changing
+/// anything (translated code then calls [`call_handler`] for it; see `jit/x87.rs`).
+pub extern "sysv64" fn call_x87(cpu: *mut Cpu, e: *const Instr) -> u32 {
+    // SAFETY: `cpu` is `ctx.cpu` (see `call_handler`): derived from the run loop's `&mut Cpu`,
+    // which is not otherwise used while generated code runs; `e` points into a live block.
+    let (cpu, e) = unsafe { (&mut *cpu, &*e) };
+    super::x87::run(cpu, e)
+}
+
 /// Condition code `cc` (0..=15, x86 order) of the guest flags in the lazy record, for a
 /// block-ending Jcc after an instruction whose handler ran (an inline form's miss path).
 pub extern "sysv64" fn lazy_cond(ctx: *mut RunCtx, cc: u32) -> u32 {

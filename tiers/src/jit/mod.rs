@@ -23,7 +23,8 @@
 //! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
-//! instruction, step 1 of the issue).
+//! instruction, step 1 of the issue), except the x87 register-stack forms, whose handlers
+//! translated code calls directly ([`x87`]).
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
@@ -184,6 +185,7 @@ mod operand;
 mod shadow;
 mod sse;
 mod x64;
+mod x87;
 
 use crate::{JitOptions, JitStats};
 use backend::{Backend, CompileRequest};
@@ -692,7 +694,9 @@ impl JitEngine {
         }
         let block = self.interp.cache.block(idx);
         let bits64 = block.mode & 0xff == 64;
-        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some()).count();
+        // x87 register-stack forms count as inline: their direct call (jit/x87.rs, part X) is
+        // cheaper than tier 0's loop.
+        let inline = block.instrs.iter().filter(|e| forms::form_of(e, bits64).is_some() || x87::direct(e)).count();
         inline * 4 < block.instrs.len()
     }
 

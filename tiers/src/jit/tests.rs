@@ -1595,3 +1595,57 @@ fn deferred_flag_records_match_tier0_at_every_limit() {
         assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags, poll after {n}");
     }
 }
+// Part X (sixth round): x87 register-stack forms called directly (jit/x87.rs).
+
+/// A 64-bit x87 loop over the direct forms (FMUL, FLD ST(i), FSQRT, FADDP, FLD1, FDIVR, FXCH,
+/// FSUB, FCHS, FABS, FCOMI (whose CF the DEC keeps), FSTP ST(0), FLDPI), 50 rounds; then ZE is
+/// unmasked, FDIV by zero leaves ES pending, and the FLD1 after raises #MF in translated code.
+fn x87_loop() -> Vec<u8> {
+    let mut c = vec![0xb9, 50, 0, 0, 0, 0xdb, 0xe3, 0xd9, 0xe8, 0xd9, 0xeb];
+    let top = c.len();
+    c.extend_from_slice(&[
+        0xdc, 0xc9, 0xd9, 0xc1, 0xd9, 0xfa, 0xde, 0xc2, 0xd9, 0xe8, 0xd8, 0xfa, 0xd9, 0xc9, 0xd8, 0xe1, 0xd9, 0xe0,
+        0xd9, 0xe1, 0xdb, 0xf1, 0xdd, 0xd8, 0xdd, 0xd8, 0xd9, 0xeb, 0xff, 0xc9,
+    ]);
+    let back = top as i64 - (c.len() as i64 + 2);
+    c.extend_from_slice(&[0x75, back as i8 as u8]);
+    // mov word [0x401000], 0x037b ; fldcw [0x401000] ; fldz ; fdiv st(1), st(0) ; fld1 ; hlt
+    c.extend_from_slice(&[0x66, 0xc7, 0x04, 0x25, 0x00, 0x10, 0x40, 0x00, 0x7b, 0x03]);
+    c.extend_from_slice(&[0xd9, 0x2c, 0x25, 0x00, 0x10, 0x40, 0x00, 0xd9, 0xee, 0xdc, 0xf9, 0xd9, 0xe8, 0xf4]);
+    c
+}
+
+/// The x87 loop ends in #MF at the FLD1 as on tier 0, with the same FPU state (registers, tags,
+/// status and control words, FIP) at the end and at every instruction limit; run translated.
+#[test]
+fn direct_x87_forms_match_tier0_at_every_limit_and_fault() {
+    let code = x87_loop();
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 16), "#MF expected: {ea:?}");
+    assert_eq!(a.state.rip, CODE64 + code.len() as u64 - 3, "at the FLD1");
+    assert_eq!(a.state.fpu, b.state.fpu);
+    assert!(s.translated_instructions >= 50 * 16, "{s}");
+    for n in (1..a.retired).step_by(5) {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+            assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags at limit {limit}");
+            assert_eq!(a.state.fpu, b.state.fpu, "FPU at limit {limit}");
+        }
+    }
+}
+
+/// At the default threshold a hot block of x87 register forms is compiled (their direct calls
+/// count with the inline forms), not left on tier 0.
+#[test]
+fn a_hot_x87_loop_is_compiled() {
+    let code = x87_loop();
+    let mut cpu = cpu64_with(&code);
+    let mut j = jit(16);
+    run(&mut j, &mut cpu, u64::MAX);
+    let s = j.stats.borrow().clone();
+    assert_eq!(s.left_on_tier0, 0, "{s}");
+    assert!(s.translated_instructions >= 30 * 16, "{s}");
+}

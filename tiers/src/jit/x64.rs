@@ -26,7 +26,7 @@ mod sse;
 
 use super::backend::{Backend, CompileRequest, INFO_BRANCH, RESULT_INDIRECT, RESULT_STOP};
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
-use super::host::{call_handler, lazy_cond, lazy_rflags};
+use super::host::{call_handler, call_x87, lazy_cond, lazy_rflags};
 use super::shadow::{self, Role};
 use super::Layout;
 use dynasmrt::x64::X64Relocation;
@@ -959,6 +959,29 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
 
 /// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
 fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
+    // Part X (sixth round): an x87 register-stack form is called directly, without the
+    // trampoline's checks; only if it faulted (having changed nothing) does the trampoline run
+    // it again to record the fault (jit/x87.rs).
+    if super::x87::direct(e) {
+        let ran = a.new_dynamic_label();
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbp
+            ; mov rsi, QWORD e as *const _ as i64
+            ; mov rax, QWORD call_x87 as *const () as i64
+            ; call rax
+            ; test eax, eax
+            ; jz =>ran
+        );
+        emit_trampoline_call(a, e, info, leave);
+        dynasm!(a ; .arch x64 ; =>ran);
+        return;
+    }
+    emit_trampoline_call(a, e, info, leave);
+}
+
+/// [`emit_call`] through the trampoline.
+fn emit_trampoline_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     dynasm!(a
         ; .arch x64
         ; mov rdi, rbx

@@ -125,6 +125,8 @@ pub fn exec_farith_sti_st0<const OP: u8, const POP: bool>(cpu: &mut Cpu, e: &Ins
     Ok(())
 }
 
+/// Inlined into each form, so `op` and `pop_after` are constants there (no dispatch on them).
+#[inline(always)]
 fn arith_regs(cpu: &mut Cpu, e: &Instr, dest: u8, src: u8, op: u8, pop_after: bool) {
     let f = &mut cpu.state.fpu;
     let cw = Control(f.fcw);

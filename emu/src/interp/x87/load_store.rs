@@ -22,7 +22,9 @@ use crate::flags::{W16, W32, W64};
 use iced_x86::Code as C;
 use x87float::{Control, Outcome, F80};
 
-/// Pushes a loaded value (its conversion outcome `o`), with the overflow check.
+/// Pushes a loaded value (its conversion outcome `o`), with the overflow check. Inlined, so an
+/// exact load (FLD ST(i), FLD1, ...) keeps none of the flag handling.
+#[inline(always)]
 pub(super) fn push_loaded(cpu: &mut Cpu, e: &Instr, o: Outcome, mem: bool) {
     let f = &mut cpu.state.fpu;
     let unmasked = if push_overflows(f) {
@@ -265,8 +267,11 @@ pub fn exec_fst_sti<const POP: bool>(cpu: &mut Cpu, e: &Instr) -> ExecResult {
     let u = if is_empty(f, 0) {
         underflow_to(f, e.dst, POP)
     } else {
-        let v = st(f, 0);
-        set_st(f, e.dst, v);
+        // FSTP ST(0) only pops: the copy onto itself changes nothing the pop leaves.
+        if !POP || e.dst != 0 {
+            let v = st(f, 0);
+            set_st(f, e.dst, v);
+        }
         set_c1(f, false);
         if POP {
             pop(f);

@@ -86,7 +86,23 @@ pub fn pending_mf(cpu: &Cpu) -> bool {
 /// Updates the last-instruction pointers after a non-control instruction completed (see the
 /// module doc for which ones move). `unmasked` says whether it raised an unmasked exception;
 /// `mem` whether the instruction has a memory operand.
+///
+/// Inlined into every handler: the common case (protected mode, no unmasked exception) only
+/// writes FIP and FCS; the rest is out of line in [`retire_slow`].
+#[inline(always)]
 pub fn retire(cpu: &mut Cpu, e: &Instr, unmasked: bool, mem: bool) {
+    let s = &mut cpu.state;
+    if !unmasked && s.cr0 & ctrl::CR0_PE != 0 && s.rflags_other & crate::state::rflags::VM == 0 {
+        s.fpu.fip = e.rip();
+        s.fpu.fcs = 0;
+        return;
+    }
+    retire_slow(cpu, e, unmasked, mem);
+}
+
+/// [`retire`] in real-address or virtual-8086 mode, or after an unmasked exception.
+#[inline(never)]
+fn retire_slow(cpu: &mut Cpu, e: &Instr, unmasked: bool, mem: bool) {
     let rip = e.rip();
     // Real-address and virtual-8086 mode keep linear pointers (SDM Vol. 1, Figures 8-10, 8-12).
     let real = cpu.state.cr0 & ctrl::CR0_PE == 0 || cpu.state.rflags_other & crate::state::rflags::VM != 0;
