@@ -225,7 +225,8 @@ impl Tlb {
     #[inline(always)]
     pub fn data_paddr(&self, user: bool, la: u64, write: bool) -> Option<u64> {
         let tag = self.access_tag(la, 1);
-        let s = if write { self.find(user, la, tag, |e| e.write_tag) } else { self.find(user, la, tag, |e| e.read_tag) }?;
+        let s =
+            if write { self.find(user, la, tag, |e| e.write_tag) } else { self.find(user, la, tag, |e| e.read_tag) }?;
         Some(self.page_of(s) | (la & 0xfff))
     }
 
