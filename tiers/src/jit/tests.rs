@@ -1435,8 +1435,9 @@ fn colliding_pages_loop() -> Vec<u8> {
 }
 
 /// Two hot pages sharing a TLB index both stay resident (the TLB's two ways): generated code
-/// finds the older one in way 1 inline (a wrong addend there reads the other page and breaks
-/// the sums), and neither tier walks the page tables again each iteration.
+/// finds the older one in way 1 inline (way 0's addend used for it lands 128 MiB off, outside
+/// guest RAM: the test crashed so when that was broken on purpose), and neither tier walks the
+/// page tables again each iteration.
 #[test]
 fn pages_sharing_a_tlb_index_are_both_found_in_translated_code() {
     let (ea, a, mut b, s) = run_to_end_on_both(&colliding_pages_loop(), cpu64_with_colliding_page);
