@@ -221,6 +221,11 @@ fn main() -> ExitCode {
                 }
                 end
             };
+            // issue 10, sixth round, part T: the software TLB's walks (misses in both ways).
+            if stats && kind != EngineKind::Kvm {
+                eprintln!("strata: tlb: {} page walks", p.cpu.softmmu.tlb().walks());
+            }
+            // end part T
             let end = match end {
                 Ok(end) => end,
                 Err(e) => {

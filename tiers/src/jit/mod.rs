@@ -67,8 +67,10 @@
 //!
 //! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the
-//! current generation, so a page crossing misses; then the addend). A miss, a page crossing,
-//! MMIO, a page holding code or not yet dirty (no valid write tag) all go to the handler, which
+//! current generation, so a page crossing misses; then the addend), way 0 then, only when it
+//! misses, way 1 of the two-way TLB (two hot pages sharing an index both stay inline). A miss
+//! in both ways, a page crossing, MMIO, a page holding code or not yet dirty (no valid write
+//! tag) all go to the handler, which
 //! takes tier 0's slow path; the inline path has changed nothing before that. A
 //! read-modify-write form probes the write tag (a writable page is readable) before it reads,
 //! as tier 0 translates such an operand for write first. The probe takes the table's size,

@@ -1022,10 +1022,12 @@ fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
 }
 
 /// The inline TLB probe for a `size`-byte access at rax (emu::mmu::tlb's rule): rcx = the entry
-/// of set `user`; jumps to `miss` unless the entry's tag at `tag_at` (read or write tag) is
-/// the page of the access's last byte with the current generation. Clobbers rdx and the flags.
+/// of set `user` (way 0, else way 1); jumps to `miss` unless one of the two entries' tag at
+/// `tag_at` (read or write tag) is the page of the access's last byte with the current
+/// generation, and leaves rax = the host address. Clobbers rdx and the flags.
 fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel) {
     let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
+    let way1 = tlb_layout::WAY1 as i32;
     // The entry's offset, (la >> 12 & (TLB_ENTRIES - 1)) * ENTRY_SIZE, in one shift and mask.
     const _: () = assert!(tlb_layout::ENTRY_SIZE == 32 && TLB_ENTRIES <= 1 << 20);
     dynasm!(a
@@ -1037,8 +1039,15 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
         ; lea rdx, [rax + i32::from(size) - 1]
         ; and rdx, -4096
         ; or rdx, [rbp + l.tlb_gen]
+        // Way 1 checked inline only when way 0 misses: a way-0 hit costs no more instructions
+        // than with one way, and a way-1 hit (two hot pages sharing the index) a few, not a
+        // call to the handler and a walk.
         ; cmp rdx, [rcx + set + tag_at]
+        ; je >hit
+        ; cmp rdx, [rcx + set + way1 + tag_at]
         ; jne =>miss
+        ; add rcx, way1
+        ; hit:
         ; add rax, [rcx + set + tlb_layout::ADDEND as i32]
     );
 }
