@@ -170,6 +170,7 @@ pub fn compile(
     }
     // Inline forms' miss paths, emitted after the exits so that hit paths fall through.
     let mut cold: Vec<Cold> = Vec::new();
+    WAY1_CHECKS.with(|w| w.borrow_mut().clear());
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
@@ -382,6 +383,7 @@ pub fn compile(
     for c in cold {
         emit_cold(&mut a, l, c);
     }
+    emit_way1_checks(&mut a);
     let code = a.finalize().expect("every label is defined");
     for &s in &sites {
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
@@ -1027,7 +1029,8 @@ fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
 /// generation, and leaves rax = the host address. Clobbers rdx and the flags.
 fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel) {
     let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
-    let way1 = tlb_layout::WAY1 as i32;
+    let way1_off = tlb_layout::WAY1 as i32;
+    let (way1, hit) = (a.new_dynamic_label(), a.new_dynamic_label());
     // The entry's offset, (la >> 12 & (TLB_ENTRIES - 1)) * ENTRY_SIZE, in one shift and mask.
     const _: () = assert!(tlb_layout::ENTRY_SIZE == 32 && TLB_ENTRIES <= 1 << 20);
     dynasm!(a
@@ -1039,17 +1042,47 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
         ; lea rdx, [rax + i32::from(size) - 1]
         ; and rdx, -4096
         ; or rdx, [rbp + l.tlb_gen]
-        // Way 1 checked inline only when way 0 misses: a way-0 hit costs no more instructions
-        // than with one way, and a way-1 hit (two hot pages sharing the index) a few, not a
-        // call to the handler and a walk.
+        // A way-0 hit falls through; way 1 is checked out of line (`emit_way1_checks`): laid
+        // out inline, with a taken branch on every way-0 hit, it cost the bytecode workload a
+        // third of its speed. A way-1 hit (two hot pages sharing the index) costs a few
+        // instructions, not a call to the handler and a walk.
         ; cmp rdx, [rcx + set + tag_at]
-        ; je >hit
-        ; cmp rdx, [rcx + set + way1 + tag_at]
-        ; jne =>miss
-        ; add rcx, way1
-        ; hit:
+        ; jne =>way1
+        ; =>hit
         ; add rax, [rcx + set + tlb_layout::ADDEND as i32]
     );
+    WAY1_CHECKS.with(|w| w.borrow_mut().push(Way1Check { entry: way1, hit, miss, tag: set + way1_off + tag_at }));
+}
+
+/// A probe's way-1 check, emitted after the block's exits: rcx (way 0's entry) and rdx (the
+/// wanted tag) are as the probe left them.
+struct Way1Check {
+    entry: dynasmrt::DynamicLabel,
+    hit: dynasmrt::DynamicLabel,
+    miss: dynasmrt::DynamicLabel,
+    /// Offset of the way-1 tag from rcx.
+    tag: i32,
+}
+
+thread_local! {
+    /// The way-1 checks of the block being compiled. A side list rather than a parameter: the
+    /// probe is emitted from a dozen forms, some without the block's `Cold` list; `compile`
+    /// empties it before a block and emits it after the block's exits.
+    static WAY1_CHECKS: std::cell::RefCell<Vec<Way1Check>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The out-of-line way-1 checks of the probes of one block (see `emit_probe`).
+fn emit_way1_checks(a: &mut Asm) {
+    for w in WAY1_CHECKS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        dynasm!(a
+            ; .arch x64
+            ; =>w.entry
+            ; cmp rdx, [rcx + w.tag]
+            ; jne =>w.miss
+            ; add rcx, tlb_layout::WAY1 as i32
+            ; jmp =>w.hit
+        );
+    }
 }
 
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
