@@ -1409,24 +1409,20 @@ fn emit_store<'e>(
     src: u8,
     ea: Ea,
 ) {
-    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     // The source straight from its host register (scratch rcx if it has none).
     let h = cached(a, l, rc, src);
-    emit_ea(a, l, rc, ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
-    let h = h.unwrap_or_else(|| {
-        get(a, l, rc, src, 1, true);
-        1
+    emit_write_access(a, l, rc, cold, x, size, ea, |a, rc| {
+        let h = h.unwrap_or_else(|| {
+            get(a, l, rc, src, 1, true);
+            1
+        });
+        match size {
+            1 => dynasm!(a ; .arch x64 ; mov [rax], Rb(h)),
+            2 => dynasm!(a ; .arch x64 ; mov [rax], Rw(h)),
+            4 => dynasm!(a ; .arch x64 ; mov [rax], Rd(h)),
+            _ => dynasm!(a ; .arch x64 ; mov [rax], Rq(h)),
+        }
     });
-    match size {
-        1 => dynasm!(a ; .arch x64 ; mov [rax], Rb(h)),
-        2 => dynasm!(a ; .arch x64 ; mov [rax], Rw(h)),
-        4 => dynasm!(a ; .arch x64 ; mov [rax], Rd(h)),
-        _ => dynasm!(a ; .arch x64 ; mov [rax], Rq(h)),
-    }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
-    dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// `mov [ea], imm` with the TLB probed inline, as `emit_store` (fifth round, part E).
@@ -1441,18 +1437,12 @@ fn emit_store_imm<'e>(
     imm: i32,
     ea: Ea,
 ) {
-    let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, rc, ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
-    match size {
+    emit_write_access(a, l, rc, cold, x, size, ea, |a, _| match size {
         1 => dynasm!(a ; .arch x64 ; mov BYTE [rax], imm as i8),
         2 => dynasm!(a ; .arch x64 ; mov WORD [rax], imm as i16),
         4 => dynasm!(a ; .arch x64 ; mov DWORD [rax], imm),
         _ => dynasm!(a ; .arch x64 ; mov QWORD [rax], imm),
-    }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
-    dynasm!(a ; .arch x64 ; =>done);
+    });
 }
 
 /// `shl`/`shr`/`sar [ea], count` (`s`: the operation, size and count) with the TLB probed
@@ -1468,26 +1458,45 @@ fn emit_shift_mem<'e>(
     ea: Ea,
 ) {
     let (op, size, count) = s;
+    let c = count as i8;
+    emit_write_access(a, l, rc, cold, x, size, ea, |a, _| {
+        macro_rules! sized {
+            ($ins:ident) => {
+                match size {
+                    1 => dynasm!(a ; .arch x64 ; $ins BYTE [rax], c),
+                    2 => dynasm!(a ; .arch x64 ; $ins WORD [rax], c),
+                    4 => dynasm!(a ; .arch x64 ; $ins DWORD [rax], c),
+                    _ => dynasm!(a ; .arch x64 ; $ins QWORD [rax], c),
+                }
+            };
+        }
+        match op {
+            ShiftKind::Shl => sized!(shl),
+            ShiftKind::Shr => sized!(shr),
+            ShiftKind::Sar => sized!(sar),
+        }
+    });
+}
+
+/// What the inline stores and memory shifts share: the address of `ea` into rax, the TLB
+/// probed for write, `access` on `[rax]` (it may load a cached register into `rc`), and the
+/// handler on a miss, out of line.
+#[allow(clippy::too_many_arguments)]
+fn emit_write_access<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    cold: &mut Vec<Cold<'e>>,
+    x: Site<'e>,
+    size: u8,
+    ea: Ea,
+    access: impl FnOnce(&mut Asm, &mut RegCache),
+) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     emit_ea(a, l, rc, ea);
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
-    let c = count as i8;
-    macro_rules! sized {
-        ($ins:ident) => {
-            match size {
-                1 => dynasm!(a ; .arch x64 ; $ins BYTE [rax], c),
-                2 => dynasm!(a ; .arch x64 ; $ins WORD [rax], c),
-                4 => dynasm!(a ; .arch x64 ; $ins DWORD [rax], c),
-                _ => dynasm!(a ; .arch x64 ; $ins QWORD [rax], c),
-            }
-        };
-    }
-    match op {
-        ShiftKind::Shl => sized!(shl),
-        ShiftKind::Shr => sized!(shr),
-        ShiftKind::Sar => sized!(sar),
-    }
+    access(a, rc);
     cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
     dynasm!(a ; .arch x64 ; =>done);
 }
