@@ -577,8 +577,16 @@ fn write_deferred(a: &mut Asm, l: &Layout, d: Deferred, pending: bool) -> bool {
         4 => dynasm!(a ; .arch x64 ; movsxd rax, Rd(r)),
         _ => dynasm!(a ; .arch x64 ; mov rax, Rq(r)),
     }
+    record_from_rax(a, l, d.logic, pending)
+}
+
+/// Stores the record of a flag setter whose result, sign-extended, is in rax and whose flags
+/// are the host's: `aux` 0 for a logic operation (CF = OF = AF = 0; `mov` keeps the host
+/// flags), else from `pushfq`, or with `pending` left in r13 (host flags kept). Returns whether
+/// `aux` was left pending; otherwise a non-logic record clobbered the host flags.
+fn record_from_rax(a: &mut Asm, l: &Layout, logic: bool, pending: bool) -> bool {
     dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
-    if d.logic {
+    if logic {
         dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
         return false;
     }
@@ -1793,20 +1801,13 @@ fn emit_inline(
             }
             rc.dirty |= 1 << dst;
             if !forms::flags_dead_after(forms, i) {
-                // Live flags: the record as the arm below writes it (tier 0's `set_mul_flags`).
-                dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
-                if wide {
-                    dynasm!(a ; .arch x64 ; mov rax, Rq(d));
-                } else {
-                    dynasm!(a ; .arch x64 ; movsxd rax, Rd(d));
-                }
-                dynasm!(a
-                    ; .arch x64
-                    ; mov ecx, 0x100
-                    ; test rax, rax
-                    ; cmovz rax, rcx
-                    ; mov [rbp + l.lazy_result], rax
-                );
+                write_imul_record(a, l, |a| {
+                    if wide {
+                        dynasm!(a ; .arch x64 ; mov rax, Rq(d));
+                    } else {
+                        dynasm!(a ; .arch x64 ; movsxd rax, Rd(d));
+                    }
+                });
             }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
@@ -1829,19 +1830,11 @@ fn emit_inline(
             }
             put(a, l, rc, dst, 0);
             if !forms::flags_dead_after(forms, i) {
-                // Live flags (part E): the record as tier 0 writes it (`set_mul_flags`: CF = OF
-                // = the host's, AF = 0, SF/PF from the result, ZF forced clear by 0x100).
-                dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
-                if !wide {
-                    dynasm!(a ; .arch x64 ; movsxd rax, eax);
-                }
-                dynasm!(a
-                    ; .arch x64
-                    ; mov ecx, 0x100
-                    ; test rax, rax
-                    ; cmovz rax, rcx
-                    ; mov [rbp + l.lazy_result], rax
-                );
+                write_imul_record(a, l, |a| {
+                    if !wide {
+                        dynasm!(a ; .arch x64 ; movsxd rax, eax);
+                    }
+                });
             }
             fl.host_valid = false;
             fl.cond_in_r12 = None;
@@ -2378,21 +2371,26 @@ fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &
         4 => dynasm!(a ; .arch x64 ; movsxd rax, eax),
         _ => {}
     }
-    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
-    if logic {
-        // CF = OF = AF = 0: aux is 0, and `mov` keeps the host flags.
-        dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
-        return;
+    let defer_aux = !logic && forms::aux_deferrable(forms, i, fl.loop_exit_only);
+    fl.pending = record_from_rax(a, l, logic, defer_aux);
+    if !logic && !fl.pending {
+        fl.host_valid = false;
     }
-    if forms::aux_deferrable(forms, i, fl.loop_exit_only) {
-        // `pushfq` and `pop` keep the host flags.
-        dynasm!(a ; .arch x64 ; pushfq ; pop r13);
-        fl.pending = true;
-        return;
-    }
-    dynasm!(a ; .arch x64 ; pushfq ; pop rcx);
-    aux_from_rcx(a, l);
-    fl.host_valid = false;
+}
+
+/// The record of an IMUL whose flags are live, as tier 0 writes it (`set_mul_flags`: CF = OF =
+/// the host's, AF = 0, SF/PF from the result, ZF forced clear by 0x100). `result_to_rax`
+/// puts the product, sign-extended, in rax without touching the host flags.
+fn write_imul_record(a: &mut Asm, l: &Layout, result_to_rax: impl FnOnce(&mut Asm)) {
+    dynasm!(a ; .arch x64 ; setc cl ; movzx ecx, cl ; shl rcx, 63 ; mov [rbp + l.lazy_aux], rcx);
+    result_to_rax(a);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 0x100
+        ; test rax, rax
+        ; cmovz rax, rcx
+        ; mov [rbp + l.lazy_result], rax
+    );
 }
 
 /// `setcc r12b` for x86 condition code `cc`.
