@@ -1,5 +1,6 @@
 //! Guest physical RAM: one anonymous host mapping (memmap2) shared by every engine
 //! (ARCHITECTURE.md, decision 2). The KVM engine registers the same host range, so no copy ever exists.
+//! On Linux the mapping is advised to use transparent huge pages (fewer host TLB misses).
 //!
 //! Accesses are bounds-checked slice operations: the TLB only hands out addresses it has checked
 //! against `len()`, so the checks never fail on the fast path and cost a compare. The TLB's fast
@@ -30,6 +31,13 @@ impl GuestRam {
     pub fn new(size: u64) -> std::io::Result<Self> {
         let len = usize::try_from(size).map_err(|_| std::io::Error::other("RAM size too large"))?;
         let map = MmapOptions::new().len(len.max(PAGE_SIZE as usize)).no_reserve_swap().map_anon()?;
+        // Ask for transparent huge pages (Linux; only advice, so a refusal changes nothing but
+        // speed): guest accesses land all over RAM, and with 4 KiB host pages a guest working
+        // set of tens of MiB misses the host's TLB on nearly every access (guest-bench's
+        // ptrchase over 64 MiB: 1.1-1.2x qemu-x86_64's time with 4 KiB pages, 0.6-0.7x with
+        // huge pages). QEMU's system emulation gives its RAM the same advice.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
         Ok(GuestRam { map, anonymous: true })
     }
 
