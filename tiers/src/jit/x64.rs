@@ -932,6 +932,11 @@ struct Cold<'e> {
     /// The hit path left its flags pending in r13 (part B): the same here, from the record
     /// the handler wrote.
     rflags_to_r13: bool,
+    /// The hit path leaves the guest's flags in the host flags and the result in this host
+    /// register (0: rax) for a deferred block-ending Jcc (part M): the same here, from the
+    /// record the handler wrote, so that both paths meet in the same state and the exits'
+    /// `write_deferred` rewrites that record bit for bit.
+    host_flags: Option<u8>,
 }
 
 fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
@@ -962,6 +967,24 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
             ; call rax
             ; mov r13, rax
         );
+    }
+    if let Some(result) = c.host_flags {
+        // The six arithmetic flags only (`materialize`): DF, TF and AC stay clear, as the
+        // host's ABI needs; at CPL 3 `popfq` leaves IF and IOPL as they are.
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov rax, QWORD lazy_rflags as *const () as i64
+            ; call rax
+            ; or eax, 2
+            ; push rax
+            ; popfq
+        );
+        // `mov`s from here on keep those flags. The record's result is sign-extended from
+        // the operand size, which `write_deferred` redoes on the low part.
+        if result == 0 {
+            dynasm!(a ; .arch x64 ; mov rax, [rbp + l.lazy_result]);
+        }
     }
     reload(a, l, &c.post);
     dynasm!(a ; .arch x64 ; jmp =>c.done);
@@ -1149,7 +1172,7 @@ fn emit_load<'e>(
         }
         put(a, l, rc, dst, 0);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1174,7 +1197,7 @@ fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold
     if src.is_none() {
         dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1215,7 +1238,7 @@ fn emit_pop<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<
             put(a, l, rc, dst, 0);
         }
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1294,7 +1317,8 @@ struct AluMem {
 
 /// An ALU operation reading its memory operand through the inline TLB probe; the flags as for
 /// the register forms on a hit. A miss calls the handler (which writes the record itself), so
-/// after either path the host flags are not known to be the guest's.
+/// after either path the host flags are not known to be the guest's, except before a
+/// block-ending Jcc, where the miss path restores them from that record (part M).
 #[allow(clippy::too_many_arguments)]
 fn emit_alu_mem<'e>(
     a: &mut Asm,
@@ -1362,7 +1386,8 @@ fn emit_alu_mem<'e>(
         }
         emit_alu_r_mem(a, m.op, size, h);
         rc.dirty |= 1 << m.reg;
-        if !forms::flags_dead_after(forms, i) {
+        // Deferred to a block-ending Jcc, the record's result is read from `h` itself.
+        if !forms::flags_dead_after(forms, i) && !defers_record(forms, i) {
             // The record's result (`mov` keeps the flags).
             dynasm!(a ; .arch x64 ; mov rax, Rq(h));
         }
@@ -1383,6 +1408,22 @@ fn emit_alu_mem<'e>(
             put(a, l, rc, m.reg, 0);
         }
     }
+    if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
+        // The block's last instruction branches on these host flags (seventh round, part M,
+        // as part F does for the register setters): no setcc, no record here; `compile`
+        // writes it on the ways out that need it, from the host flags and the result
+        // register. The miss path leaves both as the hit path does, from the record the
+        // handler wrote (`Cold::host_flags`).
+        let result = direct.unwrap_or(0);
+        cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: Some(result) });
+        dynasm!(a ; .arch x64 ; =>done);
+        *fl = FlagState {
+            host_valid: true,
+            deferred: Some(Deferred { cc: *cc, logic: m.op.is_logic(), size, result }),
+            ..FlagState::unknown(fl.loop_exit_only)
+        };
+        return;
+    }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
     let jcc = forms::next_cond(forms, i);
@@ -1393,7 +1434,7 @@ fn emit_alu_mem<'e>(
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
     // The miss path evaluates a next Jcc from the record the handler wrote (and, where the hit
     // path left its flags pending in r13, puts them there from that record).
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState {
         host_valid: false,
@@ -1505,7 +1546,7 @@ fn emit_write_access<'e>(
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
     access(a, rc);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2625,7 +2666,7 @@ fn emit_div<'e>(
     let pre = *rc;
     get(a, l, rc, src, 1, wide);
     emit_guarded_div(a, l, rc, wide, miss);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2672,7 +2713,7 @@ fn emit_div_mem<'e>(
         dynasm!(a ; .arch x64 ; mov ecx, [rax]);
     }
     emit_guarded_div(a, l, rc, wide, miss);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
