@@ -56,7 +56,11 @@
 //! written; its `aux` waits in `r13` as the host RFLAGS (`pushfq; pop r13`, the record
 //! *pending*): the next reader takes CF with `bt r13, 0`, and every path that needs the record
 //! (a probe's miss path before its handler, any other form, every exit) computes `aux` from
-//! `r13` first. A block that loops to itself with its flags dead at its head
+//! `r13` first. A logic setter's record read by nothing but the handlers of the probes before
+//! the next setter (a load, store, PUSH, POP or memory ALU form, up to a form that overwrites
+//! all six flags without reading CF: [`forms::record_only_on_misses`]) is not written at all:
+//! its result waits in `r13` and those miss paths write `result` and `aux` 0 before their
+//! handler (seventh round, part M). A block that loops to itself with its flags dead at its head
 //! ([`forms::flags_dead_at_entry`]) leaves its last setter's record pending across the back
 //! edge; its exits compute it. A block-ending Jcc right after an inline register flag setter
 //! branches on the host flags themselves, and the setter's record is written only on the

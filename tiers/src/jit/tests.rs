@@ -1744,9 +1744,10 @@ fn cpu64_with_three_colliding_pages(code: &[u8]) -> Cpu {
 /// forms `cmp [m], reg`, `cmp reg, [m]`, `test [m], reg`, `op reg, [m]` on a cached register
 /// (logic and arithmetic, 8/16/32/64-bit), a read-modify-write `sub [m], reg`, `cmp [m], imm`
 /// and an SBB reading the CF a memory compare left, taken both ways, over three pages sharing
-/// a TLB index (misses and hits); two self-loops ending in such a pair (flags dead at the head,
-/// and live: an ADC reads CF); then a compare crossing into an unmapped page (#PF on the miss
-/// path).
+/// a TLB index (misses and hits); a logic setter whose record only the miss paths of a load
+/// and a memory compare after it read (part M); two self-loops ending in such a pair (flags
+/// dead at the head, and live: an ADC reads CF); then a compare crossing into an unmapped page
+/// (#PF on the miss path, the record an OR's waiting for it).
 fn memory_setter_jcc_program() -> Vec<u8> {
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
     dynasm!(a
@@ -1799,6 +1800,13 @@ fn memory_setter_jcc_program() -> Vec<u8> {
         ; jp >i
         ; inc r13
         ; i:
+        // A logic record read only by the miss paths of the load and the compare after it.
+        ; and r9d, 0x7fff
+        ; movzx r10d, WORD [rdi + rax * 2]
+        ; cmp r10d, [r8 + 12]
+        ; jae >j
+        ; inc r13
+        ; j:
         ; add rdx, rcx
         ; add rdx, r9
         ; dec ecx
@@ -1818,8 +1826,11 @@ fn memory_setter_jcc_program() -> Vec<u8> {
         ; inc r12
         ; cmp r12, [rdi + 24]
         ; jb <live
-        // The miss path faults: a dword crossing into the unmapped page after the data page.
+        // The miss path faults: a dword crossing into the unmapped page after the data page,
+        // with the record of the OR before the load waiting for it (#PF sees that record).
         ; mov rsi, QWORD (CODE64 + 0x1ffe) as i64
+        ; or ecx, 0x8000_0080_u32 as i32
+        ; mov eax, [rsi - 8]
         ; cmp [rsi], ecx
         ; je >z
         ; inc r13
