@@ -982,6 +982,23 @@ pub fn aux_deferrable(forms: &[Option<Form>], i: usize, loop_exit_only: bool) ->
     loop_exit_only
 }
 
+/// Whether the record of logic flag setter `i` is read by nothing but the handlers of later
+/// probes' miss paths (seventh round, part M): up to an inline instruction that overwrites all
+/// six flags without reading CF (a register ALU form, or a memory one, whose hit path does),
+/// every instruction is flag-neutral or an inline load, store, PUSH or POP. The backend then
+/// keeps the result in a register and writes the record only on those miss paths.
+pub fn record_only_on_misses(forms: &[Option<Form>], i: usize) -> bool {
+    for f in &forms[i + 1..] {
+        match f {
+            Some(f) if f.flag_neutral() || f.keeps_flags_on_hit() => continue,
+            Some(f) if f.kills_flags() => return true,
+            Some(Form::AluMem { op, .. }) => return !op.reads_cf(),
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Whether the flags are dead at the block's start: an inline instruction overwrites all six
 /// before anything can read them, with only flag-neutral inline instructions before it (not
 /// an IMUL, which is a handler call where its own flags are live).

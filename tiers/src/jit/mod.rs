@@ -56,14 +56,23 @@
 //! written; its `aux` waits in `r13` as the host RFLAGS (`pushfq; pop r13`, the record
 //! *pending*): the next reader takes CF with `bt r13, 0`, and every path that needs the record
 //! (a probe's miss path before its handler, any other form, every exit) computes `aux` from
-//! `r13` first. A block that loops to itself with its flags dead at its head
+//! `r13` first. A logic setter's record read by nothing but the handlers of the probes before
+//! the next setter (a load, store, PUSH, POP or memory ALU form, up to a form that overwrites
+//! all six flags without reading CF: [`forms::record_only_on_misses`]) is not written at all:
+//! its result waits in `r13` and those miss paths write `result` and `aux` 0 before their
+//! handler (seventh round, part M). A block that loops to itself with its flags dead at its head
 //! ([`forms::flags_dead_at_entry`]) leaves its last setter's record pending across the back
 //! edge; its exits compute it. A block-ending Jcc right after an inline register flag setter
 //! branches on the host flags themselves, and the setter's record is written only on the
 //! ways that need it (each exit; a back edge only if the flags are live at the loop's head;
-//! sixth round, part F). Any other Jcc, CMOVcc or SETcc right after an inline flag setter
-//! gets its condition in `r12b` from the host flags; elsewhere it reads it from the record
-//! (ZF and CF inline, the others through `host::lazy_cond`).
+//! sixth round, part F). The same holds after a memory-operand setter (CMP/TEST/ALU reading
+//! or read-modify-writing memory; seventh round, part M): its probe's miss path, after the
+//! handler wrote the record, loads the host flags from it (`popfq` of the six arithmetic flags)
+//! and the result register from its `result`, so both paths reach the Jcc alike (a fault in
+//! the handler leaves from the handler, the record tier 0's). Any other Jcc, CMOVcc or SETcc
+//! right after an inline flag setter gets its condition in `r12b` from the host flags;
+//! elsewhere it reads it from the record (ZF and CF inline, the others through
+//! `host::lazy_cond`).
 //!
 //! **Memory.** Inline loads and stores probe the software TLB as tier 0's fast path does
 //! (`emu::mmu::tlb`: index, a tag compare against the page of the access's last byte with the

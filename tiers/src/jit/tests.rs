@@ -1714,3 +1714,160 @@ fn pages_sharing_a_tlb_index_are_both_found_in_translated_code() {
         assert!(walks < 50, "{who}: {walks} walks");
     }
 }
+// Part M (seventh round): memory-operand flag setters ending a block before its Jcc.
+
+/// A third page sharing the TLB index of `cpu64_with`'s data page and `COLLIDING`: cycling
+/// through the three evicts one from the two ways at every access, so probes miss.
+const COLLIDING2: u64 = COLLIDING + (emu::mmu::tlb::TLB_ENTRIES as u64) * 4096;
+
+/// `cpu64_with`, plus writable pages at `COLLIDING` and `COLLIDING2`.
+fn cpu64_with_three_colliding_pages(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    let (rx, rw) = (PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE);
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, rx);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, rx).unwrap();
+    cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+    for page in [CODE64 + 0x1000, COLLIDING, COLLIDING2] {
+        aspace.add_region(&mut cpu.ram, page, page + 0x1000, rw);
+        aspace.populate(&mut cpu.ram, page, rw).unwrap();
+    }
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// Blocks ending in a memory-operand CMP/TEST/ALU and a Jcc (part M: the Jcc branches on the
+/// host flags, the probe's miss path restores them from the record its handler wrote): the
+/// forms `cmp [m], reg`, `cmp reg, [m]`, `test [m], reg`, `op reg, [m]` on a cached register
+/// (logic and arithmetic, 8/16/32/64-bit), a read-modify-write `sub [m], reg`, `cmp [m], imm`
+/// and an SBB reading the CF a memory compare left, taken both ways, over three pages sharing
+/// a TLB index (misses and hits); a logic setter whose record only the miss paths of a load
+/// and a memory compare after it read (part M); two self-loops ending in such a pair (flags
+/// dead at the head, and live: an ADC reads CF); then a compare crossing into an unmapped page
+/// (#PF on the miss path, the record an OR's waiting for it).
+fn memory_setter_jcc_program() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 40
+        ; mov rsi, QWORD (CODE64 + 0x1000) as i64
+        ; mov rdi, QWORD COLLIDING as i64
+        ; mov r8, QWORD COLLIDING2 as i64
+        ; mov rdx, QWORD 0x7fff_ffff_ffff_fff9
+        ; top:
+        ; mov eax, ecx
+        ; and eax, 7
+        ; mov [rsi + rax * 8], rcx
+        ; cmp [rsi + rax * 8 + 8], rdx
+        ; jb >a
+        ; inc r9
+        ; a:
+        ; cmp dl, [rdi + rax]
+        ; jle >b
+        ; add r9, 3
+        ; b:
+        ; test [r8 + 4], ecx
+        ; jnz >c
+        ; inc r10
+        ; c:
+        ; mov [r8 + 4], r9d
+        ; and edx, [rsi + 16]
+        ; js >d
+        ; inc r11
+        ; d:
+        ; add dx, [rdi + rax * 2]
+        ; jo >e
+        ; add r11, 5
+        ; e:
+        ; sub [r8 + rax * 4], ecx
+        ; jg >f
+        ; inc r12
+        ; f:
+        ; cmp QWORD [rsi + 8], 5
+        ; jne >g
+        ; inc r12
+        ; g:
+        ; cmp r9d, [rdi + 8]
+        ; sbb edx, [r8 + 8]
+        ; jc >h
+        ; add r12, rdx
+        ; h:
+        ; mov [rdi + rax], dl
+        ; xor r11b, [rsi + rax]
+        ; jp >i
+        ; inc r13
+        ; i:
+        // A logic record read only by the miss paths of the load and the compare after it.
+        ; and r9d, 0x7fff
+        ; movzx r10d, WORD [rdi + rax * 2]
+        ; cmp r10d, [r8 + 12]
+        ; jae >j
+        ; inc r13
+        ; j:
+        ; add rdx, rcx
+        ; add rdx, r9
+        ; dec ecx
+        ; jnz <top
+        // A self-loop, flags dead at its head.
+        ; mov QWORD [rsi + 24], 20
+        ; xor r12d, r12d
+        ; dead:
+        ; inc r12
+        ; cmp [rsi + 24], r12
+        ; jne <dead
+        // A self-loop whose ADC reads the CF of the last round's compare.
+        ; mov QWORD [rdi + 24], 12
+        ; xor r12d, r12d
+        ; live:
+        ; adc r13, 1
+        ; inc r12
+        ; cmp r12, [rdi + 24]
+        ; jb <live
+        // The miss path faults: a dword crossing into the unmapped page after the data page,
+        // with the record of the OR before the load waiting for it (#PF sees that record).
+        ; mov rsi, QWORD (CODE64 + 0x1ffe) as i64
+        ; or ecx, 0x8000_0080_u32 as i32
+        ; mov eax, [rsi - 8]
+        ; cmp [rsi], ecx
+        ; je >z
+        ; inc r13
+        ; z:
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Tier 0 and the JIT stopped at every instruction count (twice each run, so the second enters
+/// translations made in the first) leave the same exit, registers, flag record (bit for bit)
+/// and data; the whole run ends in the same #PF.
+#[test]
+fn memory_setter_jcc_blocks_match_tier0_at_every_limit() {
+    let code = memory_setter_jcc_program();
+    let make = cpu64_with_three_colliding_pages;
+    let (ea, a, _, s) = run_to_end_on_both(&code, make);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF expected: {ea:?}");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let data = |cpu: &mut Cpu| {
+        let mut v = Vec::new();
+        for page in [CODE64 + 0x1000, COLLIDING, COLLIDING2] {
+            let mut p = vec![0u8; 0x100];
+            cpu.read_bytes(page, &mut p).unwrap();
+            v.extend(p);
+        }
+        v
+    };
+    for n in 1..=a.retired {
+        let (mut a, mut b) = (make(&code), make(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr), "limit {limit}");
+            assert_eq!(a.state.lazy.result, b.state.lazy.result, "record's result at limit {limit}");
+            assert_eq!(a.state.lazy.aux, b.state.lazy.aux, "record's aux at limit {limit}");
+        }
+        assert_eq!(data(&mut a), data(&mut b), "data at limit {n}");
+    }
+}

@@ -177,10 +177,16 @@ pub fn compile(
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
-        if fl.pending && !fl.keeps_pending(form) {
+        if fl.pending && !fl.keeps_pending(form) || fl.logic_pending && !keeps_logic_pending(form) {
             flush_pending(&mut a, l, &mut fl);
         }
-        let x = Site { e, info, leave, user, pending: fl.pending };
+        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending };
+        // An inline form overwriting every flag ends a logic record's wait (it calls no
+        // handler; `after_flags` may start a new wait for its own record).
+        let ends_logic_wait = fl.logic_pending && form.is_some_and(Form::kills_flags);
+        if ends_logic_wait {
+            fl.logic_pending = false;
+        }
         let c = &mut cold;
         match form {
             Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, c, x, size, dst, ea, ext),
@@ -204,14 +210,17 @@ pub fn compile(
             }
             Some(f) if emit_inline(&mut a, l, rc, f, &forms, i, &mut fl) => continue,
             _ => {
+                // Not inline after all: the waiting record is needed by the handler.
+                fl.logic_pending |= ends_logic_wait;
                 flush_pending(&mut a, l, &mut fl);
                 call_cached(&mut a, l, rc, x);
             }
         }
         // A load, store, PUSH or POP keeps a pending record pending (any other form here
         // flushed it first).
-        fl = FlagState { pending: fl.pending, ..FlagState::unknown(loop_exit_only) };
+        fl = FlagState { pending: fl.pending, logic_pending: fl.logic_pending, ..FlagState::unknown(loop_exit_only) };
     }
+    debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
     // the top pair before the indirect-branch table.
@@ -673,6 +682,10 @@ struct FlagState {
     /// For `after_flags`: the host register an inline form left its result in when it
     /// defers its record (0: rax).
     result_host: u8,
+    /// A logic setter's record (its result, `aux` 0) is not written at all: `r13` holds the
+    /// result, sign-extended, and only the miss paths of the probes before the next setter
+    /// ([`forms::record_only_on_misses`]) write the record, before their handler (part M).
+    logic_pending: bool,
 }
 
 /// A flag setter's record left unwritten for the block-ending Jcc that follows it: the host
@@ -701,6 +714,7 @@ impl FlagState {
             loop_exit_only,
             deferred: None,
             result_host: 0,
+            logic_pending: false,
         }
     }
 
@@ -761,8 +775,27 @@ fn aux_from_r13(a: &mut Asm, l: &Layout) {
     aux_from_rcx(a, l);
 }
 
+/// Whether a logic record waiting in `r13` may go on waiting into `form`: the forms
+/// [`forms::record_only_on_misses`] lets it wait through or end at.
+fn keeps_logic_pending(form: Option<Form>) -> bool {
+    match form {
+        Some(f) if f.flag_neutral() || f.keeps_flags_on_hit() || f.kills_flags() => true,
+        Some(Form::AluMem { op, .. }) => !op.reads_cf(),
+        _ => false,
+    }
+}
+
+/// Writes the record of a logic setter whose result waits in `r13` (`mov`s: the host flags kept).
+fn logic_record_from_r13(a: &mut Asm, l: &Layout) {
+    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], r13 ; mov QWORD [rbp + l.lazy_aux], 0);
+}
+
 /// Makes a pending record exact (the host flags are clobbered).
 fn flush_pending(a: &mut Asm, l: &Layout, fl: &mut FlagState) {
+    if fl.logic_pending {
+        logic_record_from_r13(a, l);
+        fl.logic_pending = false;
+    }
     if fl.pending {
         aux_from_r13(a, l);
         fl.pending = false;
@@ -893,6 +926,8 @@ struct Site<'e> {
     leave: usize,
     user: bool,
     pending: bool,
+    /// A logic record waits in `r13` ([`FlagState::logic_pending`]): written before the handler.
+    logic_pending: bool,
 }
 
 /// The handler call of an instruction with no inline form: the cached registers spilled
@@ -911,6 +946,9 @@ fn call_cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, x: Site) {
 fn miss_call(a: &mut Asm, l: &Layout, pre: &RegCache, post: &RegCache, x: Site) {
     if x.pending {
         aux_from_r13(a, l);
+    }
+    if x.logic_pending {
+        logic_record_from_r13(a, l);
     }
     spill(a, l, pre);
     emit_call(a, x.e, x.info, x.leave);
@@ -932,6 +970,11 @@ struct Cold<'e> {
     /// The hit path left its flags pending in r13 (part B): the same here, from the record
     /// the handler wrote.
     rflags_to_r13: bool,
+    /// The hit path leaves the guest's flags in the host flags and the result in this host
+    /// register (0: rax) for a deferred block-ending Jcc (part M): the same here, from the
+    /// record the handler wrote, so that both paths meet in the same state and the exits'
+    /// `write_deferred` rewrites that record bit for bit.
+    host_flags: Option<u8>,
 }
 
 fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
@@ -939,6 +982,9 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
     // A pending record is made exact before the handler can read it or fault.
     if c.x.pending {
         aux_from_r13(a, l);
+    }
+    if c.x.logic_pending {
+        logic_record_from_r13(a, l);
     }
     spill(a, l, &c.pre);
     emit_call(a, c.x.e, c.x.info, c.x.leave);
@@ -962,6 +1008,24 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
             ; call rax
             ; mov r13, rax
         );
+    }
+    if let Some(result) = c.host_flags {
+        // The six arithmetic flags only (`materialize`): DF, TF and AC stay clear, as the
+        // host's ABI needs; at CPL 3 `popfq` leaves IF and IOPL as they are.
+        dynasm!(a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov rax, QWORD lazy_rflags as *const () as i64
+            ; call rax
+            ; or eax, 2
+            ; push rax
+            ; popfq
+        );
+        // `mov`s from here on keep those flags. The record's result is sign-extended from
+        // the operand size, which `write_deferred` redoes on the low part.
+        if result == 0 {
+            dynasm!(a ; .arch x64 ; mov rax, [rbp + l.lazy_result]);
+        }
     }
     reload(a, l, &c.post);
     dynasm!(a ; .arch x64 ; jmp =>c.done);
@@ -1149,7 +1213,7 @@ fn emit_load<'e>(
         }
         put(a, l, rc, dst, 0);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1174,7 +1238,7 @@ fn emit_push<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold
     if src.is_none() {
         dynasm!(a ; .arch x64 ; mov rax, QWORD x.e.imm as i64 ; mov [rbp + l.rip], rax);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1215,7 +1279,7 @@ fn emit_pop<'e>(a: &mut Asm, l: &Layout, rc: &mut RegCache, cold: &mut Vec<Cold<
             put(a, l, rc, dst, 0);
         }
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1294,7 +1358,8 @@ struct AluMem {
 
 /// An ALU operation reading its memory operand through the inline TLB probe; the flags as for
 /// the register forms on a hit. A miss calls the handler (which writes the record itself), so
-/// after either path the host flags are not known to be the guest's.
+/// after either path the host flags are not known to be the guest's, except before a
+/// block-ending Jcc, where the miss path restores them from that record (part M).
 #[allow(clippy::too_many_arguments)]
 fn emit_alu_mem<'e>(
     a: &mut Asm,
@@ -1362,7 +1427,8 @@ fn emit_alu_mem<'e>(
         }
         emit_alu_r_mem(a, m.op, size, h);
         rc.dirty |= 1 << m.reg;
-        if !forms::flags_dead_after(forms, i) {
+        // Deferred to a block-ending Jcc, the record's result is read from `h` itself.
+        if !forms::flags_dead_after(forms, i) && !defers_record(forms, i) {
             // The record's result (`mov` keeps the flags).
             dynasm!(a ; .arch x64 ; mov rax, Rq(h));
         }
@@ -1383,6 +1449,22 @@ fn emit_alu_mem<'e>(
             put(a, l, rc, m.reg, 0);
         }
     }
+    if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
+        // The block's last instruction branches on these host flags (seventh round, part M,
+        // as part F does for the register setters): no setcc, no record here; `compile`
+        // writes it on the ways out that need it, from the host flags and the result
+        // register. The miss path leaves both as the hit path does, from the record the
+        // handler wrote (`Cold::host_flags`).
+        let result = direct.unwrap_or(0);
+        cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: Some(result) });
+        dynasm!(a ; .arch x64 ; =>done);
+        *fl = FlagState {
+            host_valid: true,
+            deferred: Some(Deferred { cc: *cc, logic: m.op.is_logic(), size, result }),
+            ..FlagState::unknown(fl.loop_exit_only)
+        };
+        return;
+    }
     // A block-ending Jcc next is evaluated into r12b on both paths (the miss path from the
     // record the handler wrote).
     let jcc = forms::next_cond(forms, i);
@@ -1393,7 +1475,7 @@ fn emit_alu_mem<'e>(
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
     // The miss path evaluates a next Jcc from the record the handler wrote (and, where the hit
     // path left its flags pending in r13, puts them there from that record).
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState {
         host_valid: false,
@@ -1505,7 +1587,7 @@ fn emit_write_access<'e>(
     let pre = *rc;
     emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
     access(a, rc);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2337,6 +2419,7 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     fl.cond_in_r12 = None;
     // This instruction's flags replace a pending setter's.
     fl.pending = false;
+    fl.logic_pending = false;
     if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
         // The block's last instruction branches on these host flags (part F): the record only
         // on the ways that need it, written by `compile` at the block's end.
@@ -2351,6 +2434,18 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     // An inline INC/DEC next reads the CF it keeps from the host flags, still valid here, and
     // writes the whole record itself: nothing reads this instruction's record.
     if let Some(Some(Form::IncDec { .. })) = forms.get(i + 1) {
+        return;
+    }
+    if logic && !forms::flags_dead_after(forms, i) && forms::record_only_on_misses(forms, i) {
+        // Read only by the handlers of the probes before the next setter, if they miss (part
+        // M): the result waits in r13, no store on the hit path.
+        match size {
+            1 => dynasm!(a ; .arch x64 ; movsx r13, al),
+            2 => dynasm!(a ; .arch x64 ; movsx r13, ax),
+            4 => dynasm!(a ; .arch x64 ; movsxd r13, eax),
+            _ => dynasm!(a ; .arch x64 ; mov r13, rax),
+        }
+        fl.logic_pending = true;
         return;
     }
     write_record(a, l, forms, i, fl, logic, size);
@@ -2625,7 +2720,7 @@ fn emit_div<'e>(
     let pre = *rc;
     get(a, l, rc, src, 1, wide);
     emit_guarded_div(a, l, rc, wide, miss);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2672,7 +2767,7 @@ fn emit_div_mem<'e>(
         dynasm!(a ; .arch x64 ; mov ecx, [rax]);
     }
     emit_guarded_div(a, l, rc, wide, miss);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false });
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
