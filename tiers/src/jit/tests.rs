@@ -1740,7 +1740,8 @@ fn fallback_only_compiles_no_direct_x87_form() {
 }
 
 /// A 64-bit loop of x87 stack moves (FLD1, FLDZ, FLD ST(i) of 1.0, of zero, of infinity and
-/// of the indefinite, FSTP ST(0)) between direct forms, pushing three more than it pops per
+/// of the indefinite, FSTP ST(0), also right after a masked overflow left C1 = 1) between
+/// direct forms, pushing three more than it pops per
 /// round for six rounds, so the stack overflows (masked) from the third round; then ten FSTP
 /// ST(0) (the last two underflow, masked), FLD ST(3) of an empty register (masked underflow),
 /// FNCLEX, IE unmasked, an FLD1, three FSTP ST(0) (the last an unmasked underflow: ES set,
@@ -1767,11 +1768,15 @@ fn x87_stack_moves() -> Vec<u8> {
         [0xd9, 0xc1], // fld st(1): zero, the handler (tag "zero")
         [0xde, 0xf9], // fdivp st(1), st(0): 1 / 0 = inf (ZE masked)
         [0xd9, 0xc0], // fld st(0): inf, the handler (tag "special")
+        [0xd9, 0xe8], // fld1: a masked overflow (C1 = 1) once the stack is full
+        [0xdd, 0xd8], // fstp st(0): inline, clears C1
         [0xd9, 0xfa], // fsqrt
         [0xdd, 0xd8], // fstp st(0)
         [0xd9, 0xc2], // fld st(2)
         [0xd9, 0xfa], // fsqrt
         [0xd9, 0xeb], // fldpi
+        [0xd9, 0xe8], // fld1: likewise
+        [0xdd, 0xd8], // fstp st(0)
         [0xd9, 0xfa], // fsqrt: PE (masked)
         [0xdd, 0xd8], // fstp st(0)
         [0xdd, 0xd8], // fstp st(0)
