@@ -155,6 +155,11 @@ pub struct JitStats {
     pub mapping_changes: u64,
     pub links_undone: u64,
     // --- end part K ---
+    // --- issue 10, seventh round (part Y) ---
+    /// x87 register-stack forms compiled as a direct call of their handler or an inline stack
+    /// move (`jit/x87.rs`) rather than a trampoline call: 0 with `--jit-fallback-only`.
+    pub x87_direct_sites: u64,
+    // --- end part Y ---
     /// With `STRATA_JIT_COUNT` set: entries into translations (from the run loop, a chain
     /// site, the indirect table or a RET return point); 0 otherwise.
     pub block_entries: u64,

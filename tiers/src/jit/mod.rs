@@ -23,8 +23,11 @@
 //! CALL/RET and JMP/CALL r/m64; a block-ending Jcc or JMP. Every other instruction is a call of its tier-0
 //! handler through one trampoline ([`host::call_handler`]) with the decoded
 //! [`Instr`](emu::decoded::Instr) embedded as a constant (`--jit-fallback-only`: every
-//! instruction, step 1 of the issue), except the x87 register-stack forms, whose handlers
-//! translated code calls directly ([`x87`]).
+//! instruction, step 1 of the issue, x87 included), except, with inline forms on, the x87
+//! register-stack forms, whose handlers translated code calls directly ([`x87`]); of those,
+//! FLD ST(i), FLD1, FLDZ and FSTP ST(0) are done inline on the register file when no stack
+//! fault, pending exception, EM/TS or real/V86 mode is in the way (seventh round, part Y:
+//! `x64::emit_x87_move`), the direct call otherwise.
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
@@ -308,6 +311,16 @@ pub struct Layout {
     ctx_block_entries: i32,
     /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
     count_entries: bool,
+    /// What the inline x87 stack moves read and write (`x64::emit_x87_move`): CR0, RFLAGS.VM
+    /// and the FPU's control, status and tag words, registers, FIP and FCS.
+    cr0: i32,
+    rflags_other: i32,
+    fpu_fcw: i32,
+    fpu_fsw: i32,
+    fpu_ftw: i32,
+    fpu_regs: i32,
+    fpu_fip: i32,
+    fpu_fcs: i32,
 }
 
 impl Layout {
@@ -335,6 +348,21 @@ impl Layout {
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
+        let fpu = state + offset_of!(CpuState, fpu);
+        let fpu_l = [
+            state + offset_of!(CpuState, cr0),
+            state + offset_of!(CpuState, rflags_other),
+            fpu + offset_of!(emu::state::FpuState, fcw),
+            fpu + offset_of!(emu::state::FpuState, fsw),
+            fpu + offset_of!(emu::state::FpuState, ftw),
+            fpu + offset_of!(emu::state::FpuState, regs),
+            fpu + offset_of!(emu::state::FpuState, fip),
+            fpu + offset_of!(emu::state::FpuState, fcs),
+        ]
+        .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
+        // The inline stack moves address ST registers as `regs + 2 * physical * 8` (16-byte
+        // registers: the 64-bit significand, then the sign and exponent and zero padding).
+        assert_eq!(std::mem::size_of::<emu::state::X87Reg>(), 16);
         Layout {
             gpr: l[0],
             lazy_result: l[1],
@@ -353,6 +381,14 @@ impl Layout {
             ctx_ret_misses: l[14],
             ctx_block_entries: l[15],
             count_entries: std::env::var_os(COUNT_VAR).is_some(),
+            cr0: fpu_l[0],
+            rflags_other: fpu_l[1],
+            fpu_fcw: fpu_l[2],
+            fpu_fsw: fpu_l[3],
+            fpu_ftw: fpu_l[4],
+            fpu_regs: fpu_l[5],
+            fpu_fip: fpu_l[6],
+            fpu_fcs: fpu_l[7],
         }
     }
 }
@@ -851,6 +887,7 @@ impl JitEngine {
         let req =
             CompileRequest { block, successors: &successors, indirect, at: base + at, base, inline: self.opts.inline };
         let code = Host::compile(&req, &self.stubs, &self.layout);
+        self.stats.borrow_mut().x87_direct_sites += x87::take_direct_sites();
         if at + code.len() > self.mem.len() {
             return None;
         }

@@ -1871,3 +1871,138 @@ fn memory_setter_jcc_blocks_match_tier0_at_every_limit() {
         assert_eq!(data(&mut a), data(&mut b), "data at limit {n}");
     }
 }
+
+// --- issue 10, seventh round (part Y): x87 stack moves inline, none direct in step 1 ---
+
+/// With `--jit-fallback-only` (step 1) no x87 form is called directly or moved inline: every
+/// one goes through the trampoline; with inline forms on, the x87 loop's 14 distinct forms
+/// are (`JitStats::x87_direct_sites` counts the sites the backend compiled so).
+#[test]
+fn fallback_only_compiles_no_direct_x87_form() {
+    let code = x87_loop();
+    for inline in [false, true] {
+        let mut cpu = cpu64_with(&code);
+        let mut j = if inline { jit(1) } else { jit_fallback_only(1) };
+        let mut reference = cpu64_with(&code);
+        assert_eq!(run(&mut j, &mut cpu, u64::MAX), run(&mut Interp::new(), &mut reference, u64::MAX));
+        assert_eq!(cpu.state.fpu, reference.state.fpu, "inline {inline}");
+        let s = j.stats.borrow().clone();
+        assert!(s.translated_instructions >= 50 * 16, "{s}");
+        if inline {
+            assert!(s.x87_direct_sites >= 16, "inline: {} direct x87 sites", s.x87_direct_sites);
+        } else {
+            assert_eq!(s.x87_direct_sites, 0, "fallback only");
+        }
+    }
+}
+
+/// A 64-bit loop of x87 stack moves (FLD1, FLDZ, FLD ST(i) of 1.0, of zero, of infinity and
+/// of the indefinite, FSTP ST(0), also right after a masked overflow left C1 = 1) between
+/// direct forms, pushing three more than it pops per
+/// round for six rounds, so the stack overflows (masked) from the third round; then ten FSTP
+/// ST(0) (the last two underflow, masked), FLD ST(3) of an empty register (masked underflow),
+/// FNCLEX, IE unmasked, an FLD1, three FSTP ST(0) (the last an unmasked underflow: ES set,
+/// nothing written) and an FLD1 that raises #MF, then HLT. Each step's environment is kept in
+/// the data page.
+fn x87_stack_moves() -> Vec<u8> {
+    // After each x87 instruction its environment (control, status and full tag words, FIP)
+    // is stored at [rdi] by FNSTENV and loaded back by FLDENV (FNSTENV masks every
+    // exception; FLDENV restores the masks and leaves the rest as it was), and rdi moves on by
+    // 28: the data page keeps every step's state, compared at the end. (A comparison at an
+    // instruction limit sees only tier 0's state: `run_to_limit` runs a limit's last
+    // `MAX_BLOCK` instructions one at a time on tier 0.)
+    let step = |c: &mut Vec<u8>, op: &[u8]| {
+        c.extend_from_slice(op);
+        c.extend_from_slice(&[0xd9, 0x37, 0xd9, 0x27, 0x48, 0x83, 0xc7, 0x1c]);
+    };
+    // mov edi, 0x401000
+    let mut c = vec![0xbf, 0x00, 0x10, 0x40, 0x00, 0xb9, 6, 0, 0, 0, 0xdb, 0xe3];
+    let top = c.len();
+    for op in [
+        [0xd9, 0xe8], // fld1
+        [0xd9, 0xee], // fldz
+        [0xd9, 0xc1], // fld st(1): 1.0, inline
+        [0xd9, 0xc1], // fld st(1): zero, the handler (tag "zero")
+        [0xde, 0xf9], // fdivp st(1), st(0): 1 / 0 = inf (ZE masked)
+        [0xd9, 0xc0], // fld st(0): inf, the handler (tag "special")
+        [0xd9, 0xe8], // fld1: a masked overflow (C1 = 1) once the stack is full
+        [0xdd, 0xd8], // fstp st(0): inline, clears C1
+        [0xd9, 0xfa], // fsqrt
+        [0xdd, 0xd8], // fstp st(0)
+        [0xd9, 0xc2], // fld st(2)
+        [0xd9, 0xfa], // fsqrt
+        [0xd9, 0xeb], // fldpi
+        [0xd9, 0xe8], // fld1: likewise
+        [0xdd, 0xd8], // fstp st(0)
+        [0xd9, 0xfa], // fsqrt: PE (masked)
+        [0xdd, 0xd8], // fstp st(0)
+        [0xdd, 0xd8], // fstp st(0)
+    ] {
+        step(&mut c, &op);
+    }
+    c.extend_from_slice(&[0xff, 0xc9]); // dec ecx
+                                        // jnz top (rel32: the body is longer than a rel8 reaches)
+    let back = top as i64 - (c.len() as i64 + 6);
+    c.extend_from_slice(&[0x0f, 0x85]);
+    c.extend_from_slice(&(back as i32).to_le_bytes());
+    for _ in 0..10 {
+        step(&mut c, &[0xdd, 0xd8]);
+    }
+    step(&mut c, &[0xd9, 0xc3]); // fld st(3)
+    c.extend_from_slice(&[0xdb, 0xe2]); // fnclex
+                                        // mov word [0x401000], 0x037e ; fldcw [0x401000]
+    c.extend_from_slice(&[0x66, 0xc7, 0x04, 0x25, 0x00, 0x10, 0x40, 0x00, 0x7e, 0x03]);
+    c.extend_from_slice(&[0xd9, 0x2c, 0x25, 0x00, 0x10, 0x40, 0x00]);
+    // Unmasked, without FNSTENV/FLDENV between (the end state is compared).
+    c.extend_from_slice(&[0xd9, 0xe8, 0xdd, 0xd8, 0xdd, 0xd8, 0xdd, 0xd8]);
+    c.extend_from_slice(&[0xd9, 0xe8, 0xf4]);
+    c
+}
+
+/// The inline stack moves leave exactly tier 0's state (tags, status word, FIP after every
+/// step, kept in the data page; registers, GPRs, flags at the end, #MF at the last FLD1, and
+/// at every instruction limit), through masked overflow and underflow, special sources and an
+/// unmasked stack fault; and the loop's registers, cached in host registers, survive the
+/// handler calls of their slow paths.
+#[test]
+fn inline_x87_stack_moves_match_tier0_at_every_limit_and_fault() {
+    let code = x87_stack_moves();
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(
+        matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 16),
+        "#MF expected: {ea:?} at {:#x}, fsw {:#x} fcw {:#x}",
+        a.state.rip,
+        a.state.fpu.fsw,
+        a.state.fpu.fcw
+    );
+    assert_eq!(a.state.rip, CODE64 + code.len() as u64 - 3, "at the last FLD1");
+    assert_eq!(a.state.fpu, b.state.fpu);
+    // The masked overflow and underflow happened (SF set before FNCLEX is checked through
+    // the limits below); the unmasked underflow left ES and IE.
+    assert_eq!(b.state.fpu.fsw & 0x81, 0x81, "ES and IE: {:#x}", b.state.fpu.fsw);
+    assert!(s.x87_direct_sites > 0 && s.translated_instructions >= 300, "{s}");
+    let page = |cpu: &mut Cpu| -> Vec<u64> {
+        (0..512).map(|q| cpu.read::<emu::flags::W64>(CODE64 + 0x1000 + 8 * q).unwrap()).collect()
+    };
+    let (mut a, mut b) = (a, b);
+    let (pa, pb) = (page(&mut a), page(&mut b));
+    assert!(pa[90 * 28 / 8] != 0, "environments stored up to the tail");
+    for (q, (x, y)) in pa.iter().zip(&pb).enumerate() {
+        assert_eq!(x, y, "environment bytes {} (step {})", 8 * q, 8 * q / 28);
+    }
+    let mut saw_overflow = false;
+    for n in (1..a.retired).step_by(3) {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+            assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags at limit {limit}");
+            assert_eq!(a.state.fpu, b.state.fpu, "FPU at limit {limit}");
+        }
+        // SF with C1 = 1: a stack overflow.
+        saw_overflow |= a.state.fpu.fsw & 0x241 == 0x241;
+    }
+    assert!(saw_overflow, "the loop overflows the stack");
+}
+// --- end part Y ---

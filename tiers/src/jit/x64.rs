@@ -34,6 +34,7 @@ use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, VecAssembler};
 use emu::cache::Block;
 use emu::decoded::{Instr, NO_REG};
 use emu::mmu::tlb::{layout as tlb_layout, TLB_ENTRIES};
+use emu::state::ctrl;
 
 /// Offsets of the shared stubs at the start of code memory.
 #[derive(Clone, Copy, Debug)]
@@ -209,6 +210,22 @@ pub fn compile(
                 continue;
             }
             Some(f) if emit_inline(&mut a, l, rc, f, &forms, i, &mut fl) => continue,
+            // Part X (sixth round): an x87 register-stack form calls its handler directly; part Y
+            // (seventh round): its stack moves are done inline. Only with inline forms on:
+            // `--jit-fallback-only` calls every instruction through the trampoline.
+            _ if inline && super::x87::direct(e) => {
+                flush_pending(&mut a, l, &mut fl);
+                super::x87::note_direct_site();
+                match super::x87::stack_move(e) {
+                    Some(m) => emit_x87_move(&mut a, l, rc, x, m),
+                    None => {
+                        spill(&mut a, l, rc);
+                        emit_x87_call(&mut a, x);
+                        rc.loaded = 0;
+                        rc.dirty = 0;
+                    }
+                }
+            }
             _ => {
                 // Not inline after all: the waiting record is needed by the handler.
                 fl.logic_pending |= ends_logic_wait;
@@ -1033,29 +1050,6 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
 
 /// Calls the tier-0 handler of `e` through the trampoline, leaving the translation if it stops.
 fn emit_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
-    // Part X (sixth round): an x87 register-stack form is called directly, without the
-    // trampoline's checks; only if it faulted (having changed nothing) does the trampoline run
-    // it again to record the fault (jit/x87.rs).
-    if super::x87::direct(e) {
-        let ran = a.new_dynamic_label();
-        dynasm!(a
-            ; .arch x64
-            ; mov rdi, rbp
-            ; mov rsi, QWORD e as *const _ as i64
-            ; mov rax, QWORD call_x87 as *const () as i64
-            ; call rax
-            ; test eax, eax
-            ; jz =>ran
-        );
-        emit_trampoline_call(a, e, info, leave);
-        dynasm!(a ; .arch x64 ; =>ran);
-        return;
-    }
-    emit_trampoline_call(a, e, info, leave);
-}
-
-/// [`emit_call`] through the trampoline.
-fn emit_trampoline_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
     dynasm!(a
         ; .arch x64
         ; mov rdi, rbx
@@ -1066,6 +1060,174 @@ fn emit_trampoline_call(a: &mut Asm, e: &Instr, info: u32, leave: usize) {
         ; test eax, eax
         ; jnz extern leave
     );
+}
+
+/// Part X (sixth round): an x87 register-stack form's handler called directly, without the
+/// trampoline's checks; only if it faulted (having changed nothing) does the trampoline run it
+/// again to record the fault (jit/x87.rs). The caller has spilled the cached registers.
+fn emit_x87_call(a: &mut Asm, x: Site) {
+    let ran = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; mov rdi, rbp
+        ; mov rsi, QWORD x.e as *const _ as i64
+        ; mov rax, QWORD call_x87 as *const () as i64
+        ; call rax
+        ; test eax, eax
+        ; jz =>ran
+    );
+    emit_call(a, x.e, x.info, x.leave);
+    dynasm!(a ; .arch x64 ; =>ran);
+}
+
+/// Part Y (seventh round): an x87 stack move (FLD ST(i), FLD1, FLDZ, FSTP ST(0)) done on the
+/// register file in rax, rcx and rdx only, so the cached guest registers stay in their host
+/// registers. It is what the handler does when nothing unusual is in the way: protected mode
+/// (not virtual-8086), CR0.EM = TS = 0, no unmasked exception flag set in FSW (no #MF can be
+/// pending), no stack overflow or underflow, and for FLD ST(i) a source whose tag would be
+/// "valid" (a normal finite value: exponent 1..7FFE, integer bit set). Then the handler's
+/// effects are: the value and its tag written, TOP moved, C1 = 0, FIP = the instruction's
+/// offset, FCS = 0 (`emu::interp::x87::{load_store, constants, retire}`). Anything else
+/// branches, before any write, to the direct handler call, which does it exactly.
+fn emit_x87_move(a: &mut Asm, l: &Layout, rc: &RegCache, x: Site, m: super::x87::StackMove) {
+    use super::x87::StackMove;
+    let slow = a.new_dynamic_label();
+    let done = a.new_dynamic_label();
+    const CR0_CHECKED: i32 = (ctrl::CR0_PE | ctrl::CR0_EM | ctrl::CR0_TS) as i32;
+    const VM_BIT: i8 = emu::rflags::VM.trailing_zeros() as i8;
+    // FSW's TOP (bits 13:11) and C1 (bit 9).
+    const FSW_KEEP: i32 = !(0x3800 | 0x200) & 0xffff;
+    let regs = l.fpu_regs;
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.cr0]
+        ; and eax, CR0_CHECKED
+        ; cmp eax, ctrl::CR0_PE as i32
+        ; jne =>slow
+        ; mov rax, [rbp + l.rflags_other]
+        ; bt rax, VM_BIT
+        ; jc =>slow
+        // An exception flag left unmasked: #MF may be pending (the handler decides).
+        ; movzx eax, WORD [rbp + l.fpu_fcw]
+        ; not eax
+        ; and ax, [rbp + l.fpu_fsw]
+        ; test al, 0x3f
+        ; jnz =>slow
+        // ecx = 2 * TOP (the tag word's shift for ST(0); FSW bit 10 (C2) drops out of the mask).
+        ; movzx ecx, WORD [rbp + l.fpu_fsw]
+        ; shr ecx, 10
+    );
+    match m {
+        StackMove::PopSt0 => {
+            dynasm!(a
+                ; .arch x64
+                ; and ecx, 14
+                // ST(0) empty: stack underflow.
+                ; movzx edx, WORD [rbp + l.fpu_ftw]
+                ; shr edx, cl
+                ; not edx
+                ; test dl, 3
+                ; jz =>slow
+                // Tag ST(0) empty, TOP + 1, C1 = 0.
+                ; mov edx, 3
+                ; shl edx, cl
+                ; or [rbp + l.fpu_ftw], dx
+                ; add ecx, 2
+                ; and ecx, 14
+            );
+        }
+        StackMove::LoadSt(_) | StackMove::LoadConst { .. } => {
+            dynasm!(a
+                ; .arch x64
+                // ecx = 2 * (TOP - 1): the new ST(0), the old ST(7); in use: stack overflow.
+                ; add ecx, 14
+                ; and ecx, 14
+                ; movzx edx, WORD [rbp + l.fpu_ftw]
+                ; shr edx, cl
+                ; not edx
+                ; test dl, 3
+                ; jnz =>slow
+            );
+            let tag = match m {
+                StackMove::LoadSt(i) => {
+                    // ST(i) is ST(i + 1) after the push.
+                    let src = 2 + 2 * i32::from(i);
+                    dynasm!(a
+                        ; .arch x64
+                        ; lea eax, [rcx + src]
+                        ; and eax, 14
+                        ; xchg eax, ecx
+                        // eax = 2 * new TOP, ecx = 2 * the source's physical number.
+                        ; movzx edx, WORD [rbp + l.fpu_ftw]
+                        ; shr edx, cl
+                        ; not edx
+                        ; test dl, 3
+                        ; jz =>slow
+                        // Only a normal finite value (tag "valid") here.
+                        ; mov rdx, [rbp + rcx * 8 + regs]
+                        ; bt rdx, 63
+                        ; jnc =>slow
+                        ; movzx edx, WORD [rbp + rcx * 8 + regs + 8]
+                        ; and edx, 0x7fff
+                        ; dec edx
+                        ; cmp edx, 0x7ffd
+                        ; ja =>slow
+                        ; mov rdx, [rbp + rcx * 8 + regs]
+                        ; mov [rbp + rax * 8 + regs], rdx
+                        ; movzx edx, WORD [rbp + rcx * 8 + regs + 8]
+                        ; mov [rbp + rax * 8 + regs + 8], rdx
+                        ; mov ecx, eax
+                    );
+                    super::x87::TAG_VALID
+                }
+                StackMove::LoadConst { signif, sign_exp, tag } => {
+                    dynasm!(a
+                        ; .arch x64
+                        ; mov rdx, QWORD signif as i64
+                        ; mov [rbp + rcx * 8 + regs], rdx
+                        ; mov edx, i32::from(sign_exp)
+                        ; mov [rbp + rcx * 8 + regs + 8], rdx
+                    );
+                    tag
+                }
+                StackMove::PopSt0 => unreachable!("matched above"),
+            };
+            // The new ST(0)'s tag.
+            dynasm!(a
+                ; .arch x64
+                ; mov edx, 3
+                ; shl edx, cl
+                ; not edx
+                ; and [rbp + l.fpu_ftw], dx
+            );
+            if tag != 0 {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov edx, i32::from(tag)
+                    ; shl edx, cl
+                    ; or [rbp + l.fpu_ftw], dx
+                );
+            }
+        }
+    }
+    // ecx = 2 * the new TOP: FSW's TOP and C1 = 0; FIP = the offset, FCS = 0 (`retire`).
+    dynasm!(a
+        ; .arch x64
+        ; shl ecx, 10
+        ; movzx edx, WORD [rbp + l.fpu_fsw]
+        ; and edx, FSW_KEEP
+        ; or edx, ecx
+        ; mov [rbp + l.fpu_fsw], dx
+        ; mov rax, QWORD x.e.rip() as i64
+        ; mov [rbp + l.fpu_fip], rax
+        ; mov WORD [rbp + l.fpu_fcs], 0
+        ; jmp =>done
+        ; =>slow
+    );
+    spill(a, l, rc);
+    emit_x87_call(a, x);
+    reload(a, l, rc);
+    dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// rax = the linear address of `ea` (64-bit mode: FS or GS adds its base).

@@ -9,8 +9,13 @@
 //! handlers fail only in `x87::enter` (#NM for CR0.EM/TS, a pending #MF), before they change
 //! anything, so on a fault [`run`] says so and translated code calls the trampoline for the
 //! instruction, which runs the handler again (it faults again, identically) and records the
-//! stop as for any other handler call (`x64::emit_call`). A hot block of such forms is compiled (`JitEngine::mostly_fallbacks` counts
+//! stop as for any other handler call (`x64::emit_x87_call`). A hot block of such forms is compiled (`JitEngine::mostly_fallbacks` counts
 //! them with the inline forms), so an x87 loop runs as translated code with chained back edges.
+//!
+//! Seventh round (part Y): the stack moves of [`stack_move`] are done inline on the register
+//! file, falling back to the direct call when anything unusual is in the way; none of this
+//! with `--jit-fallback-only`, where every x87 form goes through the trampoline (the count
+//! [`take_direct_sites`] feeds `JitStats::x87_direct_sites` shows it).
 
 use emu::cpu::Cpu;
 use emu::decoded::Instr;
@@ -69,6 +74,53 @@ pub(super) fn direct(e: &Instr) -> bool {
             | C::Ftst
             | C::Fxam
     )
+}
+
+/// A stack move that translated code does inline on the register file (seventh round, part Y)
+/// when nothing unusual is in the way; anything else (a stack fault, a pending unmasked
+/// exception, CR0.EM/TS, real or virtual-8086 mode, an FLD ST(i) of a value whose tag is not
+/// "valid") takes the direct call of the handler, which does it exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StackMove {
+    /// FLD ST(i): push a copy of ST(i).
+    LoadSt(u8),
+    /// FLD1 / FLDZ: push the constant (`signif`, `sign_exp`) with tag `tag` (both are exact,
+    /// so unlike FLDPI and the logarithms they do not depend on the rounding control).
+    LoadConst { signif: u64, sign_exp: u16, tag: u16 },
+    /// FSTP ST(0): only a pop (the copy onto itself changes nothing).
+    PopSt0,
+}
+
+/// The tags of the x87 tag word (SDM Vol. 1, Figure 8-7), as `emu::interp::x87::stack` has them.
+pub(super) const TAG_VALID: u16 = 0;
+pub(super) const TAG_ZERO: u16 = 1;
+
+/// The inline form of `e`, if it is a [`direct`] form translated code moves inline.
+pub(super) fn stack_move(e: &Instr) -> Option<StackMove> {
+    let code = C::try_from(e.code as usize).ok()?;
+    match code {
+        C::Fld_sti => Some(StackMove::LoadSt(e.dst & 7)),
+        C::Fld1 => Some(StackMove::LoadConst { signif: 1 << 63, sign_exp: 0x3fff, tag: TAG_VALID }),
+        C::Fldz => Some(StackMove::LoadConst { signif: 0, sign_exp: 0, tag: TAG_ZERO }),
+        C::Fstp_sti if e.dst == 0 => Some(StackMove::PopSt0),
+        _ => None,
+    }
+}
+
+thread_local! {
+    /// [`direct`] forms the backend compiled (a direct call or an inline stack move) since the
+    /// last [`take_direct_sites`]; the engine adds them to `JitStats::x87_direct_sites`.
+    static DIRECT_SITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one [`direct`] form compiled as a direct call or inline (the backend calls it).
+pub(super) fn note_direct_site() {
+    DIRECT_SITES.with(|c| c.set(c.get() + 1));
+}
+
+/// The count [`note_direct_site`] kept since the last call, reset to 0.
+pub(super) fn take_direct_sites() -> u64 {
+    DIRECT_SITES.with(|c| c.replace(0))
 }
 
 /// Runs a [`direct`] form for translated code (through `host::call_x87`): 0 when it ran, 1
