@@ -66,6 +66,9 @@ pub struct Outcome {
     /// dropped.
     pub translated: u64,
     pub dropped: u64,
+    /// Regions of several blocks the JIT compiled (at threshold 1, when a block is compiled
+    /// again after a store into code or a flush: its successors are cached by then).
+    pub regions: u64,
     /// Faults taken (and skipped) before the end.
     pub faults: u64,
     /// The differences (empty: the engines agree).
@@ -412,8 +415,8 @@ pub fn run_both_corrupting(code: &[u8], corrupt: bool) -> std::io::Result<Outcom
                 Leg::Fault(s) | Leg::End(s) => s,
             };
             let st = stats.borrow();
-            let (translated, dropped) = (st.translated_instructions, st.dropped);
-            return Ok(Outcome { retired: t.cpu.retired, exit, faults, diffs, translated, dropped });
+            let (translated, dropped, regions) = (st.translated_instructions, st.dropped, st.regions);
+            return Ok(Outcome { retired: t.cpu.retired, exit, faults, diffs, translated, dropped, regions });
         };
         faults += 1;
         t.cpu.state.rip += len;

@@ -26,6 +26,7 @@ fn random_programs_agree_on_tier0_and_the_jit() {
     };
     let mut fuzz = Fuzzer::new(seed);
     let (mut instructions, mut ran, mut faults, mut translated, mut dropped) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut regions = 0u64;
     let mut exits = std::collections::BTreeMap::<String, u64>::new();
     let start = std::time::Instant::now();
     for n in 0..programs {
@@ -40,6 +41,7 @@ fn random_programs_agree_on_tier0_and_the_jit() {
         faults += out.faults;
         translated += out.translated;
         dropped += out.dropped;
+        regions += out.regions;
         let kind = out.exit.split(" at ").next().unwrap_or_default().to_string();
         *exits.entry(kind).or_default() += 1;
         assert!(
@@ -52,7 +54,7 @@ fn random_programs_agree_on_tier0_and_the_jit() {
         );
     }
     eprintln!(
-        "jit fuzz: seed {seed:#x}: {ran} programs, {instructions} instructions, {translated} of them in translated code, {faults} faults compared and skipped, {dropped} translations dropped by stores into code, 0 divergences, {:.1} s; ends {exits:?}",
+        "jit fuzz: seed {seed:#x}: {ran} programs, {instructions} instructions, {translated} of them in translated code, {faults} faults compared and skipped, {dropped} translations dropped by stores into code, {regions} regions compiled, 0 divergences, {:.1} s; ends {exits:?}",
         start.elapsed().as_secs_f64()
     );
     assert!(ran > programs / 2, "too few programs could be built: {ran}");

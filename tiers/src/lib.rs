@@ -128,6 +128,10 @@ pub struct JitStats {
     /// Hot blocks left on tier 0 because fewer than a quarter of their instructions have an
     /// inline form.
     pub left_on_tier0: u64,
+    /// Translations that are regions of more than one block (seventh round, part R), and the
+    /// blocks they hold in all (both also counted in `compiled`).
+    pub regions: u64,
+    pub region_members: u64,
     /// Indirect branches (JMP/CALL r/m, RET) whose target translated code found in the
     /// indirect-branch table, and those that returned to the run loop to look it up.
     pub indirect_hits: u64,
@@ -239,6 +243,9 @@ impl std::fmt::Display for JitStats {
         // --- issue 10, sixth round (part K) ---
         write!(f, "; {} mapping changes undid {} links across pages", self.mapping_changes, self.links_undone)?;
         // --- end part K ---
+        // --- issue 10, seventh round (part R) ---
+        write!(f, "; {} regions of {} blocks", self.regions, self.region_members)?;
+        // --- end part R ---
         if self.block_entries > 0 {
             // Block exits that reached a translation without the loop: through a chain site
             // (a RET's return point included) or the indirect table, against those that went

@@ -169,6 +169,12 @@ impl BlockCache {
         b
     }
 
+    /// The valid block keyed (physical address `pa`, linear address `la`, mode key `mode`), if
+    /// one is cached; nothing is decoded (the JIT's regions gather blocks that already ran).
+    pub fn find(&self, pa: u64, la: u64, mode: u32) -> Option<u32> {
+        self.map.get(&(pa, la, mode)).copied().filter(|&i| self.blocks[i as usize].valid)
+    }
+
     /// Attaches translated code to block `idx` (or detaches it with `None`).
     pub fn set_translation(&mut self, idx: u32, handle: Option<TranslationHandle>) {
         self.blocks[idx as usize].translation = handle;

@@ -42,6 +42,16 @@ pub struct CompileRequest<'b> {
     pub base: usize,
     /// Emit the inline forms (step 2); without, every instruction calls its handler.
     pub inline: bool,
+    /// A region (seventh round, part R): its blocks, `block` first, each with its successors;
+    /// empty for a translation of `block` alone.
+    pub region: &'b [RegionMember<'b>],
+}
+
+/// A block of a region: its branches to members become host jumps, the rest exits.
+pub struct RegionMember<'b> {
+    pub block: &'b Block,
+    /// The guest RIPs it may end at whose exits get a chain site (as `CompileRequest::successors`).
+    pub successors: Vec<u64>,
 }
 
 /// A host backend: instruction selection and encoding, nothing else.

@@ -4,8 +4,9 @@
 //! block cache and `step`), runs cold blocks through tier 0's `run_block`, and compiles a block
 //! once the cache has counted `threshold` entries into it (`--jit-threshold`, default 16; a hot
 //! block with under a quarter inline forms stays on tier 0, except at threshold 1, where every
-//! block is compiled so the checks below run everything as translated code). The
-//! regions are tier 0's blocks. Faults, system calls, HLT and the other stops go through tier
+//! block is compiled so the checks below run everything as translated code). A
+//! translation is one of tier 0's blocks or, in 64-bit code, a region of them (see "Regions"
+//! below). Faults, system calls, HLT and the other stops go through tier
 //! 0's `handle_stop`, so the machine and the user-mode runner see exactly what tier 0 shows.
 //!
 //! **Code generation.** [`forms`] picks the instructions the backend (behind the [`backend`]
@@ -168,6 +169,27 @@
 //! so a record dead at the head is never written there), and each way out adds
 //! (r14 - r15) * n to `retired`. Nothing inside can change the limit or read `retired`, so
 //! it stops exactly where the memory check would.
+//!
+//! **Regions** (seventh round, part R). A hot block of 64-bit code is compiled with the blocks the
+//! cache holds that it reaches by direct branches and fall-throughs (both ways of a Jcc, a JMP's
+//! target), breadth first, up to [`MAX_REGION_BLOCKS`]: each in the head's mode, wholly in the
+//! head's linear page, ending in an inline Jcc or JMP or falling through (CALL, RET, indirect
+//! branches and branches run by their handler end a region), and only when one of them branches
+//! back to the head (a loop: `JitEngine::region_of`). The translation's entry is the head's; a way
+//! from a member to a member is a host jump (an internal edge), every other way an exit with its
+//! chain site as in a block (`x64::compile_region`). The guest registers all members' inline forms
+//! use get one allocation for the region: loaded at its entry, kept in host registers across
+//! internal edges, written back at exits and before handler calls (and reloaded at the next
+//! internal edge); the lazy record is exact at every internal edge. Each internal edge makes tier
+//! 0's check before a block: a region of register forms only (no handler call can read `retired` or
+//! change the limit) counts its budget down (r14 = r15 = limit - retired at the entry, `sub r15, n;
+//! ja member` per edge, r14 - r15 added to `retired` at each way out); any other adds n to
+//! `retired` in memory and compares it with the limit. Invalidation needs nothing new: the cache
+//! drops every block of a physical page when a store hits code in it, so a store into any member
+//! drops the head's block too, and with it the region's translation (its incoming links undone as
+//! for any dropped translation); the region's jumps stay within one linear page, so they stay exact
+//! through a change of mappings as a same-page link does ([`links`]). `--stats` counts regions and
+//! their members; the dump lists a region's members.
 //!
 //! **Dumps.** `STRATA_JIT_DUMP=1` prints each compiled block ([`dump`]): its guest instructions
 //! (`*` where an inline form exists) and the host code, disassembled by iced-x86.
@@ -432,6 +454,51 @@ fn exec_one(ctx: &mut RunCtx, cpu: &mut Cpu, e: &Instr, info: u32) -> u32 {
         }
     }
     1
+}
+
+/// Blocks a region holds at most: bounds its code (each member is compiled into every region
+/// that reaches it) and the time spent compiling it.
+pub const MAX_REGION_BLOCKS: usize = 8;
+
+/// Whether block `b` can be a region member: it ends in an inline Jcc or JMP (whose ways the
+/// region compiles as jumps or exits) or falls through. Calls, returns, indirect branches and
+/// branches run by their handler end regions (RET prediction and the indirect table stay with
+/// single-block translations).
+fn region_end(b: &emu::cache::Block) -> bool {
+    match b.instrs.last() {
+        Some(last) if b.ends_in_branch => {
+            matches!(forms::form_of(last, true), Some(forms::Form::Jcc { .. } | forms::Form::Jmp))
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// The guest RIPs block `b` may end at that are known from it: a direct branch's target and
+/// next address, or the fall-through address (none for a near indirect branch). For other
+/// branches these never match (or match correctly: a link only replaces the lookup the run
+/// loop would make).
+fn direct_successors(b: &emu::cache::Block) -> Vec<u64> {
+    let mut successors = Vec::with_capacity(2);
+    if !b.ends_in_branch {
+        successors.push(b.end_rip);
+    } else if let Some(last) = b.instrs.last().filter(|e| !forms::is_near_indirect(e)) {
+        successors.push(last.imm);
+        if last.next_rip != last.imm {
+            successors.push(last.next_rip);
+        }
+    }
+    successors
+}
+
+/// The ways block `b` (a possible region member, `region_end`) can go: both of a Jcc, a
+/// JMP's target only (not its next address, which `direct_successors` lists too), the
+/// fall-through address.
+fn region_successors(b: &emu::cache::Block) -> Vec<u64> {
+    match b.instrs.last() {
+        Some(last) if b.ends_in_branch && forms::form_of(last, true) == Some(forms::Form::Jmp) => vec![last.imm],
+        _ => direct_successors(b),
+    }
 }
 
 /// One compiled block.
@@ -864,7 +931,20 @@ impl JitEngine {
     /// Assembles block `idx` at the end of the used code memory and writes it there: (offset,
     /// length), or `None` when it does not fit.
     fn compile_at(&mut self, idx: u32) -> Option<(usize, usize)> {
+        let members = self.region_of(idx);
         let block = self.interp.cache.block(idx);
+        let region: Vec<backend::RegionMember> = if members.len() > 1 {
+            let cache = &self.interp.cache;
+            members
+                .iter()
+                .map(|&m| {
+                    let b = cache.block(m);
+                    backend::RegionMember { block: b, successors: direct_successors(b) }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut successors = Vec::with_capacity(2);
         // A near indirect branch ends with the table lookup instead of chain sites.
         let indirect = block.ends_in_branch && block.instrs.last().is_some_and(forms::is_near_indirect);
@@ -884,8 +964,15 @@ impl JitEngine {
         }
         let at = self.used.next_multiple_of(16);
         let base = self.mem.exec_base();
-        let req =
-            CompileRequest { block, successors: &successors, indirect, at: base + at, base, inline: self.opts.inline };
+        let req = CompileRequest {
+            block,
+            successors: &successors,
+            indirect,
+            at: base + at,
+            base,
+            inline: self.opts.inline,
+            region: &region,
+        };
         let code = Host::compile(&req, &self.stubs, &self.layout);
         self.stats.borrow_mut().x87_direct_sites += x87::take_direct_sites();
         if at + code.len() > self.mem.len() {
@@ -893,9 +980,61 @@ impl JitEngine {
         }
         self.mem.bytes_mut()[at..at + code.len()].copy_from_slice(&code);
         if self.dump {
-            eprint!("{}", dump::dump(block, &code, (base + at) as u64));
+            if region.is_empty() {
+                eprint!("{}", dump::dump(block, &code, (base + at) as u64));
+            } else {
+                let blocks: Vec<&emu::cache::Block> = region.iter().map(|m| m.block).collect();
+                eprint!("{}", dump::dump_region(&blocks, &code, (base + at) as u64));
+            }
+        }
+        if !region.is_empty() {
+            let mut stats = self.stats.borrow_mut();
+            stats.regions += 1;
+            stats.region_members += region.len() as u64;
         }
         Some((at, code.len()))
+    }
+
+    /// The blocks of the region headed by block `idx` (seventh round, part R), the head first:
+    /// the blocks the cache holds that the head reaches by direct branches and fall-throughs
+    /// (breadth first, at most [`MAX_REGION_BLOCKS`]), each in 64-bit code, in the head's mode
+    /// and wholly in the head's linear page (so in its physical page), ending in an inline Jcc
+    /// or JMP or falling through, provided one of them branches back to the head (a loop).
+    /// Just `[idx]` when there is no such block or loop, or inline forms are off.
+    ///
+    /// One page because a store into any member's code then drops the head's block too (the
+    /// cache drops every block of a page a store into code hits) and with it the region's
+    /// translation; and because a jump within the head's linear page stays exact through a
+    /// change of mappings, as a same-page link does (`links`).
+    fn region_of(&self, idx: u32) -> Vec<u32> {
+        let cache = &self.interp.cache;
+        let head = cache.block(idx);
+        let mut members = vec![idx];
+        if !self.opts.inline || head.mode & 0xff != 64 || head.pages[1] != u64::MAX || !region_end(head) {
+            return members;
+        }
+        let mut next = 0;
+        while next < members.len() && members.len() < MAX_REGION_BLOCKS {
+            for rip in region_successors(cache.block(members[next])) {
+                if rip >> 12 != head.la >> 12 || members.len() >= MAX_REGION_BLOCKS {
+                    continue;
+                }
+                let Some(m) = cache.find(head.pages[0] | (rip & 0xfff), rip, head.mode) else { continue };
+                let b = cache.block(m);
+                if !members.contains(&m) && b.pages[1] == u64::MAX && region_end(b) && self.worth_compiling(rip) {
+                    members.push(m);
+                }
+            }
+            next += 1;
+        }
+        // Only loops through the head: a region that is entered and left once per run of its
+        // blocks costs its entry (every register loaded, the countdown set up) and gains
+        // little over chained blocks (the bytecode workload ran 1% more host instructions).
+        let cache = &self.interp.cache;
+        if !members.iter().any(|&m| region_successors(cache.block(m)).contains(&head.la)) {
+            members.truncate(1);
+        }
+        members
     }
 
     /// Detaches every translation and empties code memory (it is full, or the code was flushed).

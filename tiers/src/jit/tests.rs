@@ -2006,3 +2006,181 @@ fn inline_x87_stack_moves_match_tier0_at_every_limit_and_fault() {
     assert!(saw_overflow, "the loop overflows the stack");
 }
 // --- end part Y ---
+
+// Part R (seventh round): regions of several blocks (`JitEngine::region_of`,
+// `x64::compile_region`).
+
+/// `code` on tier 0 and on the JIT at `threshold` (so regions form once their blocks have run:
+/// at threshold 1 a head is compiled before its successors are decoded), stopped after n / 2
+/// then n instructions for every n: the same exit, retired count, RIP, registers and lazy
+/// record (bit for bit). Returns the JIT's counts of a run to the end.
+fn region_limits_agree(code: &[u8], make: fn(&[u8]) -> Cpu, threshold: u64, step: usize) -> JitStats {
+    let mut reference = make(code);
+    run(&mut Interp::new(), &mut reference, u64::MAX);
+    let total = reference.retired;
+    for n in (1..=total).step_by(step) {
+        let (mut a, mut b) = (make(code), make(code));
+        let (mut t0, mut j) = (Interp::new(), jit(threshold));
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!((a.retired, a.state.rip), (b.retired, b.state.rip), "limit {limit}");
+            assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}");
+            assert_eq!(a.state.lazy, b.state.lazy, "lazy record at limit {limit}");
+        }
+    }
+    let (mut a, mut b) = (make(code), make(code));
+    let mut j = jit(threshold);
+    assert_eq!(run(&mut Interp::new(), &mut a, u64::MAX), run(&mut j, &mut b, u64::MAX));
+    assert_eq!(
+        (a.retired, a.state.rip, a.state.gpr, a.state.lazy),
+        (b.retired, b.state.rip, b.state.gpr, b.state.lazy)
+    );
+    let s = j.stats.borrow().clone();
+    s
+}
+
+/// The branch workload's loop shape (an LCG's top bits choose among 5 blocks per iteration,
+/// register forms only: the region counts its budget down), then a loop of 4 blocks one of
+/// which loads and stores (the memory budget check at each internal edge, a handler on the
+/// first miss) and one of which calls its handler (PUSHF, which reads every flag the region's
+/// previous block left), then HLT (#GP at CPL3).
+fn region_loops() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 60
+        ; mov eax, 12345
+        ; mov r9, QWORD 6364136223846793005
+        ; mov r10, QWORD 1442695040888963407
+        ; xor edx, edx
+        ; ->top:
+        ; imul rax, r9
+        ; add rax, r10
+        ; mov r8, rax
+        ; shr r8, 60
+        ; cmp r8, 8
+        ; jb ->low
+        ; add rdx, 3
+        ; cmp r8, 12
+        ; jae ->join
+        ; sub rdx, 1
+        ; jmp ->join
+        ; ->low:
+        ; xor rdx, 5
+        ; ->join:
+        ; test r8, 1
+        ; jz ->even
+        ; inc rdx
+        ; ->even:
+        ; dec rcx
+        ; jnz ->top
+        ; mov ecx, 40
+        ; mov rsi, QWORD (CODE64 + 0x1000) as i64
+        ; ->mem:
+        ; add rax, [rsi]
+        ; mov [rsi + 8], rax
+        ; test cl, 3
+        ; jnz ->skip
+        ; add r11, rcx
+        ; pushfq
+        ; pop rbx
+        ; ->skip:
+        ; sub r11, 2
+        ; cmp r11, rdx
+        ; jl ->less
+        ; adc rdx, 1
+        ; ->less:
+        ; dec ecx
+        ; jnz ->mem
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Both loops become regions (their blocks hot, in one page) and agree with tier 0 at every
+/// instruction limit, with every register and the lazy record.
+#[test]
+fn multi_block_regions_match_tier0_at_every_limit() {
+    let code = region_loops();
+    let s = region_limits_agree(&code, cpu64_with, 4, 1);
+    assert!(s.regions >= 2 && s.region_members >= 2 * s.regions, "{s}");
+    assert!(s.translated_instructions > 500, "{s}");
+    // The branch loop's value, computed independently: the same LCG in Rust.
+    let mut cpu = cpu64_with(&code);
+    run(&mut jit(4), &mut cpu, 60 * 12);
+    let (mut x, mut d) = (12345u64, 0u64);
+    let mut retired = 5;
+    for _ in 0..60 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let top = x >> 60;
+        retired += 6;
+        if top < 8 {
+            d ^= 5;
+            retired += 1;
+        } else {
+            d += 3;
+            retired += 3;
+            if top < 12 {
+                d -= 1;
+                retired += 2;
+            }
+        }
+        retired += 2;
+        if top & 1 != 0 {
+            d += 1;
+            retired += 1;
+        }
+        retired += 2;
+    }
+    let mut cpu = cpu64_with(&code);
+    let mut j = jit(4);
+    run(&mut j, &mut cpu, retired);
+    assert_eq!((cpu.state.gpr[0], cpu.state.gpr[2], cpu.state.gpr[1]), (x, d, 0));
+}
+
+/// The loop: block A (head) branches to C on odd counts, whose store goes to data until the
+/// count is 101, then (D) into the immediate of block B's `mov ebx, 1`, which becomes
+/// `mov ebx, 5` while A, B and C run as one region.
+fn region_smc_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 200
+        ; mov rsi, QWORD (CODE64 + 0x1000) as i64
+        ; mov r9d, 1
+        ; xor edx, edx
+        ; ->top:
+        ; add rax, rcx
+        ; test ecx, 1
+        ; jz ->skip
+        ; mov [rsi], r9d
+        ; cmp ecx, 101
+        ; jne ->skip
+        ; lea rsi, [->skip]
+        ; inc rsi
+        ; mov r9d, 5
+        ; ->skip:
+        ; mov ebx, 1
+        ; add rdx, rbx
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// A store into the code of a member block that is not the region's head, made by another
+/// member while the region runs: the region is dropped at once (the next iteration runs the
+/// new code) and compiled again; the result is what tier 0 computes and what arithmetic
+/// predicts (ebx = 1 for counts 200..=100, 5 for 99..=1).
+#[test]
+fn a_store_into_a_region_member_drops_the_region() {
+    let code = region_smc_loop();
+    let s = region_limits_agree(&code, cpu64_rwx_with, 16, 13);
+    assert!(s.regions >= 2, "compiled, dropped, compiled again: {s}");
+    assert!(s.dropped >= 1, "{s}");
+    let mut cpu = cpu64_rwx_with(&code);
+    run(&mut jit(16), &mut cpu, u64::MAX);
+    assert_eq!(cpu.state.gpr[2], 101 + 99 * 5);
+    assert_eq!(cpu.state.gpr[0], (1..=200).sum::<u64>());
+}

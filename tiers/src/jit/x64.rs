@@ -24,7 +24,7 @@
 
 mod sse;
 
-use super::backend::{Backend, CompileRequest, INFO_BRANCH, RESULT_INDIRECT, RESULT_STOP};
+use super::backend::{Backend, CompileRequest, RegionMember, INFO_BRANCH, RESULT_INDIRECT, RESULT_STOP};
 use super::forms::{self, Alu, Ea, Ext, Form, ShiftKind, Src};
 use super::host::{call_handler, call_x87, lazy_cond, lazy_rflags};
 use super::shadow::{self, Role};
@@ -121,28 +121,13 @@ pub fn compile(
     let leave = base + stubs.leave;
     let bail = base + stubs.bail;
     let exit = base + stubs.exit;
-    // The block-entry check: the instruction budget, so limits are exact (tier 0 checks before
-    // each block). A handler that changed the TLB generation (links are made by linear
-    // address) or set RF (tier 0 clears it at the next block's start) sets the limit to 0
-    // (`super::exec_one`), so this one compare also makes those entries leave to the run
-    // loop, which clears RF before it enters translated code.
-    dynasm!(a
-        ; .arch x64
-        ; mov rax, [rbp + l.retired]
-        ; cmp rax, [rbx + l.ctx_limit]
-        ; jae extern bail
-    );
-    if l.count_entries {
-        // `STRATA_JIT_COUNT`: the chain hit rate's base (issue 10, part D).
-        dynasm!(a ; .arch x64 ; inc QWORD [rbx + l.ctx_block_entries]);
-    }
+    entry_check(&mut a, l, bail);
     let n = block.instrs.len();
     let bits64 = block.mode & 0xff == 64;
     // The TLB set of the block's privilege (the mode key holds the CPL in bits 8..).
     let user = block.mode >> 8 == 3;
     let forms: Vec<Option<Form>> =
         block.instrs.iter().map(|e| if inline { forms::form_of(e, bits64) } else { None }).collect();
-    let mut mx = sse::MxState::default();
     // A block branching back to its own start (64-bit code: RIP = linear address) loops
     // inside its translation with its registers kept in host registers: they are all loaded
     // once here, and the back edge makes the block-entry check itself.
@@ -151,7 +136,6 @@ pub fn compile(
     let rc = &mut rc;
     // Flags dead at the head of such a loop: its back edge needs no lazy record.
     let loop_exit_only = self_loop && forms::flags_dead_at_entry(&forms);
-    let mut fl = FlagState::unknown(loop_exit_only);
     let head = a.new_dynamic_label();
     // Such a loop ending in a Jcc with no handler call in it (part F) counts its remaining
     // iterations down in r15 (r14: the count it started from; both free, at most six
@@ -172,72 +156,7 @@ pub fn compile(
     // Inline forms' miss paths, emitted after the exits so that hit paths fall through.
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
-    for (i, e) in block.instrs.iter().enumerate() {
-        let mut info = i as u32;
-        if i + 1 == n && block.ends_in_branch {
-            info |= INFO_BRANCH;
-        }
-        let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(&forms, i));
-        if fl.pending && !fl.keeps_pending(form) || fl.logic_pending && !keeps_logic_pending(form) {
-            flush_pending(&mut a, l, &mut fl);
-        }
-        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending };
-        // An inline form overwriting every flag ends a logic record's wait (it calls no
-        // handler; `after_flags` may start a new wait for its own record).
-        let ends_logic_wait = fl.logic_pending && form.is_some_and(Form::kills_flags);
-        if ends_logic_wait {
-            fl.logic_pending = false;
-        }
-        let c = &mut cold;
-        match form {
-            Some(Form::Load { size, dst, ea, ext }) => emit_load(&mut a, l, rc, c, x, size, dst, ea, ext),
-            Some(Form::Store { size, src, ea }) => emit_store(&mut a, l, rc, c, x, size, src, ea),
-            Some(Form::Push { src }) => emit_push(&mut a, l, rc, c, x, Some(src)),
-            Some(Form::Pop { dst }) => emit_pop(&mut a, l, rc, c, x, dst),
-            Some(Form::Call) => emit_push(&mut a, l, rc, c, x, None),
-            Some(Form::Ret { pop }) => emit_ret(&mut a, l, rc, x, pop),
-            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, false),
-            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(&mut a, l, rc, x, reg, ea, true),
-            Some(Form::Div { wide, src }) => emit_div(&mut a, l, rc, c, x, wide, src),
-            Some(Form::Sse(f)) => sse::emit(&mut a, l, rc, x, f, &forms, i, &mut mx),
-            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(&mut a, l, rc, c, x, size, imm, ea),
-            Some(Form::DivMem { wide, ea }) => emit_div_mem(&mut a, l, rc, c, x, wide, ea),
-            Some(Form::ShiftMem { op, size, count, ea }) => emit_shift_mem(&mut a, l, rc, c, x, (op, size, count), ea),
-            Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
-                let m = AluMem { op, size, reg, src, ea, mem_first };
-                emit_alu_mem(&mut a, l, rc, c, x, m, &forms, i, &mut fl);
-                // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
-                continue;
-            }
-            Some(f) if emit_inline(&mut a, l, rc, f, &forms, i, &mut fl) => continue,
-            // Part X (sixth round): an x87 register-stack form calls its handler directly; part Y
-            // (seventh round): its stack moves are done inline. Only with inline forms on:
-            // `--jit-fallback-only` calls every instruction through the trampoline.
-            _ if inline && super::x87::direct(e) => {
-                flush_pending(&mut a, l, &mut fl);
-                super::x87::note_direct_site();
-                match super::x87::stack_move(e) {
-                    Some(m) => emit_x87_move(&mut a, l, rc, x, m),
-                    None => {
-                        spill(&mut a, l, rc);
-                        emit_x87_call(&mut a, x);
-                        rc.loaded = 0;
-                        rc.dirty = 0;
-                    }
-                }
-            }
-            _ => {
-                // Not inline after all: the waiting record is needed by the handler.
-                fl.logic_pending |= ends_logic_wait;
-                flush_pending(&mut a, l, &mut fl);
-                call_cached(&mut a, l, rc, x);
-            }
-        }
-        // A load, store, PUSH or POP keeps a pending record pending (any other form here
-        // flushed it first).
-        fl = FlagState { pending: fl.pending, logic_pending: fl.logic_pending, ..FlagState::unknown(loop_exit_only) };
-    }
-    debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
+    let fl = emit_body(&mut a, l, rc, block, &forms, leave, user, &mut cold, loop_exit_only, inline);
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
     // the top pair before the indirect-branch table.
@@ -394,6 +313,123 @@ pub fn compile(
             );
         }
     }
+    finish(a, l, site_labels, cold, exit)
+}
+
+/// The check tier 0 makes before each block, at a translation's entry: the instruction budget,
+/// so limits are exact. A handler that changed the TLB generation (links are made by linear
+/// address) or set RF (tier 0 clears it at the next block's start) sets the limit to 0
+/// (`super::exec_one`), so this one compare also makes those entries leave to the run loop,
+/// which clears RF before it enters translated code.
+fn entry_check(a: &mut Asm, l: &Layout, bail: usize) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.retired]
+        ; cmp rax, [rbx + l.ctx_limit]
+        ; jae extern bail
+    );
+    if l.count_entries {
+        // `STRATA_JIT_COUNT`: the chain hit rate's base (issue 10, part D).
+        dynasm!(a ; .arch x64 ; inc QWORD [rbx + l.ctx_block_entries]);
+    }
+}
+
+/// A block's instructions, inline forms or handler calls, up to its end (which the caller
+/// emits: the returned state says where the flags are). Miss paths go to `cold`.
+#[allow(clippy::too_many_arguments)]
+fn emit_body<'e>(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    block: &'e Block,
+    forms: &[Option<Form>],
+    leave: usize,
+    user: bool,
+    cold: &mut Vec<Cold<'e>>,
+    loop_exit_only: bool,
+    inline: bool,
+) -> FlagState {
+    let n = block.instrs.len();
+    let mut mx = sse::MxState::default();
+    let mut fl = FlagState::unknown(loop_exit_only);
+    for (i, e) in block.instrs.iter().enumerate() {
+        let mut info = i as u32;
+        if i + 1 == n && block.ends_in_branch {
+            info |= INFO_BRANCH;
+        }
+        let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(forms, i));
+        if fl.pending && !fl.keeps_pending(form) || fl.logic_pending && !keeps_logic_pending(form) {
+            flush_pending(a, l, &mut fl);
+        }
+        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending };
+        // An inline form overwriting every flag ends a logic record's wait (it calls no
+        // handler; `after_flags` may start a new wait for its own record).
+        let ends_logic_wait = fl.logic_pending && form.is_some_and(Form::kills_flags);
+        if ends_logic_wait {
+            fl.logic_pending = false;
+        }
+        let c = &mut *cold;
+        match form {
+            Some(Form::Load { size, dst, ea, ext }) => emit_load(a, l, rc, c, x, size, dst, ea, ext),
+            Some(Form::Store { size, src, ea }) => emit_store(a, l, rc, c, x, size, src, ea),
+            Some(Form::Push { src }) => emit_push(a, l, rc, c, x, Some(src)),
+            Some(Form::Pop { dst }) => emit_pop(a, l, rc, c, x, dst),
+            Some(Form::Call) => emit_push(a, l, rc, c, x, None),
+            Some(Form::Ret { pop }) => emit_ret(a, l, rc, x, pop),
+            Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(a, l, rc, x, reg, ea, false),
+            Some(Form::CallInd { reg, ea }) => emit_jmp_ind(a, l, rc, x, reg, ea, true),
+            Some(Form::Div { wide, src }) => emit_div(a, l, rc, c, x, wide, src),
+            Some(Form::Sse(f)) => sse::emit(a, l, rc, x, f, forms, i, &mut mx),
+            Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(a, l, rc, c, x, size, imm, ea),
+            Some(Form::DivMem { wide, ea }) => emit_div_mem(a, l, rc, c, x, wide, ea),
+            Some(Form::ShiftMem { op, size, count, ea }) => emit_shift_mem(a, l, rc, c, x, (op, size, count), ea),
+            Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
+                let m = AluMem { op, size, reg, src, ea, mem_first };
+                emit_alu_mem(a, l, rc, c, x, m, forms, i, &mut fl);
+                // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
+                continue;
+            }
+            Some(f) if emit_inline(a, l, rc, f, forms, i, &mut fl) => continue,
+            // Part X (sixth round): an x87 register-stack form calls its handler directly; part Y
+            // (seventh round): its stack moves are done inline. Only with inline forms on:
+            // `--jit-fallback-only` calls every instruction through the trampoline.
+            _ if inline && super::x87::direct(e) => {
+                flush_pending(a, l, &mut fl);
+                super::x87::note_direct_site();
+                match super::x87::stack_move(e) {
+                    Some(m) => emit_x87_move(a, l, rc, x, m),
+                    None => {
+                        spill(a, l, rc);
+                        emit_x87_call(a, x);
+                        rc.loaded = 0;
+                        rc.dirty = 0;
+                    }
+                }
+            }
+            _ => {
+                // Not inline after all: the waiting record is needed by the handler.
+                fl.logic_pending |= ends_logic_wait;
+                flush_pending(a, l, &mut fl);
+                call_cached(a, l, rc, x);
+            }
+        }
+        // A load, store, PUSH or POP keeps a pending record pending (any other form here
+        // flushed it first).
+        fl = FlagState { pending: fl.pending, logic_pending: fl.logic_pending, ..FlagState::unknown(loop_exit_only) };
+    }
+    debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
+    fl
+}
+
+/// The end of every translation: each chain site's unlinked stub (which returns the site to the
+/// run loop), the miss paths, the TLB probes' way-1 checks.
+fn finish(
+    mut a: Asm,
+    l: &Layout,
+    site_labels: Vec<(usize, dynasmrt::DynamicLabel)>,
+    cold: Vec<Cold>,
+    exit: usize,
+) -> Vec<u8> {
     let mut sites = Vec::new();
     for (site, unlinked) in site_labels {
         let site_label = a.new_dynamic_label();
@@ -415,6 +451,231 @@ pub fn compile(
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
     }
     code
+}
+
+/// Compiles a region (seventh round, part R; 64-bit code, inline forms on): `members[0]` is the
+/// head (the translation's entry), the others blocks of the head's linear page that it reaches
+/// by direct branches and fall-throughs, each ending in an inline Jcc or JMP or falling
+/// through (`super::region_end`). Every member gets a label; a way from a member to a member
+/// is a host jump there, every other way an exit as in [`compile`].
+///
+/// One register allocation for the whole region: the guest registers its inline forms use
+/// are loaded once at the entry and stay in host registers across internal edges (at each
+/// member's label all are loaded, and those an internal edge may bring changed are counted
+/// dirty); they are
+/// written back at exits and before handler calls as in a block. The lazy record is made
+/// exact before every internal edge (each member starts with nothing known of the flags).
+///
+/// The budget: tier 0 checks `retired` against the limit before each block, so each internal
+/// edge makes that check. If no member can call a handler (`handler_free`), nothing reads
+/// `retired` or changes the limit inside the region, and it counts down instead: r14 = r15 =
+/// limit - retired at the entry; an edge out of a member of n instructions is
+/// `sub r15, n; ja member` (r15 > n before it: retired + n < limit, the check tier 0 makes);
+/// every way out adds r14 - r15 to `retired`. Otherwise each edge adds n to `retired` in
+/// memory and compares it with the limit (which a handler may have set to 0), as a self-loop's
+/// back edge does. A failed check leaves with the registers written back and RIP = the
+/// member's address, for the run loop.
+pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &Stubs, l: &Layout) -> Vec<u8> {
+    // Which registers may be dirty (changed since `cpu.state.gpr`) at the members' labels: the
+    // union of those dirty at the internal edges, found by compiling until it is stable (it
+    // only grows, so at most 17 rounds; usually 2). An exit then writes back only those.
+    let mut at_labels = 0;
+    loop {
+        let (code, at_edges) = compile_region_with(members, at, base, stubs, l, at_labels);
+        if at_edges & !at_labels == 0 {
+            return code;
+        }
+        at_labels |= at_edges;
+    }
+}
+
+/// [`compile_region`] with the registers `dirty` counted dirty at each member's label;
+/// returns the code and the registers dirty at its internal edges.
+fn compile_region_with(
+    members: &[RegionMember],
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    dirty: u16,
+) -> (Vec<u8>, u16) {
+    let mut a = VecAssembler::<X64Relocation>::new(at);
+    let (leave, bail, exit) = (base + stubs.leave, base + stubs.bail, base + stubs.exit);
+    entry_check(&mut a, l, bail);
+    let head = members[0].block;
+    debug_assert_eq!(head.mode & 0xff, 64, "regions are formed in 64-bit code only");
+    let user = head.mode >> 8 == 3;
+    let forms: Vec<Vec<Option<Form>>> =
+        members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
+    let rc0 = RegCache::for_block(&forms.concat(), true);
+    let all = rc0.allocated();
+    let countdown =
+        forms.iter().flatten().all(|f| handler_free(*f)) && all.count_ones() as usize <= HOST_POOL.len() - 2;
+    reload(&mut a, l, &RegCache { loaded: all, ..rc0 });
+    if countdown {
+        dynasm!(a
+            ; .arch x64
+            ; mov rax, [rbx + l.ctx_limit]
+            ; sub rax, [rbp + l.retired]
+            ; mov r14, rax
+            ; mov r15, rax
+        );
+    }
+    let labels: Vec<dynasmrt::DynamicLabel> = members.iter().map(|_| a.new_dynamic_label()).collect();
+    let las: Vec<u64> = members.iter().map(|m| m.block.la).collect();
+    let mut cold: Vec<Cold> = Vec::new();
+    WAY1_CHECKS.with(|w| w.borrow_mut().clear());
+    let mut sites = Vec::new();
+    let dirty_at_edges = std::cell::Cell::new(0u16);
+    for (k, m) in members.iter().enumerate() {
+        let block = m.block;
+        dynasm!(a ; .arch x64 ; =>labels[k]);
+        let mut rc = RegCache { loaded: all, dirty, ..rc0 };
+        let fl = emit_body(&mut a, l, &mut rc, block, &forms[k], leave, user, &mut cold, false, true); // regions are formed only with inline forms on
+        let w = RegionWays {
+            las: &las,
+            labels: &labels,
+            successors: &m.successors,
+            n: block.instrs.len(),
+            countdown,
+            bail,
+            dirty_at_edges: &dirty_at_edges,
+        };
+        let last = if block.ends_in_branch { forms[k].last().copied().flatten() } else { None };
+        let end = block.instrs.last().map(|e| (e.imm, e.next_rip));
+        match (last, end) {
+            // The Jcc right after its flag setter branches on the host flags; each way writes
+            // the record.
+            (Some(Form::Jcc { cc }), Some((taken, fall))) if fl.deferred.is_some() => {
+                let d = fl.deferred.expect("checked above");
+                if taken != fall {
+                    let way = a.new_dynamic_label();
+                    emit_jcc(&mut a, cc, way);
+                    write_deferred(&mut a, l, d, false);
+                    w.way(&mut a, l, &rc, fall, false, &mut sites);
+                    dynasm!(a ; .arch x64 ; =>way);
+                }
+                write_deferred(&mut a, l, d, false);
+                w.way(&mut a, l, &rc, taken, false, &mut sites);
+            }
+            (Some(Form::Jcc { .. }), Some((taken, fall))) => {
+                if taken != fall {
+                    let way = a.new_dynamic_label();
+                    dynasm!(a ; .arch x64 ; test r12b, r12b ; jnz =>way);
+                    w.way(&mut a, l, &rc, fall, fl.pending, &mut sites);
+                    dynasm!(a ; .arch x64 ; =>way);
+                }
+                w.way(&mut a, l, &rc, taken, fl.pending, &mut sites);
+            }
+            (Some(Form::Jmp), Some((target, _))) => w.way(&mut a, l, &rc, target, fl.pending, &mut sites),
+            _ if !block.ends_in_branch => w.way(&mut a, l, &rc, block.end_rip, fl.pending, &mut sites),
+            _ => unreachable!("region members end in an inline Jcc or JMP or fall through"),
+        }
+    }
+    (finish(a, l, sites, cold, exit), dirty_at_edges.get())
+}
+
+/// Whether an inline form never calls a handler (nor anything that reads `retired` or changes
+/// the run's limit): the register forms. A region of only these counts its budget down.
+fn handler_free(f: Option<Form>) -> bool {
+    matches!(
+        f,
+        Some(
+            Form::Mov { .. }
+                | Form::Alu { .. }
+                | Form::IncDec { .. }
+                | Form::Lea { .. }
+                | Form::Jcc { .. }
+                | Form::Jmp
+                | Form::Shift { .. }
+                | Form::Imul { .. }
+                | Form::Nop
+                | Form::Not { .. }
+                | Form::Neg { .. }
+                | Form::Movsxd { .. }
+                | Form::MovExt { .. }
+        )
+    )
+}
+
+/// What a way out of one region member needs: the members (addresses and labels), the
+/// member's chain-site successors and size, and how the budget is kept.
+struct RegionWays<'r> {
+    las: &'r [u64],
+    labels: &'r [dynasmrt::DynamicLabel],
+    successors: &'r [u64],
+    n: usize,
+    countdown: bool,
+    bail: usize,
+    /// The registers dirty at the internal edges compiled so far.
+    dirty_at_edges: &'r std::cell::Cell<u16>,
+}
+
+impl RegionWays<'_> {
+    /// The way to guest RIP `rip` with the registers as `rc` says and the record exact but for
+    /// `pending`: a host jump if `rip` starts a member (after the budget check), else an exit.
+    fn way(
+        &self,
+        a: &mut Asm,
+        l: &Layout,
+        rc: &RegCache,
+        rip: u64,
+        pending: bool,
+        sites: &mut Vec<(usize, dynasmrt::DynamicLabel)>,
+    ) {
+        let all = rc.allocated();
+        let Some(k) = self.las.iter().position(|&m| m == rip) else {
+            leave_block(a, l, rc, self.n, pending);
+            if self.countdown {
+                region_retire(a, l);
+            }
+            exit_to(a, l, rip, self.successors, sites, self.bail, None);
+            return;
+        };
+        if pending {
+            aux_from_r13(a, l);
+        }
+        // A handler call (or `lazy_cond`: the countdown's registers survive it, r14/r15 being
+        // callee-saved) made the member forget registers; the target's label expects every
+        // one loaded.
+        reload(a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
+        self.dirty_at_edges.set(self.dirty_at_edges.get() | rc.dirty);
+        if self.countdown {
+            dynasm!(a
+                ; .arch x64
+                ; sub r15, self.n as i32
+                ; ja =>self.labels[k]
+            );
+            region_retire(a, l);
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; mov rax, [rbp + l.retired]
+                ; add rax, self.n as i32
+                ; mov [rbp + l.retired], rax
+                ; cmp rax, [rbx + l.ctx_limit]
+                ; jb =>self.labels[k]
+            );
+        }
+        // The budget is spent: to the run loop with RIP at the member.
+        spill(a, l, &RegCache { dirty: all, ..*rc });
+        match i32::try_from(rip as i64) {
+            Ok(v) => dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.rip], v),
+            Err(_) => dynasm!(a ; .arch x64 ; mov rax, QWORD rip as i64 ; mov [rbp + l.rip], rax),
+        }
+        dynasm!(a ; .arch x64 ; jmp extern self.bail);
+    }
+}
+
+/// A counting-down region's instructions of the internal edges taken, r14 - r15, added to
+/// `retired` (clobbers rcx and the host flags).
+fn region_retire(a: &mut Asm, l: &Layout) {
+    dynasm!(a
+        ; .arch x64
+        ; mov rcx, r14
+        ; sub rcx, r15
+        ; add [rbp + l.retired], rcx
+    );
 }
 
 /// What every exit of a block does first: the changed cached registers written back (every
@@ -2954,6 +3215,9 @@ impl Backend for X64 {
         emit_stubs(base, l)
     }
     fn compile(req: &CompileRequest<'_>, stubs: &Stubs, l: &Layout) -> Vec<u8> {
+        if req.region.len() > 1 {
+            return compile_region(req.region, req.at, req.base, stubs, l);
+        }
         compile(req.block, req.successors, req.indirect, req.at, req.base, stubs, l, req.inline)
     }
     fn patch_jump(code: &mut [u8], site: usize, target: usize) {
