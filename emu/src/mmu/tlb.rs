@@ -204,6 +204,15 @@ impl Tlb {
         Some(self.page_of(s) | (la & 0xfff))
     }
 
+    /// Where the entry that lets code at privilege `user` fetch from `la`'s page without a walk
+    /// lies (byte offset from the start of the entries, the pointer at `SETS_OFFSET`), and its
+    /// addend, on a hit. The JIT's indirect-branch table keeps both to check, in generated
+    /// code, that a target's page still maps to the same frame (`tiers/src/jit/mod.rs`).
+    pub fn exec_entry(&self, user: bool, la: u64) -> Option<(usize, u64)> {
+        let s = self.find(user, la, self.access_tag(la, 1), |e| e.exec_tag)?;
+        Some((s * layout::ENTRY_SIZE, self.sets[s].addend))
+    }
+
     /// The physical page of `slot`.
     #[inline(always)]
     fn page_of(&self, slot: usize) -> u64 {

@@ -47,10 +47,10 @@ pub(super) fn same_page(translations: &[Translation], site: usize, to: usize) ->
 }
 
 impl JitEngine {
-    /// The linear mappings changed: undoes the links across pages (and empties the
-    /// indirect-branch table), keeps the ones within a page.
+    /// The linear mappings changed: undoes the links across pages, keeps the ones within a
+    /// page. The indirect-branch table stays: each slot checks its target's mapping itself
+    /// (`IndirectSlot`).
     pub(super) fn unlink_cross_page(&mut self) {
-        self.forget_indirect();
         let mut undone = 0;
         for i in std::mem::take(&mut self.cross_linked) {
             let t = &mut self.translations[i as usize];

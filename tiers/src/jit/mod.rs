@@ -133,10 +133,17 @@
 //! hash of the new RIP): a slot whose RIP matches and whose tag is the table's generation and
 //! the block's mode key (a near branch keeps the mode) jumps straight to the target's entry,
 //! whose check of the budget runs as for any entry. A miss returns to the
-//! run loop, which fills the slot when it enters the target's translation. The table is
-//! emptied (its generation bumped, O(1)) wherever links are undone: dropped blocks, changed
-//! mappings, another CS base, a flushed code memory. RET is looked up the same way when its
-//! prediction misses.
+//! run loop, which fills the slot when it enters the target's translation. A slot also holds
+//! where the software TLB entry its target's page was fetched through lies and that entry's
+//! addend: a hit needs that entry's exec tag to be of the current TLB generation and its
+//! addend unchanged, i.e. the page fetchable without a walk and mapped to the same frame, so
+//! the block cache's lookup (by frame, linear address and mode) would give the same block
+//! (seventh round, part B). Slots therefore survive TLB flushes (the boot's 17,604 CR3/CR4
+//! writes) that left their target's mapping alone; a target whose page was remapped, or not
+//! walked again since, misses. Blocks crossing into a second page are not put in the table.
+//! The table is emptied (its generation bumped, O(1)) wherever links are undone for another
+//! reason than a change of mappings: dropped blocks, another CS base, a flushed code memory.
+//! RET is looked up the same way when its prediction misses.
 //!
 //! **RET prediction** ([`shadow`]): a 64-bit block ending in a near CALL pushes a pair (guest
 //! return address, host return point) on the host stack and enters its target with a host
@@ -260,15 +267,26 @@ pub const INDIRECT_SLOTS: usize = 4096;
 
 /// One slot of the indirect-branch table: guest RIP `rip`, looked up under `tag` (the table's
 /// generation << 32 | the mode key), runs the translation whose entry is at host address
-/// `host`. `repr(C)`, 32 bytes: generated code indexes and reads it.
+/// `host`, as long as the software TLB's entry at byte offset `tlb_entry` (from the start of its
+/// entries) still lets the target's linear page `page` be fetched in the current TLB generation
+/// with addend `addend` (the same frame): the slot then outlives TLB flushes that left that
+/// mapping as it was. `repr(C)`, 64 bytes: generated code indexes and reads it.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct IndirectSlot {
     rip: u64,
     tag: u64,
     host: u64,
-    _pad: u64,
+    page: u64,
+    addend: u64,
+    tlb_entry: u64,
+    _pad: [u64; 2],
 }
+
+const _: () = assert!(std::mem::size_of::<IndirectSlot>() == 1 << INDIRECT_SLOT_SHIFT);
+
+/// log2 of an [`IndirectSlot`]'s size (generated code shifts the slot number by it).
+pub const INDIRECT_SLOT_SHIFT: u32 = 6;
 
 /// The slot of guest RIP `rip` (the backends compute the same: `(rip ^ rip >> 10) & mask`).
 pub fn indirect_slot(rip: u64) -> usize {
@@ -710,14 +728,7 @@ impl JitEngine {
                     // and generation), so a fill is never wrong, only maybe not useful.
                     let tag = self.indirect_generation << 32;
                     if std::mem::take(&mut fill_indirect) {
-                        let mode = self.interp.cache.block(idx).mode;
-                        let rip = cpu.state.rip;
-                        self.indirect[indirect_slot(rip)] = IndirectSlot {
-                            rip,
-                            tag: tag | u64::from(mode),
-                            host: (self.mem.exec_base() + entry) as u64,
-                            _pad: 0,
-                        };
+                        self.fill_indirect_slot(cpu, idx, entry, tag);
                     }
                     // Translations do not clear RF at their entries (a handler that sets it
                     // ends the chain: `exec_one`); tier 0 clears it at a block's start.
@@ -842,6 +853,7 @@ impl JitEngine {
         let mut stats = self.stats.borrow_mut();
         stats.dropped += dropped.len() as u64;
         drop(stats);
+        let dropped_any = !dropped.is_empty();
         for h in dropped {
             let t = &mut self.translations[h.0.get() as usize - 1];
             t.live = false;
@@ -853,11 +865,39 @@ impl JitEngine {
         if mappings {
             self.unlink_cross_page();
         }
-        self.forget_indirect();
+        if dropped_any {
+            self.forget_indirect();
+        }
+    }
+
+    /// Fills the indirect-branch table's slot of the current RIP with the translation of block
+    /// `idx` (entry offset `entry`) under table tag `tag`, with the TLB entry its page was
+    /// fetched through (see [`IndirectSlot`]). Not for a block crossing into a second page
+    /// (the TLB check covers the first page only) or one whose page is not in the TLB now
+    /// (the block cache found it without a fetch): those miss every time, which is only slower.
+    fn fill_indirect_slot(&mut self, cpu: &Cpu, idx: u32, entry: usize, tag: u64) {
+        let block = self.interp.cache.block(idx);
+        if block.pages[1] != u64::MAX {
+            return;
+        }
+        let Some((tlb_entry, addend)) = cpu.softmmu.tlb().exec_entry(cpu.state.cpl == 3, block.la) else {
+            return;
+        };
+        let rip = cpu.state.rip;
+        self.indirect[indirect_slot(rip)] = IndirectSlot {
+            rip,
+            tag: tag | u64::from(block.mode),
+            host: (self.mem.exec_base() + entry) as u64,
+            page: block.la & !0xfff,
+            addend,
+            tlb_entry: tlb_entry as u64,
+            _pad: [0; 2],
+        };
     }
 
     /// Empties the indirect-branch table (its slots may name dropped translations or hold RIPs
-    /// of another CS base or mapping): a new generation, so no old slot matches.
+    /// of another CS base): a new generation, so no old slot matches. A change of mappings
+    /// does not need it: each slot checks its target's TLB entry ([`IndirectSlot`]).
     fn forget_indirect(&mut self) {
         self.indirect_generation += 1;
         if self.indirect_generation >= 1 << 31 {

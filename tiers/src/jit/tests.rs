@@ -2184,3 +2184,127 @@ fn a_store_into_a_region_member_drops_the_region() {
     assert_eq!(cpu.state.gpr[2], 101 + 99 * 5);
     assert_eq!(cpu.state.gpr[0], (1..=200).sum::<u64>());
 }
+
+/// Seventh round, part B: the indirect-branch table across TLB flushes. A loop at `IND_CODE`
+/// calls the function at `IND_FUNC` through `call rax` (an indirect branch, looked up in the
+/// table); before the loop, a load from the function's page refills its TLB entry (exec tag
+/// included) through the page tables of the moment, so the table's own check decides.
+mod indirect_across_flushes {
+    use super::*;
+
+    const IND_CODE: u64 = 0x50_0000;
+    const IND_STACK: u64 = 0x50_1000;
+    const IND_FUNC: u64 = 0x50_3000;
+    /// Where the function's second version (`add rbx, 2`) is mapped first.
+    const IND_SPARE: u64 = 0x50_5000;
+
+    fn asm(at: u64, f: impl FnOnce(&mut dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>)) -> Vec<u8> {
+        let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(at as usize);
+        f(&mut a);
+        a.finalize().unwrap()
+    }
+
+    fn setup() -> (Cpu, AddressSpace) {
+        let main = asm(IND_CODE, |a| {
+            dynasm!(a
+                ; .arch x64
+                ; mov rsp, QWORD (IND_STACK + 0x1000) as i64
+                ; mov rax, QWORD IND_FUNC as i64
+                ; mov r8, [rax]
+                ; mov ecx, 50
+                ; l:
+                ; mov rax, QWORD IND_FUNC as i64
+                ; call rax
+                ; add rdx, 3
+                ; dec ecx
+                ; jnz <l
+                ; hlt
+            )
+        });
+        let f1 = asm(IND_FUNC, |a| dynasm!(a ; .arch x64 ; add rbx, 1 ; ret));
+        let f2 = asm(IND_SPARE, |a| dynasm!(a ; .arch x64 ; add rbx, 2 ; ret));
+        let mut ram = GuestRam::new(4 << 20).unwrap();
+        let mut aspace = AddressSpace::new(&mut ram);
+        let mut cpu = Cpu::new(ram);
+        cpu.config.user_mode_syscalls = true;
+        emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+        let rx = PROT_READ | PROT_EXEC;
+        for (va, code, prot) in [
+            (IND_CODE, &main[..], rx),
+            (IND_STACK, &[][..], PROT_READ | PROT_WRITE),
+            (IND_FUNC, &f1, rx),
+            (IND_SPARE, &f2, rx),
+        ] {
+            aspace.add_region(&mut cpu.ram, va, va + 0x1000, prot);
+            let frame = aspace.populate(&mut cpu.ram, va, prot).unwrap();
+            cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+        }
+        (cpu, aspace)
+    }
+
+    /// Runs to the HLT (#GP at CPL 3) from `IND_CODE` with rbx = rdx = 0.
+    fn run_once(engine: &mut dyn Engine, cpu: &mut Cpu) {
+        cpu.state.rip = IND_CODE;
+        cpu.state.gpr[2] = 0;
+        cpu.state.gpr[3] = 0;
+        let exit = run(engine, cpu, cpu.retired + 1_000_000);
+        assert!(matches!(exit, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {exit:?}");
+    }
+
+    /// Runs the loop, then flushes the TLB (as a CR3 write does), remapping the function's
+    /// page to the second version's frame first if `remap`, and runs it again. Returns the CPU,
+    /// rbx after each run and the JIT's counts after the first run (zero for tier 0).
+    fn run_twice(engine: &mut dyn Engine, stats: &Rc<RefCell<JitStats>>, remap: bool) -> (Cpu, [u64; 2], JitStats) {
+        let (mut cpu, mut aspace) = setup();
+        run_once(engine, &mut cpu);
+        let first = cpu.state.gpr[3];
+        let after_first = stats.borrow().clone();
+        if remap {
+            aspace.discard(&mut cpu.ram, IND_FUNC, IND_FUNC + 0x1000);
+            aspace.move_page(&mut cpu.ram, IND_SPARE, IND_FUNC).unwrap();
+        }
+        cpu.softmmu.flush_tlb();
+        run_once(engine, &mut cpu);
+        let sums = [first, cpu.state.gpr[3]];
+        (cpu, sums, after_first)
+    }
+
+    fn jit_with_stats() -> (JitEngine, Rc<RefCell<JitStats>>) {
+        let stats = Rc::new(RefCell::new(JitStats::default()));
+        let j = JitEngine::new(JitOptions { threshold: 1, code_bytes: 1 << 20, inline: true }, stats.clone()).unwrap();
+        (j, stats)
+    }
+
+    /// A flush that left the function's mapping alone keeps its slot: the second run's 50
+    /// indirect calls all hit (the table emptied at each flush, as before, missed once).
+    #[test]
+    fn a_flush_that_keeps_the_mapping_keeps_the_slot() {
+        let (t0, expected, _) = run_twice(&mut Interp::new(), &Rc::default(), false);
+        // 50 calls adding 1, twice.
+        assert_eq!(expected, [50, 50]);
+        let (mut j, stats) = jit_with_stats();
+        let (cpu, sums, first) = run_twice(&mut j, &stats, false);
+        assert_eq!(sums, expected);
+        assert_eq!((cpu.retired, cpu.state.rip, cpu.state.gpr), (t0.retired, t0.state.rip, t0.state.gpr));
+        let s = stats.borrow().clone();
+        assert!(s.mapping_changes > first.mapping_changes, "the flush was seen: {s}");
+        assert_eq!(s.indirect_misses, first.indirect_misses, "the slot was lost at the flush: {s}");
+        assert_eq!(s.indirect_hits - first.indirect_hits, 50, "{s}");
+    }
+
+    /// A flush after the function's page was remapped to another frame must reach the new
+    /// code, although the slot's RIP, mode and (refilled) TLB tag all still match: only the
+    /// addend (the frame) differs. Checked against tier 0 and the arithmetic.
+    #[test]
+    fn a_flush_that_remaps_the_target_reaches_the_new_code() {
+        let (t0, expected, _) = run_twice(&mut Interp::new(), &Rc::default(), true);
+        // 50 calls adding 1, then 50 adding 2.
+        assert_eq!(expected, [50, 100]);
+        let (mut j, stats) = jit_with_stats();
+        let (cpu, sums, first) = run_twice(&mut j, &stats, true);
+        assert_eq!(sums, expected);
+        assert_eq!((cpu.retired, cpu.state.rip, cpu.state.gpr), (t0.retired, t0.state.rip, t0.state.gpr));
+        let s = stats.borrow().clone();
+        assert!(s.indirect_misses > first.indirect_misses, "the remapped target missed: {s}");
+    }
+}

@@ -914,20 +914,40 @@ fn emit_jcc(a: &mut Asm, cc: u8, label: dynasmrt::DynamicLabel) {
 /// `RESULT_INDIRECT`.
 fn emit_indirect_lookup(a: &mut Asm, l: &Layout, mode: u32, exit: usize) {
     let miss = a.new_dynamic_label();
-    // The slot: (rip ^ rip >> 10) & mask (`super::indirect_slot`), 32 bytes each.
+    // The slot: (rip ^ rip >> 10) & mask (`super::indirect_slot`), 64 bytes each.
+    let (tlb_exec, tlb_addend) = (tlb_layout::EXEC_TAG as i32, tlb_layout::ADDEND as i32);
+    let field = |o: usize| o as i32;
+    use std::mem::offset_of;
+    let (page, addend, entry) = (
+        field(offset_of!(super::IndirectSlot, page)),
+        field(offset_of!(super::IndirectSlot, addend)),
+        field(offset_of!(super::IndirectSlot, tlb_entry)),
+    );
     dynasm!(a
         ; .arch x64
         ; mov ecx, eax
         ; shr ecx, 10
         ; xor ecx, eax
         ; and ecx, (super::INDIRECT_SLOTS - 1) as i32
-        ; shl ecx, 5
+        ; shl ecx, super::INDIRECT_SLOT_SHIFT as i8
         ; add rcx, [rbx + l.ctx_indirect]
         ; cmp rax, [rcx]
         ; jne =>miss
         ; mov rdx, [rbx + l.ctx_indirect_tag]
         ; or rdx, mode as i32
         ; cmp rdx, [rcx + 8]
+        ; jne =>miss
+        // The target's page still fetchable through the TLB entry the slot was filled from
+        // (tag of the current generation) and mapped to the same frame (same addend): the
+        // lookup the run loop would make gives the same block (`super::IndirectSlot`).
+        ; mov rdx, [rbp + l.tlb_sets]
+        ; add rdx, [rcx + entry]
+        ; mov rax, [rcx + page]
+        ; or rax, [rbp + l.tlb_gen]
+        ; cmp rax, [rdx + tlb_exec]
+        ; jne =>miss
+        ; mov rax, [rcx + addend]
+        ; cmp rax, [rdx + tlb_addend]
         ; jne =>miss
         ; inc QWORD [rbx + l.ctx_indirect_hits]
         ; jmp QWORD [rcx + 16]
