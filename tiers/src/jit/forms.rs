@@ -1012,3 +1012,188 @@ pub fn flags_dead_at_entry(forms: &[Option<Form>]) -> bool {
     }
     false
 }
+
+/// Probe groups open at once within a block (seventh round, part P): one slot each in the
+/// run's context for the host address its first access found.
+pub const GROUP_SLOTS: usize = 4;
+/// The widest byte range one shared probe covers: a small range crosses a page rarely.
+const GROUP_SPAN: i64 = 256;
+
+/// An access that shares the TLB probe of its group: the accesses of a block off one base
+/// register (no index; the same segment; no write to the base and no handler call between
+/// them) whose bytes lie within [`GROUP_SPAN`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupAccess {
+    /// The context slot holding the group's host address.
+    pub slot: u8,
+    /// This access's displacement minus the group's lowest.
+    pub off: i32,
+    /// Set for the group's first access, which probes the whole range.
+    pub lead: Option<GroupRange>,
+}
+
+/// The range a group's first access probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupRange {
+    /// The lowest displacement of the group's accesses.
+    pub lo: i32,
+    /// From the lowest byte to one past the highest.
+    pub len: i32,
+    /// Some access of the group writes: the write tag is probed (a writable page is readable).
+    pub write: bool,
+}
+
+impl Form {
+    /// The memory operand, its size and whether the access writes, of the forms that may
+    /// share a probe (the stack forms change their base; the SSE forms probe for themselves).
+    pub fn mem_access(self) -> Option<(Ea, u8, bool)> {
+        match self {
+            Form::Load { size, ea, .. } => Some((ea, size, false)),
+            Form::Store { size, ea, .. } | Form::StoreImm { size, ea, .. } | Form::ShiftMem { size, ea, .. } => {
+                Some((ea, size, true))
+            }
+            Form::AluMem { op, size, ea, mem_first, .. } => Some((ea, size, mem_first && op.stores())),
+            Form::DivMem { wide, ea } => Some((ea, if wide { 8 } else { 4 }, false)),
+            _ => None,
+        }
+    }
+
+    /// The guest registers this form may write (a bit per register), or `None` where no probe
+    /// group may stay open across it (block ends; SSE forms, some of which write GPRs and
+    /// call handlers for their checks).
+    pub fn gprs_written(self) -> Option<u16> {
+        // A byte register 4..7 is SPL..DIL here, but AH..BH without REX would be 0..3: both
+        // are counted, which is only conservative.
+        let reg = |r: u8, size: u8| {
+            let r = u16::from(r & 15);
+            if size == 1 && (4..8).contains(&r) {
+                1 << r | 1 << (r - 4)
+            } else {
+                1 << r
+            }
+        };
+        Some(match self {
+            Form::Mov { dst, .. }
+            | Form::Lea { dst, .. }
+            | Form::ShiftCl { dst, .. }
+            | Form::Imul { dst, .. }
+            | Form::Rotate { dst, .. }
+            | Form::Not { dst, .. }
+            | Form::Bswap { dst, .. }
+            | Form::Movsxd { dst, .. }
+            | Form::Cmov { dst, .. }
+            | Form::MovExt { dst, .. } => reg(dst, 8),
+            Form::Alu { op, size, dst, .. } => {
+                if op.stores() {
+                    reg(dst, size)
+                } else {
+                    0
+                }
+            }
+            Form::IncDec { size, dst, .. }
+            | Form::Load { size, dst, .. }
+            | Form::Shift { size, dst, .. }
+            | Form::Neg { size, dst } => reg(dst, size),
+            Form::Setcc { dst, .. } => reg(dst, 1),
+            Form::AluMem { op, size, reg: r, mem_first, .. } => {
+                if !mem_first && op.stores() {
+                    reg(r, size)
+                } else {
+                    0
+                }
+            }
+            Form::Store { .. } | Form::StoreImm { .. } | Form::ShiftMem { .. } | Form::Nop => 0,
+            Form::Div { .. } | Form::DivMem { .. } => reg(0, 8) | reg(2, 8),
+            Form::Push { .. } => reg(4, 8),
+            Form::Pop { dst } => reg(dst, 8) | reg(4, 8),
+            Form::Jcc { .. }
+            | Form::Jmp
+            | Form::Call
+            | Form::Ret { .. }
+            | Form::JmpInd { .. }
+            | Form::CallInd { .. }
+            | Form::Sse(_) => return None,
+        })
+    }
+}
+
+/// The probe groups of a block (seventh round, part P): for each instruction, the group whose
+/// probe it shares, if any (groups of one access are left out: nothing to share). The backend
+/// still ends a group at any handler call it emits where this assumed an inline form
+/// (`x64.rs`), and every miss path empties the slots.
+pub fn probe_groups(forms: &[Option<Form>]) -> Vec<Option<GroupAccess>> {
+    struct Open {
+        slot: u8,
+        base: u8,
+        seg: u8,
+        lo: i64,
+        end: i64,
+        write: bool,
+        /// (instruction, displacement)
+        members: Vec<(usize, i64)>,
+    }
+    fn close(g: Open, out: &mut [Option<GroupAccess>]) {
+        if g.members.len() < 2 {
+            return;
+        }
+        for (k, &(i, disp)) in g.members.iter().enumerate() {
+            let lead = (k == 0).then_some(GroupRange { lo: g.lo as i32, len: (g.end - g.lo) as i32, write: g.write });
+            out[i] = Some(GroupAccess { slot: g.slot, off: (disp - g.lo) as i32, lead });
+        }
+    }
+    let mut out = vec![None; forms.len()];
+    let mut open: Vec<Open> = Vec::new();
+    for (i, f) in forms.iter().enumerate() {
+        let Some(f) = *f else {
+            // A handler call: it may change the TLB, the mappings, CR3 or any register.
+            open.drain(..).for_each(|g| close(g, &mut out));
+            continue;
+        };
+        if let Some((ea, size, write)) = f.mem_access().filter(|(ea, ..)| ea.base != NO_REG && ea.index == NO_REG) {
+            // `ea_of` keeps displacements with a base within 32 bits.
+            let disp = ea.disp as i64;
+            let end = disp + i64::from(size);
+            match open.iter().position(|g| g.base == ea.base && g.seg == ea.seg) {
+                Some(p) if end.max(open[p].end) - disp.min(open[p].lo) <= GROUP_SPAN => {
+                    let g = &mut open[p];
+                    g.lo = g.lo.min(disp);
+                    g.end = g.end.max(end);
+                    g.write |= write;
+                    g.members.push((i, disp));
+                }
+                found => {
+                    let slot = match found {
+                        Some(p) => {
+                            let g = open.remove(p);
+                            let slot = g.slot;
+                            close(g, &mut out);
+                            Some(slot)
+                        }
+                        None => (0..GROUP_SLOTS as u8).find(|s| open.iter().all(|g| g.slot != *s)),
+                    };
+                    if let Some(slot) = slot {
+                        open.push(Open {
+                            slot,
+                            base: ea.base,
+                            seg: ea.seg,
+                            lo: disp,
+                            end,
+                            write,
+                            members: vec![(i, disp)],
+                        });
+                    }
+                }
+            }
+        }
+        match f.gprs_written() {
+            None => open.drain(..).for_each(|g| close(g, &mut out)),
+            Some(w) => {
+                let (ended, kept): (Vec<Open>, Vec<Open>) = open.drain(..).partition(|g| w & 1 << g.base != 0);
+                ended.into_iter().for_each(|g| close(g, &mut out));
+                open = kept;
+            }
+        }
+    }
+    open.drain(..).for_each(|g| close(g, &mut out));
+    out
+}

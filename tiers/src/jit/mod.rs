@@ -92,6 +92,21 @@
 //! code leaves translations alone unless it touches a 64-byte line holding decoded bytes
 //! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk.
 //!
+//! **Shared probes** (seventh round, part P; [`forms::probe_groups`], `x64.rs`
+//! `emit_access_probe`). Within a block, the inline accesses off one base register (no index,
+//! the same segment, no write to the base and no handler call between them) whose bytes lie
+//! within 256 bytes form a group of up to [`forms::GROUP_SLOTS`] open at once. The group's
+//! first access probes the whole range (indexed by its first byte, the tag compared with the
+//! page of its last, the write tag if any access of the group writes) and on a hit keeps the
+//! range's host address in a slot of the [`RunCtx`] (`[rbx + ..]`); the later accesses load it
+//! (`mov rcx, slot; test rcx, rcx; jz own probe; lea rax, [rcx + offset]`) instead of probing.
+//! Every miss path clears the slots after its handler (which may have changed the TLB), and a
+//! handler call emitted inline ends the groups at compile time, so a slot is non-zero only
+//! where a probe made then would find the same page. An empty slot (the range crossed a page,
+//! missed, held code, was not dirty) sends each later access to its own probe, out of line,
+//! from the range's linear address kept beside the host one. The host flags are still treated
+//! as clobbered by every access (the `test`), as before.
+//!
 //! **SSE/SSE2** ([`sse`], `x64/sse.rs`): XMM moves (to and from memory, registers and GPRs),
 //! the packed integer and logic operations and ADD/SUB/MUL/DIV/SQRT/MIN/MAX in PS/PD/SS/SD
 //! forms run inline on `cpu.state.xmm` with the same host instruction (host `xmm0`/`xmm1`).
@@ -321,6 +336,11 @@ pub struct RunCtx {
     /// The host's MXCSR while a run of inline SSE forms holds the guest's (`x64/sse.rs`). Not
     /// on the host stack: its top is the shadow stack's last pair.
     host_mxcsr: u64,
+    /// Shared probes (seventh round, part P; `x64.rs`, `probe_group`): per group slot, the
+    /// host address of the lowest byte of the range its first access probed (0: no valid
+    /// probe, the group's later accesses probe for themselves), and that byte's linear address.
+    group_hosts: [u64; forms::GROUP_SLOTS],
+    group_las: [u64; forms::GROUP_SLOTS],
     /// Set by the trampoline when it leaves: the stop to deliver (`None`: a store hit code).
     stop: Option<Stop>,
     /// Instructions run through the trampoline, by `Instr::code` (`STRATA_JIT_HISTOGRAM`;
@@ -349,6 +369,8 @@ pub struct Layout {
     ctx_ret_hits: i32,
     ctx_ret_misses: i32,
     ctx_block_entries: i32,
+    ctx_group_hosts: i32,
+    ctx_group_las: i32,
     /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
     count_entries: bool,
     /// What the inline x87 stack moves read and write (`x64::emit_x87_move`): CR0, RFLAGS.VM
@@ -385,6 +407,8 @@ impl Layout {
             offset_of!(RunCtx, ret_hits),
             offset_of!(RunCtx, ret_misses),
             offset_of!(RunCtx, block_entries),
+            offset_of!(RunCtx, group_hosts),
+            offset_of!(RunCtx, group_las),
         ]
         .map(|o| i32::try_from(o).expect("a Cpu is smaller than 2 GiB"));
         assert_eq!(offset_of!(RunCtx, cpu), 0, "the entry stub loads the CPU from [rdi]");
@@ -420,6 +444,8 @@ impl Layout {
             ctx_ret_hits: l[13],
             ctx_ret_misses: l[14],
             ctx_block_entries: l[15],
+            ctx_group_hosts: l[16],
+            ctx_group_las: l[17],
             count_entries: std::env::var_os(COUNT_VAR).is_some(),
             cr0: fpu_l[0],
             rflags_other: fpu_l[1],
@@ -644,6 +670,8 @@ impl JitEngine {
             ret_misses: 0,
             block_entries: 0,
             host_mxcsr: 0,
+            group_hosts: [0; forms::GROUP_SLOTS],
+            group_las: [0; forms::GROUP_SLOTS],
             stop: None,
             histogram,
             tier0_histogram,

@@ -2308,3 +2308,145 @@ mod indirect_across_flushes {
         assert!(s.indirect_misses > first.indirect_misses, "the remapped target missed: {s}");
     }
 }
+
+/// Part P (seventh round): the code page (writable, so stores beside and into code are
+/// allowed), two consecutive data pages at `CODE64 + 0x1000` (nothing mapped after them) and
+/// `COLLIDING`, which shares the first data page's TLB index.
+fn cpu64_for_probe_groups(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    let (rwx, rw) = (PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_WRITE);
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, rwx);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, rwx).unwrap();
+    cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+    aspace.add_region(&mut cpu.ram, CODE64 + 0x1000, CODE64 + 0x3000, rw);
+    for page in [CODE64 + 0x1000, CODE64 + 0x2000, COLLIDING] {
+        if page == COLLIDING {
+            aspace.add_region(&mut cpu.ram, page, page + 0x1000, rw);
+        }
+        aspace.populate(&mut cpu.ram, page, rw).unwrap();
+    }
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// The loop runs this many times; the last round faults.
+const GROUP_ROUNDS: i32 = 32;
+
+/// Groups of accesses off one base register sharing a TLB probe (part P): off rsi, loads,
+/// stores, read-modify-writes (an ADC chain with its record pending across loads) and a shift
+/// of memory, walking across the boundary of the two data pages (the group's range crosses it
+/// for a few rounds: its probe misses and each access probes for itself); off rdi on the page
+/// sharing rsi's TLB index (way 1); off r8 beside the code in the code page (no write tag: the
+/// slow path) and off r9 there too, or in the last rounds into the immediate of an
+/// instruction of the next block (self-modifying); off rbp towards the unmapped page after the data, where the group's last
+/// store crosses into it and faults in the last round, after the group's earlier accesses.
+fn probe_groups_loop() -> Vec<u8> {
+    let data = CODE64 as i32 + 0x1000;
+    let end = data + 0x2000;
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, GROUP_ROUNDS
+        ; mov rsi, data + 0x1000 - 0xa0
+        ; mov rdi, QWORD COLLIDING as i64 + 0x40
+        ; mov r8, CODE64 as i32 + 0xf00
+        ; lea r12, [->smc_end]
+        // Round k's group off rbp spans [rbp, rbp + 32): the last round's store at rbp + 24
+        // crosses into the unmapped page.
+        ; mov rbp, end - 32 - 8 * (GROUP_ROUNDS - 1) + 4
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, QWORD -0x0fed_cba9_8765_4321
+        ; ->top:
+        ; add rax, rdx
+        ; mov rbx, [rsi]
+        ; adc [rsi + 0x40], rbx
+        ; mov rdx, [rsi + 8]
+        ; adc [rsi + 0x48], rdx
+        ; mov r10, [rsi + 16]
+        ; adc [rsi + 0x50], r10
+        ; mov [rsi], rax
+        ; mov [rsi + 0x18], ecx
+        ; mov al, [rsi + 0x21]
+        ; movzx r11d, WORD [rsi + 0x22]
+        ; add BYTE [rsi + 0x20], 3
+        ; shl QWORD [rsi + 0x28], 1
+        ; cmp rax, rdx
+        ; sbb [rsi + 0x30], r11d
+        ; mov QWORD [rsi + 0x38], -7
+        ; add [rdi + 8], rcx
+        ; mov rbx, [rdi + 8]
+        ; add r10, [rdi + 16]
+        ; mov [rdi + 24], rbx
+        ; xor [rsi + 8], rbx
+        ; mov r11, [r8]
+        ; add [r8 + 8], r11
+        ; mov [r8 + 16], rcx
+        ; mov [rbp], rcx
+        ; mov rbx, [rbp + 8]
+        ; add [rbp + 16], rbx
+        ; adc [rbp + 8], rcx
+        ; mov [rbp + 24], rdx
+        // Beside the code, except in the last rounds: into the immediate of `mid`.
+        ; mov r9, CODE64 as i32 + 0xf80
+        ; cmp ecx, 3
+        ; cmovbe r9, r12
+        ; mov r11d, [r9 - 4]
+        ; add r11d, ecx
+        ; mov [r9 - 4], r11d
+        ; jmp ->mid
+        // Each block in its own 64-byte lines: the store into `mid` drops only `mid`.
+        ; .align 64
+        ; ->mid:
+        ; add r10d, 0x1234_5678
+        ; ->smc_end:
+        ; jmp ->tail
+        ; .align 64
+        ; ->tail:
+        ; mov [rsi + 0x58], r10
+        ; add rsi, 8
+        ; add rdi, 8
+        ; add rbp, 8
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Accesses sharing a probe (part P) behave as tier 0's at every instruction limit: registers,
+/// flags, RIP, the fault at the end (#PF at the crossing store, the group's earlier stores
+/// done) and every byte of the data pages and the code page.
+#[test]
+fn probe_groups_match_tier0_at_every_limit_and_fault() {
+    let code = probe_groups_loop();
+    let pages = [CODE64, CODE64 + 0x1000, CODE64 + 0x2000, COLLIDING];
+    let memory = |c: &mut Cpu| {
+        let mut bytes = vec![0u8; 0x1000 * pages.len()];
+        for (chunk, &p) in bytes.chunks_mut(0x1000).zip(&pages) {
+            c.read_bytes(p, chunk).unwrap();
+        }
+        bytes
+    };
+    let (ea, mut a, mut b, s) = run_to_end_on_both(&code, cpu64_for_probe_groups);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "{ea:?}");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    assert_eq!(memory(&mut a), memory(&mut b), "memory at the end");
+    let total = a.retired;
+    for n in 1..=total {
+        let (mut a, mut b) = (cpu64_for_probe_groups(&code), cpu64_for_probe_groups(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        // Two runs each, so translations made in the first are entered in the second.
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!(a.retired, b.retired, "retired at limit {limit}");
+            assert_eq!(a.state.rip, b.state.rip, "RIP at limit {limit}");
+            assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}");
+            assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags at limit {limit}");
+        }
+        assert_eq!(memory(&mut a), memory(&mut b), "memory at limit {n}");
+    }
+}

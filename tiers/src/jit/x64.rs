@@ -156,7 +156,8 @@ pub fn compile(
     // Inline forms' miss paths, emitted after the exits so that hit paths fall through.
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
-    let fl = emit_body(&mut a, l, rc, block, &forms, leave, user, &mut cold, loop_exit_only, inline);
+    GROUP_FALLBACKS.with(|w| w.borrow_mut().clear());
+    let (fl, group_slots) = emit_body(&mut a, l, rc, block, &forms, leave, user, &mut cold, loop_exit_only, inline);
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
     // the top pair before the indirect-branch table.
@@ -313,7 +314,7 @@ pub fn compile(
             );
         }
     }
-    finish(a, l, site_labels, cold, exit)
+    finish(a, l, site_labels, cold, exit, group_slots)
 }
 
 /// The check tier 0 makes before each block, at a translation's entry: the instruction budget,
@@ -348,10 +349,17 @@ fn emit_body<'e>(
     cold: &mut Vec<Cold<'e>>,
     loop_exit_only: bool,
     inline: bool,
-) -> FlagState {
+) -> (FlagState, u8) {
     let n = block.instrs.len();
     let mut mx = sse::MxState::default();
     let mut fl = FlagState::unknown(loop_exit_only);
+    // Shared probes (part P): the group slots whose first access was emitted inline, with no
+    // handler call emitted since (a handler may change the TLB, the mappings, CR3). The miss
+    // paths, out of line, empty the slots at run time instead (`emit_cold`).
+    let groups = forms::probe_groups(forms);
+    let mut live_groups = 0u8;
+    // The slots this block's groups use: the ones its miss paths empty.
+    let group_slots = groups.iter().flatten().fold(0u8, |m, g| m | 1 << g.slot);
     for (i, e) in block.instrs.iter().enumerate() {
         let mut info = i as u32;
         if i + 1 == n && block.ends_in_branch {
@@ -361,7 +369,14 @@ fn emit_body<'e>(
         if fl.pending && !fl.keeps_pending(form) || fl.logic_pending && !keeps_logic_pending(form) {
             flush_pending(a, l, &mut fl);
         }
-        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending };
+        let group = groups[i].filter(|g| {
+            let bit = 1 << g.slot;
+            if g.lead.is_some() {
+                live_groups |= bit;
+            }
+            live_groups & bit != 0
+        });
+        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending, group };
         // An inline form overwriting every flag ends a logic record's wait (it calls no
         // handler; `after_flags` may start a new wait for its own record).
         let ends_logic_wait = fl.logic_pending && form.is_some_and(Form::kills_flags);
@@ -379,7 +394,10 @@ fn emit_body<'e>(
             Some(Form::JmpInd { reg, ea }) => emit_jmp_ind(a, l, rc, x, reg, ea, false),
             Some(Form::CallInd { reg, ea }) => emit_jmp_ind(a, l, rc, x, reg, ea, true),
             Some(Form::Div { wide, src }) => emit_div(a, l, rc, c, x, wide, src),
-            Some(Form::Sse(f)) => sse::emit(a, l, rc, x, f, forms, i, &mut mx),
+            Some(Form::Sse(f)) => {
+                live_groups = 0;
+                sse::emit(a, l, rc, x, f, forms, i, &mut mx)
+            }
             Some(Form::StoreImm { size, imm, ea }) => emit_store_imm(a, l, rc, c, x, size, imm, ea),
             Some(Form::DivMem { wide, ea }) => emit_div_mem(a, l, rc, c, x, wide, ea),
             Some(Form::ShiftMem { op, size, count, ea }) => emit_shift_mem(a, l, rc, c, x, (op, size, count), ea),
@@ -394,6 +412,7 @@ fn emit_body<'e>(
             // (seventh round): its stack moves are done inline. Only with inline forms on:
             // `--jit-fallback-only` calls every instruction through the trampoline.
             _ if inline && super::x87::direct(e) => {
+                live_groups = 0;
                 flush_pending(a, l, &mut fl);
                 super::x87::note_direct_site();
                 match super::x87::stack_move(e) {
@@ -407,6 +426,7 @@ fn emit_body<'e>(
                 }
             }
             _ => {
+                live_groups = 0;
                 // Not inline after all: the waiting record is needed by the handler.
                 fl.logic_pending |= ends_logic_wait;
                 flush_pending(a, l, &mut fl);
@@ -418,7 +438,7 @@ fn emit_body<'e>(
         fl = FlagState { pending: fl.pending, logic_pending: fl.logic_pending, ..FlagState::unknown(loop_exit_only) };
     }
     debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
-    fl
+    (fl, group_slots)
 }
 
 /// The end of every translation: each chain site's unlinked stub (which returns the site to the
@@ -429,6 +449,7 @@ fn finish(
     site_labels: Vec<(usize, dynasmrt::DynamicLabel)>,
     cold: Vec<Cold>,
     exit: usize,
+    group_slots: u8,
 ) -> Vec<u8> {
     let mut sites = Vec::new();
     for (site, unlinked) in site_labels {
@@ -443,8 +464,9 @@ fn finish(
         sites.push(site);
     }
     for c in cold {
-        emit_cold(&mut a, l, c);
+        emit_cold(&mut a, l, c, group_slots);
     }
+    emit_group_fallbacks(&mut a, l);
     emit_way1_checks(&mut a);
     let code = a.finalize().expect("every label is defined");
     for &s in &sites {
@@ -525,13 +547,19 @@ fn compile_region_with(
     let las: Vec<u64> = members.iter().map(|m| m.block.la).collect();
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
+    GROUP_FALLBACKS.with(|w| w.borrow_mut().clear());
+    // Every member's miss paths empty the slots of all members' groups (a slot number is
+    // reused by the members; a member's followers use only slots its own leads filled).
+    let mut group_slots = 0u8;
     let mut sites = Vec::new();
     let dirty_at_edges = std::cell::Cell::new(0u16);
     for (k, m) in members.iter().enumerate() {
         let block = m.block;
         dynasm!(a ; .arch x64 ; =>labels[k]);
         let mut rc = RegCache { loaded: all, dirty, ..rc0 };
-        let fl = emit_body(&mut a, l, &mut rc, block, &forms[k], leave, user, &mut cold, false, true); // regions are formed only with inline forms on
+        // Regions are formed only with inline forms on.
+        let (fl, slots) = emit_body(&mut a, l, &mut rc, block, &forms[k], leave, user, &mut cold, false, true);
+        group_slots |= slots;
         let w = RegionWays {
             las: &las,
             labels: &labels,
@@ -572,7 +600,7 @@ fn compile_region_with(
             _ => unreachable!("region members end in an inline Jcc or JMP or fall through"),
         }
     }
-    (finish(a, l, sites, cold, exit), dirty_at_edges.get())
+    (finish(a, l, sites, cold, exit, group_slots), dirty_at_edges.get())
 }
 
 /// Whether an inline form never calls a handler (nor anything that reads `retired` or changes
@@ -1226,6 +1254,8 @@ struct Site<'e> {
     pending: bool,
     /// A logic record waits in `r13` ([`FlagState::logic_pending`]): written before the handler.
     logic_pending: bool,
+    /// The probe group this access shares (part P), if its group's probe is live here.
+    group: Option<forms::GroupAccess>,
 }
 
 /// The handler call of an instruction with no inline form: the cached registers spilled
@@ -1275,7 +1305,7 @@ struct Cold<'e> {
     host_flags: Option<u8>,
 }
 
-fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
+fn emit_cold(a: &mut Asm, l: &Layout, c: Cold, group_slots: u8) {
     dynasm!(a ; .arch x64 ; =>c.miss);
     // A pending record is made exact before the handler can read it or fault.
     if c.x.pending {
@@ -1286,6 +1316,11 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold) {
     }
     spill(a, l, &c.pre);
     emit_call(a, c.x.e, c.x.info, c.x.leave);
+    // The handler may have changed the TLB (a fill evicting a group's entry, a walk of
+    // changed page tables): the later accesses of every open probe group probe for themselves.
+    for s in (0..forms::GROUP_SLOTS as i32).filter(|s| group_slots & 1 << s != 0) {
+        dynasm!(a ; .arch x64 ; mov QWORD [rbx + l.ctx_group_hosts + 8 * s], 0);
+    }
     if let Some(cc) = c.cond {
         dynasm!(a
             ; .arch x64
@@ -1543,6 +1578,13 @@ fn emit_offset(a: &mut Asm, l: &Layout, rc: &mut RegCache, ea: Ea) {
 /// `tag_at` (read or write tag) is the page of the access's last byte with the current
 /// generation, and leaves rax = the host address. Clobbers rdx and the flags.
 fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel) {
+    emit_probe_range(a, l, user, i32::from(size), tag_at, miss);
+}
+
+/// [`emit_probe`] for the `len` bytes from rax (a probe group's range, part P): the entry
+/// indexed by the first byte, its tag compared with the page of the last, so a range that
+/// crosses a page misses.
+fn emit_probe_range(a: &mut Asm, l: &Layout, user: bool, len: i32, tag_at: i32, miss: dynasmrt::DynamicLabel) {
     let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
     let way1_off = tlb_layout::WAY1 as i32;
     let (way1, hit) = (a.new_dynamic_label(), a.new_dynamic_label());
@@ -1554,7 +1596,7 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
         ; shr ecx, 7
         ; and ecx, ((TLB_ENTRIES - 1) << 5) as i32
         ; add rcx, [rbp + l.tlb_sets]
-        ; lea rdx, [rax + i32::from(size) - 1]
+        ; lea rdx, [rax + len - 1]
         ; and rdx, -4096
         ; or rdx, [rbp + l.tlb_gen]
         // A way-0 hit falls through; way 1 is checked out of line (`emit_way1_checks`): laid
@@ -1600,6 +1642,111 @@ fn emit_way1_checks(a: &mut Asm) {
     }
 }
 
+/// rax = the host address of the `size`-byte access at `ea`, the TLB probed at `tag_at` (read
+/// or write tag) as [`emit_probe`] does, or a jump to `miss`; returns the registers at that
+/// branch (the miss path's `pre`).
+///
+/// Part P (seventh round): an access of a probe group (`x.group`, [`forms::probe_groups`])
+/// shares one probe. The group's first access probes the group's whole byte range (the write
+/// tag if any access of the group writes) and on a hit keeps the range's host address in its
+/// context slot; the later ones take their address from the slot without a probe. That is
+/// exact because nothing between them can change what a probe would find:
+/// - the TLB changes only in handlers (fills, flushes, INVLPG, CR3, a store into code or a
+///   page table taking the slow path); a handler call emitted inline ends the group at compile
+///   time, and every miss path (`emit_cold`) empties the slots after its handler, so the later
+///   accesses probe for themselves (`emit_group_fallbacks`);
+/// - the base register is not written and the segment base cannot change between them (only
+///   a handler writes FS/GS bases), so each access's linear address is the range's plus its
+///   offset, in the page the range's probe found;
+/// - a store that hits the write tag cannot reach code (pages holding code have none), and one
+///   that changes a page table does not change the TLB: tier 0's later accesses hit the same
+///   entry too; accessed and dirty bits were set when the entry was filled (no write tag until
+///   the page is dirty, so a writing group misses before it and its handler sets D).
+///
+/// A miss of the range's probe (a page crossing, a TLB miss, a page holding code, MMIO, not
+/// dirty) runs the first access's handler, which empties the slot; each later access then
+/// probes its own bytes, so every access behaves as tier 0's.
+#[allow(clippy::too_many_arguments)]
+fn emit_access_probe(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    x: Site,
+    ea: Ea,
+    size: u8,
+    tag_at: usize,
+    miss: dynasmrt::DynamicLabel,
+) -> RegCache {
+    let Some(g) = x.group else {
+        emit_ea(a, l, rc, ea);
+        let pre = *rc;
+        emit_probe(a, l, x.user, size, tag_at as i32, miss);
+        return pre;
+    };
+    let host_at = l.ctx_group_hosts + 8 * i32::from(g.slot);
+    let la_at = l.ctx_group_las + 8 * i32::from(g.slot);
+    if let Some(r) = g.lead {
+        emit_ea(a, l, rc, Ea { disp: r.lo as i64 as u64, ..ea });
+        let pre = *rc;
+        let tag = if r.write { tlb_layout::WRITE_TAG } else { tlb_layout::READ_TAG };
+        dynasm!(a ; .arch x64 ; mov [rbx + la_at], rax);
+        emit_probe_range(a, l, x.user, r.len, tag as i32, miss);
+        dynasm!(a
+            ; .arch x64
+            ; mov [rbx + host_at], rax
+            ; lea rax, [rax + g.off]
+        );
+        pre
+    } else {
+        let pre = *rc;
+        let (own_probe, probed) = (a.new_dynamic_label(), a.new_dynamic_label());
+        dynasm!(a
+            ; .arch x64
+            ; mov rcx, [rbx + host_at]
+            ; test rcx, rcx
+            ; jz =>own_probe
+            ; lea rax, [rcx + g.off]
+            ; =>probed
+        );
+        let f = GroupFallback { own_probe, probed, la_at, off: g.off, size, tag_at: tag_at as i32, miss, user: x.user };
+        GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
+        pre
+    }
+}
+
+/// A later access of a probe group whose slot is empty (part P): its own probe, out of line.
+struct GroupFallback {
+    own_probe: dynasmrt::DynamicLabel,
+    probed: dynasmrt::DynamicLabel,
+    /// The context slot of the linear address of the group's range.
+    la_at: i32,
+    off: i32,
+    size: u8,
+    tag_at: i32,
+    miss: dynasmrt::DynamicLabel,
+    user: bool,
+}
+
+thread_local! {
+    /// The group fallbacks of the block being compiled (a side list, as `WAY1_CHECKS`).
+    static GROUP_FALLBACKS: std::cell::RefCell<Vec<GroupFallback>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The out-of-line fallbacks of one block's probe groups: the access's linear address from the
+/// range's (its base register has not changed since), its own probe, back to the access.
+fn emit_group_fallbacks(a: &mut Asm, l: &Layout) {
+    for f in GROUP_FALLBACKS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        dynasm!(a
+            ; .arch x64
+            ; =>f.own_probe
+            ; mov rax, [rbx + f.la_at]
+            ; lea rax, [rax + f.off]
+        );
+        emit_probe(a, l, f.user, f.size, f.tag_at, f.miss);
+        dynasm!(a ; .arch x64 ; jmp =>f.probed);
+    }
+}
+
 /// `mov dst, [ea]` with the TLB probed inline; a miss (or a page crossing, MMIO, ...) calls the
 /// handler, which takes tier 0's slow path.
 #[allow(clippy::too_many_arguments)]
@@ -1617,9 +1764,7 @@ fn emit_load<'e>(
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     // A merging destination is read: load it before the branch to the miss path.
     let h = if ext == Ext::Merge { cached(a, l, rc, dst) } else { Some(rc.host[usize::from(dst)]) };
-    emit_ea(a, l, rc, ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, size, tlb_layout::READ_TAG as i32, miss);
+    let pre = emit_access_probe(a, l, rc, x, ea, size, tlb_layout::READ_TAG, miss);
     if let Some(h) = h.filter(|&h| h != NO_HOST) {
         // Straight into the destination's host register.
         match (size, ext) {
@@ -1833,9 +1978,7 @@ fn emit_alu_mem<'e>(
     if !m.mem_first {
         direct = cached(a, l, rc, m.reg).filter(|_| m.op.stores());
     }
-    emit_ea(a, l, rc, m.ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, size, tag as i32, miss);
+    let pre = emit_access_probe(a, l, rc, x, m.ea, size, tag, miss);
     // rcx = the memory operand (or, `mem_first`, rax = it and rcx = the register operand).
     if rmw {
         if let Src::Reg(r) = m.src {
@@ -2026,9 +2169,7 @@ fn emit_write_access<'e>(
     access: impl FnOnce(&mut Asm, &mut RegCache),
 ) {
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
-    emit_ea(a, l, rc, ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, size, tlb_layout::WRITE_TAG as i32, miss);
+    let pre = emit_access_probe(a, l, rc, x, ea, size, tlb_layout::WRITE_TAG, miss);
     access(a, rc);
     cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
     dynasm!(a ; .arch x64 ; =>done);
@@ -3201,9 +3342,7 @@ fn emit_div_mem<'e>(
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     cached(a, l, rc, 0);
     cached(a, l, rc, 2);
-    emit_ea(a, l, rc, ea);
-    let pre = *rc;
-    emit_probe(a, l, x.user, if wide { 8 } else { 4 }, tlb_layout::READ_TAG as i32, miss);
+    let pre = emit_access_probe(a, l, rc, x, ea, if wide { 8 } else { 4 }, tlb_layout::READ_TAG, miss);
     if wide {
         dynasm!(a ; .arch x64 ; mov rcx, [rax]);
     } else {
