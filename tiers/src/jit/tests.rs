@@ -2450,3 +2450,192 @@ fn probe_groups_match_tier0_at_every_limit_and_fault() {
         assert_eq!(memory(&mut a), memory(&mut b), "memory at limit {n}");
     }
 }
+
+// --- part Z (seventh round): x87 register-stack arithmetic inline around the x87float call ---
+
+/// Code pages, then the data pages the x87 arithmetic test stores every step's FPU state in.
+const X87_ARITH_CODE_PAGES: u64 = 6;
+const X87_ARITH_DATA: u64 = CODE64 + X87_ARITH_CODE_PAGES * 0x1000;
+const X87_ARITH_DATA_PAGES: u64 = 40;
+
+/// A 64-bit CPU with `code` over [`X87_ARITH_CODE_PAGES`] read-only pages at `CODE64` and
+/// [`X87_ARITH_DATA_PAGES`] writable pages after them.
+fn cpu64_x87_arith(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    let rx = PROT_READ | PROT_EXEC;
+    aspace.add_region(&mut cpu.ram, CODE64, X87_ARITH_DATA, rx);
+    assert!(code.len() as u64 <= X87_ARITH_CODE_PAGES * 0x1000, "code of {} bytes", code.len());
+    for (p, chunk) in code.chunks(0x1000).enumerate() {
+        let frame = aspace.populate(&mut cpu.ram, CODE64 + 0x1000 * p as u64, rx).unwrap();
+        cpu.ram.slice_mut(frame, chunk.len()).unwrap().copy_from_slice(chunk);
+    }
+    let rw = PROT_READ | PROT_WRITE;
+    let end = X87_ARITH_DATA + 0x1000 * X87_ARITH_DATA_PAGES;
+    aspace.add_region(&mut cpu.ram, X87_ARITH_DATA, end, rw);
+    for p in 0..X87_ARITH_DATA_PAGES {
+        aspace.populate(&mut cpu.ram, X87_ARITH_DATA + 0x1000 * p, rw).unwrap();
+    }
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// Extended-precision operands (significand, sign and exponent): finite values that round,
+/// overflow and underflow, and the specials (denormal, zero, infinity, QNaN, SNaN).
+const X87_ARITH_VALUES: [(u64, u16); 12] = [
+    (0xc90f_daa2_2168_c235, 0x4000), // pi
+    (0xaaaa_aaaa_aaaa_aaab, 0x3ffd), // 1/3
+    (0xa000_0000_0000_0000, 0xc000), // -2.5
+    (0xffff_ffff_ffff_ffff, 0x7ffe), // the largest finite
+    (0x8000_0000_0000_0001, 0x0001), // the smallest normal, + 1 ulp
+    (0x0000_0000_0012_3456, 0x0000), // a denormal
+    (0, 0x8000),                     // -0
+    (0x8000_0000_0000_0000, 0x7fff), // +infinity
+    (0xc000_0000_0000_1234, 0x7fff), // a QNaN
+    (0x8000_0000_0000_5678, 0xffff), // an SNaN
+    (0x8000_0000_0000_0000, 0xbfff), // -1
+    (0xb504_f333_f9de_6484, 0x3fff), // sqrt 2
+];
+
+/// Straight-line x87 arithmetic over every register form (FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR
+/// ST(0),ST(i) and ST(i),ST(0), their pops, FSQRT), in blocks: FNINIT, FLDCW (every rounding
+/// mode, 24/53/64-bit precision, all masked; then each exception alone unmasked, and all), 7
+/// operands loaded (ST(7) stays empty: the forms on it are stack underflows), then the forms.
+/// After every form FNSAVE stores the whole FPU state (registers, control, status and tag
+/// words, FIP, FOP) in the data pages and FRSTOR loads it back (FNCLEX after it where
+/// exceptions are unmasked, so no #MF follows); the pages are compared at the end. Ends in HLT.
+fn x87_arith_program() -> Vec<u8> {
+    let mut c = Vec::new();
+    // The operands and control words follow the code: their address is patched in below.
+    c.push(0xbe); // mov esi, imm32
+    let consts_at = c.len();
+    c.extend_from_slice(&[0; 4]);
+    c.push(0xbf); // mov edi, imm32
+    c.extend_from_slice(&(X87_ARITH_DATA as u32).to_le_bytes());
+    let masked = [0x037f_u16, 0x077f, 0x0b7f, 0x0f7f, 0x027f, 0x007f, 0x0e7f];
+    let unmasked = [0x037e_u16, 0x037d, 0x037b, 0x0377, 0x036f, 0x035f, 0x0340, 0x0f40];
+    let cws: Vec<u16> = masked.iter().chain(&unmasked).copied().collect();
+    // Operand sets (indices into X87_ARITH_VALUES), ST(6) first.
+    let sets: [[u8; 7]; 3] = [[0, 1, 2, 3, 4, 11, 10], [0, 5, 6, 7, 8, 9, 1], [4, 3, 5, 0, 11, 6, 2]];
+    let forms: &[[u8; 2]] = &[
+        [0xd8, 0xc9], // fmul st0, st1
+        [0xd8, 0xc2], // fadd st0, st2
+        [0xd8, 0xe3], // fsub st0, st3
+        [0xd8, 0xe9], // fsubr st0, st1
+        [0xd8, 0xf4], // fdiv st0, st4
+        [0xd8, 0xfd], // fdivr st0, st5
+        [0xdc, 0xc9], // fmul st1, st0
+        [0xdc, 0xc2], // fadd st2, st0
+        [0xdc, 0xe3], // fsubr st3, st0
+        [0xdc, 0xec], // fsub st4, st0
+        [0xdc, 0xf1], // fdivr st1, st0
+        [0xdc, 0xf9], // fdiv st1, st0
+        [0xd9, 0xfa], // fsqrt
+        [0xd8, 0xc7], // fadd st0, st7: stack underflow
+        [0xdc, 0xcf], // fmul st7, st0: stack underflow
+        [0xd8, 0xf6], // fdiv st0, st6
+        [0xd9, 0xe0], // fchs (a direct call between)
+        [0xd9, 0xfa], // fsqrt of the negated value
+        [0xd8, 0xc8], // fmul st0, st0
+        [0xde, 0xc1], // faddp st1, st0
+        [0xde, 0xc9], // fmulp st1, st0
+        [0xde, 0xe1], // fsubrp st1, st0
+        [0xde, 0xe9], // fsubp st1, st0
+        [0xde, 0xf1], // fdivrp st1, st0
+        [0xde, 0xf9], // fdivp st1, st0
+        [0xd9, 0xfa], // fsqrt
+        [0xde, 0xc0], // faddp st0, st0: writes ST(0), then pops it
+    ];
+    let mut blocks = 0;
+    for k in 0..cws.len() {
+        for (s, set) in sets.iter().enumerate() {
+            // Every other masked block keeps the flags of the previous one (they accumulate).
+            if k >= masked.len() || (k + s) % 2 == 0 {
+                c.extend_from_slice(&[0xdb, 0xe3]); // fninit
+            } else {
+                // Empty the stack, keeping the status word's flags: 7 FFREEP-like pops
+                // (FSTP ST(0) of whatever is left would fault on empties): FFREE + FINCSTP.
+                for _ in 0..8 {
+                    c.extend_from_slice(&[0xdd, 0xc0, 0xd9, 0xf7]); // ffree st0; fincstp
+                }
+            }
+            // rsi points 128 bytes into the constants (signed 8-bit displacements).
+            c.extend_from_slice(&[0xd9, 0x6e, (12 * 16 + 2 * k) as u8 ^ 0x80]); // fldcw [rsi + d8]
+            for &v in set {
+                c.extend_from_slice(&[0xdb, 0x6e, (16 * v) ^ 0x80]); // fld tword [rsi + d8]
+            }
+            for f in forms {
+                c.extend_from_slice(f);
+                c.extend_from_slice(&[0xdd, 0x37, 0xdd, 0x27]); // fnsave [rdi]; frstor [rdi]
+                if k >= masked.len() {
+                    c.extend_from_slice(&[0xdb, 0xe2]); // fnclex
+                }
+                c.extend_from_slice(&[0x48, 0x83, 0xc7, 108]); // add rdi, 108
+            }
+            blocks += 1;
+        }
+    }
+    assert!(blocks * forms.len() as u64 * 108 <= X87_ARITH_DATA_PAGES * 0x1000);
+    c.push(0xf4); // hlt
+    while c.len() % 16 != 0 {
+        c.push(0x90);
+    }
+    let consts = CODE64 + c.len() as u64;
+    c[consts_at..consts_at + 4].copy_from_slice(&(consts as u32 + 128).to_le_bytes());
+    for (signif, sign_exp) in X87_ARITH_VALUES {
+        c.extend_from_slice(&signif.to_le_bytes());
+        c.extend_from_slice(&u64::from(sign_exp).to_le_bytes());
+    }
+    for cw in cws {
+        c.extend_from_slice(&cw.to_le_bytes());
+    }
+    c
+}
+
+/// The inline arithmetic (its fast path and the handler call it falls back to) leaves exactly
+/// tier 0's state after every form: the whole FNSAVE image (registers, tags, status word with
+/// flags and C1, FIP, FOP) under every rounding mode and precision, masked and unmasked
+/// exceptions (IE, DE, ZE, OE, UE, PE), special operands and stack underflows; and at
+/// instruction limits all through the run.
+#[test]
+fn inline_x87_arithmetic_matches_tier0_after_every_step_and_limit() {
+    let code = x87_arith_program();
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_x87_arith);
+    assert!(
+        matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13),
+        "HLT's #GP expected: {ea:?} at {:#x}, rdi {:#x}",
+        a.state.rip,
+        a.state.gpr[7]
+    );
+    assert_eq!(a.state.fpu, b.state.fpu);
+    assert!(s.x87_direct_sites > 500 && s.translated_instructions > a.retired / 2, "{s}");
+    let data = |cpu: &mut Cpu| -> Vec<u64> {
+        (0..X87_ARITH_DATA_PAGES * 512).map(|q| cpu.read::<emu::flags::W64>(X87_ARITH_DATA + 8 * q).unwrap()).collect()
+    };
+    let (mut a, mut b) = (a, b);
+    let (da, db) = (data(&mut a), data(&mut b));
+    for (q, (x, y)) in da.iter().zip(&db).enumerate() {
+        assert_eq!(x, y, "FNSAVE image bytes {} (step {})", 8 * q, 8 * q / 108);
+    }
+    // Every exception happened (masked or not) and some results were rounded up (C1).
+    let mut seen = 0u16;
+    for step in 0..da.len() * 8 / 108 {
+        let byte = |o: usize| (da[(108 * step + o) / 8] >> (8 * ((108 * step + o) % 8))) as u8;
+        seen |= u16::from(byte(4)) | u16::from(byte(5)) << 8;
+    }
+    assert_eq!(seen & 0x27f, 0x27f, "flags, SF and C1 seen: {seen:#x}");
+    for n in (1..a.retired).step_by(23) {
+        let (mut a, mut b) = (cpu64_x87_arith(&code), cpu64_x87_arith(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr));
+            assert_eq!(a.state.fpu, b.state.fpu, "FPU at limit {limit}");
+        }
+        assert_eq!(data(&mut a), data(&mut b), "FNSAVE images at limit {n}");
+    }
+}
+// --- end part Z ---

@@ -419,7 +419,10 @@ fn emit_body<'e>(
                     Some(m) => emit_x87_move(a, l, rc, x, m),
                     None => {
                         spill(a, l, rc);
-                        emit_x87_call(a, x);
+                        match super::x87::arith(e) {
+                            Some(op) => emit_x87_arith(a, l, x, op),
+                            None => emit_x87_call(a, x),
+                        }
                         rc.loaded = 0;
                         rc.dirty = 0;
                     }
@@ -1394,6 +1397,128 @@ fn emit_x87_call(a: &mut Asm, x: Site) {
     );
     emit_call(a, x.e, x.info, x.leave);
     dynasm!(a ; .arch x64 ; =>ran);
+}
+
+/// Part Z (seventh round): an x87 register-stack arithmetic form (FADD/FMUL/FSUB/FSUBR/FDIV/
+/// FDIVR ST(i) forms, their pops, FSQRT) done inline but for the x87float operation
+/// (`x87::arith_value`, the handler's). Taken under part Y's conditions (protected mode, not
+/// virtual-8086, CR0.EM = TS = 0, no unmasked exception flag in FSW) with both operands in use
+/// (no stack underflow) and when the operation raises no unmasked exception (its "decline"
+/// bit); then it does what `exec_farith_*`/`exec_funary` do there: the flags merged into FSW,
+/// C1 = rounded up, the result and its tag, the pop, FIP = the offset and FCS = 0. Anything
+/// else branches, before any write, to the handler's direct call, which does it exactly. The
+/// caller has spilled the cached registers (the call clobbers the caller-saved ones).
+fn emit_x87_arith(a: &mut Asm, l: &Layout, x: Site, op: super::x87::Arith) {
+    use super::x87::{ARITH_C1_BIT, ARITH_DECLINE_BIT, ARITH_FLAGS_SHIFT, ARITH_TAG_SHIFT};
+    let slow = a.new_dynamic_label();
+    let done = a.new_dynamic_label();
+    const CR0_CHECKED: i32 = (ctrl::CR0_PE | ctrl::CR0_EM | ctrl::CR0_TS) as i32;
+    const VM_BIT: i8 = emu::rflags::VM.trailing_zeros() as i8;
+    let regs = l.fpu_regs;
+    let (dest2, src2) = (2 * i32::from(op.dest), 2 * i32::from(op.src));
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, [rbp + l.cr0]
+        ; and eax, CR0_CHECKED
+        ; cmp eax, ctrl::CR0_PE as i32
+        ; jne =>slow
+        ; mov rax, [rbp + l.rflags_other]
+        ; bt rax, VM_BIT
+        ; jc =>slow
+        // An exception flag left unmasked: #MF may be pending (the handler decides).
+        ; movzx eax, WORD [rbp + l.fpu_fcw]
+        ; not eax
+        ; and ax, [rbp + l.fpu_fsw]
+        ; test al, 0x3f
+        ; jnz =>slow
+        // r9d = 2 * TOP (the tag word's shift for ST(0)).
+        ; movzx r9d, WORD [rbp + l.fpu_fsw]
+        ; shr r9d, 10
+        ; and r9d, 14
+        // The destination (first operand): empty is a stack underflow. rdi, rsi = its value.
+        ; lea ecx, [r9 + dest2]
+        ; and ecx, 14
+        ; movzx eax, WORD [rbp + l.fpu_ftw]
+        ; shr eax, cl
+        ; not eax
+        ; test al, 3
+        ; jz =>slow
+        ; mov rdi, [rbp + rcx * 8 + regs]
+        ; movzx esi, WORD [rbp + rcx * 8 + regs + 8]
+        // The source likewise: rdx, rcx = its value.
+        ; lea ecx, [r9 + src2]
+        ; and ecx, 14
+        ; movzx eax, WORD [rbp + l.fpu_ftw]
+        ; shr eax, cl
+        ; not eax
+        ; test al, 3
+        ; jz =>slow
+        ; mov rdx, [rbp + rcx * 8 + regs]
+        ; movzx ecx, WORD [rbp + rcx * 8 + regs + 8]
+        ; movzx r8d, WORD [rbp + l.fpu_fcw]
+        ; mov rax, QWORD op.value as *const () as i64
+        ; call rax
+        // rax = the significand; rdx = sign and exponent, flags, C1, tag, decline.
+        ; bt edx, ARITH_DECLINE_BIT as i8
+        ; jc =>slow
+        ; movzx ecx, WORD [rbp + l.fpu_fsw]
+        ; shr ecx, 10
+        ; add ecx, dest2
+        ; and ecx, 14
+        ; mov [rbp + rcx * 8 + regs], rax
+        // Sign and exponent, the padding zeroed (`stack::to_reg`).
+        ; movzx eax, dx
+        ; mov [rbp + rcx * 8 + regs + 8], rax
+        ; mov eax, 3
+        ; shl eax, cl
+        ; not eax
+        ; and [rbp + l.fpu_ftw], ax
+        ; mov eax, edx
+        ; shr eax, ARITH_TAG_SHIFT as i8
+        ; and eax, 3
+        ; shl eax, cl
+        ; or [rbp + l.fpu_ftw], ax
+        // FSW: the flags ORed in, C1 replaced.
+        ; movzx ecx, WORD [rbp + l.fpu_fsw]
+        ; and ecx, !0x200 & 0xffff
+        ; mov eax, edx
+        ; shr eax, ARITH_FLAGS_SHIFT as i8
+        ; and eax, 0x3f
+        ; or ecx, eax
+        ; shr edx, ARITH_C1_BIT as i8
+        ; and edx, 1
+        ; shl edx, 9
+        ; or ecx, edx
+    );
+    if op.pop {
+        dynasm!(a
+            ; .arch x64
+            // ST(0) tagged empty, TOP + 1 (ecx = FSW).
+            ; mov edx, ecx
+            ; shr edx, 10
+            ; and edx, 14
+            ; xchg ecx, edx
+            ; mov eax, 3
+            ; shl eax, cl
+            ; or [rbp + l.fpu_ftw], ax
+            ; mov ecx, edx
+            ; add edx, 0x800
+            ; and edx, 0x3800
+            ; and ecx, !0x3800 & 0xffff
+            ; or ecx, edx
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; mov [rbp + l.fpu_fsw], cx
+        ; mov rax, QWORD x.e.rip() as i64
+        ; mov [rbp + l.fpu_fip], rax
+        ; mov WORD [rbp + l.fpu_fcs], 0
+        ; jmp =>done
+        ; =>slow
+    );
+    emit_x87_call(a, x);
+    dynasm!(a ; .arch x64 ; =>done);
 }
 
 /// Part Y (seventh round): an x87 stack move (FLD ST(i), FLD1, FLDZ, FSTP ST(0)) done on the

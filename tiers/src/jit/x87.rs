@@ -16,6 +16,11 @@
 //! file, falling back to the direct call when anything unusual is in the way; none of this
 //! with `--jit-fallback-only`, where every x87 form goes through the trampoline (the count
 //! [`take_direct_sites`] feeds `JitStats::x87_direct_sites` shows it).
+//!
+//! Seventh round (part Z): the register-stack arithmetic of [`arith`] is done inline too,
+//! around one call of [`arith_value`] (the handler's x87float operation, with the flags, C1 and
+//! the result's tag computed there), falling back to the direct call under part Y's conditions
+//! and also on a stack underflow or an exception the control word leaves unmasked.
 
 use emu::cpu::Cpu;
 use emu::decoded::Instr;
@@ -129,4 +134,101 @@ pub(super) fn take_direct_sites() -> u64 {
 #[inline(always)]
 pub(super) fn run(cpu: &mut Cpu, e: &Instr) -> u32 {
     u32::from((e.exec)(cpu, e).is_err())
+}
+
+/// A register-stack arithmetic form translated code does inline (seventh round, part Z),
+/// calling only [`arith_value`] for the x87float operation (see `x64::emit_x87_arith`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Arith {
+    /// `arith_value::<OP>` for the form's operation.
+    pub value: ArithValue,
+    /// The destination ST(i) (also the first operand) and the source ST(i).
+    pub dest: u8,
+    pub src: u8,
+    /// A P form: pop after the result is written.
+    pub pop: bool,
+}
+
+/// The signature of [`arith_value`] (called from generated code).
+pub(super) type ArithValue = extern "sysv64" fn(u64, u64, u64, u64, u64) -> u128;
+
+/// The [`Arith`] of `e`, for FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR in their register forms (P
+/// included) and FSQRT.
+pub(super) fn arith(e: &Instr) -> Option<Arith> {
+    use emu::interp::x87::arith::{OP_ADD, OP_DIV, OP_DIVR, OP_MUL, OP_SUB, OP_SUBR};
+    let code = C::try_from(e.code as usize).ok()?;
+    // (operation, destination, source, pop), as the handlers' rows pick them
+    // (`exec_farith_st0_sti`: ST(0) op= ST(e.src); `exec_farith_sti_st0`: ST(e.dst) op= ST(0)).
+    let (value, dest, src, pop): (ArithValue, u8, u8, bool) = match code {
+        C::Fadd_st0_sti => (arith_value::<OP_ADD>, 0, e.src, false),
+        C::Fadd_sti_st0 => (arith_value::<OP_ADD>, e.dst, 0, false),
+        C::Faddp_sti_st0 => (arith_value::<OP_ADD>, e.dst, 0, true),
+        C::Fmul_st0_sti => (arith_value::<OP_MUL>, 0, e.src, false),
+        C::Fmul_sti_st0 => (arith_value::<OP_MUL>, e.dst, 0, false),
+        C::Fmulp_sti_st0 => (arith_value::<OP_MUL>, e.dst, 0, true),
+        C::Fsub_st0_sti => (arith_value::<OP_SUB>, 0, e.src, false),
+        C::Fsub_sti_st0 => (arith_value::<OP_SUB>, e.dst, 0, false),
+        C::Fsubp_sti_st0 => (arith_value::<OP_SUB>, e.dst, 0, true),
+        C::Fsubr_st0_sti => (arith_value::<OP_SUBR>, 0, e.src, false),
+        C::Fsubr_sti_st0 => (arith_value::<OP_SUBR>, e.dst, 0, false),
+        C::Fsubrp_sti_st0 => (arith_value::<OP_SUBR>, e.dst, 0, true),
+        C::Fdiv_st0_sti => (arith_value::<OP_DIV>, 0, e.src, false),
+        C::Fdiv_sti_st0 => (arith_value::<OP_DIV>, e.dst, 0, false),
+        C::Fdivp_sti_st0 => (arith_value::<OP_DIV>, e.dst, 0, true),
+        C::Fdivr_st0_sti => (arith_value::<OP_DIVR>, 0, e.src, false),
+        C::Fdivr_sti_st0 => (arith_value::<OP_DIVR>, e.dst, 0, false),
+        C::Fdivrp_sti_st0 => (arith_value::<OP_DIVR>, e.dst, 0, true),
+        C::Fsqrt => (arith_value::<OP_SQRT>, 0, 0, false),
+        _ => return None,
+    };
+    Some(Arith { value, dest: dest & 7, src: src & 7, pop })
+}
+
+/// [`arith_value`]'s operation number for FSQRT (next to `emu::interp::x87::arith::OP_*`).
+const OP_SQRT: u8 = 6;
+
+/// Bits of [`arith_value`]'s answer above the significand (bit 64 = bit 0 here, in rdx).
+pub(super) const ARITH_FLAGS_SHIFT: u8 = 16;
+pub(super) const ARITH_C1_BIT: u8 = 24;
+pub(super) const ARITH_TAG_SHIFT: u8 = 25;
+pub(super) const ARITH_DECLINE_BIT: u8 = 31;
+
+/// The x87float operation `OP` of an [`Arith`] form on the values of its destination (`a`)
+/// and source (`b`; FSQRT ignores it) under control word `fcw`, for generated code: the
+/// operations of `emu::interp::x87::arith::apply` and `exec_funary` (FSQRT), so the result is
+/// the handler's. Bits 63:0 the result's significand; above, as rdx: bits 15:0 its sign and
+/// exponent, 21:16 the exception flags as `stack::write_result` records them (IE hides DE),
+/// 24 C1, 26:25 the result's tag, 31 "decline": an exception unmasked in `fcw` (the handler
+/// then sets ES and B, may write nothing, and `retire` records FOP), so translated code leaves
+/// the instruction, unchanged, to the handler.
+pub(super) extern "sysv64" fn arith_value<const OP: u8>(
+    a_signif: u64,
+    a_se: u64,
+    b_signif: u64,
+    b_se: u64,
+    fcw: u64,
+) -> u128 {
+    use emu::interp::x87::arith::{OP_ADD, OP_DIV, OP_MUL, OP_SUB, OP_SUBR};
+    use emu::interp::x87::stack::{prioritize, tag_of};
+    use x87float::{Control, F80};
+    let a = F80 { signif: a_signif, sign_exp: a_se as u16 };
+    let b = F80 { signif: b_signif, sign_exp: b_se as u16 };
+    let cw = Control(fcw as u16);
+    let o = match OP {
+        OP_ADD => x87float::add(a, b, cw),
+        OP_MUL => x87float::mul(a, b, cw),
+        OP_SUB => x87float::sub(a, b, cw),
+        OP_SUBR => x87float::subr(a, b, cw),
+        OP_DIV => x87float::div(a, b, cw),
+        OP_SQRT => x87float::sqrt(a, cw),
+        _ => x87float::divr(a, b, cw),
+    };
+    let flags = prioritize(o.flags) & 0x3f;
+    let decline = flags & !cw.masks() & 0x3f != 0 || !o.store;
+    let high = u64::from(o.value.sign_exp)
+        | u64::from(flags) << ARITH_FLAGS_SHIFT
+        | u64::from(o.c1) << ARITH_C1_BIT
+        | u64::from(tag_of(o.value)) << ARITH_TAG_SHIFT
+        | u64::from(decline) << ARITH_DECLINE_BIT;
+    u128::from(o.value.signif) | u128::from(high) << 64
 }
