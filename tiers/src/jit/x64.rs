@@ -1399,23 +1399,12 @@ fn emit_x87_call(a: &mut Asm, x: Site) {
     dynasm!(a ; .arch x64 ; =>ran);
 }
 
-/// Part Z (seventh round): an x87 register-stack arithmetic form (FADD/FMUL/FSUB/FSUBR/FDIV/
-/// FDIVR ST(i) forms, their pops, FSQRT) done inline but for the x87float operation
-/// (`x87::arith_value`, the handler's). Taken under part Y's conditions (protected mode, not
-/// virtual-8086, CR0.EM = TS = 0, no unmasked exception flag in FSW) with both operands in use
-/// (no stack underflow) and when the operation raises no unmasked exception (its "decline"
-/// bit); then it does what `exec_farith_*`/`exec_funary` do there: the flags merged into FSW,
-/// C1 = rounded up, the result and its tag, the pop, FIP = the offset and FCS = 0. Anything
-/// else branches, before any write, to the handler's direct call, which does it exactly. The
-/// caller has spilled the cached registers (the call clobbers the caller-saved ones).
-fn emit_x87_arith(a: &mut Asm, l: &Layout, x: Site, op: super::x87::Arith) {
-    use super::x87::{ARITH_C1_BIT, ARITH_DECLINE_BIT, ARITH_FLAGS_SHIFT, ARITH_TAG_SHIFT};
-    let slow = a.new_dynamic_label();
-    let done = a.new_dynamic_label();
+/// The checks an inline x87 form makes first (parts Y and Z): protected mode outside
+/// virtual-8086 with CR0.EM = TS = 0, and no exception flag in FSW left unmasked by FCW (a #MF
+/// may be pending: the handler decides); any failing one jumps to `slow`, before any write.
+fn emit_x87_fast_checks(a: &mut Asm, l: &Layout, slow: dynasmrt::DynamicLabel) {
     const CR0_CHECKED: i32 = (ctrl::CR0_PE | ctrl::CR0_EM | ctrl::CR0_TS) as i32;
     const VM_BIT: i8 = emu::rflags::VM.trailing_zeros() as i8;
-    let regs = l.fpu_regs;
-    let (dest2, src2) = (2 * i32::from(op.dest), 2 * i32::from(op.src));
     dynasm!(a
         ; .arch x64
         ; mov rax, [rbp + l.cr0]
@@ -1431,6 +1420,27 @@ fn emit_x87_arith(a: &mut Asm, l: &Layout, x: Site, op: super::x87::Arith) {
         ; and ax, [rbp + l.fpu_fsw]
         ; test al, 0x3f
         ; jnz =>slow
+    );
+}
+
+/// Part Z (seventh round): an x87 register-stack arithmetic form (FADD/FMUL/FSUB/FSUBR/FDIV/
+/// FDIVR ST(i) forms, their pops, FSQRT) done inline but for the x87float operation
+/// (`x87::arith_value`, the handler's). Taken under part Y's conditions (protected mode, not
+/// virtual-8086, CR0.EM = TS = 0, no unmasked exception flag in FSW) with both operands in use
+/// (no stack underflow) and when the operation raises no unmasked exception (its "decline"
+/// bit); then it does what `exec_farith_*`/`exec_funary` do there: the flags merged into FSW,
+/// C1 = rounded up, the result and its tag, the pop, FIP = the offset and FCS = 0. Anything
+/// else branches, before any write, to the handler's direct call, which does it exactly. The
+/// caller has spilled the cached registers (the call clobbers the caller-saved ones).
+fn emit_x87_arith(a: &mut Asm, l: &Layout, x: Site, op: super::x87::Arith) {
+    use super::x87::{ARITH_C1_BIT, ARITH_DECLINE_BIT, ARITH_FLAGS_SHIFT, ARITH_TAG_SHIFT};
+    let slow = a.new_dynamic_label();
+    let done = a.new_dynamic_label();
+    let regs = l.fpu_regs;
+    let (dest2, src2) = (2 * i32::from(op.dest), 2 * i32::from(op.src));
+    emit_x87_fast_checks(a, l, slow);
+    dynasm!(a
+        ; .arch x64
         // r9d = 2 * TOP (the tag word's shift for ST(0)).
         ; movzx r9d, WORD [rbp + l.fpu_fsw]
         ; shr r9d, 10
@@ -1534,26 +1544,12 @@ fn emit_x87_move(a: &mut Asm, l: &Layout, rc: &RegCache, x: Site, m: super::x87:
     use super::x87::StackMove;
     let slow = a.new_dynamic_label();
     let done = a.new_dynamic_label();
-    const CR0_CHECKED: i32 = (ctrl::CR0_PE | ctrl::CR0_EM | ctrl::CR0_TS) as i32;
-    const VM_BIT: i8 = emu::rflags::VM.trailing_zeros() as i8;
     // FSW's TOP (bits 13:11) and C1 (bit 9).
     const FSW_KEEP: i32 = !(0x3800 | 0x200) & 0xffff;
     let regs = l.fpu_regs;
+    emit_x87_fast_checks(a, l, slow);
     dynasm!(a
         ; .arch x64
-        ; mov rax, [rbp + l.cr0]
-        ; and eax, CR0_CHECKED
-        ; cmp eax, ctrl::CR0_PE as i32
-        ; jne =>slow
-        ; mov rax, [rbp + l.rflags_other]
-        ; bt rax, VM_BIT
-        ; jc =>slow
-        // An exception flag left unmasked: #MF may be pending (the handler decides).
-        ; movzx eax, WORD [rbp + l.fpu_fcw]
-        ; not eax
-        ; and ax, [rbp + l.fpu_fsw]
-        ; test al, 0x3f
-        ; jnz =>slow
         // ecx = 2 * TOP (the tag word's shift for ST(0); FSW bit 10 (C2) drops out of the mask).
         ; movzx ecx, WORD [rbp + l.fpu_fsw]
         ; shr ecx, 10
