@@ -28,10 +28,10 @@
 //! register-stack forms, whose handlers translated code calls directly ([`x87`]); of those,
 //! FLD ST(i), FLD1, FLDZ and FSTP ST(0) are done inline on the register file when no stack
 //! fault, pending exception, EM/TS or real/V86 mode is in the way (seventh round, part Y:
-//! `x64::emit_x87_move`), the direct call otherwise; FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR in their
+//! `x64::x87::emit_x87_move`), the direct call otherwise; FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR in their
 //! register forms (pops included) and FSQRT are done inline around one call of the x87float
 //! operation (`x87::arith_value`) under the same conditions, with both operands in use and no
-//! unmasked exception raised, the direct call otherwise (part Z: `x64::emit_x87_arith`).
+//! unmasked exception raised, the direct call otherwise (part Z: `x64::x87::emit_x87_arith`).
 //!
 //! **Register mapping.** `rbx` holds the run's [`RunCtx`], `rbp` the `Cpu` (both callee-saved,
 //! so they survive handler calls); `rax`, `rcx`, `rdx` are scratch; `r12b` holds the outcome of
@@ -376,7 +376,7 @@ pub struct Layout {
     ctx_group_las: i32,
     /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
     count_entries: bool,
-    /// What the inline x87 stack moves read and write (`x64::emit_x87_move`): CR0, RFLAGS.VM
+    /// What the inline x87 stack moves read and write (`x64::x87::emit_x87_move`): CR0, RFLAGS.VM
     /// and the FPU's control, status and tag words, registers, FIP and FCS.
     cr0: i32,
     rflags_other: i32,

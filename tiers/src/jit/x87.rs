@@ -9,7 +9,7 @@
 //! handlers fail only in `x87::enter` (#NM for CR0.EM/TS, a pending #MF), before they change
 //! anything, so on a fault [`run`] says so and translated code calls the trampoline for the
 //! instruction, which runs the handler again (it faults again, identically) and records the
-//! stop as for any other handler call (`x64::emit_x87_call`). A hot block of such forms is compiled (`JitEngine::mostly_fallbacks` counts
+//! stop as for any other handler call (`x64::x87::emit_x87_call`). A hot block of such forms is compiled (`JitEngine::mostly_fallbacks` counts
 //! them with the inline forms), so an x87 loop runs as translated code with chained back edges.
 //!
 //! Seventh round (part Y): the stack moves of [`stack_move`] are done inline on the register
@@ -137,7 +137,7 @@ pub(super) fn run(cpu: &mut Cpu, e: &Instr) -> u32 {
 }
 
 /// A register-stack arithmetic form translated code does inline (seventh round, part Z),
-/// calling only [`arith_value`] for the x87float operation (see `x64::emit_x87_arith`).
+/// calling only [`arith_value`] for the x87float operation (see `x64::x87::emit_x87_arith`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Arith {
     /// `arith_value::<OP>` for the form's operation.
