@@ -48,6 +48,25 @@ fn emit_x87_fast_checks(a: &mut Asm, l: &Layout, slow: dynasmrt::DynamicLabel) {
     );
 }
 
+/// For [`emit_x87_arith`], with r9d = 2 * TOP: the value of ST(i) (`i2` = 2 * i) into host
+/// registers `signif` (64-bit) and `sign_exp` (zero-extended), given by number; an empty
+/// register (a stack underflow) jumps to `slow`. Clobbers rax and rcx before the loads.
+fn emit_x87_operand(a: &mut Asm, l: &Layout, i2: i32, (signif, sign_exp): (u8, u8), slow: dynasmrt::DynamicLabel) {
+    let regs = l.fpu_regs;
+    dynasm!(a
+        ; .arch x64
+        ; lea ecx, [r9 + i2]
+        ; and ecx, 14
+        ; movzx eax, WORD [rbp + l.fpu_ftw]
+        ; shr eax, cl
+        ; not eax
+        ; test al, 3
+        ; jz =>slow
+        ; mov Rq(signif), [rbp + rcx * 8 + regs]
+        ; movzx Rd(sign_exp), WORD [rbp + rcx * 8 + regs + 8]
+    );
+}
+
 /// Part Z (seventh round): an x87 register-stack arithmetic form (FADD/FMUL/FSUB/FSUBR/FDIV/
 /// FDIVR ST(i) forms, their pops, FSQRT) done inline but for the x87float operation
 /// (`x87::arith_value`, the handler's). Taken under part Y's conditions (protected mode, not
@@ -70,26 +89,12 @@ pub(super) fn emit_x87_arith(a: &mut Asm, l: &Layout, x: Site, op: crate::jit::x
         ; movzx r9d, WORD [rbp + l.fpu_fsw]
         ; shr r9d, 10
         ; and r9d, 14
-        // The destination (first operand): empty is a stack underflow. rdi, rsi = its value.
-        ; lea ecx, [r9 + dest2]
-        ; and ecx, 14
-        ; movzx eax, WORD [rbp + l.fpu_ftw]
-        ; shr eax, cl
-        ; not eax
-        ; test al, 3
-        ; jz =>slow
-        ; mov rdi, [rbp + rcx * 8 + regs]
-        ; movzx esi, WORD [rbp + rcx * 8 + regs + 8]
-        // The source likewise: rdx, rcx = its value.
-        ; lea ecx, [r9 + src2]
-        ; and ecx, 14
-        ; movzx eax, WORD [rbp + l.fpu_ftw]
-        ; shr eax, cl
-        ; not eax
-        ; test al, 3
-        ; jz =>slow
-        ; mov rdx, [rbp + rcx * 8 + regs]
-        ; movzx ecx, WORD [rbp + rcx * 8 + regs + 8]
+    );
+    // The destination (first operand) into rdi, rsi; the source into rdx, rcx.
+    emit_x87_operand(a, l, dest2, (7, 6), slow);
+    emit_x87_operand(a, l, src2, (2, 1), slow);
+    dynasm!(a
+        ; .arch x64
         ; movzx r8d, WORD [rbp + l.fpu_fcw]
         ; mov rax, QWORD op.value as *const () as i64
         ; call rax
