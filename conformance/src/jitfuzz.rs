@@ -238,6 +238,15 @@ impl Fuzzer {
     }
 }
 
+/// A time stamp counter that never moves, so RDTSC gives both engines the same value.
+struct FixedTsc;
+
+impl emu::cpu::TscSource for FixedTsc {
+    fn tsc(&self, _retired: u64) -> u64 {
+        0x1234_5678_9abc
+    }
+}
+
 /// The "ip" of body instruction `i` before layout.
 fn label(i: usize) -> u64 {
     CODE + (i as u64) * 16
@@ -295,6 +304,10 @@ impl Side {
         let mut aspace = AddressSpace::new(&mut ram);
         let mut cpu = Cpu::new(ram);
         cpu.config.user_mode_syscalls = true;
+        // The generator leaves RDTSC out, but a random store can still write one into the code
+        // (a self-modifying store changes an address register's immediate, a later store lands
+        // in code): both sides then read the same fixed counter, not the host clock.
+        cpu.tsc = Box::new(FixedTsc);
         emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
         let rw = PROT_READ | PROT_WRITE;
         let rwx = rw | PROT_EXEC;
