@@ -93,7 +93,11 @@
 //! entry layout and offsets from `emu::mmu::tlb` (`TLB_ENTRIES`, `layout`, `Tlb::SETS_OFFSET`):
 //! one source of truth, so resizing the TLB needs no change here. A store into a page holding
 //! code leaves translations alone unless it touches a 64-byte line holding decoded bytes
-//! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk.
+//! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk. The index is one
+//! `rorx` and a mask on a host with BMI2 (`Layout::bmi2`; `mov`, `shr` and the mask
+//! otherwise), and an access at an address known when compiling (absolute or RIP-relative, no
+//! FS/GS) has its entry's offset and its tag's page as constants (`x64.rs`
+//! `emit_probe_known`; eighth round, part G).
 //!
 //! **Shared probes** (seventh round, part P; [`forms::probe_groups`], `x64.rs`
 //! `emit_access_probe`). Within a block, the inline accesses off one base register (no index,
