@@ -93,7 +93,11 @@
 //! entry layout and offsets from `emu::mmu::tlb` (`TLB_ENTRIES`, `layout`, `Tlb::SETS_OFFSET`):
 //! one source of truth, so resizing the TLB needs no change here. A store into a page holding
 //! code leaves translations alone unless it touches a 64-byte line holding decoded bytes
-//! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk.
+//! (`emu::mmu::softmmu`): the handler's slow path writes it without a walk. The index is one
+//! `rorx` and a mask on a host with BMI2 (`Layout::bmi2`; `mov`, `shr` and the mask
+//! otherwise), and an access at an address known when compiling (absolute or RIP-relative, no
+//! FS/GS) has its entry's offset and its tag's page as constants (`x64.rs`
+//! `emit_probe_known`; eighth round, part G).
 //!
 //! **Shared probes** (seventh round, part P; [`forms::probe_groups`], `x64.rs`
 //! `emit_access_probe`). Within a block, the inline accesses off one base register (no index,
@@ -376,6 +380,9 @@ pub struct Layout {
     ctx_group_las: i32,
     /// `STRATA_JIT_COUNT` is set: each translation's entry counts itself.
     count_entries: bool,
+    /// The host has BMI2: the inline TLB probe takes the entry's index with `rorx` (no flags,
+    /// three operands), one instruction fewer than `mov`, `shr` (eighth round, part G).
+    bmi2: bool,
     /// What the inline x87 stack moves read and write (`x64::x87::emit_x87_move`): CR0, RFLAGS.VM
     /// and the FPU's control, status and tag words, registers, FIP and FCS.
     cr0: i32,
@@ -450,6 +457,7 @@ impl Layout {
             ctx_group_hosts: l[16],
             ctx_group_las: l[17],
             count_entries: std::env::var_os(COUNT_VAR).is_some(),
+            bmi2: std::arch::is_x86_feature_detected!("bmi2"),
             cr0: fpu_l[0],
             rflags_other: fpu_l[1],
             fpu_fcw: fpu_l[2],
@@ -1187,6 +1195,21 @@ impl Engine for JitEngine {
         self.flush_translations();
         self.events.borrow_mut().mappings_changed = false;
         self.stats.borrow_mut().flushes += 1;
+    }
+}
+
+#[cfg(test)]
+impl JitEngine {
+    /// The JIT as on a host without BMI2 (the probe's `mov`/`shr` index), for tests of both
+    /// forms on any host.
+    fn without_bmi2(mut self) -> JitEngine {
+        self.layout.bmi2 = false;
+        self
+    }
+
+    /// Whether this JIT's probes take the `rorx` index.
+    fn uses_bmi2(&self) -> bool {
+        self.layout.bmi2
     }
 }
 

@@ -2639,3 +2639,184 @@ fn inline_x87_arithmetic_matches_tier0_after_every_step_and_limit() {
     }
 }
 // --- end part Z ---
+
+// --- part G (eighth round): the inline TLB probe with the rorx index and at constant addresses ---
+
+/// Part G: the code page (writable: stores beside and into code are allowed), two consecutive
+/// data pages at `CODE64 + 0x1000` (nothing mapped after them), and `COLLIDING` and
+/// `COLLIDING2`, which share the first data page's TLB index (two ways, three pages: misses).
+fn cpu64_for_known_probes(code: &[u8]) -> Cpu {
+    let mut ram = GuestRam::new(4 << 20).unwrap();
+    let mut aspace = AddressSpace::new(&mut ram);
+    let mut cpu = Cpu::new(ram);
+    cpu.config.user_mode_syscalls = true;
+    emu::user::setup_long_mode_user(&mut cpu, aspace.pml4);
+    let (rwx, rw) = (PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_WRITE);
+    aspace.add_region(&mut cpu.ram, CODE64, CODE64 + 0x1000, rwx);
+    let frame = aspace.populate(&mut cpu.ram, CODE64, rwx).unwrap();
+    cpu.ram.slice_mut(frame, code.len()).unwrap().copy_from_slice(code);
+    aspace.add_region(&mut cpu.ram, CODE64 + 0x1000, CODE64 + 0x3000, rw);
+    aspace.populate(&mut cpu.ram, CODE64 + 0x1000, rw).unwrap();
+    aspace.populate(&mut cpu.ram, CODE64 + 0x2000, rw).unwrap();
+    for page in [COLLIDING, COLLIDING2] {
+        aspace.add_region(&mut cpu.ram, page, page + 0x1000, rw);
+        aspace.populate(&mut cpu.ram, page, rw).unwrap();
+    }
+    cpu.state.rip = CODE64;
+    cpu
+}
+
+/// The pages `cpu64_for_known_probes` maps, compared byte for byte.
+const KNOWN_PROBE_PAGES: [u64; 5] = [CODE64, CODE64 + 0x1000, CODE64 + 0x2000, COLLIDING, COLLIDING2];
+
+/// The loop runs this many times, then a load crossing into the unmapped page faults.
+const KNOWN_ROUNDS: i32 = 12;
+
+/// Accesses at constant addresses (absolute `[disp32]` and RIP-relative operands: part G's
+/// probe with the entry's offset folded into its displacements) of every size: loads (zero-
+/// and sign-extending, merging), stores, read-modify-writes and memory compares; accesses
+/// crossing from the first data page into the second (the probe misses, the slow path splits
+/// them); `COLLIDING2`, then alternating between the data page and `COLLIDING` (all three share
+/// a TLB index: after at most two misses, the data page and `COLLIDING` are both found inline,
+/// in way 0 and way 1); a load from the code page, a store beside the code (no write tag: the
+/// slow path) and, in the last rounds, into the immediate of an instruction of the next block
+/// (self-modifying); register-based accesses of 1, 2, 4 and 8 bytes around the page boundary
+/// (the `rorx` index); at the end a load at a constant address crossing into the unmapped page
+/// (#PF). The loads whose opcode appears nowhere else (MOVSX r64 m8/m16, MOVSXD, MOVZX r32
+/// m8/m16) always find their page in the TLB: `known_probes_hit`.
+fn known_probes_loop() -> Vec<u8> {
+    let d = CODE64 as i32 + 0x1000;
+    let (c1, c2) = (COLLIDING as i32, COLLIDING2 as i32);
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, KNOWN_ROUNDS
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, QWORD -0x0fed_cba9_8765_4321
+        ; mov rsi, d + 0xff8
+        ; ->top:
+        // The third page at the index first, then the two others alternating.
+        ; add r11, [c2 + 16]
+        ; mov [c2 + 24], r11
+        ; add rax, rdx
+        ; mov [d + 0x10], rax
+        ; add [c1 + 8], rcx
+        ; mov bl, [d + 0x11]
+        // Both are in the TLB now, whichever of them the third page displaced.
+        ; movsx r12, BYTE [d + 0x17]
+        ; movsxd r13, DWORD [c1 + 0x13]
+        ; movzx r11d, WORD [d + 0x12]
+        ; movzx r14d, BYTE [c1 + 0x21]
+        ; mov r10d, [d + 0x14]
+        ; mov r14w, [d + 0x15]
+        ; add [d + 0x20], ecx
+        ; add BYTE [d + 0x28], 3
+        ; add [d + 0x2a], cx
+        ; adc [d + 0x30], rdx
+        ; cmp QWORD [d + 0x30], 5
+        ; sbb r10d, [d + 0x38]
+        ; cmp BYTE [d + 0x11], bl
+        ; mov rbx, [c1 + 8]
+        ; add r10, [d + 0x40]
+        ; mov [c1 + 24], rbx
+        ; sub [d + 0x48], r11d
+        // Across the boundary of the two data pages (both mapped): the slow path.
+        ; mov [d + 0xfff], ecx
+        ; mov r9, [d + 0xffc]
+        ; add [d + 0xffe], cx
+        ; mov r15b, [d + 0xfff]
+        // The code page: a load, a store beside the code, a store into `mid`'s immediate in
+        // the last rounds (RIP-relative, both).
+        ; mov r8, [->top]
+        ; mov [CODE64 as i32 + 0xf00], r8d
+        ; cmp ecx, 3
+        ; ja >skip
+        ; mov [->mid_imm - 4], ecx
+        ; skip:
+        // Register-based accesses of every size around the page boundary (the rorx index),
+        // and one that never crosses it.
+        ; mov [rsi + 8], dl
+        ; mov r9w, [rsi + 6]
+        ; add [rsi + 4], eax
+        ; mov rbx, [rsi]
+        ; xor [rsi - 0x800], rbx
+        ; movsx r12, WORD [rsi - 0x100]
+        ; jmp ->mid
+        // Each block in its own 64-byte lines: the store into `mid` drops only `mid`.
+        ; .align 64
+        ; ->mid:
+        ; add r10d, 0x1234_5678
+        ; ->mid_imm:
+        ; jmp ->tail
+        ; .align 64
+        ; ->tail:
+        ; add rsi, 1
+        ; dec ecx
+        ; jnz ->top
+        ; mov eax, [d + 0x1ffe]
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Runs `known_probes_loop` to its fault on `j`, counting the instructions its handlers ran,
+/// and returns how many of those were the loop's loads that always find their page in the TLB
+/// (their inline probes hit every time, or these count a call each round).
+fn known_probes_hit(mut j: JitEngine) -> u64 {
+    let code = known_probes_loop();
+    let mut cpu = cpu64_for_known_probes(&code);
+    j.stats.borrow_mut().histogram = vec![0; 1 << 13];
+    run(&mut j, &mut cpu, u64::MAX);
+    let h = j.stats.borrow().histogram.clone();
+    use iced_x86::Code;
+    [Code::Movsx_r64_rm8, Code::Movsx_r64_rm16, Code::Movsxd_r64_rm32, Code::Movzx_r32_rm8, Code::Movzx_r32_rm16]
+        .iter()
+        .map(|&c| h[c as usize])
+        .sum()
+}
+
+/// Part G (eighth round): accesses at constant addresses and register-based ones, probed with
+/// the `rorx` index (on a BMI2 host) and with the `mov`/`shr` index, behave as tier 0's at
+/// every instruction limit: registers, flags, RIP, the fault at the end and every byte of the
+/// mapped pages; and the probes find the TLB's entries (in both ways) without a handler call.
+#[test]
+fn known_address_and_rorx_probes_match_tier0_at_every_limit_and_fault() {
+    let code = known_probes_loop();
+    let memory = |c: &mut Cpu| {
+        let mut bytes = vec![0u8; 0x1000 * KNOWN_PROBE_PAGES.len()];
+        for (chunk, &p) in bytes.chunks_mut(0x1000).zip(&KNOWN_PROBE_PAGES) {
+            c.read_bytes(p, chunk).unwrap();
+        }
+        bytes
+    };
+    let (ea, mut a, mut b, s) = run_to_end_on_both(&code, cpu64_for_known_probes);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "{ea:?} at {:#x}", a.state.rip);
+    assert_eq!(a.state.rip, CODE64 + code.len() as u64 - 8, "the crossing load faulted");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    assert_eq!(memory(&mut a), memory(&mut b), "memory at the end");
+    assert_eq!(jit(1).uses_bmi2(), std::arch::is_x86_feature_detected!("bmi2"));
+    assert_eq!(known_probes_hit(jit(1)), 0, "handler calls of loads that hit the TLB");
+    assert_eq!(known_probes_hit(jit(1).without_bmi2()), 0, "the same without BMI2");
+    let total = a.retired;
+    for n in 1..=total {
+        for bmi2 in [true, false] {
+            let (mut a, mut b) = (cpu64_for_known_probes(&code), cpu64_for_known_probes(&code));
+            let mut t0 = Interp::new();
+            let mut j = if bmi2 { jit(1) } else { jit(1).without_bmi2() };
+            // Two runs each, so translations made in the first are entered in the second.
+            for limit in [n / 2, n] {
+                assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}, bmi2 {bmi2}");
+                assert_eq!(a.retired, b.retired, "retired at limit {limit}, bmi2 {bmi2}");
+                assert_eq!(a.state.rip, b.state.rip, "RIP at limit {limit}, bmi2 {bmi2}");
+                assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}, bmi2 {bmi2}");
+                assert_eq!(
+                    a.state.lazy.materialize(),
+                    b.state.lazy.materialize(),
+                    "flags at limit {limit}, bmi2 {bmi2}"
+                );
+            }
+            assert_eq!(memory(&mut a), memory(&mut b), "memory at limit {n}, bmi2 {bmi2}");
+        }
+    }
+}
+// --- end part G ---

@@ -1194,33 +1194,73 @@ fn emit_probe(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: 
 /// indexed by the first byte, its tag compared with the page of the last, so a range that
 /// crosses a page misses.
 fn emit_probe_range(a: &mut Asm, l: &Layout, user: bool, len: i32, tag_at: i32, miss: dynasmrt::DynamicLabel) {
+    // The entry's offset, (la >> 12 & (TLB_ENTRIES - 1)) * ENTRY_SIZE, in one shift and mask
+    // (with BMI2 a rotate into rcx, one instruction: the bits it brings round to the top are
+    // masked off too; eighth round, part G).
+    const _: () = assert!(tlb_layout::ENTRY_SIZE == 32 && TLB_ENTRIES <= 1 << 20);
+    if l.bmi2 {
+        dynasm!(a ; .arch x64 ; rorx ecx, eax, 7);
+    } else {
+        dynasm!(a ; .arch x64 ; mov ecx, eax ; shr ecx, 7);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; and ecx, ((TLB_ENTRIES - 1) << 5) as i32
+        ; add rcx, [rbp + l.tlb_sets]
+    );
+    if len == 1 {
+        dynasm!(a ; .arch x64 ; mov rdx, rax);
+    } else {
+        dynasm!(a ; .arch x64 ; lea rdx, [rax + len - 1]);
+    }
+    dynasm!(a
+        ; .arch x64
+        ; and rdx, -4096
+        ; or rdx, [rbp + l.tlb_gen]
+    );
+    emit_probe_compare(a, user, 0, tag_at, miss);
+}
+
+/// [`emit_probe`] for an access at a linear address known when compiling (an absolute or
+/// RIP-relative operand without a segment base; rax = `la` already), eighth round, part G:
+/// the entry's offset and the tag's page are constants, so rcx is the table itself and the
+/// entry's offset is folded into the displacements (6 instructions instead of 9 or 10). The
+/// same entry, tag and page-crossing rule as the register form.
+fn emit_probe_known(a: &mut Asm, l: &Layout, user: bool, size: u8, tag_at: i32, miss: dynasmrt::DynamicLabel, la: u64) {
+    let entry = (emu::mmu::tlb::index(la) * tlb_layout::ENTRY_SIZE) as i32;
+    let last_page = la.wrapping_add(u64::from(size) - 1) & !0xfff;
+    dynasm!(a ; .arch x64 ; mov rcx, [rbp + l.tlb_sets]);
+    match i32::try_from(last_page as i64) {
+        Ok(p) => dynasm!(a ; .arch x64 ; mov rdx, p),
+        Err(_) => dynasm!(a ; .arch x64 ; mov rdx, QWORD last_page as i64),
+    }
+    dynasm!(a ; .arch x64 ; or rdx, [rbp + l.tlb_gen]);
+    emit_probe_compare(a, user, entry, tag_at, miss);
+}
+
+/// The end of a probe: rcx + `entry` is the way-0 entry at the access's index, rdx the tag
+/// wanted; the compare, way 1 out of line, rax += the hit entry's addend.
+fn emit_probe_compare(a: &mut Asm, user: bool, entry: i32, tag_at: i32, miss: dynasmrt::DynamicLabel) {
     let set = if user { (TLB_ENTRIES * tlb_layout::ENTRY_SIZE) as i32 } else { 0 };
     let way1_off = tlb_layout::WAY1 as i32;
     let (way1, hit) = (a.new_dynamic_label(), a.new_dynamic_label());
-    // The entry's offset, (la >> 12 & (TLB_ENTRIES - 1)) * ENTRY_SIZE, in one shift and mask.
-    const _: () = assert!(tlb_layout::ENTRY_SIZE == 32 && TLB_ENTRIES <= 1 << 20);
     dynasm!(a
         ; .arch x64
-        ; mov ecx, eax
-        ; shr ecx, 7
-        ; and ecx, ((TLB_ENTRIES - 1) << 5) as i32
-        ; add rcx, [rbp + l.tlb_sets]
-        ; lea rdx, [rax + len - 1]
-        ; and rdx, -4096
-        ; or rdx, [rbp + l.tlb_gen]
         // A way-0 hit falls through; way 1 is checked out of line (`emit_way1_checks`): laid
         // out inline, with a taken branch on every way-0 hit, it cost the bytecode workload a
         // third of its speed. A way-1 hit (two hot pages sharing the index) costs a few
         // instructions, not a call to the handler and a walk.
-        ; cmp rdx, [rcx + set + tag_at]
+        ; cmp rdx, [rcx + set + entry + tag_at]
         ; jne =>way1
         ; =>hit
-        ; add rax, [rcx + set + tlb_layout::ADDEND as i32]
+        ; add rax, [rcx + set + entry + tlb_layout::ADDEND as i32]
     );
-    WAY1_CHECKS.with(|w| w.borrow_mut().push(Way1Check { entry: way1, hit, miss, tag: set + way1_off + tag_at }));
+    let tag = set + entry + way1_off + tag_at;
+    WAY1_CHECKS.with(|w| w.borrow_mut().push(Way1Check { entry: way1, hit, miss, tag }));
 }
 
-/// A probe's way-1 check, emitted after the block's exits: rcx (way 0's entry) and rdx (the
+/// A probe's way-1 check, emitted after the block's exits: rcx (way 0's entry, or the table
+/// when the probe's index is a constant folded into `tag` and the hit's addend) and rdx (the
 /// wanted tag) are as the probe left them.
 struct Way1Check {
     entry: dynasmrt::DynamicLabel,
@@ -1289,7 +1329,11 @@ fn emit_access_probe(
     let Some(g) = x.group else {
         emit_ea(a, l, rc, ea);
         let pre = *rc;
-        emit_probe(a, l, x.user, size, tag_at as i32, miss);
+        if ea.base == NO_REG && ea.index == NO_REG && ea.seg == emu::decoded::NO_SEG {
+            emit_probe_known(a, l, x.user, size, tag_at as i32, miss, ea.disp);
+        } else {
+            emit_probe(a, l, x.user, size, tag_at as i32, miss);
+        }
         return pre;
     };
     let host_at = l.ctx_group_hosts + 8 * i32::from(g.slot);
@@ -1300,11 +1344,10 @@ fn emit_access_probe(
         let tag = if r.write { tlb_layout::WRITE_TAG } else { tlb_layout::READ_TAG };
         dynasm!(a ; .arch x64 ; mov [rbx + la_at], rax);
         emit_probe_range(a, l, x.user, r.len, tag as i32, miss);
-        dynasm!(a
-            ; .arch x64
-            ; mov [rbx + host_at], rax
-            ; lea rax, [rax + g.off]
-        );
+        dynasm!(a ; .arch x64 ; mov [rbx + host_at], rax);
+        if g.off != 0 {
+            dynasm!(a ; .arch x64 ; lea rax, [rax + g.off]);
+        }
         pre
     } else {
         let pre = *rc;
