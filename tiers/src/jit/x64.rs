@@ -1962,8 +1962,8 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } if rc.host[usize::from(dst)] != NO_HOST => {
             let d = cached(a, l, rc, dst).expect("checked above");
-            if !fl.host_valid {
-                // INC and DEC keep CF: give the host the guest's.
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
+                // INC and DEC keep CF: give the host the guest's (unless nothing reads it).
                 cf_to_host(a, l, fl.pending);
             }
             emit_incdec(a, inc, size, d);
@@ -1978,7 +1978,7 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } if size != 4 => {
             // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
-            if !fl.host_valid {
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
                 cf_to_host(a, l, fl.pending);
             }
             let at = gpr_at(l, dst);
@@ -1991,8 +1991,8 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } => {
             load_rax(a, l, rc, dst, size != 4);
-            if !fl.host_valid {
-                // INC and DEC keep CF: give the host the guest's.
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
+                // INC and DEC keep CF: give the host the guest's (unless nothing reads it).
                 cf_to_host(a, l, fl.pending);
             }
             match (inc, size) {
