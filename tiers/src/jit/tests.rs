@@ -2645,7 +2645,7 @@ fn inline_x87_arithmetic_matches_tier0_after_every_step_and_limit() {
 /// One loop of the shape part E's regions skip records in, register forms only or (`memory`)
 /// with a load, so that the region checks its budget by counting down or in memory. An LCG's
 /// top bits choose the ways; the region's internal edges go from a CMP, a TEST (logic, byte),
-/// a SUB (word) and a DEC, each deferred to its Jcc, into members whose flags are dead at
+/// a SUB (word), a DEC or SUB, each deferred to its Jcc, and from ADDs deferred to a JMP, into members whose flags are dead at
 /// their start (IMUL first; ROR, ROL, then AND; INC, then XOR), into members that only move
 /// registers and jump on to such a one (reached from an arithmetic setter only, and one also
 /// from a logic setter, which cannot pass its record through), and into members that read
@@ -2708,12 +2708,14 @@ fn edge_records_loop(a: &mut dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation
     if memory {
         dynasm!(a ; .arch x64 ; add rdx, [rsi] ; mov [rsi + 8], rdx);
     }
-    dynasm!(a
-        ; .arch x64
-        ; =>tail
-        ; dec ecx
-        ; jnz =>top
-    );
+    // Counted by DEC (flags live at the tail: its edges make the record exact) or by SUB
+    // (dead: the JMPs into it, after an ADD, leave the ADD's record unwritten).
+    dynasm!(a ; .arch x64 ; =>tail);
+    if memory {
+        dynasm!(a ; .arch x64 ; dec ecx ; jnz =>top);
+    } else {
+        dynasm!(a ; .arch x64 ; sub ecx, 1 ; jnz =>top);
+    }
 }
 
 /// Part E's regions: both loops (the budget counted down, then in memory) agree with tier 0

@@ -225,7 +225,11 @@ fn compile_region_with(
                 }
                 w.way(&mut a, l, &rc, taken, rec, &mut sites);
             }
-            (Some(Form::Jmp), Some((target, _))) => w.way(&mut a, l, &rc, target, rec, &mut sites),
+            (Some(Form::Jmp), Some((target, _))) => {
+                // The setter right before the JMP deferred its record (part E).
+                let rec = fl.deferred.map_or(rec, Record::Deferred);
+                w.way(&mut a, l, &rc, target, rec, &mut sites)
+            }
             _ if !block.ends_in_branch => w.way(&mut a, l, &rc, block.end_rip, rec, &mut sites),
             _ => unreachable!("region members end in an inline Jcc or JMP or fall through"),
         }
