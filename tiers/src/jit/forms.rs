@@ -950,10 +950,20 @@ pub fn is_near_indirect(e: &Instr) -> bool {
 /// Whether the flags inline instruction `i` of `forms` leaves are dead: a later instruction
 /// overwrites all six first, with only flag-neutral inline instructions in between.
 pub fn flags_dead_after(forms: &[Option<Form>], i: usize) -> bool {
-    for f in &forms[i + 1..] {
+    flags_dead_from(forms, i + 1)
+}
+
+/// Whether the flags are dead where instruction `start` of `forms` begins: a later inline
+/// instruction overwrites all six before anything can read them or leave the block. In between
+/// only flag-neutral inline instructions and writers that read no flag: a rotate (it writes CF
+/// and OF only) and an INC/DEC (all but CF, which it carries over): where the flags after such
+/// a writer are dead, so are those before it (eighth round, part E; the INC/DEC then takes no
+/// CF into the host flags, `x64.rs`).
+fn flags_dead_from(forms: &[Option<Form>], start: usize) -> bool {
+    for f in forms.iter().skip(start) {
         match f {
-            Some(f) if f.kills_flags() => return true,
-            Some(f) if f.flag_neutral() || f.writes_flags_only() => continue,
+            Some(f) if f.kills_flags() && !f.needs_dead_flags() => return true,
+            Some(f) if f.flag_neutral() || f.writes_flags_only() || matches!(f, Form::IncDec { .. }) => continue,
             _ => return false,
         }
     }
@@ -1000,17 +1010,12 @@ pub fn record_only_on_misses(forms: &[Option<Form>], i: usize) -> bool {
 }
 
 /// Whether the flags are dead at the block's start: an inline instruction overwrites all six
-/// before anything can read them, with only flag-neutral inline instructions before it (not
-/// an IMUL, which is a handler call where its own flags are live).
+/// before anything can read them, with only flag-neutral inline instructions, rotates and
+/// INC/DEC before it ([`flags_dead_after`]'s rule). A self-loop's back edge and a region's
+/// internal edges into such a block leave the record unwritten on the way in (eighth round,
+/// part E, for regions).
 pub fn flags_dead_at_entry(forms: &[Option<Form>]) -> bool {
-    for f in forms {
-        match f {
-            Some(f) if f.kills_flags() && !f.needs_dead_flags() => return true,
-            Some(f) if f.flag_neutral() => continue,
-            _ => return false,
-        }
-    }
-    false
+    flags_dead_from(forms, 0)
 }
 
 /// Probe groups open at once within a block (seventh round, part P): one slot each in the

@@ -54,7 +54,9 @@
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
 //! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3, read from a table indexed by the
 //! `pushfq` value's CF, AF and OF bits, or 0 for logic operations) only where they are live: not when a later inline instruction of the block
-//! overwrites all six before anything can read them ([`forms::flags_dead_after`]). The record
+//! overwrites all six before anything can read them ([`forms::flags_dead_after`]; flag-neutral
+//! forms, rotates and INC/DEC, which write flags without reading any, may come between, and an
+//! INC/DEC whose own flags are dead takes no CF into the host flags). The record
 //! is therefore exact, bit for bit as tier 0 writes it, at every handler call, fault and block
 //! exit. ADC/SBB and INC/DEC take the guest CF from the host flags when those are valid, else
 //! from the record (`bt aux, 63`). Where a setter's flags are live only across inline loads,
@@ -209,7 +211,15 @@
 //! chain site as in a block (`x64::compile_region`). The guest registers all members' inline forms
 //! use get one allocation for the region: loaded at its entry, kept in host registers across
 //! internal edges, written back at exits and before handler calls (and reloaded at the next
-//! internal edge); the lazy record is exact at every internal edge. Each internal edge makes tier
+//! internal edge). The lazy record is made exact at an internal edge unless the target member's
+//! flags are dead at its start (eighth round, part E; `x64::region`): a member that overwrites
+//! all six before anything reads them ([`forms::flags_dead_at_entry`]; ROR/ROL and INC/DEC may
+//! come first) is entered with the last setter's record unwritten (its result moved to r13, its
+//! flags still the host's), and a member of register moves only that jumps on to such a member
+//! carries an arithmetic setter's record through the same way; the edge's budget check then
+//! keeps the host flags (`lea`, `not`, `cqo`, `jrcxz`: a sign test, exact because a run's
+//! `limit - retired` stays below [`MAX_RUN_BUDGET`]) and writes the record only on its way out
+//! when the budget stops. Each internal edge makes tier
 //! 0's check before a block: a region of register forms only (no handler call can read `retired` or
 //! change the limit) counts its budget down (r14 = r15 = limit - retired at the entry, `sub r15, n;
 //! ja member` per edge, r14 - r15 added to `retired` at each way out); any other adds n to
@@ -280,6 +290,12 @@ pub const HISTOGRAM_VAR: &str = "STRATA_JIT_HISTOGRAM";
 /// Set (to anything) to count every entry into a translation (one `inc` each), which gives
 /// `--stats` the chain hit rate; off by default, as it costs an instruction per block.
 pub const COUNT_VAR: &str = "STRATA_JIT_COUNT";
+
+/// The most instructions one `run_blocks` runs (an unlimited run comes back to the run loop's
+/// caller after that many, about a century at 1 G instructions/s): `limit - retired` stays
+/// below 2^62, so translated code may compare `retired` with the limit by the sign of their
+/// difference, which needs no host flags (eighth round, part E: `x64::region`).
+pub const MAX_RUN_BUDGET: u64 = 1 << 62;
 
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
@@ -663,7 +679,7 @@ impl JitEngine {
     /// Runs `cpu` until an instruction stops or about `budget` instructions have retired
     /// (checked at block boundaries, exactly where tier 0's `Interp::run` checks).
     fn run_blocks(&mut self, cpu: &mut Cpu, budget: u64) -> Exit {
-        let limit = cpu.retired.saturating_add(budget);
+        let limit = cpu.retired.saturating_add(budget.min(MAX_RUN_BUDGET));
         self.interp.cache.forget_mode();
         // Moved in and out of the shared statistics (a pointer move, not a copy).
         let histogram = std::mem::take(&mut self.stats.borrow_mut().histogram);

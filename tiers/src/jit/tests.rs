@@ -2820,3 +2820,144 @@ fn known_address_and_rorx_probes_match_tier0_at_every_limit_and_fault() {
     }
 }
 // --- end part G ---
+
+// --- part E (eighth round): records left unwritten at region edges ---
+
+/// One loop of the shape part E's regions skip records in, register forms only or (`memory`)
+/// with a load, so that the region checks its budget by counting down or in memory. An LCG's
+/// top bits choose the ways; the region's internal edges go from a CMP, a TEST (logic, byte),
+/// a SUB (word), a DEC or SUB, each deferred to its Jcc, and from ADDs deferred to a JMP, into members whose flags are dead at
+/// their start (IMUL first; ROR, ROL, then AND; INC, then XOR), into members that only move
+/// registers and jump on to such a one (reached from an arithmetic setter only, and one also
+/// from a logic setter, which cannot pass its record through), and into members that read
+/// the flags first (ADC, SETC, CMOVcc).
+fn edge_records_loop(a: &mut dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>, memory: bool) {
+    let top = a.new_dynamic_label();
+    let carry = a.new_dynamic_label();
+    let mixed = a.new_dynamic_label();
+    let dead_rot = a.new_dynamic_label();
+    let dead_inc = a.new_dynamic_label();
+    let live = a.new_dynamic_label();
+    let tail = a.new_dynamic_label();
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 70
+        ; mov eax, 12345
+        ; mov r9, QWORD 6364136223846793005
+        ; mov r10, QWORD 1442695040888963407
+        ; xor edx, edx
+        ; xor ebx, ebx
+        ; xor r11d, r11d
+        ; mov rsi, QWORD (CODE64 + 0x1000) as i64
+        ; =>top
+        ; imul rax, r9
+        ; add rax, r10
+        ; mov r8, rax
+        ; shr r8, 59
+        ; cmp r8d, 12
+        ; jb =>carry
+        ; test r8b, 4
+        ; jnz =>mixed
+        ; sub dx, 0x1234
+        ; js =>dead_inc
+        ; cmp r8d, 24
+        ; jae =>mixed
+        ; jmp =>live
+        ; =>carry
+        ; mov r11, rax
+        ; lea rbx, [rbx + r8 * 2 + 1]
+        ; jmp =>dead_rot
+        ; =>mixed
+        ; mov rdi, rdx
+        ; jmp =>dead_inc
+        ; =>dead_rot
+        ; ror ebx, 3
+        ; rol r11, 5
+        ; and ebx, 0x7fff
+        ; add rdx, rbx
+        ; jmp =>tail
+        ; =>dead_inc
+        ; inc r11
+        ; xor r11, rax
+        ; add rdx, r11
+        ; jmp =>tail
+        ; =>live
+        ; adc rdx, 1
+        ; setc bl
+        ; cmovs rdi, rax
+    );
+    if memory {
+        dynasm!(a ; .arch x64 ; add rdx, [rsi] ; mov [rsi + 8], rdx);
+    }
+    // Counted by DEC (flags live at the tail: its edges make the record exact) or by SUB
+    // (dead: the JMPs into it, after an ADD, leave the ADD's record unwritten).
+    dynasm!(a ; .arch x64 ; =>tail);
+    if memory {
+        dynasm!(a ; .arch x64 ; dec ecx ; jnz =>top);
+    } else {
+        dynasm!(a ; .arch x64 ; sub ecx, 1 ; jnz =>top);
+    }
+}
+
+/// Part E's regions: both loops (the budget counted down, then in memory) agree with tier 0
+/// at every instruction limit, so at every internal edge, with every register and the lazy
+/// record bit for bit (a record an edge leaves unwritten is written where the budget stops
+/// there), and run to HLT with the same state.
+#[test]
+fn records_left_at_region_edges_match_tier0_at_every_limit() {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    edge_records_loop(&mut a, false);
+    edge_records_loop(&mut a, true);
+    dynasm!(a ; .arch x64 ; hlt);
+    let code = a.finalize().unwrap();
+    let s = region_limits_agree(&code, cpu64_with, 4, 1);
+    assert!(s.regions >= 2 && s.region_members >= 10, "{s}");
+    assert!(s.translated_instructions > 1000, "{s}");
+    // A soft limit (the machine polling its devices, an interrupt waiting) stops the region at
+    // the first internal edge past it, as tier 0 stops at that block boundary: there the
+    // record an edge into a member with dead flags carries must be written. Each limit once.
+    let mut reference = cpu64_with(&code);
+    run(&mut Interp::new(), &mut reference, u64::MAX);
+    for n in 1..reference.retired {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let limit = Limit { poll_after: n, ..Limit::NONE };
+        let ea = Engine::run(&mut Interp::new(), &mut a, &limit).unwrap();
+        let eb = jit(4).run(&mut b, &limit).unwrap();
+        assert_eq!(ea, eb, "poll after {n}");
+        assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr), "poll after {n}");
+        assert_eq!(a.state.lazy, b.state.lazy, "lazy record, poll after {n}");
+    }
+}
+
+/// The liveness rule the regions use: the flags are dead at a block's start where ROR/ROL and
+/// INC/DEC (which write flags without reading any) come before an instruction overwriting all
+/// six; not where something reads them (ADC, a Jcc, a load, which may fault) comes first.
+#[test]
+fn flags_dead_at_entry_passes_rotates_and_inc_dec() {
+    use crate::jit::forms::{flags_dead_at_entry, form_of};
+    let forms = |f: &dyn Fn(&mut dynasmrt::VecAssembler<dynasmrt::x64::X64Relocation>)| {
+        let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+        f(&mut a);
+        let code = a.finalize().unwrap();
+        let mut d = iced_x86::Decoder::with_ip(64, &code, CODE64, iced_x86::DecoderOptions::NONE);
+        d.iter().map(|insn| form_of(&emu::decode::build_instr(&insn, 64), true)).collect::<Vec<_>>()
+    };
+    let dead = [
+        forms(&|a| dynasm!(a ; .arch x64 ; mov eax, ebx ; ror ecx, 3 ; rol edx, 5 ; and ecx, edx)),
+        forms(&|a| dynasm!(a ; .arch x64 ; inc r11 ; xor r11, rax)),
+        forms(&|a| dynasm!(a ; .arch x64 ; dec ecx ; lea rax, [rax + 1] ; sub eax, ebx)),
+    ];
+    for f in &dead {
+        assert!(flags_dead_at_entry(f), "{f:?}");
+    }
+    let live = [
+        forms(&|a| dynasm!(a ; .arch x64 ; ror ecx, 3 ; adc ecx, edx)),
+        forms(&|a| dynasm!(a ; .arch x64 ; inc r11 ; setnz al)),
+        forms(&|a| dynasm!(a ; .arch x64 ; mov rax, [rsi] ; xor eax, eax)),
+        forms(&|a| dynasm!(a ; .arch x64 ; inc r11 ; mov rax, r11)),
+    ];
+    for f in &live {
+        assert!(!flags_dead_at_entry(f), "{f:?}");
+    }
+}
+// --- end part E ---

@@ -246,6 +246,15 @@ pub fn compile(
         }
         // An inline CALL (its miss path's handler sets the same RIP) ends as a JMP.
         (Some(Form::Jmp | Form::Call), Some((target, _))) => {
+            // A JMP's setter right before it deferred its record (part E): written here, its
+            // `aux` pending for a back edge as `write_record` would have left it.
+            let fl = match fl.deferred {
+                Some(d) => {
+                    let pending = write_deferred(&mut a, l, d, self_loop && loop_exit_only);
+                    FlagState { pending, ..FlagState::unknown(loop_exit_only) }
+                }
+                None => fl,
+            };
             if self_loop {
                 back_edge(&mut a, l, rc, n, block.la, head, bail, &fl);
             } else {
@@ -1687,7 +1696,8 @@ fn emit_alu_mem<'e>(
             put(a, l, rc, m.reg, 0);
         }
     }
-    if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
+    if defers_record(forms, i) {
+        let cc = deferred_cc(forms[i + 1]);
         // The block's last instruction branches on these host flags (seventh round, part M,
         // as part F does for the register setters): no setcc, no record here; `compile`
         // writes it on the ways out that need it, from the host flags and the result
@@ -1698,7 +1708,7 @@ fn emit_alu_mem<'e>(
         dynasm!(a ; .arch x64 ; =>done);
         *fl = FlagState {
             host_valid: true,
-            deferred: Some(Deferred { cc: *cc, logic: m.op.is_logic(), size, result }),
+            deferred: Some(Deferred { cc, logic: m.op.is_logic(), size, result }),
             ..FlagState::unknown(fl.loop_exit_only)
         };
         return;
@@ -2005,8 +2015,8 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } if rc.host[usize::from(dst)] != NO_HOST => {
             let d = cached(a, l, rc, dst).expect("checked above");
-            if !fl.host_valid {
-                // INC and DEC keep CF: give the host the guest's.
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
+                // INC and DEC keep CF: give the host the guest's (unless nothing reads it).
                 cf_to_host(a, l, fl.pending);
             }
             emit_incdec(a, inc, size, d);
@@ -2021,7 +2031,7 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } if size != 4 => {
             // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
-            if !fl.host_valid {
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
                 cf_to_host(a, l, fl.pending);
             }
             let at = gpr_at(l, dst);
@@ -2034,8 +2044,8 @@ fn emit_inline(
         }
         Form::IncDec { inc, size, dst } => {
             load_rax(a, l, rc, dst, size != 4);
-            if !fl.host_valid {
-                // INC and DEC keep CF: give the host the guest's.
+            if !fl.host_valid && !forms::flags_dead_after(forms, i) {
+                // INC and DEC keep CF: give the host the guest's (unless nothing reads it).
                 cf_to_host(a, l, fl.pending);
             }
             match (inc, size) {
@@ -2637,10 +2647,20 @@ fn emit_alu_to_mem(a: &mut Asm, op: Alu, size: u8, src: Src) {
     }
 }
 
-/// Whether the record of flag setter `i` is deferred to the block-ending Jcc right after it
-/// (part F; `after_flags`).
+/// Whether the record of flag setter `i` is deferred to the block-ending Jcc (part F) or JMP
+/// (eighth round, part E: a region's edge into a member whose flags are dead at its start then
+/// writes none) right after it (`after_flags`).
 fn defers_record(forms: &[Option<Form>], i: usize) -> bool {
-    i + 2 == forms.len() && matches!(forms[i + 1], Some(Form::Jcc { .. }))
+    i + 2 == forms.len() && matches!(forms[i + 1], Some(Form::Jcc { .. } | Form::Jmp))
+}
+
+/// The condition code a deferred record's block-ending branch `f` tests (a JMP tests none: 0,
+/// never read).
+fn deferred_cc(f: Option<Form>) -> u8 {
+    match f {
+        Some(Form::Jcc { cc }) => cc,
+        _ => 0,
+    }
 }
 
 /// Whether `after_flags` writes the record of instruction `i` (and so reads its result from rax).
@@ -2656,10 +2676,11 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     // This instruction's flags replace a pending setter's.
     fl.pending = false;
     fl.logic_pending = false;
-    if let (Some(Some(Form::Jcc { cc })), true) = (forms.get(i + 1), defers_record(forms, i)) {
-        // The block's last instruction branches on these host flags (part F): the record only
-        // on the ways that need it, written by `compile` at the block's end.
-        fl.deferred = Some(Deferred { cc: *cc, logic, size, result: fl.result_host });
+    if defers_record(forms, i) {
+        // The block's last instruction branches on these host flags (part F) or jumps (part
+        // E): the record only on the ways that need it, written by `compile` at the block's end.
+        let cc = deferred_cc(forms[i + 1]);
+        fl.deferred = Some(Deferred { cc, logic, size, result: fl.result_host });
         fl.result_host = 0;
         return;
     }

@@ -17,7 +17,9 @@ use super::*;
 /// member's label all are loaded, and those an internal edge may bring changed are counted
 /// dirty); they are
 /// written back at exits and before handler calls as in a block. The lazy record is made
-/// exact before every internal edge (each member starts with nothing known of the flags).
+/// exact before every internal edge (each member starts with nothing known of the flags),
+/// except into a member whose flags are dead at its start ([`Entry`]; eighth round, part E):
+/// there it is written only where that edge's budget check stops.
 ///
 /// The budget: tier 0 checks `retired` against the limit before each block, so each internal
 /// edge makes that check. If no member can call a handler (`handler_free`), nothing reads
@@ -32,13 +34,100 @@ pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &
     // Which registers may be dirty (changed since `cpu.state.gpr`) at the members' labels: the
     // union of those dirty at the internal edges, found by compiling until it is stable (it
     // only grows, so at most 17 rounds; usually 2). An exit then writes back only those.
+    // Likewise the `Entry::Carry` members an edge cannot bring a carried record to (they are
+    // then compiled `Live`; the set only grows, so at most one more round per member).
     let mut at_labels = 0;
+    let mut demoted = 0u16;
+    debug_assert!(members.len() <= 16, "member sets are u16 masks");
     loop {
-        let (code, at_edges) = compile_region_with(members, at, base, stubs, l, at_labels);
-        if at_edges & !at_labels == 0 {
+        let (code, at_edges, refused) = compile_region_with(members, at, base, stubs, l, at_labels, demoted);
+        if at_edges & !at_labels == 0 && refused & !demoted == 0 {
             return code;
         }
         at_labels |= at_edges;
+        demoted |= refused;
+    }
+}
+
+/// How the guest flags stand at a region member's start (eighth round, part E): whether an
+/// internal edge into it must write the lazy record on its hot path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Entry {
+    /// Something may read them (or leave the region) before they are overwritten: every
+    /// internal edge into the member makes the record exact first.
+    Live,
+    /// The member overwrites all six before anything reads them or can fault
+    /// (`forms::flags_dead_at_entry`): an edge into it leaves the record as it is (unwritten,
+    /// pending) and writes it only on its way out, where the budget check stops.
+    Dead,
+    /// Not the head; every instruction flag-neutral (register moves: no handler call, no fault,
+    /// no exit) and it goes on by JMP or falling through to a `Dead` or `Carry` member: it is
+    /// entered with an arithmetic setter's record unwritten (its result, sign-extended, in
+    /// r13, its flags still the host's: [`Record::InR13`]) and passes it on the same way.
+    Carry,
+}
+
+/// Each member's [`Entry`], `demoted` members (an edge into them could not carry the record)
+/// never `Carry`.
+fn entries(members: &[RegionMember], forms: &[Vec<Option<Form>>], demoted: u16) -> Vec<Entry> {
+    let mut e: Vec<Entry> =
+        forms.iter().map(|f| if forms::flags_dead_at_entry(f) { Entry::Dead } else { Entry::Live }).collect();
+    // Grows until stable; a `Carry` member's successor was non-`Live` when it was added, so
+    // every chain of `Carry` members ends at a `Dead` one.
+    loop {
+        let mut changed = false;
+        for k in 1..members.len() {
+            if e[k] != Entry::Live || demoted & 1 << k != 0 {
+                continue;
+            }
+            let block = members[k].block;
+            let Some((last, body)) = forms[k].split_last() else { continue };
+            let next = match last {
+                Some(Form::Jmp) if block.ends_in_branch => block.instrs.last().map(|e| e.imm),
+                Some(f) if !block.ends_in_branch && f.flag_neutral() => Some(block.end_rip),
+                _ => None,
+            };
+            let neutral = body.iter().all(|f| f.is_some_and(Form::flag_neutral));
+            let target = next.and_then(|rip| members.iter().position(|m| m.block.la == rip));
+            if let (true, Some(j)) = (neutral, target) {
+                if e[j] != Entry::Live {
+                    e[k] = Entry::Carry;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return e;
+        }
+    }
+}
+
+/// The lazy record at a way out of a member, as the member's end leaves it.
+#[derive(Clone, Copy)]
+enum Record {
+    /// Written.
+    Exact,
+    /// Its `result` written, its `aux` pending in r13 as the host RFLAGS (`FlagState::pending`).
+    AuxInR13,
+    /// The setter of the member's last Jcc: its flags the host's, its result in a register.
+    Deferred(Deferred),
+    /// Unwritten: the setter's result, sign-extended, in r13, its flags the host's (a logic
+    /// setter: CF = OF = AF = 0, whatever the host's AF).
+    InR13 { logic: bool },
+}
+
+/// Makes record `r` exact (clobbers rax, rcx, rdx and the host flags).
+fn write_record_of(a: &mut Asm, l: &Layout, r: Record) {
+    match r {
+        Record::Exact => {}
+        Record::AuxInR13 => aux_from_r13(a, l),
+        Record::Deferred(d) => {
+            write_deferred(a, l, d, false);
+        }
+        Record::InR13 { logic } => {
+            dynasm!(a ; .arch x64 ; mov rax, r13);
+            record_from_rax(a, l, logic, false);
+        }
     }
 }
 
@@ -51,7 +140,8 @@ fn compile_region_with(
     stubs: &Stubs,
     l: &Layout,
     dirty: u16,
-) -> (Vec<u8>, u16) {
+    demoted: u16,
+) -> (Vec<u8>, u16, u16) {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let (leave, bail, exit) = (base + stubs.leave, base + stubs.bail, base + stubs.exit);
     entry_check(&mut a, l, bail);
@@ -60,6 +150,7 @@ fn compile_region_with(
     let user = head.mode >> 8 == 3;
     let forms: Vec<Vec<Option<Form>>> =
         members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
+    let entries = entries(members, &forms, demoted);
     let rc0 = RegCache::for_block(&forms.concat(), true);
     let all = rc0.allocated();
     let countdown =
@@ -84,6 +175,7 @@ fn compile_region_with(
     let mut group_slots = 0u8;
     let mut sites = Vec::new();
     let dirty_at_edges = std::cell::Cell::new(0u16);
+    let refused = std::cell::Cell::new(0u16);
     for (k, m) in members.iter().enumerate() {
         let block = m.block;
         dynasm!(a ; .arch x64 ; =>labels[k]);
@@ -99,39 +191,50 @@ fn compile_region_with(
             countdown,
             bail,
             dirty_at_edges: &dirty_at_edges,
+            entries: &entries,
+            refused: &refused,
+        };
+        // The record as the member's end leaves it: a `Carry` member passes on the one it
+        // was entered with (its forms touch neither the flags nor r13).
+        let rec = match (entries[k], fl.pending) {
+            (Entry::Carry, _) => Record::InR13 { logic: false },
+            (_, true) => Record::AuxInR13,
+            (_, false) => Record::Exact,
         };
         let last = if block.ends_in_branch { forms[k].last().copied().flatten() } else { None };
         let end = block.instrs.last().map(|e| (e.imm, e.next_rip));
         match (last, end) {
             // The Jcc right after its flag setter branches on the host flags; each way writes
-            // the record.
+            // the record where it is needed.
             (Some(Form::Jcc { cc }), Some((taken, fall))) if fl.deferred.is_some() => {
-                let d = fl.deferred.expect("checked above");
+                let d = Record::Deferred(fl.deferred.expect("checked above"));
                 if taken != fall {
                     let way = a.new_dynamic_label();
                     emit_jcc(&mut a, cc, way);
-                    write_deferred(&mut a, l, d, false);
-                    w.way(&mut a, l, &rc, fall, false, &mut sites);
+                    w.way(&mut a, l, &rc, fall, d, &mut sites);
                     dynasm!(a ; .arch x64 ; =>way);
                 }
-                write_deferred(&mut a, l, d, false);
-                w.way(&mut a, l, &rc, taken, false, &mut sites);
+                w.way(&mut a, l, &rc, taken, d, &mut sites);
             }
             (Some(Form::Jcc { .. }), Some((taken, fall))) => {
                 if taken != fall {
                     let way = a.new_dynamic_label();
                     dynasm!(a ; .arch x64 ; test r12b, r12b ; jnz =>way);
-                    w.way(&mut a, l, &rc, fall, fl.pending, &mut sites);
+                    w.way(&mut a, l, &rc, fall, rec, &mut sites);
                     dynasm!(a ; .arch x64 ; =>way);
                 }
-                w.way(&mut a, l, &rc, taken, fl.pending, &mut sites);
+                w.way(&mut a, l, &rc, taken, rec, &mut sites);
             }
-            (Some(Form::Jmp), Some((target, _))) => w.way(&mut a, l, &rc, target, fl.pending, &mut sites),
-            _ if !block.ends_in_branch => w.way(&mut a, l, &rc, block.end_rip, fl.pending, &mut sites),
+            (Some(Form::Jmp), Some((target, _))) => {
+                // The setter right before the JMP deferred its record (part E).
+                let rec = fl.deferred.map_or(rec, Record::Deferred);
+                w.way(&mut a, l, &rc, target, rec, &mut sites)
+            }
+            _ if !block.ends_in_branch => w.way(&mut a, l, &rc, block.end_rip, rec, &mut sites),
             _ => unreachable!("region members end in an inline Jcc or JMP or fall through"),
         }
     }
-    (finish(a, l, sites, cold, exit, group_slots), dirty_at_edges.get())
+    (finish(a, l, sites, cold, exit, group_slots), dirty_at_edges.get(), refused.get())
 }
 
 /// Whether an inline form never calls a handler (nor anything that reads `retired` or changes
@@ -168,53 +271,95 @@ struct RegionWays<'r> {
     bail: usize,
     /// The registers dirty at the internal edges compiled so far.
     dirty_at_edges: &'r std::cell::Cell<u16>,
+    /// Each member's flags at its start, and the `Carry` members an edge compiled so far
+    /// could not bring a carried record to.
+    entries: &'r [Entry],
+    refused: &'r std::cell::Cell<u16>,
 }
 
 impl RegionWays<'_> {
-    /// The way to guest RIP `rip` with the registers as `rc` says and the record exact but for
-    /// `pending`: a host jump if `rip` starts a member (after the budget check), else an exit.
+    /// The way to guest RIP `rip` with the registers as `rc` says and the record as `rec`
+    /// says: a host jump if `rip` starts a member (after the budget check), else an exit.
+    /// Into a member whose flags are dead at its start (eighth round, part E) the record stays
+    /// as it is, unwritten, through a budget check that keeps the host flags, and is written
+    /// on the way out only if the check stops.
     fn way(
         &self,
         a: &mut Asm,
         l: &Layout,
         rc: &RegCache,
         rip: u64,
-        pending: bool,
+        rec: Record,
         sites: &mut Vec<(usize, dynasmrt::DynamicLabel)>,
     ) {
         let all = rc.allocated();
         let Some(k) = self.las.iter().position(|&m| m == rip) else {
-            leave_block(a, l, rc, self.n, pending);
+            // Every exit sees the exact record (`leave_block` completes a pending `aux`).
+            if !matches!(rec, Record::AuxInR13) {
+                write_record_of(a, l, rec);
+            }
+            leave_block(a, l, rc, self.n, matches!(rec, Record::AuxInR13));
             if self.countdown {
                 region_retire(a, l);
             }
             exit_to(a, l, rip, self.successors, sites, self.bail, None);
             return;
         };
-        if pending {
-            aux_from_r13(a, l);
-        }
+        // What the jump into member k carries: the record written (`Exact`) or left as it
+        // is for the member to overwrite or (`Carry`) to pass on.
+        let carried = match (self.entries[k], rec) {
+            (_, Record::Exact) | (Entry::Live, _) => {
+                if self.entries[k] == Entry::Carry {
+                    self.refused.set(self.refused.get() | 1 << k);
+                }
+                write_record_of(a, l, rec);
+                Record::Exact
+            }
+            (Entry::Dead, Record::Deferred(d)) | (Entry::Carry, Record::Deferred(d)) if !d.logic => {
+                deferred_result_to_r13(a, d);
+                Record::InR13 { logic: false }
+            }
+            (Entry::Dead, Record::Deferred(d)) => {
+                deferred_result_to_r13(a, d);
+                Record::InR13 { logic: true }
+            }
+            (Entry::Dead, r) | (Entry::Carry, r @ Record::InR13 { logic: false }) => r,
+            (Entry::Carry, r) => {
+                // Only an arithmetic record in r13 passes through a `Carry` member.
+                self.refused.set(self.refused.get() | 1 << k);
+                write_record_of(a, l, r);
+                Record::Exact
+            }
+        };
         // A handler call (or `lazy_cond`: the countdown's registers survive it, r14/r15 being
         // callee-saved) made the member forget registers; the target's label expects every
-        // one loaded.
+        // one loaded (`mov`s: the host flags kept).
         reload(a, l, &RegCache { loaded: all & !rc.loaded, ..*rc });
         self.dirty_at_edges.set(self.dirty_at_edges.get() | rc.dirty);
-        if self.countdown {
-            dynasm!(a
-                ; .arch x64
-                ; sub r15, self.n as i32
-                ; ja =>self.labels[k]
-            );
-            region_retire(a, l);
+        if matches!(carried, Record::Exact) {
+            if self.countdown {
+                dynasm!(a
+                    ; .arch x64
+                    ; sub r15, self.n as i32
+                    ; ja =>self.labels[k]
+                );
+            } else {
+                dynasm!(a
+                    ; .arch x64
+                    ; mov rax, [rbp + l.retired]
+                    ; add rax, self.n as i32
+                    ; mov [rbp + l.retired], rax
+                    ; cmp rax, [rbx + l.ctx_limit]
+                    ; jb =>self.labels[k]
+                );
+            }
         } else {
-            dynasm!(a
-                ; .arch x64
-                ; mov rax, [rbp + l.retired]
-                ; add rax, self.n as i32
-                ; mov [rbp + l.retired], rax
-                ; cmp rax, [rbx + l.ctx_limit]
-                ; jb =>self.labels[k]
-            );
+            budget_check_keeping_flags(a, l, self.n, self.countdown, self.labels[k]);
+            // The budget is spent: the record now, from the host flags and r13.
+            write_record_of(a, l, carried);
+        }
+        if self.countdown {
+            region_retire(a, l);
         }
         // The budget is spent: to the run loop with RIP at the member.
         spill(a, l, &RegCache { dirty: all, ..*rc });
@@ -223,6 +368,61 @@ impl RegionWays<'_> {
             Err(_) => dynasm!(a ; .arch x64 ; mov rax, QWORD rip as i64 ; mov [rbp + l.rip], rax),
         }
         dynasm!(a ; .arch x64 ; jmp extern self.bail);
+    }
+}
+
+/// r13 = deferred record `d`'s result, sign-extended from its size (`movsx`/`mov`: the host
+/// flags kept), so the budget check may use rax.
+fn deferred_result_to_r13(a: &mut Asm, d: Deferred) {
+    let r = d.result;
+    match d.size {
+        1 => dynasm!(a ; .arch x64 ; movsx r13, Rb(r)),
+        2 => dynasm!(a ; .arch x64 ; movsx r13, Rw(r)),
+        4 => dynasm!(a ; .arch x64 ; movsxd r13, Rd(r)),
+        _ => dynasm!(a ; .arch x64 ; mov r13, Rq(r)),
+    }
+}
+
+/// The budget check of an internal edge out of a member of `n` instructions, made without
+/// touching the host flags (they may be a record's not yet written): on to `member` if the
+/// budget allows it, else falls through (with `retired` or r15 brought past the member, as
+/// the flag-setting check leaves them). Only `lea`, `mov`, `not`, `cqo` and `jrcxz`, none of
+/// which write flags; clobbers rax, rcx, rdx. The comparison is a sign test, exact because
+/// the run loop keeps `limit - retired` below 2^62 (`MAX_RUN_BUDGET`): with
+/// `limit` at most 2^62 past `retired` and `retired` itself far below 2^63, both
+/// `retired + n - limit` and (counting down) `r15 - n - 1` lie in (-2^63, 2^63).
+fn budget_check_keeping_flags(a: &mut Asm, l: &Layout, n: usize, countdown: bool, member: dynasmrt::DynamicLabel) {
+    let stop = a.new_dynamic_label();
+    let n = n as i32;
+    if countdown {
+        // r15 -= n; on iff the old r15 > n, i.e. r15 - 1 >= 0: rdx = 0 (on) or -1 (stop).
+        dynasm!(a
+            ; .arch x64
+            ; lea r15, [r15 - n]
+            ; lea rax, [r15 - 1]
+            ; cqo
+            ; lea rcx, [rdx + 1]
+            ; jrcxz =>stop
+            ; jmp =>member
+            ; =>stop
+        );
+    } else {
+        // retired += n; on iff retired < limit, i.e. retired + !limit + 1 < 0: rdx = -1 (on)
+        // or 0 (stop).
+        dynasm!(a
+            ; .arch x64
+            ; mov rax, [rbp + l.retired]
+            ; lea rax, [rax + n]
+            ; mov [rbp + l.retired], rax
+            ; mov rdx, [rbx + l.ctx_limit]
+            ; not rdx
+            ; lea rax, [rax + rdx + 1]
+            ; cqo
+            ; mov rcx, rdx
+            ; jrcxz =>stop
+            ; jmp =>member
+            ; =>stop
+        );
     }
 }
 
