@@ -67,7 +67,7 @@
 //! The capture is `lahf; seto al; mov r13d, eax` (CF in bit 8, AF in 12, OF in 0) where the
 //! host runs LAHF in 64-bit mode, else `pushfq; pop r13` (RFLAGS), which is microcoded and
 //! about three times as slow (eighth round, part C: `x64::Capture`, `capture_flags`,
-//! `cf_to_host`, `aux_from_rcx`; `STRATA_JIT_PUSHF` forces `pushfq`). A logic setter's record read by nothing but the handlers of the probes before
+//! `cf_to_host`, `aux_from_capture`; `STRATA_JIT_PUSHF` forces `pushfq`). A logic setter's record read by nothing but the handlers of the probes before
 //! the next setter (a load, store, PUSH, POP or memory ALU form, up to a form that overwrites
 //! all six flags without reading CF: [`forms::record_only_on_misses`]) is not written at all:
 //! its result waits in `r13` and those miss paths write `result` and `aux` 0 before their

@@ -683,11 +683,11 @@ fn record_from(a: &mut Asm, l: &Layout, r: u8, size: u8, logic: bool, pending: b
         dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
         return false;
     }
-    capture_flags(a, l, pending);
+    let r = capture_flags(a, l, pending);
     if pending {
         return true;
     }
-    aux_from_rcx(a, l);
+    aux_from_capture(a, l, r);
     false
 }
 
@@ -850,7 +850,7 @@ fn cf_to_host(a: &mut Asm, l: &Layout, pending: bool) {
 /// `lahf` (SF ZF AF PF CF into AH) with `seto al` (OF) is used wherever the host runs LAHF in
 /// 64-bit mode (CPUID 8000_0001h ECX bit 0; absent on the first Athlon 64 and Pentium 4 steps),
 /// `pushfq` elsewhere. Everything that reads a capture goes through [`capture_flags`],
-/// [`cf_to_host`], [`aux_from_rcx`] and [`capture_from_rflags_rax`].
+/// [`cf_to_host`], [`aux_from_capture`] and [`capture_from_rflags_rax`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Capture {
     /// `lahf; seto al`: OF in bit 0, CF in bit 8, AF in bit 12 (the rest of the low 16 bits:
@@ -915,15 +915,20 @@ const fn aux_table<const N: usize>(cf_bit: u32, af_bit: u32, of_bit: u32) -> [u6
     t
 }
 
-/// Captures the host flags into `r13` (with `pending`, for `cf_to_host` and `aux_from_r13`) or
-/// `rcx` (for `aux_from_rcx`). Keeps the host flags; the `lahf` capture clobbers rax.
-fn capture_flags(a: &mut Asm, l: &Layout, pending: bool) {
+/// Captures the host flags: with `pending` into `r13` (for `cf_to_host` and `aux_from_r13`),
+/// else into the scratch register it returns (rax or rcx, for `aux_from_capture`). Keeps the
+/// host flags; the `lahf` capture clobbers rax.
+fn capture_flags(a: &mut Asm, l: &Layout, pending: bool) -> u8 {
     match (l.capture, pending) {
         (Capture::Lahf, true) => dynasm!(a ; .arch x64 ; lahf ; seto al ; mov r13d, eax),
-        (Capture::Lahf, false) => dynasm!(a ; .arch x64 ; lahf ; seto al ; mov ecx, eax),
+        (Capture::Lahf, false) => {
+            dynasm!(a ; .arch x64 ; lahf ; seto al);
+            return 0;
+        }
         (Capture::Pushf, true) => dynasm!(a ; .arch x64 ; pushfq ; pop r13),
         (Capture::Pushf, false) => dynasm!(a ; .arch x64 ; pushfq ; pop rcx),
     }
+    1
 }
 
 /// `r13` = the capture of RFLAGS value `rax` (its arithmetic flags: a miss path's, from the
@@ -943,22 +948,22 @@ fn capture_from_rflags_rax(a: &mut Asm, l: &Layout) {
     }
 }
 
-/// Writes the record's `aux` from the capture in `rcx` (clobbers rcx and rdx; the host flags
-/// too).
-fn aux_from_rcx(a: &mut Asm, l: &Layout) {
+/// Writes the record's `aux` from the capture in scratch register `r` (rax or rcx; clobbers
+/// it and rdx, the host flags too).
+fn aux_from_capture(a: &mut Asm, l: &Layout, r: u8) {
     dynasm!(a
         ; .arch x64
-        ; and ecx, l.capture.aux_mask()
+        ; and Rd(r), l.capture.aux_mask()
         ; mov rdx, QWORD l.capture.aux_table().as_ptr() as i64
-        ; mov rdx, [rdx + rcx * 8]
+        ; mov rdx, [rdx + Rq(r) * 8]
         ; mov [rbp + l.lazy_aux], rdx
     );
 }
 
 /// Writes the pending record's `aux` from `r13` (a side path: the state is not changed).
 fn aux_from_r13(a: &mut Asm, l: &Layout) {
-    dynasm!(a ; .arch x64 ; mov rcx, r13);
-    aux_from_rcx(a, l);
+    dynasm!(a ; .arch x64 ; mov ecx, r13d);
+    aux_from_capture(a, l, 1);
 }
 
 /// Whether a logic record waiting in `r13` may go on waiting into `form`: the forms
