@@ -52,8 +52,9 @@
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
 //! guest's flags after it. They are written to the lazy record (`cpu.state.lazy`: the result
-//! sign-extended, and `aux` = CF<<63 | (CF^OF)<<62 | AF<<3, read from a table indexed by the
-//! `pushfq` value's CF, AF and OF bits, or 0 for logic operations) only where they are live: not when a later inline instruction of the block
+//! sign-extended, stored from the result's own register, and `aux` = CF<<63 | (CF^OF)<<62 |
+//! AF<<3, read from a table indexed by the captured CF, AF and OF bits, or 0 for logic
+//! operations) only where they are live: not when a later inline instruction of the block
 //! overwrites all six before anything can read them ([`forms::flags_dead_after`]; flag-neutral
 //! forms, rotates and INC/DEC, which write flags without reading any, may come between, and an
 //! INC/DEC whose own flags are dead takes no CF into the host flags). The record
@@ -62,10 +63,13 @@
 //! from the record (`bt aux, 63`). Where a setter's flags are live only across inline loads,
 //! stores, PUSH and POP (whose TLB probes clobber the host flags) up to an inline ADC/SBB/INC/
 //! DEC or a form that overwrites them ([`forms::aux_deferrable`]), only the record's `result` is
-//! written; its `aux` waits in `r13` as the host RFLAGS (`pushfq; pop r13`, the record
-//! *pending*): the next reader takes CF with `bt r13, 0`, and every path that needs the record
-//! (a probe's miss path before its handler, any other form, every exit) computes `aux` from
-//! `r13` first. A logic setter's record read by nothing but the handlers of the probes before
+//! written; its `aux` waits in `r13` as the captured host flags (the record *pending*): the
+//! next reader takes CF with a `bt` of `r13`, and every path that needs the record (a probe's
+//! miss path before its handler, any other form, every exit) computes `aux` from `r13` first.
+//! The capture is `lahf; seto al; mov r13d, eax` (CF in bit 8, AF in 12, OF in 0) where the
+//! host runs LAHF in 64-bit mode, else `pushfq; pop r13` (RFLAGS), which is microcoded and
+//! about three times as slow (eighth round, part C: `x64::Capture`, `capture_flags`,
+//! `cf_to_host`, `aux_from_capture`; `STRATA_JIT_PUSHF` forces `pushfq`). A logic setter's record read by nothing but the handlers of the probes before
 //! the next setter (a load, store, PUSH, POP or memory ALU form, up to a form that overwrites
 //! all six flags without reading CF: [`forms::record_only_on_misses`]) is not written at all:
 //! its result waits in `r13` and those miss paths write `result` and `aux` 0 before their
@@ -297,6 +301,10 @@ pub const COUNT_VAR: &str = "STRATA_JIT_COUNT";
 /// difference, which needs no host flags (eighth round, part E: `x64::region`).
 pub const MAX_RUN_BUDGET: u64 = 1 << 62;
 
+/// Set (to anything): generated code captures host flags with `pushfq` even where the host
+/// has LAHF in 64-bit mode (to compare the two captures on one build; see `x64::Capture`).
+pub const PUSHF_VAR: &str = "STRATA_JIT_PUSHF";
+
 /// A block whose translation self-modifying code dropped this many times stays on tier 0.
 pub const MAX_RETRANSLATIONS: u32 = 8;
 
@@ -399,6 +407,8 @@ pub struct Layout {
     /// The host has BMI2: the inline TLB probe takes the entry's index with `rorx` (no flags,
     /// three operands), one instruction fewer than `mov`, `shr` (eighth round, part G).
     bmi2: bool,
+    /// How generated code captures host flags (`lahf` where the host has it in 64-bit mode).
+    capture: x64::Capture,
     /// What the inline x87 stack moves read and write (`x64::x87::emit_x87_move`): CR0, RFLAGS.VM
     /// and the FPU's control, status and tag words, registers, FIP and FCS.
     cr0: i32,
@@ -474,6 +484,7 @@ impl Layout {
             ctx_group_las: l[17],
             count_entries: std::env::var_os(COUNT_VAR).is_some(),
             bmi2: std::arch::is_x86_feature_detected!("bmi2"),
+            capture: if std::env::var_os(PUSHF_VAR).is_some() { x64::Capture::Pushf } else { x64::Capture::of_host() },
             cr0: fpu_l[0],
             rflags_other: fpu_l[1],
             fpu_fcw: fpu_l[2],
@@ -638,6 +649,15 @@ pub struct JitEngine {
 }
 
 impl JitEngine {
+    /// The same JIT capturing host flags with `pushfq` (the fallback for hosts without LAHF in
+    /// 64-bit mode), for tests; call before anything is compiled.
+    #[cfg(test)]
+    fn with_pushf_capture(mut self) -> JitEngine {
+        assert!(self.translations.is_empty(), "the capture is chosen before compiling");
+        self.layout.capture = x64::Capture::Pushf;
+        self
+    }
+
     /// A JIT with empty caches; `stats` is updated as it runs.
     ///
     /// # Errors

@@ -1326,15 +1326,18 @@ fn pending_flag_records_match_tier0_at_every_limit_and_fault() {
     }
 }
 
-/// The table generated code reads the record's `aux` from decodes, through tier 0's own
-/// reading of the record (`LazyFlags`), to the CF, AF and OF it was indexed by.
+/// The tables generated code reads the record's `aux` from decode, through tier 0's own
+/// reading of the record (`LazyFlags`), to the CF, AF and OF they were indexed by: for `pushfq`
+/// at their RFLAGS bits, for `lahf; seto al` at bits 8 + their RFLAGS bit (AH) and 0 (AL = OF).
 #[test]
-fn the_aux_table_gives_back_cf_af_and_of() {
+fn the_aux_tables_give_back_cf_af_and_of() {
     use emu::state::rflags::{AF, CF, OF};
-    for f in 0..8u64 {
-        let flags = [CF, AF, OF].iter().enumerate().filter(|&(b, _)| f >> b & 1 != 0).fold(0, |m, (_, &x)| m | x);
-        let lazy = emu::flags::LazyFlags { result: 1, aux: x64::AUX_OF_RFLAGS[flags as usize] };
-        assert_eq!(lazy.materialize() & (CF | AF | OF), flags, "RFLAGS {flags:#x}");
+    for (capture, bits) in [(x64::Capture::Pushf, [CF, AF, OF]), (x64::Capture::Lahf, [CF << 8, AF << 8, 1])] {
+        for f in 0..8u64 {
+            let pick = |set: [u64; 3]| (0..3).filter(|&b| f >> b & 1 != 0).fold(0, |m, b| m | set[b]);
+            let lazy = emu::flags::LazyFlags { result: 1, aux: capture.aux_table()[pick(bits) as usize] };
+            assert_eq!(lazy.materialize() & (CF | AF | OF), pick([CF, AF, OF]), "{capture:?} {f:#x}");
+        }
     }
 }
 
@@ -2961,3 +2964,171 @@ fn flags_dead_at_entry_passes_rotates_and_inc_dec() {
     }
 }
 // --- end part E ---
+// --- part C ---
+
+/// Eighth round, part C: flag setters at every size (ADD, SUB, ADC, SBB, INC, DEC, NEG, logic;
+/// register and memory forms) on operands from an LCG, with their records left pending across
+/// loads, stores, PUSH and POP (the capture in `r13`) and read there by ADC, SBB (register and
+/// read-modify-write), INC and DEC, or written at once and read by SETcc and Jcc (from the
+/// record), a block-ending Jcc, CMC and PUSHF (handlers). Every flag read is folded into r11 or
+/// memory, read back into registers. Ends in a #PF with a record pending.
+fn capture_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 12
+        ; mov rdi, 0x40_1000
+        ; mov rsp, 0x40_2000
+        ; mov r8, QWORD 0x0123_4567_89ab_cdef
+        ; ->top:
+        // The next operands (an LCG's state in r8; its IMUL's and ADD's flags overwritten).
+        ; mov rax, QWORD 0x5851_f42d_4c95_7f2d
+        ; imul r8, rax
+        ; mov rax, QWORD 0x1405_7b7e_f767_814f
+        ; add r8, rax
+        ; mov r9, r8
+        ; rol r9, 23
+        ; mov r10, r8
+        ; ror r10, 41
+        ; mov [rdi + 16], r8
+        ; mov [rdi + 64], r9
+    );
+    macro_rules! setters {
+        ($R:ident, $S:ident) => {
+            dynasm!(a
+                ; .arch x64
+                // ADD pending across a load, read by ADC.
+                ; add $R(9), $R(10)
+                ; mov rdx, [rdi + 16]
+                ; adc $R(12), $R(9)
+                // SUB pending across a store, PUSH and POP, read by SBB of memory.
+                ; sub $R(10), $R(8)
+                ; mov [rdi + 24], r9
+                ; push r10
+                ; pop rdx
+                ; sbb $S [rdi + 32], $R(9)
+                // ADC of memory (on a miss, the capture from the handler's record) pending
+                // across a load, read by INC (which keeps CF), then by ADC.
+                ; adc $R(9), $S [rdi + 64]
+                ; mov rdx, [rdi + 40]
+                ; inc $R(14)
+                ; adc $R(12), $R(14)
+                // DEC pending across a load, read by SBB.
+                ; dec $R(10)
+                ; mov rdx, [rdi + 24]
+                ; sbb $R(14), $R(10)
+                // NEG written, read by PUSHF (a handler).
+                ; neg $R(9)
+                ; pushfq
+                ; pop rax
+                ; xor r11, rax
+                // SBB written (a load follows), read by SETcc from the record.
+                ; sbb $R(9), $R(12)
+                ; mov rdx, [rdi]
+                ; seto al
+                ; setc dl
+                ; lea r11, [r11 + rax * 4]
+                ; lea r11, [r11 + rdx * 8]
+                // INC pending across a store, read by DEC.
+                ; inc $R(10)
+                ; mov [rdi + 48], r10
+                ; dec $R(12)
+                ; adc $R(12), $R(9)
+                // Logic, then ADC (CF 0) after a store.
+                ; xor $R(10), $R(9)
+                ; mov [rdi + 56], r10
+                ; adc $R(12), $R(10)
+                // ADD of memory read by CMC (a handler) and then ADC.
+                ; add $R(14), $S [rdi + 16]
+                ; cmc
+                ; adc $R(12), $R(14)
+                // ADD read by a Jcc after a load (from the record); SUB by a block-ending Jcc.
+                ; add $R(9), $R(8)
+                ; mov rdx, [rdi + 8]
+                ; jo >skip1
+                ; xor r11, 0x55
+                ; skip1:
+                ; sub $R(10), $R(9)
+                ; jl >skip2
+                ; add r11, 7
+                ; skip2:
+                ; mov rdx, [rdi + 32]
+                ; xor r11, rdx
+            )
+        };
+    }
+    setters!(Rb, BYTE);
+    setters!(Rw, WORD);
+    setters!(Rd, DWORD);
+    setters!(Rq, QWORD);
+    dynasm!(a
+        ; .arch x64
+        ; dec ecx
+        ; jnz ->top
+        ; pushfq
+        ; pop rbp
+        // SUB of a word across a page (its miss path gives r13 the capture of the record its
+        // handler wrote: CF, OF, SF, AF set) pending across a load that faults.
+        ; mov eax, 0x80
+        ; mov [rdi], al
+        ; mov r9d, 0x7fff
+        ; sub r9w, WORD [rdi - 1]
+        ; mov rdx, [rdi + 0x2000]
+        ; adc r9, 0
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// The program above under tier 0 and the JIT (lahf capture where the host has it, and the
+/// `pushfq` fallback), stopped after n / 2 then n instructions for every n (every third with
+/// the fallback): the same exit, retired count, RIP, registers and lazy record bit for bit, and
+/// the same data page at the end. Tier 0, stepped alone, shows that the records read cover every
+/// combination of CF, OF and AF.
+#[test]
+fn flag_captures_match_tier0_at_every_limit() {
+    use emu::state::rflags::{AF, CF, OF};
+    let code = capture_loop();
+    let mut reference = cpu64_with(&code);
+    let mut t0 = Interp::new();
+    let mut seen = 0u8;
+    let mut n = 0;
+    while !matches!(run(&mut t0, &mut reference, n + 1), Exit::Stop(_)) {
+        n += 1;
+        let f = reference.state.lazy.materialize();
+        seen |= 1 << (u8::from(f & CF != 0) | u8::from(f & AF != 0) << 1 | u8::from(f & OF != 0) << 2);
+    }
+    assert_eq!(seen, 0xff, "CF/AF/OF combinations seen");
+    let total = reference.retired;
+    assert!(total > 2000, "{total}");
+    let data = |cpu: &mut Cpu| -> Vec<u64> {
+        (0..16).map(|q| cpu.read::<emu::flags::W64>(CODE64 + 0x1000 + 8 * q).unwrap()).collect()
+    };
+    for pushf in [false, true] {
+        let make = || if pushf { jit(1).with_pushf_capture() } else { jit(1) };
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let mut j = make();
+        let ea = run(&mut Interp::new(), &mut a, u64::MAX);
+        assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "#PF: {ea:?}");
+        assert_eq!((a.fault_addr, a.state.lazy.materialize() & (CF | OF)), (0x40_3000, CF | OF));
+        assert_eq!(ea, run(&mut j, &mut b, u64::MAX));
+        assert_eq!(
+            (a.retired, a.state.rip, a.state.gpr, a.state.lazy),
+            (b.retired, b.state.rip, b.state.gpr, b.state.lazy)
+        );
+        assert_eq!(data(&mut a), data(&mut b), "data page, pushf {pushf}");
+        let s = j.stats.borrow().clone();
+        assert!(s.translated_instructions > a.retired / 2, "{s}");
+        for n in (1..total).step_by(if pushf { 3 } else { 1 }) {
+            let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+            let (mut t0, mut j) = (Interp::new(), make());
+            for limit in [n / 2, n] {
+                assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}, pushf {pushf}");
+                assert_eq!((a.retired, a.state.rip), (b.retired, b.state.rip), "limit {limit}, pushf {pushf}");
+                assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}, pushf {pushf}");
+                assert_eq!(a.state.lazy, b.state.lazy, "lazy record at limit {limit}, pushf {pushf}");
+            }
+        }
+    }
+}
+// --- end part C ---

@@ -668,35 +668,35 @@ fn countdown_back_edge(
 }
 
 /// Writes deferred record `d` from the host flags and its result register (clobbers rax, rcx,
-/// rdx and the host flags; `mov`/`movsx` first keep them). With `pending`, a non-logic record's `aux` is left in r13 instead
-/// (`pushfq; pop r13`, the host flags kept): returns whether it was.
+/// rdx and the host flags). With `pending`, a non-logic record's `aux` is left in r13 instead
+/// (the host flags kept): returns whether it was.
 fn write_deferred(a: &mut Asm, l: &Layout, d: Deferred, pending: bool) -> bool {
-    let r = d.result;
-    match d.size {
-        1 => dynasm!(a ; .arch x64 ; movsx rax, Rb(r)),
-        2 => dynasm!(a ; .arch x64 ; movsx rax, Rw(r)),
-        4 => dynasm!(a ; .arch x64 ; movsxd rax, Rd(r)),
-        _ => dynasm!(a ; .arch x64 ; mov rax, Rq(r)),
-    }
-    record_from_rax(a, l, d.logic, pending)
+    record_from(a, l, d.result, d.size, d.logic, pending)
 }
 
-/// Stores the record of a flag setter whose result, sign-extended, is in rax and whose flags
-/// are the host's: `aux` 0 for a logic operation (CF = OF = AF = 0; `mov` keeps the host
-/// flags), else from `pushfq`, or with `pending` left in r13 (host flags kept). Returns whether
-/// `aux` was left pending; otherwise a non-logic record clobbered the host flags.
-fn record_from_rax(a: &mut Asm, l: &Layout, logic: bool, pending: bool) -> bool {
-    dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], rax);
+/// Stores the record of a flag setter whose result is in host register `r` (0: rax) and whose
+/// flags are the host's: `result` the low `size` bytes of `r` sign-extended (through rax; a
+/// 64-bit one stored from `r` itself), `aux` 0 for a logic operation (CF = OF = AF = 0; `mov`
+/// keeps the host flags), else from the captured host flags ([`capture_flags`]), or with
+/// `pending` the capture left in r13 (host flags kept). Clobbers rax, rcx and rdx. Returns
+/// whether `aux` was left pending; otherwise a non-logic record clobbered the host flags.
+fn record_from(a: &mut Asm, l: &Layout, r: u8, size: u8, logic: bool, pending: bool) -> bool {
+    // `movsx`/`movsxd` keep the host flags.
+    match size {
+        1 => dynasm!(a ; .arch x64 ; movsx rax, Rb(r) ; mov [rbp + l.lazy_result], rax),
+        2 => dynasm!(a ; .arch x64 ; movsx rax, Rw(r) ; mov [rbp + l.lazy_result], rax),
+        4 => dynasm!(a ; .arch x64 ; movsxd rax, Rd(r) ; mov [rbp + l.lazy_result], rax),
+        _ => dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], Rq(r)),
+    }
     if logic {
         dynasm!(a ; .arch x64 ; mov QWORD [rbp + l.lazy_aux], 0);
         return false;
     }
+    let r = capture_flags(a, l, pending);
     if pending {
-        dynasm!(a ; .arch x64 ; pushfq ; pop r13);
         return true;
     }
-    dynasm!(a ; .arch x64 ; pushfq ; pop rcx);
-    aux_from_rcx(a, l);
+    aux_from_capture(a, l, r);
     false
 }
 
@@ -778,8 +778,8 @@ struct FlagState {
     host_valid: bool,
     /// `r12b` holds the outcome of the block-ending Jcc with this condition code.
     cond_in_r12: Option<u8>,
-    /// The record's `result` is written but its `aux` is not: `r13` holds the host RFLAGS the
-    /// guest's last flag setter left (`pushfq; pop r13`), from which every path that needs the
+    /// The record's `result` is written but its `aux` is not: `r13` holds the host flags the
+    /// guest's last flag setter left ([`capture_flags`]), from which every path that needs the
     /// record (a miss path's handler call, an exit) computes `aux` first (`aux_from_r13`).
     /// Only chosen where [`forms::aux_deferrable`] says the next flag reader is an inline form
     /// that takes CF from `r13`.
@@ -847,44 +847,132 @@ impl FlagState {
 /// guest's: from `r13` while the record is pending, else from the record (`aux` bit 63).
 fn cf_to_host(a: &mut Asm, l: &Layout, pending: bool) {
     if pending {
-        dynasm!(a ; .arch x64 ; bt r13, 0);
+        dynasm!(a ; .arch x64 ; bt r13d, l.capture.cf_bit());
     } else {
         dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
     }
 }
 
-/// The lazy record's `aux` (emu::flags: CF << 63 | (CF ^ OF) << 62 | AF << 3) for each value
-/// of RFLAGS & (CF | AF | OF) (bits 0, 4, 11), indexed by that value: `aux` in one load. Only
-/// 8 of the entries are ever read (4 cache lines).
-pub(super) static AUX_OF_RFLAGS: [u64; 0x812] = aux_table();
+/// How generated code captures the host flags a flag setter left, for a pending record (`r13`)
+/// or a record written at once (eighth round, part C). `pushfq` is microcoded and slow (on Zen
+/// 3, 200 M `add; pushfq; pop` take 2.3x the time of the bare loop, `lahf; seto` 1.4x), so
+/// `lahf` (SF ZF AF PF CF into AH) with `seto al` (OF) is used wherever the host runs LAHF in
+/// 64-bit mode (CPUID 8000_0001h ECX bit 0; absent on the first Athlon 64 and Pentium 4 steps),
+/// `pushfq` elsewhere. Everything that reads a capture goes through [`capture_flags`],
+/// [`cf_to_host`], [`aux_from_capture`] and [`capture_from_rflags_rax`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Capture {
+    /// `lahf; seto al`: OF in bit 0, CF in bit 8, AF in bit 12 (the rest of the low 16 bits:
+    /// PF, ZF, SF and bit 1 of RFLAGS; above them, whatever rax held).
+    Lahf,
+    /// `pushfq; pop`: RFLAGS (CF bit 0, AF bit 4, OF bit 11).
+    Pushf,
+}
 
-const fn aux_table() -> [u64; 0x812] {
-    let mut t = [0u64; 0x812];
+impl Capture {
+    /// The cheapest capture the host supports.
+    pub(super) fn of_host() -> Capture {
+        // CPUID leaf 8000_0001h exists on every x86-64 CPU (it holds the long-mode bit).
+        let ecx = std::arch::x86_64::__cpuid(0x8000_0001).ecx;
+        if ecx & 1 != 0 {
+            Capture::Lahf
+        } else {
+            Capture::Pushf
+        }
+    }
+
+    /// The bit of a capture that holds CF.
+    fn cf_bit(self) -> i8 {
+        match self {
+            Capture::Lahf => 8,
+            Capture::Pushf => 0,
+        }
+    }
+
+    /// The bits of a capture that hold CF, AF and OF (the index into [`Capture::aux_table`]).
+    fn aux_mask(self) -> i32 {
+        match self {
+            Capture::Lahf => 0x1101,
+            Capture::Pushf => 0x811,
+        }
+    }
+
+    /// `aux` by capture & `aux_mask`.
+    pub(super) fn aux_table(self) -> &'static [u64] {
+        match self {
+            Capture::Lahf => &AUX_OF_LAHF,
+            Capture::Pushf => &AUX_OF_RFLAGS,
+        }
+    }
+}
+
+/// The lazy record's `aux` (emu::flags: CF << 63 | (CF ^ OF) << 62 | AF << 3) for each value
+/// of a capture's CF, AF and OF bits, indexed by that value: `aux` in one load. Only 8 of the
+/// entries are ever read (4 cache lines). RFLAGS bits 0, 4, 11 for `pushfq`...
+static AUX_OF_RFLAGS: [u64; 0x812] = aux_table(0, 4, 11);
+/// ... and bits 8, 12, 0 for `lahf; seto al`.
+static AUX_OF_LAHF: [u64; 0x1102] = aux_table(8, 12, 0);
+
+const fn aux_table<const N: usize>(cf_bit: u32, af_bit: u32, of_bit: u32) -> [u64; N] {
+    let mut t = [0u64; N];
     let mut i = 0;
-    while i < t.len() {
-        let (cf, af, of) = ((i & 1) as u64, (i >> 4 & 1) as u64, (i >> 11 & 1) as u64);
+    while i < N {
+        let (cf, af, of) = ((i >> cf_bit & 1) as u64, (i >> af_bit & 1) as u64, (i >> of_bit & 1) as u64);
         t[i] = cf << 63 | (cf ^ of) << 62 | af << 3;
         i += 1;
     }
     t
 }
 
-/// Writes the record's `aux` from the host RFLAGS in `rcx` (clobbers rcx and rdx; the host
-/// flags too).
-fn aux_from_rcx(a: &mut Asm, l: &Layout) {
+/// Captures the host flags: with `pending` into `r13` (for `cf_to_host` and `aux_from_r13`),
+/// else into the scratch register it returns (rax or rcx, for `aux_from_capture`). Keeps the
+/// host flags; the `lahf` capture clobbers rax.
+fn capture_flags(a: &mut Asm, l: &Layout, pending: bool) -> u8 {
+    match (l.capture, pending) {
+        (Capture::Lahf, true) => dynasm!(a ; .arch x64 ; lahf ; seto al ; mov r13d, eax),
+        (Capture::Lahf, false) => {
+            dynasm!(a ; .arch x64 ; lahf ; seto al);
+            return 0;
+        }
+        (Capture::Pushf, true) => dynasm!(a ; .arch x64 ; pushfq ; pop r13),
+        (Capture::Pushf, false) => dynasm!(a ; .arch x64 ; pushfq ; pop rcx),
+    }
+    1
+}
+
+/// `r13` = the capture of RFLAGS value `rax` (its arithmetic flags: a miss path's, from the
+/// record its handler wrote, where the hit path left its capture pending). Clobbers rax.
+fn capture_from_rflags_rax(a: &mut Asm, l: &Layout) {
+    match l.capture {
+        // CF, PF, AF, ZF, SF up by 8 (bits 8 to 15, as LAHF puts them in AH), OF down to bit 0.
+        Capture::Lahf => dynasm!(a
+            ; .arch x64
+            ; mov r13d, eax
+            ; shl r13d, 8
+            ; shr eax, 11
+            ; and eax, 1
+            ; or r13d, eax
+        ),
+        Capture::Pushf => dynasm!(a ; .arch x64 ; mov r13, rax),
+    }
+}
+
+/// Writes the record's `aux` from the capture in scratch register `r` (rax or rcx; clobbers
+/// it and rdx, the host flags too).
+fn aux_from_capture(a: &mut Asm, l: &Layout, r: u8) {
     dynasm!(a
         ; .arch x64
-        ; and ecx, 0x811
-        ; mov rdx, QWORD AUX_OF_RFLAGS.as_ptr() as i64
-        ; mov rdx, [rdx + rcx * 8]
+        ; and Rd(r), l.capture.aux_mask()
+        ; mov rdx, QWORD l.capture.aux_table().as_ptr() as i64
+        ; mov rdx, [rdx + Rq(r) * 8]
         ; mov [rbp + l.lazy_aux], rdx
     );
 }
 
 /// Writes the pending record's `aux` from `r13` (a side path: the state is not changed).
 fn aux_from_r13(a: &mut Asm, l: &Layout) {
-    dynasm!(a ; .arch x64 ; mov rcx, r13);
-    aux_from_rcx(a, l);
+    dynasm!(a ; .arch x64 ; mov ecx, r13d);
+    aux_from_capture(a, l, 1);
 }
 
 /// Whether a logic record waiting in `r13` may go on waiting into `form`: the forms
@@ -1125,8 +1213,8 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold, group_slots: u8) {
             ; mov rdi, rbx
             ; mov rax, QWORD lazy_rflags as *const () as i64
             ; call rax
-            ; mov r13, rax
         );
+        capture_from_rflags_rax(a, l);
     }
     if let Some(result) = c.host_flags {
         // The six arithmetic flags only (`materialize`): DF, TF and AC stay clear, as the
@@ -1674,11 +1762,8 @@ fn emit_alu_mem<'e>(
         }
         emit_alu_r_mem(a, m.op, size, h);
         rc.dirty |= 1 << m.reg;
-        // Deferred to a block-ending Jcc, the record's result is read from `h` itself.
-        if !forms::flags_dead_after(forms, i) && !defers_record(forms, i) {
-            // The record's result (`mov` keeps the flags).
-            dynasm!(a ; .arch x64 ; mov rax, Rq(h));
-        }
+        // The record's result (or, deferred to a block-ending Jcc, its ways out's) is read
+        // from `h` itself.
     } else {
         dynasm!(a ; .arch x64 ; mov rcx, rax);
         load_sized(a, 1, size);
@@ -1720,7 +1805,7 @@ fn emit_alu_mem<'e>(
         emit_setcc(a, cc);
     }
     let mut hit = FlagState { host_valid: true, ..FlagState::unknown(fl.loop_exit_only) };
-    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size);
+    write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size, direct.unwrap_or(0));
     // The miss path evaluates a next Jcc from the record the handler wrote (and, where the hit
     // path left its flags pending in r13, puts them there from that record).
     cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending, host_flags: None });
@@ -1946,13 +2031,9 @@ fn emit_inline(
             if op.stores() {
                 rc.dirty |= 1 << dst;
             }
-            if defers_record(forms, i) {
-                // Its ways out read the result from its host register (part F).
-                fl.result_host = d;
-            } else if record_read(forms, i) {
-                // The record's result (`mov` keeps the flags).
-                dynasm!(a ; .arch x64 ; mov rax, Rq(d));
-            }
+            // The record (or, deferred, its ways out: part F) reads the result from its host
+            // register.
+            fl.result_host = d;
             after_flags(a, l, forms, i, fl, op.is_logic(), size);
             true
         }
@@ -2021,11 +2102,7 @@ fn emit_inline(
             }
             emit_incdec(a, inc, size, d);
             rc.dirty |= 1 << dst;
-            if defers_record(forms, i) {
-                fl.result_host = d;
-            } else if record_read(forms, i) {
-                dynasm!(a ; .arch x64 ; mov rax, Rq(d));
-            }
+            fl.result_host = d;
             after_flags(a, l, forms, i, fl, false, size);
             true
         }
@@ -2671,6 +2748,7 @@ fn record_read(forms: &[Option<Form>], i: usize) -> bool {
 /// After an inline form set the host flags (result in rax/eax): evaluates the block-ending Jcc
 /// that follows into r12b, and writes the lazy record unless the flags are dead.
 fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
+    let result = std::mem::replace(&mut fl.result_host, 0);
     fl.host_valid = true;
     fl.cond_in_r12 = None;
     // This instruction's flags replace a pending setter's.
@@ -2680,8 +2758,7 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
         // The block's last instruction branches on these host flags (part F) or jumps (part
         // E): the record only on the ways that need it, written by `compile` at the block's end.
         let cc = deferred_cc(forms[i + 1]);
-        fl.deferred = Some(Deferred { cc, logic, size, result: fl.result_host });
-        fl.result_host = 0;
+        fl.deferred = Some(Deferred { cc, logic, size, result });
         return;
     }
     if let Some(cc) = forms::next_cond(forms, i) {
@@ -2697,34 +2774,37 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
         // Read only by the handlers of the probes before the next setter, if they miss (part
         // M): the result waits in r13, no store on the hit path.
         match size {
-            1 => dynasm!(a ; .arch x64 ; movsx r13, al),
-            2 => dynasm!(a ; .arch x64 ; movsx r13, ax),
-            4 => dynasm!(a ; .arch x64 ; movsxd r13, eax),
-            _ => dynasm!(a ; .arch x64 ; mov r13, rax),
+            1 => dynasm!(a ; .arch x64 ; movsx r13, Rb(result)),
+            2 => dynasm!(a ; .arch x64 ; movsx r13, Rw(result)),
+            4 => dynasm!(a ; .arch x64 ; movsxd r13, Rd(result)),
+            _ => dynasm!(a ; .arch x64 ; mov r13, Rq(result)),
         }
         fl.logic_pending = true;
         return;
     }
-    write_record(a, l, forms, i, fl, logic, size);
+    write_record(a, l, forms, i, fl, logic, size, result);
 }
 
-/// Writes the lazy record from the host flags and the result in rax/eax, unless the flags of
-/// instruction `i` are dead; its `aux` only into `r13` (pending) where
-/// [`forms::aux_deferrable`] allows.
-fn write_record(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &mut FlagState, logic: bool, size: u8) {
+/// Writes the lazy record from the host flags and the result in host register `result` (0:
+/// rax), unless the flags of instruction `i` are dead; its `aux` only into `r13` (pending)
+/// where [`forms::aux_deferrable`] allows.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    a: &mut Asm,
+    l: &Layout,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+    logic: bool,
+    size: u8,
+    result: u8,
+) {
     fl.pending = false;
     if forms::flags_dead_after(forms, i) {
         return;
     }
-    // The record holds the result sign-extended from the operand size.
-    match size {
-        1 => dynasm!(a ; .arch x64 ; movsx rax, al),
-        2 => dynasm!(a ; .arch x64 ; movsx rax, ax),
-        4 => dynasm!(a ; .arch x64 ; movsxd rax, eax),
-        _ => {}
-    }
     let defer_aux = !logic && forms::aux_deferrable(forms, i, fl.loop_exit_only);
-    fl.pending = record_from_rax(a, l, logic, defer_aux);
+    fl.pending = record_from(a, l, result, size, logic, defer_aux);
     if !logic && !fl.pending {
         fl.host_valid = false;
     }

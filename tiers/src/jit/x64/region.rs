@@ -125,8 +125,7 @@ fn write_record_of(a: &mut Asm, l: &Layout, r: Record) {
             write_deferred(a, l, d, false);
         }
         Record::InR13 { logic } => {
-            dynasm!(a ; .arch x64 ; mov rax, r13);
-            record_from_rax(a, l, logic, false);
+            record_from(a, l, 13, 8, logic, false);
         }
     }
 }
