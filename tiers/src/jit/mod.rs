@@ -109,9 +109,11 @@
 //! missed, held code, was not dirty) sends each later access to its own probe, out of line,
 //! from the range's linear address kept beside the host one. Where the host flags hold the
 //! guest's, a later access that is a load, a store or an ADC/SBB of memory keeps them (eighth
-//! round, part K; [`forms::keeps_host_flags`]): `mov rcx, slot; jrcxz near; lea rax, [rcx +
-//! offset]; jmp on; near: jmp own probe` (`jrcxz` reads no flags, its rel8 reaches only the
-//! jump beside it), its own probe saves and restores them (`pushfq`/`popfq` around it, both
+//! round, part K; [`forms::keeps_host_flags`]): `mov rcx, slot; jrcxz island; lea rax, [rcx +
+//! offset]` (`jrcxz` reads no flags; its rel8 reaches 127 bytes, so its `jmp own probe` waits
+//! in an island shared with the next few kept accesses, stepped over by the hit path; a
+//! translation where one does not reach is compiled again with an island beside each), its
+//! own probe saves and restores them (`pushfq`/`popfq` around it, both
 //! ways out), and its miss path puts them back from the record after the handler. An
 //! arithmetic setter followed, through such accesses and flag-neutral forms only, by an inline
 //! register ALU or INC/DEC form or an ADC/SBB of memory that keeps them

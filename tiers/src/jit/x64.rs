@@ -122,6 +122,32 @@ pub fn compile(
     l: &Layout,
     inline: bool,
 ) -> Vec<u8> {
+    with_island_fallback(|| compile_once(block, successors, indirect, at, base, stubs, l, inline))
+}
+
+/// Runs `compile` (which returns `None` when a `jrcxz` could not reach its shared island,
+/// part K) and, if it failed, again with an island beside every `jrcxz`, which always reaches.
+pub(super) fn with_island_fallback<T>(mut compile: impl FnMut() -> Option<T>) -> T {
+    if let Some(code) = compile() {
+        return code;
+    }
+    SHARED_ISLANDS.with(|s| s.set(false));
+    let code = compile();
+    SHARED_ISLANDS.with(|s| s.set(true));
+    code.expect("every label is defined and every jump reaches")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_once(
+    block: &Block,
+    successors: &[u64],
+    indirect: bool,
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    inline: bool,
+) -> Option<Vec<u8>> {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let leave = base + stubs.leave;
     let bail = base + stubs.bail;
@@ -162,6 +188,7 @@ pub fn compile(
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
     GROUP_FALLBACKS.with(|w| w.borrow_mut().clear());
+    ISLANDS.with(|w| w.borrow_mut().clear());
     let (fl, group_slots) = emit_body(&mut a, l, rc, block, &forms, leave, user, &mut cold, loop_exit_only, inline);
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
@@ -384,6 +411,8 @@ fn emit_body<'e>(
         // register ALU and INC/DEC forms that read or replace them, and into such accesses.
         let keeps_aux_in_host = keeps_host
             || matches!(form, Some(f) if f.flag_neutral() || matches!(f, Form::Alu { .. } | Form::IncDec { .. }));
+        // Shared islands (part K) wait only across forms that emit little code.
+        emit_islands(a, !(keeps_host || matches!(form, Some(f) if f.flag_neutral())));
         if fl.pending && !fl.keeps_pending(form)
             || fl.logic_pending && !keeps_logic_pending(form)
             || fl.aux_in_host && !keeps_aux_in_host
@@ -471,6 +500,7 @@ fn emit_body<'e>(
             ..FlagState::unknown(loop_exit_only)
         };
     }
+    emit_islands(a, true);
     // Only a later form reads flags left in the host flags; should none have, the block's
     // ends need the record.
     if fl.aux_in_host {
@@ -489,7 +519,7 @@ fn finish(
     cold: Vec<Cold>,
     exit: usize,
     group_slots: u8,
-) -> Vec<u8> {
+) -> Option<Vec<u8>> {
     let mut sites = Vec::new();
     for (site, unlinked) in site_labels {
         let site_label = a.new_dynamic_label();
@@ -507,11 +537,13 @@ fn finish(
     }
     emit_group_fallbacks(&mut a, l);
     emit_way1_checks(&mut a);
-    let code = a.finalize().expect("every label is defined");
+    // Every label is defined: the only error is a `jrcxz` too far from its shared island
+    // (part K), which the caller's fallback (`with_island_fallback`) recompiles without.
+    let code = a.finalize().ok()?;
     for &s in &sites {
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
     }
-    code
+    Some(code)
 }
 
 /// What every exit of a block does first: the changed cached registers written back (every
@@ -1374,19 +1406,25 @@ fn emit_access_probe(
         pre
     } else if x.keep_flags {
         // Part K: the host flags hold the guest's; `jrcxz` reads none. Its rel8 reaches only
-        // a jump next to it, which the hit path steps over.
+        // a jump nearby: an island the hit path steps over, shared by the accesses of a few
+        // instructions (`emit_islands`), or its own (`SHARED_ISLANDS` off).
         let pre = *rc;
         let (own_probe, probed, empty) = (a.new_dynamic_label(), a.new_dynamic_label(), a.new_dynamic_label());
-        dynasm!(a
-            ; .arch x64
-            ; mov rcx, [rbx + host_at]
-            ; jrcxz =>empty
-            ; lea rax, [rcx + g.off]
-            ; jmp =>probed
-            ; =>empty
-            ; jmp =>own_probe
-            ; =>probed
-        );
+        dynasm!(a ; .arch x64 ; mov rcx, [rbx + host_at] ; jrcxz =>empty);
+        if SHARED_ISLANDS.with(|s| s.get()) {
+            let from = a.offset().0;
+            ISLANDS.with(|w| w.borrow_mut().push(Island { near: empty, own_probe, from }));
+            dynasm!(a ; .arch x64 ; lea rax, [rcx + g.off] ; =>probed);
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; lea rax, [rcx + g.off]
+                ; jmp =>probed
+                ; =>empty
+                ; jmp =>own_probe
+                ; =>probed
+            );
+        }
         let f = GroupFallback {
             own_probe,
             probed,
@@ -1425,6 +1463,44 @@ fn emit_access_probe(
         GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
         pre
     }
+}
+
+/// The jump a kept access's `jrcxz` reaches when its slot is empty (part K): at `near`, a jump
+/// to its own probe; `from` is where the `jrcxz` ends (its rel8 counts from there).
+struct Island {
+    near: dynasmrt::DynamicLabel,
+    own_probe: dynasmrt::DynamicLabel,
+    from: usize,
+}
+
+/// How far (in bytes past the oldest waiting `jrcxz`, islands included) islands may wait for
+/// more: a form that may emit much (not a kept access or a flag-neutral form) flushes them
+/// first. A `jrcxz` reaches 127 bytes; should one not, `with_island_fallback` recompiles.
+const ISLAND_SLACK: usize = 64;
+
+thread_local! {
+    /// The islands not yet emitted (a side list, as `WAY1_CHECKS`).
+    static ISLANDS: std::cell::RefCell<Vec<Island>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Islands shared by several accesses (off only for a recompile after one did not reach).
+    static SHARED_ISLANDS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Emits the waiting islands (stepped over by the hit path) if `force` or if they would soon
+/// be out of a `jrcxz`'s reach.
+fn emit_islands(a: &mut Asm, force: bool) {
+    let due = ISLANDS.with(|w| {
+        let w = w.borrow();
+        w.first().is_some_and(|i| force || a.offset().0 - i.from + 5 * (w.len() + 1) > ISLAND_SLACK)
+    });
+    if !due {
+        return;
+    }
+    let over = a.new_dynamic_label();
+    dynasm!(a ; .arch x64 ; jmp =>over);
+    for i in ISLANDS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        dynasm!(a ; .arch x64 ; =>i.near ; jmp =>i.own_probe);
+    }
+    dynasm!(a ; .arch x64 ; =>over);
 }
 
 /// A later access of a probe group whose slot is empty (part P): its own probe, out of line.
