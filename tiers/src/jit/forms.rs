@@ -992,6 +992,38 @@ pub fn aux_deferrable(forms: &[Option<Form>], i: usize, loop_exit_only: bool) ->
     loop_exit_only
 }
 
+/// Whether a later access of a probe group, a load or store (or `keeps_cf`: a memory ALU form
+/// reading CF), keeps the host flags on its hit path (eighth round, part K): its shared probe
+/// tests its slot with `jrcxz`, which reads no flags.
+pub fn keeps_host_flags(f: Form, g: Option<GroupAccess>) -> bool {
+    g.is_some_and(|g| g.lead.is_none())
+        && match f {
+            Form::Load { .. } | Form::Store { .. } | Form::StoreImm { .. } => true,
+            Form::AluMem { op, .. } => op.reads_cf(),
+            _ => false,
+        }
+}
+
+/// Whether arithmetic flag setter `i` may leave its flags in the host flags alone, its record's
+/// `aux` not computed at all (eighth round, part K): up to the next inline register ALU or
+/// INC/DEC form (which reads CF from the host flags and sets them anew) or a later group access
+/// reading CF ([`keeps_host_flags`]), every instruction is flag-neutral or a later access of a
+/// probe group that keeps the host flags. Those accesses' out-of-line paths compute `aux`
+/// before anything can read the record.
+pub fn aux_stays_in_host_flags(forms: &[Option<Form>], i: usize) -> bool {
+    let groups = probe_groups(forms);
+    for (f, g) in forms.iter().zip(&groups).skip(i + 1) {
+        match *f {
+            Some(f) if f.flag_neutral() => continue,
+            Some(Form::Alu { .. } | Form::IncDec { .. }) => return true,
+            Some(f @ Form::AluMem { .. }) => return keeps_host_flags(f, *g),
+            Some(f) if keeps_host_flags(f, *g) => continue,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Whether the record of logic flag setter `i` is read by nothing but the handlers of later
 /// probes' miss paths (seventh round, part M): up to an inline instruction that overwrites all
 /// six flags without reading CF (a register ALU form, or a memory one, whose hit path does),

@@ -117,8 +117,20 @@
 //! handler call emitted inline ends the groups at compile time, so a slot is non-zero only
 //! where a probe made then would find the same page. An empty slot (the range crossed a page,
 //! missed, held code, was not dirty) sends each later access to its own probe, out of line,
-//! from the range's linear address kept beside the host one. The host flags are still treated
-//! as clobbered by every access (the `test`), as before.
+//! from the range's linear address kept beside the host one. Where the host flags hold the
+//! guest's, a later access that is a load, a store or an ADC/SBB of memory keeps them (eighth
+//! round, part K; [`forms::keeps_host_flags`]): `mov rcx, slot; jrcxz island; lea rax, [rcx +
+//! offset]` (`jrcxz` reads no flags; its rel8 reaches 127 bytes, so its `jmp own probe` waits
+//! in an island shared with the next few kept accesses, stepped over by the hit path; a
+//! translation where one does not reach is compiled again with an island beside each), its
+//! own probe saves and restores them (`pushfq`/`popfq` around it, both
+//! ways out), and its miss path puts them back from the record after the handler. An
+//! arithmetic setter followed, through such accesses and flag-neutral forms only, by an inline
+//! register ALU or INC/DEC form or an ADC/SBB of memory that keeps them
+//! ([`forms::aux_stays_in_host_flags`]) writes only its record's `result`: its `aux` stays
+//! in the host flags, the reader takes CF from them, and any other form or path leaving the
+//! hit path (every such access's miss path before its handler) computes `aux` from them
+//! first. So adc_chain's carries no longer go through `r13`.
 //!
 //! **SSE/SSE2** ([`sse`], `x64/sse.rs`): XMM moves (to and from memory, registers and GPRs),
 //! the packed integer and logic operations and ADD/SUB/MUL/DIV/SQRT/MIN/MAX in PS/PD/SS/SD

@@ -3132,3 +3132,128 @@ fn flag_captures_match_tier0_at_every_limit() {
     }
 }
 // --- end part C ---
+
+// --- part K (eighth round): flags kept in the host flags across shared probes ---
+
+/// The loop runs this many times; the last round faults.
+const CARRY_ROUNDS: i32 = 24;
+
+/// ADC/SBB chains over memory off one base register, whose carries stay in the host flags
+/// across the later accesses of their probe groups (part K): loads, stores (of a register and
+/// of an immediate) and read-modify-writes between a setter and its reader, register ALU and
+/// INC/DEC readers, byte, word and dword forms. Off rsi the group walks across the boundary of
+/// the two data pages (its range crosses it for a few rounds, then lies on a page not yet
+/// dirty): the slot is empty and each access probes for itself, out of line, the carry kept.
+/// Off r8 across the end of the code page (the range crosses; writes into the code page,
+/// which has no write tag, go to their handlers, the carry of a setter that hit read from the
+/// record), off rdi on the page sharing rsi's TLB index (way
+/// 1, not dirty in the first round), and off rbp towards the unmapped page after the data,
+/// where the chain's last ADC crosses into it in the last round and faults with the previous
+/// ADC's flags only in the host flags.
+fn carry_chain_loop() -> Vec<u8> {
+    let data = CODE64 as i32 + 0x1000;
+    let end = data + 0x2000;
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, CARRY_ROUNDS
+        ; mov rsi, data + 0x1000 - 0x60
+        ; mov rdi, QWORD COLLIDING as i64 + 0x40
+        ; mov r8, CODE64 as i32 + 0xfc0
+        ; mov rbp, end - 32 - 8 * (CARRY_ROUNDS - 1) + 4
+        ; mov rax, QWORD 0x7edc_ba98_7654_3210
+        ; mov rdx, QWORD -0x0123_4567_89ab_cdef
+        ; ->top:
+        ; add rax, rdx
+        ; mov rbx, [rsi]
+        ; adc [rsi + 0x40], rbx
+        ; mov rdx, [rsi + 8]
+        ; adc [rsi + 0x48], rdx
+        ; mov r10, [rsi + 16]
+        ; sbb [rsi + 0x50], r10
+        ; mov [rsi + 0x18], rdx
+        ; mov QWORD [rsi + 0x20], -3
+        ; adc rax, [rsi + 0x58]
+        ; mov r11, [rsi + 0x28]
+        ; sbb r11, rdx
+        ; mov [rsi], r11
+        ; mov r9d, [rsi + 0x2c]
+        ; adc r9d, [rsi + 0x30]
+        ; adc WORD [rsi + 0x34], 0x7fff
+        ; mov bl, [rsi + 0x36]
+        ; sbb BYTE [rsi + 0x37], bl
+        ; mov r12, [rsi + 0x38]
+        ; dec r12
+        ; adc r12, rbx
+        ; mov [rsi + 0x38], r12
+        ; sbb DWORD [rsi + 0x3c], r9d
+        // Off r8 across the end of the code page: the range always crosses, so every access
+        // probes for itself; the writes into the code page go to their handlers.
+        ; add rdx, rax
+        ; mov rbx, [r8 + 0x40]
+        ; cmp ecx, CARRY_ROUNDS / 2
+        ; mov [r8 + 0x20], rdx
+        ; mov r11, [r8 + 0x20]
+        ; adc r11, r10
+        ; mov r10, [r8 + 0x48]
+        ; sbb [r8 + 8], r10
+        ; mov rbx, [r8 + 0x10]
+        ; adc [r8 + 0x48], rax
+        ; mov [r8 + 0x50], r11
+        // Off rdi on the colliding page.
+        ; add rbx, rdx
+        ; mov r10, [rdi]
+        ; adc [rdi + 8], r10
+        ; mov [rdi + 16], rbx
+        ; adc [rdi + 24], rax
+        // Off rbp: the last round's ADC at rbp + 24 crosses into the unmapped page.
+        ; sub r11, rax
+        ; mov r10, [rbp]
+        ; adc [rbp + 8], r10
+        ; mov [rbp + 16], rdx
+        ; adc [rbp + 24], rbx
+        ; lea rsi, [rsi + 8]
+        ; lea rdi, [rdi + 8]
+        ; lea rbp, [rbp + 8]
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// Carries kept in the host flags across shared probes (part K) leave tier 0's state at every
+/// instruction limit: registers, the lazy record bit for bit, RIP, the fault at the end (#PF
+/// at the crossing ADC), and every byte of the data pages and the code page.
+#[test]
+fn carries_across_shared_probes_match_tier0_at_every_limit_and_fault() {
+    let code = carry_chain_loop();
+    let pages = [CODE64, CODE64 + 0x1000, CODE64 + 0x2000, COLLIDING];
+    let memory = |c: &mut Cpu| {
+        let mut bytes = vec![0u8; 0x1000 * pages.len()];
+        for (chunk, &p) in bytes.chunks_mut(0x1000).zip(&pages) {
+            c.read_bytes(p, chunk).unwrap();
+        }
+        bytes
+    };
+    let (ea, mut a, mut b, s) = run_to_end_on_both(&code, cpu64_for_probe_groups);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 14), "{ea:?}");
+    assert_eq!(a.state.lazy, b.state.lazy, "the record at the fault");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    assert_eq!(memory(&mut a), memory(&mut b), "memory at the end");
+    let total = a.retired;
+    for n in 1..=total {
+        let (mut a, mut b) = (cpu64_for_probe_groups(&code), cpu64_for_probe_groups(&code));
+        let (mut t0, mut j) = (Interp::new(), jit(1));
+        // Two runs each, so translations made in the first are entered in the second.
+        for limit in [n / 2, n] {
+            assert_eq!(run(&mut t0, &mut a, limit), run(&mut j, &mut b, limit), "limit {limit}");
+            assert_eq!(a.retired, b.retired, "retired at limit {limit}");
+            assert_eq!(a.state.rip, b.state.rip, "RIP at limit {limit}");
+            assert_eq!(a.state.gpr, b.state.gpr, "registers at limit {limit}");
+            assert_eq!(a.state.lazy, b.state.lazy, "the record at limit {limit}");
+        }
+        assert_eq!(memory(&mut a), memory(&mut b), "memory at limit {n}");
+    }
+}
+// --- end part K ---

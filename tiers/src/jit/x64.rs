@@ -122,6 +122,32 @@ pub fn compile(
     l: &Layout,
     inline: bool,
 ) -> Vec<u8> {
+    with_island_fallback(|| compile_once(block, successors, indirect, at, base, stubs, l, inline))
+}
+
+/// Runs `compile` (which returns `None` when a `jrcxz` could not reach its shared island,
+/// part K) and, if it failed, again with an island beside every `jrcxz`, which always reaches.
+pub(super) fn with_island_fallback<T>(mut compile: impl FnMut() -> Option<T>) -> T {
+    if let Some(code) = compile() {
+        return code;
+    }
+    SHARED_ISLANDS.with(|s| s.set(false));
+    let code = compile();
+    SHARED_ISLANDS.with(|s| s.set(true));
+    code.expect("every label is defined and every jump reaches")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_once(
+    block: &Block,
+    successors: &[u64],
+    indirect: bool,
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    inline: bool,
+) -> Option<Vec<u8>> {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let leave = base + stubs.leave;
     let bail = base + stubs.bail;
@@ -162,6 +188,7 @@ pub fn compile(
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
     GROUP_FALLBACKS.with(|w| w.borrow_mut().clear());
+    ISLANDS.with(|w| w.borrow_mut().clear());
     let (fl, group_slots) = emit_body(&mut a, l, rc, block, &forms, leave, user, &mut cold, loop_exit_only, inline);
     let mut site_labels = Vec::new();
     // RET prediction (`shadow`): a CALL pushes a pair on the path to its target, a RET tries
@@ -380,9 +407,6 @@ fn emit_body<'e>(
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(forms, i));
-        if fl.pending && !fl.keeps_pending(form) || fl.logic_pending && !keeps_logic_pending(form) {
-            flush_pending(a, l, &mut fl);
-        }
         let group = groups[i].filter(|g| {
             let bit = 1 << g.slot;
             if g.lead.is_some() {
@@ -390,7 +414,32 @@ fn emit_body<'e>(
             }
             live_groups & bit != 0
         });
-        let x = Site { e, info, leave, user, pending: fl.pending, logic_pending: fl.logic_pending, group };
+        // A later access of a live group keeps the host flags (part K).
+        let keeps_host = form.is_some_and(|f| forms::keeps_host_flags(f, group));
+        // Flags left in the host flags stay there only into flag-neutral forms, into the
+        // register ALU and INC/DEC forms that read or replace them, and into such accesses.
+        let keeps_aux_in_host = keeps_host
+            || matches!(form, Some(f) if f.flag_neutral() || matches!(f, Form::Alu { .. } | Form::IncDec { .. }));
+        // Shared islands (part K) wait only across forms that emit little code.
+        emit_islands(a, !(keeps_host || matches!(form, Some(f) if f.flag_neutral())));
+        if fl.pending && !fl.keeps_pending(form)
+            || fl.logic_pending && !keeps_logic_pending(form)
+            || fl.aux_in_host && !keeps_aux_in_host
+        {
+            flush_pending(a, l, &mut fl);
+        }
+        let keep_flags = keeps_host && fl.host_valid;
+        let x = Site {
+            e,
+            info,
+            leave,
+            user,
+            pending: fl.pending,
+            logic_pending: fl.logic_pending,
+            group,
+            keep_flags,
+            aux_in_host: fl.aux_in_host,
+        };
         // An inline form overwriting every flag ends a logic record's wait (it calls no
         // handler; `after_flags` may start a new wait for its own record).
         let ends_logic_wait = fl.logic_pending && form.is_some_and(Form::kills_flags);
@@ -451,8 +500,20 @@ fn emit_body<'e>(
             }
         }
         // A load, store, PUSH or POP keeps a pending record pending (any other form here
-        // flushed it first).
-        fl = FlagState { pending: fl.pending, logic_pending: fl.logic_pending, ..FlagState::unknown(loop_exit_only) };
+        // flushed it first); one that kept the host flags (part K) keeps them valid too.
+        fl = FlagState {
+            pending: fl.pending,
+            logic_pending: fl.logic_pending,
+            host_valid: keep_flags,
+            aux_in_host: keep_flags && fl.aux_in_host,
+            ..FlagState::unknown(loop_exit_only)
+        };
+    }
+    emit_islands(a, true);
+    // Only a later form reads flags left in the host flags; should none have, the block's
+    // ends need the record.
+    if fl.aux_in_host {
+        flush_pending(a, l, &mut fl);
     }
     debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
     (fl, group_slots)
@@ -467,7 +528,7 @@ fn finish(
     cold: Vec<Cold>,
     exit: usize,
     group_slots: u8,
-) -> Vec<u8> {
+) -> Option<Vec<u8>> {
     let mut sites = Vec::new();
     for (site, unlinked) in site_labels {
         let site_label = a.new_dynamic_label();
@@ -485,11 +546,13 @@ fn finish(
     }
     emit_group_fallbacks(&mut a, l);
     emit_way1_checks(&mut a);
-    let code = a.finalize().expect("every label is defined");
+    // Every label is defined: the only error is a `jrcxz` too far from its shared island
+    // (part K), which the caller's fallback (`with_island_fallback`) recompiles without.
+    let code = a.finalize().ok()?;
     for &s in &sites {
         assert_eq!(code[s], JMP_REL32, "chain sites are jmp rel32");
     }
-    code
+    Some(code)
 }
 
 /// What every exit of a block does first: the changed cached registers written back (every
@@ -798,6 +861,12 @@ struct FlagState {
     /// result, sign-extended, and only the miss paths of the probes before the next setter
     /// ([`forms::record_only_on_misses`]) write the record, before their handler (part M).
     logic_pending: bool,
+    /// The record's `result` is written but its `aux` is not: the host flags still hold the
+    /// guest's, kept across flag-neutral forms and later accesses of probe groups that keep
+    /// them ([`forms::aux_stays_in_host_flags`], eighth round, part K). Any other form, and
+    /// every path leaving the hit path, computes `aux` from the host flags first
+    /// ([`aux_from_host_flags`]).
+    aux_in_host: bool,
 }
 
 /// A flag setter's record left unwritten for the block-ending Jcc that follows it: the host
@@ -827,6 +896,7 @@ impl FlagState {
             deferred: None,
             result_host: 0,
             logic_pending: false,
+            aux_in_host: false,
         }
     }
 
@@ -1001,6 +1071,20 @@ fn flush_pending(a: &mut Asm, l: &Layout, fl: &mut FlagState) {
         fl.pending = false;
         fl.host_valid = false;
     }
+    if fl.aux_in_host {
+        aux_from_host_flags(a, l);
+        fl.aux_in_host = false;
+        fl.host_valid = false;
+    }
+}
+
+/// Completes a record whose `result` is written and whose `aux` is still in the host flags
+/// (`FlagState::aux_in_host`): the same capture a setter's `record_from` makes (clobbers
+/// rax, rcx, rdx and the host flags).
+fn aux_from_host_flags(a: &mut Asm, l: &Layout) {
+    // The result is in the record already: only `aux`, from the host flags.
+    let r = capture_flags(a, l, false);
+    aux_from_capture(a, l, r);
 }
 
 type Asm = VecAssembler<X64Relocation>;
@@ -1130,6 +1214,14 @@ struct Site<'e> {
     logic_pending: bool,
     /// The probe group this access shares (part P), if its group's probe is live here.
     group: Option<forms::GroupAccess>,
+    /// The host flags hold the guest's and this access, a later one of its group, keeps them
+    /// (eighth round, part K; [`forms::keeps_host_flags`]): its hit path tests the slot with
+    /// `jrcxz`, its own probe saves and restores them, and its miss path puts them back from
+    /// the record after the handler.
+    keep_flags: bool,
+    /// The record's `aux` is still in the host flags ([`FlagState::aux_in_host`]): the miss
+    /// path computes it before the handler.
+    aux_in_host: bool,
 }
 
 /// The handler call of an instruction with no inline form: the cached registers spilled
@@ -1175,7 +1267,9 @@ struct Cold<'e> {
     /// The hit path leaves the guest's flags in the host flags and the result in this host
     /// register (0: rax) for a deferred block-ending Jcc (part M): the same here, from the
     /// record the handler wrote, so that both paths meet in the same state and the exits'
-    /// `write_deferred` rewrites that record bit for bit.
+    /// `write_deferred` rewrites that record bit for bit. `Some(NO_HOST)`: the host flags
+    /// only, no result register (an access keeping them, or a setter leaving its `aux` in
+    /// them: eighth round, part K).
     host_flags: Option<u8>,
 }
 
@@ -1187,6 +1281,10 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold, group_slots: u8) {
     }
     if c.x.logic_pending {
         logic_record_from_r13(a, l);
+    }
+    if c.x.aux_in_host {
+        // Part K: the group fallback brought the host flags back before branching here.
+        aux_from_host_flags(a, l);
     }
     spill(a, l, &c.pre);
     emit_call(a, c.x.e, c.x.info, c.x.leave);
@@ -1446,6 +1544,40 @@ fn emit_access_probe(
             dynasm!(a ; .arch x64 ; lea rax, [rax + g.off]);
         }
         pre
+    } else if x.keep_flags {
+        // Part K: the host flags hold the guest's; `jrcxz` reads none. Its rel8 reaches only
+        // a jump nearby: an island the hit path steps over, shared by the accesses of a few
+        // instructions (`emit_islands`), or its own (`SHARED_ISLANDS` off).
+        let pre = *rc;
+        let (own_probe, probed, empty) = (a.new_dynamic_label(), a.new_dynamic_label(), a.new_dynamic_label());
+        dynasm!(a ; .arch x64 ; mov rcx, [rbx + host_at] ; jrcxz =>empty);
+        if SHARED_ISLANDS.with(|s| s.get()) {
+            let from = a.offset().0;
+            ISLANDS.with(|w| w.borrow_mut().push(Island { near: empty, own_probe, from }));
+            dynasm!(a ; .arch x64 ; lea rax, [rcx + g.off] ; =>probed);
+        } else {
+            dynasm!(a
+                ; .arch x64
+                ; lea rax, [rcx + g.off]
+                ; jmp =>probed
+                ; =>empty
+                ; jmp =>own_probe
+                ; =>probed
+            );
+        }
+        let f = GroupFallback {
+            own_probe,
+            probed,
+            la_at,
+            off: g.off,
+            size,
+            tag_at: tag_at as i32,
+            miss,
+            user: x.user,
+            keep_flags: true,
+        };
+        GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
+        pre
     } else {
         let pre = *rc;
         let (own_probe, probed) = (a.new_dynamic_label(), a.new_dynamic_label());
@@ -1457,10 +1589,58 @@ fn emit_access_probe(
             ; lea rax, [rcx + g.off]
             ; =>probed
         );
-        let f = GroupFallback { own_probe, probed, la_at, off: g.off, size, tag_at: tag_at as i32, miss, user: x.user };
+        let f = GroupFallback {
+            own_probe,
+            probed,
+            la_at,
+            off: g.off,
+            size,
+            tag_at: tag_at as i32,
+            miss,
+            user: x.user,
+            keep_flags: false,
+        };
         GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
         pre
     }
+}
+
+/// The jump a kept access's `jrcxz` reaches when its slot is empty (part K): at `near`, a jump
+/// to its own probe; `from` is where the `jrcxz` ends (its rel8 counts from there).
+struct Island {
+    near: dynasmrt::DynamicLabel,
+    own_probe: dynasmrt::DynamicLabel,
+    from: usize,
+}
+
+/// How far (in bytes past the oldest waiting `jrcxz`, islands included) islands may wait for
+/// more: a form that may emit much (not a kept access or a flag-neutral form) flushes them
+/// first. A `jrcxz` reaches 127 bytes; should one not, `with_island_fallback` recompiles.
+const ISLAND_SLACK: usize = 64;
+
+thread_local! {
+    /// The islands not yet emitted (a side list, as `WAY1_CHECKS`).
+    static ISLANDS: std::cell::RefCell<Vec<Island>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Islands shared by several accesses (off only for a recompile after one did not reach).
+    static SHARED_ISLANDS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Emits the waiting islands (stepped over by the hit path) if `force` or if they would soon
+/// be out of a `jrcxz`'s reach.
+fn emit_islands(a: &mut Asm, force: bool) {
+    let due = ISLANDS.with(|w| {
+        let w = w.borrow();
+        w.first().is_some_and(|i| force || a.offset().0 - i.from + 5 * (w.len() + 1) > ISLAND_SLACK)
+    });
+    if !due {
+        return;
+    }
+    let over = a.new_dynamic_label();
+    dynasm!(a ; .arch x64 ; jmp =>over);
+    for i in ISLANDS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        dynasm!(a ; .arch x64 ; =>i.near ; jmp =>i.own_probe);
+    }
+    dynasm!(a ; .arch x64 ; =>over);
 }
 
 /// A later access of a probe group whose slot is empty (part P): its own probe, out of line.
@@ -1474,6 +1654,9 @@ struct GroupFallback {
     tag_at: i32,
     miss: dynasmrt::DynamicLabel,
     user: bool,
+    /// The access keeps the host flags (part K): saved around the probe, back before the
+    /// access or its miss path.
+    keep_flags: bool,
 }
 
 thread_local! {
@@ -1485,14 +1668,27 @@ thread_local! {
 /// range's (its base register has not changed since), its own probe, back to the access.
 fn emit_group_fallbacks(a: &mut Asm, l: &Layout) {
     for f in GROUP_FALLBACKS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        dynasm!(a ; .arch x64 ; =>f.own_probe);
+        if !f.keep_flags {
+            dynasm!(a ; .arch x64 ; mov rax, [rbx + f.la_at] ; lea rax, [rax + f.off]);
+            emit_probe(a, l, f.user, f.size, f.tag_at, f.miss);
+            dynasm!(a ; .arch x64 ; jmp =>f.probed);
+            continue;
+        }
+        // Part K: the probe clobbers the host flags, which hold the guest's: saved on the
+        // stack (below rsp, as any push here) and restored on both ways out, so the access
+        // and its miss path find them as the hit path leaves them.
+        let missed = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; pushfq ; mov rax, [rbx + f.la_at] ; lea rax, [rax + f.off]);
+        emit_probe(a, l, f.user, f.size, f.tag_at, missed);
         dynasm!(a
             ; .arch x64
-            ; =>f.own_probe
-            ; mov rax, [rbx + f.la_at]
-            ; lea rax, [rax + f.off]
+            ; popfq
+            ; jmp =>f.probed
+            ; =>missed
+            ; popfq
+            ; jmp =>f.miss
         );
-        emit_probe(a, l, f.user, f.size, f.tag_at, f.miss);
-        dynasm!(a ; .arch x64 ; jmp =>f.probed);
     }
 }
 
@@ -1550,7 +1746,9 @@ fn emit_load<'e>(
         }
         put(a, l, rc, dst, 0);
     }
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
+    // An access keeping the host flags (part K) gets them back after its handler.
+    let host_flags = x.keep_flags.then_some(NO_HOST);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -1733,7 +1931,7 @@ fn emit_alu_mem<'e>(
         if let Src::Reg(r) = m.src {
             get(a, l, rc, r, 1, true);
         }
-        if m.op.reads_cf() {
+        if m.op.reads_cf() && !x.keep_flags {
             // The probe changed the host flags: CF from the lazy record (or r13).
             cf_to_host(a, l, x.pending);
         }
@@ -1757,7 +1955,7 @@ fn emit_alu_mem<'e>(
     } else if let Some(h) = direct {
         // `op reg, [ea]` straight on the register's host register (a byte or word result
         // merges into it, a 32-bit one zero-extends it, as the guest's).
-        if m.op.reads_cf() {
+        if m.op.reads_cf() && !x.keep_flags {
             cf_to_host(a, l, x.pending);
         }
         emit_alu_r_mem(a, m.op, size, h);
@@ -1771,7 +1969,7 @@ fn emit_alu_mem<'e>(
         get(a, l, rc, m.reg, 0, size != 4);
     }
     if !rmw && direct.is_none() && !cmp_done {
-        if m.op.reads_cf() {
+        if m.op.reads_cf() && !x.keep_flags {
             // The probe changed the host flags: CF from the lazy record (or r13).
             cf_to_host(a, l, x.pending);
         }
@@ -1807,13 +2005,16 @@ fn emit_alu_mem<'e>(
     let mut hit = FlagState { host_valid: true, ..FlagState::unknown(fl.loop_exit_only) };
     write_record(a, l, forms, i, &mut hit, m.op.is_logic(), size, direct.unwrap_or(0));
     // The miss path evaluates a next Jcc from the record the handler wrote (and, where the hit
-    // path left its flags pending in r13, puts them there from that record).
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending, host_flags: None });
+    // path left its flags pending in r13, puts them there from that record; where it left
+    // them in the host flags, part K, puts them back there).
+    let host_flags = hit.aux_in_host.then_some(NO_HOST);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: jcc, rflags_to_r13: hit.pending, host_flags });
     dynasm!(a ; .arch x64 ; =>done);
     *fl = FlagState {
-        host_valid: false,
+        host_valid: hit.aux_in_host,
         cond_in_r12: jcc,
         pending: hit.pending,
+        aux_in_host: hit.aux_in_host,
         ..FlagState::unknown(fl.loop_exit_only)
     };
 }
@@ -1918,7 +2119,9 @@ fn emit_write_access<'e>(
     let (miss, done) = (a.new_dynamic_label(), a.new_dynamic_label());
     let pre = emit_access_probe(a, l, rc, x, ea, size, tlb_layout::WRITE_TAG, miss);
     access(a, rc);
-    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags: None });
+    // An access keeping the host flags (part K) gets them back after its handler.
+    let host_flags = x.keep_flags.then_some(NO_HOST);
+    cold.push(Cold { miss, done, pre, post: *rc, x, cond: None, rflags_to_r13: false, host_flags });
     dynasm!(a ; .arch x64 ; =>done);
 }
 
@@ -2754,6 +2957,7 @@ fn after_flags(a: &mut Asm, l: &Layout, forms: &[Option<Form>], i: usize, fl: &m
     // This instruction's flags replace a pending setter's.
     fl.pending = false;
     fl.logic_pending = false;
+    fl.aux_in_host = false;
     if defers_record(forms, i) {
         // The block's last instruction branches on these host flags (part F) or jumps (part
         // E): the record only on the ways that need it, written by `compile` at the block's end.
@@ -2800,7 +3004,21 @@ fn write_record(
     result: u8,
 ) {
     fl.pending = false;
+    fl.aux_in_host = false;
     if forms::flags_dead_after(forms, i) {
+        return;
+    }
+    if !logic && forms::aux_stays_in_host_flags(forms, i) {
+        // Part K: the next reader takes CF from the host flags themselves; `aux` is computed
+        // only where something leaves the hit path first (`FlagState::aux_in_host`). The record
+        // holds the result sign-extended from the operand size (`movsx` keeps the flags).
+        match size {
+            1 => dynasm!(a ; .arch x64 ; movsx rax, Rb(result) ; mov [rbp + l.lazy_result], rax),
+            2 => dynasm!(a ; .arch x64 ; movsx rax, Rw(result) ; mov [rbp + l.lazy_result], rax),
+            4 => dynasm!(a ; .arch x64 ; movsxd rax, Rd(result) ; mov [rbp + l.lazy_result], rax),
+            _ => dynasm!(a ; .arch x64 ; mov [rbp + l.lazy_result], Rq(result)),
+        }
+        fl.aux_in_host = true;
         return;
     }
     let defer_aux = !logic && forms::aux_deferrable(forms, i, fl.loop_exit_only);

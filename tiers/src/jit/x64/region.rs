@@ -40,7 +40,8 @@ pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &
     let mut demoted = 0u16;
     debug_assert!(members.len() <= 16, "member sets are u16 masks");
     loop {
-        let (code, at_edges, refused) = compile_region_with(members, at, base, stubs, l, at_labels, demoted);
+        let (code, at_edges, refused) =
+            with_island_fallback(|| compile_region_with(members, at, base, stubs, l, at_labels, demoted));
         if at_edges & !at_labels == 0 && refused & !demoted == 0 {
             return code;
         }
@@ -131,7 +132,8 @@ fn write_record_of(a: &mut Asm, l: &Layout, r: Record) {
 }
 
 /// [`compile_region`] with the registers `dirty` counted dirty at each member's label;
-/// returns the code and the registers dirty at its internal edges.
+/// returns the code and the registers dirty at its internal edges (`None`: a `jrcxz` did not
+/// reach its shared island, part K).
 fn compile_region_with(
     members: &[RegionMember],
     at: usize,
@@ -140,7 +142,7 @@ fn compile_region_with(
     l: &Layout,
     dirty: u16,
     demoted: u16,
-) -> (Vec<u8>, u16, u16) {
+) -> Option<(Vec<u8>, u16, u16)> {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let (leave, bail, exit) = (base + stubs.leave, base + stubs.bail, base + stubs.exit);
     entry_check(&mut a, l, bail);
@@ -169,6 +171,7 @@ fn compile_region_with(
     let mut cold: Vec<Cold> = Vec::new();
     WAY1_CHECKS.with(|w| w.borrow_mut().clear());
     GROUP_FALLBACKS.with(|w| w.borrow_mut().clear());
+    ISLANDS.with(|w| w.borrow_mut().clear());
     // Every member's miss paths empty the slots of all members' groups (a slot number is
     // reused by the members; a member's followers use only slots its own leads filled).
     let mut group_slots = 0u8;
@@ -233,7 +236,7 @@ fn compile_region_with(
             _ => unreachable!("region members end in an inline Jcc or JMP or fall through"),
         }
     }
-    (finish(a, l, sites, cold, exit, group_slots), dirty_at_edges.get(), refused.get())
+    Some((finish(a, l, sites, cold, exit, group_slots)?, dirty_at_edges.get(), refused.get()))
 }
 
 /// Whether an inline form never calls a handler (nor anything that reads `retired` or changes
