@@ -39,7 +39,8 @@
 //! indirect branch's target, or within a block the host RFLAGS of a pending flag record. The
 //! guest registers a block's inline forms use at least twice get host registers (`rsi`, `rdi`,
 //! `r8`–`r11`, `r14`, `r15`, most used first; in a block that loops to itself, every register
-//! it uses): loaded from
+//! it uses; in a region whose code sets no condition in `r12b` and that uses more than eight,
+//! `r12` too: eighth round, part A, `x64::region::compile_region`): loaded from
 //! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
 //! and at the block's end, and forgotten after a handler call. An inline form's miss path
 //! writes back what was changed before its branch, calls the handler, and reloads what the hit

@@ -2652,8 +2652,10 @@ fn inline_x87_arithmetic_matches_tier0_after_every_step_and_limit() {
 /// size (ADC/SBB, CMP/TEST too), rotates, shifts by an immediate and by CL, NOT, NEG, INC/DEC,
 /// BSWAP, MOV to and from them, LEA, MOVZX/MOVSX/MOVSXD, IMUL, CMOVcc, SETcc, loads, stores and
 /// memory ALU forms off a base (rbp) and index (rcx) without host registers, several in a row
-/// on one register (the read of the one written just before).
-fn spilled_forms_loop() -> Vec<u8> {
+/// on one register (the read of the one written just before). Without `conds` (no CMOVcc or
+/// SETcc, every Jcc right after its setter), the region sets no condition in r12b and gets
+/// r12 as a ninth host register.
+fn spilled_forms_loop(conds: bool) -> Vec<u8> {
     let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
     dynasm!(a
         ; .arch x64
@@ -2743,10 +2745,18 @@ fn spilled_forms_loop() -> Vec<u8> {
         ; imul r12d, ebx
         ; imul r13, r14, 0x1f
         ; cmp r12d, r13d
-        ; cmovb r14d, ebx
-        ; setg r13b
-        ; test r14, r12
-        ; cmovne rbx, r13
+    );
+    if conds {
+        dynasm!(a
+            ; .arch x64
+            ; cmovb r14d, ebx
+            ; setg r13b
+            ; test r14, r12
+            ; cmovne rbx, r13
+        );
+    }
+    dynasm!(a
+        ; .arch x64
         ; adc r12d, r14d
         ; sbb r13, 3
         ; sub bl, r12b
@@ -2776,11 +2786,18 @@ fn spilled_forms_loop() -> Vec<u8> {
     a.finalize().unwrap()
 }
 
-/// The loop of `spilled_forms_loop` agrees with tier 0 at every instruction limit (registers,
+/// The loop of `spilled_forms_loop`, with and without conditions in r12b (so with r12 a guest
+/// register in the second), agrees with tier 0 at every third instruction limit (registers,
 /// lazy record, RIP, retired count), runs as a region, and leaves the same data page.
 #[test]
 fn spilled_register_forms_match_tier0_at_every_limit() {
-    let code = spilled_forms_loop();
+    for conds in [true, false] {
+        spilled_forms_agree(&spilled_forms_loop(conds));
+    }
+}
+
+fn spilled_forms_agree(code: &[u8]) {
+    let code = code.to_vec();
     let s = region_limits_agree(&code, cpu64_with, 3, 3);
     assert!(s.regions >= 1 && s.region_members >= 3, "{s}");
     let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);

@@ -940,6 +940,27 @@ type Asm = VecAssembler<X64Relocation>;
 /// spills and forgets them anyway) and the callee-saved r14/r15. rax, rcx, rdx are scratch,
 /// rbx/rbp the context, r12 a Jcc outcome, r13 an indirect target.
 const HOST_POOL: [u8; 8] = [6, 7, 8, 9, 10, 11, 14, 15];
+/// `HOST_POOL` and r12, for a region whose code sets no condition in r12b (part A, eighth
+/// round: `region::compile_region`, [`R12_WRITTEN`]).
+const HOST_POOL_R12: [u8; 9] = [6, 7, 8, 9, 10, 11, 14, 15, 12];
+
+thread_local! {
+    /// Set by every emitter that writes r12 (a condition in r12b: `emit_setcc`,
+    /// `cond_from_record`, a miss path's `lazy_cond`); every read of r12b follows such a write
+    /// in the same translation. A region compiled without setting it can give r12 to a guest
+    /// register; one compiled so that sets it anyway is thrown away.
+    static R12_WRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that the code being compiled writes r12 ([`R12_WRITTEN`]).
+fn note_r12_written() {
+    R12_WRITTEN.with(|w| w.set(true));
+}
+
+/// Clears [`R12_WRITTEN`] and returns what it was.
+fn take_r12_written() -> bool {
+    R12_WRITTEN.with(|w| w.replace(false))
+}
 const NO_HOST: u8 = 0xff;
 
 /// Guest registers held in host registers within a block (step 2 of the issue): the host
@@ -977,10 +998,15 @@ impl RegCache {
     /// Host registers for the guest registers whose (weighted) use count `uses` is at least
     /// `min`, the highest first (ties: the lower register number first).
     fn by_uses(uses: &[u32; 16], min: u32) -> RegCache {
+        RegCache::by_uses_from(uses, min, &HOST_POOL)
+    }
+
+    /// [`RegCache::by_uses`] from the host registers `pool`, in its order.
+    fn by_uses_from(uses: &[u32; 16], min: u32, pool: &[u8]) -> RegCache {
         let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= min).collect();
         order.sort_by_key(|&g| std::cmp::Reverse(uses[g]));
         let mut host = [NO_HOST; 16];
-        for (g, h) in order.into_iter().zip(HOST_POOL) {
+        for (g, &h) in order.into_iter().zip(pool) {
             host[g] = h;
         }
         RegCache { host, loaded: 0, dirty: 0, rax_holds: None }
@@ -1157,6 +1183,7 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold, group_slots: u8) {
         dynasm!(a ; .arch x64 ; mov QWORD [rbx + l.ctx_group_hosts + 8 * s], 0);
     }
     if let Some(cc) = c.cond {
+        note_r12_written();
         dynasm!(a
             ; .arch x64
             ; mov rdi, rbx
@@ -2743,6 +2770,7 @@ fn write_imul_record(a: &mut Asm, l: &Layout, result_to_rax: impl FnOnce(&mut As
 
 /// `setcc r12b` for x86 condition code `cc`.
 fn emit_setcc(a: &mut Asm, cc: u8) {
+    note_r12_written();
     match cc {
         0 => dynasm!(a ; .arch x64 ; seto r12b),
         1 => dynasm!(a ; .arch x64 ; setno r12b),
@@ -2778,6 +2806,7 @@ fn load_sized(a: &mut Asm, s: u8, size: u8) {
 /// `host::lazy_cond`, a plain call that clobbers the caller-saved host registers, so the
 /// cached registers are spilled and forgotten first, as around a handler call.
 fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
+    note_r12_written();
     match cc {
         2 | 3 => {
             dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);

@@ -29,12 +29,38 @@ use super::*;
 /// back edge does. A failed check leaves with the registers written back and RIP = the
 /// member's address, for the run loop.
 pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &Stubs, l: &Layout) -> Vec<u8> {
+    // r12 holds a condition only where the code sets one (a Jcc not branching on the host
+    // flags, CMOVcc, SETcc, ...): a region using more guest registers than `HOST_POOL` has and
+    // setting none (sha256sum's) gets r12 as a ninth; compiled again so, it must still set
+    // none (the choice of forms may depend on the allocation), else the first code stands.
+    take_r12_written();
+    let code = compile_region_from(members, at, base, stubs, l, &HOST_POOL);
+    let used = region_uses(members).iter().filter(|&&u| u > 0).count();
+    if take_r12_written() || used <= HOST_POOL.len() {
+        return code;
+    }
+    let wider = compile_region_from(members, at, base, stubs, l, &HOST_POOL_R12);
+    if take_r12_written() {
+        return code;
+    }
+    wider
+}
+
+/// [`compile_region`] with the host registers `pool` for the guest registers.
+fn compile_region_from(
+    members: &[RegionMember],
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    pool: &[u8],
+) -> Vec<u8> {
     // Which registers may be dirty (changed since `cpu.state.gpr`) at the members' labels: the
     // union of those dirty at the internal edges, found by compiling until it is stable (it
     // only grows, so at most 17 rounds; usually 2). An exit then writes back only those.
     let mut at_labels = 0;
     loop {
-        let (code, at_edges) = compile_region_with(members, at, base, stubs, l, at_labels);
+        let (code, at_edges) = compile_region_with(members, at, base, stubs, l, at_labels, pool);
         if at_edges & !at_labels == 0 {
             return code;
         }
@@ -51,6 +77,7 @@ fn compile_region_with(
     stubs: &Stubs,
     l: &Layout,
     dirty: u16,
+    pool: &[u8],
 ) -> (Vec<u8>, u16) {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let (leave, bail, exit) = (base + stubs.leave, base + stubs.bail, base + stubs.exit);
@@ -60,7 +87,7 @@ fn compile_region_with(
     let user = head.mode >> 8 == 3;
     let forms: Vec<Vec<Option<Form>>> =
         members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
-    let rc0 = region_allocation(members, &forms);
+    let rc0 = RegCache::by_uses_from(&region_uses(members), 1, pool);
     let all = rc0.allocated();
     let countdown =
         forms.iter().flatten().all(|f| handler_free(*f)) && all.count_ones() as usize <= HOST_POOL.len() - 2;
@@ -134,17 +161,20 @@ fn compile_region_with(
     (finish(a, l, sites, cold, exit, group_slots), dirty_at_edges.get())
 }
 
-/// The region's one register allocation (part A of the eighth round): host registers for the
-/// guest registers its inline forms use most, each use weighted by how often its member
+/// The members' inline forms and the weighted uses of each guest register by them, for the
+/// region's one register allocation (part A of the eighth round: host registers for the
+/// guest registers used most): each use weighted by how often its member
 /// runs, estimated from the loops it is in: [`LOOP_WEIGHT`] to the power of its loop depth
 /// ([`loop_depths`]). A member of an inner loop (sha256's round loop, a self-looping member)
 /// outweighs the members run once per turn of the outer loop, which would otherwise win by
 /// their many registers used a few times each.
-fn region_allocation(members: &[RegionMember], forms: &[Vec<Option<Form>>]) -> RegCache {
+fn region_uses(members: &[RegionMember]) -> [u32; 16] {
+    let forms: Vec<Vec<Option<Form>>> =
+        members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
     let las: Vec<u64> = members.iter().map(|m| m.block.la).collect();
     let edges: Vec<Vec<usize>> = members
         .iter()
-        .zip(forms)
+        .zip(&forms)
         .map(|(m, f)| {
             // A JMP's successors list its next address too (a chain site), not a way it goes.
             let jmp = m.block.ends_in_branch && f.last().copied().flatten() == Some(Form::Jmp);
@@ -164,7 +194,7 @@ fn region_allocation(members: &[RegionMember], forms: &[Vec<Option<Form>>]) -> R
             *u = u.saturating_add(m.saturating_mul(weight));
         }
     }
-    RegCache::by_uses(&uses, 1)
+    uses
 }
 
 /// How many times more often a loop's body is taken to run than the code around it.
