@@ -39,7 +39,8 @@
 //! indirect branch's target, or within a block the host RFLAGS of a pending flag record. The
 //! guest registers a block's inline forms use at least twice get host registers (`rsi`, `rdi`,
 //! `r8`–`r11`, `r14`, `r15`, most used first; in a block that loops to itself, every register
-//! it uses): loaded from
+//! it uses; in a region whose code sets no condition in `r12b` and that uses more than eight,
+//! `r12` too: eighth round, part A, `x64::region::compile_region`): loaded from
 //! `cpu.state.gpr` at first use, written back (only the changed ones) before every handler call
 //! and at the block's end, and forgotten after a handler call. An inline form's miss path
 //! writes back what was changed before its branch, calls the handler, and reloads what the hit
@@ -47,7 +48,11 @@
 //! Inline forms work on those host registers directly (`add rsi, rdi`, `lea r8, [rsi+rdi*4+8]`,
 //! loads into and stores from them; a byte or word form on the low part, a 32-bit one
 //! zero-extending as x86 does); a guest register without one is the memory operand itself
-//! (`add qword [rbp+..], 7`) where the x86 semantics allow. Each miss path is emitted out of
+//! (`add qword [rbp+..], 7`) where the x86 semantics allow, else goes through rax (`mov
+//! eax,[slot]; ror eax,2; mov [slot],rax`); a register form right after one that stored it
+//! from rax takes it from rax instead of reloading the slot (eighth round, part A:
+//! `RegCache::rax_holds`, valid only while nothing else was emitted since the store and
+//! only between register forms, which bind no label there). Each miss path is emitted out of
 //! line after the block's exits, so hit paths fall through.
 //!
 //! **Flags.** An inline ALU instruction is the same host instruction, so host EFLAGS hold the
@@ -225,7 +230,10 @@
 //! back to the head (a loop: `JitEngine::region_of`). The translation's entry is the head's; a way
 //! from a member to a member is a host jump (an internal edge), every other way an exit with its
 //! chain site as in a block (`x64::compile_region`). The guest registers all members' inline forms
-//! use get one allocation for the region: loaded at its entry, kept in host registers across
+//! use get one allocation for the region, the most used first, each use weighted by 16 to the
+//! power of its member's loop depth within the region (eighth round, part A:
+//! `x64::region::loop_depths`; sha256sum's round loop, an inner loop, outweighs the members
+//! run once per block of input): loaded at its entry, kept in host registers across
 //! internal edges, written back at exits and before handler calls (and reloaded at the next
 //! internal edge). The lazy record is made exact at an internal edge unless the target member's
 //! flags are dead at its start (eighth round, part E; `x64::region`): a member that overwrites

@@ -3257,3 +3257,173 @@ fn carries_across_shared_probes_match_tier0_at_every_limit_and_fault() {
     }
 }
 // --- end part K ---
+
+// Part A (eighth round): the region's register allocation weighted by loop depth, and the
+// forms on guest registers left without a host register.
+
+/// An outer loop whose body falls into an inner loop (a region of three members: the outer
+/// body with one copy of the inner body, the inner loop looping to itself, the outer tail),
+/// using all 15 guest registers but rsp. The inner loop uses rax, rdx, rsi, rdi and r8-r11
+/// most (they get the host registers); rbx, rbp, r12, r13, r14 and rcx, used more than those
+/// in the outer body but less in the inner loop, stay in `cpu.state.gpr`, and every form that
+/// works on such a register runs on them: ALU with registers, immediates and memory at every
+/// size (ADC/SBB, CMP/TEST too), rotates, shifts by an immediate and by CL, NOT, NEG, INC/DEC,
+/// BSWAP, MOV to and from them, LEA, MOVZX/MOVSX/MOVSXD, IMUL, CMOVcc, SETcc, loads, stores and
+/// memory ALU forms off a base (rbp) and index (rcx) without host registers, several in a row
+/// on one register (the read of the one written just before). Without `conds` (no CMOVcc or
+/// SETcc, every Jcc right after its setter), the region sets no condition in r12b and gets
+/// r12 as a ninth host register.
+fn spilled_forms_loop(conds: bool) -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(CODE64 as usize);
+    dynasm!(a
+        ; .arch x64
+        ; mov rax, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, QWORD -0x1234_5678_9abc_def1
+        ; mov rsi, 0x7fff_fff0
+        ; mov rdi, -7
+        ; mov r8, QWORD 0x8000_0000_0000_0001_u64 as i64
+        ; mov r9, 0x55aa
+        ; mov r10, -0x10000
+        ; mov r11, 0x3c3c_3c3c
+        ; mov rbx, QWORD 0x7edc_ba98_7654_3210
+        ; mov rbp, QWORD (CODE64 + 0x1000) as i64
+        ; mov r12, -0x8000_0000
+        ; mov r13, 0x1357_9bdf
+        ; mov r14, QWORD 0x0fed_cba9_8765_4321
+        ; mov r15d, 5
+        ; ->outer:
+        // The outer body: rbx, r12, r13, r14 used many times each, once per outer round.
+        ; add rbx, r12
+        ; xor r13, r14
+        ; lea r12, [r12 + rbx * 2 + 3]
+        ; sub r14, r13
+        ; ror rbx, 11
+        ; or r12d, r13d
+        ; and r14, rbx
+        ; rol r13, 5
+        ; adc rbx, r14
+        ; xor r12, r14
+        ; mov ecx, 6
+        ; ->inner:
+    );
+    // The hot registers, each used about 24 times per inner round.
+    for _ in 0..6 {
+        dynasm!(a
+            ; .arch x64
+            ; add eax, edx
+            ; xor esi, eax
+            ; ror edx, 7
+            ; lea edi, [rsi + rdi * 2 + 1]
+            ; add r8, rdi
+            ; xor r9d, r8d
+            ; rol r10, 13
+            ; sub r11d, r9d
+            ; and eax, r10d
+            ; or rdx, r11
+            ; add esi, r8d
+            ; xor edi, r9d
+            ; add r10d, eax
+            ; xor r11, rdx
+            ; rol esi, 3
+            ; sub r8d, edi
+            ; add r9, rsi
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        // Several forms in a row on one register without a host register.
+        ; ror ebx, 2
+        ; xor ebx, esi
+        ; add ebx, 0x1234_5678
+        ; rol ebx, 9
+        ; and ebx, r13d
+        ; not ebx
+        ; mov eax, ebx
+        ; ror r12, 3
+        ; add r12, rdx
+        ; neg r12
+        ; inc r12d
+        ; xor r12b, 0x5a
+        ; add r12w, bx
+        ; shr r13d, 3
+        ; shl r13, 1
+        ; sar r13w, 2
+        ; shl r14d, cl
+        ; sar r14, cl
+        ; bswap r14d
+        ; bswap rbx
+        ; dec r14
+        ; mov r13d, esi
+        ; mov r14, rdi
+        ; lea r13d, [r13 + r12 * 4 + 0x77]
+        ; lea r14, [rbx + r13]
+        ; movzx r12d, bl
+        ; movsx r13, r14w
+        ; movsxd r14, r12d
+        ; imul r12d, ebx
+        ; imul r13, r14, 0x1f
+        ; cmp r12d, r13d
+    );
+    if conds {
+        dynasm!(a
+            ; .arch x64
+            ; cmovb r14d, ebx
+            ; setg r13b
+            ; test r14, r12
+            ; cmovne rbx, r13
+        );
+    }
+    dynasm!(a
+        ; .arch x64
+        ; adc r12d, r14d
+        ; sbb r13, 3
+        ; sub bl, r12b
+        ; adc bh, 1
+        // Memory off a base (rbp) and index (rcx) without host registers.
+        ; add ebx, [rbp + rcx * 4]
+        ; mov [rbp + rcx * 8 + 0x100], r12
+        ; xor [rbp + 0x40], r14d
+        ; movzx r13d, BYTE [rbp + rcx + 0x101]
+        ; mov r14d, [rbp + rcx * 4 + 0x100]
+        ; sub [rbp + rcx * 8 + 0x200], rbx
+        ; adc r12, [rbp + 0x108]
+        ; cmp [rbp + rcx * 2 + 0x40], r13w
+        ; sbb r14d, [rbp + 0x44]
+        ; and r9d, ebx
+        ; add rsi, r12
+        ; xor edx, r13d
+        ; sub rdi, r14
+        ; dec ecx
+        ; jnz ->inner
+        ; add rax, rbx
+        ; adc r14, r12
+        ; dec r15d
+        ; jnz ->outer
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+/// The loop of `spilled_forms_loop`, with and without conditions in r12b (so with r12 a guest
+/// register in the second), agrees with tier 0 at every third instruction limit (registers,
+/// lazy record, RIP, retired count), runs as a region, and leaves the same data page.
+#[test]
+fn spilled_register_forms_match_tier0_at_every_limit() {
+    for conds in [true, false] {
+        spilled_forms_agree(&spilled_forms_loop(conds));
+    }
+}
+
+fn spilled_forms_agree(code: &[u8]) {
+    let code = code.to_vec();
+    let s = region_limits_agree(&code, cpu64_with, 3, 3);
+    assert!(s.regions >= 1 && s.region_members >= 3, "{s}");
+    let (_, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    let (mut pa, mut pb) = (vec![0u8; 0x1000], vec![0u8; 0x1000]);
+    let (mut a, mut b) = (a, b);
+    a.read_bytes(CODE64 + 0x1000, &mut pa).unwrap();
+    b.read_bytes(CODE64 + 0x1000, &mut pb).unwrap();
+    assert_eq!(pa, pb, "the data page");
+}
+// --- end part A ---

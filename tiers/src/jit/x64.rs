@@ -407,6 +407,9 @@ fn emit_body<'e>(
             info |= INFO_BRANCH;
         }
         let form = forms[i].filter(|f| !f.needs_dead_flags() || forms::flags_dead_after(forms, i));
+        // rax as the register a previous register form stored is for the register forms
+        // only: the other emitters bind labels (a miss path's return) after their stores.
+        let rax_held = rc.rax_holds.take();
         let group = groups[i].filter(|g| {
             let bit = 1 << g.slot;
             if g.lead.is_some() {
@@ -467,10 +470,11 @@ fn emit_body<'e>(
             Some(Form::AluMem { op, size, reg, src, ea, mem_first }) => {
                 let m = AluMem { op, size, reg, src, ea, mem_first };
                 emit_alu_mem(a, l, rc, c, x, m, forms, i, &mut fl);
+                rc.rax_holds = None;
                 // It left `fl` as both its paths leave it (a next Jcc/CMOVcc's condition in r12b).
                 continue;
             }
-            Some(f) if emit_inline(a, l, rc, f, forms, i, &mut fl) => continue,
+            Some(f) if emit_register_form(a, l, rc, rax_held, f, forms, i, &mut fl) => continue,
             // Part X (sixth round): an x87 register-stack form calls its handler directly; part Y
             // (seventh round): its stack moves are done inline. Only with inline forms on:
             // `--jit-fallback-only` calls every instruction through the trampoline.
@@ -508,6 +512,7 @@ fn emit_body<'e>(
             aux_in_host: keep_flags && fl.aux_in_host,
             ..FlagState::unknown(loop_exit_only)
         };
+        rc.rax_holds = None;
     }
     emit_islands(a, true);
     // Only a later form reads flags left in the host flags; should none have, the block's
@@ -515,8 +520,31 @@ fn emit_body<'e>(
     if fl.aux_in_host {
         flush_pending(a, l, &mut fl);
     }
+    // What follows (exits, back edges) may bind labels here.
+    rc.rax_holds = None;
     debug_assert!(!fl.logic_pending, "a logic record waits only for a later setter");
     (fl, group_slots)
+}
+
+/// [`emit_inline`] with rax holding what the previous register form left in it (`rax_held`);
+/// false (rax then held by nothing) where the form has no inline template.
+#[allow(clippy::too_many_arguments)]
+fn emit_register_form(
+    a: &mut Asm,
+    l: &Layout,
+    rc: &mut RegCache,
+    rax_held: Option<(u8, usize)>,
+    f: Form,
+    forms: &[Option<Form>],
+    i: usize,
+    fl: &mut FlagState,
+) -> bool {
+    rc.rax_holds = rax_held;
+    let emitted = emit_inline(a, l, rc, f, forms, i, fl);
+    if !emitted {
+        rc.rax_holds = None;
+    }
+    emitted
 }
 
 /// The end of every translation: each chain site's unlinked stub (which returns the site to the
@@ -1093,6 +1121,27 @@ type Asm = VecAssembler<X64Relocation>;
 /// spills and forgets them anyway) and the callee-saved r14/r15. rax, rcx, rdx are scratch,
 /// rbx/rbp the context, r12 a Jcc outcome, r13 an indirect target.
 const HOST_POOL: [u8; 8] = [6, 7, 8, 9, 10, 11, 14, 15];
+/// `HOST_POOL` and r12, for a region whose code sets no condition in r12b (part A, eighth
+/// round: `region::compile_region`, [`R12_WRITTEN`]).
+const HOST_POOL_R12: [u8; 9] = [6, 7, 8, 9, 10, 11, 14, 15, 12];
+
+thread_local! {
+    /// Set by every emitter that writes r12 (a condition in r12b: `emit_setcc`,
+    /// `cond_from_record`, a miss path's `lazy_cond`); every read of r12b follows such a write
+    /// in the same translation. A region compiled without setting it can give r12 to a guest
+    /// register; one compiled so that sets it anyway is thrown away.
+    static R12_WRITTEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that the code being compiled writes r12 ([`R12_WRITTEN`]).
+fn note_r12_written() {
+    R12_WRITTEN.with(|w| w.set(true));
+}
+
+/// Clears [`R12_WRITTEN`] and returns what it was.
+fn take_r12_written() -> bool {
+    R12_WRITTEN.with(|w| w.replace(false))
+}
 const NO_HOST: u8 = 0xff;
 
 /// Guest registers held in host registers within a block (step 2 of the issue): the host
@@ -1105,6 +1154,14 @@ struct RegCache {
     host: [u8; 16],
     loaded: u16,
     dirty: u16,
+    /// A guest register without a host register that `put` just stored from rax, and the code
+    /// offset right after that store (part A, eighth round): while nothing else has been
+    /// emitted since, rax still holds all 64 bits of it, and `get` takes it from there instead
+    /// of reloading the slot it was just stored to (a store-to-load forward on the critical path
+    /// of a chain of forms on one such register). Only the register forms of `emit_inline`
+    /// keep it, none of which binds a label there (`emit_body`, `emit_shift_cl_live`): a label
+    /// at that offset would be reached by paths with something else in rax.
+    rax_holds: Option<(u8, usize)>,
 }
 
 impl RegCache {
@@ -1116,14 +1173,24 @@ impl RegCache {
         for f in forms.iter().flatten() {
             f.count_guest_regs(&mut uses);
         }
-        let min = if self_loop { 1 } else { 2 };
+        RegCache::by_uses(&uses, if self_loop { 1 } else { 2 })
+    }
+
+    /// Host registers for the guest registers whose (weighted) use count `uses` is at least
+    /// `min`, the highest first (ties: the lower register number first).
+    fn by_uses(uses: &[u32; 16], min: u32) -> RegCache {
+        RegCache::by_uses_from(uses, min, &HOST_POOL)
+    }
+
+    /// [`RegCache::by_uses`] from the host registers `pool`, in its order.
+    fn by_uses_from(uses: &[u32; 16], min: u32, pool: &[u8]) -> RegCache {
         let mut order: Vec<usize> = (0..16).filter(|&g| uses[g] >= min).collect();
         order.sort_by_key(|&g| std::cmp::Reverse(uses[g]));
         let mut host = [NO_HOST; 16];
-        for (g, h) in order.into_iter().zip(HOST_POOL) {
+        for (g, &h) in order.into_iter().zip(pool) {
             host[g] = h;
         }
-        RegCache { host, loaded: 0, dirty: 0 }
+        RegCache { host, loaded: 0, dirty: 0, rax_holds: None }
     }
 
     /// The guest registers that have a host register.
@@ -1147,9 +1214,23 @@ fn cached(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8) -> Option<u8> {
     Some(h)
 }
 
+/// Whether rax holds guest register `g` here, `put` having stored it from rax with nothing
+/// emitted since ([`RegCache::rax_holds`]).
+fn rax_holds(a: &Asm, rc: &RegCache, g: u8) -> bool {
+    rc.rax_holds == Some((g, a.offset().0))
+}
+
 /// Scratch register `s` (0 = rax, 1 = rcx, 2 = rdx) = guest register `g` (`wide`: 64 bits,
 /// else its low 32 zero-extended).
 fn get(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8, wide: bool) {
+    if rax_holds(a, rc, g) {
+        match (s, wide) {
+            (0, true) => {}
+            (_, true) => dynasm!(a ; .arch x64 ; mov Rq(s), rax),
+            (_, false) => dynasm!(a ; .arch x64 ; mov Rd(s), eax),
+        }
+        return;
+    }
     match (cached(a, l, rc, g), wide) {
         (Some(h), true) => dynasm!(a ; .arch x64 ; mov Rq(s), Rq(h)),
         (Some(h), false) => dynasm!(a ; .arch x64 ; mov Rd(s), Rd(h)),
@@ -1170,6 +1251,9 @@ fn put(a: &mut Asm, l: &Layout, rc: &mut RegCache, g: u8, s: u8) {
     if h == NO_HOST {
         let at = gpr_at(l, g);
         dynasm!(a ; .arch x64 ; mov [rbp + at], Rq(s));
+        if s == 0 {
+            rc.rax_holds = Some((g, a.offset().0));
+        }
     } else {
         dynasm!(a ; .arch x64 ; mov Rq(h), Rq(s));
         rc.loaded |= 1 << g;
@@ -1294,6 +1378,7 @@ fn emit_cold(a: &mut Asm, l: &Layout, c: Cold, group_slots: u8) {
         dynasm!(a ; .arch x64 ; mov QWORD [rbx + l.ctx_group_hosts + 8 * s], 0);
     }
     if let Some(cc) = c.cond {
+        note_r12_written();
         dynasm!(a
             ; .arch x64
             ; mov rdi, rbx
@@ -2149,7 +2234,7 @@ fn emit_inline(
 ) -> bool {
     match f {
         Form::Mov { wide, dst, src: Src::Reg(r), imm64: None }
-            if rc.host[usize::from(dst)] != NO_HOST && rc.host[usize::from(r)] == NO_HOST =>
+            if rc.host[usize::from(dst)] != NO_HOST && rc.host[usize::from(r)] == NO_HOST && !rax_holds(a, rc, r) =>
         {
             // A source without a host register: straight from `cpu.state.gpr` into the
             // destination's host register (a 32-bit load zero-extends as the guest's MOV does).
@@ -2219,6 +2304,7 @@ fn emit_inline(
             // A register source without a host register: its `cpu.state.gpr` slot is the
             // host instruction's memory operand (no scratch load).
             let s = match src {
+                Src::Reg(r) if rax_holds(a, rc, r) => Some(Opd::Reg(0)),
                 Src::Reg(r) if rc.host[usize::from(r)] == NO_HOST => None,
                 _ => Some(src_opd(a, l, rc, src)),
             };
@@ -2244,6 +2330,7 @@ fn emit_inline(
         // (the record, if written, reads the result back; `mov` keeps the flags).
         Form::Alu { op, size, dst, src }
             if rc.host[usize::from(dst)] == NO_HOST
+                && !rax_holds(a, rc, dst)
                 && (if op.stores() { size != 4 } else { !record_read(forms, i) }) =>
         {
             let s = src_opd(a, l, rc, src);
@@ -2309,7 +2396,7 @@ fn emit_inline(
             after_flags(a, l, forms, i, fl, false, size);
             true
         }
-        Form::IncDec { inc, size, dst } if size != 4 => {
+        Form::IncDec { inc, size, dst } if size != 4 && !rax_holds(a, rc, dst) => {
             // Straight on `cpu.state.gpr` (a 32-bit one would not zero-extend).
             if !fl.host_valid && !forms::flags_dead_after(forms, i) {
                 cf_to_host(a, l, fl.pending);
@@ -3045,6 +3132,7 @@ fn write_imul_record(a: &mut Asm, l: &Layout, result_to_rax: impl FnOnce(&mut As
 
 /// `setcc r12b` for x86 condition code `cc`.
 fn emit_setcc(a: &mut Asm, cc: u8) {
+    note_r12_written();
     match cc {
         0 => dynasm!(a ; .arch x64 ; seto r12b),
         1 => dynasm!(a ; .arch x64 ; setno r12b),
@@ -3080,6 +3168,7 @@ fn load_sized(a: &mut Asm, s: u8, size: u8) {
 /// `host::lazy_cond`, a plain call that clobbers the caller-saved host registers, so the
 /// cached registers are spilled and forgotten first, as around a handler call.
 fn cond_from_record(a: &mut Asm, l: &Layout, rc: &mut RegCache, cc: u8) {
+    note_r12_written();
     match cc {
         2 | 3 => {
             dynasm!(a ; .arch x64 ; bt QWORD [rbp + l.lazy_aux], 63);
@@ -3250,6 +3339,8 @@ fn emit_shift_cl_live(
     // rax still holds the operand (zero-extended for 32 bits).
     put(a, l, rc, dst, 0);
     dynasm!(a ; .arch x64 ; =>done);
+    // The other path reaches `done` with the record's scratch values in rax.
+    rc.rax_holds = None;
     fl.host_valid = false;
     fl.cond_in_r12 = None;
 }

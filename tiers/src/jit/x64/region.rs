@@ -31,6 +31,32 @@ use super::*;
 /// back edge does. A failed check leaves with the registers written back and RIP = the
 /// member's address, for the run loop.
 pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &Stubs, l: &Layout) -> Vec<u8> {
+    // r12 holds a condition only where the code sets one (a Jcc not branching on the host
+    // flags, CMOVcc, SETcc, ...): a region using more guest registers than `HOST_POOL` has and
+    // setting none (sha256sum's) gets r12 as a ninth; compiled again so, it must still set
+    // none (the choice of forms may depend on the allocation), else the first code stands.
+    take_r12_written();
+    let code = compile_region_from(members, at, base, stubs, l, &HOST_POOL);
+    let used = region_uses(members).iter().filter(|&&u| u > 0).count();
+    if take_r12_written() || used <= HOST_POOL.len() {
+        return code;
+    }
+    let wider = compile_region_from(members, at, base, stubs, l, &HOST_POOL_R12);
+    if take_r12_written() {
+        return code;
+    }
+    wider
+}
+
+/// [`compile_region`] with the host registers `pool` for the guest registers.
+fn compile_region_from(
+    members: &[RegionMember],
+    at: usize,
+    base: usize,
+    stubs: &Stubs,
+    l: &Layout,
+    pool: &[u8],
+) -> Vec<u8> {
     // Which registers may be dirty (changed since `cpu.state.gpr`) at the members' labels: the
     // union of those dirty at the internal edges, found by compiling until it is stable (it
     // only grows, so at most 17 rounds; usually 2). An exit then writes back only those.
@@ -41,7 +67,7 @@ pub fn compile_region(members: &[RegionMember], at: usize, base: usize, stubs: &
     debug_assert!(members.len() <= 16, "member sets are u16 masks");
     loop {
         let (code, at_edges, refused) =
-            with_island_fallback(|| compile_region_with(members, at, base, stubs, l, at_labels, demoted));
+            with_island_fallback(|| compile_region_with(members, at, base, stubs, l, at_labels, demoted, pool));
         if at_edges & !at_labels == 0 && refused & !demoted == 0 {
             return code;
         }
@@ -142,6 +168,7 @@ fn compile_region_with(
     l: &Layout,
     dirty: u16,
     demoted: u16,
+    pool: &[u8],
 ) -> Option<(Vec<u8>, u16, u16)> {
     let mut a = VecAssembler::<X64Relocation>::new(at);
     let (leave, bail, exit) = (base + stubs.leave, base + stubs.bail, base + stubs.exit);
@@ -152,7 +179,7 @@ fn compile_region_with(
     let forms: Vec<Vec<Option<Form>>> =
         members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
     let entries = entries(members, &forms, demoted);
-    let rc0 = RegCache::for_block(&forms.concat(), true);
+    let rc0 = RegCache::by_uses_from(&region_uses(members), 1, pool);
     let all = rc0.allocated();
     let countdown =
         forms.iter().flatten().all(|f| handler_free(*f)) && all.count_ones() as usize <= HOST_POOL.len() - 2;
@@ -237,6 +264,106 @@ fn compile_region_with(
         }
     }
     Some((finish(a, l, sites, cold, exit, group_slots)?, dirty_at_edges.get(), refused.get()))
+}
+
+/// The members' inline forms and the weighted uses of each guest register by them, for the
+/// region's one register allocation (part A of the eighth round: host registers for the
+/// guest registers used most): each use weighted by how often its member
+/// runs, estimated from the loops it is in: [`LOOP_WEIGHT`] to the power of its loop depth
+/// ([`loop_depths`]). A member of an inner loop (sha256's round loop, a self-looping member)
+/// outweighs the members run once per turn of the outer loop, which would otherwise win by
+/// their many registers used a few times each.
+fn region_uses(members: &[RegionMember]) -> [u32; 16] {
+    let forms: Vec<Vec<Option<Form>>> =
+        members.iter().map(|m| m.block.instrs.iter().map(|e| forms::form_of(e, true)).collect()).collect();
+    let las: Vec<u64> = members.iter().map(|m| m.block.la).collect();
+    let edges: Vec<Vec<usize>> = members
+        .iter()
+        .zip(&forms)
+        .map(|(m, f)| {
+            // A JMP's successors list its next address too (a chain site), not a way it goes.
+            let jmp = m.block.ends_in_branch && f.last().copied().flatten() == Some(Form::Jmp);
+            let ways: &[u64] = if jmp { m.successors.get(..1).unwrap_or_default() } else { &m.successors };
+            ways.iter().filter_map(|rip| las.iter().position(|la| la == rip)).collect()
+        })
+        .collect();
+    let depths = loop_depths(&edges);
+    let mut uses = [0u32; 16];
+    for (f, depth) in forms.iter().zip(depths) {
+        let mut member = [0u32; 16];
+        for form in f.iter().flatten() {
+            form.count_guest_regs(&mut member);
+        }
+        let weight = LOOP_WEIGHT.pow(depth.min(MAX_WEIGHTED_DEPTH));
+        for (u, m) in uses.iter_mut().zip(member) {
+            *u = u.saturating_add(m.saturating_mul(weight));
+        }
+    }
+    uses
+}
+
+/// How many times more often a loop's body is taken to run than the code around it.
+const LOOP_WEIGHT: u32 = 16;
+/// Loop depths past this weigh as this one (the weights stay far from overflowing).
+const MAX_WEIGHTED_DEPTH: u32 = 4;
+
+/// The loop depth of each node of a graph of at most a few nodes (`edges[n]`: the nodes `n`
+/// goes to; node 0 the entry): 0 for a node on no cycle, 1 for one on a cycle, and one more
+/// per loop nested inside: within a loop (a strongly connected set of nodes), the nodes that
+/// still form cycles once its header (the node entered from outside it) is taken away form the
+/// inner loops. A loop with several entries (not from our compilers) takes its first node
+/// entered from outside as the header; the depths are only a weight.
+fn loop_depths(edges: &[Vec<usize>]) -> Vec<u32> {
+    let n = edges.len();
+    let mut depths = vec![0u32; n];
+    nest_loops(edges, &(0..n).collect::<Vec<_>>(), 0, &mut depths);
+    depths
+}
+
+/// Adds one to the depth of every node of `nodes` on a cycle within `nodes`, and recurses
+/// into each such loop less its header.
+fn nest_loops(edges: &[Vec<usize>], nodes: &[usize], depth: u32, depths: &mut [u32]) {
+    let n = edges.len();
+    let inside = |x: usize| nodes.contains(&x);
+    // reach[a][b]: a path of at least one edge from a to b within `nodes`.
+    let mut reach = vec![vec![false; n]; n];
+    for &a in nodes {
+        for &b in edges[a].iter().filter(|&&b| inside(b)) {
+            reach[a][b] = true;
+        }
+    }
+    for &k in nodes {
+        for &a in nodes {
+            if reach[a][k] {
+                for &b in nodes {
+                    if reach[k][b] {
+                        reach[a][b] = true;
+                    }
+                }
+            }
+        }
+    }
+    let mut done = vec![false; n];
+    for &a in nodes {
+        if done[a] || !reach[a][a] {
+            continue;
+        }
+        let scc: Vec<usize> = nodes.iter().copied().filter(|&b| reach[a][b] && reach[b][a]).collect();
+        for &b in &scc {
+            done[b] = true;
+            depths[b] = depth + 1;
+        }
+        // The header: the first node of the loop entered from outside it (node 0, the entry,
+        // for the outermost loop through it).
+        let entered = |h: usize| h == 0 || (0..n).any(|p| !scc.contains(&p) && edges[p].contains(&h));
+        let header = scc.iter().copied().find(|&h| entered(h)).unwrap_or(scc[0]);
+        // A header looping to itself inside a larger loop is an inner loop of its own.
+        if scc.len() > 1 && edges[header].contains(&header) {
+            depths[header] = depth + 2;
+        }
+        let inner: Vec<usize> = scc.iter().copied().filter(|&b| b != header).collect();
+        nest_loops(edges, &inner, depth + 1, depths);
+    }
 }
 
 /// Whether an inline form never calls a handler (nor anything that reads `retired` or changes
@@ -437,4 +564,26 @@ fn region_retire(a: &mut Asm, l: &Layout) {
         ; sub rcx, r15
         ; add [rbp + l.retired], rcx
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loop_depths;
+
+    /// Depths worked out by hand for the loop nests they draw.
+    #[test]
+    fn loop_depths_follow_the_nesting() {
+        // sha256sum's region (members in the order the region forms them): 0 loops to itself
+        // (the byte swaps), then 1 falls into 2, which loops to itself (the message schedule),
+        // into 3 (the first round), which goes to 4 or into the round loop 5 -> 6 -> 5, which
+        // leaves for 4, which goes back to 0 or out.
+        let sha = [vec![0, 1], vec![2], vec![2, 3], vec![4, 5], vec![0], vec![6], vec![4, 5]];
+        assert_eq!(loop_depths(&sha), [2, 1, 2, 1, 1, 2, 2]);
+        // A straight line out of a loop: the member after it is on no cycle.
+        assert_eq!(loop_depths(&[vec![1], vec![0, 2], vec![]]), [1, 1, 0]);
+        // Three levels: 0 -> 1 -> 2 -> 2 (self), 2 -> 1, 1 -> 0.
+        assert_eq!(loop_depths(&[vec![1], vec![2, 0], vec![2, 1]]), [1, 2, 3]);
+        // A block looping to itself alone.
+        assert_eq!(loop_depths(&[vec![0]]), [1]);
+    }
 }
