@@ -160,6 +160,7 @@ fn write_record_of(a: &mut Asm, l: &Layout, r: Record) {
 /// [`compile_region`] with the registers `dirty` counted dirty at each member's label;
 /// returns the code and the registers dirty at its internal edges (`None`: a `jrcxz` did not
 /// reach its shared island, part K).
+#[allow(clippy::too_many_arguments)]
 fn compile_region_with(
     members: &[RegionMember],
     at: usize,
