@@ -1629,24 +1629,36 @@ fn emit_access_probe(
             dynasm!(a ; .arch x64 ; lea rax, [rax + g.off]);
         }
         pre
-    } else if x.keep_flags {
-        // Part K: the host flags hold the guest's; `jrcxz` reads none. Its rel8 reaches only
-        // a jump nearby: an island the hit path steps over, shared by the accesses of a few
-        // instructions (`emit_islands`), or its own (`SHARED_ISLANDS` off).
+    } else {
         let pre = *rc;
-        let (own_probe, probed, empty) = (a.new_dynamic_label(), a.new_dynamic_label(), a.new_dynamic_label());
-        dynasm!(a ; .arch x64 ; mov rcx, [rbx + host_at] ; jrcxz =>empty);
-        if SHARED_ISLANDS.with(|s| s.get()) {
-            let from = a.offset().0;
-            ISLANDS.with(|w| w.borrow_mut().push(Island { near: empty, own_probe, from }));
-            dynasm!(a ; .arch x64 ; lea rax, [rcx + g.off] ; =>probed);
+        let (own_probe, probed) = (a.new_dynamic_label(), a.new_dynamic_label());
+        if x.keep_flags {
+            // Part K: the host flags hold the guest's; `jrcxz` reads none. Its rel8 reaches
+            // only a jump nearby: an island the hit path steps over, shared by the accesses of
+            // a few instructions (`emit_islands`), or its own (`SHARED_ISLANDS` off).
+            let empty = a.new_dynamic_label();
+            dynasm!(a ; .arch x64 ; mov rcx, [rbx + host_at] ; jrcxz =>empty);
+            if SHARED_ISLANDS.with(|s| s.get()) {
+                let from = a.offset().0;
+                ISLANDS.with(|w| w.borrow_mut().push(Island { near: empty, own_probe, from }));
+                dynasm!(a ; .arch x64 ; lea rax, [rcx + g.off] ; =>probed);
+            } else {
+                dynasm!(a
+                    ; .arch x64
+                    ; lea rax, [rcx + g.off]
+                    ; jmp =>probed
+                    ; =>empty
+                    ; jmp =>own_probe
+                    ; =>probed
+                );
+            }
         } else {
             dynasm!(a
                 ; .arch x64
+                ; mov rcx, [rbx + host_at]
+                ; test rcx, rcx
+                ; jz =>own_probe
                 ; lea rax, [rcx + g.off]
-                ; jmp =>probed
-                ; =>empty
-                ; jmp =>own_probe
                 ; =>probed
             );
         }
@@ -1659,31 +1671,7 @@ fn emit_access_probe(
             tag_at: tag_at as i32,
             miss,
             user: x.user,
-            keep_flags: true,
-        };
-        GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
-        pre
-    } else {
-        let pre = *rc;
-        let (own_probe, probed) = (a.new_dynamic_label(), a.new_dynamic_label());
-        dynasm!(a
-            ; .arch x64
-            ; mov rcx, [rbx + host_at]
-            ; test rcx, rcx
-            ; jz =>own_probe
-            ; lea rax, [rcx + g.off]
-            ; =>probed
-        );
-        let f = GroupFallback {
-            own_probe,
-            probed,
-            la_at,
-            off: g.off,
-            size,
-            tag_at: tag_at as i32,
-            miss,
-            user: x.user,
-            keep_flags: false,
+            keep_flags: x.keep_flags,
         };
         GROUP_FALLBACKS.with(|w| w.borrow_mut().push(f));
         pre
