@@ -167,8 +167,18 @@ impl Engine for KvmEngine {
     }
 
     fn guest_debug_kinds(&mut self) -> Option<GuestDebugKinds> {
-        if self.debug_support.is_none() {
-            self.debug_support = super::guest_debug::probe().ok();
+        // The probe makes a small VM of its own; on a loaded host that can fail once (a
+        // stop then goes to tier 0, correctly but without KVM's help), so it is tried three
+        // times before this call gives up (a later call probes again).
+        for _ in 0..3 {
+            if self.debug_support.is_some() {
+                break;
+            }
+            match super::guest_debug::probe() {
+                Ok(s) => self.debug_support = Some(s),
+                Err(e) if self.trace => eprintln!("strata-kvm: guest-debug probe failed: {e}"),
+                Err(_) => {}
+            }
         }
         self.debug_support.map(Into::into)
     }
