@@ -3427,3 +3427,86 @@ fn spilled_forms_agree(code: &[u8]) {
     assert_eq!(pa, pb, "the data page");
 }
 // --- end part A ---
+
+// --- a shift's record left to the INC/DEC right after it (eighth round, the lead) ---
+
+/// Shifts by an immediate of every kind and size, on registers with and without a host
+/// register (the loop uses 14 guest registers), each followed by an INC or DEC that keeps the
+/// shift's CF; ADC, SETC, CMOVC and PUSHF read that CF after the INC/DEC, and a soft or hard
+/// limit may stop between the shift and the INC/DEC.
+fn shift_then_incdec_loop() -> Vec<u8> {
+    let mut a = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
+    dynasm!(a
+        ; .arch x64
+        ; mov ecx, 60
+        ; mov rax, QWORD 0x1e37_79b9_7f4a_7c15
+        ; mov rbx, QWORD 0x0123_4567_89ab_cdef
+        ; mov rdx, 0x8001
+        ; mov rsi, 0x55
+        ; mov rdi, 0x7fff_0001
+        ; mov rbp, 3
+        ; mov r8, 0x80
+        ; mov r9, 1
+        ; mov r10, 0
+        ; mov r11, QWORD -2
+        ; mov r12, 0x4000_0001
+        ; mov r13, 7
+        ; mov r14, 0x0f0f
+        ; mov rsp, 0x40_2000
+        ; ->top:
+        // An LCG step in rax keeps the shifted values changing.
+        ; imul rax, rax, 0x2c1b_3c6d
+        ; add rax, rcx
+        ; xor rbx, rax
+        ; shr bl, 1
+        ; inc rbp
+        ; adc r10, 0
+        ; shl r14w, 3
+        ; dec r13
+        ; setc r9b
+        ; sar edi, 5
+        ; inc r11d
+        ; adc r10, r9
+        ; shl rbx, 20
+        ; dec r12
+        ; cmovc r8, rax
+        ; shr dx, 15
+        ; inc esi
+        ; adc r10d, edx
+        ; sar rax, 63
+        ; dec r14b
+        ; pushfq
+        ; pop r9
+        ; xor rbx, r9
+        ; shl sil, 7
+        ; inc r8w
+        ; adc r10, rsi
+        ; add rdx, rbx
+        ; add rdi, rax
+        ; dec ecx
+        ; jnz ->top
+        ; hlt
+    );
+    a.finalize().unwrap()
+}
+
+#[test]
+fn a_shift_before_inc_or_dec_leaves_tier0s_carry() {
+    let code = shift_then_incdec_loop();
+    let (ea, a, b, s) = run_to_end_on_both(&code, cpu64_with);
+    assert!(matches!(ea, Exit::Stop(Stop::Fault(f)) if f.vector == 13), "HLT at CPL3 is #GP: {ea:?}");
+    assert!(s.translated_instructions > a.retired / 2, "{s}");
+    assert_eq!(a.state.gpr, b.state.gpr);
+    limits_agree(&code, cpu64_with);
+    // Soft limits stop at block boundaries: the loop's back edge, with the last INC/DEC's
+    // record (and so the shift's CF) written.
+    for n in (1..a.retired).step_by(5) {
+        let (mut a, mut b) = (cpu64_with(&code), cpu64_with(&code));
+        let limit = Limit { poll_after: n, ..Limit::NONE };
+        let ea = Engine::run(&mut Interp::new(), &mut a, &limit).unwrap();
+        let eb = jit(1).run(&mut b, &limit).unwrap();
+        assert_eq!(ea, eb, "poll after {n}");
+        assert_eq!((a.retired, a.state.rip, a.state.gpr), (b.retired, b.state.rip, b.state.gpr), "poll after {n}");
+        assert_eq!(a.state.lazy.materialize(), b.state.lazy.materialize(), "flags, poll after {n}");
+    }
+}

@@ -3283,13 +3283,33 @@ fn emit_shift_live(
     i: usize,
     fl: &mut FlagState,
 ) {
+    fl.cond_in_r12 = None;
+    fl.pending = false;
+    fl.aux_in_host = false;
+    if let Some(Some(Form::IncDec { .. })) = forms.get(i + 1) {
+        // An inline INC/DEC next overwrites every flag but CF and takes CF from the host
+        // flags, and the host's CF is tier 0's (a count of 1..width-1 shifts the same bit
+        // out): nothing reads this shift's record, so none is written (busybox gzip's
+        // `shr r12b,1; inc rbp`, div64's `shl r8,20; dec rcx`).
+        match cached(a, l, rc, dst) {
+            Some(d) => {
+                emit_shift_imm(a, op, size, count, d);
+                rc.dirty |= 1 << dst;
+            }
+            None => {
+                load_rax(a, l, rc, dst, size != 4);
+                emit_shift_imm(a, op, size, count, 0);
+                put(a, l, rc, dst, 0);
+            }
+        }
+        fl.host_valid = true;
+        return;
+    }
     load_rax(a, l, rc, dst, size != 4);
     dynasm!(a ; .arch x64 ; mov rdx, rax);
     emit_shift_imm(a, op, size, count, 0);
     put(a, l, rc, dst, 0);
     fl.host_valid = false;
-    fl.cond_in_r12 = None;
-    fl.pending = false;
     // O, NO, L, GE, LE, G read OF.
     if let Some(cc) = forms::next_cond(forms, i).filter(|&cc| !matches!(cc, 0 | 1 | 12..=15)) {
         emit_setcc(a, cc);
