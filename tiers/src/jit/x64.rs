@@ -2432,18 +2432,7 @@ fn emit_inline(
             true
         }
         Form::Shift { op, size, dst, count } => {
-            // Straight on the destination's host register if it has one.
-            match cached(a, l, rc, dst) {
-                Some(d) => {
-                    emit_shift_imm(a, op, size, count, d);
-                    rc.dirty |= 1 << dst;
-                }
-                None => {
-                    load_rax(a, l, rc, dst, size != 4);
-                    emit_shift_imm(a, op, size, count, 0);
-                    put(a, l, rc, dst, 0);
-                }
-            }
+            emit_shift_in_place(a, l, rc, (op, size, dst, count));
             // Its flags are dead (the caller checked), and some are not tier 0's.
             fl.host_valid = false;
             fl.cond_in_r12 = None;
@@ -3219,6 +3208,22 @@ fn rotate_record(a: &mut Asm, l: &Layout, by1: bool) {
     }
 }
 
+/// `shl`/`shr`/`sar dst, count` straight on the destination's host register if it has one,
+/// else through rax and its slot; the host flags are the host shift's.
+fn emit_shift_in_place(a: &mut Asm, l: &Layout, rc: &mut RegCache, (op, size, dst, count): (ShiftKind, u8, u8, u8)) {
+    match cached(a, l, rc, dst) {
+        Some(d) => {
+            emit_shift_imm(a, op, size, count, d);
+            rc.dirty |= 1 << dst;
+        }
+        None => {
+            load_rax(a, l, rc, dst, size != 4);
+            emit_shift_imm(a, op, size, count, 0);
+            put(a, l, rc, dst, 0);
+        }
+    }
+}
+
 /// `shl`/`shr`/`sar` of the low `size` bytes of host register `r` (the rest kept) by `count` (1..width-1).
 fn emit_shift_imm(a: &mut Asm, op: ShiftKind, size: u8, count: u8, r: u8) {
     let c = count as i8;
@@ -3291,17 +3296,7 @@ fn emit_shift_live(
         // flags, and the host's CF is tier 0's (a count of 1..width-1 shifts the same bit
         // out): nothing reads this shift's record, so none is written (busybox gzip's
         // `shr r12b,1; inc rbp`, div64's `shl r8,20; dec rcx`).
-        match cached(a, l, rc, dst) {
-            Some(d) => {
-                emit_shift_imm(a, op, size, count, d);
-                rc.dirty |= 1 << dst;
-            }
-            None => {
-                load_rax(a, l, rc, dst, size != 4);
-                emit_shift_imm(a, op, size, count, 0);
-                put(a, l, rc, dst, 0);
-            }
-        }
+        emit_shift_in_place(a, l, rc, (op, size, dst, count));
         fl.host_valid = true;
         return;
     }
